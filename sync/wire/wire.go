@@ -173,4 +173,3 @@ type EnrollResponse struct {
 func EnrollSignedMessage(nonce string, gate uint32, credential string) []byte {
 	return []byte("kido enroll v1\x00" + nonce + "\n" + strconv.FormatUint(uint64(gate), 10) + "\n" + credential + "\n")
 }
-
