@@ -1,0 +1,86 @@
+package client
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Verdicts; every error returned by a Client wraps exactly one of them.
+var (
+	ErrUnauthorized = errors.New("client: unauthorized")        // 401: token missing, wrong or revoked
+	ErrForbidden    = errors.New("client: forbidden")           // 403: the token's scope does not allow this
+	ErrNotFound     = errors.New("client: not found")           // 404
+	ErrConflict     = errors.New("client: conflict")            // 409
+	ErrUnavailable  = errors.New("client: server busy")         // 429 or 503; see Error.RetryAfter
+	ErrBadRequest   = errors.New("client: bad request")         // any other 4xx
+	ErrServer       = errors.New("client: server error")        // any other 5xx or an unreadable answer
+	ErrUnreachable  = errors.New("client: cannot reach server") // DNS, TCP or TLS failure
+)
+
+// Error is a failed call. Its Error method gives one line, followed by a
+// "hint:" line when there is a hint.
+type Error struct {
+	Status     int           // HTTP status; 0 when the server was not reached
+	Code       string        // the server's stable error code, if any
+	Message    string        // one line saying what went wrong
+	Hint       string        // what to do about it, if known
+	RetryAfter time.Duration // from Retry-After on 429/503; 0 if absent
+	verdict    error
+}
+
+func (e *Error) Error() string {
+	if e.Hint == "" {
+		return e.Message
+	}
+	return e.Message + "\nhint: " + e.Hint
+}
+
+// Unwrap returns the sentinel verdict.
+func (e *Error) Unwrap() error { return e.verdict }
+
+// verdictFor maps an HTTP status to its sentinel and a default hint.
+func verdictFor(status int) (error, string) {
+	switch {
+	case status == http.StatusUnauthorized:
+		return ErrUnauthorized, "check -token or KIDO_TOKEN; the admin token is in admin.token in the server's data directory"
+	case status == http.StatusForbidden:
+		return ErrForbidden, "this token's scope does not allow the call; ask an admin for a token with the right scope"
+	case status == http.StatusNotFound:
+		return ErrNotFound, ""
+	case status == http.StatusConflict:
+		return ErrConflict, ""
+	case status == http.StatusTooManyRequests || status == http.StatusServiceUnavailable:
+		return ErrUnavailable, "the server is shedding load; retry later"
+	case status >= 400 && status < 500:
+		return ErrBadRequest, ""
+	default:
+		return ErrServer, "see the server's log"
+	}
+}
+
+// parseRetryAfter reads a Retry-After header in seconds or as an HTTP date.
+func parseRetryAfter(v string, now time.Time) time.Duration {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return 0
+	}
+	if n, err := strconv.Atoi(v); err == nil && n >= 0 {
+		return time.Duration(n) * time.Second
+	}
+	if t, err := http.ParseTime(v); err == nil && t.After(now) {
+		return t.Sub(now)
+	}
+	return 0
+}
+
+func unreachable(base string, err error) *Error {
+	return &Error{
+		Message: fmt.Sprintf("client: cannot reach server at %s: %v", base, err),
+		Hint:    "check that kido-server is running and that -server (or KIDO_SERVER) names it, including http:// or https:// and the port",
+		verdict: ErrUnreachable,
+	}
+}
