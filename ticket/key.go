@@ -16,8 +16,13 @@ import (
 const KeyIDLen = 4
 
 // A KeyID names a signing key inside a ticket: the first four bytes of
-// SHA-256("kido key id v1\x00" || public key).
+// SHA-256(KeyIDDomain || public key). Four bytes keep the QR code small; a
+// collision between two keys of one event is refused by the issuer, and a
+// forged ticket still needs a valid signature under the key the id names.
 type KeyID [KeyIDLen]byte
+
+// KeyIDDomain is hashed before the public key to derive a KeyID.
+const KeyIDDomain = "kido key id v1\x00"
 
 // String returns the key id as eight lowercase hex digits.
 func (id KeyID) String() string { return hex.EncodeToString(id[:]) }
@@ -28,6 +33,9 @@ func ParseKeyID(s string) (KeyID, error) {
 	b, err := hex.DecodeString(s)
 	if err != nil || len(b) != KeyIDLen {
 		return id, fmt.Errorf("ticket: key id %q is not 8 hex digits", s)
+	}
+	if hex.EncodeToString(b) != s {
+		return id, fmt.Errorf("ticket: key id %q is not in canonical form\nhint: write it in lowercase", s)
 	}
 	copy(id[:], b)
 	return id, nil
@@ -91,7 +99,7 @@ func (k PublicKey) Bytes() []byte { return bytes.Clone(k.key) }
 // ID returns the key id placed in tickets signed by k.
 func (k PublicKey) ID() KeyID {
 	h := sha256.New()
-	h.Write([]byte("kido key id v1\x00"))
+	h.Write([]byte(KeyIDDomain))
 	h.Write(k.key)
 	var id KeyID
 	copy(id[:], h.Sum(nil))
@@ -120,30 +128,46 @@ func keyChecksum(prefix string, key []byte) []byte {
 	return h[:4]
 }
 
+// keyTextLen is the length of a key's text form without its prefix:
+// base32 of 32 key bytes and 4 checksum bytes.
+var keyTextLen = b32.EncodedLen(32 + 4)
+
 func decodeKey(prefix, s string) ([]byte, error) {
-	body := strings.ToUpper(strings.TrimPrefix(s, prefix))
-	b, err := b32.DecodeString(body)
-	if err != nil || len(b) != 32+4 {
-		return nil, errors.New("wrong length or character")
+	body := s[len(prefix):] // the caller checked the prefix, in any case
+	if len(body) != keyTextLen {
+		return nil, fmt.Errorf("%d characters after the prefix, want %d\nhint: the key looks truncated or joined with other text; copy it again", len(body), keyTextLen)
+	}
+	b, err := b32.DecodeString(strings.ToUpper(body))
+	if err != nil {
+		return nil, errors.New("character outside the base32 alphabet (A-Z, 2-7)\nhint: check for a typo; 0, 1, 8 and 9 never occur in a key")
 	}
 	key, sum := b[:32], b[32:]
 	if !bytes.Equal(sum, keyChecksum(prefix, key)) {
-		return nil, errors.New("checksum mismatch (typo or truncated copy?)")
+		return nil, errors.New("checksum mismatch\nhint: check for a typo or a truncated copy")
 	}
-	// Canonical form only: re-encoding must give back the input exactly.
+	// Canonical form only: re-encoding must give back the input exactly
+	// (letter case, unused trailing bits).
 	if encodeKey(prefix, key) != s {
-		return nil, errors.New("not in canonical form")
+		return nil, errors.New("not in canonical form\nhint: public keys are lowercase, private keys uppercase")
 	}
 	return key, nil
 }
 
-// ParsePublicKey parses the text form of a public key.
+// hasPrefixFold reports whether s starts with prefix in any letter case, so
+// that a key of the wrong kind is recognised even if its case was changed.
+func hasPrefixFold(s, prefix string) bool {
+	return len(s) >= len(prefix) && strings.EqualFold(s[:len(prefix)], prefix)
+}
+
+// ParsePublicKey parses the text form of a public key. Surrounding white
+// space is ignored; anything else but the canonical form is refused, and a
+// private key is refused with a message that says so.
 func ParsePublicKey(s string) (PublicKey, error) {
 	s = strings.TrimSpace(s)
 	switch {
-	case strings.HasPrefix(s, PrivateKeyPrefix):
+	case hasPrefixFold(s, PrivateKeyPrefix):
 		return PublicKey{}, errors.New("ticket: this is a private key, not a public key\nhint: never paste a private key here; give the kidopub1… form")
-	case !strings.HasPrefix(s, PublicKeyPrefix):
+	case !hasPrefixFold(s, PublicKeyPrefix):
 		return PublicKey{}, fmt.Errorf("ticket: not a kido public key (want prefix %q)", PublicKeyPrefix)
 	}
 	b, err := decodeKey(PublicKeyPrefix, s)
@@ -153,13 +177,14 @@ func ParsePublicKey(s string) (PublicKey, error) {
 	return NewPublicKey(b)
 }
 
-// ParsePrivateKey parses the text form of a private key.
+// ParsePrivateKey parses the text form of a private key, like
+// ParsePublicKey; a public key is refused with a message that says so.
 func ParsePrivateKey(s string) (PrivateKey, error) {
 	s = strings.TrimSpace(s)
 	switch {
-	case strings.HasPrefix(s, PublicKeyPrefix):
+	case hasPrefixFold(s, PublicKeyPrefix):
 		return PrivateKey{}, errors.New("ticket: this is a public key, not a private key\nhint: signing needs the KIDO-SECRET-KEY-1… form")
-	case !strings.HasPrefix(s, PrivateKeyPrefix):
+	case !hasPrefixFold(s, PrivateKeyPrefix):
 		return PrivateKey{}, fmt.Errorf("ticket: not a kido private key (want prefix %q)", PrivateKeyPrefix)
 	}
 	b, err := decodeKey(PrivateKeyPrefix, s)

@@ -34,7 +34,8 @@ func NewKeyring(keys ...Key) *Keyring {
 }
 
 // Add adds k, replacing any key with the same id (for example to mark it
-// revoked).
+// revoked). A Key whose Public is the zero PublicKey is stored but never
+// matches a ticket.
 func (kr *Keyring) Add(k Key) {
 	if kr.keys == nil {
 		kr.keys = make(map[KeyID]Key)
@@ -53,11 +54,13 @@ func (kr *Keyring) Len() int { return len(kr.keys) }
 
 // Verify checks t against the keyring at time now. It returns nil or an
 // error wrapping exactly one of ErrUnknownKey, ErrKeyRevoked, ErrKeyNotValid
-// or ErrBadSignature, checked in that order. A key of another event counts
-// as unknown: it may not vouch for this event's tickets.
+// or ErrBadSignature, checked in that order (docs/ticket-format.md). A key of
+// another event counts as unknown: it may not vouch for this event's
+// tickets. The validity window is inclusive at both ends. Verify only reads
+// the keyring, so concurrent calls are safe while nothing is added.
 func (kr *Keyring) Verify(t *Ticket, now time.Time) error {
 	k, ok := kr.keys[t.KeyID]
-	if !ok {
+	if !ok || len(k.Public.key) != ed25519.PublicKeySize {
 		return fmt.Errorf("%w: key id %s", ErrUnknownKey, t.KeyID)
 	}
 	if k.Event != t.Event {

@@ -46,7 +46,8 @@ type Ticket struct {
 	Signature [ed25519.SignatureSize]byte
 }
 
-// Sign issues a ticket for c signed by key.
+// Sign issues a ticket for c signed by key. It is safe for concurrent use
+// and panics if key is the zero PrivateKey (a programming mistake).
 func Sign(key PrivateKey, c Claims) *Ticket {
 	t := &Ticket{Claims: c, KeyID: key.Public().ID()}
 	sig := ed25519.Sign(key.key, t.SignedMessage())

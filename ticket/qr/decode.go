@@ -1,0 +1,109 @@
+package qr
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"image"
+	_ "image/jpeg" // DecodeFile reads camera photos too
+	"image/png"
+	"os"
+
+	"github.com/makiuchi-d/gozxing"
+	zxqr "github.com/makiuchi-d/gozxing/qrcode"
+)
+
+// MaxPixels bounds the images Decode accepts (a 40-megapixel photo), so
+// that a hostile or mistaken file cannot exhaust memory.
+const MaxPixels = 40 << 20
+
+var (
+	// ErrNotFound: no readable QR code in the image.
+	ErrNotFound = errors.New("qr: no readable QR code in the image")
+	// ErrTooLarge: the image has more than MaxPixels pixels.
+	ErrTooLarge = errors.New("qr: image too large")
+)
+
+const hintNotFound = "\nhint: use a sharper, evenly lit picture with the whole code and its white border in view"
+
+// Decode finds one QR code in img (a screenshot, a scan or a photo; any
+// rotation; dark on light or light on dark) and returns its text, which for a
+// kido ticket is then given to ticket.Parse. It is safe for concurrent use.
+func Decode(img image.Image) (text string, err error) {
+	b := img.Bounds()
+	if err := checkSize(image.Config{Width: b.Dx(), Height: b.Dy()}); err != nil {
+		return "", err
+	}
+	// The decoder is a third-party port reading untrusted pictures: turn a
+	// panic deep inside it into a plain failure to read.
+	defer func() {
+		if r := recover(); r != nil {
+			text, err = "", fmt.Errorf("%w: decoder failed: %v", ErrNotFound, r)
+		}
+	}()
+	src := gozxing.NewLuminanceSourceFromImage(img)
+	hints := map[gozxing.DecodeHintType]any{gozxing.DecodeHintType_TRY_HARDER: true}
+	var last error
+	// Light-on-dark codes (a phone in dark mode) are read by inverting.
+	for _, s := range []gozxing.LuminanceSource{src, src.Invert()} {
+		bmp, err := gozxing.NewBinaryBitmap(gozxing.NewHybridBinarizer(s))
+		if err != nil {
+			return "", fmt.Errorf("%w: %v", ErrNotFound, err)
+		}
+		res, err := zxqr.NewQRCodeReader().Decode(bmp, hints)
+		if err == nil {
+			return res.GetText(), nil
+		}
+		last = err
+	}
+	return "", fmt.Errorf("%w (%v)%s", ErrNotFound, last, hintNotFound)
+}
+
+// DecodePNG decodes a PNG image and returns the text of the QR code in it.
+func DecodePNG(data []byte) (string, error) {
+	cfg, err := png.DecodeConfig(bytes.NewReader(data))
+	if err != nil {
+		return "", fmt.Errorf("qr: read png: %w", err)
+	}
+	if err := checkSize(cfg); err != nil {
+		return "", err
+	}
+	img, err := png.Decode(bytes.NewReader(data))
+	if err != nil {
+		return "", fmt.Errorf("qr: read png: %w", err)
+	}
+	return Decode(img)
+}
+
+// DecodeFile reads a PNG or JPEG file and returns the text of the QR code in
+// it.
+func DecodeFile(path string) (string, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("qr: %w", err)
+	}
+	cfg, format, err := image.DecodeConfig(bytes.NewReader(data))
+	if err != nil {
+		return "", fmt.Errorf("qr: read %s: %w\nhint: give a PNG or JPEG picture", path, err)
+	}
+	if err := checkSize(cfg); err != nil {
+		return "", err
+	}
+	img, _, err := image.Decode(bytes.NewReader(data))
+	if err != nil {
+		return "", fmt.Errorf("qr: read %s (%s): %w", path, format, err)
+	}
+	return Decode(img)
+}
+
+// checkSize refuses an empty or oversized image, before its pixels are
+// allocated where the caller can.
+func checkSize(cfg image.Config) error {
+	if cfg.Width <= 0 || cfg.Height <= 0 {
+		return fmt.Errorf("%w: the image is empty", ErrNotFound)
+	}
+	if cfg.Width > MaxPixels/cfg.Height {
+		return fmt.Errorf("%w: %d×%d pixels, at most %d", ErrTooLarge, cfg.Width, cfg.Height, MaxPixels)
+	}
+	return nil
+}

@@ -1,0 +1,59 @@
+package qr
+
+import (
+	"fmt"
+
+	qrcode "github.com/skip2/go-qrcode"
+)
+
+const (
+	// ModulePixels is the side of one QR module in a rendered PNG. Eight
+	// pixels make a version 5 code with its quiet zone 360×360 px: 30.5 mm
+	// (0.68 mm per module) when printed at 300 dpi, comfortably above the
+	// ~0.33 mm module that phone cameras and gate scanners need from a
+	// crumpled print, and small enough for a ticket stub or a phone screen.
+	// A whole number of pixels per module keeps every module the same size,
+	// which resampled renderings do not.
+	ModulePixels = 8
+
+	// QuietZone is the white border, in modules, around every rendered code;
+	// ISO/IEC 18004 requires four.
+	QuietZone = 4
+
+	// MaxVersion is the largest QR version a kido ticket may need at error
+	// correction level M (docs/ticket-format.md): 37×37 modules.
+	MaxVersion = 5
+)
+
+// newCode encodes text at error correction level M, the level every kido
+// QR code uses: it repairs about 15% damage, where L (7%) is too little for
+// cracked screens and Q would push a ticket past version 5.
+func newCode(text string) (*qrcode.QRCode, error) {
+	c, err := qrcode.New(text, qrcode.Medium)
+	if err != nil {
+		return nil, fmt.Errorf("qr: encode %d characters: %w", len(text), err)
+	}
+	return c, nil
+}
+
+// Version returns the QR version (1 to 40) the encoder chooses for text at
+// error correction level M. A kido ticket needs at most MaxVersion.
+func Version(text string) (int, error) {
+	c, err := newCode(text)
+	if err != nil {
+		return 0, err
+	}
+	return c.VersionNumber, nil
+}
+
+// Render returns text as a QR code at error correction level M in a 1-bit
+// PNG, ModulePixels per module with a QuietZone border. It is safe for
+// concurrent use.
+func Render(text string) ([]byte, error) {
+	c, err := newCode(text)
+	if err != nil {
+		return nil, err
+	}
+	c.DisableBorder = true // the border is drawn by writePNG, at a fixed width
+	return writePNG(c.Bitmap())
+}
