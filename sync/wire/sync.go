@@ -1,0 +1,386 @@
+package wire
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+)
+
+// Limits of the sync protocol (docs/sync-protocol.md, "Upload").
+const (
+	MaxBatch      = 500     // records (admissions + audits) per upload request
+	MaxUploadBody = 2 << 20 // bytes of an upload request body
+	MaxSeq        = 1<<53 - 1
+	MaxAuditText  = 256 // bytes of AuditRecord.Text
+	MaxWait       = 30 * time.Second
+)
+
+// Stable error codes of the sync protocol, carried in Error.Code.
+const (
+	CodeMalformed   = "malformed"    // 400: not one JSON value of the expected shape
+	CodeTooLarge    = "too_large"    // 413: body over MaxUploadBody
+	CodeBadBatch    = "bad_batch"    // 400: too many records, seq out of range or not ascending
+	CodeBadRecord   = "bad_record"   // 400: unknown kind, zero time, text too long
+	CodeBadHash     = "bad_hash"     // 400: Hash is not the hash of the record
+	CodeBadTicket   = "bad_ticket"   // 400: the admitted ticket fails verification
+	CodeBadCursor   = "bad_cursor"   // 400: cursor or wait that is not well-formed
+	CodeBadHeader   = "bad_header"   // 400: a heartbeat header that is present but malformed
+	CodeWrongGate   = "wrong_gate"   // 403: a record names another gate
+	CodeSeqConflict = "seq_conflict" // 409: same (gate, seq), different content
+	CodeGateRevoked = "gate_revoked" // 401: the gate was revoked; wipe the replica
+	CodeBusy        = "busy"         // 429/503: shed; retry after Retry-After
+)
+
+// Record types, as named in RecordRef.Record.
+const (
+	RecordAdmission = "admission"
+	RecordAudit     = "audit"
+)
+
+// AuditRecord is a rejected scan, kept for audit. Audit records have their
+// own per-gate sequence (from 1, no gaps), separate from admissions.
+type AuditRecord struct {
+	Gate      uint32    `json:"gate"`
+	Seq       uint64    `json:"seq"`
+	Kind      string    `json:"kind"`   // the passage attempted: KindEntry, KindExit or KindManual
+	Reason    string    `json:"reason"` // the gate's stable reason, e.g. "already_used"
+	Serial    uint32    `json:"serial"` // 0 when the text did not parse
+	At        time.Time `json:"at"`
+	Corrected time.Time `json:"corrected"`
+	Text      string    `json:"text"` // AuditText of what was presented
+	Hash      string    `json:"hash"`
+}
+
+// UploadRequest is the body of POST /v1/gate/upload. Each list is in
+// strictly ascending Seq order; both may be empty (a contact that only
+// fetches the acknowledgement).
+type UploadRequest struct {
+	Admissions []Admission   `json:"admissions"`
+	Audits     []AuditRecord `json:"audits"`
+}
+
+// RecordRef names one uploaded record.
+type RecordRef struct {
+	Record string `json:"record"` // RecordAdmission or RecordAudit
+	Seq    uint64 `json:"seq"`
+}
+
+// UploadResponse answers an upload with 200, or with 409 when a record
+// reused a (gate, seq) with other content; then Error, Code and Hint are set
+// as in Error, so a client that only knows Error still reads it.
+type UploadResponse struct {
+	Acked        uint64      `json:"acked"`         // highest contiguous admission seq stored
+	AuditAcked   uint64      `json:"audit_acked"`   // same for audit records
+	Highest      uint64      `json:"highest"`       // highest admission seq stored, gaps or not
+	AuditHighest uint64      `json:"audit_highest"` // same for audit records
+	Stored       int         `json:"stored"`        // records this request added
+	Duplicates   int         `json:"duplicates"`    // records already stored with the same content
+	Quarantined  []RecordRef `json:"quarantined,omitempty"`
+	ServerTime   time.Time   `json:"server_time"`
+	Error        string      `json:"error,omitempty"`
+	Code         string      `json:"code,omitempty"`
+	Hint         string      `json:"hint,omitempty"`
+}
+
+// Heartbeat headers, sent by a gate on every request.
+const (
+	HeaderGateVersion = "Kido-Gate-Version" // software version, 1..64 printable ASCII bytes
+	HeaderGatePending = "Kido-Gate-Pending" // records not yet acknowledged, decimal
+	HeaderGateTime    = "Kido-Gate-Time"    // device clock when sent, RFC 3339
+)
+
+// Heartbeat is what a gate reports about itself on each contact. A zero
+// field means the header was absent.
+type Heartbeat struct {
+	Version string
+	Pending int64 // -1 when absent
+	Time    time.Time
+}
+
+// SetHeaders writes hb into h. Absent fields (empty Version, negative
+// Pending, zero Time) are not written.
+func (hb Heartbeat) SetHeaders(h http.Header) {
+	if hb.Version != "" {
+		h.Set(HeaderGateVersion, hb.Version)
+	}
+	if hb.Pending >= 0 {
+		h.Set(HeaderGatePending, strconv.FormatInt(hb.Pending, 10))
+	}
+	if !hb.Time.IsZero() {
+		h.Set(HeaderGateTime, hb.Time.UTC().Format(time.RFC3339Nano))
+	}
+}
+
+// ErrBadHeartbeat reports a heartbeat header that is present but malformed.
+var ErrBadHeartbeat = errors.New("wire: malformed heartbeat header")
+
+// ParseHeartbeat reads the heartbeat headers of a request. Absent headers
+// give zero fields (Pending -1); present but malformed ones are an error
+// wrapping ErrBadHeartbeat.
+func ParseHeartbeat(h http.Header) (Heartbeat, error) {
+	hb := Heartbeat{Pending: -1}
+	if vs := h.Values(HeaderGateVersion); len(vs) > 0 {
+		if len(vs) > 1 || !printableASCII(vs[0], 64) {
+			return Heartbeat{}, fmt.Errorf("%w: %s must be 1 to 64 printable ASCII characters", ErrBadHeartbeat, HeaderGateVersion)
+		}
+		hb.Version = vs[0]
+	}
+	if vs := h.Values(HeaderGatePending); len(vs) > 0 {
+		n, err := strconv.ParseInt(vs[0], 10, 64)
+		if len(vs) > 1 || err != nil || n < 0 || strconv.FormatInt(n, 10) != vs[0] {
+			return Heartbeat{}, fmt.Errorf("%w: %s must be one non-negative decimal number", ErrBadHeartbeat, HeaderGatePending)
+		}
+		hb.Pending = n
+	}
+	if vs := h.Values(HeaderGateTime); len(vs) > 0 {
+		t, err := time.Parse(time.RFC3339Nano, vs[0])
+		if len(vs) > 1 || err != nil {
+			return Heartbeat{}, fmt.Errorf("%w: %s must be one RFC 3339 time", ErrBadHeartbeat, HeaderGateTime)
+		}
+		hb.Time = t
+	}
+	return hb, nil
+}
+
+func printableASCII(s string, max int) bool {
+	if s == "" || len(s) > max {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0x21 || s[i] > 0x7e {
+			return false
+		}
+	}
+	return true
+}
+
+// GateStatus is one row of GET /v1/events/{id}/gates: a gate, its heartbeat
+// and its upload state.
+type GateStatus struct {
+	Gate
+	LastContact *time.Time `json:"last_contact,omitempty"` // server time; nil: never
+	Pending     int64      `json:"pending"`                // from the last heartbeat; -1: unknown
+	ClockSkewMS int64      `json:"clock_skew_ms"`          // gate clock minus server clock at the last contact
+	Version     string     `json:"version,omitempty"`
+	Acked       uint64     `json:"acked"`
+	AuditAcked  uint64     `json:"audit_acked"`
+	Quarantined int        `json:"quarantined"` // records held in quarantine
+	Silent      bool       `json:"silent"`      // no contact for longer than the threshold during the event
+}
+
+// Report answers GET /v1/events/{id}/report.
+type Report struct {
+	Event         uint32      `json:"event"`
+	Admitted      int         `json:"admitted"`       // entry and manual admissions
+	UniqueHolders int         `json:"unique_holders"` // tickets admitted at least once
+	Exits         int         `json:"exits"`
+	DoubleEntries int         `json:"double_entries"` // tickets with at least one excess admission
+	Rejected      int         `json:"rejected"`       // audit records
+	Quarantined   int         `json:"quarantined"`
+	PerGate       []GateCount `json:"per_gate"`
+	PerTier       []TierCount `json:"per_tier"`
+	ServerTime    time.Time   `json:"server_time"`
+}
+
+// GateCount is one gate's line of a Report.
+type GateCount struct {
+	Gate     uint32 `json:"gate"`
+	Name     string `json:"name"`
+	Entries  int    `json:"entries"`
+	Exits    int    `json:"exits"`
+	Manual   int    `json:"manual"`
+	Rejected int    `json:"rejected"`
+}
+
+// TierCount is one tier's line of a Report.
+type TierCount struct {
+	Tier          uint8  `json:"tier"`
+	Name          string `json:"name"`
+	Issued        int    `json:"issued"`
+	Admitted      int    `json:"admitted"`
+	UniqueHolders int    `json:"unique_holders"`
+}
+
+// Conflict is one double entry: a ticket admitted beyond its tier's entry
+// rule. Admissions holds every accepted admission of the ticket ordered by
+// corrected time; Excess marks those that broke the rule.
+type Conflict struct {
+	Serial     uint32              `json:"serial"`
+	Tier       uint8               `json:"tier"`
+	Holder     string              `json:"holder,omitempty"`
+	Admissions []ConflictAdmission `json:"admissions"`
+}
+
+// ConflictAdmission is an admission as listed in a Conflict.
+type ConflictAdmission struct {
+	Admission
+	GateName string `json:"gate_name"`
+	Excess   bool   `json:"excess"`
+}
+
+// AuditHash returns the content hash carried in AuditRecord.Hash, built
+// like AdmissionHash: lowercase hex SHA-256 of "kido audit v1\x00" followed
+// by gate, seq, kind, reason, serial, at, corrected and text, each
+// newline-terminated; numbers in decimal, times as RFC 3339 in UTC with
+// nanoseconds. Text comes last, and Check admits no newline in the fields
+// before it, so two different records never hash the same bytes.
+func AuditHash(r AuditRecord) string {
+	b := make([]byte, 0, 256+len(r.Text))
+	b = append(b, "kido audit v1\x00"...)
+	b = strconv.AppendUint(b, uint64(r.Gate), 10)
+	b = append(b, '\n')
+	b = strconv.AppendUint(b, r.Seq, 10)
+	b = append(b, '\n')
+	b = append(b, r.Kind...)
+	b = append(b, '\n')
+	b = append(b, r.Reason...)
+	b = append(b, '\n')
+	b = strconv.AppendUint(b, uint64(r.Serial), 10)
+	b = append(b, '\n')
+	b = r.At.UTC().AppendFormat(b, time.RFC3339Nano)
+	b = append(b, '\n')
+	b = r.Corrected.UTC().AppendFormat(b, time.RFC3339Nano)
+	b = append(b, '\n')
+	b = append(b, r.Text...)
+	b = append(b, '\n')
+	h := sha256.Sum256(b)
+	return hex.EncodeToString(h[:])
+}
+
+// AuditText returns what a gate stores and uploads as AuditRecord.Text for
+// presented input: invalid UTF-8 replaced by U+FFFD, then cut to at most
+// MaxAuditText bytes on a character boundary. Gate and server hash the same
+// string because JSON could not carry the raw bytes unchanged.
+func AuditText(presented string) string {
+	s := strings.ToValidUTF8(presented, "\uFFFD")
+	if len(s) <= MaxAuditText {
+		return s
+	}
+	s = s[:MaxAuditText]
+	for !utf8.ValidString(s) {
+		s = s[:len(s)-1]
+	}
+	return s
+}
+
+// ErrBadUpload reports an upload request that breaks the rules every
+// request must follow, whoever sends it.
+var ErrBadUpload = errors.New("wire: bad upload")
+
+// UploadError is a rejected upload: Code is the protocol error code.
+type UploadError struct {
+	Code string
+	Msg  string
+}
+
+func (e *UploadError) Error() string { return "wire: " + e.Msg }
+func (e *UploadError) Unwrap() error { return ErrBadUpload }
+
+func badUpload(code, format string, args ...any) error {
+	return &UploadError{Code: code, Msg: fmt.Sprintf(format, args...)}
+}
+
+// Check applies the rules of docs/sync-protocol.md that need no server
+// state: batch size, seq range and order, known kinds, non-zero times, text
+// length and hashes. It does not check the gate id against the credential
+// or verify tickets. The error is an *UploadError.
+func (r *UploadRequest) Check() error {
+	if n := len(r.Admissions) + len(r.Audits); n > MaxBatch {
+		return badUpload(CodeBadBatch, "%d records in one upload, at most %d", n, MaxBatch)
+	}
+	var last uint64
+	for i, a := range r.Admissions {
+		if err := checkSeq(RecordAdmission, a.Seq, last); err != nil {
+			return err
+		}
+		last = a.Seq
+		if err := checkCommon(RecordAdmission, a.Seq, a.Kind, a.At, a.Corrected); err != nil {
+			return err
+		}
+		if a.Kind != KindManual && a.Text == "" {
+			return badUpload(CodeBadRecord, "admission %d: a %s admission needs the ticket text", a.Seq, a.Kind)
+		}
+		if h := AdmissionHash(a); a.Hash != h {
+			return badUpload(CodeBadHash, "admission %d (index %d): hash %q is not the record's hash", a.Seq, i, a.Hash)
+		}
+	}
+	last = 0
+	for i, r := range r.Audits {
+		if err := checkSeq(RecordAudit, r.Seq, last); err != nil {
+			return err
+		}
+		last = r.Seq
+		if err := checkCommon(RecordAudit, r.Seq, r.Kind, r.At, r.Corrected); err != nil {
+			return err
+		}
+		if r.Reason == "" || !printableASCII(r.Reason, 32) {
+			return badUpload(CodeBadRecord, "audit %d: reason must be 1 to 32 printable ASCII characters", r.Seq)
+		}
+		if r.Text != AuditText(r.Text) {
+			return badUpload(CodeBadRecord, "audit %d: text longer than %d bytes", r.Seq, MaxAuditText)
+		}
+		if h := AuditHash(r); r.Hash != h {
+			return badUpload(CodeBadHash, "audit %d (index %d): hash %q is not the record's hash", r.Seq, i, r.Hash)
+		}
+	}
+	return nil
+}
+
+func checkSeq(record string, seq, last uint64) error {
+	if seq == 0 || seq > MaxSeq {
+		return badUpload(CodeBadBatch, "%s seq %d out of range 1..%d", record, seq, uint64(MaxSeq))
+	}
+	if seq <= last {
+		return badUpload(CodeBadBatch, "%s seq %d after %d: seqs must be strictly ascending", record, seq, last)
+	}
+	return nil
+}
+
+func checkCommon(record string, seq uint64, kind string, at, corrected time.Time) error {
+	switch kind {
+	case KindEntry, KindExit, KindManual:
+	default:
+		return badUpload(CodeBadRecord, "%s %d: unknown kind %q", record, seq, kind)
+	}
+	if at.IsZero() || corrected.IsZero() {
+		return badUpload(CodeBadRecord, "%s %d: at and corrected must both be set", record, seq)
+	}
+	return nil
+}
+
+// ErrMalformed and ErrTooLarge are the verdicts of Decode.
+var (
+	ErrMalformed = errors.New("wire: malformed JSON")
+	ErrTooLarge  = errors.New("wire: body too large")
+)
+
+// Decode reads exactly one JSON value from r into v: at most limit bytes,
+// no unknown fields, nothing but white space after it. Errors wrap
+// ErrMalformed or ErrTooLarge.
+func Decode(r io.Reader, v any, limit int64) error {
+	body, err := io.ReadAll(io.LimitReader(r, limit+1))
+	if err != nil {
+		return fmt.Errorf("%w: read body: %v", ErrMalformed, err)
+	}
+	if int64(len(body)) > limit {
+		return fmt.Errorf("%w: more than %d bytes", ErrTooLarge, limit)
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return fmt.Errorf("%w: %v", ErrMalformed, err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return fmt.Errorf("%w: data after the JSON value", ErrMalformed)
+	}
+	return nil
+}
