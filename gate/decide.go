@@ -1,0 +1,284 @@
+package gate
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"kido.dev/kido/sync/wire"
+	"kido.dev/kido/ticket"
+)
+
+// DefaultLeeway is how far outside the event window a ticket is still
+// accepted, for clocks that disagree a little and doors that open early.
+const DefaultLeeway = 5 * time.Minute
+
+// RecentRetry is how long after an admission at this gate a repeat scan is
+// described as a retry ("admitted here 4 s ago") rather than by its time.
+const RecentRetry = 2 * time.Minute
+
+// Config is what a gate knows about its event and itself: the part of the
+// replica that changes only with a snapshot or a delta.
+type Config struct {
+	Event     wire.Event
+	Gate      wire.Gate // this gate
+	Tiers     map[uint8]wire.Tier
+	GateNames map[uint32]string // every gate of the event, to name them
+	Keyring   *ticket.Keyring
+	Leeway    time.Duration // around the event window; see DefaultLeeway
+}
+
+// A Passage is one recorded admission or exit of a ticket.
+type Passage struct {
+	Gate uint32
+	Seq  uint64
+	Kind string    // wire.KindEntry, wire.KindExit or wire.KindManual
+	At   time.Time // trusted (corrected) time at the recording gate
+}
+
+// Input is one scan, or one manual admission, with what the replica knows
+// about its ticket.
+type Input struct {
+	Ticket   *ticket.Ticket // the parsed ticket; nil when manual or unparseable
+	ParseErr error          // why the text did not parse, when Ticket is nil and not Manual
+	Manual   bool           // admission by staff without a scan (Serial names the ticket)
+	Serial   uint32         // for Manual
+	Exit     bool           // the scan is an exit
+	Now      time.Time      // trusted time, see Clock
+	Roster   *wire.RosterEntry
+	History  []Passage // every passage of the ticket known to the replica, in any order
+}
+
+// A Decision is the verdict on one scan.
+type Decision struct {
+	Admit    bool   // open the gate: an entry, manual admission or exit is to be recorded
+	Reason   Reason //
+	Detail   string // what exactly failed, for the audit log and a curious operator
+	Serial   uint32
+	Tier     uint8
+	TierName string
+	Holder   string
+	OrderRef string
+	Kind     string    // the passage to record when Admit
+	At       time.Time // trusted time of the decision
+
+	// For AlreadyUsed: the passage that makes this one too many (the
+	// earliest entry, or for a retry the one just made here), whether it was
+	// at this gate, and how long ago.
+	Prior         *Passage
+	PriorGateName string
+	Here          bool
+	Ago           time.Duration
+
+	Seq uint64 // per-gate sequence number of the recorded passage; set by the replica
+}
+
+// Decide applies the checks of the package doc in order and returns the
+// first failure, or an admission. It reads nothing but cfg and in.
+func Decide(cfg *Config, in Input) Decision {
+	d := Decision{At: in.Now, Kind: wire.KindEntry}
+	switch {
+	case in.Manual:
+		d.Serial, d.Kind = in.Serial, wire.KindManual
+		if in.Roster != nil {
+			d.Tier = in.Roster.Tier
+		}
+	case in.Ticket == nil:
+		d.Reason, d.Detail = Malformed, errText(in.ParseErr)
+		return d
+	default:
+		d.Serial, d.Tier = in.Ticket.Serial, in.Ticket.Tier
+	}
+	if in.Exit {
+		d.Kind = wire.KindExit
+	}
+	if in.Roster != nil {
+		d.Holder, d.OrderRef = in.Roster.Holder, in.Roster.OrderRef
+	}
+	tier, known := cfg.Tiers[d.Tier]
+	if !known {
+		// A tier added after the last sync: its ticket is genuine (checked
+		// below) and takes the default rule.
+		tier = wire.Tier{ID: d.Tier, Event: cfg.Event.ID, Name: fmt.Sprintf("tier %d", d.Tier), Entries: wire.EntriesSingle}
+	}
+	d.TierName = tier.Name
+
+	if t := in.Ticket; t != nil {
+		if t.Event != cfg.Event.ID {
+			d.Reason, d.Detail = WrongEvent, fmt.Sprintf("ticket is for event %d, this gate is for event %d", t.Event, cfg.Event.ID)
+			return d
+		}
+		if r, detail := verify(cfg.Keyring, t, in.Now); r != OK {
+			d.Reason, d.Detail = r, detail
+			return d
+		}
+	}
+	if in.Roster != nil && in.Roster.Revoked {
+		d.Reason, d.Detail = Revoked, fmt.Sprintf("serial %d was revoked", d.Serial)
+		return d
+	}
+	if !in.Exit {
+		if s := cfg.Event.Start; !s.IsZero() && in.Now.Before(s.Add(-cfg.Leeway)) {
+			d.Reason, d.Detail = NotYetValid, fmt.Sprintf("event starts %s", s.Format(time.RFC3339))
+			return d
+		}
+		if e := cfg.Event.End; !e.IsZero() && in.Now.After(e.Add(cfg.Leeway)) {
+			d.Reason, d.Detail = Expired, fmt.Sprintf("event ended %s", e.Format(time.RFC3339))
+			return d
+		}
+	}
+	if len(cfg.Gate.Tiers) > 0 && !slices.Contains(cfg.Gate.Tiers, d.Tier) {
+		d.Reason, d.Detail = WrongTier, fmt.Sprintf("tier %s (%d) is not taken at this gate", tier.Name, d.Tier)
+		return d
+	}
+	if in.Exit {
+		d.Admit, d.Reason = true, ExitRecorded
+		return d
+	}
+	if prior := refusingPassage(tier.Entries, in.History, cfg.Gate.ID, in.Now); prior != nil {
+		d.Reason, d.Prior = AlreadyUsed, prior
+		d.PriorGateName = cfg.GateNames[prior.Gate]
+		d.Here = prior.Gate == cfg.Gate.ID
+		d.Ago = in.Now.Sub(prior.At)
+		d.Detail = d.UsedText()
+		return d
+	}
+	d.Admit, d.Reason = true, OK
+	return d
+}
+
+// verify maps the keyring's verdicts to reasons; a key outside its validity
+// is not yet valid or expired depending on which side of the window now is.
+func verify(kr *ticket.Keyring, t *ticket.Ticket, now time.Time) (Reason, string) {
+	if kr == nil {
+		kr = &ticket.Keyring{}
+	}
+	err := kr.Verify(t, now)
+	switch {
+	case err == nil:
+		return OK, ""
+	case errors.Is(err, ticket.ErrUnknownKey):
+		return UnknownKey, err.Error()
+	case errors.Is(err, ticket.ErrKeyRevoked):
+		return KeyRevoked, err.Error()
+	case errors.Is(err, ticket.ErrKeyNotValid):
+		if k, ok := kr.Lookup(t.KeyID); ok && !k.NotBefore.IsZero() && now.Before(k.NotBefore) {
+			return NotYetValid, err.Error()
+		}
+		return Expired, err.Error()
+	default:
+		return BadSignature, err.Error()
+	}
+}
+
+// refusingPassage returns the passage that stops one more entry under the
+// entry rule, or nil when entry is allowed.
+//
+//   - entries N ≥ 1: at most N entries (scanned or manual), exits do not count;
+//   - EntriesUnlimited: any number, but only after an exit following the
+//     latest entry.
+func refusingPassage(entries int, history []Passage, here uint32, now time.Time) *Passage {
+	var in []Passage // entries, oldest first
+	var lastExit *Passage
+	for i := range history {
+		p := history[i]
+		if p.Kind == wire.KindExit {
+			if lastExit == nil || later(p, *lastExit) {
+				lastExit = &history[i]
+			}
+			continue
+		}
+		in = append(in, p)
+	}
+	if len(in) == 0 {
+		return nil
+	}
+	slices.SortStableFunc(in, func(a, b Passage) int {
+		if later(a, b) {
+			return 1
+		}
+		if later(b, a) {
+			return -1
+		}
+		return 0
+	})
+	latest := in[len(in)-1]
+	if entries == wire.EntriesUnlimited {
+		if lastExit != nil && later(*lastExit, latest) {
+			return nil
+		}
+		return &latest
+	}
+	if len(in) < entries {
+		return nil
+	}
+	// A repeat moments after an entry here is a retry: name that entry.
+	if latest.Gate == here && now.Sub(latest.At) < RecentRetry {
+		return &latest
+	}
+	return &in[0]
+}
+
+// later orders passages by trusted time, then gate and sequence so that the
+// order is total and the same on every gate.
+func later(a, b Passage) bool {
+	if !a.At.Equal(b.At) {
+		return a.At.After(b.At)
+	}
+	if a.Gate != b.Gate {
+		return a.Gate > b.Gate
+	}
+	return a.Seq > b.Seq
+}
+
+func errText(err error) string {
+	if err == nil {
+		return "no ticket"
+	}
+	return err.Error()
+}
+
+// UsedText says when and where the ticket was used: "admitted here 4 s ago"
+// for a repeat at this gate, otherwise the gate and the time.
+func (d Decision) UsedText() string {
+	if d.Prior == nil {
+		return ""
+	}
+	verb := "admitted"
+	if d.Prior.Kind == wire.KindManual {
+		verb = "admitted manually"
+	}
+	if d.Here {
+		return fmt.Sprintf("%s here %s ago", verb, Ago(d.Ago))
+	}
+	name := d.PriorGateName
+	if name == "" {
+		name = fmt.Sprintf("gate %d", d.Prior.Gate)
+	}
+	return fmt.Sprintf("%s at %s, %s (%s ago)", verb, name, d.Prior.At.Local().Format("15:04:05"), Ago(d.Ago))
+}
+
+// Ago writes a duration the way staff say it: "4 s", "3 min", "2 h 5 min".
+func Ago(d time.Duration) string {
+	if d < 0 {
+		d = 0
+	}
+	switch {
+	case d < time.Minute:
+		return fmt.Sprintf("%d s", int(d/time.Second))
+	case d < time.Hour:
+		return fmt.Sprintf("%d min", int(d/time.Minute))
+	case d < 48*time.Hour:
+		return fmt.Sprintf("%d h %d min", int(d/time.Hour), int(d%time.Hour/time.Minute))
+	}
+	return fmt.Sprintf("%d days", int(d/(24*time.Hour)))
+}
+
+// Message is the one line shown to staff under ADMIT or REJECT.
+func (d Decision) Message() string {
+	if d.Reason == AlreadyUsed {
+		return "already used: " + d.UsedText()
+	}
+	return d.Reason.Text()
+}
