@@ -8,6 +8,7 @@ import (
 	_ "image/jpeg" // DecodeFile reads camera photos too
 	"image/png"
 	"os"
+	"slices"
 
 	"github.com/makiuchi-d/gozxing"
 	zxqr "github.com/makiuchi-d/gozxing/qrcode"
@@ -44,9 +45,8 @@ func Decode(img image.Image) (text string, err error) {
 	src := gozxing.NewLuminanceSourceFromImage(img)
 	hints := map[gozxing.DecodeHintType]any{gozxing.DecodeHintType_TRY_HARDER: true}
 	var last error
-	// Light-on-dark codes (a phone in dark mode) are read by inverting.
-	for _, s := range []gozxing.LuminanceSource{src, src.Invert()} {
-		bmp, err := gozxing.NewBinaryBitmap(gozxing.NewHybridBinarizer(s))
+	for _, bin := range binarizers(src) {
+		bmp, err := gozxing.NewBinaryBitmap(bin())
 		if err != nil {
 			return "", fmt.Errorf("%w: %v", ErrNotFound, err)
 		}
@@ -57,6 +57,56 @@ func Decode(img image.Image) (text string, err error) {
 		last = err
 	}
 	return "", fmt.Errorf("%w (%v)%s", ErrNotFound, last, hintNotFound)
+}
+
+// binarizers returns the ways Decode turns the picture into black and
+// white, cheapest and most common first; each later one is tried only when
+// the earlier ones found nothing.
+func binarizers(src gozxing.LuminanceSource) []func() gozxing.Binarizer {
+	bins := []func() gozxing.Binarizer{
+		// Local thresholds: uneven lighting, shadows, glare.
+		func() gozxing.Binarizer { return gozxing.NewHybridBinarizer(src) },
+		// Light-on-dark codes (a phone in dark mode).
+		func() gozxing.Binarizer { return gozxing.NewHybridBinarizer(src.Invert()) },
+		// One global threshold: sensor noise, which local thresholds
+		// mistake for detail in flat areas.
+		func() gozxing.Binarizer { return gozxing.NewGlobalHistgramBinarizer(src) },
+	}
+	// Speckles (dust, print defects, salt-and-pepper noise) break the
+	// finder patterns' run lengths: remove them first. The filter costs
+	// about a second on a large photo, hence the bound.
+	if src.GetWidth()*src.GetHeight() <= medianMaxPixels {
+		bins = append(bins, func() gozxing.Binarizer { return gozxing.NewHybridBinarizer(median3(src)) })
+	}
+	return bins
+}
+
+// medianMaxPixels bounds the pictures median3 filters: 8 megapixels.
+const medianMaxPixels = 8 << 20
+
+// median3 returns src filtered by a 3×3 median, which removes isolated dark
+// or light pixels but keeps the edges of modules two or more pixels wide.
+func median3(src gozxing.LuminanceSource) gozxing.LuminanceSource {
+	w, h := src.GetWidth(), src.GetHeight()
+	in := src.GetMatrix()
+	out := image.NewGray(image.Rect(0, 0, w, h))
+	var win [9]byte
+	for y := range h {
+		for x := range w {
+			n := 0
+			for dy := -1; dy <= 1; dy++ {
+				for dx := -1; dx <= 1; dx++ {
+					// Clamp at the border: repeat the edge pixels.
+					xx, yy := min(max(x+dx, 0), w-1), min(max(y+dy, 0), h-1)
+					win[n] = in[yy*w+xx]
+					n++
+				}
+			}
+			slices.Sort(win[:])
+			out.Pix[y*w+x] = win[4]
+		}
+	}
+	return gozxing.NewLuminanceSourceFromImage(out)
 }
 
 // DecodePNG decodes a PNG image and returns the text of the QR code in it.
