@@ -2,9 +2,150 @@ package wire
 
 import "time"
 
+// This file holds the messages of the admin and promoter API (kidoctl ↔
+// kido-server); see docs/api.md.
+
 // Health answers GET /v1/health, which needs no token.
 type Health struct {
 	Status     string    `json:"status"` // "ok"
 	Server     Server    `json:"server"`
 	ServerTime time.Time `json:"server_time"`
+}
+
+// EventCreate creates an event (POST /v1/events). The server answers with
+// the Event, including its new id.
+type EventCreate struct {
+	Name     string    `json:"name"`
+	Venue    string    `json:"venue"`
+	Start    time.Time `json:"start"`
+	End      time.Time `json:"end"`
+	TimeZone string    `json:"time_zone,omitempty"`
+}
+
+// EventDetail answers GET /v1/events/{event}.
+type EventDetail struct {
+	Event   Event  `json:"event"`
+	Tiers   []Tier `json:"tiers"`
+	Keys    []Key  `json:"keys"`
+	Gates   []Gate `json:"gates"`
+	Issued  int    `json:"issued"`  // tickets issued, revoked ones included
+	Revoked int    `json:"revoked"` // of which revoked
+}
+
+// TierCreate adds a tier to an event (POST /v1/events/{event}/tiers).
+// Entries nil means EntriesSingle.
+type TierCreate struct {
+	Name    string `json:"name"`
+	Entries *int   `json:"entries,omitempty"`
+}
+
+// KeyRevoke revokes a signing key (POST /v1/keys/{key}/revoke). Event is
+// needed only when two events have keys with the same id.
+type KeyRevoke struct {
+	Event uint32 `json:"event,omitempty"`
+}
+
+// Token scopes.
+const (
+	ScopeAdmin    = "admin"    // everything
+	ScopePromoter = "promoter" // the events in Token.Events
+	ScopeGate     = "gate"     // one enrolled gate: the /v1/gate/ calls for its event
+)
+
+// Token describes an API token. The secret itself is shown once, in
+// TokenCreated, and the server keeps only its hash.
+type Token struct {
+	ID      uint32     `json:"id"`
+	Name    string     `json:"name"`
+	Scope   string     `json:"scope"`
+	Events  []uint32   `json:"events,omitempty"` // ScopePromoter, and the gate's event for ScopeGate
+	Gate    uint32     `json:"gate,omitempty"`   // ScopeGate only
+	Created time.Time  `json:"created"`
+	Revoked *time.Time `json:"revoked,omitempty"`
+}
+
+// TokenCreate makes a token (POST /v1/tokens, admin only). Gate tokens
+// are made by enrolment, not here.
+type TokenCreate struct {
+	Name   string   `json:"name"`
+	Scope  string   `json:"scope"` // ScopeAdmin or ScopePromoter
+	Events []uint32 `json:"events,omitempty"`
+}
+
+// TokenCreated answers TokenCreate; Secret is the bearer token.
+type TokenCreated struct {
+	Token
+	Secret string `json:"secret"`
+}
+
+// IssueItem is one ticket to issue.
+type IssueItem struct {
+	Tier     uint8  `json:"tier"`
+	Holder   string `json:"holder,omitempty"`
+	Email    string `json:"email,omitempty"`
+	OrderRef string `json:"order_ref,omitempty"`
+}
+
+// IssueRequest issues tickets (POST /v1/events/{event}/tickets). A batch
+// is numbered from 0; this request carries its items Offset, Offset+1, …
+// The server remembers (batch, number): a number already issued with the
+// same content gives back the ticket issued then, and with other content
+// is a conflict. So a batch can be sent in chunks and an interrupted run
+// resent whole without duplicates. A request is all or nothing.
+type IssueRequest struct {
+	Batch   string      `json:"batch"`
+	Offset  int         `json:"offset"`
+	Tickets []IssueItem `json:"tickets"`
+}
+
+// IssuedTicket is an issued ticket with its QR text.
+type IssuedTicket struct {
+	Serial   uint32 `json:"serial"`
+	Tier     uint8  `json:"tier"`
+	Holder   string `json:"holder,omitempty"`
+	OrderRef string `json:"order_ref,omitempty"`
+	Text     string `json:"text"`               // exactly what the QR code holds
+	Replaces uint32 `json:"replaces,omitempty"` // for a reissue: the revoked serial
+}
+
+// IssueResponse answers IssueRequest, in request order.
+type IssueResponse struct {
+	Batch   string         `json:"batch"`
+	Tickets []IssuedTicket `json:"tickets"`
+}
+
+// Selection names tickets of an event by serial or by order reference
+// (POST /v1/events/{event}/revocations and …/reissues). Exactly one of the
+// two is given.
+type Selection struct {
+	Serials  []uint32 `json:"serials,omitempty"`
+	OrderRef string   `json:"order_ref,omitempty"`
+}
+
+// Revoked answers a revocation: the selected tickets, now revoked.
+type Revoked struct {
+	Tickets []RosterEntry `json:"tickets"`
+}
+
+// Reissued answers a reissue: the new tickets, each naming the serial it
+// replaces. Reissuing a ticket that was already reissued gives back its
+// replacement, so a retried call issues nothing twice.
+type Reissued struct {
+	Tickets []IssuedTicket `json:"tickets"`
+}
+
+// GateCreate adds a gate to an event (POST /v1/events/{event}/gates).
+type GateCreate struct {
+	Name      string   `json:"name"`
+	Tiers     []string `json:"tiers,omitempty"`     // tier names; empty: every tier
+	Direction string   `json:"direction,omitempty"` // DirectionEntry (default), DirectionExit or DirectionBoth
+}
+
+// GateCreated answers GateCreate with the gate's single-use enrolment
+// code (see ParseEnrollCode).
+type GateCreated struct {
+	Gate    Gate      `json:"gate"`
+	Code    string    `json:"code"`
+	Expires time.Time `json:"expires"`
+	Server  Server    `json:"server"`
 }

@@ -1,0 +1,147 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+	_ "time/tzdata" // event time zones work on hosts without a zoneinfo database
+
+	"kido.dev/kido/sync/server"
+	"kido.dev/kido/sync/server/sqlite"
+)
+
+// version is reported to clients in wire.Server.
+const version = "0.1.0"
+
+const usage = `usage: kido-server [flags]
+
+Runs the kido server: the JSON API under /v1/ (docs/api.md), state in a
+SQLite database in the data directory, private keys sealed under a master
+key kept outside the database.
+
+On first start it creates the data directory, master.key (unless
+-master-key names one) and admin.token, the first admin token, and says
+where they are. Back up master.key apart from the database: without it
+the signing keys cannot be opened.
+
+Example:
+
+	kido-server -data /var/lib/kido -listen 0.0.0.0:8700 \
+		-tls-cert /etc/kido/cert.pem -tls-key /etc/kido/key.pem
+
+Flags:
+`
+
+type config struct {
+	data, listen, certFile, keyFile, masterKey, addrFile string
+}
+
+func run(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
+	var c config
+	fs := flag.NewFlagSet("kido-server", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() { fmt.Fprint(stderr, usage); fs.PrintDefaults() }
+	fs.StringVar(&c.data, "data", "./kido-data", "data `directory`")
+	fs.StringVar(&c.listen, "listen", "127.0.0.1:8700", "`address` to listen on")
+	fs.StringVar(&c.certFile, "tls-cert", "", "TLS certificate `file` (PEM); with -tls-key serves HTTPS")
+	fs.StringVar(&c.keyFile, "tls-key", "", "TLS private key `file` (PEM)")
+	fs.StringVar(&c.masterKey, "master-key", getenv("KIDO_MASTER_KEY"), "master key `file` (default DATA/master.key; env KIDO_MASTER_KEY)")
+	fs.StringVar(&c.addrFile, "addr-file", "", "write the address actually listened on to `file` once ready (for scripts; useful with -listen 127.0.0.1:0)")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q\nhint: kido-server takes flags only; see kido-server -h", fs.Arg(0))
+	}
+	if (c.certFile == "") != (c.keyFile == "") {
+		return errors.New("-tls-cert and -tls-key go together\nhint: give both to serve HTTPS, or neither")
+	}
+	log := slog.New(slog.NewTextHandler(stderr, nil))
+	return serve(ctx, c, log)
+}
+
+func serve(ctx context.Context, c config, log *slog.Logger) error {
+	if err := os.MkdirAll(c.data, 0o700); err != nil {
+		return fmt.Errorf("data directory: %w", err)
+	}
+	dbPath := filepath.Join(c.data, "kido.db")
+	master, err := loadMasterKey(c, dbPath, log)
+	if err != nil {
+		return err
+	}
+	store, err := sqlite.Open(dbPath)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	srv, err := server.New(ctx, server.Config{Store: store, MasterKey: master, Version: version, Logger: log})
+	if err != nil {
+		return err
+	}
+	tokenPath := filepath.Join(c.data, "admin.token")
+	created, err := srv.EnsureAdminToken(ctx, func(secret string) error {
+		return writeSecretFile(tokenPath, []byte(secret+"\n"))
+	})
+	if err != nil {
+		return err
+	}
+	if created {
+		log.Info("first start: admin token written", "file", tokenPath)
+	}
+
+	l, err := net.Listen("tcp", c.listen)
+	if err != nil {
+		return fmt.Errorf("listen: %w\nhint: is another kido-server running on %s? choose another -listen address", err, c.listen)
+	}
+	scheme := "http"
+	if c.certFile != "" {
+		scheme = "https"
+	}
+	hs := &http.Server{
+		Handler:           srv.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       5 * time.Minute,
+		WriteTimeout:      5 * time.Minute,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	info := srv.Info()
+	log.Info("listening", "url", scheme+"://"+l.Addr().String(), "data", c.data, "fingerprint", info.Fingerprint, "version", version)
+	if c.addrFile != "" {
+		if err := os.WriteFile(c.addrFile, []byte(scheme+"://"+l.Addr().String()+"\n"), 0o644); err != nil {
+			l.Close()
+			return fmt.Errorf("addr file: %w", err)
+		}
+	}
+	errc := make(chan error, 1)
+	go func() {
+		if c.certFile != "" {
+			errc <- hs.ServeTLS(l, c.certFile, c.keyFile)
+		} else {
+			errc <- hs.Serve(l)
+		}
+	}()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	log.Info("shutting down")
+	sctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	if err := hs.Shutdown(sctx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,170 @@
+package server
+
+import (
+	"compress/gzip"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"math/big"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+
+	"kido.dev/kido/sync/wire"
+)
+
+func (s *Server) addGate(w http.ResponseWriter, r *http.Request, _ wire.Token) {
+	ev, _ := parseEvent(r.PathValue("event"))
+	var in wire.GateCreate
+	if err := readJSON(r, maxBody, &in); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	g, err := s.checkGate(r, ev, in)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	n, err := rand.Int(s.rand, big.NewInt(100_000_000))
+	if err != nil {
+		s.fail(w, r, fmt.Errorf("server: enrolment code: %w", err))
+		return
+	}
+	code := wire.EnrollCode{Secret: fmt.Sprintf("%0*d", wire.EnrollSecretDigits, n), Fingerprint: s.info.Fingerprint}
+	expires := s.now().Add(s.codeTTL).UTC()
+	g, err = s.store.AddGate(r.Context(), g, GateCode{Hash: HashToken(code.Secret), Expires: expires})
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.log.Info("gate added", "event", ev, "gate", g.ID, "code_expires", expires)
+	writeJSON(w, http.StatusCreated, wire.GateCreated{Gate: g, Code: code.String(), Expires: expires, Server: s.info})
+}
+
+// checkGate validates a GateCreate and resolves its tier names to ids.
+func (s *Server) checkGate(r *http.Request, ev uint32, in wire.GateCreate) (wire.Gate, error) {
+	g := wire.Gate{Event: ev, Direction: in.Direction}
+	var err error
+	if g.Name, err = cleanText("gate name", in.Name, 100, true); err != nil {
+		return g, err
+	}
+	switch g.Direction {
+	case "":
+		g.Direction = wire.DirectionEntry
+	case wire.DirectionEntry, wire.DirectionExit, wire.DirectionBoth:
+	default:
+		return g, Errorf(ErrInvalid, "use entry, exit or both", "unknown direction %q", in.Direction)
+	}
+	tiers, err := s.store.Tiers(r.Context(), ev)
+	if err != nil {
+		return g, err
+	}
+	for _, name := range in.Tiers {
+		i := slices.IndexFunc(tiers, func(t wire.Tier) bool {
+			return strings.EqualFold(t.Name, strings.TrimSpace(name)) || strconv.Itoa(int(t.ID)) == name
+		})
+		if i < 0 {
+			return g, Errorf(ErrInvalid, fmt.Sprintf("kidoctl event show %d lists its tiers", ev), "event %d has no tier %q", ev, name)
+		}
+		if !slices.Contains(g.Tiers, tiers[i].ID) {
+			g.Tiers = append(g.Tiers, tiers[i].ID)
+		}
+	}
+	slices.Sort(g.Tiers)
+	return g, nil
+}
+
+func (s *Server) listGates(w http.ResponseWriter, r *http.Request, _ wire.Token) {
+	ev, _ := parseEvent(r.PathValue("event"))
+	gs, err := s.store.Gates(r.Context(), ev)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, gs)
+}
+
+// enroll needs no token: the single-use code is the credential. Failed
+// attempts draw on a shared budget so codes cannot be guessed.
+func (s *Server) enroll(w http.ResponseWriter, r *http.Request) {
+	if !s.enrolLim.allow() {
+		s.fail(w, r, Errorf(ErrUnavailable, "wait a few seconds and try again", "too many failed enrolment attempts"))
+		return
+	}
+	g, resp, err := s.tryEnroll(r)
+	if err != nil {
+		if code, _ := status(err); code == http.StatusBadRequest || code == http.StatusNotFound {
+			s.enrolLim.spend()
+		}
+		s.fail(w, r, err)
+		return
+	}
+	s.log.Info("gate enrolled", "event", g.Event, "gate", g.ID)
+	writeJSON(w, http.StatusOK, resp)
+}
+
+func (s *Server) tryEnroll(r *http.Request) (wire.Gate, *wire.EnrollResponse, error) {
+	var in wire.EnrollRequest
+	if err := readJSON(r, maxBody, &in); err != nil {
+		return wire.Gate{}, nil, err
+	}
+	code, err := wire.ParseEnrollCode(in.Code)
+	if err != nil {
+		return wire.Gate{}, nil, Errorf(ErrInvalid, "type the code exactly as kidoctl gate add printed it", "%v", err)
+	}
+	if code.Fingerprint != s.info.Fingerprint {
+		return wire.Gate{}, nil, Errorf(ErrNotFound, "enrol with the server that made the code", "this code was made by another server (fingerprint %s, this server is %s)", code.Fingerprint, s.info.Fingerprint)
+	}
+	if n := len(in.Nonce); n < 16 || n > 128 {
+		return wire.Gate{}, nil, Errorf(ErrInvalid, "send 16 to 128 random characters", "nonce of %d characters", n)
+	}
+	device, err := cleanText("device", in.Device, 100, false)
+	if err != nil {
+		return wire.Gate{}, nil, err
+	}
+	secret, err := s.newSecret()
+	if err != nil {
+		return wire.Gate{}, nil, err
+	}
+	cred := NewToken{Token: wire.Token{Name: "gate device " + device, Scope: wire.ScopeGate}, Hash: HashToken(secret)}
+	g, err := s.store.Enroll(r.Context(), HashToken(code.Secret), device, cred, s.now())
+	if err != nil {
+		return wire.Gate{}, nil, err
+	}
+	sig := ed25519.Sign(s.identity, wire.EnrollSignedMessage(in.Nonce, g.ID, secret))
+	return g, &wire.EnrollResponse{
+		Gate:       g,
+		Credential: secret,
+		Server:     s.info,
+		Signature:  base64.StdEncoding.EncodeToString(sig),
+	}, nil
+}
+
+func (s *Server) snapshot(w http.ResponseWriter, r *http.Request, tok wire.Token) {
+	snap, err := s.store.Snapshot(r.Context(), tok.Gate)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if snap.Gate.Revoked {
+		s.fail(w, r, Errorf(ErrForbidden, "enrol the device again with a new code from kidoctl gate add", "gate %d was revoked", snap.Gate.ID))
+		return
+	}
+	snap.Server = s.info
+	snap.ServerTime = s.now().UTC()
+	w.Header().Set("Content-Type", "application/json")
+	var out = json.NewEncoder(w)
+	if strings.Contains(r.Header.Get("Accept-Encoding"), "gzip") {
+		w.Header().Set("Content-Encoding", "gzip")
+		zw, _ := gzip.NewWriterLevel(w, gzip.BestSpeed)
+		defer zw.Close()
+		out = json.NewEncoder(zw)
+	}
+	out.SetEscapeHTML(false)
+	if err := out.Encode(snap); err != nil {
+		s.log.Warn("snapshot not sent whole", "gate", tok.Gate, "err", err)
+	}
+}

@@ -1,0 +1,249 @@
+package server
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"kido.dev/kido/sync/wire"
+)
+
+// Request body limits: most calls are small; an issue chunk carries up to
+// maxIssueChunk roster rows.
+const (
+	maxBody      = 1 << 20
+	maxIssueBody = 32 << 20
+)
+
+// A rule says whether a token may make a call; it returns an error
+// wrapping ErrForbidden (or ErrInvalid for a malformed event id) if not.
+type rule func(tok wire.Token, r *http.Request) error
+
+type handler func(w http.ResponseWriter, r *http.Request, tok wire.Token)
+
+func adminOnly(tok wire.Token, r *http.Request) error {
+	if tok.Scope != wire.ScopeAdmin {
+		return Errorf(ErrForbidden, "use an admin token", "a %s token may not call %s %s", tok.Scope, r.Method, r.URL.Path)
+	}
+	return nil
+}
+
+// anyEvent admits admins and promoters; the handler limits promoters to
+// their events.
+func anyEvent(tok wire.Token, r *http.Request) error {
+	if tok.Scope != wire.ScopeAdmin && tok.Scope != wire.ScopePromoter {
+		return Errorf(ErrForbidden, "gate credentials only serve the /v1/gate/ calls", "a %s token may not call %s %s", tok.Scope, r.Method, r.URL.Path)
+	}
+	return nil
+}
+
+func mayEvent(tok wire.Token, event uint32) error {
+	if tok.Scope == wire.ScopeAdmin || (tok.Scope == wire.ScopePromoter && slices.Contains(tok.Events, event)) {
+		return nil
+	}
+	return Errorf(ErrForbidden, "ask an admin for a token that covers this event (kidoctl token create -scope promoter -events …)", "this token may not manage event %d", event)
+}
+
+func pathEvent(tok wire.Token, r *http.Request) error {
+	if err := anyEvent(tok, r); err != nil {
+		return err
+	}
+	ev, err := parseEvent(r.PathValue("event"))
+	if err != nil {
+		return err
+	}
+	return mayEvent(tok, ev)
+}
+
+func queryEvent(tok wire.Token, r *http.Request) error {
+	if err := anyEvent(tok, r); err != nil {
+		return err
+	}
+	q := r.URL.Query().Get("event")
+	if q == "" {
+		return nil
+	}
+	ev, err := parseEvent(q)
+	if err != nil {
+		return err
+	}
+	return mayEvent(tok, ev)
+}
+
+func gateOnly(tok wire.Token, r *http.Request) error {
+	if tok.Scope != wire.ScopeGate {
+		return Errorf(ErrForbidden, "this call takes a gate credential from kido-gate enroll", "a %s token may not call %s %s", tok.Scope, r.Method, r.URL.Path)
+	}
+	return nil
+}
+
+func parseEvent(s string) (uint32, error) {
+	n, err := strconv.ParseUint(s, 10, 32)
+	if err != nil || n == 0 {
+		return 0, Errorf(ErrInvalid, "event ids are positive whole numbers, as kidoctl event list shows", "bad event id %q", s)
+	}
+	return uint32(n), nil
+}
+
+// authed checks the bearer token, then the rule, then calls h.
+func (s *Server) authed(allow rule, h handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		secret, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if !ok || secret == "" {
+			s.fail(w, r, Errorf(ErrUnauthorized, "give a token with -token or KIDO_TOKEN", "missing bearer token"))
+			return
+		}
+		tok, err := s.store.TokenByHash(r.Context(), HashToken(strings.TrimSpace(secret)))
+		if errors.Is(err, ErrNotFound) {
+			s.fail(w, r, Errorf(ErrUnauthorized, "check -token or KIDO_TOKEN; the first admin token is in admin.token in the server's data directory", "unknown or revoked token"))
+			return
+		}
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		if err := allow(tok, r); err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		h(w, r, tok)
+	})
+}
+
+// writeJSON writes v as the response body.
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	enc.Encode(v)
+}
+
+// readJSON decodes one JSON value, rejecting unknown fields, trailing
+// data and bodies over limit.
+func readJSON(r *http.Request, limit int64, v any) error {
+	dec := json.NewDecoder(http.MaxBytesReader(nil, r.Body, limit))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return Errorf(ErrInvalid, "send fewer items per request", "request body over %d bytes", limit)
+		}
+		return Errorf(ErrInvalid, "see docs/api.md for the request format", "bad request body: %v", err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return Errorf(ErrInvalid, "send exactly one JSON object", "bad request body: data after the JSON value")
+	}
+	return nil
+}
+
+// status maps a verdict to an HTTP status and a wire.Error code.
+func status(err error) (int, string) {
+	switch {
+	case errors.Is(err, ErrInvalid):
+		return http.StatusBadRequest, "bad_request"
+	case errors.Is(err, ErrUnauthorized):
+		return http.StatusUnauthorized, "unauthorized"
+	case errors.Is(err, ErrForbidden):
+		return http.StatusForbidden, "forbidden"
+	case errors.Is(err, ErrNotFound):
+		return http.StatusNotFound, "not_found"
+	case errors.Is(err, ErrConflict):
+		return http.StatusConflict, "conflict"
+	case errors.Is(err, ErrUnavailable):
+		return http.StatusTooManyRequests, "unavailable"
+	default:
+		return http.StatusInternalServerError, "internal"
+	}
+}
+
+// fail writes err as a wire.Error. Errors without a verdict are internal:
+// they are logged and the client learns nothing of their detail.
+func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
+	code, name := status(err)
+	body := wire.Error{Error: err.Error(), Code: name}
+	var e *Error
+	if errors.As(err, &e) {
+		body.Hint = e.Hint
+	}
+	if code == http.StatusInternalServerError {
+		s.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+		body = wire.Error{Error: "server: internal error", Code: name, Hint: "the server's log has the detail"}
+	}
+	if code == http.StatusTooManyRequests {
+		w.Header().Set("Retry-After", "1")
+	}
+	writeJSON(w, code, body)
+}
+
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (sw *statusWriter) WriteHeader(code int) {
+	if sw.status == 0 {
+		sw.status = code
+	}
+	sw.ResponseWriter.WriteHeader(code)
+}
+
+func (sw *statusWriter) Write(b []byte) (int, error) {
+	if sw.status == 0 {
+		sw.status = http.StatusOK
+	}
+	return sw.ResponseWriter.Write(b)
+}
+
+// logged logs every request (never its headers: they hold tokens).
+func (s *Server) logged(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		sw := &statusWriter{ResponseWriter: w}
+		h.ServeHTTP(sw, r)
+		s.log.Info("request", "method", r.Method, "path", r.URL.Path, "status", sw.status,
+			"ms", fmt.Sprintf("%.1f", float64(time.Since(start).Microseconds())/1000), "remote", r.RemoteAddr)
+	})
+}
+
+// limiter is a token bucket: rate tokens a second, up to burst.
+type limiter struct {
+	mu     sync.Mutex
+	rate   float64
+	burst  float64
+	tokens float64
+	last   time.Time
+	now    func() time.Time
+}
+
+func newLimiter(rate, burst float64, now func() time.Time) *limiter {
+	l := &limiter{rate: rate, burst: burst, tokens: burst, now: now}
+	l.last = now()
+	return l
+}
+
+// allow reports whether a token is left, without taking it.
+func (l *limiter) allow() bool { return l.take(0) }
+
+// spend takes one token.
+func (l *limiter) spend() { l.take(1) }
+
+func (l *limiter) take(n float64) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	now := l.now()
+	l.tokens = min(l.burst, l.tokens+now.Sub(l.last).Seconds()*l.rate)
+	l.last = now
+	if l.tokens < 1 {
+		return false
+	}
+	l.tokens -= n
+	return true
+}

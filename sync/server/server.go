@@ -1,0 +1,215 @@
+package server
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/base32"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"kido.dev/kido/sync/wire"
+	"kido.dev/kido/ticket"
+)
+
+// Config configures a Server.
+type Config struct {
+	Store     Store
+	MasterKey []byte // MasterKeySize bytes; seals every private key
+	Version   string // reported in wire.Server
+	Logger    *slog.Logger
+	Now       func() time.Time // nil: time.Now
+	Rand      io.Reader        // nil: crypto/rand
+	// CodeTTL is how long an enrolment code stays usable (default 24 h).
+	CodeTTL time.Duration
+}
+
+// Server is the kido server core. Use Handler to serve its API.
+type Server struct {
+	store    Store
+	seal     *sealer
+	log      *slog.Logger
+	now      func() time.Time
+	rand     io.Reader
+	codeTTL  time.Duration
+	identity ed25519.PrivateKey
+	info     wire.Server
+	enrolLim *limiter
+}
+
+// New opens the server's identity (making one on first start) and returns
+// the server. It fails when the master key does not open the stored keys.
+func New(ctx context.Context, cfg Config) (*Server, error) {
+	seal, err := newSealer(cfg.MasterKey)
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{
+		store:   cfg.Store,
+		seal:    seal,
+		log:     cfg.Logger,
+		now:     cfg.Now,
+		rand:    cfg.Rand,
+		codeTTL: cfg.CodeTTL,
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if s.rand == nil {
+		s.rand = rand.Reader
+	}
+	if s.codeTTL == 0 {
+		s.codeTTL = 24 * time.Hour
+	}
+	// Failed enrolment attempts: one per second on average, bursts of 10,
+	// so guessing an 8-digit code secret is hopeless within its lifetime.
+	s.enrolLim = newLimiter(1, 10, s.now)
+	if err := s.loadIdentity(ctx); err != nil {
+		return nil, err
+	}
+	s.info.Version = cfg.Version
+	return s, nil
+}
+
+const purposeIdentity, purposeSigning = "identity", "signing"
+
+func (s *Server) loadIdentity(ctx context.Context) error {
+	sk, err := s.store.Identity(ctx)
+	if errors.Is(err, ErrNotFound) {
+		fresh, err := s.newSealedKey(purposeIdentity)
+		if err != nil {
+			return err
+		}
+		sk, err = s.store.SetIdentity(ctx, fresh)
+		if err != nil {
+			return fmt.Errorf("server: store identity: %w", err)
+		}
+	} else if err != nil {
+		return fmt.Errorf("server: load identity: %w", err)
+	}
+	priv, err := s.unseal(sk, purposeIdentity)
+	if err != nil {
+		return err
+	}
+	s.identity = ed25519.NewKeyFromSeed(priv.Seed())
+	s.info.ID = sk.Public.String()
+	s.info.Fingerprint = wire.Fingerprint(sk.Public.Bytes())
+	return nil
+}
+
+// Info returns the server's identity as gates see it.
+func (s *Server) Info() wire.Server { return s.info }
+
+// newSealedKey makes a fresh Ed25519 key and seals its seed.
+func (s *Server) newSealedKey(purpose string) (SealedKey, error) {
+	priv, err := ticket.GenerateKey(s.rand)
+	if err != nil {
+		return SealedKey{}, err
+	}
+	pub := priv.Public()
+	sealed, err := s.seal.seal(priv.Seed(), purpose, pub.Bytes())
+	if err != nil {
+		return SealedKey{}, err
+	}
+	return SealedKey{Public: pub, Sealed: sealed}, nil
+}
+
+func (s *Server) unseal(k SealedKey, purpose string) (ticket.PrivateKey, error) {
+	seed, err := s.seal.open(k.Sealed, purpose, k.Public.Bytes())
+	if err != nil {
+		return ticket.PrivateKey{}, err
+	}
+	priv, err := ticket.NewPrivateKeyFromSeed(seed)
+	if err != nil {
+		return ticket.PrivateKey{}, err
+	}
+	if !priv.Public().Equal(k.Public) {
+		return ticket.PrivateKey{}, errUnseal
+	}
+	return priv, nil
+}
+
+var b32 = base32.StdEncoding.WithPadding(base32.NoPadding)
+
+// TokenPrefix starts every token secret, so that a leaked one is easy to
+// recognise (and to search for in logs).
+const TokenPrefix = "kido_"
+
+// newSecret returns a fresh token secret with 160 random bits.
+func (s *Server) newSecret() (string, error) {
+	b := make([]byte, 20)
+	if _, err := io.ReadFull(s.rand, b); err != nil {
+		return "", fmt.Errorf("server: token: %w", err)
+	}
+	return TokenPrefix + b32.EncodeToString(b), nil
+}
+
+// EnsureAdminToken makes the first admin token when the store holds no
+// token at all. save is given the secret before it is stored, so that a
+// token nobody could read is never created; created reports whether one
+// was made.
+func (s *Server) EnsureAdminToken(ctx context.Context, save func(secret string) error) (created bool, err error) {
+	n, err := s.store.CountTokens(ctx)
+	if err != nil {
+		return false, fmt.Errorf("server: count tokens: %w", err)
+	}
+	if n > 0 {
+		return false, nil
+	}
+	secret, err := s.newSecret()
+	if err != nil {
+		return false, err
+	}
+	if err := save(secret); err != nil {
+		return false, err
+	}
+	t := NewToken{Token: wire.Token{Name: "admin (first start)", Scope: wire.ScopeAdmin}, Hash: HashToken(secret)}
+	if _, err := s.store.CreateToken(ctx, t, s.now()); err != nil {
+		return false, fmt.Errorf("server: store admin token: %w", err)
+	}
+	return true, nil
+}
+
+// Handler returns the HTTP handler of the API under /v1/.
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /v1/health", s.health)
+
+	mux.Handle("POST /v1/events", s.authed(adminOnly, s.createEvent))
+	mux.Handle("GET /v1/events", s.authed(anyEvent, s.listEvents))
+	mux.Handle("GET /v1/events/{event}", s.authed(pathEvent, s.showEvent))
+	mux.Handle("POST /v1/events/{event}/tiers", s.authed(pathEvent, s.addTier))
+
+	mux.Handle("GET /v1/keys", s.authed(queryEvent, s.listKeys))
+	mux.Handle("POST /v1/events/{event}/keys", s.authed(pathEvent, s.rotateKey))
+	mux.Handle("POST /v1/keys/{key}/revoke", s.authed(anyEvent, s.revokeKey))
+
+	mux.Handle("POST /v1/events/{event}/tickets", s.authed(pathEvent, s.issue))
+	mux.Handle("POST /v1/events/{event}/revocations", s.authed(pathEvent, s.revoke))
+	mux.Handle("POST /v1/events/{event}/reissues", s.authed(pathEvent, s.reissue))
+
+	mux.Handle("POST /v1/events/{event}/gates", s.authed(pathEvent, s.addGate))
+	mux.Handle("GET /v1/events/{event}/gates", s.authed(pathEvent, s.listGates))
+	mux.HandleFunc("POST /v1/enroll", s.enroll)
+	mux.Handle("GET /v1/gate/snapshot", s.authed(gateOnly, s.snapshot))
+
+	mux.Handle("POST /v1/tokens", s.authed(adminOnly, s.createToken))
+	mux.Handle("GET /v1/tokens", s.authed(adminOnly, s.listTokens))
+	mux.Handle("POST /v1/tokens/{id}/revoke", s.authed(adminOnly, s.revokeToken))
+
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		s.fail(w, r, Errorf(ErrNotFound, "see docs/api.md for the endpoints", "no endpoint %s %s", r.Method, r.URL.Path))
+	})
+	return s.logged(mux)
+}
+
+func (s *Server) health(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, wire.Health{Status: "ok", Server: s.info, ServerTime: s.now().UTC()})
+}

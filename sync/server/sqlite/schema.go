@@ -1,0 +1,106 @@
+package sqlite
+
+// schemaVersion is stored in PRAGMA user_version.
+const schemaVersion = 1
+
+// schema creates the tables. Times are RFC 3339 text (event start and end
+// keep the venue's offset; everything else is UTC).
+const schema = `
+CREATE TABLE identity (
+	id      INTEGER PRIMARY KEY CHECK (id = 1),
+	public  TEXT NOT NULL,
+	sealed  BLOB NOT NULL
+);
+CREATE TABLE tokens (
+	id       INTEGER PRIMARY KEY,
+	name     TEXT NOT NULL,
+	scope    TEXT NOT NULL,
+	events   TEXT NOT NULL DEFAULT '',  -- comma-separated event ids
+	gate     INTEGER,
+	hash     BLOB NOT NULL UNIQUE,      -- SHA-256 of the secret
+	created  TEXT NOT NULL,
+	revoked  TEXT
+);
+CREATE TABLE events (
+	id         INTEGER PRIMARY KEY,
+	name       TEXT NOT NULL,
+	venue      TEXT NOT NULL,
+	start      TEXT NOT NULL,
+	end        TEXT NOT NULL,
+	time_zone  TEXT NOT NULL DEFAULT '',
+	created    TEXT NOT NULL
+);
+CREATE TABLE tiers (
+	event    INTEGER NOT NULL REFERENCES events(id),
+	id       INTEGER NOT NULL CHECK (id BETWEEN 1 AND 255),
+	name     TEXT NOT NULL COLLATE NOCASE,
+	entries  INTEGER NOT NULL,
+	PRIMARY KEY (event, id),
+	UNIQUE (event, name)
+);
+CREATE TABLE keys (
+	event    INTEGER NOT NULL REFERENCES events(id),
+	id       TEXT NOT NULL,                 -- ticket.KeyID, 8 hex digits
+	public   TEXT NOT NULL UNIQUE,
+	sealed   BLOB NOT NULL,                 -- seed sealed under the master key
+	current  INTEGER NOT NULL DEFAULT 0,
+	revoked  INTEGER NOT NULL DEFAULT 0,
+	created  TEXT NOT NULL,
+	PRIMARY KEY (event, id)
+);
+CREATE TABLE tickets (
+	event        INTEGER NOT NULL,
+	serial       INTEGER NOT NULL,
+	tier         INTEGER NOT NULL,
+	holder       TEXT NOT NULL,
+	email        TEXT NOT NULL,
+	order_ref    TEXT NOT NULL,
+	text         TEXT NOT NULL,
+	key          TEXT NOT NULL,
+	batch        TEXT,                      -- NULL for reissues
+	item         INTEGER,
+	revoked      INTEGER NOT NULL DEFAULT 0,
+	replaces     INTEGER,
+	replaced_by  INTEGER,
+	PRIMARY KEY (event, serial),
+	UNIQUE (event, batch, item),
+	FOREIGN KEY (event, tier) REFERENCES tiers(event, id)
+);
+CREATE INDEX tickets_order ON tickets(event, order_ref) WHERE order_ref <> '';
+CREATE TABLE gates (
+	id            INTEGER PRIMARY KEY,
+	event         INTEGER NOT NULL REFERENCES events(id),
+	name          TEXT NOT NULL,
+	tiers         TEXT NOT NULL DEFAULT '',  -- comma-separated tier ids; empty: all
+	direction     TEXT NOT NULL,
+	revoked       INTEGER NOT NULL DEFAULT 0,
+	device        TEXT NOT NULL DEFAULT '',
+	enrolled      TEXT,
+	code_hash     BLOB UNIQUE,
+	code_expires  TEXT NOT NULL
+);
+-- Admissions uploaded by gates; (gate, seq) is their idempotency key.
+CREATE TABLE admissions (
+	event      INTEGER NOT NULL,
+	gate       INTEGER NOT NULL,
+	seq        INTEGER NOT NULL,
+	serial     INTEGER NOT NULL,
+	tier       INTEGER NOT NULL,
+	kind       TEXT NOT NULL,
+	at         TEXT NOT NULL,
+	corrected  TEXT NOT NULL,
+	text       TEXT NOT NULL DEFAULT '',
+	hash       TEXT NOT NULL,
+	PRIMARY KEY (gate, seq)
+);
+CREATE INDEX admissions_event ON admissions(event, serial);
+-- The change log the delta feed is read from: one row per change a gate
+-- must learn of, payload being a wire.Change in JSON.
+CREATE TABLE changes (
+	seq      INTEGER PRIMARY KEY AUTOINCREMENT,
+	event    INTEGER NOT NULL,
+	kind     TEXT NOT NULL,
+	payload  TEXT NOT NULL
+);
+CREATE INDEX changes_event ON changes(event, seq);
+`

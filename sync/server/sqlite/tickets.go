@@ -1,0 +1,313 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"math"
+
+	"kido.dev/kido/sync/server"
+	"kido.dev/kido/sync/wire"
+	"kido.dev/kido/ticket"
+)
+
+// checkSigner confirms, inside the issuing transaction, that the signer's
+// key is still the event's current unrevoked key: a rotation or a
+// revocation that raced the request wins.
+func checkSigner(ctx context.Context, tx *sql.Tx, event uint32, sg server.Signer) error {
+	var n int
+	err := tx.QueryRowContext(ctx, "SELECT COUNT(*) FROM keys WHERE event = ? AND id = ? AND current = 1 AND revoked = 0", event, sg.Key).Scan(&n)
+	if err != nil {
+		return fmt.Errorf("sqlite: signing key: %w", err)
+	}
+	if n == 0 {
+		return server.Errorf(server.ErrConflict, "retry", "event %d's signing key changed during the request", event)
+	}
+	return nil
+}
+
+func tierSet(ctx context.Context, tx *sql.Tx, event uint32) (map[uint8]bool, error) {
+	ts, err := tiers(ctx, tx, event)
+	if err != nil {
+		return nil, err
+	}
+	m := make(map[uint8]bool, len(ts))
+	for _, t := range ts {
+		m[t.ID] = true
+	}
+	return m, nil
+}
+
+// issuer inserts new tickets in one transaction with prepared statements.
+type issuer struct {
+	ctx    context.Context
+	tx     *sql.Tx
+	event  uint32
+	sg     server.Signer
+	next   uint64
+	insert *sql.Stmt
+}
+
+func newIssuer(ctx context.Context, tx *sql.Tx, event uint32, sg server.Signer) (*issuer, error) {
+	is := &issuer{ctx: ctx, tx: tx, event: event, sg: sg}
+	if err := tx.QueryRowContext(ctx, "SELECT COALESCE(MAX(serial), 0) + 1 FROM tickets WHERE event = ?", event).Scan(&is.next); err != nil {
+		return nil, fmt.Errorf("sqlite: issue: %w", err)
+	}
+	var err error
+	is.insert, err = tx.PrepareContext(ctx, `INSERT INTO tickets (event, serial, tier, holder, email, order_ref, text, key, batch, item, replaces)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: issue: %w", err)
+	}
+	return is, nil
+}
+
+func (is *issuer) close() { is.insert.Close() }
+
+// issue signs and stores one ticket; batch and item are nil for a reissue,
+// replaces is 0 for a fresh ticket.
+func (is *issuer) issue(it wire.IssueItem, batch, item any, replaces uint32) (wire.IssuedTicket, error) {
+	if is.next > math.MaxUint32 {
+		return wire.IssuedTicket{}, server.Errorf(server.ErrConflict, "", "event %d has used every serial number", is.event)
+	}
+	serial := uint32(is.next)
+	is.next++
+	text := is.sg.Sign(ticket.Claims{Event: is.event, Serial: serial, Tier: it.Tier})
+	var rep any
+	if replaces != 0 {
+		rep = replaces
+	}
+	if _, err := is.insert.ExecContext(is.ctx, is.event, serial, it.Tier, it.Holder, it.Email, it.OrderRef, text, is.sg.Key, batch, item, rep); err != nil {
+		return wire.IssuedTicket{}, fmt.Errorf("sqlite: issue: %w", err)
+	}
+	re := wire.RosterEntry{Serial: serial, Tier: it.Tier, Holder: it.Holder, OrderRef: it.OrderRef}
+	if err := logChange(is.ctx, is.tx, is.event, wire.Change{Kind: wire.ChangeRoster, Roster: &re}); err != nil {
+		return wire.IssuedTicket{}, err
+	}
+	return wire.IssuedTicket{Serial: serial, Tier: it.Tier, Holder: it.Holder, OrderRef: it.OrderRef, Text: text, Replaces: replaces}, nil
+}
+
+type stored struct {
+	wire.IssueItem
+	serial     uint32
+	text       string
+	revoked    bool
+	replaces   uint32
+	replacedBy uint32
+}
+
+const ticketCols = "serial, tier, holder, email, order_ref, text, revoked, COALESCE(replaces, 0), COALESCE(replaced_by, 0)"
+
+func scanTicket(row interface{ Scan(...any) error }) (stored, error) {
+	var t stored
+	err := row.Scan(&t.serial, &t.Tier, &t.Holder, &t.Email, &t.OrderRef, &t.text, &t.revoked, &t.replaces, &t.replacedBy)
+	return t, err
+}
+
+func (t stored) issued() wire.IssuedTicket {
+	return wire.IssuedTicket{Serial: t.serial, Tier: t.Tier, Holder: t.Holder, OrderRef: t.OrderRef, Text: t.text, Replaces: t.replaces}
+}
+
+func (t stored) roster() wire.RosterEntry {
+	return wire.RosterEntry{Serial: t.serial, Tier: t.Tier, Holder: t.Holder, OrderRef: t.OrderRef, Revoked: t.revoked}
+}
+
+// Issue implements server.Store.
+func (s *Store) Issue(ctx context.Context, event uint32, req wire.IssueRequest, sg server.Signer) ([]wire.IssuedTicket, error) {
+	out := make([]wire.IssuedTicket, 0, len(req.Tickets))
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		if _, err := getEvent(ctx, tx, event); err != nil {
+			return err
+		}
+		known, err := tierSet(ctx, tx, event)
+		if err != nil {
+			return err
+		}
+		// Items of this batch issued before, by item number.
+		before := map[int]stored{}
+		rows, err := tx.QueryContext(ctx, "SELECT item, "+ticketCols+" FROM tickets WHERE event = ? AND batch = ? AND item BETWEEN ? AND ?",
+			event, req.Batch, req.Offset, req.Offset+len(req.Tickets)-1)
+		if err != nil {
+			return fmt.Errorf("sqlite: issue: %w", err)
+		}
+		for rows.Next() {
+			var item int
+			var t stored
+			err := rows.Scan(&item, &t.serial, &t.Tier, &t.Holder, &t.Email, &t.OrderRef, &t.text, &t.revoked, &t.replaces, &t.replacedBy)
+			if err != nil {
+				rows.Close()
+				return fmt.Errorf("sqlite: issue: %w", err)
+			}
+			before[item] = t
+		}
+		rows.Close()
+		if len(before) < len(req.Tickets) {
+			if err := checkSigner(ctx, tx, event, sg); err != nil {
+				return err
+			}
+		}
+		is, err := newIssuer(ctx, tx, event, sg)
+		if err != nil {
+			return err
+		}
+		defer is.close()
+		for i, it := range req.Tickets {
+			n := req.Offset + i
+			if old, ok := before[n]; ok {
+				if old.IssueItem != it {
+					return server.Errorf(server.ErrConflict, "use a new -batch id for a different roster",
+						"batch %q item %d was issued before with other content (serial %d)", req.Batch, n, old.serial)
+				}
+				out = append(out, old.issued())
+				continue
+			}
+			if !known[it.Tier] {
+				return server.Errorf(server.ErrInvalid, fmt.Sprintf("kidoctl event show %d lists its tiers", event), "item %d: event %d has no tier %d", n, event, it.Tier)
+			}
+			t, err := is.issue(it, req.Batch, n, 0)
+			if err != nil {
+				return err
+			}
+			out = append(out, t)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// selected returns the tickets a selection names, all or an error.
+func selected(ctx context.Context, tx *sql.Tx, event uint32, sel wire.Selection) ([]stored, error) {
+	if _, err := getEvent(ctx, tx, event); err != nil {
+		return nil, err
+	}
+	var out []stored
+	if sel.OrderRef != "" {
+		rows, err := tx.QueryContext(ctx, "SELECT "+ticketCols+" FROM tickets WHERE event = ? AND order_ref = ? ORDER BY serial", event, sel.OrderRef)
+		if err != nil {
+			return nil, fmt.Errorf("sqlite: select tickets: %w", err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			t, err := scanTicket(rows)
+			if err != nil {
+				return nil, fmt.Errorf("sqlite: select tickets: %w", err)
+			}
+			out = append(out, t)
+		}
+		if err := rows.Err(); err != nil {
+			return nil, fmt.Errorf("sqlite: select tickets: %w", err)
+		}
+		if len(out) == 0 {
+			return nil, server.Errorf(server.ErrNotFound, "order references are matched exactly", "event %d has no tickets with order %q", event, sel.OrderRef)
+		}
+		return out, nil
+	}
+	seen := map[uint32]bool{}
+	for _, serial := range sel.Serials {
+		if seen[serial] {
+			continue
+		}
+		seen[serial] = true
+		t, err := scanTicket(tx.QueryRowContext(ctx, "SELECT "+ticketCols+" FROM tickets WHERE event = ? AND serial = ?", event, serial))
+		if err == sql.ErrNoRows {
+			return nil, server.Errorf(server.ErrNotFound, "nothing was changed; check the serial in manifest.csv", "event %d has no ticket with serial %d", event, serial)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("sqlite: select tickets: %w", err)
+		}
+		out = append(out, t)
+	}
+	return out, nil
+}
+
+func revokeOne(ctx context.Context, tx *sql.Tx, event uint32, t *stored) error {
+	if t.revoked {
+		return nil
+	}
+	if _, err := tx.ExecContext(ctx, "UPDATE tickets SET revoked = 1 WHERE event = ? AND serial = ?", event, t.serial); err != nil {
+		return fmt.Errorf("sqlite: revoke: %w", err)
+	}
+	t.revoked = true
+	re := t.roster()
+	return logChange(ctx, tx, event, wire.Change{Kind: wire.ChangeRoster, Roster: &re})
+}
+
+// Revoke implements server.Store. Revoking a revoked ticket changes
+// nothing and is not an error.
+func (s *Store) Revoke(ctx context.Context, event uint32, sel wire.Selection) ([]wire.RosterEntry, error) {
+	var out []wire.RosterEntry
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		ts, err := selected(ctx, tx, event, sel)
+		if err != nil {
+			return err
+		}
+		for i := range ts {
+			if err := revokeOne(ctx, tx, event, &ts[i]); err != nil {
+				return err
+			}
+			out = append(out, ts[i].roster())
+		}
+		return nil
+	})
+	return out, err
+}
+
+// Reissue implements server.Store. Selected by serial, a ticket already
+// reissued gives back its replacement; selected by order, the order's
+// valid tickets are reissued.
+func (s *Store) Reissue(ctx context.Context, event uint32, sel wire.Selection, sg server.Signer) ([]wire.IssuedTicket, error) {
+	var out []wire.IssuedTicket
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		ts, err := selected(ctx, tx, event, sel)
+		if err != nil {
+			return err
+		}
+		if sel.OrderRef != "" {
+			valid := ts[:0]
+			for _, t := range ts {
+				if !t.revoked {
+					valid = append(valid, t)
+				}
+			}
+			if len(valid) == 0 {
+				return server.Errorf(server.ErrNotFound, "reissue revoked tickets by serial", "order %q has no valid tickets to reissue", sel.OrderRef)
+			}
+			ts = valid
+		}
+		if err := checkSigner(ctx, tx, event, sg); err != nil {
+			return err
+		}
+		is, err := newIssuer(ctx, tx, event, sg)
+		if err != nil {
+			return err
+		}
+		defer is.close()
+		for i := range ts {
+			t := &ts[i]
+			if t.replacedBy != 0 {
+				r, err := scanTicket(tx.QueryRowContext(ctx, "SELECT "+ticketCols+" FROM tickets WHERE event = ? AND serial = ?", event, t.replacedBy))
+				if err != nil {
+					return fmt.Errorf("sqlite: reissue: %w", err)
+				}
+				out = append(out, r.issued())
+				continue
+			}
+			if err := revokeOne(ctx, tx, event, t); err != nil {
+				return err
+			}
+			nt, err := is.issue(t.IssueItem, nil, nil, t.serial)
+			if err != nil {
+				return err
+			}
+			if _, err := tx.ExecContext(ctx, "UPDATE tickets SET replaced_by = ? WHERE event = ? AND serial = ?", nt.Serial, event, t.serial); err != nil {
+				return fmt.Errorf("sqlite: reissue: %w", err)
+			}
+			out = append(out, nt)
+		}
+		return nil
+	})
+	return out, err
+}

@@ -1,0 +1,136 @@
+package server
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"regexp"
+
+	"kido.dev/kido/sync/wire"
+	"kido.dev/kido/ticket"
+)
+
+// maxIssueChunk bounds the tickets of one issue request.
+const maxIssueChunk = 10000
+
+var batchRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
+
+// signer unseals the event's current key and returns a Signer for it.
+func (s *Server) signer(r *http.Request, ev uint32) (Signer, error) {
+	sk, err := s.store.CurrentKey(r.Context(), ev)
+	if errors.Is(err, ErrNotFound) {
+		if _, err := s.store.Events(r.Context(), []uint32{ev}); err != nil {
+			return Signer{}, err
+		}
+		return Signer{}, Errorf(ErrConflict, fmt.Sprintf("make a new key with: kidoctl keys rotate -event %d", ev), "event %d has no usable signing key (the current one was revoked)", ev)
+	}
+	if err != nil {
+		return Signer{}, err
+	}
+	priv, err := s.unseal(sk, purposeSigning)
+	if err != nil {
+		return Signer{}, err
+	}
+	return Signer{
+		Key:  sk.Public.ID().String(),
+		Sign: func(c ticket.Claims) string { return ticket.Sign(priv, c).String() },
+	}, nil
+}
+
+func (s *Server) issue(w http.ResponseWriter, r *http.Request, _ wire.Token) {
+	ev, _ := parseEvent(r.PathValue("event"))
+	var in wire.IssueRequest
+	if err := readJSON(r, maxIssueBody, &in); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if err := checkIssue(&in); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	sg, err := s.signer(r, ev)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	out, err := s.store.Issue(r.Context(), ev, in, sg)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, wire.IssueResponse{Batch: in.Batch, Tickets: out})
+}
+
+func checkIssue(in *wire.IssueRequest) error {
+	if !batchRE.MatchString(in.Batch) {
+		return Errorf(ErrInvalid, "a batch id is 1 to 64 letters, digits, '.', '_' or '-'", "bad batch id %q", in.Batch)
+	}
+	if in.Offset < 0 {
+		return Errorf(ErrInvalid, "", "negative offset %d", in.Offset)
+	}
+	if len(in.Tickets) == 0 || len(in.Tickets) > maxIssueChunk {
+		return Errorf(ErrInvalid, "send the batch in chunks", "a request issues 1 to %d tickets, not %d", maxIssueChunk, len(in.Tickets))
+	}
+	for i := range in.Tickets {
+		it := &in.Tickets[i]
+		var err error
+		n := in.Offset + i
+		if it.Holder, err = cleanText(fmt.Sprintf("holder of item %d", n), it.Holder, 200, false); err != nil {
+			return err
+		}
+		if it.Email, err = cleanText(fmt.Sprintf("email of item %d", n), it.Email, 254, false); err != nil {
+			return err
+		}
+		if it.OrderRef, err = cleanText(fmt.Sprintf("order_ref of item %d", n), it.OrderRef, 100, false); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *Server) selection(r *http.Request) (uint32, wire.Selection, error) {
+	ev, _ := parseEvent(r.PathValue("event"))
+	var sel wire.Selection
+	if err := readJSON(r, maxBody, &sel); err != nil {
+		return 0, sel, err
+	}
+	if (len(sel.Serials) == 0) == (sel.OrderRef == "") {
+		return 0, sel, Errorf(ErrInvalid, "give serials or an order reference", "select tickets by serials or by order_ref, exactly one of the two")
+	}
+	return ev, sel, nil
+}
+
+func (s *Server) revoke(w http.ResponseWriter, r *http.Request, _ wire.Token) {
+	ev, sel, err := s.selection(r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	out, err := s.store.Revoke(r.Context(), ev, sel)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.log.Info("tickets revoked", "event", ev, "count", len(out))
+	writeJSON(w, http.StatusOK, wire.Revoked{Tickets: out})
+}
+
+func (s *Server) reissue(w http.ResponseWriter, r *http.Request, _ wire.Token) {
+	ev, sel, err := s.selection(r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	sg, err := s.signer(r, ev)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	out, err := s.store.Reissue(r.Context(), ev, sel, sg)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.log.Info("tickets reissued", "event", ev, "count", len(out))
+	writeJSON(w, http.StatusOK, wire.Reissued{Tickets: out})
+}
