@@ -60,7 +60,7 @@ type Decision struct {
 	TierName string
 	Holder   string
 	OrderRef string
-	Kind     string    // the passage to record when Admit
+	Kind     string    // the passage recorded when Admit, attempted otherwise
 	At       time.Time // trusted time of the decision
 
 	// For AlreadyUsed: the passage that makes this one too many (the
@@ -78,6 +78,9 @@ type Decision struct {
 // first failure, or an admission. It reads nothing but cfg and in.
 func Decide(cfg *Config, in Input) Decision {
 	d := Decision{At: in.Now, Kind: wire.KindEntry}
+	if in.Exit {
+		d.Kind = wire.KindExit
+	}
 	switch {
 	case in.Manual:
 		d.Serial, d.Kind = in.Serial, wire.KindManual
@@ -89,9 +92,6 @@ func Decide(cfg *Config, in Input) Decision {
 		return d
 	default:
 		d.Serial, d.Tier = in.Ticket.Serial, in.Ticket.Tier
-	}
-	if in.Exit {
-		d.Kind = wire.KindExit
 	}
 	if in.Roster != nil {
 		d.Holder, d.OrderRef = in.Roster.Holder, in.Roster.OrderRef

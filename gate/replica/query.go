@@ -1,0 +1,132 @@
+package replica
+
+import (
+	"context"
+	"strconv"
+	"time"
+
+	"kido.dev/kido/gate"
+	"kido.dev/kido/sync/wire"
+)
+
+// A Match is a roster entry found by Find, with its passages so far.
+type Match struct {
+	wire.RosterEntry
+	TierName string
+	Entries  int       // entries and manual admissions recorded, at any gate
+	Exits    int       //
+	Last     time.Time // trusted time of the latest passage; zero if none
+}
+
+// Find searches the roster by holder name, order reference or serial,
+// ignoring case and character width (see gate.NormalizeSearch), and returns
+// at most limit matches in serial order.
+func (r *Replica) Find(ctx context.Context, query string, limit int) ([]Match, error) {
+	q := gate.NormalizeSearch(query)
+	if q == "" {
+		return nil, nil
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	exact := int64(-1)
+	if n, err := strconv.ParseUint(q, 10, 32); err == nil {
+		exact = int64(n)
+	}
+	rows, err := r.conn.QueryContext(ctx, `
+		SELECT r.serial, r.tier, r.holder, r.order_ref, r.revoked, COALESCE(t.name, ''),
+			(SELECT count(*) FROM admissions a WHERE a.serial = r.serial AND a.kind != 'exit'),
+			(SELECT count(*) FROM admissions a WHERE a.serial = r.serial AND a.kind = 'exit'),
+			(SELECT COALESCE(max(corrected), 0) FROM admissions a WHERE a.serial = r.serial)
+		FROM roster r LEFT JOIN tiers t ON t.id = r.tier
+		WHERE r.serial = ? OR instr(r.search, ?) > 0
+		ORDER BY r.serial != ?, r.serial LIMIT ?`, exact, q, exact, limit)
+	if err != nil {
+		return nil, r.fault("find", err)
+	}
+	defer rows.Close()
+	var ms []Match
+	for rows.Next() {
+		var m Match
+		var last int64
+		if err := rows.Scan(&m.Serial, &m.Tier, &m.Holder, &m.OrderRef, &m.Revoked, &m.TierName, &m.Entries, &m.Exits, &last); err != nil {
+			return nil, r.fault("find", err)
+		}
+		m.Last = fromNanos(last)
+		ms = append(ms, m)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, r.fault("find", err)
+	}
+	return ms, nil
+}
+
+// Status is what kido-gate status shows.
+type Status struct {
+	Event      wire.Event
+	Gate       wire.Gate
+	Server     wire.Server
+	ServerURL  string
+	Roster     int // tickets in the roster
+	Revoked    int // of which revoked
+	Admitted   int // distinct tickets with an entry or manual admission, at any gate
+	Passages   int // passages recorded, at any gate
+	Own        int // passages recorded at this gate
+	Pending    int // of which not yet acknowledged by the server
+	Scans      int // audit rows
+	Rejected   int // of which rejected
+	LastSync   time.Time
+	ServerTime time.Time // highest server time seen
+	Cursor     string
+	Clock      gate.Reading
+}
+
+// Status reports the replica's content and state.
+func (r *Replica) Status(ctx context.Context) (Status, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var s Status
+	cfg, err := r.config(ctx, r.conn)
+	if err != nil {
+		if err == errNoSnapshot {
+			return s, &Error{Op: "status", Path: r.path, Err: gate.ErrNoReplica, Cause: err, Hint: "enrolment did not finish; enrol the gate again into an empty -data directory"}
+		}
+		return s, r.fault("status", err)
+	}
+	s.Event, s.Gate = cfg.Event, cfg.Gate
+	var lastSync, serverTime int64
+	var acked uint64
+	err = r.conn.QueryRowContext(ctx, `SELECT server_id, server_fp, server_url, cursor, server_time, last_sync, acked_seq,
+		(SELECT count(*) FROM roster), (SELECT count(*) FROM roster WHERE revoked),
+		(SELECT count(DISTINCT serial) FROM admissions WHERE kind != 'exit'),
+		(SELECT count(*) FROM admissions),
+		(SELECT count(*) FROM admissions WHERE gate = state.gate),
+		(SELECT count(*) FROM admissions WHERE gate = state.gate AND seq > state.acked_seq),
+		(SELECT count(*) FROM scans), (SELECT count(*) FROM scans WHERE decision = 'reject')
+		FROM state WHERE id = 1`).Scan(&s.Server.ID, &s.Server.Fingerprint, &s.ServerURL, &s.Cursor, &serverTime, &lastSync, &acked,
+		&s.Roster, &s.Revoked, &s.Admitted, &s.Passages, &s.Own, &s.Pending, &s.Scans, &s.Rejected)
+	if err != nil {
+		return s, r.fault("status", err)
+	}
+	s.LastSync, s.ServerTime = fromNanos(lastSync), fromNanos(serverTime)
+	s.Clock = r.clock.Now()
+	return s, nil
+}
+
+// Check runs SQLite's quick integrity check; a damaged replica is
+// gate.ErrCorrupt.
+func (r *Replica) Check(ctx context.Context) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var res string
+	if err := r.conn.QueryRowContext(ctx, "PRAGMA quick_check(1)").Scan(&res); err != nil {
+		return r.fault("check", err)
+	}
+	if res != "ok" {
+		return &Error{Op: "check", Path: r.path, Err: gate.ErrCorrupt, Cause: errString(res), Hint: corruptHint}
+	}
+	return nil
+}
+
+type errString string
+
+func (e errString) Error() string { return string(e) }

@@ -1,0 +1,344 @@
+package replica
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/mattn/go-sqlite3"
+
+	"kido.dev/kido/gate"
+	"kido.dev/kido/sync/wire"
+	"kido.dev/kido/ticket"
+)
+
+// Options tune a replica. The zero value is ready to use.
+type Options struct {
+	Leeway      time.Duration    // around the event window; 0 means gate.DefaultLeeway, negative means none
+	BusyTimeout time.Duration    // how long to wait for another process's write lock; 0 means 5 s
+	Now         func() time.Time // the device clock; nil means time.Now
+}
+
+// A Replica is an open gate replica. It is safe for concurrent use; calls
+// are serialised, and other processes on the same file are excluded by
+// SQLite's locks.
+type Replica struct {
+	path  string
+	opts  Options
+	db    *sql.DB
+	clock *gate.Clock
+
+	mu     sync.Mutex
+	conn   *sql.Conn
+	gen    int64        // generation of cfg
+	cfg    *gate.Config // nil until loaded
+	gateID uint32
+}
+
+// Error is a replica fault: Err is one of the gate.Err… sentinels, Cause
+// what SQLite or the file system said.
+type Error struct {
+	Op    string // what was being done: "open", "scan", …
+	Path  string
+	Err   error
+	Cause error
+	Hint  string
+}
+
+func (e *Error) Error() string {
+	msg := fmt.Sprintf("%v: %s %s", e.Err, e.Op, e.Path)
+	if e.Cause != nil {
+		msg += ": " + e.Cause.Error()
+	}
+	if e.Hint != "" {
+		msg += "\nhint: " + e.Hint
+	}
+	return msg
+}
+
+// Unwrap returns the sentinel fault and the cause.
+func (e *Error) Unwrap() []error { return []error{e.Err, e.Cause} }
+
+// Open opens the existing replica at path. A missing file is
+// gate.ErrNoReplica; a file that is not a replica is gate.ErrCorrupt.
+func Open(path string, opts Options) (*Replica, error) {
+	if _, err := os.Stat(path); err != nil {
+		return nil, &Error{Op: "open", Path: path, Err: gate.ErrNoReplica, Cause: err,
+			Hint: "enrol this gate first: kido-gate enroll -server URL -code CODE, or give the right -data directory"}
+	}
+	r, err := openDB(path, "rw", opts)
+	if err != nil {
+		return nil, err
+	}
+	var schemaV int
+	err = r.conn.QueryRowContext(context.Background(), "SELECT schema FROM state WHERE id = 1").Scan(&schemaV)
+	if err == nil && schemaV != schemaVersion {
+		err = fmt.Errorf("schema version %d, want %d", schemaV, schemaVersion)
+	}
+	if err != nil {
+		r.Close()
+		if strings.Contains(err.Error(), "no such table") || errors.Is(err, sql.ErrNoRows) || strings.HasPrefix(err.Error(), "schema") {
+			return nil, &Error{Op: "open", Path: path, Err: gate.ErrCorrupt, Cause: err, Hint: corruptHint}
+		}
+		return nil, r.fault("open", err)
+	}
+	if err := r.loadClock(); err != nil {
+		r.Close()
+		return nil, err
+	}
+	return r, nil
+}
+
+// Create creates a new, empty replica at path, which must not exist yet;
+// Apply a snapshot to make it usable.
+func Create(path string, opts Options) (*Replica, error) {
+	if _, err := os.Stat(path); err == nil {
+		return nil, &Error{Op: "create", Path: path, Err: os.ErrExist, Hint: "this gate is already enrolled; use another -data directory to enrol again"}
+	}
+	r, err := openDB(path, "rwc", opts)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := r.conn.ExecContext(context.Background(), schema); err != nil {
+		r.Close()
+		os.Remove(path)
+		return nil, r.fault("create", err)
+	}
+	return r, nil
+}
+
+const corruptHint = "the replica cannot be trusted; move the data directory aside and enrol the gate again (kido-gate enroll); admissions already uploaded come back with the snapshot"
+
+func openDB(path, mode string, opts Options) (*Replica, error) {
+	busy := opts.BusyTimeout
+	if busy == 0 {
+		busy = 5 * time.Second
+	}
+	if opts.Leeway == 0 {
+		opts.Leeway = gate.DefaultLeeway
+	} else if opts.Leeway < 0 {
+		opts.Leeway = 0
+	}
+	// A small page cache and no mmap keep the gate's resident memory small
+	// whatever the roster size; lookups touch a handful of pages.
+	dsn := fmt.Sprintf("file:%s?mode=%s&_journal_mode=WAL&_synchronous=FULL&_busy_timeout=%d&_txlock=immediate&_foreign_keys=on&_cache_size=-8192",
+		escapePath(path), mode, busy.Milliseconds())
+	r := &Replica{path: path, opts: opts, clock: gate.NewClock(opts.Now)}
+	db, err := sql.Open("sqlite3", dsn)
+	if err != nil {
+		return nil, r.fault("open", err)
+	}
+	r.db = db
+	// One connection: calls are serialised by r.mu anyway, and the page
+	// cache exists once.
+	db.SetMaxOpenConns(1)
+	conn, err := db.Conn(context.Background())
+	if err != nil {
+		db.Close()
+		return nil, r.fault("open", err)
+	}
+	r.conn = conn
+	if _, err := conn.ExecContext(context.Background(), "PRAGMA mmap_size = 0"); err != nil {
+		r.Close()
+		return nil, r.fault("open", err)
+	}
+	return r, nil
+}
+
+// escapePath makes path safe inside a file: URI.
+func escapePath(p string) string {
+	return strings.NewReplacer("%", "%25", "?", "%3f", "#", "%23").Replace(p)
+}
+
+// Close closes the replica.
+func (r *Replica) Close() error {
+	if r.conn != nil {
+		r.conn.Close()
+	}
+	if r.db == nil {
+		return nil
+	}
+	return r.db.Close()
+}
+
+// Path returns the replica's file name.
+func (r *Replica) Path() string { return r.path }
+
+// fault turns a database error into an *Error naming the gate fault.
+func (r *Replica) fault(op string, err error) error {
+	e := &Error{Op: op, Path: r.path, Cause: err}
+	var se sqlite3.Error
+	switch {
+	case errors.As(err, &se) && (se.Code == sqlite3.ErrBusy || se.Code == sqlite3.ErrLocked):
+		e.Err, e.Hint = gate.ErrLocked, "another program holds the replica's write lock; stop the other kido-gate on this data directory or wait, then scan again"
+	case errors.As(err, &se) && (se.Code == sqlite3.ErrCorrupt || se.Code == sqlite3.ErrNotADB):
+		e.Err, e.Hint = gate.ErrCorrupt, corruptHint
+	case errors.As(err, &se) && se.Code == sqlite3.ErrFull:
+		e.Err, e.Hint = gate.ErrDiskFull, "free space on the gate's disk; nothing was admitted"
+	case errors.As(err, &se) && (se.Code == sqlite3.ErrReadonly || se.Code == sqlite3.ErrPerm || se.Code == sqlite3.ErrCantOpen || se.Code == sqlite3.ErrAuth):
+		e.Err, e.Hint = gate.ErrReadOnly, "the gate cannot write its replica; check the data directory's permissions and that the disk is mounted read-write"
+	case errors.As(err, &se) && se.Code == sqlite3.ErrIoErr:
+		e.Err, e.Hint = gate.ErrIO, "the disk failed; check the storage, then restart the gate"
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		e.Err = err
+		e.Cause = nil
+	default:
+		e.Err, e.Hint = gate.ErrIO, "the gate cannot use its replica; restart it, and if this persists enrol it again"
+	}
+	return e
+}
+
+// loadClock seeds the trusted clock from what the replica vouches for: the
+// highest server time seen and the latest trusted time already recorded.
+func (r *Replica) loadClock() error {
+	var server, recorded int64
+	err := r.conn.QueryRowContext(context.Background(),
+		"SELECT server_time, COALESCE((SELECT corrected FROM scans ORDER BY id DESC LIMIT 1), 0) FROM state WHERE id = 1").
+		Scan(&server, &recorded)
+	if err != nil {
+		return r.fault("open", err)
+	}
+	for _, t := range []int64{server, recorded} {
+		if t != 0 {
+			r.clock.Observe(time.Unix(0, t))
+		}
+	}
+	return nil
+}
+
+// Clock returns the replica's trusted clock.
+func (r *Replica) Clock() *gate.Clock { return r.clock }
+
+// querier is what config loading needs from a *sql.Tx or *sql.Conn.
+type querier interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// config returns the gate configuration, reloading it when another
+// transaction (a snapshot, in this process or another) changed it.
+func (r *Replica) config(ctx context.Context, q querier) (*gate.Config, error) {
+	var gen int64
+	var gateID uint32
+	if err := q.QueryRowContext(ctx, "SELECT generation, gate FROM state WHERE id = 1").Scan(&gen, &gateID); err != nil {
+		return nil, err
+	}
+	if gen == 0 {
+		return nil, errNoSnapshot
+	}
+	if r.cfg != nil && gen == r.gen {
+		return r.cfg, nil
+	}
+	cfg, err := loadConfig(ctx, q, gateID)
+	if err != nil {
+		return nil, err
+	}
+	cfg.Leeway = r.opts.Leeway
+	r.cfg, r.gen, r.gateID = cfg, gen, gateID
+	return cfg, nil
+}
+
+var errNoSnapshot = errors.New("replica holds no snapshot yet")
+
+func loadConfig(ctx context.Context, q querier, gateID uint32) (*gate.Config, error) {
+	cfg := &gate.Config{Tiers: map[uint8]wire.Tier{}, GateNames: map[uint32]string{}, Keyring: &ticket.Keyring{}}
+	var start, end int64
+	err := q.QueryRowContext(ctx, "SELECT id, name, venue, start, end, time_zone FROM event").
+		Scan(&cfg.Event.ID, &cfg.Event.Name, &cfg.Event.Venue, &start, &end, &cfg.Event.TimeZone)
+	if err != nil {
+		return nil, fmt.Errorf("event: %w", err)
+	}
+	cfg.Event.Start, cfg.Event.End = fromNanos(start), fromNanos(end)
+
+	rows, err := q.QueryContext(ctx, "SELECT id, name, entries FROM tiers")
+	if err != nil {
+		return nil, err
+	}
+	for rows.Next() {
+		t := wire.Tier{Event: cfg.Event.ID}
+		if err := rows.Scan(&t.ID, &t.Name, &t.Entries); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		cfg.Tiers[t.ID] = t
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+
+	rows, err = q.QueryContext(ctx, "SELECT public, not_before, not_after, revoked FROM keys")
+	if err != nil {
+		return nil, err
+	}
+	for rows.Next() {
+		var pub string
+		var nb, na sql.NullInt64
+		k := ticket.Key{Event: cfg.Event.ID}
+		if err := rows.Scan(&pub, &nb, &na, &k.Revoked); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		if k.Public, err = ticket.ParsePublicKey(pub); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		if nb.Valid {
+			k.NotBefore = fromNanos(nb.Int64)
+		}
+		if na.Valid {
+			k.NotAfter = fromNanos(na.Int64)
+		}
+		cfg.Keyring.Add(k)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+
+	rows, err = q.QueryContext(ctx, "SELECT id, name, tiers, direction, revoked FROM gates")
+	if err != nil {
+		return nil, err
+	}
+	for rows.Next() {
+		var g wire.Gate
+		var tiers string
+		if err := rows.Scan(&g.ID, &g.Name, &tiers, &g.Direction, &g.Revoked); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		g.Event = cfg.Event.ID
+		if g.Tiers, err = parseTiers(tiers); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		cfg.GateNames[g.ID] = g.Name
+		if g.ID == gateID {
+			cfg.Gate = g
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	if cfg.Gate.ID != gateID {
+		return nil, fmt.Errorf("gate %d missing from the gates table", gateID)
+	}
+	return cfg, nil
+}
+
+func toNanos(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixNano()
+}
+
+func fromNanos(n int64) time.Time {
+	if n == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, n).UTC()
+}

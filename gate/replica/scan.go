@@ -1,0 +1,194 @@
+package replica
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"kido.dev/kido/gate"
+	"kido.dev/kido/sync/wire"
+	"kido.dev/kido/ticket"
+)
+
+// Scan decides on one scanned line and records the decision: the admission
+// (when admitted) and the audit row, in one BEGIN IMMEDIATE transaction. It
+// returns only after the commit. exit asks for an exit scan at a gate whose
+// direction is both; a gate whose direction is exit records only exits.
+//
+// A non-nil error is a fault (see package doc): nothing was recorded and the
+// ticket must not be admitted; the returned Decision then has Reason
+// gate.Fault.
+func (r *Replica) Scan(ctx context.Context, line gate.Line, exit bool) (gate.Decision, error) {
+	reading := r.clock.Now()
+	in := gate.Input{Now: reading.Trusted}
+	text := gate.NormalizeScan(line.Text)
+	switch {
+	case line.Truncated:
+		in.ParseErr = fmt.Errorf("%w: a line of %d bytes", ticket.ErrMalformed, line.Length)
+	default:
+		in.Ticket, in.ParseErr = ticket.Parse(text)
+	}
+	if in.Ticket == nil {
+		text = ""
+	}
+	return r.record(ctx, reading, line, text, in, exit)
+}
+
+// Admit records a manual admission of serial by staff (kido-gate admit),
+// under the same checks and entry rules as a scan, minus the signature.
+// A serial missing from the roster is gate.ErrNotInRoster.
+func (r *Replica) Admit(ctx context.Context, serial uint32) (gate.Decision, error) {
+	reading := r.clock.Now()
+	in := gate.Input{Now: reading.Trusted, Manual: true, Serial: serial}
+	presented := fmt.Sprintf("manual %d", serial)
+	return r.record(ctx, reading, gate.Line{Text: presented, Length: int64(len(presented))}, "", in, false)
+}
+
+// record is decide-and-record; see Scan.
+func (r *Replica) record(ctx context.Context, reading gate.Reading, line gate.Line, text string, in gate.Input, exit bool) (gate.Decision, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	op := "scan"
+	if in.Manual {
+		op = "admit"
+	}
+	failed := func(err error) (gate.Decision, error) {
+		if errors.Is(err, errNoSnapshot) {
+			return gate.Decision{Reason: gate.Fault, At: in.Now}, &Error{Op: op, Path: r.path, Err: gate.ErrNoReplica, Cause: err,
+				Hint: "enrolment did not finish; enrol the gate again into an empty -data directory"}
+		}
+		var fe *Error
+		if !errors.As(err, &fe) {
+			err = r.fault(op, err)
+		}
+		return gate.Decision{Reason: gate.Fault, At: in.Now}, err
+	}
+
+	tx, err := r.conn.BeginTx(ctx, nil) // BEGIN IMMEDIATE: _txlock=immediate
+	if err != nil {
+		return failed(err)
+	}
+	defer tx.Rollback()
+	cfg, err := r.config(ctx, tx)
+	if err != nil {
+		return failed(err)
+	}
+	switch cfg.Gate.Direction {
+	case wire.DirectionExit:
+		in.Exit = true
+	case wire.DirectionEntry:
+		if exit {
+			return gate.Decision{Reason: gate.Fault, At: in.Now}, fmt.Errorf("%w: %s is an entry gate\nhint: scan without -exit, or ask the promoter to make it an exit or both-ways gate", gate.ErrDirection, cfg.Gate.Name)
+		}
+	default:
+		in.Exit = exit
+	}
+
+	serial, lookup := in.Serial, in.Manual
+	if t := in.Ticket; t != nil && t.Event == cfg.Event.ID {
+		serial, lookup = t.Serial, true
+	}
+	if lookup {
+		if in.Roster, err = rosterEntry(ctx, tx, serial); err != nil {
+			return failed(err)
+		}
+		if in.Manual && in.Roster == nil {
+			return gate.Decision{Reason: gate.Fault, At: in.Now, Serial: serial}, fmt.Errorf("%w: %d\nhint: look the attendee up with kido-gate find NAME and admit the serial it shows", gate.ErrNotInRoster, serial)
+		}
+		if in.History, err = history(ctx, tx, serial); err != nil {
+			return failed(err)
+		}
+	}
+
+	d := gate.Decide(cfg, in)
+	if d.Admit {
+		if d.Seq, err = r.insertOwnAdmission(ctx, tx, cfg.Gate.ID, d, reading.Device, text); err != nil {
+			return failed(err)
+		}
+	}
+	if err := insertScan(ctx, tx, cfg.Gate.ID, reading, line, in, d); err != nil {
+		return failed(err)
+	}
+	if err := tx.Commit(); err != nil {
+		return failed(err)
+	}
+	return d, nil
+}
+
+func rosterEntry(ctx context.Context, tx *sql.Tx, serial uint32) (*wire.RosterEntry, error) {
+	re := wire.RosterEntry{Serial: serial}
+	err := tx.QueryRowContext(ctx, "SELECT tier, holder, order_ref, revoked FROM roster WHERE serial = ?", serial).
+		Scan(&re.Tier, &re.Holder, &re.OrderRef, &re.Revoked)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &re, nil
+}
+
+func history(ctx context.Context, tx *sql.Tx, serial uint32) ([]gate.Passage, error) {
+	rows, err := tx.QueryContext(ctx, "SELECT gate, seq, kind, corrected FROM admissions WHERE serial = ?", serial)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var ps []gate.Passage
+	for rows.Next() {
+		var p gate.Passage
+		var at int64
+		if err := rows.Scan(&p.Gate, &p.Seq, &p.Kind, &at); err != nil {
+			return nil, err
+		}
+		p.At = fromNanos(at)
+		ps = append(ps, p)
+	}
+	return ps, rows.Err()
+}
+
+// insertOwnAdmission writes this gate's next passage. The sequence number
+// is read and used inside the same write transaction, so it has no gaps and
+// no duplicates whatever the number of scanners.
+func (r *Replica) insertOwnAdmission(ctx context.Context, tx *sql.Tx, gateID uint32, d gate.Decision, device time.Time, text string) (uint64, error) {
+	var last uint64
+	if err := tx.QueryRowContext(ctx, "SELECT COALESCE(MAX(seq), 0) FROM admissions WHERE gate = ?", gateID).Scan(&last); err != nil {
+		return 0, err
+	}
+	a := wire.Admission{Gate: gateID, Seq: last + 1, Serial: d.Serial, Tier: d.Tier, Kind: d.Kind,
+		At: device.UTC(), Corrected: d.At.UTC(), Text: text}
+	a.Hash = wire.AdmissionHash(a)
+	_, err := tx.ExecContext(ctx, "INSERT INTO admissions (gate, seq, serial, tier, kind, at, corrected, text, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+		a.Gate, a.Seq, a.Serial, a.Tier, a.Kind, toNanos(a.At), toNanos(a.Corrected), a.Text, a.Hash)
+	return a.Seq, err
+}
+
+// insertScan writes the audit row of a scan. A rejected scan also gets
+// this gate's next audit sequence number and the hash of its
+// wire.AuditRecord, so that it can be uploaded for audit (issue: the server
+// keeps rejected scans too).
+func insertScan(ctx context.Context, tx *sql.Tx, gateID uint32, reading gate.Reading, line gate.Line, in gate.Input, d gate.Decision) error {
+	presented := wire.AuditText(line.Text)
+	var serial, seq, auditSeq, hash any
+	if in.Ticket != nil || in.Manual {
+		serial = d.Serial
+	}
+	decision := "reject"
+	if d.Admit {
+		decision, seq = "admit", d.Seq
+	} else {
+		var last uint64
+		if err := tx.QueryRowContext(ctx, "SELECT COALESCE(MAX(audit_seq), 0) FROM scans").Scan(&last); err != nil {
+			return err
+		}
+		rec := wire.AuditRecord{Gate: gateID, Seq: last + 1, Kind: d.Kind, Reason: string(d.Reason), Serial: d.Serial,
+			At: reading.Device.UTC(), Corrected: reading.Trusted.UTC(), Text: presented}
+		auditSeq, hash = rec.Seq, wire.AuditHash(rec)
+	}
+	_, err := tx.ExecContext(ctx, `INSERT INTO scans (at, corrected, presented, length, serial, kind, decision, reason, detail, seq, audit_seq, hash)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		toNanos(reading.Device), toNanos(reading.Trusted), presented, line.Length, serial, d.Kind, decision, string(d.Reason), d.Detail, seq, auditSeq, hash)
+	return err
+}
