@@ -11,31 +11,27 @@ import (
 // maxEntries bounds a tier's N-entries rule; more is "unlimited".
 const maxEntries = 1000
 
-func (s *Server) createEvent(w http.ResponseWriter, r *http.Request, _ wire.Token) {
+func (s *Server) createEvent(r *http.Request, _ wire.Token) (int, any, error) {
 	var in wire.EventCreate
 	if err := readJSON(r, maxBody, &in); err != nil {
-		s.fail(w, r, err)
-		return
+		return 0, nil, err
 	}
-	if err := s.checkEvent(&in); err != nil {
-		s.fail(w, r, err)
-		return
+	if err := checkEvent(&in); err != nil {
+		return 0, nil, err
 	}
 	key, err := s.newSealedKey(purposeSigning)
 	if err != nil {
-		s.fail(w, r, err)
-		return
+		return 0, nil, err
 	}
 	ev, err := s.store.CreateEvent(r.Context(), in, key, s.now())
 	if err != nil {
-		s.fail(w, r, err)
-		return
+		return 0, nil, err
 	}
 	s.log.Info("event created", "event", ev.ID, "key", key.Public.ID().String())
-	writeJSON(w, http.StatusCreated, ev)
+	return http.StatusCreated, ev, nil
 }
 
-func (s *Server) checkEvent(in *wire.EventCreate) error {
+func checkEvent(in *wire.EventCreate) error {
 	var err error
 	if in.Name, err = cleanText("event name", in.Name, 200, true); err != nil {
 		return err
@@ -59,57 +55,41 @@ func (s *Server) checkEvent(in *wire.EventCreate) error {
 	return nil
 }
 
-func (s *Server) listEvents(w http.ResponseWriter, r *http.Request, tok wire.Token) {
+func (s *Server) listEvents(r *http.Request, tok wire.Token) (int, any, error) {
 	var ids []uint32
 	if tok.Scope != wire.ScopeAdmin {
 		ids = append([]uint32{}, tok.Events...)
 	}
 	evs, err := s.store.Events(r.Context(), ids)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, evs)
+	return http.StatusOK, evs, err
 }
 
-func (s *Server) showEvent(w http.ResponseWriter, r *http.Request, _ wire.Token) {
+func (s *Server) showEvent(r *http.Request, _ wire.Token) (int, any, error) {
 	ev, _ := parseEvent(r.PathValue("event"))
 	d, err := s.store.EventDetail(r.Context(), ev)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, d)
+	return http.StatusOK, d, err
 }
 
-func (s *Server) addTier(w http.ResponseWriter, r *http.Request, _ wire.Token) {
+func (s *Server) addTier(r *http.Request, _ wire.Token) (int, any, error) {
 	ev, _ := parseEvent(r.PathValue("event"))
 	var in wire.TierCreate
 	if err := readJSON(r, maxBody, &in); err != nil {
-		s.fail(w, r, err)
-		return
+		return 0, nil, err
 	}
 	name, err := cleanText("tier name", in.Name, 50, true)
 	if err != nil {
-		s.fail(w, r, err)
-		return
+		return 0, nil, err
 	}
 	if _, err := strconv.Atoi(name); err == nil {
-		s.fail(w, r, Errorf(ErrInvalid, "name tiers with words (VIP, GA); kidoctl takes a number as a tier id", "tier name %q is a number", name))
-		return
+		return 0, nil, Errorf(ErrInvalid, "name tiers with words (VIP, GA); kidoctl takes a number as a tier id", "tier name %q is a number", name)
 	}
 	entries := wire.EntriesSingle
 	if in.Entries != nil {
 		entries = *in.Entries
 	}
 	if entries < 0 || entries > maxEntries {
-		s.fail(w, r, Errorf(ErrInvalid, "0 means unlimited with re-entry after an exit", "entries %d is not between 0 and %d", entries, maxEntries))
-		return
+		return 0, nil, Errorf(ErrInvalid, "0 means unlimited with re-entry after an exit", "entries %d is not between 0 and %d", entries, maxEntries)
 	}
 	t, err := s.store.AddTier(r.Context(), ev, name, entries)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusCreated, t)
+	return http.StatusCreated, t, err
 }

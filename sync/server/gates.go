@@ -16,32 +16,28 @@ import (
 	"kido.dev/kido/sync/wire"
 )
 
-func (s *Server) addGate(w http.ResponseWriter, r *http.Request, _ wire.Token) {
+func (s *Server) addGate(r *http.Request, _ wire.Token) (int, any, error) {
 	ev, _ := parseEvent(r.PathValue("event"))
 	var in wire.GateCreate
 	if err := readJSON(r, maxBody, &in); err != nil {
-		s.fail(w, r, err)
-		return
+		return 0, nil, err
 	}
 	g, err := s.checkGate(r, ev, in)
 	if err != nil {
-		s.fail(w, r, err)
-		return
+		return 0, nil, err
 	}
 	n, err := rand.Int(s.rand, big.NewInt(100_000_000))
 	if err != nil {
-		s.fail(w, r, fmt.Errorf("server: enrolment code: %w", err))
-		return
+		return 0, nil, fmt.Errorf("server: enrolment code: %w", err)
 	}
 	code := wire.EnrollCode{Secret: fmt.Sprintf("%0*d", wire.EnrollSecretDigits, n), Fingerprint: s.info.Fingerprint}
 	expires := s.now().Add(s.codeTTL).UTC()
 	g, err = s.store.AddGate(r.Context(), g, GateCode{Hash: HashToken(code.Secret), Expires: expires})
 	if err != nil {
-		s.fail(w, r, err)
-		return
+		return 0, nil, err
 	}
 	s.log.Info("gate added", "event", ev, "gate", g.ID, "code_expires", expires)
-	writeJSON(w, http.StatusCreated, wire.GateCreated{Gate: g, Code: code.String(), Expires: expires, Server: s.info})
+	return http.StatusCreated, wire.GateCreated{Gate: g, Code: code.String(), Expires: expires, Server: s.info}, nil
 }
 
 // checkGate validates a GateCreate and resolves its tier names to ids.
@@ -77,33 +73,30 @@ func (s *Server) checkGate(r *http.Request, ev uint32, in wire.GateCreate) (wire
 	return g, nil
 }
 
-func (s *Server) listGates(w http.ResponseWriter, r *http.Request, _ wire.Token) {
+func (s *Server) listGates(r *http.Request, _ wire.Token) (int, any, error) {
 	ev, _ := parseEvent(r.PathValue("event"))
 	gs, err := s.store.Gates(r.Context(), ev)
 	if err != nil {
-		s.fail(w, r, err)
-		return
+		return 0, nil, err
 	}
-	writeJSON(w, http.StatusOK, gs)
+	return http.StatusOK, gs, nil
 }
 
 // enroll needs no token: the single-use code is the credential. Failed
 // attempts draw on a shared budget so codes cannot be guessed.
-func (s *Server) enroll(w http.ResponseWriter, r *http.Request) {
+func (s *Server) enroll(r *http.Request) (int, any, error) {
 	if !s.enrolLim.allow() {
-		s.fail(w, r, Errorf(ErrUnavailable, "wait a few seconds and try again", "too many failed enrolment attempts"))
-		return
+		return 0, nil, Errorf(ErrUnavailable, "wait a few seconds and try again", "too many failed enrolment attempts")
 	}
 	g, resp, err := s.tryEnroll(r)
 	if err != nil {
 		if code, _ := status(err); code == http.StatusBadRequest || code == http.StatusNotFound {
 			s.enrolLim.spend()
 		}
-		s.fail(w, r, err)
-		return
+		return 0, nil, err
 	}
 	s.log.Info("gate enrolled", "event", g.Event, "gate", g.ID)
-	writeJSON(w, http.StatusOK, resp)
+	return http.StatusOK, resp, nil
 }
 
 func (s *Server) tryEnroll(r *http.Request) (wire.Gate, *wire.EnrollResponse, error) {
@@ -143,15 +136,13 @@ func (s *Server) tryEnroll(r *http.Request) (wire.Gate, *wire.EnrollResponse, er
 	}, nil
 }
 
-func (s *Server) snapshot(w http.ResponseWriter, r *http.Request, tok wire.Token) {
+func (s *Server) snapshot(w http.ResponseWriter, r *http.Request, tok wire.Token) error {
 	snap, err := s.store.Snapshot(r.Context(), tok.Gate)
 	if err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	if snap.Gate.Revoked {
-		s.fail(w, r, Errorf(ErrForbidden, "enrol the device again with a new code from kidoctl gate add", "gate %d was revoked", snap.Gate.ID))
-		return
+		return Errorf(ErrForbidden, "enrol the device again with a new code from kidoctl gate add", "gate %d was revoked", snap.Gate.ID)
 	}
 	snap.Server = s.info
 	snap.ServerTime = s.now().UTC()
@@ -165,6 +156,8 @@ func (s *Server) snapshot(w http.ResponseWriter, r *http.Request, tok wire.Token
 	}
 	out.SetEscapeHTML(false)
 	if err := out.Encode(snap); err != nil {
+		// The status is sent; the gate sees a truncated body and retries.
 		s.log.Warn("snapshot not sent whole", "gate", tok.Gate, "err", err)
 	}
+	return nil
 }

@@ -26,7 +26,12 @@ const (
 // wrapping ErrForbidden (or ErrInvalid for a malformed event id) if not.
 type rule func(tok wire.Token, r *http.Request) error
 
-type handler func(w http.ResponseWriter, r *http.Request, tok wire.Token)
+// An api call answers with a status and a value to send as JSON, or an
+// error for fail.
+type api func(r *http.Request, tok wire.Token) (int, any, error)
+
+// A stream call writes its own answer (a large one).
+type stream func(w http.ResponseWriter, r *http.Request, tok wire.Token) error
 
 func adminOnly(tok wire.Token, r *http.Request) error {
 	if tok.Scope != wire.ScopeAdmin {
@@ -92,29 +97,56 @@ func parseEvent(s string) (uint32, error) {
 	return uint32(n), nil
 }
 
-// authed checks the bearer token, then the rule, then calls h.
-func (s *Server) authed(allow rule, h handler) http.Handler {
+// authed checks the bearer token and the rule, then answers with call.
+func (s *Server) authed(allow rule, call api) http.Handler {
+	return s.authedStream(allow, func(w http.ResponseWriter, r *http.Request, tok wire.Token) error {
+		code, v, err := call(r, tok)
+		if err == nil {
+			writeJSON(w, code, v)
+		}
+		return err
+	})
+}
+
+// authedStream is authed for calls that write their own answer.
+func (s *Server) authedStream(allow rule, call stream) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		secret, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		if !ok || secret == "" {
-			s.fail(w, r, Errorf(ErrUnauthorized, "give a token with -token or KIDO_TOKEN", "missing bearer token"))
-			return
+		tok, err := s.token(r)
+		if err == nil {
+			err = allow(tok, r)
 		}
-		tok, err := s.store.TokenByHash(r.Context(), HashToken(strings.TrimSpace(secret)))
-		if errors.Is(err, ErrNotFound) {
-			s.fail(w, r, Errorf(ErrUnauthorized, "check -token or KIDO_TOKEN; the first admin token is in admin.token in the server's data directory", "unknown or revoked token"))
-			return
+		if err == nil {
+			err = call(w, r, tok)
 		}
+		if err != nil {
+			s.fail(w, r, err)
+		}
+	})
+}
+
+// public answers calls that need no token.
+func (s *Server) public(call func(r *http.Request) (int, any, error)) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		code, v, err := call(r)
 		if err != nil {
 			s.fail(w, r, err)
 			return
 		}
-		if err := allow(tok, r); err != nil {
-			s.fail(w, r, err)
-			return
-		}
-		h(w, r, tok)
+		writeJSON(w, code, v)
 	})
+}
+
+// token returns the unrevoked token the request carries.
+func (s *Server) token(r *http.Request) (wire.Token, error) {
+	secret, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if !ok || strings.TrimSpace(secret) == "" {
+		return wire.Token{}, Errorf(ErrUnauthorized, "give a token with -token or KIDO_TOKEN", "missing bearer token")
+	}
+	tok, err := s.store.TokenByHash(r.Context(), HashToken(strings.TrimSpace(secret)))
+	if errors.Is(err, ErrNotFound) {
+		return tok, Errorf(ErrUnauthorized, "check -token or KIDO_TOKEN; the first admin token is in admin.token in the server's data directory", "unknown or revoked token")
+	}
+	return tok, err
 }
 
 // writeJSON writes v as the response body.

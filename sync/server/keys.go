@@ -8,72 +8,60 @@ import (
 	"kido.dev/kido/ticket"
 )
 
-func (s *Server) listKeys(w http.ResponseWriter, r *http.Request, tok wire.Token) {
+func (s *Server) listKeys(r *http.Request, tok wire.Token) (int, any, error) {
 	var ev uint32
 	if q := r.URL.Query().Get("event"); q != "" {
 		ev, _ = parseEvent(q)
 	}
 	keys, err := s.store.Keys(r.Context(), ev)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
 	if tok.Scope != wire.ScopeAdmin {
 		keys = slices.DeleteFunc(keys, func(k wire.Key) bool { return !slices.Contains(tok.Events, k.Event) })
 	}
-	writeJSON(w, http.StatusOK, keys)
+	return http.StatusOK, keys, err
 }
 
-func (s *Server) rotateKey(w http.ResponseWriter, r *http.Request, _ wire.Token) {
+func (s *Server) rotateKey(r *http.Request, _ wire.Token) (int, any, error) {
 	ev, _ := parseEvent(r.PathValue("event"))
 	key, err := s.newSealedKey(purposeSigning)
 	if err != nil {
-		s.fail(w, r, err)
-		return
+		return 0, nil, err
 	}
 	k, err := s.store.AddKey(r.Context(), ev, key, s.now())
 	if err != nil {
-		s.fail(w, r, err)
-		return
+		return 0, nil, err
 	}
 	s.log.Info("signing key rotated", "event", ev, "key", k.ID)
-	writeJSON(w, http.StatusCreated, k)
+	return http.StatusCreated, k, nil
 }
 
-func (s *Server) revokeKey(w http.ResponseWriter, r *http.Request, tok wire.Token) {
+func (s *Server) revokeKey(r *http.Request, tok wire.Token) (int, any, error) {
 	id := r.PathValue("key")
 	if _, err := ticket.ParseKeyID(id); err != nil {
-		s.fail(w, r, Errorf(ErrInvalid, "key ids are 8 hex digits, as kidoctl keys list shows", "bad key id %q", id))
-		return
+		return 0, nil, Errorf(ErrInvalid, "key ids are 8 hex digits, as kidoctl keys list shows", "bad key id %q", id)
 	}
 	var in wire.KeyRevoke
 	if r.ContentLength != 0 {
 		if err := readJSON(r, maxBody, &in); err != nil {
-			s.fail(w, r, err)
-			return
+			return 0, nil, err
 		}
 	}
-	// A promoter names the event through the key itself; check the scope
-	// against the event that holds the key, before anything changes.
+	// The scope is checked against the event that holds the key, before
+	// anything changes.
 	keys, err := s.store.Keys(r.Context(), in.Event)
 	if err != nil {
-		s.fail(w, r, err)
-		return
+		return 0, nil, err
 	}
 	i := slices.IndexFunc(keys, func(k wire.Key) bool { return k.ID == id })
 	if i < 0 {
-		s.fail(w, r, Errorf(ErrNotFound, "kidoctl keys list shows the keys", "no signing key %s", id))
-		return
+		return 0, nil, Errorf(ErrNotFound, "kidoctl keys list shows the keys", "no signing key %s", id)
 	}
 	if err := mayEvent(tok, keys[i].Event); err != nil {
-		s.fail(w, r, err)
-		return
+		return 0, nil, err
 	}
 	k, err := s.store.RevokeKey(r.Context(), in.Event, id)
 	if err != nil {
-		s.fail(w, r, err)
-		return
+		return 0, nil, err
 	}
 	s.log.Warn("signing key revoked", "event", k.Event, "key", k.ID)
-	writeJSON(w, http.StatusOK, k)
+	return http.StatusOK, k, nil
 }

@@ -180,7 +180,7 @@ func (s *Server) EnsureAdminToken(ctx context.Context, save func(secret string) 
 // Handler returns the HTTP handler of the API under /v1/.
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /v1/health", s.health)
+	mux.Handle("GET /v1/health", s.public(s.health))
 
 	mux.Handle("POST /v1/events", s.authed(adminOnly, s.createEvent))
 	mux.Handle("GET /v1/events", s.authed(anyEvent, s.listEvents))
@@ -197,8 +197,8 @@ func (s *Server) Handler() http.Handler {
 
 	mux.Handle("POST /v1/events/{event}/gates", s.authed(pathEvent, s.addGate))
 	mux.Handle("GET /v1/events/{event}/gates", s.authed(pathEvent, s.listGates))
-	mux.HandleFunc("POST /v1/enroll", s.enroll)
-	mux.Handle("GET /v1/gate/snapshot", s.authed(gateOnly, s.snapshot))
+	mux.Handle("POST /v1/enroll", s.public(s.enroll))
+	mux.Handle("GET /v1/gate/snapshot", s.authedStream(gateOnly, s.snapshot))
 
 	mux.Handle("POST /v1/tokens", s.authed(adminOnly, s.createToken))
 	mux.Handle("GET /v1/tokens", s.authed(adminOnly, s.listTokens))
@@ -210,6 +210,6 @@ func (s *Server) Handler() http.Handler {
 	return s.logged(mux)
 }
 
-func (s *Server) health(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, wire.Health{Status: "ok", Server: s.info, ServerTime: s.now().UTC()})
+func (s *Server) health(r *http.Request) (int, any, error) {
+	return http.StatusOK, wire.Health{Status: "ok", Server: s.info, ServerTime: s.now().UTC()}, nil
 }

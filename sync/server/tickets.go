@@ -37,28 +37,24 @@ func (s *Server) signer(r *http.Request, ev uint32) (Signer, error) {
 	}, nil
 }
 
-func (s *Server) issue(w http.ResponseWriter, r *http.Request, _ wire.Token) {
+func (s *Server) issue(r *http.Request, _ wire.Token) (int, any, error) {
 	ev, _ := parseEvent(r.PathValue("event"))
 	var in wire.IssueRequest
 	if err := readJSON(r, maxIssueBody, &in); err != nil {
-		s.fail(w, r, err)
-		return
+		return 0, nil, err
 	}
 	if err := checkIssue(&in); err != nil {
-		s.fail(w, r, err)
-		return
+		return 0, nil, err
 	}
 	sg, err := s.signer(r, ev)
 	if err != nil {
-		s.fail(w, r, err)
-		return
+		return 0, nil, err
 	}
 	out, err := s.store.Issue(r.Context(), ev, in, sg)
 	if err != nil {
-		s.fail(w, r, err)
-		return
+		return 0, nil, err
 	}
-	writeJSON(w, http.StatusOK, wire.IssueResponse{Batch: in.Batch, Tickets: out})
+	return http.StatusOK, wire.IssueResponse{Batch: in.Batch, Tickets: out}, nil
 }
 
 func checkIssue(in *wire.IssueRequest) error {
@@ -100,37 +96,32 @@ func (s *Server) selection(r *http.Request) (uint32, wire.Selection, error) {
 	return ev, sel, nil
 }
 
-func (s *Server) revoke(w http.ResponseWriter, r *http.Request, _ wire.Token) {
+func (s *Server) revoke(r *http.Request, _ wire.Token) (int, any, error) {
 	ev, sel, err := s.selection(r)
 	if err != nil {
-		s.fail(w, r, err)
-		return
+		return 0, nil, err
 	}
 	out, err := s.store.Revoke(r.Context(), ev, sel)
 	if err != nil {
-		s.fail(w, r, err)
-		return
+		return 0, nil, err
 	}
 	s.log.Info("tickets revoked", "event", ev, "count", len(out))
-	writeJSON(w, http.StatusOK, wire.Revoked{Tickets: out})
+	return http.StatusOK, wire.Revoked{Tickets: out}, nil
 }
 
-func (s *Server) reissue(w http.ResponseWriter, r *http.Request, _ wire.Token) {
+func (s *Server) reissue(r *http.Request, _ wire.Token) (int, any, error) {
 	ev, sel, err := s.selection(r)
 	if err != nil {
-		s.fail(w, r, err)
-		return
+		return 0, nil, err
 	}
 	sg, err := s.signer(r, ev)
 	if err != nil {
-		s.fail(w, r, err)
-		return
+		return 0, nil, err
 	}
 	out, err := s.store.Reissue(r.Context(), ev, sel, sg)
 	if err != nil {
-		s.fail(w, r, err)
-		return
+		return 0, nil, err
 	}
 	s.log.Info("tickets reissued", "event", ev, "count", len(out))
-	writeJSON(w, http.StatusOK, wire.Reissued{Tickets: out})
+	return http.StatusOK, wire.Reissued{Tickets: out}, nil
 }

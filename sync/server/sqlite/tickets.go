@@ -48,7 +48,11 @@ type issuer struct {
 	insert *sql.Stmt
 }
 
+// newIssuer checks the signer and prepares to issue.
 func newIssuer(ctx context.Context, tx *sql.Tx, event uint32, sg server.Signer) (*issuer, error) {
+	if err := checkSigner(ctx, tx, event, sg); err != nil {
+		return nil, err
+	}
 	is := &issuer{ctx: ctx, tx: tx, event: event, sg: sg}
 	if err := tx.QueryRowContext(ctx, "SELECT COALESCE(MAX(serial), 0) + 1 FROM tickets WHERE event = ?", event).Scan(&is.next); err != nil {
 		return nil, fmt.Errorf("sqlite: issue: %w", err)
@@ -94,14 +98,35 @@ type stored struct {
 	revoked    bool
 	replaces   uint32
 	replacedBy uint32
+	item       int // number in its batch; -1 for a reissue
 }
 
-const ticketCols = "serial, tier, holder, email, order_ref, text, revoked, COALESCE(replaces, 0), COALESCE(replaced_by, 0)"
+const ticketCols = "serial, tier, holder, email, order_ref, text, revoked, COALESCE(replaces, 0), COALESCE(replaced_by, 0), COALESCE(item, -1)"
 
 func scanTicket(row interface{ Scan(...any) error }) (stored, error) {
 	var t stored
-	err := row.Scan(&t.serial, &t.Tier, &t.Holder, &t.Email, &t.OrderRef, &t.text, &t.revoked, &t.replaces, &t.replacedBy)
+	err := row.Scan(&t.serial, &t.Tier, &t.Holder, &t.Email, &t.OrderRef, &t.text, &t.revoked, &t.replaces, &t.replacedBy, &t.item)
 	return t, err
+}
+
+func queryTickets(ctx context.Context, tx *sql.Tx, where string, args ...any) ([]stored, error) {
+	rows, err := tx.QueryContext(ctx, "SELECT "+ticketCols+" FROM tickets WHERE "+where, args...)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: tickets: %w", err)
+	}
+	defer rows.Close()
+	var out []stored
+	for rows.Next() {
+		t, err := scanTicket(rows)
+		if err != nil {
+			return nil, fmt.Errorf("sqlite: tickets: %w", err)
+		}
+		out = append(out, t)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite: tickets: %w", err)
+	}
+	return out, nil
 }
 
 func (t stored) issued() wire.IssuedTicket {
@@ -124,33 +149,22 @@ func (s *Store) Issue(ctx context.Context, event uint32, req wire.IssueRequest, 
 			return err
 		}
 		// Items of this batch issued before, by item number.
-		before := map[int]stored{}
-		rows, err := tx.QueryContext(ctx, "SELECT item, "+ticketCols+" FROM tickets WHERE event = ? AND batch = ? AND item BETWEEN ? AND ?",
+		prior, err := queryTickets(ctx, tx, "event = ? AND batch = ? AND item BETWEEN ? AND ?",
 			event, req.Batch, req.Offset, req.Offset+len(req.Tickets)-1)
-		if err != nil {
-			return fmt.Errorf("sqlite: issue: %w", err)
-		}
-		for rows.Next() {
-			var item int
-			var t stored
-			err := rows.Scan(&item, &t.serial, &t.Tier, &t.Holder, &t.Email, &t.OrderRef, &t.text, &t.revoked, &t.replaces, &t.replacedBy)
-			if err != nil {
-				rows.Close()
-				return fmt.Errorf("sqlite: issue: %w", err)
-			}
-			before[item] = t
-		}
-		rows.Close()
-		if len(before) < len(req.Tickets) {
-			if err := checkSigner(ctx, tx, event, sg); err != nil {
-				return err
-			}
-		}
-		is, err := newIssuer(ctx, tx, event, sg)
 		if err != nil {
 			return err
 		}
-		defer is.close()
+		before := make(map[int]stored, len(prior))
+		for _, t := range prior {
+			before[t.item] = t
+		}
+		var is *issuer
+		if len(before) < len(req.Tickets) {
+			if is, err = newIssuer(ctx, tx, event, sg); err != nil {
+				return err
+			}
+			defer is.close()
+		}
 		for i, it := range req.Tickets {
 			n := req.Offset + i
 			if old, ok := before[n]; ok {
@@ -185,25 +199,11 @@ func selected(ctx context.Context, tx *sql.Tx, event uint32, sel wire.Selection)
 	}
 	var out []stored
 	if sel.OrderRef != "" {
-		rows, err := tx.QueryContext(ctx, "SELECT "+ticketCols+" FROM tickets WHERE event = ? AND order_ref = ? ORDER BY serial", event, sel.OrderRef)
-		if err != nil {
-			return nil, fmt.Errorf("sqlite: select tickets: %w", err)
+		out, err := queryTickets(ctx, tx, "event = ? AND order_ref = ? ORDER BY serial", event, sel.OrderRef)
+		if err == nil && len(out) == 0 {
+			err = server.Errorf(server.ErrNotFound, "order references are matched exactly", "event %d has no tickets with order %q", event, sel.OrderRef)
 		}
-		defer rows.Close()
-		for rows.Next() {
-			t, err := scanTicket(rows)
-			if err != nil {
-				return nil, fmt.Errorf("sqlite: select tickets: %w", err)
-			}
-			out = append(out, t)
-		}
-		if err := rows.Err(); err != nil {
-			return nil, fmt.Errorf("sqlite: select tickets: %w", err)
-		}
-		if len(out) == 0 {
-			return nil, server.Errorf(server.ErrNotFound, "order references are matched exactly", "event %d has no tickets with order %q", event, sel.OrderRef)
-		}
-		return out, nil
+		return out, err
 	}
 	seen := map[uint32]bool{}
 	for _, serial := range sel.Serials {
@@ -276,9 +276,6 @@ func (s *Store) Reissue(ctx context.Context, event uint32, sel wire.Selection, s
 				return server.Errorf(server.ErrNotFound, "reissue revoked tickets by serial", "order %q has no valid tickets to reissue", sel.OrderRef)
 			}
 			ts = valid
-		}
-		if err := checkSigner(ctx, tx, event, sg); err != nil {
-			return err
 		}
 		is, err := newIssuer(ctx, tx, event, sg)
 		if err != nil {
