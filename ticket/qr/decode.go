@@ -14,7 +14,7 @@ import (
 	zxqr "github.com/makiuchi-d/gozxing/qrcode"
 )
 
-// MaxPixels bounds the images Decode accepts (a 40-megapixel photo), so
+// MaxPixels bounds the images Decode accepts (about 40 megapixels), so
 // that a hostile or mistaken file cannot exhaust memory.
 const MaxPixels = 40 << 20
 

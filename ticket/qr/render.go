@@ -9,9 +9,9 @@ import (
 const (
 	// ModulePixels is the side of one QR module in a rendered PNG. Eight
 	// pixels make a version 5 code with its quiet zone 360×360 px: 30.5 mm
-	// (0.68 mm per module) when printed at 300 dpi, comfortably above the
-	// ~0.33 mm module that phone cameras and gate scanners need from a
-	// crumpled print, and small enough for a ticket stub or a phone screen.
+	// (0.68 mm per module) when printed at 300 dpi, twice the 0.33 mm
+	// module commonly recommended as a minimum for printed codes, yet small
+	// enough for a ticket stub or a phone screen.
 	// A whole number of pixels per module keeps every module the same size,
 	// which resampled renderings do not.
 	ModulePixels = 8
