@@ -173,8 +173,9 @@ type GateStatus struct {
 	Version     string     `json:"version,omitempty"`
 	Acked       uint64     `json:"acked"`
 	AuditAcked  uint64     `json:"audit_acked"`
-	Quarantined int        `json:"quarantined"` // records held in quarantine
-	Silent      bool       `json:"silent"`      // no contact for longer than the threshold during the event
+	Quarantined int        `json:"quarantined"`     // records held in quarantine
+	Refused     int        `json:"refused_uploads"` // uploads refused with 400 (bad_ticket and the like)
+	Silent      bool       `json:"silent"`          // no contact for longer than the threshold during the event
 }
 
 // Report answers GET /v1/events/{id}/report.
