@@ -365,8 +365,8 @@ var (
 )
 
 // Decode reads exactly one JSON value from r into v: at most limit bytes,
-// no unknown fields, nothing but white space after it. Errors wrap
-// ErrMalformed or ErrTooLarge.
+// not null, no unknown fields, nothing but white space after it. Errors
+// wrap ErrMalformed or ErrTooLarge.
 func Decode(r io.Reader, v any, limit int64) error {
 	body, err := io.ReadAll(io.LimitReader(r, limit+1))
 	if err != nil {
@@ -374,6 +374,10 @@ func Decode(r io.Reader, v any, limit int64) error {
 	}
 	if int64(len(body)) > limit {
 		return fmt.Errorf("%w: more than %d bytes", ErrTooLarge, limit)
+	}
+	// null would decode into anything as "no change" and pass for a value.
+	if string(bytes.TrimSpace(body)) == "null" {
+		return fmt.Errorf("%w: null instead of a value", ErrMalformed)
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()

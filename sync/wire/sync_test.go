@@ -252,6 +252,7 @@ func TestDecode(t *testing.T) {
 		{"trailing junk", `{} x`, 100, ErrMalformed},
 		{"truncated", `{"admissions":[`, 100, ErrMalformed},
 		{"empty", ``, 100, ErrMalformed},
+		{"null", " null\n", 100, ErrMalformed},
 		{"wrong type", `{"admissions":{}}`, 100, ErrMalformed},
 		{"too large", `{"admissions":[]}`, 10, ErrTooLarge},
 		{"exactly at limit", `{"audits":[]}`, 13, nil},
