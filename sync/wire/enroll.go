@@ -81,7 +81,7 @@ func VerifyEnrollResponse(resp *EnrollResponse, identity []byte, nonce string, c
 		return errors.New("wire: server identity key has the wrong size")
 	}
 	if Fingerprint(identity) != code.Fingerprint || resp.Server.Fingerprint != code.Fingerprint {
-		return errors.New("wire: the server's identity does not match the enrolment code\nhint: check the server URL; a code only works with the server that made it")
+		return errors.New("wire: the server's identity does not match the enrolment code")
 	}
 	sig, err := base64.StdEncoding.DecodeString(resp.Signature)
 	if err != nil || !ed25519.Verify(identity, EnrollSignedMessage(nonce, resp.Gate.ID, resp.Credential), sig) {

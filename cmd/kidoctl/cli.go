@@ -1,0 +1,223 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"slices"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"kido.dev/kido/sync/client"
+)
+
+// env is what a command may use of the outside world.
+type env struct {
+	getenv func(string) string
+	stdin  io.Reader
+	stdout io.Writer
+	stderr io.Writer
+}
+
+// usageError is a mistake in the command line: exit status 2. An empty
+// msg means the usage text was already printed.
+type usageError struct{ msg string }
+
+func (e usageError) Error() string { return e.msg }
+
+func usagef(format string, args ...any) error { return usageError{fmt.Sprintf(format, args...)} }
+
+// A command is one subcommand; run gets the arguments after its name.
+type command struct {
+	name  string
+	short string
+	run   func(ctx context.Context, e env, args []string) error
+}
+
+func commands() []command {
+	return []command{
+		{"event", "create, list and show events", runEvent},
+		{"tier", "add a ticket tier to an event", runTier},
+		{"issue", "issue tickets with QR images and a manifest", runIssue},
+		{"revoke", "revoke tickets by serial or order", runRevoke},
+		{"reissue", "revoke tickets and issue replacements", runReissue},
+		{"keys", "list, rotate and revoke signing keys", runKeys},
+		{"gate", "add gates (enrolment codes) and list them", runGate},
+		{"token", "create, list and revoke API tokens", runToken},
+	}
+}
+
+const mainUsage = `usage: kidoctl COMMAND [flags] [args]
+
+kidoctl talks to a kido server: -server URL and -token TOKEN on every
+command, or KIDO_SERVER and KIDO_TOKEN in the environment. Every command
+takes -json for output meant for scripts, and -h for its own help.
+
+Commands:
+%s
+Example:
+
+	export KIDO_SERVER=http://127.0.0.1:8700 KIDO_TOKEN=$(cat kido-data/admin.token)
+	kidoctl event create -name "Summer Fes" -venue "Makuhari Messe" \
+		-start 2027-08-01T10:00:00+09:00 -end 2027-08-01T21:00:00+09:00
+`
+
+func run(ctx context.Context, args []string, e env) error {
+	cmds := commands()
+	if len(args) == 0 || args[0] == "-h" || args[0] == "-help" || args[0] == "--help" || args[0] == "help" {
+		var list strings.Builder
+		for _, c := range cmds {
+			fmt.Fprintf(&list, "  %-8s %s\n", c.name, c.short)
+		}
+		fmt.Fprintf(e.stderr, mainUsage, list.String())
+		if len(args) == 0 {
+			return usageError{}
+		}
+		return nil
+	}
+	i := slices.IndexFunc(cmds, func(c command) bool { return c.name == args[0] })
+	if i < 0 {
+		return usagef("unknown command %q\nhint: kidoctl -h lists the commands", args[0])
+	}
+	return cmds[i].run(ctx, e, args[1:])
+}
+
+// subcommands dispatches a command with subcommands (event create, …).
+func subcommands(ctx context.Context, e env, name string, args []string, subs map[string]func(context.Context, env, []string) error) error {
+	var names []string
+	for n := range subs {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	if len(args) == 0 || args[0] == "-h" || args[0] == "-help" || args[0] == "--help" {
+		fmt.Fprintf(e.stderr, "usage: kidoctl %s %s [flags]\n\nRun kidoctl %s SUBCOMMAND -h for its flags and an example.\n", name, strings.Join(names, "|"), name)
+		if len(args) == 0 {
+			return usageError{}
+		}
+		return nil
+	}
+	sub, ok := subs[args[0]]
+	if !ok {
+		return usagef("unknown subcommand %q of %s\nhint: kidoctl %s takes %s", args[0], name, name, strings.Join(names, ", "))
+	}
+	return sub(ctx, e, args[1:])
+}
+
+// common holds the flags every command takes.
+type common struct {
+	server, token string
+	json          bool
+	timeout       time.Duration
+}
+
+// newFlags returns a FlagSet with the common flags and usage text made of
+// the synopsis and an example.
+func newFlags(e env, name, synopsis, about, example string) (*flag.FlagSet, *common) {
+	c := &common{}
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(e.stderr)
+	fs.StringVar(&c.server, "server", e.getenv("KIDO_SERVER"), "server `URL` (env KIDO_SERVER)")
+	fs.StringVar(&c.token, "token", e.getenv("KIDO_TOKEN"), "API `token` (env KIDO_TOKEN)")
+	fs.BoolVar(&c.json, "json", false, "print JSON for scripts")
+	fs.DurationVar(&c.timeout, "timeout", 2*time.Minute, "give up on a server call after `duration`")
+	fs.Usage = func() {
+		fmt.Fprintf(e.stderr, "usage: kidoctl %s\n\n%s\n\nExample:\n\n\t%s\n\nFlags:\n", synopsis, about, example)
+		fs.PrintDefaults()
+	}
+	return fs, c
+}
+
+// parse parses flags for a command that takes no arguments; -h is not an
+// error (exit 0), a bad flag is a usage error whose text the FlagSet
+// already printed.
+func parse(fs *flag.FlagSet, args []string) (help bool, err error) {
+	pos, help, err := parseArgs(fs, args)
+	if err == nil && !help && len(pos) > 0 {
+		return false, usagef("unexpected argument %q\nhint: kidoctl %s -h shows the usage", pos[0], fs.Name())
+	}
+	return help, err
+}
+
+// parseArgs parses flags and returns the other arguments, which may come
+// before, between or after the flags (kidoctl revoke 17 18 -event 1).
+func parseArgs(fs *flag.FlagSet, args []string) (pos []string, help bool, err error) {
+	for {
+		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return nil, true, nil
+			}
+			return nil, false, usageError{}
+		}
+		args = fs.Args()
+		if len(args) == 0 {
+			return pos, false, nil
+		}
+		if args[0] == "--" {
+			return append(pos, args[1:]...), false, nil
+		}
+		pos = append(pos, args[0])
+		args = args[1:]
+	}
+}
+
+// client returns an API client, insisting on a server URL and a token.
+func (c *common) client() (*client.Client, error) {
+	if c.server == "" {
+		return nil, usagef("no server given\nhint: use -server URL or set KIDO_SERVER, e.g. http://127.0.0.1:8700")
+	}
+	if c.token == "" {
+		return nil, usagef("no token given\nhint: use -token or set KIDO_TOKEN; the first admin token is in admin.token in the server's data directory")
+	}
+	return client.New(c.server, strings.TrimSpace(c.token), &http.Client{Timeout: c.timeout})
+}
+
+// printJSON writes v as indented JSON.
+func printJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false)
+	return enc.Encode(v)
+}
+
+// table writes aligned columns; the first row is the header.
+func table(w io.Writer, rows [][]string) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	for _, r := range rows {
+		fmt.Fprintln(tw, strings.Join(r, "\t"))
+	}
+	return tw.Flush()
+}
+
+// isTerminal reports whether w is a terminal (for progress and QR output).
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
+func yesNo(b bool) string {
+	if b {
+		return "yes"
+	}
+	return "no"
+}
+
+func entriesText(n int) string {
+	switch n {
+	case 0:
+		return "unlimited, re-entry after exit"
+	case 1:
+		return "single entry"
+	default:
+		return fmt.Sprintf("%d entries", n)
+	}
+}

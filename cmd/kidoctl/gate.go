@@ -1,0 +1,140 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	qrcode "github.com/skip2/go-qrcode"
+
+	"kido.dev/kido/sync/wire"
+)
+
+func runGate(ctx context.Context, e env, args []string) error {
+	return subcommands(ctx, e, "gate", args, map[string]func(context.Context, env, []string) error{
+		"add":  runGateAdd,
+		"list": runGateList,
+	})
+}
+
+func gateRows(gs []wire.Gate, tiers []wire.Tier) [][]string {
+	names := map[uint8]string{}
+	for _, t := range tiers {
+		names[t.ID] = t.Name
+	}
+	rows := [][]string{{"GATE", "NAME", "DIRECTION", "TIERS", "REVOKED"}}
+	for _, g := range gs {
+		ts := "all"
+		if len(g.Tiers) > 0 {
+			var s []string
+			for _, id := range g.Tiers {
+				if n, ok := names[id]; ok {
+					s = append(s, n)
+				} else {
+					s = append(s, strconv.Itoa(int(id)))
+				}
+			}
+			ts = strings.Join(s, ",")
+		}
+		rows = append(rows, []string{strconv.FormatUint(uint64(g.ID), 10), g.Name, g.Direction, ts, yesNo(g.Revoked)})
+	}
+	return rows
+}
+
+// gateAddJSON is what gate add -json prints: the gate, with its id in id,
+// and the code in code.
+type gateAddJSON struct {
+	wire.Gate
+	Code        string    `json:"code"`
+	Expires     time.Time `json:"expires"`
+	Fingerprint string    `json:"fingerprint"`
+	QR          string    `json:"qr,omitempty"`
+}
+
+func runGateAdd(ctx context.Context, e env, args []string) error {
+	fs, c := newFlags(e, "gate add", `gate add -event ID -name NAME [-tiers VIP,GA] [-direction entry|exit|both] [-qr FILE.png]`,
+		"Adds a gate to an event and prints its single-use enrolment code, for kido-gate enroll. The code ends with the server's fingerprint, so a gate enrolled with it trusts no other server. It expires after 24 hours.",
+		`kidoctl gate add -event 1 -name "North 1" -tiers VIP,GA -direction entry`)
+	ev := fs.Uint("event", 0, "event `id`")
+	name := fs.String("name", "", "gate `name`, e.g. \"North 1\"")
+	tiers := fs.String("tiers", "", "comma-separated tier `names` this gate admits (default: all)")
+	dir := fs.String("direction", wire.DirectionEntry, "entry, exit or both")
+	qrPath := fs.String("qr", "", "also write the code as a QR image to `file`")
+	if help, err := parse(fs, args); help || err != nil {
+		return err
+	}
+	id, err := eventID(*ev)
+	if err != nil {
+		return err
+	}
+	if strings.TrimSpace(*name) == "" {
+		return usagef("-name is required")
+	}
+	switch *dir {
+	case wire.DirectionEntry, wire.DirectionExit, wire.DirectionBoth:
+	default:
+		return usagef("-direction %q: use entry, exit or both", *dir)
+	}
+	var ts []string
+	for _, t := range strings.Split(*tiers, ",") {
+		if t = strings.TrimSpace(t); t != "" {
+			ts = append(ts, t)
+		}
+	}
+	cl, err := c.client()
+	if err != nil {
+		return err
+	}
+	g, err := cl.AddGate(ctx, id, wire.GateCreate{Name: *name, Tiers: ts, Direction: *dir})
+	if err != nil {
+		return err
+	}
+	digits := strings.ReplaceAll(g.Code, " ", "")
+	if *qrPath != "" {
+		if err := qrcode.WriteFile(digits, qrcode.Medium, 256, *qrPath); err != nil {
+			return fmt.Errorf("write QR image: %w", err)
+		}
+	}
+	if c.json {
+		return printJSON(e.stdout, gateAddJSON{Gate: g.Gate, Code: g.Code, Expires: g.Expires, Fingerprint: g.Server.Fingerprint, QR: *qrPath})
+	}
+	w := e.stdout
+	fmt.Fprintf(w, "added gate %d (%s) to event %d\n\nenrolment code:  %s\n\n", g.Gate.ID, g.Gate.Name, g.Gate.Event, g.Code)
+	fmt.Fprintf(w, "single use, valid until %s; server fingerprint %s\n", g.Expires.Local().Format(time.RFC3339), g.Server.Fingerprint)
+	fmt.Fprintf(w, "on the gate: kido-gate enroll -server %s -code %q\n", cl.BaseURL(), g.Code)
+	if *qrPath != "" {
+		fmt.Fprintf(w, "QR image: %s\n", *qrPath)
+	}
+	if isTerminal(w) {
+		if q, err := qrcode.New(digits, qrcode.Medium); err == nil {
+			fmt.Fprint(w, "\n"+q.ToSmallString(false))
+		}
+	}
+	return nil
+}
+
+func runGateList(ctx context.Context, e env, args []string) error {
+	fs, c := newFlags(e, "gate list", "gate list -event ID", "Lists the gates of an event.", "kidoctl gate list -event 1")
+	ev := fs.Uint("event", 0, "event `id`")
+	if help, err := parse(fs, args); help || err != nil {
+		return err
+	}
+	id, err := eventID(*ev)
+	if err != nil {
+		return err
+	}
+	cl, err := c.client()
+	if err != nil {
+		return err
+	}
+	d, err := cl.Event(ctx, id)
+	if err != nil {
+		return err
+	}
+	if c.json {
+		return printJSON(e.stdout, d.Gates)
+	}
+	return table(e.stdout, gateRows(d.Gates, d.Tiers))
+}

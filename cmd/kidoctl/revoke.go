@@ -1,0 +1,128 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+
+	"kido.dev/kido/sync/wire"
+)
+
+// selection reads SERIAL… arguments or -order.
+func selection(serials []string, order string) (wire.Selection, error) {
+	var sel wire.Selection
+	if (len(serials) > 0) == (order != "") {
+		return sel, usagef("give serials or -order REF, exactly one of the two")
+	}
+	sel.OrderRef = order
+	for _, a := range serials {
+		n, err := strconv.ParseUint(a, 10, 32)
+		if err != nil || n == 0 {
+			return sel, usagef("%q is not a ticket serial\nhint: serials are the numbers in manifest.csv", a)
+		}
+		sel.Serials = append(sel.Serials, uint32(n))
+	}
+	return sel, nil
+}
+
+func runRevoke(ctx context.Context, e env, args []string) error {
+	fs, c := newFlags(e, "revoke", "revoke -event ID (SERIAL… | -order REF)",
+		"Revokes tickets: gates refuse them after their next sync. All or nothing: one unknown serial and none is revoked.",
+		"kidoctl revoke -event 1 17 18")
+	ev := fs.Uint("event", 0, "event `id`")
+	order := fs.String("order", "", "revoke every ticket of this order `reference`")
+	pos, help, err := parseArgs(fs, args)
+	if help || err != nil {
+		return err
+	}
+	event, err := eventID(*ev)
+	if err != nil {
+		return err
+	}
+	sel, err := selection(pos, *order)
+	if err != nil {
+		return err
+	}
+	cl, err := c.client()
+	if err != nil {
+		return err
+	}
+	res, err := cl.Revoke(ctx, event, sel)
+	if err != nil {
+		return err
+	}
+	if c.json {
+		return printJSON(e.stdout, res.Tickets)
+	}
+	rows := [][]string{{"SERIAL", "TIER", "HOLDER", "ORDER", "REVOKED"}}
+	for _, t := range res.Tickets {
+		rows = append(rows, []string{strconv.FormatUint(uint64(t.Serial), 10), strconv.Itoa(int(t.Tier)), t.Holder, t.OrderRef, yesNo(t.Revoked)})
+	}
+	return table(e.stdout, rows)
+}
+
+func runReissue(ctx context.Context, e env, args []string) error {
+	fs, c := newFlags(e, "reissue", "reissue -event ID (SERIAL… | -order REF) -out DIR",
+		`Revokes tickets and issues replacements for the same holders, writing their images and
+DIR/reissue.csv (the manifest columns plus "replaces"). Reissuing a serial that was already
+reissued gives back its replacement, so a retry issues nothing twice.`,
+		"kidoctl reissue -event 1 17 -out reissued/")
+	ev := fs.Uint("event", 0, "event `id`")
+	order := fs.String("order", "", "reissue the valid tickets of this order `reference`")
+	out := fs.String("out", "", "output `directory` for the new images and reissue.csv")
+	pos, help, err := parseArgs(fs, args)
+	if help || err != nil {
+		return err
+	}
+	event, err := eventID(*ev)
+	if err != nil {
+		return err
+	}
+	sel, err := selection(pos, *order)
+	if err != nil {
+		return err
+	}
+	if *out == "" {
+		return usagef("-out DIR is required: where the new images go")
+	}
+	cl, err := c.client()
+	if err != nil {
+		return err
+	}
+	d, err := cl.Event(ctx, event)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(*out, 0o755); err != nil {
+		return fmt.Errorf("output directory: %w", err)
+	}
+	res, err := cl.Reissue(ctx, event, sel)
+	if err != nil {
+		return err
+	}
+	r, _ := newRenderer(ctx, event, *out)
+	for i := range res.Tickets {
+		if err := checkIssued(event, res.Tickets[i]); err != nil {
+			r.fail(err)
+			break
+		}
+		r.jobs <- &res.Tickets[i]
+	}
+	if err := r.wait(); err != nil {
+		return err
+	}
+	manifest := filepath.Join(*out, "reissue.csv")
+	if err := writeManifest(manifest, event, res.Tickets, newTierIndex(d.Tiers).byID, true); err != nil {
+		return err
+	}
+	if c.json {
+		return printJSON(e.stdout, res.Tickets)
+	}
+	rows := [][]string{{"SERIAL", "REPLACES", "HOLDER", "ORDER", "IMAGE"}}
+	for _, t := range res.Tickets {
+		rows = append(rows, []string{strconv.FormatUint(uint64(t.Serial), 10), strconv.FormatUint(uint64(t.Replaces), 10), t.Holder, t.OrderRef, imageName(event, t.Serial)})
+	}
+	return table(e.stdout, rows)
+}

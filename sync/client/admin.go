@@ -1,0 +1,106 @@
+package client
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+	"strconv"
+
+	"kido.dev/kido/sync/wire"
+)
+
+// This file holds the admin and promoter calls used by kidoctl; see
+// docs/api.md for each endpoint.
+
+func eventPath(event uint32, rest string) string {
+	return "/v1/events/" + strconv.FormatUint(uint64(event), 10) + rest
+}
+
+// CreateEvent creates an event with its first signing key.
+func (c *Client) CreateEvent(ctx context.Context, in wire.EventCreate) (wire.Event, error) {
+	var out wire.Event
+	return out, c.Do(ctx, http.MethodPost, "/v1/events", nil, in, &out)
+}
+
+// Events lists the events the token may see.
+func (c *Client) Events(ctx context.Context) ([]wire.Event, error) {
+	var out []wire.Event
+	return out, c.Do(ctx, http.MethodGet, "/v1/events", nil, nil, &out)
+}
+
+// Event returns an event with its tiers, keys, gates and ticket counts.
+func (c *Client) Event(ctx context.Context, event uint32) (wire.EventDetail, error) {
+	var out wire.EventDetail
+	return out, c.Do(ctx, http.MethodGet, eventPath(event, ""), nil, nil, &out)
+}
+
+// AddTier adds a tier to an event.
+func (c *Client) AddTier(ctx context.Context, event uint32, in wire.TierCreate) (wire.Tier, error) {
+	var out wire.Tier
+	return out, c.Do(ctx, http.MethodPost, eventPath(event, "/tiers"), nil, in, &out)
+}
+
+// Keys lists the signing keys of an event, or of every event the token
+// may see when event is 0.
+func (c *Client) Keys(ctx context.Context, event uint32) ([]wire.Key, error) {
+	var q url.Values
+	if event != 0 {
+		q = url.Values{"event": {strconv.FormatUint(uint64(event), 10)}}
+	}
+	var out []wire.Key
+	return out, c.Do(ctx, http.MethodGet, "/v1/keys", q, nil, &out)
+}
+
+// RotateKey makes a new current signing key for an event.
+func (c *Client) RotateKey(ctx context.Context, event uint32) (wire.Key, error) {
+	var out wire.Key
+	return out, c.Do(ctx, http.MethodPost, eventPath(event, "/keys"), nil, nil, &out)
+}
+
+// RevokeKey revokes a signing key; event may be 0.
+func (c *Client) RevokeKey(ctx context.Context, event uint32, id string) (wire.Key, error) {
+	var out wire.Key
+	return out, c.Do(ctx, http.MethodPost, "/v1/keys/"+url.PathEscape(id)+"/revoke", nil, wire.KeyRevoke{Event: event}, &out)
+}
+
+// Issue issues one chunk of a batch.
+func (c *Client) Issue(ctx context.Context, event uint32, in wire.IssueRequest) (wire.IssueResponse, error) {
+	var out wire.IssueResponse
+	return out, c.Do(ctx, http.MethodPost, eventPath(event, "/tickets"), nil, in, &out)
+}
+
+// Revoke revokes the selected tickets.
+func (c *Client) Revoke(ctx context.Context, event uint32, sel wire.Selection) (wire.Revoked, error) {
+	var out wire.Revoked
+	return out, c.Do(ctx, http.MethodPost, eventPath(event, "/revocations"), nil, sel, &out)
+}
+
+// Reissue revokes the selected tickets and issues replacements.
+func (c *Client) Reissue(ctx context.Context, event uint32, sel wire.Selection) (wire.Reissued, error) {
+	var out wire.Reissued
+	return out, c.Do(ctx, http.MethodPost, eventPath(event, "/reissues"), nil, sel, &out)
+}
+
+// AddGate adds a gate and returns its enrolment code.
+func (c *Client) AddGate(ctx context.Context, event uint32, in wire.GateCreate) (wire.GateCreated, error) {
+	var out wire.GateCreated
+	return out, c.Do(ctx, http.MethodPost, eventPath(event, "/gates"), nil, in, &out)
+}
+
+// CreateToken makes an admin or promoter token.
+func (c *Client) CreateToken(ctx context.Context, in wire.TokenCreate) (wire.TokenCreated, error) {
+	var out wire.TokenCreated
+	return out, c.Do(ctx, http.MethodPost, "/v1/tokens", nil, in, &out)
+}
+
+// Tokens lists every token (admin only).
+func (c *Client) Tokens(ctx context.Context) ([]wire.Token, error) {
+	var out []wire.Token
+	return out, c.Do(ctx, http.MethodGet, "/v1/tokens", nil, nil, &out)
+}
+
+// RevokeToken revokes a token.
+func (c *Client) RevokeToken(ctx context.Context, id uint32) (wire.Token, error) {
+	var out wire.Token
+	return out, c.Do(ctx, http.MethodPost, "/v1/tokens/"+strconv.FormatUint(uint64(id), 10)+"/revoke", nil, nil, &out)
+}
