@@ -1,0 +1,96 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+const findUsage = `usage: kido-gate find [-data DIR] [-json] [-limit N] QUERY
+
+Searches the roster offline by holder name, order reference or serial.
+Case and character width are ignored, so ＳＡＴＯ finds Sato and ｻﾄｳ finds
+サトウ. Shows each ticket's tier and whether it was already used; admit a
+found attendee with kido-gate admit -serial S.
+
+Example:
+
+	kido-gate find 佐藤
+	kido-gate find ORD-000123
+
+Flags:
+`
+
+// findMatch is one line of find -json.
+type findMatch struct {
+	Serial   uint32     `json:"serial"`
+	Tier     uint8      `json:"tier"`
+	TierName string     `json:"tier_name"`
+	Holder   string     `json:"holder"`
+	OrderRef string     `json:"order_ref"`
+	Revoked  bool       `json:"revoked"`
+	Entries  int        `json:"entries"`
+	Exits    int        `json:"exits"`
+	Last     *time.Time `json:"last,omitempty"`
+}
+
+func runFind(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	fs, data := newFlags("find", findUsage, stderr)
+	asJSON := fs.Bool("json", false, "print a JSON array")
+	limit := fs.Int("limit", 50, "show at most `N` matches")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	query := strings.Join(fs.Args(), " ")
+	if strings.TrimSpace(query) == "" {
+		return usageErrorf("nothing to find\nhint: kido-gate find NAME, ORDER-REF or SERIAL")
+	}
+	r, err := openReplica(*data, 0)
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	ms, err := r.Find(ctx, query, *limit)
+	if err != nil {
+		return err
+	}
+	out := make([]findMatch, len(ms))
+	for i, m := range ms {
+		out[i] = findMatch{Serial: m.Serial, Tier: m.Tier, TierName: m.TierName, Holder: m.Holder, OrderRef: m.OrderRef, Revoked: m.Revoked, Entries: m.Entries, Exits: m.Exits}
+		if !m.Last.IsZero() {
+			last := m.Last
+			out[i].Last = &last
+		}
+	}
+	if *asJSON {
+		enc := json.NewEncoder(stdout)
+		return enc.Encode(out)
+	}
+	if len(out) == 0 {
+		fmt.Fprintf(stdout, "no ticket matches %q\n", query)
+		return nil
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "SERIAL\tTIER\tHOLDER\tORDER\tSTATE")
+	for _, m := range out {
+		state := "not used"
+		switch {
+		case m.Revoked:
+			state = "REVOKED"
+		case m.Entries > 0:
+			state = fmt.Sprintf("used %d×, last %s", m.Entries, m.Last.Local().Format("15:04:05"))
+			if m.Exits > 0 {
+				state += fmt.Sprintf(", %d exit(s)", m.Exits)
+			}
+		}
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\n", m.Serial, m.TierName, m.Holder, m.OrderRef, state)
+	}
+	if len(out) == *limit {
+		fmt.Fprintf(tw, "(first %d matches; narrow the query or raise -limit)\n", *limit)
+	}
+	return tw.Flush()
+}

@@ -1,0 +1,118 @@
+package main
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rogpeppe/go-internal/testscript"
+
+	"kido.dev/kido/gate/gatetest"
+	"kido.dev/kido/gate/replica"
+	"kido.dev/kido/ticket"
+	"kido.dev/kido/ticket/qr"
+)
+
+func TestMain(m *testing.M) {
+	testscript.Main(m, map[string]func(){
+		"kido-gate": func() {
+			ctx := context.Background()
+			os.Exit(exitCode(run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr), os.Stderr))
+		},
+	})
+}
+
+func TestScripts(t *testing.T) {
+	testscript.Run(t, testscript.Params{
+		Dir:                 "testdata/script",
+		RequireExplicitExec: true,
+		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
+			"fixture":    cmdFixture,
+			"writelines": cmdWriteLines,
+			"ticketpng":  cmdTicketPNG,
+			"lock":       cmdLock,
+		},
+	})
+}
+
+// fixture DIR GATE N [DAYS]: a replica for gate GATE of the fabricated event
+// with N tickets in DIR, as kido-gate enroll would leave it; DAYS shifts the
+// server time into the future (a device clock that is behind). Sets T<serial>
+// for serials 1..20 and FORGED, OTHEREVENT, UNKNOWNKEY, KEYREVOKED.
+func cmdFixture(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) < 3 {
+		ts.Fatalf("usage: fixture DIR GATE N [DAYS]")
+	}
+	dir := ts.MkAbs(args[0])
+	gateID, _ := strconv.Atoi(args[1])
+	n, _ := strconv.Atoi(args[2])
+	f := gatetest.New(n, uint32(gateID), time.Now())
+	if len(args) > 3 {
+		days, _ := strconv.Atoi(args[3])
+		f.Snapshot.ServerTime = f.Snapshot.ServerTime.Add(time.Duration(days) * 24 * time.Hour)
+	}
+	ts.Check(os.MkdirAll(dir, 0o700))
+	r, err := replica.Create(filepath.Join(dir, replicaFile), replica.Options{})
+	ts.Check(err)
+	ts.Check(r.Apply(context.Background(), &f.Snapshot, "http://127.0.0.1:8700"))
+	ts.Check(r.Close())
+	for s := uint32(1); s <= 20; s++ {
+		ts.Setenv(fmt.Sprintf("T%d", s), f.Ticket(s))
+	}
+	c := ticket.Claims{Event: gatetest.EventID, Serial: 4, Tier: gatetest.TierGA}
+	ts.Setenv("FORGED", f.Forged(4))
+	ts.Setenv("UNKNOWNKEY", gatetest.Sign(f.Other, c))
+	ts.Setenv("KEYREVOKED", gatetest.Sign(f.Revoked, c))
+	c.Event = gatetest.EventID + 1
+	ts.Setenv("OTHEREVENT", gatetest.Sign(f.Key, c))
+}
+
+// writelines FILE LINE…: writes the lines as a scanner on a badly set up
+// terminal would: a byte-order mark first, CRLF endings and stray spaces.
+// A LINE of BIG stands for a 10 MB line of digits.
+func cmdWriteLines(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) < 2 {
+		ts.Fatalf("usage: writelines FILE LINE…")
+	}
+	var b strings.Builder
+	b.WriteString("\uFEFF")
+	for _, l := range args[1:] {
+		if l == "BIG" {
+			l = strings.Repeat("7", 10<<20)
+		}
+		b.WriteString(" " + l + " \r\n")
+	}
+	ts.Check(os.WriteFile(ts.MkAbs(args[0]), []byte(b.String()), 0o600))
+}
+
+// ticketpng FILE TEXT: renders TEXT as a QR code PNG.
+func cmdTicketPNG(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: ticketpng FILE TEXT")
+	}
+	png, err := qr.Render(args[1])
+	ts.Check(err)
+	ts.Check(os.WriteFile(ts.MkAbs(args[0]), png, 0o600))
+}
+
+// lock DB: holds the write lock of the SQLite database DB until the script
+// ends, as another process stuck in a transaction would.
+func cmdLock(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 1 {
+		ts.Fatalf("usage: lock DB")
+	}
+	db, err := sql.Open("sqlite3", "file:"+ts.MkAbs(args[0])+"?_txlock=immediate")
+	ts.Check(err)
+	tx, err := db.Begin()
+	ts.Check(err)
+	ts.Defer(func() {
+		tx.Rollback()
+		db.Close()
+	})
+}
