@@ -133,7 +133,7 @@ func printStatus(w io.Writer, s statusOut, clock gate.Reading) {
 	if clock.DeviceBehind() {
 		state = fmt.Sprintf("DEVICE CLOCK %s BEHIND the server's time; decisions use trusted time — set the device clock", gate.Ago(clock.Behind))
 	}
-	fmt.Fprintf(tw, "clock\tdevice %s, trusted %s: %s\n", clock.Device.Local().Format("15:04:05"), clock.Trusted.Local().Format("15:04:05"), state)
+	fmt.Fprintf(tw, "clock\tdevice %s, trusted %s: %s\n", clock.Device.Local().Format("2006-01-02 15:04:05"), clock.Trusted.Local().Format("2006-01-02 15:04:05"), state)
 	if s.Integrity != "" {
 		fmt.Fprintf(tw, "replica\tintegrity %s\n", s.Integrity)
 	}

@@ -16,7 +16,6 @@ CREATE TABLE state (
 	server_url    TEXT NOT NULL DEFAULT '',
 	cursor        TEXT NOT NULL DEFAULT '',
 	server_time   INTEGER NOT NULL DEFAULT 0,
-	server_seen   INTEGER NOT NULL DEFAULT 0,
 	last_sync     INTEGER NOT NULL DEFAULT 0,
 	acked_seq     INTEGER NOT NULL DEFAULT 0,
 	audit_acked   INTEGER NOT NULL DEFAULT 0

@@ -43,16 +43,18 @@ func (r *Replica) Apply(ctx context.Context, snap *wire.Snapshot, serverURL stri
 	if err := applySnapshot(ctx, tx, snap); err != nil {
 		return r.fault("apply snapshot", err)
 	}
-	now := time.Now()
-	if r.opts.Now != nil {
-		now = r.opts.Now()
+	// The sync is dated by the server's clock, the one trusted time
+	// follows, so that "last sync 3 min ago" holds whatever the device says.
+	synced := snap.ServerTime
+	if synced.IsZero() {
+		synced = r.clock.Now().Trusted
 	}
 	_, err = tx.ExecContext(ctx, `UPDATE state SET generation = generation + 1, gate = ?, server_id = ?, server_fp = ?,
 		server_url = CASE WHEN ? = '' THEN server_url ELSE ? END, cursor = ?,
-		server_time = max(server_time, ?), server_seen = CASE WHEN ? > server_time THEN ? ELSE server_seen END,
+		server_time = max(server_time, ?),
 		last_sync = ? WHERE id = 1`,
 		snap.Gate.ID, snap.Server.ID, snap.Server.Fingerprint, serverURL, serverURL, snap.Cursor,
-		toNanos(snap.ServerTime), toNanos(snap.ServerTime), toNanos(now), toNanos(now))
+		toNanos(snap.ServerTime), toNanos(synced))
 	if err != nil {
 		return r.fault("apply snapshot", err)
 	}
