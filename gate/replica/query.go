@@ -130,3 +130,34 @@ func (r *Replica) Check(ctx context.Context) error {
 type errString string
 
 func (e errString) Error() string { return string(e) }
+
+// OwnAdmissions returns this gate's passages with a sequence number above
+// after, in sequence order, at most limit of them (no limit when limit ≤ 0):
+// what an upload sends.
+func (r *Replica) OwnAdmissions(ctx context.Context, after uint64, limit int) ([]wire.Admission, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if limit <= 0 {
+		limit = -1
+	}
+	rows, err := r.conn.QueryContext(ctx, `SELECT gate, seq, serial, tier, kind, at, corrected, text, hash FROM admissions
+		WHERE gate = (SELECT gate FROM state WHERE id = 1) AND seq > ? ORDER BY seq LIMIT ?`, after, limit)
+	if err != nil {
+		return nil, r.fault("read admissions", err)
+	}
+	defer rows.Close()
+	var as []wire.Admission
+	for rows.Next() {
+		var a wire.Admission
+		var at, corrected int64
+		if err := rows.Scan(&a.Gate, &a.Seq, &a.Serial, &a.Tier, &a.Kind, &at, &corrected, &a.Text, &a.Hash); err != nil {
+			return nil, r.fault("read admissions", err)
+		}
+		a.At, a.Corrected = fromNanos(at), fromNanos(corrected)
+		as = append(as, a)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, r.fault("read admissions", err)
+	}
+	return as, nil
+}
