@@ -93,7 +93,7 @@ type Gate struct {
 	ID        uint32  `json:"id"`
 	Event     uint32  `json:"event"`
 	Name      string  `json:"name"`
-	Tiers     []uint8 `json:"tiers,omitempty"` // empty: every tier
+	Tiers     TierIDs `json:"tiers,omitempty"` // empty: every tier
 	Direction string  `json:"direction"`
 	Revoked   bool    `json:"revoked"`
 }

@@ -1,0 +1,166 @@
+package main
+
+import (
+	"encoding/csv"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/rogpeppe/go-internal/testscript"
+	"golang.org/x/text/encoding/japanese"
+
+	"kido.dev/kido/ticket"
+	"kido.dev/kido/ticket/qr"
+)
+
+func TestMain(m *testing.M) {
+	testscript.Main(m, map[string]func(){
+		"kidoctl": func() {
+			main()
+		},
+	})
+}
+
+var (
+	buildOnce   sync.Once
+	serverBin   string
+	buildErr    error
+	buildTmpDir string
+)
+
+// buildServer builds the real kido-server once per test run.
+func buildServer() (string, error) {
+	buildOnce.Do(func() {
+		buildTmpDir, buildErr = os.MkdirTemp("", "kidoctl-test-")
+		if buildErr != nil {
+			return
+		}
+		serverBin = filepath.Join(buildTmpDir, "kido-server")
+		out, err := exec.Command("go", "build", "-o", serverBin, "kido.dev/kido/cmd/kido-server").CombinedOutput()
+		if err != nil {
+			buildErr = fmt.Errorf("build kido-server: %v\n%s", err, out)
+		}
+	})
+	return serverBin, buildErr
+}
+
+// startServer starts kido-server on a free loopback port with its data in
+// the script's work directory, and points KIDO_SERVER and KIDO_TOKEN at it.
+func startServer(env *testscript.Env) error {
+	bin, err := buildServer()
+	if err != nil {
+		return err
+	}
+	data := filepath.Join(env.WorkDir, "server-data")
+	addrFile := filepath.Join(env.WorkDir, "server.addr")
+	logFile, err := os.Create(filepath.Join(env.WorkDir, "server.log"))
+	if err != nil {
+		return err
+	}
+	cmd := exec.Command(bin, "-data", data, "-listen", "127.0.0.1:0", "-addr-file", addrFile)
+	cmd.Stderr = logFile
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	env.Defer(func() {
+		cmd.Process.Signal(os.Interrupt)
+		done := make(chan struct{})
+		go func() { cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			cmd.Process.Kill()
+		}
+		logFile.Close()
+	})
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		b, err := os.ReadFile(addrFile)
+		if err == nil && strings.HasSuffix(string(b), "\n") {
+			env.Setenv("KIDO_SERVER", strings.TrimSpace(string(b)))
+			break
+		}
+		if time.Now().After(deadline) {
+			return errors.New("kido-server did not start; see server.log")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	tok, err := os.ReadFile(filepath.Join(data, "admin.token"))
+	if err != nil {
+		return err
+	}
+	env.Setenv("KIDO_TOKEN", strings.TrimSpace(string(tok)))
+	env.Setenv("ADMIN", strings.TrimSpace(string(tok)))
+	env.Setenv("SERVER_DATA", data)
+	return nil
+}
+
+func TestScripts(t *testing.T) {
+	testscript.Run(t, testscript.Params{
+		Dir:   "testdata/script",
+		Setup: startServer,
+		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
+			"sjis":        cmdSJIS,
+			"checkimages": cmdCheckImages,
+			"setenvout":   cmdSetenvOut,
+		},
+	})
+}
+
+// sjis SRC DST re-encodes a UTF-8 file as Shift_JIS, as a spreadsheet set
+// to Japanese would save it.
+func cmdSJIS(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 2 {
+		ts.Fatalf("usage: sjis SRC DST")
+	}
+	b, err := japanese.ShiftJIS.NewEncoder().Bytes([]byte(ts.ReadFile(args[0])))
+	ts.Check(err)
+	ts.Check(os.WriteFile(ts.MkAbs(args[1]), b, 0o644))
+}
+
+// checkimages DIR MANIFEST checks that every image a manifest lists
+// decodes to the row's text, and that the text is a canonical ticket.
+func cmdCheckImages(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 2 || neg {
+		ts.Fatalf("usage: checkimages DIR MANIFEST")
+	}
+	f, err := os.Open(ts.MkAbs(filepath.Join(args[0], args[1])))
+	ts.Check(err)
+	defer f.Close()
+	rows, err := csv.NewReader(f).ReadAll()
+	ts.Check(err)
+	if len(rows) < 2 {
+		ts.Fatalf("manifest has no tickets")
+	}
+	for _, r := range rows[1:] {
+		text, image := r[4], r[5]
+		got, err := qr.DecodeFile(ts.MkAbs(filepath.Join(args[0], image)))
+		ts.Check(err)
+		if got != text {
+			ts.Fatalf("%s holds %q, manifest says %q", image, got, text)
+		}
+		if _, err := ticket.Parse(text); err != nil {
+			ts.Fatalf("%s: %v", image, err)
+		}
+	}
+}
+
+// setenvout NAME REGEXP sets NAME to the first group of REGEXP's first
+// match in the last command's stdout.
+func cmdSetenvOut(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 2 || neg {
+		ts.Fatalf("usage: setenvout NAME REGEXP")
+	}
+	m := regexp.MustCompile(args[1]).FindStringSubmatch(ts.ReadFile("stdout"))
+	if len(m) < 2 {
+		ts.Fatalf("stdout does not match %s", args[1])
+	}
+	ts.Setenv(args[0], m[1])
+}
