@@ -180,7 +180,9 @@ func (r *Replica) fault(op string, err error) error {
 		e.Err, e.Hint = gate.ErrCorrupt, corruptHint
 	case errors.As(err, &se) && se.Code == sqlite3.ErrFull:
 		e.Err, e.Hint = gate.ErrDiskFull, "free space on the gate's disk; nothing was admitted"
-	case errors.As(err, &se) && (se.Code == sqlite3.ErrReadonly || se.Code == sqlite3.ErrPerm || se.Code == sqlite3.ErrCantOpen || se.Code == sqlite3.ErrAuth):
+	case errors.As(err, &se) && se.Code == sqlite3.ErrCantOpen:
+		e.Err, e.Hint = gate.ErrNoReplica, "check that the data directory exists and that this user may write in it"
+	case errors.As(err, &se) && (se.Code == sqlite3.ErrReadonly || se.Code == sqlite3.ErrPerm || se.Code == sqlite3.ErrAuth):
 		e.Err, e.Hint = gate.ErrReadOnly, "the gate cannot write its replica; check the data directory's permissions and that the disk is mounted read-write"
 	case errors.As(err, &se) && se.Code == sqlite3.ErrIoErr:
 		e.Err, e.Hint = gate.ErrIO, "the disk failed; check the storage, then restart the gate"
