@@ -12,8 +12,10 @@ import (
 func cleanText(what, s string, max int, required bool) (string, error) {
 	s = strings.TrimSpace(s)
 	switch {
-	case !utf8.ValidString(s):
-		return "", Errorf(ErrInvalid, "save the text as UTF-8", "%s is not valid UTF-8", what)
+	case !utf8.ValidString(s) || strings.ContainsRune(s, utf8.RuneError):
+		// JSON decoding turns invalid UTF-8 into U+FFFD: refuse it rather
+		// than store a name with characters silently lost.
+		return "", Errorf(ErrInvalid, "send the text as UTF-8", "%s is not valid UTF-8 (or holds U+FFFD from a failed conversion)", what)
 	case required && s == "":
 		return "", Errorf(ErrInvalid, "", "%s is missing", what)
 	case utf8.RuneCountInString(s) > max:

@@ -1,0 +1,441 @@
+package server_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"crypto/sha512"
+	"encoding/base32"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"kido.dev/kido/sync/client"
+	"kido.dev/kido/sync/server"
+	"kido.dev/kido/sync/server/sqlite"
+	"kido.dev/kido/sync/wire"
+	"kido.dev/kido/ticket"
+)
+
+// recordingRand hands out crypto/rand bytes and remembers every 32-byte
+// read: Ed25519 key generation reads exactly one seed of 32 bytes.
+type recordingRand struct {
+	mu    sync.Mutex
+	seeds [][]byte
+}
+
+func (r *recordingRand) Read(p []byte) (int, error) {
+	n, err := rand.Read(p)
+	if len(p) == ed25519.SeedSize {
+		r.mu.Lock()
+		r.seeds = append(r.seeds, bytes.Clone(p))
+		r.mu.Unlock()
+	}
+	return n, err
+}
+
+// bodyRecorder keeps a copy of every response body.
+type bodyRecorder struct {
+	mu     sync.Mutex
+	bodies bytes.Buffer
+}
+
+type teeWriter struct {
+	http.ResponseWriter
+	rec *bodyRecorder
+}
+
+func (w teeWriter) Write(b []byte) (int, error) {
+	w.rec.mu.Lock()
+	w.rec.bodies.Write(b)
+	w.rec.mu.Unlock()
+	return w.ResponseWriter.Write(b)
+}
+
+type fixture struct {
+	srv    *httptest.Server
+	admin  *client.Client
+	token  string
+	dir    string
+	master []byte
+	rand   *recordingRand
+	bodies *bodyRecorder
+	logs   *bytes.Buffer
+	info   wire.Server
+}
+
+func newFixture(t *testing.T) *fixture {
+	t.Helper()
+	f := &fixture{dir: t.TempDir(), rand: &recordingRand{}, bodies: &bodyRecorder{}, logs: &bytes.Buffer{}}
+	f.master = make([]byte, server.MasterKeySize)
+	rand.Read(f.master)
+	store, err := sqlite.Open(filepath.Join(f.dir, "kido.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	ctx := context.Background()
+	s, err := server.New(ctx, server.Config{
+		Store: store, MasterKey: f.master, Version: "test", Rand: f.rand,
+		Logger: slog.New(slog.NewTextHandler(f.logs, nil)),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.info = s.Info()
+	if _, err := s.EnsureAdminToken(ctx, func(secret string) error { f.token = secret; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	h := s.Handler()
+	f.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h.ServeHTTP(teeWriter{w, f.bodies}, r)
+	}))
+	t.Cleanup(f.srv.Close)
+	f.admin = f.client(t, f.token)
+	return f
+}
+
+func (f *fixture) client(t *testing.T, token string) *client.Client {
+	c, err := client.New(f.srv.URL, token, f.srv.Client())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+var start = time.Date(2027, 8, 1, 10, 0, 0, 0, time.FixedZone("JST", 9*3600))
+
+// event makes an event with tiers VIP (1) and GA (2).
+func (f *fixture) event(t *testing.T) uint32 {
+	t.Helper()
+	ctx := context.Background()
+	ev, err := f.admin.CreateEvent(ctx, wire.EventCreate{Name: "Summer Fes", Venue: "Makuhari", Start: start, End: start.Add(11 * time.Hour)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"VIP", "GA"} {
+		if _, err := f.admin.AddTier(ctx, ev.ID, wire.TierCreate{Name: name}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return ev.ID
+}
+
+func (f *fixture) issue(t *testing.T, ev uint32, batch string, n int) []wire.IssuedTicket {
+	t.Helper()
+	items := make([]wire.IssueItem, n)
+	for i := range items {
+		items[i] = wire.IssueItem{Tier: uint8(1 + i%2), Holder: "山田 太郎", Email: "taro@example.jp", OrderRef: "ORD-" + batch}
+	}
+	resp, err := f.admin.Issue(context.Background(), ev, wire.IssueRequest{Batch: batch, Tickets: items})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.Tickets
+}
+
+func TestPrivateKeysNeverLeak(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	ev := f.event(t)
+	f.issue(t, ev, "b1", 50)
+	k2, err := f.admin.RotateKey(ctx, ev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.issue(t, ev, "b2", 50)
+	if _, err := f.admin.RevokeKey(ctx, 0, k2.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.admin.RotateKey(ctx, ev); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.admin.Reissue(ctx, ev, wire.Selection{Serials: []uint32{1, 2}}); err != nil {
+		t.Fatal(err)
+	}
+	g, err := f.admin.AddGate(ctx, ev, wire.GateCreate{Name: "North 1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	enr, err := f.client(t, "").Enroll(ctx, g.Code, "test device")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.client(t, enr.Credential).Snapshot(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, call := range []func() error{
+		func() error { _, err := f.admin.Events(ctx); return err },
+		func() error { _, err := f.admin.Event(ctx, ev); return err },
+		func() error { _, err := f.admin.Keys(ctx, 0); return err },
+		func() error { _, err := f.admin.Tokens(ctx); return err },
+		func() error { _, err := f.admin.Health(ctx); return err },
+	} {
+		if err := call(); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	// The recorded seeds must be exactly the server's keys: the identity
+	// and the three signing keys. Otherwise this test would prove nothing.
+	keys, _ := f.admin.Keys(ctx, 0)
+	publics := map[string]bool{f.info.ID: true}
+	for _, k := range keys {
+		publics[k.Public] = true
+	}
+	var secrets [][]byte
+	for _, seed := range f.rand.seeds {
+		priv, _ := ticket.NewPrivateKeyFromSeed(seed)
+		if !publics[priv.Public().String()] {
+			continue
+		}
+		delete(publics, priv.Public().String())
+		expanded := ed25519.NewKeyFromSeed(seed) // seed || public
+		h := sha512.Sum512(seed)                 // the scalar and nonce prefix
+		secrets = append(secrets, seed, expanded, h[:32], h[32:], []byte(priv.String()))
+	}
+	if len(publics) != 0 || len(secrets) != 4*5 {
+		t.Fatalf("recorded %d secrets; keys without a recorded seed: %v", len(secrets), publics)
+	}
+	secrets = append(secrets, f.master)
+
+	// Every form a secret could be written in.
+	var needles [][]byte
+	for _, s := range secrets {
+		forms := []string{
+			string(s), hex.EncodeToString(s), strings.ToUpper(hex.EncodeToString(s)),
+			base64.StdEncoding.EncodeToString(s), base64.RawStdEncoding.EncodeToString(s),
+			base64.URLEncoding.EncodeToString(s), base64.RawURLEncoding.EncodeToString(s),
+			base32.StdEncoding.EncodeToString(s), strings.ToLower(base32.StdEncoding.EncodeToString(s)),
+			base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(s),
+			strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(s)),
+		}
+		for _, form := range forms {
+			// A 16-byte prefix is enough to find a key however it is cut.
+			needles = append(needles, []byte(form)[:min(len(form), 16)])
+		}
+	}
+
+	// The WAL holds everything written since the last checkpoint: read it
+	// while the store is open, then the database file itself.
+	haystacks := map[string][]byte{"responses": f.bodies.bodies.Bytes(), "log": f.logs.Bytes()}
+	for _, name := range []string{"kido.db", "kido.db-wal"} {
+		b, err := os.ReadFile(filepath.Join(f.dir, name))
+		if err != nil && !errors.Is(err, os.ErrNotExist) {
+			t.Fatal(err)
+		}
+		haystacks[name] = b
+	}
+	if len(haystacks["kido.db"])+len(haystacks["kido.db-wal"]) == 0 || len(haystacks["responses"]) == 0 {
+		t.Fatal("nothing to search")
+	}
+	for name, hay := range haystacks {
+		for _, n := range needles {
+			if bytes.Contains(hay, n) {
+				t.Errorf("%s contains private key material %q", name, n)
+			}
+		}
+	}
+	// And the public keys are there, so the search is looking at real data.
+	if !bytes.Contains(haystacks["responses"], []byte(keys[0].Public)) {
+		t.Error("responses do not even hold the public keys")
+	}
+}
+
+func TestEnrollAndSnapshot(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	ev := f.event(t)
+	issued := f.issue(t, ev, "b1", 10)
+	if _, err := f.admin.Revoke(ctx, ev, wire.Selection{Serials: []uint32{3}}); err != nil {
+		t.Fatal(err)
+	}
+	g, err := f.admin.AddGate(ctx, ev, wire.GateCreate{Name: "North 1", Tiers: []string{"VIP"}, Direction: wire.DirectionBoth})
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, err := wire.ParseEnrollCode(g.Code)
+	if err != nil || code.Fingerprint != f.info.Fingerprint {
+		t.Fatalf("code %q: %+v, %v; want fingerprint %s", g.Code, code, err, f.info.Fingerprint)
+	}
+
+	// A code with another server's fingerprint is refused by this server.
+	other := wire.EnrollCode{Secret: code.Secret, Fingerprint: "0000000"}
+	if other.Fingerprint == f.info.Fingerprint {
+		other.Fingerprint = "0000001"
+	}
+	anon := f.client(t, "")
+	if _, err := anon.Enroll(ctx, other.String(), "x"); !errors.Is(err, client.ErrNotFound) {
+		t.Errorf("code of another server: got %v, want ErrNotFound", err)
+	}
+
+	enr, err := anon.Enroll(ctx, g.Code, "tablet 1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if enr.Gate.ID != g.Gate.ID || enr.Server.Fingerprint != f.info.Fingerprint {
+		t.Errorf("enrolled gate %+v with server %+v", enr.Gate, enr.Server)
+	}
+	if _, err := anon.Enroll(ctx, g.Code, "tablet 2"); !errors.Is(err, client.ErrNotFound) || !strings.Contains(err.Error(), "already used") {
+		t.Errorf("second use of a code: got %v, want already used", err)
+	}
+
+	gc := f.client(t, enr.Credential)
+	snap, err := gc.Snapshot(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if snap.Event.ID != ev || len(snap.Tiers) != 2 || len(snap.Keys) != 1 || len(snap.Roster) != 10 || len(snap.Gates) != 1 {
+		t.Fatalf("snapshot: event %d, %d tiers, %d keys, %d roster, %d gates", snap.Event.ID, len(snap.Tiers), len(snap.Keys), len(snap.Roster), len(snap.Gates))
+	}
+	if snap.Gate.ID != g.Gate.ID || len(snap.Gate.Tiers) != 1 || snap.Gate.Tiers[0] != 1 || snap.Gate.Direction != wire.DirectionBoth {
+		t.Errorf("snapshot gate %+v", snap.Gate)
+	}
+	for i, r := range snap.Roster {
+		if r.Serial != issued[i].Serial || r.Revoked != (r.Serial == 3) || r.Holder != "山田 太郎" {
+			t.Errorf("roster entry %+v", r)
+		}
+	}
+	// The keys verify the issued tickets.
+	var kr ticket.Keyring
+	for _, k := range snap.Keys {
+		pub, err := ticket.ParsePublicKey(k.Public)
+		if err != nil {
+			t.Fatal(err)
+		}
+		kr.Add(ticket.Key{Public: pub, Event: k.Event})
+	}
+	for _, it := range issued {
+		tk, err := ticket.Parse(it.Text)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := kr.Verify(tk, start); err != nil {
+			t.Errorf("serial %d: %v", it.Serial, err)
+		}
+	}
+	// Cursor: event, key, 2 tiers, 10 tickets, 1 revocation, 1 gate.
+	if snap.Cursor != "16" {
+		t.Errorf("cursor %q, want 16", snap.Cursor)
+	}
+	f.issue(t, ev, "b2", 1)
+	if snap2, _ := gc.Snapshot(ctx); snap2 == nil || snap2.Cursor != "17" || len(snap2.Roster) != 11 {
+		t.Errorf("after one more ticket: cursor %v", snap2)
+	}
+
+	// Scopes: a gate credential is for /v1/gate/ only, and an admin token
+	// is no gate credential.
+	if _, err := gc.Events(ctx); !errors.Is(err, client.ErrForbidden) {
+		t.Errorf("gate credential on /v1/events: got %v, want ErrForbidden", err)
+	}
+	if _, err := f.admin.Snapshot(ctx); !errors.Is(err, client.ErrForbidden) {
+		t.Errorf("admin token on /v1/gate/snapshot: got %v, want ErrForbidden", err)
+	}
+	// Revoking the credential revokes the gate.
+	toks, _ := f.admin.Tokens(ctx)
+	for _, tk := range toks {
+		if tk.Gate == g.Gate.ID {
+			if _, err := f.admin.RevokeToken(ctx, tk.ID); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if _, err := gc.Snapshot(ctx); !errors.Is(err, client.ErrUnauthorized) {
+		t.Errorf("revoked gate credential: got %v, want ErrUnauthorized", err)
+	}
+}
+
+func TestEnrollGuessingIsThrottled(t *testing.T) {
+	f := newFixture(t)
+	anon := f.client(t, "")
+	var busy error
+	for i := 0; i < 20 && busy == nil; i++ {
+		guess := wire.EnrollCode{Secret: "1234567" + string(rune('0'+i%10)), Fingerprint: f.info.Fingerprint}
+		_, err := anon.Enroll(context.Background(), guess.String(), "")
+		switch {
+		case errors.Is(err, client.ErrUnavailable):
+			busy = err
+		case !errors.Is(err, client.ErrNotFound):
+			t.Fatalf("guess %d: %v", i, err)
+		}
+	}
+	var ce *client.Error
+	if !errors.As(busy, &ce) || ce.RetryAfter <= 0 {
+		t.Fatalf("20 wrong guesses in a row: got %v, want ErrUnavailable with Retry-After", busy)
+	}
+}
+
+func TestIssueConcurrentBatchesGetDistinctSerials(t *testing.T) {
+	f := newFixture(t)
+	ev := f.event(t)
+	var wg sync.WaitGroup
+	results := make([][]wire.IssuedTicket, 4)
+	for i := range results {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			results[i] = f.issue(t, ev, "b"+string(rune('a'+i)), 100)
+		}()
+	}
+	wg.Wait()
+	seen := map[uint32]bool{}
+	for _, r := range results {
+		for _, tk := range r {
+			if seen[tk.Serial] {
+				t.Fatalf("serial %d issued twice", tk.Serial)
+			}
+			seen[tk.Serial] = true
+		}
+	}
+	if len(seen) != 400 {
+		t.Fatalf("%d serials, want 400", len(seen))
+	}
+}
+
+func TestBadInputChangesNothing(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	ev := f.event(t)
+	bad := []wire.IssueRequest{
+		{Batch: "", Tickets: []wire.IssueItem{{Tier: 1}}},
+		{Batch: "b 1", Tickets: []wire.IssueItem{{Tier: 1}}},
+		{Batch: "b1", Tickets: []wire.IssueItem{{Tier: 1}, {Tier: 9}}},
+		{Batch: "b1", Tickets: []wire.IssueItem{{Tier: 1, Holder: "a\x00b"}}},
+		{Batch: "b1", Tickets: []wire.IssueItem{{Tier: 1, Holder: "\xff\xfe"}}},
+		{Batch: "b1", Tickets: nil},
+	}
+	for _, req := range bad {
+		_, err := f.admin.Issue(ctx, ev, req)
+		if !errors.Is(err, client.ErrBadRequest) {
+			t.Errorf("%+v: got %v, want ErrBadRequest", req, err)
+		}
+	}
+	for _, raw := range []string{`{"batch":"b1","tickets":[{"tier":1}],"extra":1}`, `{"batch":"b1"} {}`, `[`} {
+		req, _ := http.NewRequest(http.MethodPost, f.srv.URL+"/v1/events/1/tickets", strings.NewReader(raw))
+		req.Header.Set("Authorization", "Bearer "+f.token)
+		resp, err := f.srv.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(body), `"code":"bad_request"`) {
+			t.Errorf("%s: %d %s", raw, resp.StatusCode, body)
+		}
+	}
+	d, err := f.admin.Event(ctx, ev)
+	if err != nil || d.Issued != 0 {
+		t.Fatalf("after bad requests: %d issued, %v", d.Issued, err)
+	}
+}
