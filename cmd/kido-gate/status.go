@@ -44,7 +44,8 @@ type statusOut struct {
 	Admitted       int        `json:"admitted"`
 	Passages       int        `json:"passages"`
 	Here           int        `json:"here"`
-	Pending        int        `json:"pending"`
+	Pending        int        `json:"pending"`        // own passages not yet uploaded
+	PendingAudits  int        `json:"pending_audits"` // rejected scans not yet uploaded
 	Scans          int        `json:"scans"`
 	Rejected       int        `json:"rejected"`
 	LastSync       *time.Time `json:"last_sync,omitempty"`
@@ -95,7 +96,7 @@ func newStatusOut(s replica.Status) statusOut {
 		Event: s.Event.ID, EventName: s.Event.Name, Start: s.Event.Start, End: s.Event.End,
 		Gate: s.Gate.ID, GateName: s.Gate.Name, Direction: s.Gate.Direction, Tiers: s.Gate.Tiers,
 		Server: s.Server.ID, ServerURL: s.ServerURL, Tickets: s.Roster, Revoked: s.Revoked, Admitted: s.Admitted,
-		Passages: s.Passages, Here: s.Own, Pending: s.Pending, Scans: s.Scans, Rejected: s.Rejected,
+		Passages: s.Passages, Here: s.Own, Pending: s.Pending, PendingAudits: s.AuditsDue, Scans: s.Scans, Rejected: s.Rejected,
 		DeviceTime: s.Clock.Device.UTC(), TrustedTime: s.Clock.Trusted.UTC(), ClockBehindSec: s.Clock.Behind.Seconds(),
 		ClockState: "ok", Version: version,
 	}
@@ -122,7 +123,7 @@ func printStatus(w io.Writer, s statusOut, clock gate.Reading) {
 	fmt.Fprintf(tw, "server\t%s\n", s.ServerURL)
 	fmt.Fprintf(tw, "tickets\t%d in the roster, %d revoked\n", s.Tickets, s.Revoked)
 	fmt.Fprintf(tw, "admitted\t%d tickets; %d passages recorded, %d at this gate\n", s.Admitted, s.Passages, s.Here)
-	fmt.Fprintf(tw, "pending\t%d passages not yet uploaded\n", s.Pending)
+	fmt.Fprintf(tw, "pending\t%d passages and %d rejected scans not yet uploaded\n", s.Pending, s.PendingAudits)
 	fmt.Fprintf(tw, "scans\t%d, %d rejected\n", s.Scans, s.Rejected)
 	if s.LastSync != nil {
 		fmt.Fprintf(tw, "last sync\t%s (%s ago)\n", s.LastSync.Local().Format("2006-01-02 15:04:05"), gate.Ago(clock.Trusted.Sub(*s.LastSync)))

@@ -72,11 +72,13 @@ type Status struct {
 	Passages   int // passages recorded, at any gate
 	Own        int // passages recorded at this gate
 	Pending    int // of which not yet acknowledged by the server
+	AuditsDue  int // rejected scans not yet acknowledged by the server
 	Scans      int // audit rows
 	Rejected   int // of which rejected
 	LastSync   time.Time
 	ServerTime time.Time // highest server time seen
 	Cursor     string
+	Acked      uint64 // highest contiguous own seq the server stored
 	Clock      gate.Reading
 }
 
@@ -94,16 +96,16 @@ func (r *Replica) Status(ctx context.Context) (Status, error) {
 	}
 	s.Event, s.Gate = cfg.Event, cfg.Gate
 	var lastSync, serverTime int64
-	var acked uint64
 	err = r.conn.QueryRowContext(ctx, `SELECT server_id, server_fp, server_url, cursor, server_time, last_sync, acked_seq,
 		(SELECT count(*) FROM roster), (SELECT count(*) FROM roster WHERE revoked),
 		(SELECT count(DISTINCT serial) FROM admissions WHERE kind != 'exit'),
 		(SELECT count(*) FROM admissions),
 		(SELECT count(*) FROM admissions WHERE gate = state.gate),
 		(SELECT count(*) FROM admissions WHERE gate = state.gate AND seq > state.acked_seq),
-		(SELECT count(*) FROM scans), (SELECT count(*) FROM scans WHERE decision = 'reject')
-		FROM state WHERE id = 1`).Scan(&s.Server.ID, &s.Server.Fingerprint, &s.ServerURL, &s.Cursor, &serverTime, &lastSync, &acked,
-		&s.Roster, &s.Revoked, &s.Admitted, &s.Passages, &s.Own, &s.Pending, &s.Scans, &s.Rejected)
+		(SELECT count(*) FROM scans), (SELECT count(*) FROM scans WHERE decision = 'reject'),
+		(SELECT count(*) FROM scans WHERE audit_seq > state.audit_acked)
+		FROM state WHERE id = 1`).Scan(&s.Server.ID, &s.Server.Fingerprint, &s.ServerURL, &s.Cursor, &serverTime, &lastSync, &s.Acked,
+		&s.Roster, &s.Revoked, &s.Admitted, &s.Passages, &s.Own, &s.Pending, &s.Scans, &s.Rejected, &s.AuditsDue)
 	if err != nil {
 		return s, r.fault("status", err)
 	}
