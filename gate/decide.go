@@ -1,6 +1,7 @@
 package gate
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"slices"
@@ -281,4 +282,16 @@ func (d Decision) Message() string {
 		return "already used: " + d.UsedText()
 	}
 	return d.Reason.Text()
+}
+
+// A Recorder decides on scans and records each decision durably before
+// returning it: the contract kido-gate's front ends (scan, run, admit) rely
+// on. Package gate/replica implements it on SQLite.
+type Recorder interface {
+	// Scan decides on one scanned line; exit asks for an exit at a gate
+	// that works both ways. A non-nil error is a fault: nothing was
+	// recorded and the Decision's Reason is Fault.
+	Scan(ctx context.Context, line Line, exit bool) (Decision, error)
+	// Admit records a manual admission of a roster serial.
+	Admit(ctx context.Context, serial uint32) (Decision, error)
 }

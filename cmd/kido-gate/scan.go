@@ -7,7 +7,6 @@ import (
 	"io"
 
 	"kido.dev/kido/gate"
-	"kido.dev/kido/gate/replica"
 	"kido.dev/kido/ticket/qr"
 )
 
@@ -80,7 +79,7 @@ func runScan(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 
 // scanner decides on lines and prints the results.
 type scanner struct {
-	r              *replica.Replica
+	r              gate.Recorder
 	exit, asJSON   bool
 	stdout, stderr io.Writer
 	rejected       int

@@ -17,6 +17,8 @@ import (
 	"kido.dev/kido/ticket"
 )
 
+var _ gate.Recorder = (*Replica)(nil)
+
 // Options tune a replica. The zero value is ready to use.
 type Options struct {
 	Leeway      time.Duration    // around the event window; 0 means gate.DefaultLeeway, negative means none
