@@ -214,8 +214,10 @@ func refusingPassage(entries int, history []Passage, here uint32, now time.Time)
 	if len(in) < entries {
 		return nil
 	}
-	// A repeat moments after an entry here is a retry: name that entry.
-	if latest.Gate == here && now.Sub(latest.At) < RecentRetry {
+	// A repeat moments after an entry here is a retry: name that entry —
+	// unless the ticket is already past its rule (a double entry learned
+	// from other gates), where the earliest entry is what staff must see.
+	if len(in) == entries && latest.Gate == here && now.Sub(latest.At) < RecentRetry {
 		return &latest
 	}
 	return &in[0]

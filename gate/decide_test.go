@@ -91,6 +91,8 @@ func TestDecide(t *testing.T) {
 			want: gate.AlreadyUsed, wantText: "admitted at South"},
 		{name: "single retry here", in: gate.Input{Ticket: parse(t, f.Ticket(ga)), History: []gate.Passage{entry(gatetest.GateBoth, 9, 4*time.Second)}},
 			want: gate.AlreadyUsed, wantText: "admitted here 4 s ago"},
+		{name: "double entry learned by sync: earliest, not the retry here", in: gate.Input{Ticket: parse(t, f.Ticket(ga)), History: []gate.Passage{entry(gatetest.GateBoth, 9, 4*time.Second), entry(gatetest.GateEntry, 3, 10*time.Second)}},
+			want: gate.AlreadyUsed, wantText: "admitted at South"},
 		{name: "single: exit does not refill", in: gate.Input{Ticket: parse(t, f.Ticket(ga)), History: []gate.Passage{entry(2, 1, time.Hour), exit(3, 1, 30*time.Minute)}}, want: gate.AlreadyUsed},
 		{name: "single: earliest named", in: gate.Input{Ticket: parse(t, f.Ticket(ga)), History: []gate.Passage{entry(gatetest.GateBoth, 7, time.Hour), entry(gatetest.GateEntry, 3, 2*time.Hour)}},
 			want: gate.AlreadyUsed, wantText: "admitted at South"},

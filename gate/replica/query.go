@@ -79,7 +79,15 @@ type Status struct {
 	ServerTime time.Time // highest server time seen
 	Cursor     string
 	Acked      uint64 // highest contiguous own seq the server stored
+	AuditAcked uint64 // same for audit records
 	Clock      gate.Reading
+
+	// Sync state (docs/replica.md, "Sync state").
+	Contact      time.Time // trusted time of the last request that reached the server
+	ContactError string    // why the last request did not reach it; "" if it did
+	Refused      string    // why the server refuses this gate's records; "" if it does not
+	Conflict     string    // the server holds other records under this gate's keys; "" if not
+	Conflicting  int       // server records held beside own ones of the same key
 }
 
 // Status reports the replica's content and state.
@@ -95,8 +103,9 @@ func (r *Replica) Status(ctx context.Context) (Status, error) {
 		return s, r.fault("status", err)
 	}
 	s.Event, s.Gate = cfg.Event, cfg.Gate
-	var lastSync, serverTime int64
-	err = r.conn.QueryRowContext(ctx, `SELECT server_id, server_fp, server_url, cursor, server_time, last_sync, acked_seq,
+	var lastSync, serverTime, contact int64
+	err = r.conn.QueryRowContext(ctx, `SELECT server_id, server_fp, server_url, cursor, server_time, last_sync, acked_seq, audit_acked,
+		contact, contact_error, refused, conflict, (SELECT count(*) FROM conflicting_admissions),
 		(SELECT count(*) FROM roster), (SELECT count(*) FROM roster WHERE revoked),
 		(SELECT count(DISTINCT serial) FROM admissions WHERE kind != 'exit'),
 		(SELECT count(*) FROM admissions),
@@ -104,12 +113,13 @@ func (r *Replica) Status(ctx context.Context) (Status, error) {
 		(SELECT count(*) FROM admissions WHERE gate = state.gate AND seq > state.acked_seq),
 		(SELECT count(*) FROM scans), (SELECT count(*) FROM scans WHERE decision = 'reject'),
 		(SELECT count(*) FROM scans WHERE audit_seq > state.audit_acked)
-		FROM state WHERE id = 1`).Scan(&s.Server.ID, &s.Server.Fingerprint, &s.ServerURL, &s.Cursor, &serverTime, &lastSync, &s.Acked,
+		FROM state WHERE id = 1`).Scan(&s.Server.ID, &s.Server.Fingerprint, &s.ServerURL, &s.Cursor, &serverTime, &lastSync, &s.Acked, &s.AuditAcked,
+		&contact, &s.ContactError, &s.Refused, &s.Conflict, &s.Conflicting,
 		&s.Roster, &s.Revoked, &s.Admitted, &s.Passages, &s.Own, &s.Pending, &s.Scans, &s.Rejected, &s.AuditsDue)
 	if err != nil {
 		return s, r.fault("status", err)
 	}
-	s.LastSync, s.ServerTime = fromNanos(lastSync), fromNanos(serverTime)
+	s.LastSync, s.ServerTime, s.Contact = fromNanos(lastSync), fromNanos(serverTime), fromNanos(contact)
 	s.Clock = r.clock.Now()
 	return s, nil
 }

@@ -40,6 +40,7 @@ type Replica struct {
 	gen    int64        // generation of cfg
 	cfg    *gate.Config // nil until loaded
 	gateID uint32
+	wiped  bool // Wipe deleted the files; every call fails with gate.ErrRevoked
 }
 
 // Error is a replica fault: Err is one of the gate.Err… sentinels, Cause
@@ -79,13 +80,24 @@ func Open(path string, opts Options) (*Replica, error) {
 	}
 	var schemaV int
 	err = r.conn.QueryRowContext(context.Background(), "SELECT schema FROM state WHERE id = 1").Scan(&schemaV)
-	if err == nil && schemaV != schemaVersion {
-		err = fmt.Errorf("schema version %d, want %d", schemaV, schemaVersion)
+	switch {
+	case err == nil && schemaV > schemaVersion:
+		r.Close()
+		return nil, &Error{Op: "open", Path: path, Err: gate.ErrVersion, Cause: fmt.Errorf("schema version %d, this kido-gate knows up to %d", schemaV, schemaVersion),
+			Hint: "this replica was written by a newer kido-gate; run that version, or move the data directory aside and enrol again"}
+	case err == nil && schemaV < 1:
+		err = fmt.Errorf("schema version %d", schemaV)
+	case err == nil && schemaV < schemaVersion:
+		err = r.migrate(schemaV)
 	}
 	if err != nil {
 		r.Close()
 		if strings.Contains(err.Error(), "no such table") || errors.Is(err, sql.ErrNoRows) || strings.HasPrefix(err.Error(), "schema") {
 			return nil, &Error{Op: "open", Path: path, Err: gate.ErrCorrupt, Cause: err, Hint: corruptHint}
+		}
+		var fe *Error
+		if errors.As(err, &fe) {
+			return nil, err
 		}
 		return nil, r.fault("open", err)
 	}
@@ -94,6 +106,42 @@ func Open(path string, opts Options) (*Replica, error) {
 		return nil, err
 	}
 	return r, nil
+}
+
+// migrate upgrades the replica from schema version from to schemaVersion,
+// one version per transaction, so that a crash leaves a replica of one
+// version or the next, never a mix.
+func (r *Replica) migrate(from int) error {
+	for v := from; v < schemaVersion; v++ {
+		if err := r.inTx(context.Background(), func(tx *sql.Tx) error {
+			if _, err := tx.Exec(migrations[v]); err != nil {
+				return err
+			}
+			_, err := tx.Exec("UPDATE state SET schema = ? WHERE id = 1", v+1)
+			return err
+		}); err != nil {
+			e := r.fault("upgrade", fmt.Errorf("schema %d to %d: %w", v, v+1, err)).(*Error)
+			if errors.Is(e.Err, gate.ErrReadOnly) {
+				e.Hint = "this replica comes from an older kido-gate and must be upgraded once; open it where it can be written"
+			}
+			return e
+		}
+	}
+	return nil
+}
+
+// inTx runs fn in one write transaction (BEGIN IMMEDIATE) on the replica's
+// connection and commits it.
+func (r *Replica) inTx(ctx context.Context, fn func(*sql.Tx) error) error {
+	tx, err := r.conn.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	if err := fn(tx); err != nil {
+		return err
+	}
+	return tx.Commit()
 }
 
 // Create creates a new, empty replica at path, which must not exist yet;
@@ -176,6 +224,8 @@ func (r *Replica) fault(op string, err error) error {
 	e := &Error{Op: op, Path: r.path, Cause: err}
 	var se sqlite3.Error
 	switch {
+	case r.wiped:
+		e.Err, e.Cause, e.Hint = gate.ErrRevoked, nil, "its replica was wiped; enrol the gate again to use it"
 	case errors.As(err, &se) && (se.Code == sqlite3.ErrBusy || se.Code == sqlite3.ErrLocked):
 		e.Err, e.Hint = gate.ErrLocked, "another program holds the replica's write lock; stop the other kido-gate on this data directory or wait, then scan again"
 	case errors.As(err, &se) && (se.Code == sqlite3.ErrCorrupt || se.Code == sqlite3.ErrNotADB):

@@ -131,7 +131,10 @@ func rosterEntry(ctx context.Context, tx *sql.Tx, serial uint32) (*wire.RosterEn
 }
 
 func history(ctx context.Context, tx *sql.Tx, serial uint32) ([]gate.Passage, error) {
-	rows, err := tx.QueryContext(ctx, "SELECT gate, seq, kind, corrected FROM admissions WHERE serial = ?", serial)
+	// The server's version of a (gate, seq) this replica holds with other
+	// content counts too: both passages happened somewhere.
+	rows, err := tx.QueryContext(ctx, `SELECT gate, seq, kind, corrected FROM admissions WHERE serial = ?
+		UNION ALL SELECT gate, seq, kind, corrected FROM conflicting_admissions WHERE serial = ?`, serial, serial)
 	if err != nil {
 		return nil, err
 	}
@@ -150,14 +153,16 @@ func history(ctx context.Context, tx *sql.Tx, serial uint32) ([]gate.Passage, er
 }
 
 // insertOwnAdmission writes this gate's next passage. The sequence number
-// is read and used inside the same write transaction, so it has no gaps and
-// no duplicates whatever the number of scanners.
+// is read and used inside the same write transaction, so it is never used
+// twice whatever the number of scanners; it is the highest so far plus one,
+// or state.seq_floor when that is higher (docs/sync-protocol.md §3.5: the
+// server holds records under lower numbers that this replica lacks).
 func (r *Replica) insertOwnAdmission(ctx context.Context, tx *sql.Tx, gateID uint32, d gate.Decision, device time.Time, text string) (uint64, error) {
-	var last uint64
-	if err := tx.QueryRowContext(ctx, "SELECT COALESCE(MAX(seq), 0) FROM admissions WHERE gate = ?", gateID).Scan(&last); err != nil {
+	var next uint64
+	if err := tx.QueryRowContext(ctx, "SELECT max(COALESCE((SELECT MAX(seq) FROM admissions WHERE gate = ?), 0) + 1, seq_floor) FROM state WHERE id = 1", gateID).Scan(&next); err != nil {
 		return 0, err
 	}
-	a := wire.Admission{Gate: gateID, Seq: last + 1, Serial: d.Serial, Tier: d.Tier, Kind: d.Kind,
+	a := wire.Admission{Gate: gateID, Seq: next, Serial: d.Serial, Tier: d.Tier, Kind: d.Kind,
 		At: device.UTC(), Corrected: d.At.UTC(), Text: text}
 	a.Hash = wire.AdmissionHash(a)
 	_, err := tx.ExecContext(ctx, "INSERT INTO admissions (gate, seq, serial, tier, kind, at, corrected, text, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -179,11 +184,11 @@ func insertScan(ctx context.Context, tx *sql.Tx, gateID uint32, reading gate.Rea
 	if d.Admit {
 		decision, seq = "admit", d.Seq
 	} else {
-		var last uint64
-		if err := tx.QueryRowContext(ctx, "SELECT COALESCE(MAX(audit_seq), 0) FROM scans").Scan(&last); err != nil {
+		var next uint64
+		if err := tx.QueryRowContext(ctx, "SELECT max(COALESCE((SELECT MAX(audit_seq) FROM scans), 0) + 1, audit_floor) FROM state WHERE id = 1").Scan(&next); err != nil {
 			return err
 		}
-		rec := wire.AuditRecord{Gate: gateID, Seq: last + 1, Kind: d.Kind, Reason: string(d.Reason), Serial: d.Serial,
+		rec := wire.AuditRecord{Gate: gateID, Seq: next, Kind: d.Kind, Reason: string(d.Reason), Serial: d.Serial,
 			At: reading.Device.UTC(), Corrected: reading.Trusted.UTC(), Text: presented}
 		auditSeq, hash = rec.Seq, wire.AuditHash(rec)
 	}

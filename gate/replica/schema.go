@@ -1,7 +1,33 @@
 package replica
 
 // schemaVersion is stored in state.schema; docs/replica.md describes it.
-const schemaVersion = 1
+// Version 1 was the schema before sync (issue 4); Open upgrades it.
+const schemaVersion = 2
+
+// rosterColumns is the roster table's body, shared by the schema and the
+// stage table a snapshot is loaded into (see Apply).
+const rosterColumns = `(
+	serial    INTEGER PRIMARY KEY,
+	tier      INTEGER NOT NULL,
+	holder    TEXT NOT NULL,
+	order_ref TEXT NOT NULL,
+	revoked   INTEGER NOT NULL,
+	search    TEXT NOT NULL
+)`
+
+// admissionColumns are the columns of admissions and of
+// conflicting_admissions, which holds the same records.
+const admissionColumns = `
+	gate      INTEGER NOT NULL,
+	seq       INTEGER NOT NULL CHECK (seq >= 1),
+	serial    INTEGER NOT NULL,
+	tier      INTEGER NOT NULL,
+	kind      TEXT NOT NULL CHECK (kind IN ('entry', 'exit', 'manual')),
+	at        INTEGER NOT NULL,
+	corrected INTEGER NOT NULL,
+	text      TEXT NOT NULL,
+	hash      TEXT NOT NULL,
+`
 
 // schema creates an empty replica. Times are Unix nanoseconds (UTC) so that
 // they compare and sort as integers.
@@ -18,7 +44,7 @@ CREATE TABLE state (
 	server_time   INTEGER NOT NULL DEFAULT 0,
 	last_sync     INTEGER NOT NULL DEFAULT 0,
 	acked_seq     INTEGER NOT NULL DEFAULT 0,
-	audit_acked   INTEGER NOT NULL DEFAULT 0
+	audit_acked   INTEGER NOT NULL DEFAULT 0` + stateV2 + `
 );
 CREATE TABLE event (
 	id        INTEGER PRIMARY KEY,
@@ -48,24 +74,8 @@ CREATE TABLE gates (
 	direction TEXT NOT NULL,
 	revoked   INTEGER NOT NULL
 );
-CREATE TABLE roster (
-	serial    INTEGER PRIMARY KEY,
-	tier      INTEGER NOT NULL,
-	holder    TEXT NOT NULL,
-	order_ref TEXT NOT NULL,
-	revoked   INTEGER NOT NULL,
-	search    TEXT NOT NULL
-);
-CREATE TABLE admissions (
-	gate      INTEGER NOT NULL,
-	seq       INTEGER NOT NULL CHECK (seq >= 1),
-	serial    INTEGER NOT NULL,
-	tier      INTEGER NOT NULL,
-	kind      TEXT NOT NULL CHECK (kind IN ('entry', 'exit', 'manual')),
-	at        INTEGER NOT NULL,
-	corrected INTEGER NOT NULL,
-	text      TEXT NOT NULL,
-	hash      TEXT NOT NULL,
+CREATE TABLE roster ` + rosterColumns + `;
+CREATE TABLE admissions (` + admissionColumns + `
 	PRIMARY KEY (gate, seq)
 ) WITHOUT ROWID;
 CREATE INDEX admissions_serial ON admissions (serial);
@@ -84,5 +94,37 @@ CREATE TABLE scans (
 	audit_seq INTEGER UNIQUE,
 	hash      TEXT
 );
-INSERT INTO state (id, schema) VALUES (1, 1);
+` + tablesV2 + `
+INSERT INTO state (id, schema) VALUES (1, 2);
 `
+
+// stateV2 are the sync columns version 2 added to state.
+const stateV2 = `,
+	seq_floor     INTEGER NOT NULL DEFAULT 0,
+	audit_floor   INTEGER NOT NULL DEFAULT 0,
+	conflict      TEXT NOT NULL DEFAULT '',
+	refused       TEXT NOT NULL DEFAULT '',
+	contact       INTEGER NOT NULL DEFAULT 0,
+	contact_error TEXT NOT NULL DEFAULT '',
+	stage         TEXT NOT NULL DEFAULT ''`
+
+// tablesV2 are the tables version 2 added.
+const tablesV2 = `
+CREATE TABLE conflicting_admissions (` + admissionColumns + `
+	PRIMARY KEY (gate, seq, hash)
+) WITHOUT ROWID;
+CREATE INDEX conflicting_admissions_serial ON conflicting_admissions (serial);
+`
+
+// migrations[v] upgrades a replica of schema version v to v+1, inside one
+// transaction with the update of state.schema.
+var migrations = map[int]string{
+	1: `ALTER TABLE state ADD COLUMN seq_floor INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE state ADD COLUMN audit_floor INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE state ADD COLUMN conflict TEXT NOT NULL DEFAULT '';
+ALTER TABLE state ADD COLUMN refused TEXT NOT NULL DEFAULT '';
+ALTER TABLE state ADD COLUMN contact INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE state ADD COLUMN contact_error TEXT NOT NULL DEFAULT '';
+ALTER TABLE state ADD COLUMN stage TEXT NOT NULL DEFAULT '';
+` + tablesV2,
+}

@@ -2,7 +2,10 @@ package replica
 
 import (
 	"context"
+	"crypto/rand"
 	"database/sql"
+	"encoding/hex"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -13,11 +16,23 @@ import (
 	"kido.dev/kido/ticket"
 )
 
+// applyChunk is how many roster rows or admissions one transaction of
+// Apply writes: small enough that a scan waiting for the write lock waits
+// milliseconds, not the seconds a million-row snapshot takes in one go.
+const applyChunk = 5000
+
 // Apply replaces the replica's event, tiers, keys, gates and roster with
-// those of snap, adds the admissions it carries that the replica does not
-// have (none is ever deleted or overwritten), and records the cursor, the
-// server and the server time, in one transaction. serverURL is remembered
-// for later syncs.
+// those of snap, merges the admissions it carries (none is ever deleted or
+// overwritten; see mergeAdmissions), and records the cursor, the server
+// and the server time. serverURL is remembered for later syncs.
+//
+// Scans go on while a snapshot is applied: the roster is loaded into a
+// stage table and the admissions merged in short transactions of
+// applyChunk rows each, and one final short transaction swaps the stage
+// table in and replaces the rest. Until that commit the gate decides with
+// the replica it had, plus admissions it has learned (facts, whatever the
+// snapshot). A crash part-way leaves the old replica and a stage table that
+// the next Apply drops.
 //
 // A snapshot for another gate than the one this replica belongs to is
 // refused.
@@ -25,23 +40,24 @@ func (r *Replica) Apply(ctx context.Context, snap *wire.Snapshot, serverURL stri
 	if err := checkSnapshot(snap); err != nil {
 		return err
 	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	tx, err := r.conn.BeginTx(ctx, nil)
+	stage, err := r.beginStage(ctx, snap.Gate.ID)
 	if err != nil {
-		return r.fault("apply snapshot", err)
+		return err
 	}
-	defer tx.Rollback()
-	var gateID uint32
-	var serverTime int64
-	if err := tx.QueryRowContext(ctx, "SELECT gate, server_time FROM state WHERE id = 1").Scan(&gateID, &serverTime); err != nil {
-		return r.fault("apply snapshot", err)
+	for i := 0; i < len(snap.Roster); i += applyChunk {
+		chunk := snap.Roster[i:min(i+applyChunk, len(snap.Roster))]
+		if err := r.step(ctx, "apply snapshot", func(tx *sql.Tx) error { return insertRoster(ctx, tx, stage, chunk) }); err != nil {
+			return err
+		}
 	}
-	if gateID != 0 && gateID != snap.Gate.ID {
-		return fmt.Errorf("replica: snapshot is for gate %d, this replica belongs to gate %d\nhint: use a separate -data directory for each gate", snap.Gate.ID, gateID)
-	}
-	if err := applySnapshot(ctx, tx, snap); err != nil {
-		return r.fault("apply snapshot", err)
+	for i := 0; i < len(snap.Admissions); i += applyChunk {
+		chunk := snap.Admissions[i:min(i+applyChunk, len(snap.Admissions))]
+		if err := r.step(ctx, "apply snapshot", func(tx *sql.Tx) error {
+			_, err := mergeAdmissions(ctx, tx, chunk)
+			return err
+		}); err != nil {
+			return err
+		}
 	}
 	// The sync is dated by the server's clock, the one trusted time
 	// follows, so that "last sync 3 min ago" holds whatever the device says.
@@ -49,20 +65,88 @@ func (r *Replica) Apply(ctx context.Context, snap *wire.Snapshot, serverURL stri
 	if synced.IsZero() {
 		synced = r.clock.Now().Trusted
 	}
-	_, err = tx.ExecContext(ctx, `UPDATE state SET generation = generation + 1, gate = ?, server_id = ?, server_fp = ?,
-		server_url = CASE WHEN ? = '' THEN server_url ELSE ? END, cursor = ?,
-		server_time = max(server_time, ?),
-		last_sync = ? WHERE id = 1`,
-		snap.Gate.ID, snap.Server.ID, snap.Server.Fingerprint, serverURL, serverURL, snap.Cursor,
-		toNanos(snap.ServerTime), toNanos(synced))
+	err = r.step(ctx, "apply snapshot", func(tx *sql.Tx) error {
+		var current string
+		if err := tx.QueryRowContext(ctx, "SELECT stage FROM state WHERE id = 1").Scan(&current); err != nil {
+			return err
+		}
+		if current != stage {
+			return errStageLost
+		}
+		if err := replaceConfig(ctx, tx, snap); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, "DROP TABLE roster; ALTER TABLE "+stage+" RENAME TO roster"); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx, `UPDATE state SET generation = generation + 1, gate = ?, server_id = ?, server_fp = ?,
+			server_url = CASE WHEN ? = '' THEN server_url ELSE ? END, cursor = ?,
+			server_time = max(server_time, ?), last_sync = ?, stage = '' WHERE id = 1`,
+			snap.Gate.ID, snap.Server.ID, snap.Server.Fingerprint, serverURL, serverURL, snap.Cursor,
+			toNanos(snap.ServerTime), toNanos(synced))
+		return err
+	})
 	if err != nil {
-		return r.fault("apply snapshot", err)
+		return err
 	}
-	if err := tx.Commit(); err != nil {
-		return r.fault("apply snapshot", err)
-	}
+	r.mu.Lock()
 	r.cfg = nil
+	r.mu.Unlock()
 	r.clock.Observe(snap.ServerTime)
+	return nil
+}
+
+var errStageLost = errors.New("another snapshot was applied to this replica at the same time")
+
+// beginStage checks that the replica may take a snapshot for gateID and
+// creates an empty stage table for its roster, dropping the stage table of
+// an Apply that did not finish.
+func (r *Replica) beginStage(ctx context.Context, gateID uint32) (string, error) {
+	var name [6]byte
+	rand.Read(name[:])
+	stage := "roster_stage_" + hex.EncodeToString(name[:])
+	var wrongGate uint32
+	err := r.step(ctx, "apply snapshot", func(tx *sql.Tx) error {
+		var own uint32
+		var old string
+		if err := tx.QueryRowContext(ctx, "SELECT gate, stage FROM state WHERE id = 1").Scan(&own, &old); err != nil {
+			return err
+		}
+		if own != 0 && own != gateID {
+			wrongGate = own
+			return nil
+		}
+		if old != "" {
+			if _, err := tx.ExecContext(ctx, "DROP TABLE IF EXISTS "+old); err != nil {
+				return err
+			}
+		}
+		if _, err := tx.ExecContext(ctx, "CREATE TABLE "+stage+" "+rosterColumns); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx, "UPDATE state SET stage = ? WHERE id = 1", stage)
+		return err
+	})
+	if err != nil {
+		return "", err
+	}
+	if wrongGate != 0 {
+		return "", fmt.Errorf("replica: snapshot is for gate %d, this replica belongs to gate %d\nhint: use a separate -data directory for each gate", gateID, wrongGate)
+	}
+	return stage, nil
+}
+
+// step runs fn in one write transaction, holding the replica's mutex only
+// for that transaction, and maps a failure to a replica fault.
+func (r *Replica) step(ctx context.Context, op string, fn func(*sql.Tx) error) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if err := r.inTx(ctx, fn); err != nil {
+		if errors.Is(err, errStageLost) {
+			return fmt.Errorf("replica: %s: %w\nhint: run one kido-gate sync at a time on a data directory", op, err)
+		}
+		return r.fault(op, err)
+	}
 	return nil
 }
 
@@ -100,29 +184,27 @@ func checkSnapshot(s *wire.Snapshot) error {
 	return nil
 }
 
-func applySnapshot(ctx context.Context, tx *sql.Tx, s *wire.Snapshot) error {
-	for _, table := range []string{"event", "tiers", "keys", "gates", "roster"} {
+// replaceConfig replaces the event, tiers, keys and gates with the
+// snapshot's: the small tables, replaced in the final transaction.
+func replaceConfig(ctx context.Context, tx *sql.Tx, s *wire.Snapshot) error {
+	for _, table := range []string{"event", "tiers", "keys", "gates"} {
 		if _, err := tx.ExecContext(ctx, "DELETE FROM "+table); err != nil {
 			return err
 		}
 	}
-	e := s.Event
-	if _, err := tx.ExecContext(ctx, "INSERT INTO event (id, name, venue, start, end, time_zone) VALUES (?, ?, ?, ?, ?, ?)",
-		e.ID, e.Name, e.Venue, toNanos(e.Start), toNanos(e.End), e.TimeZone); err != nil {
+	if err := upsertEvent(ctx, tx, s.Event); err != nil {
 		return err
 	}
 	for _, t := range s.Tiers {
-		if _, err := tx.ExecContext(ctx, "INSERT INTO tiers (id, name, entries) VALUES (?, ?, ?)", t.ID, t.Name, t.Entries); err != nil {
+		if err := upsertTier(ctx, tx, t); err != nil {
 			return err
 		}
 	}
 	for _, k := range s.Keys {
-		if k.Event != e.ID {
+		if k.Event != s.Event.ID {
 			continue // a key may only vouch for its own event
 		}
-		_, err := tx.ExecContext(ctx, "INSERT INTO keys (id, public, not_before, not_after, revoked, current) VALUES (?, ?, ?, ?, ?, ?)",
-			k.ID, k.Public, optNanos(k.NotBefore), optNanos(k.NotAfter), k.Revoked, k.Current)
-		if err != nil {
+		if err := upsertKey(ctx, tx, k); err != nil {
 			return err
 		}
 	}
@@ -134,39 +216,103 @@ func applySnapshot(ctx context.Context, tx *sql.Tx, s *wire.Snapshot) error {
 		if g.ID == s.Gate.ID {
 			g = s.Gate // the gate's own settings are authoritative in Gate
 		}
-		_, err := tx.ExecContext(ctx, "INSERT INTO gates (id, name, tiers, direction, revoked) VALUES (?, ?, ?, ?, ?)",
-			g.ID, g.Name, formatTiers(g.Tiers), g.Direction, g.Revoked)
-		if err != nil {
-			return err
-		}
-	}
-	ins, err := tx.PrepareContext(ctx, "INSERT OR REPLACE INTO roster (serial, tier, holder, order_ref, revoked, search) VALUES (?, ?, ?, ?, ?, ?)")
-	if err != nil {
-		return err
-	}
-	defer ins.Close()
-	for _, re := range s.Roster {
-		if _, err := ins.ExecContext(ctx, re.Serial, re.Tier, re.Holder, re.OrderRef, re.Revoked, searchKey(re)); err != nil {
-			return err
-		}
-	}
-	return insertAdmissions(ctx, tx, s.Admissions)
-}
-
-// insertAdmissions adds admissions the replica lacks. One (gate, seq) key
-// already present is left as it is: the replica never overwrites a passage.
-func insertAdmissions(ctx context.Context, tx *sql.Tx, as []wire.Admission) error {
-	ins, err := tx.PrepareContext(ctx, "INSERT OR IGNORE INTO admissions (gate, seq, serial, tier, kind, at, corrected, text, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
-	if err != nil {
-		return err
-	}
-	defer ins.Close()
-	for _, a := range as {
-		if _, err := ins.ExecContext(ctx, a.Gate, a.Seq, a.Serial, a.Tier, a.Kind, toNanos(a.At), toNanos(a.Corrected), a.Text, a.Hash); err != nil {
+		if err := upsertGate(ctx, tx, g); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+func upsertEvent(ctx context.Context, tx *sql.Tx, e wire.Event) error {
+	_, err := tx.ExecContext(ctx, "INSERT OR REPLACE INTO event (id, name, venue, start, end, time_zone) VALUES (?, ?, ?, ?, ?, ?)",
+		e.ID, e.Name, e.Venue, toNanos(e.Start), toNanos(e.End), e.TimeZone)
+	return err
+}
+
+func upsertTier(ctx context.Context, tx *sql.Tx, t wire.Tier) error {
+	_, err := tx.ExecContext(ctx, "INSERT OR REPLACE INTO tiers (id, name, entries) VALUES (?, ?, ?)", t.ID, t.Name, t.Entries)
+	return err
+}
+
+func upsertKey(ctx context.Context, tx *sql.Tx, k wire.Key) error {
+	_, err := tx.ExecContext(ctx, "INSERT OR REPLACE INTO keys (id, public, not_before, not_after, revoked, current) VALUES (?, ?, ?, ?, ?, ?)",
+		k.ID, k.Public, optNanos(k.NotBefore), optNanos(k.NotAfter), k.Revoked, k.Current)
+	return err
+}
+
+func upsertGate(ctx context.Context, tx *sql.Tx, g wire.Gate) error {
+	_, err := tx.ExecContext(ctx, "INSERT OR REPLACE INTO gates (id, name, tiers, direction, revoked) VALUES (?, ?, ?, ?, ?)",
+		g.ID, g.Name, formatTiers(g.Tiers), g.Direction, g.Revoked)
+	return err
+}
+
+// insertRoster upserts roster entries into table (the roster or a stage
+// table).
+func insertRoster(ctx context.Context, tx *sql.Tx, table string, rs []wire.RosterEntry) error {
+	ins, err := tx.PrepareContext(ctx, "INSERT OR REPLACE INTO "+table+" (serial, tier, holder, order_ref, revoked, search) VALUES (?, ?, ?, ?, ?, ?)")
+	if err != nil {
+		return err
+	}
+	defer ins.Close()
+	for _, re := range rs {
+		if _, err := ins.ExecContext(ctx, re.Serial, re.Tier, re.Holder, re.OrderRef, re.Revoked, searchKey(re)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Merge counts what mergeAdmissions did.
+type Merge struct {
+	Added       int // admissions new to the replica (other gates', or own ones it lacked)
+	Known       int // already held with the same hash
+	Conflicting int // held under the same (gate, seq) with another hash: kept beside it
+}
+
+// mergeAdmissions adds admissions learned from the server
+// (docs/sync-protocol.md §4.2). A (gate, seq) the replica lacks is
+// inserted, an own one too (a replica restored from a backup gets its lost
+// records back, and its next seq rises above them); one it holds with the
+// same hash is left alone; one it holds with another hash is kept beside
+// it in conflicting_admissions, so that decisions see both and neither is
+// overwritten.
+func mergeAdmissions(ctx context.Context, tx *sql.Tx, as []wire.Admission) (Merge, error) {
+	var m Merge
+	get, err := tx.PrepareContext(ctx, "SELECT hash FROM admissions WHERE gate = ? AND seq = ?")
+	if err != nil {
+		return m, err
+	}
+	defer get.Close()
+	ins, err := tx.PrepareContext(ctx, "INSERT INTO admissions (gate, seq, serial, tier, kind, at, corrected, text, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
+	if err != nil {
+		return m, err
+	}
+	defer ins.Close()
+	alt, err := tx.PrepareContext(ctx, "INSERT OR IGNORE INTO conflicting_admissions (gate, seq, serial, tier, kind, at, corrected, text, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
+	if err != nil {
+		return m, err
+	}
+	defer alt.Close()
+	for _, a := range as {
+		args := []any{a.Gate, a.Seq, a.Serial, a.Tier, a.Kind, toNanos(a.At), toNanos(a.Corrected), a.Text, a.Hash}
+		var held string
+		err := get.QueryRowContext(ctx, a.Gate, a.Seq).Scan(&held)
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+			_, err = ins.ExecContext(ctx, args...)
+			m.Added++
+		case err != nil:
+		case held == a.Hash:
+			m.Known++
+		default:
+			_, err = alt.ExecContext(ctx, args...)
+			m.Conflicting++
+		}
+		if err != nil {
+			return m, err
+		}
+	}
+	return m, nil
 }
 
 func containsGate(gs []wire.Gate, id uint32) bool {

@@ -1,0 +1,335 @@
+package replica
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"os"
+
+	"kido.dev/kido/sync/wire"
+	"kido.dev/kido/ticket"
+)
+
+// This file holds what the sync loop (gate/syncer) needs from the replica;
+// docs/sync-protocol.md says what each step means.
+
+// Pending returns how many of this gate's admissions and audit records the
+// server has not acknowledged yet.
+func (r *Replica) Pending(ctx context.Context) (admissions, audits int, err error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	err = r.conn.QueryRowContext(ctx, `SELECT
+		(SELECT count(*) FROM admissions WHERE gate = s.gate AND seq > s.acked_seq),
+		(SELECT count(*) FROM scans WHERE audit_seq > s.audit_acked)
+		FROM state s WHERE id = 1`).Scan(&admissions, &audits)
+	if err != nil {
+		return 0, 0, r.fault("count pending", err)
+	}
+	return admissions, audits, nil
+}
+
+// NextUpload returns the next upload: this gate's admissions after the
+// acknowledged seq, then its audit records after theirs, at most max
+// records in all, each list in seq order. Both lists may be empty.
+func (r *Replica) NextUpload(ctx context.Context, max int) (*wire.UploadRequest, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	req := &wire.UploadRequest{Admissions: []wire.Admission{}, Audits: []wire.AuditRecord{}}
+	var gateID uint32
+	var acked, auditAcked uint64
+	if err := r.conn.QueryRowContext(ctx, "SELECT gate, acked_seq, audit_acked FROM state WHERE id = 1").Scan(&gateID, &acked, &auditAcked); err != nil {
+		return nil, r.fault("read uploads", err)
+	}
+	rows, err := r.conn.QueryContext(ctx, `SELECT seq, serial, tier, kind, at, corrected, text, hash FROM admissions
+		WHERE gate = ? AND seq > ? ORDER BY seq LIMIT ?`, gateID, acked, max)
+	if err != nil {
+		return nil, r.fault("read uploads", err)
+	}
+	for rows.Next() {
+		a := wire.Admission{Gate: gateID}
+		var at, corrected int64
+		if err := rows.Scan(&a.Seq, &a.Serial, &a.Tier, &a.Kind, &at, &corrected, &a.Text, &a.Hash); err != nil {
+			rows.Close()
+			return nil, r.fault("read uploads", err)
+		}
+		a.At, a.Corrected = fromNanos(at), fromNanos(corrected)
+		req.Admissions = append(req.Admissions, a)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, r.fault("read uploads", err)
+	}
+	if len(req.Admissions) >= max {
+		return req, nil
+	}
+	rows, err = r.conn.QueryContext(ctx, `SELECT audit_seq, kind, reason, COALESCE(serial, 0), at, corrected, presented, hash FROM scans
+		WHERE audit_seq > ? ORDER BY audit_seq LIMIT ?`, auditAcked, max-len(req.Admissions))
+	if err != nil {
+		return nil, r.fault("read uploads", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		a := wire.AuditRecord{Gate: gateID}
+		var at, corrected int64
+		if err := rows.Scan(&a.Seq, &a.Kind, &a.Reason, &a.Serial, &at, &corrected, &a.Text, &a.Hash); err != nil {
+			return nil, r.fault("read uploads", err)
+		}
+		a.At, a.Corrected = fromNanos(at), fromNanos(corrected)
+		req.Audits = append(req.Audits, a)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, r.fault("read uploads", err)
+	}
+	return req, nil
+}
+
+// AckUpload records the server's answer to an upload, 200 or 409
+// (docs/sync-protocol.md §3.4, §3.5). The acknowledged seqs are taken as
+// they are, lower ones included: a server restored from an older backup
+// gets its lost records again from there. The next seqs rise above the
+// highest the server holds, so that new records never reuse a key the
+// server already has under other content. A 409 (quarantined records)
+// sets the conflict state; an accepted upload clears a refusal.
+func (r *Replica) AckUpload(ctx context.Context, resp *wire.UploadResponse) error {
+	conflict := ""
+	if len(resp.Quarantined) > 0 {
+		conflict = fmt.Sprintf("the server holds other records under %d of this gate's sequence numbers (first: %s %d); this replica may be a restored backup or a cloned disk",
+			len(resp.Quarantined), resp.Quarantined[0].Record, resp.Quarantined[0].Seq)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	err := r.inTx(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `UPDATE state SET acked_seq = ?, audit_acked = ?,
+			seq_floor = max(seq_floor, ? + 1), audit_floor = max(audit_floor, ? + 1),
+			server_time = max(server_time, ?), last_sync = max(last_sync, ?), contact = ?, contact_error = '', refused = '',
+			conflict = CASE WHEN ? = '' THEN conflict ELSE ? END WHERE id = 1`,
+			resp.Acked, resp.AuditAcked, resp.Highest, resp.AuditHighest,
+			toNanos(resp.ServerTime), toNanos(resp.ServerTime), toNanos(r.clock.Now().Trusted), conflict, conflict)
+		return err
+	})
+	if err != nil {
+		return r.fault("record upload", err)
+	}
+	r.clock.Observe(resp.ServerTime)
+	return nil
+}
+
+// SetRefused records why the server refused this gate's requests (400,
+// 403, 413, 401 unauthorized: they will not cure themselves), or clears it
+// when msg is empty.
+func (r *Replica) SetRefused(ctx context.Context, msg string) error {
+	return r.setState(ctx, "refused", msg)
+}
+
+// SetContactError records that the last request did not reach the server
+// and why, or, with msg empty, that it did. Only a change is written.
+func (r *Replica) SetContactError(ctx context.Context, msg string) error {
+	return r.setState(ctx, "contact_error", msg)
+}
+
+// setState writes one text column of state when its value changes
+// (column is a constant of this package, never input).
+func (r *Replica) setState(ctx context.Context, column, value string) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var held string
+	if err := r.conn.QueryRowContext(ctx, "SELECT "+column+" FROM state WHERE id = 1").Scan(&held); err != nil {
+		return r.fault("record sync state", err)
+	}
+	if held == value {
+		return nil
+	}
+	err := r.inTx(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, "UPDATE state SET "+column+" = ? WHERE id = 1", value)
+		if err == nil && column == "contact_error" && value == "" {
+			_, err = tx.ExecContext(ctx, "UPDATE state SET contact = ? WHERE id = 1", toNanos(r.clock.Now().Trusted))
+		}
+		return err
+	})
+	if err != nil {
+		return r.fault("record sync state", err)
+	}
+	return nil
+}
+
+// Cursor returns the delta-feed cursor; "" means the replica needs a
+// snapshot before it can follow the feed.
+func (r *Replica) Cursor(ctx context.Context) (string, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var c string
+	if err := r.conn.QueryRowContext(ctx, "SELECT cursor FROM state WHERE id = 1").Scan(&c); err != nil {
+		return "", r.fault("read cursor", err)
+	}
+	return c, nil
+}
+
+// Applied counts what one answer of the delta feed changed.
+type Applied struct {
+	Changes    int // changes in the answer
+	Config     int // event, tier, key and gate changes
+	Roster     int // roster changes (tickets issued, changed, revoked)
+	Admissions Merge
+}
+
+// ErrBadChange reports a feed answer the replica cannot apply; nothing
+// of it was applied.
+var ErrBadChange = errors.New("replica: bad change")
+
+// ApplyChanges applies one answer of the delta feed — every change, the
+// new cursor and the server time — in one transaction, so that a crash
+// before the commit repeats the same poll (docs/sync-protocol.md §4.1).
+// Changes are full states, so applying one twice changes nothing. An
+// answer with a change the replica cannot take (another event, an unknown
+// kind) is refused whole with ErrBadChange.
+func (r *Replica) ApplyChanges(ctx context.Context, ch *wire.Changes) (Applied, error) {
+	ap := Applied{Changes: len(ch.Changes)}
+	if ch.Resnapshot || ch.Cursor == "" {
+		return ap, fmt.Errorf("%w: an answer without a cursor needs a snapshot, not ApplyChanges", ErrBadChange)
+	}
+	for i, c := range ch.Changes {
+		if err := checkChange(c); err != nil {
+			return ap, fmt.Errorf("%w: change %d: %v\nhint: kido-gate and kido-server may be different versions", ErrBadChange, i, err)
+		}
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var event uint32
+	err := r.inTx(ctx, func(tx *sql.Tx) error {
+		if err := tx.QueryRowContext(ctx, "SELECT id FROM event").Scan(&event); err != nil {
+			return err
+		}
+		ap = Applied{Changes: len(ch.Changes)}
+		for i, c := range ch.Changes {
+			if ev := changeEvent(c); ev != 0 && ev != event {
+				return fmt.Errorf("%w: change %d is for event %d, this gate is for event %d", ErrBadChange, i, ev, event)
+			}
+			var err error
+			switch c.Kind {
+			case wire.ChangeEvent:
+				err = upsertEvent(ctx, tx, *c.Event)
+			case wire.ChangeTier:
+				err = upsertTier(ctx, tx, *c.Tier)
+			case wire.ChangeKey:
+				err = upsertKey(ctx, tx, *c.Key)
+			case wire.ChangeGate:
+				err = upsertGate(ctx, tx, *c.Gate)
+			case wire.ChangeRoster:
+				ap.Roster++
+				err = insertRoster(ctx, tx, "roster", []wire.RosterEntry{*c.Roster})
+			case wire.ChangeAdmission:
+				var m Merge
+				m, err = mergeAdmissions(ctx, tx, []wire.Admission{*c.Admission})
+				ap.Admissions.Added += m.Added
+				ap.Admissions.Known += m.Known
+				ap.Admissions.Conflicting += m.Conflicting
+			}
+			if err != nil {
+				return err
+			}
+			if c.Kind == wire.ChangeEvent || c.Kind == wire.ChangeTier || c.Kind == wire.ChangeKey || c.Kind == wire.ChangeGate {
+				ap.Config++
+			}
+		}
+		gen := 0
+		if ap.Config > 0 {
+			gen = 1
+		}
+		_, err := tx.ExecContext(ctx, `UPDATE state SET cursor = ?, generation = generation + ?,
+			server_time = max(server_time, ?), last_sync = max(last_sync, ?), contact = ?, contact_error = '' WHERE id = 1`,
+			ch.Cursor, gen, toNanos(ch.ServerTime), toNanos(ch.ServerTime), toNanos(r.clock.Now().Trusted))
+		return err
+	})
+	if err != nil {
+		if errors.Is(err, ErrBadChange) {
+			return Applied{Changes: len(ch.Changes)}, err
+		}
+		return Applied{Changes: len(ch.Changes)}, r.fault("apply changes", err)
+	}
+	if ap.Config > 0 {
+		r.cfg = nil
+	}
+	r.clock.Observe(ch.ServerTime)
+	return ap, nil
+}
+
+// checkChange refuses a change the replica could not decide with.
+func checkChange(c wire.Change) error {
+	set := 0
+	for _, p := range []bool{c.Event != nil, c.Tier != nil, c.Key != nil, c.Roster != nil, c.Admission != nil, c.Gate != nil} {
+		if p {
+			set++
+		}
+	}
+	if set != 1 {
+		return fmt.Errorf("kind %q with %d objects, want exactly one", c.Kind, set)
+	}
+	switch {
+	case c.Kind == wire.ChangeEvent && c.Event != nil:
+		if c.Event.ID == 0 {
+			return errors.New("event without an id")
+		}
+	case c.Kind == wire.ChangeTier && c.Tier != nil:
+		if c.Tier.Entries < 0 {
+			return fmt.Errorf("tier %d has %d entries", c.Tier.ID, c.Tier.Entries)
+		}
+	case c.Kind == wire.ChangeKey && c.Key != nil:
+		if _, err := ticket.ParsePublicKey(c.Key.Public); err != nil {
+			return fmt.Errorf("key %s: %v", c.Key.ID, err)
+		}
+	case c.Kind == wire.ChangeGate && c.Gate != nil:
+		switch c.Gate.Direction {
+		case wire.DirectionEntry, wire.DirectionExit, wire.DirectionBoth:
+		default:
+			return fmt.Errorf("gate %d direction %q", c.Gate.ID, c.Gate.Direction)
+		}
+	case c.Kind == wire.ChangeRoster && c.Roster != nil:
+	case c.Kind == wire.ChangeAdmission && c.Admission != nil:
+		a := *c.Admission
+		if a.Seq == 0 || a.Seq > wire.MaxSeq || (a.Kind != wire.KindEntry && a.Kind != wire.KindExit && a.Kind != wire.KindManual) {
+			return fmt.Errorf("admission (gate %d, seq %d) of kind %q", a.Gate, a.Seq, a.Kind)
+		}
+		if wire.AdmissionHash(a) != a.Hash {
+			return fmt.Errorf("admission (gate %d, seq %d): hash is not the record's hash", a.Gate, a.Seq)
+		}
+	default:
+		return fmt.Errorf("unknown kind %q or its object missing", c.Kind)
+	}
+	return nil
+}
+
+// changeEvent returns the event a change names, 0 for none.
+func changeEvent(c wire.Change) uint32 {
+	switch {
+	case c.Event != nil:
+		return c.Event.ID
+	case c.Tier != nil:
+		return c.Tier.Event
+	case c.Key != nil:
+		return c.Key.Event
+	case c.Gate != nil:
+		return c.Gate.Event
+	}
+	return 0
+}
+
+// Wipe closes the replica and deletes its files (the database, -wal and
+// -shm): what a revoked gate does so that a lost tablet does not leak the
+// roster (docs/sync-protocol.md §8). Every later call on r fails with
+// gate.ErrRevoked.
+func (r *Replica) Wipe() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.wiped = true
+	r.Close()
+	var first error
+	for _, p := range []string{r.path, r.path + "-wal", r.path + "-shm"} {
+		if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) && first == nil {
+			first = err
+		}
+	}
+	if first != nil {
+		return fmt.Errorf("replica: wipe: %w\nhint: delete the data directory by hand", first)
+	}
+	return nil
+}

@@ -1,0 +1,373 @@
+package replica
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"kido.dev/kido/gate"
+	"kido.dev/kido/gate/gatetest"
+	"kido.dev/kido/sync/wire"
+)
+
+func admission(g uint32, seq uint64, serial uint32, at time.Time) wire.Admission {
+	a := wire.Admission{Gate: g, Seq: seq, Serial: serial, Tier: gatetest.TierOf(serial), Kind: wire.KindEntry, At: at.UTC(), Corrected: at.UTC()}
+	a.Hash = wire.AdmissionHash(a)
+	return a
+}
+
+func TestNextUploadAndAck(t *testing.T) {
+	r, f := newReplica(t, 50, gatetest.GateBoth)
+	for s := uint32(2); s <= 6; s++ {
+		scan(t, r, f.Ticket(s), false)
+	}
+	scan(t, r, "garbage", false)
+	scan(t, r, f.Forged(7), false)
+	scan(t, r, f.Ticket(2), false) // already used: an audit record too
+
+	req, err := r.NextUpload(ctx, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(req.Admissions) != 4 || len(req.Audits) != 0 || req.Admissions[0].Seq != 1 {
+		t.Fatalf("batch of 4: %d admissions, %d audits", len(req.Admissions), len(req.Audits))
+	}
+	req, _ = r.NextUpload(ctx, wire.MaxBatch)
+	if len(req.Admissions) != 5 || len(req.Audits) != 3 {
+		t.Fatalf("full batch: %d admissions, %d audits, want 5 and 3", len(req.Admissions), len(req.Audits))
+	}
+	// What the server checks must pass: hashes rebuilt from the replica's
+	// rows are the records' hashes, audit texts canonical.
+	if err := req.Check(); err != nil {
+		t.Fatalf("upload fails the server's checks: %v", err)
+	}
+	if a := req.Audits[0]; a.Reason != "malformed" || a.Serial != 0 || a.Text != "garbage" {
+		t.Errorf("audit record %+v", a)
+	}
+	if n, m, _ := r.Pending(ctx); n != 5 || m != 3 {
+		t.Errorf("pending %d+%d, want 5+3", n, m)
+	}
+
+	// The server stored 1..3 and 1..2; then a server restored from a backup
+	// answers lower: the gate resends from there.
+	for _, step := range []struct {
+		acked, audits   uint64
+		wantA, wantAu   int
+		wantFirstAdm    uint64
+		wantFirstAudits uint64
+	}{
+		{3, 2, 2, 1, 4, 3},
+		{1, 0, 4, 3, 2, 1},
+		{5, 3, 0, 0, 0, 0},
+	} {
+		if err := r.AckUpload(ctx, &wire.UploadResponse{Acked: step.acked, AuditAcked: step.audits, Highest: step.acked, AuditHighest: step.audits, ServerTime: time.Now()}); err != nil {
+			t.Fatal(err)
+		}
+		n, m, _ := r.Pending(ctx)
+		req, _ := r.NextUpload(ctx, wire.MaxBatch)
+		if n != step.wantA || m != step.wantAu || len(req.Admissions) != n || len(req.Audits) != m {
+			t.Fatalf("acked %d/%d: pending %d+%d, batch %d+%d, want %d+%d", step.acked, step.audits, n, m, len(req.Admissions), len(req.Audits), step.wantA, step.wantAu)
+		}
+		if n > 0 && (req.Admissions[0].Seq != step.wantFirstAdm || req.Audits[0].Seq != step.wantFirstAudits) {
+			t.Errorf("acked %d/%d: batch starts at %d/%d", step.acked, step.audits, req.Admissions[0].Seq, req.Audits[0].Seq)
+		}
+	}
+	st, _ := r.Status(ctx)
+	if st.Conflict != "" || st.LastSync.IsZero() || st.AuditAcked != 3 {
+		t.Errorf("status after acks: %+v", st)
+	}
+}
+
+// TestSeqConflict: a 409 names quarantined records and the server's highest
+// seqs; the gate's next records go above them and keep their own old ones.
+func TestSeqConflict(t *testing.T) {
+	r, f := newReplica(t, 50, gatetest.GateBoth)
+	scan(t, r, f.Ticket(2), false)
+	scan(t, r, f.Ticket(3), false)
+	scan(t, r, "junk", false)
+	resp := &wire.UploadResponse{Acked: 9, AuditAcked: 4, Highest: 9, AuditHighest: 4, ServerTime: time.Now(),
+		Quarantined: []wire.RecordRef{{Record: wire.RecordAdmission, Seq: 1}, {Record: wire.RecordAdmission, Seq: 2}}, Code: wire.CodeSeqConflict}
+	if err := r.AckUpload(ctx, resp); err != nil {
+		t.Fatal(err)
+	}
+	if d := scan(t, r, f.Ticket(4), false); d.Seq != 10 {
+		t.Errorf("next seq %d after a conflict at highest 9, want 10", d.Seq)
+	}
+	scan(t, r, "junk again", false)
+	req, _ := r.NextUpload(ctx, wire.MaxBatch)
+	if len(req.Admissions) != 1 || req.Admissions[0].Seq != 10 || len(req.Audits) != 1 || req.Audits[0].Seq != 5 {
+		t.Errorf("after conflict: %+v", req)
+	}
+	st, _ := r.Status(ctx)
+	if !strings.Contains(st.Conflict, "2 of this gate's sequence numbers") || st.Own != 3 {
+		t.Errorf("conflict state %q, own %d", st.Conflict, st.Own)
+	}
+	// A later 200 does not clear the conflict: an operator must look.
+	r.AckUpload(ctx, &wire.UploadResponse{Acked: 10, AuditAcked: 5, Highest: 10, AuditHighest: 5, ServerTime: time.Now()})
+	if st, _ := r.Status(ctx); st.Conflict == "" {
+		t.Error("conflict state cleared by a later upload")
+	}
+}
+
+func changesOf(cursor string, cs ...wire.Change) *wire.Changes {
+	return &wire.Changes{Changes: cs, Cursor: cursor, ServerTime: time.Now().UTC()}
+}
+
+// TestApplyChanges applies one feed answer of every kind twice: the second
+// time changes nothing, and the gate decides with what it learned.
+func TestApplyChanges(t *testing.T) {
+	r, f := newReplica(t, 50, gatetest.GateBoth)
+	now := time.Now()
+	vip := wire.Tier{ID: gatetest.TierVIP, Event: gatetest.EventID, Name: "VIP", Entries: 1}
+	revokedKey := f.Snapshot.Keys[0]
+	revokedKey.Revoked = true
+	self := f.Snapshot.Gate
+	self.Name, self.Tiers = "North 1 (GA)", []uint8{gatetest.TierGA, gatetest.TierVIP, gatetest.TierStaff}
+	newGate := wire.Gate{ID: 8, Event: gatetest.EventID, Name: "West", Direction: wire.DirectionEntry}
+	ev := f.Snapshot.Event
+	ev.Name = "Summer Fes 2"
+	ch := changesOf("c1",
+		wire.Change{Kind: wire.ChangeEvent, Event: &ev},
+		wire.Change{Kind: wire.ChangeTier, Tier: &vip},
+		wire.Change{Kind: wire.ChangeRoster, Roster: &wire.RosterEntry{Serial: 5, Tier: gatetest.TierGA, Holder: "Revoked Person", Revoked: true}},
+		wire.Change{Kind: wire.ChangeRoster, Roster: &wire.RosterEntry{Serial: 60, Tier: gatetest.TierGA, Holder: "Late Buyer"}},
+		wire.Change{Kind: wire.ChangeGate, Gate: &self},
+		wire.Change{Kind: wire.ChangeGate, Gate: &newGate},
+		wire.Change{Kind: wire.ChangeAdmission, Admission: ptr(admission(8, 1, 6, now.Add(-time.Minute)))},
+		wire.Change{Kind: wire.ChangeAdmission, Admission: ptr(admission(8, 2, 20, now.Add(-time.Minute)))},
+	)
+	ap, err := r.ApplyChanges(ctx, ch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ap.Config != 4 || ap.Roster != 2 || ap.Admissions.Added != 2 {
+		t.Errorf("first apply: %+v", ap)
+	}
+	once := dump(t, r)
+	ap, err = r.ApplyChanges(ctx, ch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ap.Admissions.Added != 0 || ap.Admissions.Known != 2 {
+		t.Errorf("second apply: %+v", ap)
+	}
+	if twice := dump(t, r); stripGeneration(twice) != stripGeneration(once) {
+		t.Errorf("applying the same changes twice changed the replica:\n%s\nthen\n%s", once, twice)
+	}
+	st, _ := r.Status(ctx)
+	if st.Cursor != "c1" || st.Event.Name != "Summer Fes 2" || st.Gate.Name != "North 1 (GA)" || st.Roster != 51 {
+		t.Errorf("status after changes: cursor %q event %q gate %q roster %d", st.Cursor, st.Event.Name, st.Gate.Name, st.Roster)
+	}
+	checks := []struct {
+		text   string
+		reason gate.Reason
+		gate   string
+	}{
+		{f.Ticket(5), gate.Revoked, ""},
+		{f.Ticket(6), gate.AlreadyUsed, "West"},
+		{f.Ticket(20), gate.AlreadyUsed, "West"}, // VIP is single entry now
+		{f.Ticket(60), gate.OK, ""},
+	}
+	for _, c := range checks {
+		d := scan(t, r, c.text, false)
+		if d.Reason != c.reason || d.PriorGateName != c.gate {
+			t.Errorf("serial %d: %s at %q, want %s at %q", d.Serial, d.Reason, d.PriorGateName, c.reason, c.gate)
+		}
+	}
+	// A key revocation reaches the keyring.
+	if _, err := r.ApplyChanges(ctx, changesOf("c2", wire.Change{Kind: wire.ChangeKey, Key: &revokedKey})); err != nil {
+		t.Fatal(err)
+	}
+	if d := scan(t, r, f.Ticket(7), false); d.Reason != gate.KeyRevoked {
+		t.Errorf("after key revocation: %s", d.Reason)
+	}
+}
+
+func ptr[T any](v T) *T { return &v }
+
+func stripGeneration(dump string) string {
+	// state's first line holds the generation, which a config change bumps
+	// every time by design; everything else must be equal.
+	_, rest, _ := strings.Cut(dump, "\n")
+	return rest
+}
+
+func TestApplyChangesRefusesBadAnswers(t *testing.T) {
+	r, f := newReplica(t, 10, gatetest.GateBoth)
+	before := dump(t, r)
+	other := f.Snapshot.Tiers[0]
+	other.Event = 99
+	bad := admission(8, 1, 3, time.Now())
+	bad.Hash = strings.Repeat("0", 64)
+	for name, ch := range map[string]*wire.Changes{
+		"no cursor":         changesOf("", wire.Change{Kind: wire.ChangeRoster, Roster: &wire.RosterEntry{Serial: 1}}),
+		"resnapshot":        {Resnapshot: true, ServerTime: time.Now()},
+		"other event":       changesOf("c9", wire.Change{Kind: wire.ChangeTier, Tier: &other}),
+		"unknown kind":      changesOf("c9", wire.Change{Kind: "seat", Roster: &wire.RosterEntry{Serial: 1}}),
+		"kind without data": changesOf("c9", wire.Change{Kind: wire.ChangeTier}),
+		"two objects":       changesOf("c9", wire.Change{Kind: wire.ChangeRoster, Roster: &wire.RosterEntry{Serial: 1}, Tier: &other}),
+		"bad hash":          changesOf("c9", wire.Change{Kind: wire.ChangeRoster, Roster: &wire.RosterEntry{Serial: 1}}, wire.Change{Kind: wire.ChangeAdmission, Admission: &bad}),
+	} {
+		if _, err := r.ApplyChanges(ctx, ch); !errors.Is(err, ErrBadChange) {
+			t.Errorf("%s: got %v, want ErrBadChange", name, err)
+		}
+	}
+	if after := dump(t, r); after != before {
+		t.Errorf("a refused answer changed the replica")
+	}
+}
+
+// TestFeedEchoesOwnAdmissions covers §4.2 for the gate's own records: the
+// same one is ignored, a lost one comes back and lifts the next seq, a
+// different one is kept beside the local one and counts for decisions.
+func TestFeedEchoesOwnAdmissions(t *testing.T) {
+	r, f := newReplica(t, 50, gatetest.GateBoth)
+	d := scan(t, r, f.Ticket(2), false)
+	own, _ := r.OwnAdmissions(ctx, 0, 0)
+	now := time.Now()
+	lost := admission(gatetest.GateBoth, 2, 3, now.Add(-time.Hour))        // from before a restore
+	other := admission(gatetest.GateBoth, d.Seq, 4, now.Add(-2*time.Hour)) // a clone's record under seq 1
+	ap, err := r.ApplyChanges(ctx, changesOf("c1",
+		wire.Change{Kind: wire.ChangeAdmission, Admission: &own[0]},
+		wire.Change{Kind: wire.ChangeAdmission, Admission: &lost},
+		wire.Change{Kind: wire.ChangeAdmission, Admission: &other},
+	))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ap.Admissions != (Merge{Added: 1, Known: 1, Conflicting: 1}) {
+		t.Errorf("merge %+v", ap.Admissions)
+	}
+	if d := scan(t, r, f.Ticket(3), false); d.Reason != gate.AlreadyUsed || !d.Here {
+		t.Errorf("restored own admission: %s here=%v", d.Reason, d.Here)
+	}
+	if d := scan(t, r, f.Ticket(4), false); d.Reason != gate.AlreadyUsed {
+		t.Errorf("server's conflicting record not seen by decisions: %s", d.Reason)
+	}
+	if d := scan(t, r, f.Ticket(5), false); d.Seq != 3 {
+		t.Errorf("next seq %d, want 3 (above the restored 2)", d.Seq)
+	}
+	got, _ := r.OwnAdmissions(ctx, 0, 0)
+	if got[0].Hash != own[0].Hash || got[0].Serial != 2 {
+		t.Errorf("own record overwritten: %+v", got[0])
+	}
+	if st, _ := r.Status(ctx); st.Conflicting != 1 {
+		t.Errorf("conflicting %d, want 1", st.Conflicting)
+	}
+}
+
+// TestAlreadyUsedNamesEarliestAcrossGates: after a partition both gates
+// admitted the ticket; once each learns the other's, both name the
+// earliest by corrected time.
+func TestAlreadyUsedNamesEarliestAcrossGates(t *testing.T) {
+	a, f := newReplica(t, 20, gatetest.GateBoth)
+	b, _ := newReplica(t, 20, gatetest.GateEntry)
+	scan(t, a, f.Ticket(2), false)
+	time.Sleep(2 * time.Millisecond)
+	scan(t, b, f.Ticket(2), false)
+	ownA, _ := a.OwnAdmissions(ctx, 0, 0)
+	ownB, _ := b.OwnAdmissions(ctx, 0, 0)
+	for _, x := range []struct {
+		r   *Replica
+		add wire.Admission
+	}{{a, ownB[0]}, {b, ownA[0]}} {
+		if _, err := x.r.ApplyChanges(ctx, changesOf("c1", wire.Change{Kind: wire.ChangeAdmission, Admission: &x.add})); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for name, r := range map[string]*Replica{"a": a, "b": b} {
+		d := scan(t, r, f.Ticket(2), false)
+		if d.Reason != gate.AlreadyUsed || d.Prior.Gate != gatetest.GateBoth || !d.Prior.At.Equal(ownA[0].Corrected) {
+			t.Errorf("gate %s: %s naming %+v, want gate %d at %v", name, d.Reason, d.Prior, gatetest.GateBoth, ownA[0].Corrected)
+		}
+	}
+}
+
+func TestResnapshotAppliesInChunksAndCleansUp(t *testing.T) {
+	r, f := newReplica(t, 10, gatetest.GateBoth)
+	scan(t, r, f.Ticket(2), false)
+	// An Apply that died after staging leaves a stage table behind.
+	stale, err := r.beginStage(ctx, gatetest.GateBoth)
+	if err != nil {
+		t.Fatal(err)
+	}
+	big := gatetest.New(2*applyChunk+17, gatetest.GateBoth, time.Now())
+	big.Snapshot.Admissions = gatetest.Admissions(applyChunk+3, time.Now())
+	big.Snapshot.Cursor = "c77"
+	if err := r.Apply(ctx, &big.Snapshot, ""); err != nil {
+		t.Fatal(err)
+	}
+	var tables int
+	r.conn.QueryRowContext(ctx, "SELECT count(*) FROM sqlite_master WHERE name LIKE 'roster_stage_%'").Scan(&tables)
+	st, _ := r.Status(ctx)
+	if tables != 0 || st.Roster != 2*applyChunk+17 || st.Passages != applyChunk+4 || st.Cursor != "c77" {
+		t.Errorf("after resnapshot: %d stage tables (stale %s), roster %d, passages %d, cursor %q", tables, stale, st.Roster, st.Passages, st.Cursor)
+	}
+	if d := scan(t, r, f.Ticket(2), false); d.Reason != gate.AlreadyUsed {
+		t.Errorf("own admission lost in the resnapshot: %s", d.Reason)
+	}
+	if ms, _ := r.Find(ctx, "ORD-010000", 5); len(ms) != 1 {
+		t.Errorf("search after resnapshot: %d matches", len(ms))
+	}
+}
+
+func TestWipe(t *testing.T) {
+	r, f := newReplica(t, 10, gatetest.GateBoth)
+	scan(t, r, f.Ticket(2), false)
+	if err := r.Wipe(); err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Dir(r.Path())
+	if ents, _ := os.ReadDir(dir); len(ents) != 0 {
+		t.Errorf("files left after wipe: %v", ents)
+	}
+	if _, err := r.Scan(ctx, gate.Line{Text: f.Ticket(3)}, false); !errors.Is(err, gate.ErrRevoked) {
+		t.Errorf("scan after wipe: %v", err)
+	}
+}
+
+// TestMigrateV1 opens a replica made by the schema before sync: it is
+// upgraded in place, keeps everything, and syncs; a newer schema is refused.
+func TestMigrateV1(t *testing.T) {
+	r, f := newReplica(t, 10, gatetest.GateBoth)
+	scan(t, r, f.Ticket(2), false)
+	scan(t, r, "junk", false)
+	path := r.Path()
+	// Turn it into what the version-1 code wrote.
+	for _, q := range []string{
+		"DROP TABLE conflicting_admissions",
+		"ALTER TABLE state DROP COLUMN seq_floor", "ALTER TABLE state DROP COLUMN audit_floor",
+		"ALTER TABLE state DROP COLUMN conflict", "ALTER TABLE state DROP COLUMN refused",
+		"ALTER TABLE state DROP COLUMN contact", "ALTER TABLE state DROP COLUMN contact_error",
+		"ALTER TABLE state DROP COLUMN stage", "UPDATE state SET schema = 1",
+	} {
+		if _, err := r.conn.ExecContext(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	r.Close()
+	r, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if d := scan(t, r, f.Ticket(2), false); d.Reason != gate.AlreadyUsed {
+		t.Errorf("after upgrade: %s", d.Reason)
+	}
+	if n, m, err := r.Pending(ctx); err != nil || n != 1 || m != 2 {
+		t.Errorf("pending after upgrade: %d+%d %v", n, m, err)
+	}
+	var v int
+	r.conn.QueryRowContext(ctx, "SELECT schema FROM state").Scan(&v)
+	r.conn.ExecContext(ctx, "UPDATE state SET schema = 3")
+	r.Close()
+	if v != schemaVersion {
+		t.Errorf("schema %d after upgrade", v)
+	}
+	if _, err := Open(path, Options{}); !errors.Is(err, gate.ErrVersion) || !strings.Contains(err.Error(), "newer kido-gate") {
+		t.Errorf("newer schema: %v", err)
+	}
+}
