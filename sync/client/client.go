@@ -127,6 +127,7 @@ func errorFrom(resp *http.Response, method, path string) *Error {
 	}
 	var we wire.Error
 	raw, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
+	e.Body = raw
 	if json.Unmarshal(raw, &we) == nil && we.Error != "" {
 		e.Code = we.Code
 		// The server's message already names its origin ("server: …").

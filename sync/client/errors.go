@@ -29,6 +29,7 @@ type Error struct {
 	Message    string        // one line saying what went wrong
 	Hint       string        // what to do about it, if known
 	RetryAfter time.Duration // from Retry-After on 429/503; 0 if absent
+	Body       []byte        // the answer's body (at most 64 KiB), for calls whose error answer carries more than wire.Error
 	verdict    error
 }
 

@@ -1,11 +1,16 @@
 package client
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
+	"time"
 
 	"kido.dev/kido/sync/wire"
 	"kido.dev/kido/ticket"
@@ -44,9 +49,81 @@ func (c *Client) Enroll(ctx context.Context, code, device string) (*wire.EnrollR
 	return &resp, nil
 }
 
+// Client timeouts of a gate's sync calls (docs/sync-protocol.md §2): an
+// answer later than this is a lost one, and the call fails so that the
+// sync loop can back off and retry.
+const (
+	UploadTimeout   = 30 * time.Second
+	ChangesGrace    = 15 * time.Second // added to the long-poll's wait
+	SnapshotTimeout = 120 * time.Second
+)
+
+// NewGate returns a client for a gate's sync calls: it authenticates with
+// the gate's credential, adds the heartbeat headers hb returns to every
+// request (docs/sync-protocol.md §6), keeps one connection alive for reuse,
+// and bounds each call by its own timeout instead of one for all.
+func NewGate(baseURL, credential string, hb func() wire.Heartbeat) (*Client, error) {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.MaxIdleConnsPerHost = 2 // the uploader and the long-poll
+	return New(baseURL, credential, &http.Client{Transport: &heartbeatTransport{base: tr, hb: hb}})
+}
+
+// heartbeatTransport adds the heartbeat headers to each request.
+type heartbeatTransport struct {
+	base http.RoundTripper
+	hb   func() wire.Heartbeat
+}
+
+func (t *heartbeatTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	req = req.Clone(req.Context()) // a RoundTripper must not change its request
+	t.hb().SetHeaders(req.Header)
+	return t.base.RoundTrip(req)
+}
+
+// Upload sends one batch of the gate's records (POST /v1/gate/upload). A
+// non-nil answer must be recorded, also when err is not nil: a 409
+// seq_conflict returns the server's wire.UploadResponse (acknowledgements
+// and the quarantined records) together with an error wrapping
+// ErrConflict.
+func (c *Client) Upload(ctx context.Context, req *wire.UploadRequest) (*wire.UploadResponse, error) {
+	ctx, cancel := context.WithTimeout(ctx, UploadTimeout)
+	defer cancel()
+	var resp wire.UploadResponse
+	err := c.Do(ctx, http.MethodPost, "/v1/gate/upload", nil, req, &resp)
+	if err == nil {
+		return &resp, nil
+	}
+	var ce *Error
+	if !errors.As(err, &ce) || ce.Status != http.StatusConflict {
+		return nil, err
+	}
+	dec := json.NewDecoder(bytes.NewReader(ce.Body))
+	dec.DisallowUnknownFields()
+	if derr := dec.Decode(&resp); derr != nil || ce.Code != wire.CodeSeqConflict {
+		return nil, &Error{Status: ce.Status, Code: ce.Code, Message: "client: upload: 409 without an upload answer: " + ce.Message,
+			Hint: "kido-gate and kido-server may be different versions", verdict: ErrServer}
+	}
+	return &resp, err
+}
+
+// Changes asks the delta feed for the changes after cursor (GET
+// /v1/gate/changes), waiting up to wait for one when there are none yet.
+func (c *Client) Changes(ctx context.Context, cursor string, wait time.Duration) (*wire.Changes, error) {
+	ctx, cancel := context.WithTimeout(ctx, wait+ChangesGrace)
+	defer cancel()
+	var ch wire.Changes
+	q := url.Values{"cursor": {cursor}, "wait": {wait.String()}}
+	if err := c.Do(ctx, http.MethodGet, "/v1/gate/changes", q, nil, &ch); err != nil {
+		return nil, err
+	}
+	return &ch, nil
+}
+
 // Snapshot downloads the full state the client's gate needs to decide
 // offline (GET /v1/gate/snapshot, gate credential).
 func (c *Client) Snapshot(ctx context.Context) (*wire.Snapshot, error) {
+	ctx, cancel := context.WithTimeout(ctx, SnapshotTimeout)
+	defer cancel()
 	var s wire.Snapshot
 	if err := c.Do(ctx, http.MethodGet, "/v1/gate/snapshot", nil, nil, &s); err != nil {
 		return nil, err
