@@ -14,6 +14,7 @@ var (
 	ErrNotFound     = errors.New("server: not found")
 	ErrConflict     = errors.New("server: conflict")
 	ErrUnavailable  = errors.New("server: busy")
+	ErrTooLarge     = errors.New("server: request too large")
 )
 
 // Error is a verdict with a message and a hint for the user. Stores return
@@ -22,6 +23,7 @@ type Error struct {
 	Verdict error  // one of the sentinels above
 	Msg     string // one line, prefixed "server: "
 	Hint    string
+	Code    string // a protocol error code (wire.Code…); empty: the verdict's
 }
 
 func (e *Error) Error() string { return e.Msg }
@@ -32,4 +34,9 @@ func (e *Error) Unwrap() error { return e.Verdict }
 // Errorf returns an *Error with verdict v, a hint and a formatted message.
 func Errorf(v error, hint, format string, args ...any) error {
 	return &Error{Verdict: v, Msg: "server: " + fmt.Sprintf(format, args...), Hint: hint}
+}
+
+// codeErrorf is Errorf with a protocol error code for the wire.Error body.
+func codeErrorf(v error, code, hint, format string, args ...any) error {
+	return &Error{Verdict: v, Code: code, Msg: "server: " + fmt.Sprintf(format, args...), Hint: hint}
 }

@@ -91,5 +91,8 @@ func (s *Server) addTier(r *http.Request, _ wire.Token) (int, any, error) {
 		return 0, nil, Errorf(ErrInvalid, "0 means unlimited with re-entry after an exit", "entries %d is not between 0 and %d", entries, maxEntries)
 	}
 	t, err := s.store.AddTier(r.Context(), ev, name, entries)
+	if err == nil {
+		s.changed(ev)
+	}
 	return http.StatusCreated, t, err
 }

@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"kido.dev/kido/sync/wire"
 )
@@ -36,6 +37,7 @@ func (s *Server) addGate(r *http.Request, _ wire.Token) (int, any, error) {
 	if err != nil {
 		return 0, nil, err
 	}
+	s.changed(ev)
 	s.log.Info("gate added", "event", ev, "gate", g.ID, "code_expires", expires)
 	return http.StatusCreated, wire.GateCreated{Gate: g, Code: code.String(), Expires: expires, Server: s.info}, nil
 }
@@ -73,13 +75,44 @@ func (s *Server) checkGate(r *http.Request, ev uint32, in wire.GateCreate) (wire
 	return g, nil
 }
 
+// listGates answers the event's gates with their heartbeats and upload
+// state (docs/sync-protocol.md §6).
 func (s *Server) listGates(r *http.Request, _ wire.Token) (int, any, error) {
-	ev, _ := parseEvent(r.PathValue("event"))
-	gs, err := s.store.Gates(r.Context(), ev)
+	id, _ := parseEvent(r.PathValue("event"))
+	after := defaultSilentAfter
+	if v := r.URL.Query().Get("silent_after"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < 30*time.Second || d > 24*time.Hour {
+			return 0, nil, Errorf(ErrInvalid, "give a Go duration from 30s to 24h, e.g. 2m", "bad silent_after %q", v)
+		}
+		after = d
+	}
+	evs, err := s.store.Events(r.Context(), []uint32{id})
 	if err != nil {
 		return 0, nil, err
 	}
-	return http.StatusOK, gs, nil
+	sts, err := s.gateStatuses(r.Context(), evs[0], after)
+	if err != nil {
+		return 0, nil, err
+	}
+	return http.StatusOK, sts, nil
+}
+
+// revokeGate revokes a gate and its credential; its next contact is 401
+// gate_revoked and it wipes its replica (docs/sync-protocol.md §8).
+func (s *Server) revokeGate(r *http.Request, _ wire.Token) (int, any, error) {
+	ev, _ := parseEvent(r.PathValue("event"))
+	id, err := strconv.ParseUint(r.PathValue("gate"), 10, 32)
+	if err != nil || id == 0 {
+		return 0, nil, Errorf(ErrInvalid, fmt.Sprintf("gate ids are the numbers kidoctl gates -event %d shows", ev), "bad gate id %q", r.PathValue("gate"))
+	}
+	g, err := s.store.RevokeGate(r.Context(), ev, uint32(id), s.now())
+	if err != nil {
+		return 0, nil, err
+	}
+	s.changed(ev)
+	s.log.Warn("gate revoked", "event", ev, "gate", g.ID, "name", g.Name)
+	return http.StatusOK, g, nil
 }
 
 // enroll needs no token: the single-use code is the credential. Failed
@@ -137,6 +170,16 @@ func (s *Server) tryEnroll(r *http.Request) (wire.Gate, *wire.EnrollResponse, er
 }
 
 func (s *Server) snapshot(w http.ResponseWriter, r *http.Request, tok wire.Token) error {
+	if err := s.heartbeat(r, tok); err != nil {
+		return err
+	}
+	select {
+	case s.snapshots <- struct{}{}:
+		defer func() { <-s.snapshots }()
+	default:
+		s.shed(w, "snapshot", false)
+		return nil
+	}
 	snap, err := s.store.Snapshot(r.Context(), tok.Gate)
 	if err != nil {
 		return err

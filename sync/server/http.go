@@ -142,8 +142,12 @@ func (s *Server) token(r *http.Request) (wire.Token, error) {
 	if !ok || strings.TrimSpace(secret) == "" {
 		return wire.Token{}, Errorf(ErrUnauthorized, "give a token with -token or KIDO_TOKEN", "missing bearer token")
 	}
-	tok, err := s.store.TokenByHash(r.Context(), HashToken(strings.TrimSpace(secret)))
+	h := HashToken(strings.TrimSpace(secret))
+	tok, err := s.store.TokenByHash(r.Context(), h)
 	if errors.Is(err, ErrNotFound) {
+		if old, err := s.store.RevokedToken(r.Context(), h); err == nil && old.Scope == wire.ScopeGate {
+			return tok, codeErrorf(ErrUnauthorized, wire.CodeGateRevoked, "this gate was revoked by the operator; re-enrol it with a new code from kidoctl gate add", "gate %d was revoked", old.Gate)
+		}
 		return tok, Errorf(ErrUnauthorized, "check -token or KIDO_TOKEN; the first admin token is in admin.token in the server's data directory", "unknown or revoked token")
 	}
 	return tok, err
@@ -191,6 +195,8 @@ func status(err error) (int, string) {
 		return http.StatusConflict, "conflict"
 	case errors.Is(err, ErrUnavailable):
 		return http.StatusTooManyRequests, "unavailable"
+	case errors.Is(err, ErrTooLarge):
+		return http.StatusRequestEntityTooLarge, wire.CodeTooLarge
 	default:
 		return http.StatusInternalServerError, "internal"
 	}
@@ -204,6 +210,9 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	var e *Error
 	if errors.As(err, &e) {
 		body.Hint = e.Hint
+		if e.Code != "" {
+			body.Code = e.Code
+		}
 	}
 	if code == http.StatusInternalServerError {
 		s.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
@@ -240,6 +249,7 @@ func (s *Server) logged(h http.Handler) http.Handler {
 		start := time.Now()
 		sw := &statusWriter{ResponseWriter: w}
 		h.ServeHTTP(sw, r)
+		s.metrics.request(endpointOf(r.URL.Path), sw.status)
 		s.log.Info("request", "method", r.Method, "path", r.URL.Path, "status", sw.status,
 			"ms", fmt.Sprintf("%.1f", float64(time.Since(start).Microseconds())/1000), "remote", r.RemoteAddr)
 	})

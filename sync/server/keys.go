@@ -30,6 +30,7 @@ func (s *Server) rotateKey(r *http.Request, _ wire.Token) (int, any, error) {
 	if err != nil {
 		return 0, nil, err
 	}
+	s.changed(ev)
 	s.log.Info("signing key rotated", "event", ev, "key", k.ID)
 	return http.StatusCreated, k, nil
 }
@@ -62,6 +63,7 @@ func (s *Server) revokeKey(r *http.Request, tok wire.Token) (int, any, error) {
 	if err != nil {
 		return 0, nil, err
 	}
+	s.changed(k.Event)
 	s.log.Warn("signing key revoked", "event", k.Event, "key", k.ID)
 	return http.StatusOK, k, nil
 }

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"cmp"
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
@@ -10,6 +11,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	"kido.dev/kido/sync/wire"
@@ -26,7 +28,22 @@ type Config struct {
 	Rand      io.Reader        // nil: crypto/rand
 	// CodeTTL is how long an enrolment code stays usable (default 24 h).
 	CodeTTL time.Duration
+	// Load budgets (docs/sync-protocol.md §7.2): uploads worked on at once
+	// (default 4, with four times as many queued for up to 2 s), long-polls
+	// waiting (default 2,048) and snapshots sent at once (default 2).
+	UploadWorkers, LongPolls, Snapshots int
+	// Retention is how long change-log rows are kept at least (default and
+	// minimum 7 days; rows of an event are also kept until 24 h after its
+	// end).
+	Retention time.Duration
+	// TLSExpiry is when the served TLS certificate expires (zero: no TLS);
+	// health and the log warn 30 days ahead.
+	TLSExpiry time.Time
 }
+
+// MinRetention is the shortest change-log retention (docs/sync-protocol.md
+// §4.4).
+const MinRetention = 7 * 24 * time.Hour
 
 // Server is the kido server core. Use Handler to serve its API.
 type Server struct {
@@ -39,6 +56,18 @@ type Server struct {
 	identity ed25519.PrivateKey
 	info     wire.Server
 	enrolLim *limiter
+
+	feed      *hub
+	hbs       heartbeats
+	uploads   *budget
+	uploading inflight
+	polls     chan struct{} // one place per long-poll
+	snapshots chan struct{} // one place per snapshot being sent
+	retention time.Duration
+	tlsExpiry time.Time
+	metrics   metrics
+	warns     atomic.Pointer[[]string]
+	wasSilent map[uint32]bool // gates silent at the last check (Run only)
 }
 
 // New opens the server's identity (making one on first start) and returns
@@ -68,6 +97,13 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if s.codeTTL == 0 {
 		s.codeTTL = 24 * time.Hour
 	}
+	workers := cmp.Or(cfg.UploadWorkers, 4)
+	s.uploads = newBudget(workers, 4*workers, uploadQueueWait)
+	s.polls = make(chan struct{}, cmp.Or(cfg.LongPolls, 2048))
+	s.snapshots = make(chan struct{}, cmp.Or(cfg.Snapshots, 2))
+	s.feed = newHub()
+	s.retention = max(cfg.Retention, MinRetention)
+	s.tlsExpiry = cfg.TLSExpiry
 	// Failed enrolment attempts: one per second on average, bursts of 10,
 	// so guessing an 8-digit code secret is hopeless within its lifetime.
 	s.enrolLim = newLimiter(1, 10, s.now)
@@ -197,8 +233,14 @@ func (s *Server) Handler() http.Handler {
 
 	mux.Handle("POST /v1/events/{event}/gates", s.authed(pathEvent, s.addGate))
 	mux.Handle("GET /v1/events/{event}/gates", s.authed(pathEvent, s.listGates))
+	mux.Handle("POST /v1/events/{event}/gates/{gate}/revoke", s.authed(pathEvent, s.revokeGate))
+	mux.Handle("GET /v1/events/{event}/report", s.authed(pathEvent, s.report))
+	mux.Handle("GET /v1/events/{event}/conflicts", s.authed(pathEvent, s.conflicts))
 	mux.Handle("POST /v1/enroll", s.public(s.enroll))
 	mux.Handle("GET /v1/gate/snapshot", s.authedStream(gateOnly, s.snapshot))
+	mux.Handle("POST /v1/gate/upload", s.authedStream(gateOnly, s.upload))
+	mux.Handle("GET /v1/gate/changes", s.authedStream(gateOnly, s.changes))
+	mux.HandleFunc("GET /metrics", s.serveMetrics)
 
 	mux.Handle("POST /v1/tokens", s.authed(adminOnly, s.createToken))
 	mux.Handle("GET /v1/tokens", s.authed(adminOnly, s.listTokens))
@@ -210,6 +252,19 @@ func (s *Server) Handler() http.Handler {
 	return s.logged(mux)
 }
 
+// health answers at once whatever the load: it pings the database on a
+// connection of its own and shows the warnings Run keeps up to date.
 func (s *Server) health(r *http.Request) (int, any, error) {
-	return http.StatusOK, wire.Health{Status: "ok", Server: s.info, ServerTime: s.now().UTC()}, nil
+	h := wire.Health{Status: "ok", Server: s.info, ServerTime: s.now().UTC(), Database: "ok"}
+	if w := s.warns.Load(); w != nil {
+		h.Warnings = *w
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	if err := s.store.Ping(ctx); err != nil {
+		s.log.Error("health: database does not answer", "err", err)
+		h.Status, h.Database = "error", err.Error()
+		return http.StatusServiceUnavailable, h, nil
+	}
+	return http.StatusOK, h, nil
 }

@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/json"
 	"time"
 
 	"kido.dev/kido/sync/wire"
@@ -96,5 +97,92 @@ type Store interface {
 	// ServerTime are left for the caller.
 	Snapshot(ctx context.Context, gate uint32) (*wire.Snapshot, error)
 
+	// RevokedToken returns a revoked token by hash, or ErrNotFound; it lets
+	// a revoked gate be told so (401 gate_revoked) rather than "unknown".
+	RevokedToken(ctx context.Context, h TokenHash) (wire.Token, error)
+	// RevokeGate marks a gate revoked, revokes its credentials (keeping
+	// their hashes) and appends a gate change, in one transaction.
+	RevokeGate(ctx context.Context, event, gate uint32, now time.Time) (wire.Gate, error)
+
+	// IssuedTiers returns the tier of each of serials issued for event
+	// (revoked tickets included); serials never issued are absent.
+	IssuedTiers(ctx context.Context, event uint32, serials []uint32) (map[uint32]uint8, error)
+	// StoredHashes returns the hashes of the gate's stored admissions with
+	// seq in [from, to], so a retried batch need not be verified again.
+	StoredHashes(ctx context.Context, gate uint32, from, to uint64) (map[uint64]string, error)
+	// Upload stores a checked and verified batch of one gate of event in
+	// one write transaction, per docs/sync-protocol.md §3.4: new records
+	// inserted (admissions also appended to the change log), same key and
+	// hash counted as duplicates, same key with another hash quarantined;
+	// then the gate's acknowledgements advanced. ServerTime is left for the
+	// caller.
+	Upload(ctx context.Context, event, gate uint32, req *wire.UploadRequest, now time.Time) (wire.UploadResponse, error)
+	// RecordRefused appends rows to the refused-uploads log.
+	RecordRefused(ctx context.Context, rs []Refusal) error
+
+	// Changes reads, in one read transaction, up to limit changes of event
+	// after cursor c, and the cursor to continue from: the last change's
+	// when the page is full, otherwise the log head as of that read.
+	// Resnapshot is set, with nothing else, when c names a position whose
+	// row is gone or carries another tag.
+	Changes(ctx context.Context, event uint32, c Cursor, limit int) (FeedPage, error)
+	// PruneChanges deletes change-log rows created before cutoff whose
+	// event ended before ended, never the log head; it returns how many.
+	PruneChanges(ctx context.Context, cutoff, ended time.Time) (int64, error)
+
+	// SaveHeartbeats stores the gates' latest heartbeats in one transaction.
+	SaveHeartbeats(ctx context.Context, hbs []GateHeartbeat) error
+	// GateStatuses returns the event's gates with their stored heartbeat,
+	// acknowledgements, quarantine and refusal counts; Silent is left for
+	// the caller.
+	GateStatuses(ctx context.Context, event uint32) ([]wire.GateStatus, error)
+	// EventRecords returns what reports and conflicts are computed from,
+	// read in one transaction.
+	EventRecords(ctx context.Context, event uint32) (*EventRecords, error)
+
+	// Ping checks that the database answers a read.
+	Ping(ctx context.Context) error
+
 	Close() error
+}
+
+// Refusal is one row of the refused-uploads log: a record of an upload
+// refused with 400 bad_ticket, kept for audit.
+type Refusal struct {
+	Event, Gate uint32
+	Record      string // wire.RecordAdmission or wire.RecordAudit
+	Seq         uint64
+	Hash        string
+	Error       string
+	Received    time.Time
+}
+
+// FeedPage is one read of the change log. Changes are wire.Change values
+// in JSON as stored, passed through without decoding.
+type FeedPage struct {
+	Changes    []json.RawMessage
+	Next       Cursor
+	Resnapshot bool
+}
+
+// GateHeartbeat is what a gate's latest contact said about it.
+type GateHeartbeat struct {
+	Gate        uint32
+	LastContact time.Time
+	Pending     int64 // -1: unknown
+	ClockSkewMS int64
+	Version     string
+}
+
+// EventRecords is an event's admissions with what a report needs beside
+// them. Admissions excludes quarantined records.
+type EventRecords struct {
+	Event       wire.Event
+	Tiers       []wire.Tier
+	Gates       []wire.Gate
+	Admissions  []wire.Admission
+	Rejected    map[uint32]int    // audit records by gate
+	Quarantined int               // records in quarantine
+	Issued      map[uint8]int     // tickets issued by tier, revoked included
+	Holders     map[uint32]string // holder by serial, for admitted serials
 }

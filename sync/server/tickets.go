@@ -54,6 +54,7 @@ func (s *Server) issue(r *http.Request, _ wire.Token) (int, any, error) {
 	if err != nil {
 		return 0, nil, err
 	}
+	s.changed(ev)
 	return http.StatusOK, wire.IssueResponse{Batch: in.Batch, Tickets: out}, nil
 }
 
@@ -105,6 +106,7 @@ func (s *Server) revoke(r *http.Request, _ wire.Token) (int, any, error) {
 	if err != nil {
 		return 0, nil, err
 	}
+	s.changed(ev)
 	s.log.Info("tickets revoked", "event", ev, "count", len(out))
 	return http.StatusOK, wire.Revoked{Tickets: out}, nil
 }
@@ -122,6 +124,7 @@ func (s *Server) reissue(r *http.Request, _ wire.Token) (int, any, error) {
 	if err != nil {
 		return 0, nil, err
 	}
+	s.changed(ev)
 	s.log.Info("tickets reissued", "event", ev, "count", len(out))
 	return http.StatusOK, wire.Reissued{Tickets: out}, nil
 }

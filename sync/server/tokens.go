@@ -66,6 +66,11 @@ func (s *Server) revokeToken(r *http.Request, _ wire.Token) (int, any, error) {
 	if err != nil {
 		return 0, nil, err
 	}
+	if t.Scope == wire.ScopeGate {
+		for _, ev := range t.Events {
+			s.changed(ev)
+		}
+	}
 	s.log.Info("token revoked", "token", t.ID)
 	return http.StatusOK, t, nil
 }

@@ -7,9 +7,11 @@ import "time"
 
 // Health answers GET /v1/health, which needs no token.
 type Health struct {
-	Status     string    `json:"status"` // "ok"
+	Status     string    `json:"status"` // "ok", or "error" (with 503) when the database does not answer
 	Server     Server    `json:"server"`
 	ServerTime time.Time `json:"server_time"`
+	Database   string    `json:"database,omitempty"` // "ok" or what failed
+	Warnings   []string  `json:"warnings,omitempty"` // what an operator must act on soon (certificate expiry, silent gates, …)
 }
 
 // EventCreate creates an event (POST /v1/events). The server answers with

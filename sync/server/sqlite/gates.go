@@ -130,12 +130,11 @@ func (s *Store) Snapshot(ctx context.Context, gate uint32) (*wire.Snapshot, erro
 	err := s.read(ctx, func(tx *sql.Tx) error {
 		// The first statement fixes the read snapshot; the cursor must come
 		// from that same state.
-		var seq int64
-		if err := tx.QueryRowContext(ctx, "SELECT COALESCE(MAX(seq), 0) FROM changes").Scan(&seq); err != nil {
-			return fmt.Errorf("sqlite: snapshot: %w", err)
+		h, err := head(ctx, tx)
+		if err != nil {
+			return err
 		}
-		snap.Cursor = strconv.FormatInt(seq, 10)
-		var err error
+		snap.Cursor = h.String()
 		snap.Gate, err = scanGate(tx.QueryRowContext(ctx, "SELECT "+gateCols+" FROM gates WHERE id = ?", gate))
 		if errors.Is(err, sql.ErrNoRows) {
 			return server.Errorf(server.ErrNotFound, "", "gate %d not found", gate)

@@ -1,7 +1,7 @@
 package sqlite
 
 // schemaVersion is stored in PRAGMA user_version.
-const schemaVersion = 1
+const schemaVersion = 2
 
 // schema creates the tables. Times are RFC 3339 text (event start and end
 // keep the venue's offset; everything else is UTC).
@@ -103,4 +103,60 @@ CREATE TABLE changes (
 	payload  TEXT NOT NULL
 );
 CREATE INDEX changes_event ON changes(event, seq);
+`
+
+// schemaV2 adds what sync needs (docs/sync-protocol.md) to a version 1
+// database: change-log tags and times for cursors and pruning, the gates'
+// acknowledgements and heartbeats, audit records, quarantine and the
+// refused-uploads log.
+const schemaV2 = `
+-- The tag makes a cursor name one row for ever: a position reused after a
+-- restore from backup carries another tag, so the cursor is detected.
+ALTER TABLE changes ADD COLUMN tag TEXT NOT NULL DEFAULT '';
+ALTER TABLE changes ADD COLUMN created TEXT NOT NULL DEFAULT '';
+UPDATE changes SET tag = lower(hex(randomblob(8))), created = strftime('%Y-%m-%dT%H:%M:%fZ', 'now');
+ALTER TABLE gates ADD COLUMN acked INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE gates ADD COLUMN audit_acked INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE gates ADD COLUMN last_contact TEXT;
+ALTER TABLE gates ADD COLUMN pending INTEGER NOT NULL DEFAULT -1;
+ALTER TABLE gates ADD COLUMN clock_skew_ms INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE gates ADD COLUMN version TEXT NOT NULL DEFAULT '';
+-- Audit records of rejected scans; (gate, seq) is their idempotency key.
+CREATE TABLE audits (
+	event      INTEGER NOT NULL,
+	gate       INTEGER NOT NULL,
+	seq        INTEGER NOT NULL,
+	kind       TEXT NOT NULL,
+	reason     TEXT NOT NULL,
+	serial     INTEGER NOT NULL,
+	at         TEXT NOT NULL,
+	corrected  TEXT NOT NULL,
+	text       TEXT NOT NULL,
+	hash       TEXT NOT NULL,
+	PRIMARY KEY (gate, seq)
+);
+-- Records that reused a stored (gate, seq) with other content: kept beside
+-- the first, never replacing it; a retry of the same record adds nothing.
+CREATE TABLE quarantine (
+	event     INTEGER NOT NULL,
+	gate      INTEGER NOT NULL,
+	record    TEXT NOT NULL,
+	seq       INTEGER NOT NULL,
+	hash      TEXT NOT NULL,
+	payload   TEXT NOT NULL,
+	received  TEXT NOT NULL,
+	UNIQUE (gate, record, seq, hash)
+);
+-- Uploads refused because an admission failed ticket verification.
+CREATE TABLE refused_uploads (
+	id        INTEGER PRIMARY KEY,
+	event     INTEGER NOT NULL,
+	gate      INTEGER NOT NULL,
+	record    TEXT NOT NULL,
+	seq       INTEGER NOT NULL,
+	hash      TEXT NOT NULL,
+	error     TEXT NOT NULL,
+	received  TEXT NOT NULL
+);
+CREATE INDEX refused_gate ON refused_uploads(gate);
 `

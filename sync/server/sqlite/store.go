@@ -20,8 +20,9 @@ import (
 
 // Store is a server.Store in a SQLite file.
 type Store struct {
-	w *sql.DB // the single writer connection
-	r *sql.DB // read-only pool
+	w    *sql.DB // the single writer connection
+	r    *sql.DB // read-only pool
+	ping *sql.DB // one read-only connection for health checks only
 }
 
 var _ server.Store = (*Store)(nil)
@@ -46,6 +47,14 @@ func Open(path string) (*Store, error) {
 	}
 	r.SetMaxOpenConns(4)
 	s.r = r
+	ping, err := sql.Open("sqlite3", "file:"+url.PathEscape(path)+q+"&_txlock=deferred&_query_only=true")
+	if err != nil {
+		w.Close()
+		r.Close()
+		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
+	ping.SetMaxOpenConns(1)
+	s.ping = ping
 	return s, nil
 }
 
@@ -54,10 +63,14 @@ func (s *Store) migrate() error {
 	if err := s.w.QueryRow("PRAGMA user_version").Scan(&v); err != nil {
 		return fmt.Errorf("sqlite: open database: %w\nhint: is the data directory writable and the file a kido database?", err)
 	}
+	var steps []string
 	switch v {
 	case schemaVersion:
 		return nil
 	case 0:
+		steps = []string{schema, schemaV2}
+	case 1:
+		steps = []string{schemaV2}
 	default:
 		return fmt.Errorf("sqlite: database schema version %d, this kido-server knows %d\nhint: run the kido-server release that made this data directory", v, schemaVersion)
 	}
@@ -66,8 +79,10 @@ func (s *Store) migrate() error {
 		return fmt.Errorf("sqlite: create schema: %w", err)
 	}
 	defer tx.Rollback()
-	if _, err := tx.Exec(schema); err != nil {
-		return fmt.Errorf("sqlite: create schema: %w", err)
+	for _, step := range steps {
+		if _, err := tx.Exec(step); err != nil {
+			return fmt.Errorf("sqlite: create schema: %w", err)
+		}
 	}
 	if _, err := tx.Exec(fmt.Sprintf("PRAGMA user_version = %d", schemaVersion)); err != nil {
 		return fmt.Errorf("sqlite: create schema: %w", err)
@@ -80,7 +95,7 @@ func (s *Store) migrate() error {
 
 // Close closes the database.
 func (s *Store) Close() error {
-	return errors.Join(s.r.Close(), s.w.Close())
+	return errors.Join(s.ping.Close(), s.r.Close(), s.w.Close())
 }
 
 // write runs fn in one write transaction.
@@ -122,7 +137,9 @@ func logChange(ctx context.Context, tx queryer, event uint32, c wire.Change) err
 	if err != nil {
 		return fmt.Errorf("sqlite: change: %w", err)
 	}
-	if _, err := tx.ExecContext(ctx, "INSERT INTO changes (event, kind, payload) VALUES (?, ?, ?)", event, c.Kind, string(b)); err != nil {
+	// seq is assigned inside the single write transaction, so seq order is
+	// commit order (see feed.go); the tag is random per row.
+	if _, err := tx.ExecContext(ctx, "INSERT INTO changes (event, kind, payload, tag, created) VALUES (?, ?, ?, lower(hex(randomblob(8))), strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))", event, c.Kind, string(b)); err != nil {
 		return fmt.Errorf("sqlite: change: %w", err)
 	}
 	return nil

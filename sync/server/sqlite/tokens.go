@@ -73,7 +73,16 @@ func insertToken(ctx context.Context, tx *sql.Tx, t server.NewToken, now time.Ti
 
 // TokenByHash implements server.Store.
 func (s *Store) TokenByHash(ctx context.Context, h server.TokenHash) (wire.Token, error) {
-	t, err := scanToken(s.r.QueryRowContext(ctx, "SELECT "+tokenCols+" FROM tokens WHERE hash = ? AND revoked IS NULL", h[:]))
+	return s.tokenByHash(ctx, h, "revoked IS NULL")
+}
+
+// RevokedToken implements server.Store.
+func (s *Store) RevokedToken(ctx context.Context, h server.TokenHash) (wire.Token, error) {
+	return s.tokenByHash(ctx, h, "revoked IS NOT NULL")
+}
+
+func (s *Store) tokenByHash(ctx context.Context, h server.TokenHash, cond string) (wire.Token, error) {
+	t, err := scanToken(s.r.QueryRowContext(ctx, "SELECT "+tokenCols+" FROM tokens WHERE hash = ? AND "+cond, h[:]))
 	if errors.Is(err, sql.ErrNoRows) {
 		return t, server.ErrNotFound
 	}

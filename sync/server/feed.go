@@ -1,0 +1,164 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"kido.dev/kido/sync/wire"
+)
+
+// maxChanges is the most changes one feed answer carries.
+const maxChanges = 1000
+
+// hub wakes the long-polls of an event when changes for it commit
+// (docs/sync-protocol.md §4.3): each event has a channel that is closed
+// and replaced after every such commit. A poll takes the channel before
+// it reads the log, so a commit between its read and its wait still
+// closes the channel it waits on.
+type hub struct {
+	mu    sync.Mutex
+	chans map[uint32]chan struct{}
+	stop  chan struct{} // closed at shutdown: every waiter answers
+	once  sync.Once
+}
+
+func newHub() *hub {
+	return &hub{chans: map[uint32]chan struct{}{}, stop: make(chan struct{})}
+}
+
+// channel returns the channel the next commit for event will close.
+func (h *hub) channel(event uint32) <-chan struct{} {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	c, ok := h.chans[event]
+	if !ok {
+		c = make(chan struct{})
+		h.chans[event] = c
+	}
+	return c
+}
+
+// notify wakes the waiters of event; call it after the commit.
+func (h *hub) notify(event uint32) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if c, ok := h.chans[event]; ok {
+		close(c)
+		delete(h.chans, event)
+	}
+}
+
+func (h *hub) shutdown() { h.once.Do(func() { close(h.stop) }) }
+
+// StopWaiting makes every long-poll answer now with what it has; call it
+// when the HTTP server shuts down (http.Server.RegisterOnShutdown).
+func (s *Server) StopWaiting() { s.feed.shutdown() }
+
+// changed is called by handlers after a commit that appended changes of
+// event to the log.
+func (s *Server) changed(event uint32) { s.feed.notify(event) }
+
+// parseWait reads the wait parameter: a Go duration from 0 to wire.MaxWait,
+// absent meaning 0.
+func parseWait(v string) (time.Duration, error) {
+	if v == "" {
+		return 0, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d < 0 || d > wire.MaxWait {
+		return 0, codeErrorf(ErrInvalid, wire.CodeBadCursor, "wait is a Go duration such as 25s, at most 30s", "bad wait %q", v)
+	}
+	return d, nil
+}
+
+// changes serves GET /v1/gate/changes: the gate's event's changes after
+// its cursor, waiting up to wait for one when there are none.
+func (s *Server) changes(w http.ResponseWriter, r *http.Request, tok wire.Token) error {
+	if err := s.heartbeat(r, tok); err != nil {
+		return err
+	}
+	select {
+	case s.polls <- struct{}{}:
+		defer func() { <-s.polls }()
+	default:
+		s.shed(w, "long-poll", false)
+		return nil
+	}
+	q := r.URL.Query()
+	cur, err := ParseCursor(q.Get("cursor"))
+	if err != nil {
+		return err
+	}
+	wait, err := parseWait(q.Get("wait"))
+	if err != nil {
+		return err
+	}
+	ev := tok.Events[0]
+	deadline := time.NewTimer(wait)
+	defer deadline.Stop()
+	for {
+		// Take the channel before reading: see hub.
+		woken := s.feed.channel(ev)
+		page, err := s.store.Changes(r.Context(), ev, cur, maxChanges)
+		if err != nil {
+			return err
+		}
+		if page.Resnapshot || len(page.Changes) > 0 || wait == 0 {
+			s.writeChanges(w, page)
+			return nil
+		}
+		cur = page.Next
+		select {
+		case <-woken:
+			continue
+		case <-deadline.C:
+		case <-r.Context().Done():
+		case <-s.feed.stop:
+		}
+		s.writeChanges(w, page)
+		return nil
+	}
+}
+
+// writeChanges writes a wire.Changes with the stored changes passed
+// through as they are.
+func (s *Server) writeChanges(w http.ResponseWriter, p FeedPage) {
+	var b bytes.Buffer
+	b.WriteString(`{"changes":[`)
+	for i, c := range p.Changes {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.Write(c)
+	}
+	b.WriteString(`],"cursor":`)
+	cur := ""
+	if !p.Resnapshot {
+		cur = p.Next.String()
+	}
+	b.WriteString(strconv.Quote(cur))
+	if p.Resnapshot {
+		b.WriteString(`,"resnapshot":true`)
+	}
+	st, _ := json.Marshal(s.now().UTC())
+	b.WriteString(`,"server_time":`)
+	b.Write(st)
+	b.WriteString("}\n")
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Content-Length", strconv.Itoa(b.Len()))
+	w.WriteHeader(http.StatusOK)
+	w.Write(b.Bytes())
+}
+
+// PruneChanges deletes change-log rows older than the retention window
+// whose event ended more than 24 h ago (docs/sync-protocol.md §4.4).
+// Gates whose cursor pointed at a pruned row are told to resnapshot.
+func (s *Server) PruneChanges(ctx context.Context) (int64, error) {
+	now := s.now()
+	return s.store.PruneChanges(ctx, now.Add(-s.retention), now.Add(-24*time.Hour))
+}

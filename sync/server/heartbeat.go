@@ -1,0 +1,197 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"net/http"
+	"slices"
+	"sync"
+	"time"
+
+	"kido.dev/kido/sync/wire"
+)
+
+// heartbeats holds every gate's latest heartbeat in memory; flush writes
+// the changed ones to the store in one transaction, so that a herd of
+// contacts costs no write transactions of its own (docs/sync-protocol.md
+// §6).
+type heartbeats struct {
+	mu    sync.Mutex
+	last  map[uint32]GateHeartbeat
+	dirty map[uint32]bool
+}
+
+func (h *heartbeats) record(hb GateHeartbeat) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.last == nil {
+		h.last, h.dirty = map[uint32]GateHeartbeat{}, map[uint32]bool{}
+	}
+	prev, ok := h.last[hb.Gate]
+	// An absent header leaves the field as it was known.
+	if ok {
+		if hb.Version == "" {
+			hb.Version = prev.Version
+		}
+		if hb.Pending < 0 {
+			hb.Pending = prev.Pending
+		}
+	}
+	h.last[hb.Gate] = hb
+	h.dirty[hb.Gate] = true
+}
+
+func (h *heartbeats) get(gate uint32) (GateHeartbeat, bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	hb, ok := h.last[gate]
+	return hb, ok
+}
+
+// takeDirty returns the heartbeats changed since the last call.
+func (h *heartbeats) takeDirty() []GateHeartbeat {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	out := make([]GateHeartbeat, 0, len(h.dirty))
+	for _, g := range slices.Sorted(maps.Keys(h.dirty)) {
+		out = append(out, h.last[g])
+	}
+	clear(h.dirty)
+	return out
+}
+
+// putBack marks heartbeats dirty again after a failed flush, unless newer
+// ones arrived meanwhile.
+func (h *heartbeats) putBack(hbs []GateHeartbeat) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, hb := range hbs {
+		if h.last[hb.Gate].LastContact.Equal(hb.LastContact) {
+			h.dirty[hb.Gate] = true
+		}
+	}
+}
+
+// heartbeat records the heartbeat headers of an authenticated gate
+// request; a malformed header is 400 bad_header.
+func (s *Server) heartbeat(r *http.Request, tok wire.Token) error {
+	hb, err := wire.ParseHeartbeat(r.Header)
+	if err != nil {
+		return codeErrorf(ErrInvalid, wire.CodeBadHeader, "update kido-gate; the heartbeat headers are in docs/sync-protocol.md §6", "%v", err)
+	}
+	now := s.now()
+	g := GateHeartbeat{Gate: tok.Gate, LastContact: now.UTC(), Pending: hb.Pending, Version: hb.Version}
+	if !hb.Time.IsZero() {
+		g.ClockSkewMS = hb.Time.Sub(now).Milliseconds()
+	} else if prev, ok := s.hbs.get(tok.Gate); ok {
+		g.ClockSkewMS = prev.ClockSkewMS
+	}
+	s.hbs.record(g)
+	return nil
+}
+
+// FlushHeartbeats writes the heartbeats received since the last flush.
+func (s *Server) FlushHeartbeats(ctx context.Context) error {
+	hbs := s.hbs.takeDirty()
+	if err := s.store.SaveHeartbeats(ctx, hbs); err != nil {
+		s.hbs.putBack(hbs)
+		return err
+	}
+	return nil
+}
+
+// Run does the server's background work until ctx ends: heartbeats
+// written every 5 s; every minute, operator warnings refreshed and gates
+// that fell silent logged; every hour, the change log pruned. On return
+// the last heartbeats are written.
+func (s *Server) Run(ctx context.Context) {
+	flush := time.NewTicker(5 * time.Second)
+	defer flush.Stop()
+	minute := time.NewTicker(time.Minute)
+	defer minute.Stop()
+	hourly := time.NewTicker(time.Hour)
+	defer hourly.Stop()
+	s.prune(ctx)
+	s.check(ctx)
+	for {
+		select {
+		case <-ctx.Done():
+			fctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			if err := s.FlushHeartbeats(fctx); err != nil {
+				s.log.Error("heartbeats not written at shutdown", "err", err)
+			}
+			cancel()
+			return
+		case <-flush.C:
+			if err := s.FlushHeartbeats(ctx); err != nil {
+				s.log.Error("heartbeats not written", "err", err)
+			}
+		case <-minute.C:
+			s.check(ctx)
+		case <-hourly.C:
+			s.prune(ctx)
+		}
+	}
+}
+
+func (s *Server) prune(ctx context.Context) {
+	if n, err := s.PruneChanges(ctx); err != nil {
+		s.log.Error("change log not pruned", "err", err)
+	} else if n > 0 {
+		s.log.Info("change log pruned", "rows", n, "retention", s.retention.String())
+	}
+}
+
+// check refreshes the warnings health shows and logs gates that fell
+// silent or came back since the last check.
+func (s *Server) check(ctx context.Context) {
+	var warns []string
+	if !s.tlsExpiry.IsZero() {
+		left := s.tlsExpiry.Sub(s.now())
+		switch {
+		case left <= 0:
+			warns = append(warns, fmt.Sprintf("TLS certificate expired at %s", s.tlsExpiry.UTC().Format(time.RFC3339)))
+		case left < 30*24*time.Hour:
+			warns = append(warns, fmt.Sprintf("TLS certificate expires in %d days (%s): renew it and restart kido-server", int(left.Hours()/24), s.tlsExpiry.UTC().Format(time.RFC3339)))
+		}
+	}
+	if evs, err := s.store.Events(ctx, nil); err == nil {
+		keys, err := s.store.Keys(ctx, 0)
+		if err == nil {
+			current := map[uint32]bool{}
+			for _, k := range keys {
+				current[k.Event] = current[k.Event] || (k.Current && !k.Revoked)
+			}
+			for _, ev := range evs {
+				if !current[ev.ID] && s.now().Before(ev.End) {
+					warns = append(warns, fmt.Sprintf("event %d has no current signing key: run kidoctl keys rotate -event %d", ev.ID, ev.ID))
+				}
+			}
+		}
+	}
+	silent, err := s.silentGates(ctx)
+	if err != nil {
+		s.log.Error("gate check failed", "err", err)
+	}
+	now := map[uint32]bool{}
+	for _, g := range silent {
+		now[g.ID] = true
+		if !s.wasSilent[g.ID] {
+			s.log.Warn("gate silent", "event", g.Event, "gate", g.ID, "name", g.Name, "last_contact", g.LastContact)
+		}
+	}
+	for id := range s.wasSilent {
+		if !now[id] {
+			s.log.Info("gate back in contact", "gate", id)
+		}
+	}
+	s.wasSilent = now
+	if len(silent) > 0 {
+		warns = append(warns, fmt.Sprintf("%d gates silent for more than %s during their event: see kidoctl gates", len(silent), defaultSilentAfter))
+	}
+	for _, w := range warns {
+		s.log.Warn(w)
+	}
+	s.warns.Store(&warns)
+}

@@ -1,0 +1,142 @@
+package server
+
+import (
+	"cmp"
+	"net/http"
+	"slices"
+	"time"
+
+	"kido.dev/kido/sync/wire"
+)
+
+// DoubleEntries returns the double entries among an event's admissions
+// (docs/sync-protocol.md §5.1): for each ticket, its admissions ordered by
+// corrected time, gate and seq, walked with its tier's entry rule; a ticket
+// with at least one excess admission is a Conflict listing all of them.
+// The result is ordered by the corrected time of the first excess
+// admission, then serial.
+func DoubleEntries(er *EventRecords) []wire.Conflict {
+	rules := map[uint8]int{}
+	for _, t := range er.Tiers {
+		rules[t.ID] = t.Entries
+	}
+	names := map[uint32]string{}
+	for _, g := range er.Gates {
+		names[g.ID] = g.Name
+	}
+	bySerial := map[uint32][]wire.Admission{}
+	for _, a := range er.Admissions {
+		bySerial[a.Serial] = append(bySerial[a.Serial], a)
+	}
+	type found struct {
+		c     wire.Conflict
+		first time.Time
+	}
+	var out []found
+	for serial, as := range bySerial {
+		slices.SortFunc(as, func(a, b wire.Admission) int {
+			return cmp.Or(a.Corrected.Compare(b.Corrected), cmp.Compare(a.Gate, b.Gate), cmp.Compare(a.Seq, b.Seq))
+		})
+		c := wire.Conflict{Serial: serial, Tier: as[0].Tier, Holder: er.Holders[serial]}
+		var first time.Time
+		entries, inside := 0, false
+		for _, a := range as {
+			excess := false
+			if a.Kind == wire.KindExit {
+				inside = false
+			} else if n := rules[a.Tier]; n == wire.EntriesUnlimited {
+				excess, inside = inside, true
+			} else {
+				entries++
+				excess = entries > n
+			}
+			if excess && first.IsZero() {
+				first = a.Corrected
+			}
+			c.Admissions = append(c.Admissions, wire.ConflictAdmission{Admission: a, GateName: names[a.Gate], Excess: excess})
+		}
+		if !first.IsZero() {
+			out = append(out, found{c, first})
+		}
+	}
+	slices.SortFunc(out, func(a, b found) int {
+		return cmp.Or(a.first.Compare(b.first), cmp.Compare(a.c.Serial, b.c.Serial))
+	})
+	cs := make([]wire.Conflict, len(out))
+	for i, f := range out {
+		cs[i] = f.c
+	}
+	return cs
+}
+
+// BuildReport sums up an event's admissions (docs/sync-protocol.md §5.3).
+func BuildReport(er *EventRecords, now time.Time) wire.Report {
+	rep := wire.Report{Event: er.Event.ID, Quarantined: er.Quarantined, ServerTime: now.UTC(),
+		PerGate: []wire.GateCount{}, PerTier: []wire.TierCount{}}
+	gateIdx := map[uint32]int{}
+	for _, g := range er.Gates {
+		gateIdx[g.ID] = len(rep.PerGate)
+		rep.PerGate = append(rep.PerGate, wire.GateCount{Gate: g.ID, Name: g.Name, Rejected: er.Rejected[g.ID]})
+		rep.Rejected += er.Rejected[g.ID]
+	}
+	tierIdx := map[uint8]int{}
+	for _, t := range er.Tiers {
+		tierIdx[t.ID] = len(rep.PerTier)
+		rep.PerTier = append(rep.PerTier, wire.TierCount{Tier: t.ID, Name: t.Name, Issued: er.Issued[t.ID]})
+	}
+	holders := map[uint32]bool{}
+	tierHolders := map[uint8]map[uint32]bool{}
+	for _, a := range er.Admissions {
+		gc := &wire.GateCount{} // a gate unknown to the event counts nowhere
+		if i, ok := gateIdx[a.Gate]; ok {
+			gc = &rep.PerGate[i]
+		}
+		switch a.Kind {
+		case wire.KindExit:
+			rep.Exits++
+			gc.Exits++
+			continue
+		case wire.KindManual:
+			gc.Manual++
+		default:
+			gc.Entries++
+		}
+		rep.Admitted++
+		holders[a.Serial] = true
+		if i, ok := tierIdx[a.Tier]; ok {
+			rep.PerTier[i].Admitted++
+			if tierHolders[a.Tier] == nil {
+				tierHolders[a.Tier] = map[uint32]bool{}
+			}
+			tierHolders[a.Tier][a.Serial] = true
+		}
+	}
+	rep.UniqueHolders = len(holders)
+	for i := range rep.PerTier {
+		rep.PerTier[i].UniqueHolders = len(tierHolders[rep.PerTier[i].Tier])
+	}
+	rep.DoubleEntries = len(DoubleEntries(er))
+	return rep
+}
+
+func (s *Server) report(r *http.Request, _ wire.Token) (int, any, error) {
+	ev, _ := parseEvent(r.PathValue("event"))
+	er, err := s.store.EventRecords(r.Context(), ev)
+	if err != nil {
+		return 0, nil, err
+	}
+	return http.StatusOK, BuildReport(er, s.now()), nil
+}
+
+func (s *Server) conflicts(r *http.Request, _ wire.Token) (int, any, error) {
+	ev, _ := parseEvent(r.PathValue("event"))
+	er, err := s.store.EventRecords(r.Context(), ev)
+	if err != nil {
+		return 0, nil, err
+	}
+	cs := DoubleEntries(er)
+	if cs == nil {
+		cs = []wire.Conflict{}
+	}
+	return http.StatusOK, cs, nil
+}

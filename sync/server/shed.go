@@ -1,0 +1,102 @@
+package server
+
+import (
+	"math/rand/v2"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"kido.dev/kido/sync/wire"
+)
+
+// uploadQueueWait is how long an upload may wait for a worker before it is
+// shed (docs/sync-protocol.md §7.2).
+const uploadQueueWait = 2 * time.Second
+
+// budget bounds concurrent work of one kind. A request takes a place (at
+// most cap(places)), then a worker (at most cap(workers)), waiting for the
+// worker no longer than wait. Neither step touches the database.
+type budget struct {
+	places  chan struct{}
+	workers chan struct{}
+	wait    time.Duration
+}
+
+func newBudget(workers, queued int, wait time.Duration) *budget {
+	return &budget{places: make(chan struct{}, workers+queued), workers: make(chan struct{}, workers), wait: wait}
+}
+
+// acquire reports whether the request may go on; if so release must be
+// called when it is done.
+func (b *budget) acquire(stop <-chan struct{}) bool {
+	select {
+	case b.places <- struct{}{}:
+	default:
+		return false
+	}
+	select {
+	case b.workers <- struct{}{}:
+		return true
+	default:
+	}
+	t := time.NewTimer(b.wait)
+	defer t.Stop()
+	select {
+	case b.workers <- struct{}{}:
+		return true
+	case <-t.C:
+	case <-stop:
+	}
+	<-b.places
+	return false
+}
+
+func (b *budget) release() {
+	<-b.workers
+	<-b.places
+}
+
+// inUse returns how many requests hold a place.
+func (b *budget) inUse() int { return len(b.places) }
+
+// inflight tracks the gates that have an upload in progress.
+type inflight struct {
+	mu    sync.Mutex
+	gates map[uint32]bool
+}
+
+func (f *inflight) start(gate uint32) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.gates[gate] {
+		return false
+	}
+	if f.gates == nil {
+		f.gates = map[uint32]bool{}
+	}
+	f.gates[gate] = true
+	return true
+}
+
+func (f *inflight) done(gate uint32) {
+	f.mu.Lock()
+	delete(f.gates, gate)
+	f.mu.Unlock()
+}
+
+// shed answers a request the server will not serve now: 429 with
+// Retry-After 1 for a gate that is already being served, otherwise 503
+// with a Retry-After uniform in [1, 5] seconds so that a herd that was
+// shed together comes back spread out.
+func (s *Server) shed(w http.ResponseWriter, what string, sameGate bool) {
+	s.metrics.shed(what)
+	status, after := http.StatusServiceUnavailable, 1+rand.IntN(5)
+	msg := "server: busy, " + what + " shed"
+	if sameGate {
+		status, after = http.StatusTooManyRequests, 1
+		msg = "server: this gate already has an upload in progress"
+	}
+	w.Header().Set("Retry-After", strconv.Itoa(after))
+	writeJSON(w, status, wire.Error{Error: msg, Code: wire.CodeBusy, Hint: "retry after the Retry-After delay"})
+}

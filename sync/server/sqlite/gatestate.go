@@ -1,0 +1,184 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"kido.dev/kido/sync/server"
+	"kido.dev/kido/sync/wire"
+)
+
+// RevokeGate implements server.Store. Revoking a revoked gate changes
+// nothing and is not an error.
+func (s *Store) RevokeGate(ctx context.Context, event, gate uint32, now time.Time) (wire.Gate, error) {
+	var g wire.Gate
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		var err error
+		g, err = scanGate(tx.QueryRowContext(ctx, "SELECT "+gateCols+" FROM gates WHERE id = ? AND event = ?", gate, event))
+		if errors.Is(err, sql.ErrNoRows) {
+			return server.Errorf(server.ErrNotFound, fmt.Sprintf("kidoctl gates -event %d lists the gates", event), "event %d has no gate %d", event, gate)
+		}
+		if err != nil {
+			return fmt.Errorf("sqlite: revoke gate: %w", err)
+		}
+		// The credential's hash stays, marked revoked, so that the gate's
+		// next contact is told it was revoked.
+		if _, err := tx.ExecContext(ctx, "UPDATE tokens SET revoked = ? WHERE gate = ? AND revoked IS NULL", fmtTime(now), gate); err != nil {
+			return fmt.Errorf("sqlite: revoke gate: %w", err)
+		}
+		if g.Revoked {
+			return nil
+		}
+		// An unused enrolment code must not bring the gate back either.
+		if _, err := tx.ExecContext(ctx, "UPDATE gates SET revoked = 1, code_hash = NULL WHERE id = ?", gate); err != nil {
+			return fmt.Errorf("sqlite: revoke gate: %w", err)
+		}
+		g.Revoked = true
+		return logChange(ctx, tx, event, wire.Change{Kind: wire.ChangeGate, Gate: &g})
+	})
+	return g, err
+}
+
+// SaveHeartbeats implements server.Store.
+func (s *Store) SaveHeartbeats(ctx context.Context, hbs []server.GateHeartbeat) error {
+	if len(hbs) == 0 {
+		return nil
+	}
+	return s.write(ctx, func(tx *sql.Tx) error {
+		st, err := tx.PrepareContext(ctx, "UPDATE gates SET last_contact = ?, pending = ?, clock_skew_ms = ?, version = ? WHERE id = ?")
+		if err != nil {
+			return fmt.Errorf("sqlite: heartbeats: %w", err)
+		}
+		defer st.Close()
+		for _, h := range hbs {
+			if _, err := st.ExecContext(ctx, fmtTime(h.LastContact), h.Pending, h.ClockSkewMS, h.Version, h.Gate); err != nil {
+				return fmt.Errorf("sqlite: heartbeats: %w", err)
+			}
+		}
+		return nil
+	})
+}
+
+// GateStatuses implements server.Store.
+func (s *Store) GateStatuses(ctx context.Context, event uint32) ([]wire.GateStatus, error) {
+	var out []wire.GateStatus
+	err := s.read(ctx, func(tx *sql.Tx) error {
+		if _, err := getEvent(ctx, tx, event); err != nil {
+			return err
+		}
+		rows, err := tx.QueryContext(ctx, `SELECT `+gateCols+`, last_contact, pending, clock_skew_ms, version, acked, audit_acked,
+			(SELECT COUNT(*) FROM quarantine q WHERE q.gate = gates.id),
+			(SELECT COUNT(*) FROM refused_uploads r WHERE r.gate = gates.id)
+			FROM gates WHERE event = ? ORDER BY id`, event)
+		if err != nil {
+			return fmt.Errorf("sqlite: gate statuses: %w", err)
+		}
+		defer rows.Close()
+		out = []wire.GateStatus{}
+		for rows.Next() {
+			var st wire.GateStatus
+			var ts string
+			var last sql.NullString
+			if err := rows.Scan(&st.ID, &st.Event, &st.Name, &ts, &st.Direction, &st.Revoked,
+				&last, &st.Pending, &st.ClockSkewMS, &st.Version, &st.Acked, &st.AuditAcked, &st.Quarantined, &st.Refused); err != nil {
+				return fmt.Errorf("sqlite: gate statuses: %w", err)
+			}
+			if st.Tiers, err = splitIDs[uint8](ts, 8); err != nil {
+				return err
+			}
+			if last.Valid {
+				t, err := parseTime(last.String)
+				if err != nil {
+					return err
+				}
+				st.LastContact = &t
+			}
+			out = append(out, st)
+		}
+		return rows.Err()
+	})
+	return out, err
+}
+
+// EventRecords implements server.Store.
+func (s *Store) EventRecords(ctx context.Context, event uint32) (*server.EventRecords, error) {
+	er := &server.EventRecords{Rejected: map[uint32]int{}, Issued: map[uint8]int{}, Holders: map[uint32]string{}}
+	err := s.read(ctx, func(tx *sql.Tx) error {
+		var err error
+		if er.Event, err = getEvent(ctx, tx, event); err != nil {
+			return err
+		}
+		if er.Tiers, err = tiers(ctx, tx, event); err != nil {
+			return err
+		}
+		if er.Gates, err = gates(ctx, tx, event); err != nil {
+			return err
+		}
+		if er.Admissions, err = admissions(ctx, tx, event); err != nil {
+			return err
+		}
+		if er.Quarantined, err = quarantineCount(ctx, tx, "event = ?", event); err != nil {
+			return err
+		}
+		counts := []struct {
+			q   string
+			add func(k, n int)
+		}{
+			{"SELECT gate, COUNT(*) FROM audits WHERE event = ? GROUP BY gate", func(k, n int) { er.Rejected[uint32(k)] = n }},
+			{"SELECT tier, COUNT(*) FROM tickets WHERE event = ? GROUP BY tier", func(k, n int) { er.Issued[uint8(k)] = n }},
+		}
+		for _, c := range counts {
+			if err := scanPairs(ctx, tx, c.q, event, c.add); err != nil {
+				return err
+			}
+		}
+		rows, err := tx.QueryContext(ctx, `SELECT t.serial, t.holder FROM tickets t
+			WHERE t.event = ? AND EXISTS (SELECT 1 FROM admissions a WHERE a.event = t.event AND a.serial = t.serial)`, event)
+		if err != nil {
+			return fmt.Errorf("sqlite: holders: %w", err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var serial uint32
+			var holder string
+			if err := rows.Scan(&serial, &holder); err != nil {
+				return fmt.Errorf("sqlite: holders: %w", err)
+			}
+			er.Holders[serial] = holder
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return nil, err
+	}
+	return er, nil
+}
+
+func scanPairs(ctx context.Context, tx *sql.Tx, q string, event uint32, add func(k, n int)) error {
+	rows, err := tx.QueryContext(ctx, q, event)
+	if err != nil {
+		return fmt.Errorf("sqlite: counts: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var k, n int
+		if err := rows.Scan(&k, &n); err != nil {
+			return fmt.Errorf("sqlite: counts: %w", err)
+		}
+		add(k, n)
+	}
+	return rows.Err()
+}
+
+// Ping implements server.Store. It uses a connection of its own, so that
+// a busy read pool cannot make the health check wait.
+func (s *Store) Ping(ctx context.Context) error {
+	var one int
+	if err := s.ping.QueryRowContext(ctx, "SELECT 1 FROM identity LIMIT 1").Scan(&one); err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("sqlite: ping: %w", err)
+	}
+	return nil
+}

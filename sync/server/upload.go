@@ -1,0 +1,167 @@
+package server
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+
+	"kido.dev/kido/sync/wire"
+	"kido.dev/kido/ticket"
+)
+
+// upload serves POST /v1/gate/upload in the order of docs/sync-protocol.md
+// §9.2: the credential and heartbeat are checked by then; shedding comes
+// before the body is read, every check before anything is written.
+func (s *Server) upload(w http.ResponseWriter, r *http.Request, tok wire.Token) error {
+	if err := s.heartbeat(r, tok); err != nil {
+		return err
+	}
+	if !s.uploading.start(tok.Gate) {
+		s.shed(w, "upload", true)
+		return nil
+	}
+	defer s.uploading.done(tok.Gate)
+	if !s.uploads.acquire(s.feed.stop) {
+		s.shed(w, "upload", false)
+		return nil
+	}
+	defer s.uploads.release()
+
+	status, resp, err := s.doUpload(r, tok)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, status, resp)
+	return nil
+}
+
+func (s *Server) doUpload(r *http.Request, tok wire.Token) (int, *wire.UploadResponse, error) {
+	var req wire.UploadRequest
+	if err := wire.Decode(r.Body, &req, wire.MaxUploadBody); err != nil {
+		if errors.Is(err, wire.ErrTooLarge) {
+			return 0, nil, codeErrorf(ErrTooLarge, wire.CodeTooLarge, fmt.Sprintf("send at most %d records per upload", wire.MaxBatch), "upload body over %d bytes", wire.MaxUploadBody)
+		}
+		return 0, nil, codeErrorf(ErrInvalid, wire.CodeMalformed, "update kido-gate; the upload format is in docs/sync-protocol.md §3.1", "upload: %v", err)
+	}
+	if err := req.Check(); err != nil {
+		var ue *wire.UploadError
+		code := wire.CodeMalformed
+		if errors.As(err, &ue) {
+			code = ue.Code
+		}
+		return 0, nil, codeErrorf(ErrInvalid, code, "the gate sent a record that breaks the protocol; call the operator", "upload from gate %d: %v", tok.Gate, err)
+	}
+	for _, a := range req.Admissions {
+		if a.Gate != tok.Gate {
+			return 0, nil, codeErrorf(ErrForbidden, wire.CodeWrongGate, "a gate uploads only its own records", "admission %d names gate %d; this credential is gate %d's", a.Seq, a.Gate, tok.Gate)
+		}
+	}
+	for _, a := range req.Audits {
+		if a.Gate != tok.Gate {
+			return 0, nil, codeErrorf(ErrForbidden, wire.CodeWrongGate, "a gate uploads only its own records", "audit %d names gate %d; this credential is gate %d's", a.Seq, a.Gate, tok.Gate)
+		}
+	}
+	ev := tok.Events[0]
+	if err := s.verifyAdmissions(r, ev, tok.Gate, req.Admissions); err != nil {
+		return 0, nil, err
+	}
+	resp, err := s.store.Upload(r.Context(), ev, tok.Gate, &req, s.now())
+	if err != nil {
+		return 0, nil, err
+	}
+	if resp.Stored > 0 {
+		s.changed(ev)
+	}
+	resp.ServerTime = s.now().UTC()
+	if len(resp.Quarantined) == 0 {
+		return http.StatusOK, &resp, nil
+	}
+	s.log.Warn("upload quarantined: same (gate, seq), other content", "event", ev, "gate", tok.Gate, "records", resp.Quarantined)
+	resp.Code = wire.CodeSeqConflict
+	resp.Error = fmt.Sprintf("server: gate %d reused %d sequence numbers with other content; those records are quarantined", tok.Gate, len(resp.Quarantined))
+	resp.Hint = "the gate was restored from a backup or its disk cloned; the operator sees the records in kidoctl gates"
+	return http.StatusConflict, &resp, nil
+}
+
+// verifyAdmissions checks the tickets of admissions not already stored
+// with the same hash (docs/sync-protocol.md §3.3): the text parses, its
+// signature verifies under a key of the event (revoked keys included: the
+// admission happened), it is for this event, its serial and tier are the
+// record's, and the serial was issued with that tier. A failure is 400
+// bad_ticket and is logged in the refused-uploads log.
+func (s *Server) verifyAdmissions(r *http.Request, ev, gate uint32, as []wire.Admission) error {
+	if len(as) == 0 {
+		return nil
+	}
+	stored, err := s.store.StoredHashes(r.Context(), gate, as[0].Seq, as[len(as)-1].Seq)
+	if err != nil {
+		return err
+	}
+	as = slices.DeleteFunc(slices.Clone(as), func(a wire.Admission) bool { return stored[a.Seq] == a.Hash })
+	if len(as) == 0 {
+		return nil
+	}
+	keys, err := s.store.Keys(r.Context(), ev)
+	if err != nil {
+		return err
+	}
+	var kr ticket.Keyring
+	for _, k := range keys {
+		pub, err := ticket.ParsePublicKey(k.Public)
+		if err != nil {
+			return fmt.Errorf("server: stored key %s: %w", k.ID, err)
+		}
+		kr.Add(ticket.Key{Public: pub, Event: k.Event})
+	}
+	serials := make([]uint32, len(as))
+	for i, a := range as {
+		serials[i] = a.Serial
+	}
+	issued, err := s.store.IssuedTiers(r.Context(), ev, serials)
+	if err != nil {
+		return err
+	}
+	for _, a := range as {
+		if msg := checkTicket(&kr, ev, a, issued); msg != "" {
+			err := codeErrorf(ErrInvalid, wire.CodeBadTicket, "the gate recorded a ticket this server did not issue; the upload is kept for audit, call the operator",
+				"admission %d: %s", a.Seq, msg)
+			rec := Refusal{Event: ev, Gate: gate, Record: wire.RecordAdmission, Seq: a.Seq, Hash: a.Hash, Error: err.Error(), Received: s.now()}
+			if rerr := s.store.RecordRefused(r.Context(), []Refusal{rec}); rerr != nil {
+				return rerr
+			}
+			s.log.Warn("upload refused: bad ticket", "event", ev, "gate", gate, "seq", a.Seq, "err", msg)
+			return err
+		}
+	}
+	return nil
+}
+
+// checkTicket returns why admission a's ticket fails verification, or "".
+func checkTicket(kr *ticket.Keyring, ev uint32, a wire.Admission, issued map[uint32]uint8) string {
+	if a.Kind != wire.KindManual {
+		t, err := ticket.Parse(a.Text)
+		if err != nil {
+			return fmt.Sprintf("ticket text does not parse: %v", err)
+		}
+		if t.Event != ev {
+			return fmt.Sprintf("ticket is for event %d, the gate's event is %d", t.Event, ev)
+		}
+		// Keys carry no validity window here, and none is revoked in this
+		// keyring, so the time given does not matter.
+		if err := kr.Verify(t, a.Corrected); err != nil {
+			return fmt.Sprintf("ticket does not verify: %v", err)
+		}
+		if t.Serial != a.Serial || t.Tier != a.Tier {
+			return fmt.Sprintf("record says serial %d tier %d, the ticket says serial %d tier %d", a.Serial, a.Tier, t.Serial, t.Tier)
+		}
+	}
+	tier, ok := issued[a.Serial]
+	if !ok {
+		return fmt.Sprintf("serial %d was never issued for event %d", a.Serial, ev)
+	}
+	if tier != a.Tier {
+		return fmt.Sprintf("serial %d was issued with tier %d, not %d", a.Serial, tier, a.Tier)
+	}
+	return ""
+}
