@@ -1,0 +1,101 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/csv"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// runIssue times a real kidoctl issue process issuing tickets from a
+// roster CSV through the real server and writing one PNG per ticket and
+// the manifest, exactly as a promoter runs it.
+func runIssue(ctx context.Context, h *harness) ([]row, error) {
+	s, event, _, err := h.sharedEvent(ctx, "Issuance bench")
+	if err != nil {
+		return nil, err
+	}
+	dir := filepath.Join(h.dir, "issue")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, err
+	}
+	roster := filepath.Join(dir, "roster.csv")
+	if err := writeRoster(roster, h.issue); err != nil {
+		return nil, err
+	}
+	out := filepath.Join(dir, "out")
+	cmd := h.command(ctx, "kidoctl", "issue", "-event", fmt.Sprint(event), "-roster", roster, "-out", out, "-batch", "bench-1")
+	cmd.Env = append(os.Environ(), "KIDO_SERVER="+s.url, "KIDO_TOKEN="+s.token)
+	var stderr limitedBuffer
+	cmd.Stderr = &stderr
+	cpu0 := s.cpu()
+	t0 := time.Now()
+	stdout, err := cmd.Output()
+	took := time.Since(t0)
+	if err != nil {
+		return nil, fmt.Errorf("kidoctl issue: %w\n%s%s", err, stdout, stderr.String())
+	}
+	serverCPU := s.cpu() - cpu0
+	if err := checkIssued(out, h.issue); err != nil {
+		return nil, err
+	}
+	ru, _ := cmd.ProcessState.SysUsage().(*syscall.Rusage)
+	detail := ""
+	if ru != nil {
+		detail = fmt.Sprintf("; kidoctl CPU %.1f s user + %.1f s sys, max RSS %.0f MiB; server CPU %.1f s",
+			time.Duration(ru.Utime.Nano()).Seconds(), time.Duration(ru.Stime.Nano()).Seconds(), float64(ru.Maxrss)/1024, serverCPU.Seconds())
+	}
+	h.logf("issue: %s in %.1f s%s", strings.TrimSpace(string(stdout)), took.Seconds(), detail)
+	goal := h.scaled(60*time.Second, h.issue, full.issue)
+	return []row{within(
+		fmt.Sprintf("issuance of %s tickets with PNGs (kidoctl issue process)", count(h.issue)),
+		secs(took)+detail, "< "+goalText(goal, h.issue != full.issue), took.Seconds(), goal.Seconds(), false)}, nil
+}
+
+// writeRoster writes a roster CSV of n holders, Japanese names included,
+// four tickets to an order.
+func writeRoster(path string, n int) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	w := bufio.NewWriter(f)
+	fmt.Fprintln(w, "name,email,tier,order_ref")
+	for i := range n {
+		fmt.Fprintf(w, "山田 太郎 %d,fan%d@example.jp,GA,ORD-%d\n", i, i, i/4)
+	}
+	if err := w.Flush(); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// checkIssued checks that out holds a manifest of n tickets and n images.
+func checkIssued(out string, n int) error {
+	f, err := os.Open(filepath.Join(out, "manifest.csv"))
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	recs, err := csv.NewReader(f).ReadAll()
+	if err != nil {
+		return fmt.Errorf("manifest: %w", err)
+	}
+	if len(recs) != n+1 {
+		return fmt.Errorf("manifest has %d rows, want %d and a header", len(recs)-1, n)
+	}
+	pngs, err := filepath.Glob(filepath.Join(out, "*.png"))
+	if err != nil {
+		return err
+	}
+	if len(pngs) != n {
+		return fmt.Errorf("%d PNG files in %s, want %d", len(pngs), out, n)
+	}
+	return nil
+}
