@@ -42,6 +42,8 @@ Flags:
 
 type config struct {
 	data, listen, certFile, keyFile, masterKey, addrFile string
+	retention                                            time.Duration
+	uploadWorkers, longPolls                             int
 }
 
 func run(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
@@ -54,6 +56,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	fs.StringVar(&c.certFile, "tls-cert", "", "TLS certificate `file` (PEM); with -tls-key serves HTTPS")
 	fs.StringVar(&c.keyFile, "tls-key", "", "TLS private key `file` (PEM)")
 	fs.StringVar(&c.masterKey, "master-key", getenv("KIDO_MASTER_KEY"), "master key `file` (default DATA/master.key; env KIDO_MASTER_KEY)")
+	fs.DurationVar(&c.retention, "change-retention", server.MinRetention, "keep change-log rows at least this `long` (at least 168h; rows of an event also stay until 24 h after its end)")
+	fs.IntVar(&c.uploadWorkers, "upload-workers", 4, "uploads worked on at `once`; four times as many wait up to 2 s, more are shed with 503")
+	fs.IntVar(&c.longPolls, "long-polls", 2048, "long-polls waiting at `once`; more are shed with 503")
 	fs.StringVar(&c.addrFile, "addr-file", "", "write the address actually listened on to `file` once ready (for scripts; useful with -listen 127.0.0.1:0)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -66,6 +71,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	}
 	if (c.certFile == "") != (c.keyFile == "") {
 		return errors.New("-tls-cert and -tls-key go together\nhint: give both to serve HTTPS, or neither")
+	}
+	if c.retention < server.MinRetention {
+		return fmt.Errorf("-change-retention %s is shorter than %s\nhint: gates offline longer than the retention resnapshot; the protocol promises at least 7 days", c.retention, server.MinRetention)
+	}
+	if c.uploadWorkers < 1 || c.longPolls < 1 {
+		return errors.New("-upload-workers and -long-polls must be at least 1")
 	}
 	log := slog.New(slog.NewTextHandler(stderr, nil))
 	return serve(ctx, c, log)
@@ -85,7 +96,14 @@ func serve(ctx context.Context, c config, log *slog.Logger) error {
 		return err
 	}
 	defer store.Close()
-	srv, err := server.New(ctx, server.Config{Store: store, MasterKey: master, Version: version, Logger: log})
+	var tlsExpiry time.Time
+	if c.certFile != "" {
+		if tlsExpiry, err = certExpiry(c.certFile); err != nil {
+			return err
+		}
+	}
+	srv, err := server.New(ctx, server.Config{Store: store, MasterKey: master, Version: version, Logger: log,
+		Retention: c.retention, UploadWorkers: c.uploadWorkers, LongPolls: c.longPolls, TLSExpiry: tlsExpiry})
 	if err != nil {
 		return err
 	}
@@ -108,6 +126,12 @@ func serve(ctx context.Context, c config, log *slog.Logger) error {
 	if c.certFile != "" {
 		scheme = "https"
 	}
+	// Background work (heartbeat writes, pruning, warnings) runs until the
+	// HTTP server has stopped, then writes the last heartbeats.
+	bgCtx, stopBg := context.WithCancel(context.Background())
+	bgDone := make(chan struct{})
+	go func() { srv.Run(bgCtx); close(bgDone) }()
+	defer func() { stopBg(); <-bgDone }()
 	hs := &http.Server{
 		Handler:           srv.Handler(),
 		ReadHeaderTimeout: 10 * time.Second,
@@ -116,6 +140,9 @@ func serve(ctx context.Context, c config, log *slog.Logger) error {
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
+	// Long-polls answer at once when shutdown begins instead of holding it
+	// up for their whole wait.
+	hs.RegisterOnShutdown(srv.StopWaiting)
 	info := srv.Info()
 	log.Info("listening", "url", scheme+"://"+l.Addr().String(), "data", c.data, "fingerprint", info.Fingerprint, "version", version)
 	if c.addrFile != "" {

@@ -48,7 +48,10 @@ func commands() []command {
 		{"revoke", "revoke tickets by serial or order", runRevoke},
 		{"reissue", "revoke tickets and issue replacements", runReissue},
 		{"keys", "list, rotate and revoke signing keys", runKeys},
-		{"gate", "add gates (enrolment codes) and list them", runGate},
+		{"gate", "add, list and revoke gates (enrolment codes)", runGate},
+		{"gates", "gates' last contact, pending records, clock skew; flags silent gates", runGates},
+		{"report", "attendance: admitted, unique holders, per gate and tier, double entries", runReport},
+		{"conflicts", "double entries with both gates and times", runConflicts},
 		{"token", "create, list and revoke API tokens", runToken},
 	}
 }
@@ -73,7 +76,7 @@ func run(ctx context.Context, args []string, e env) error {
 	if len(args) == 0 || args[0] == "-h" || args[0] == "-help" || args[0] == "--help" || args[0] == "help" {
 		var list strings.Builder
 		for _, c := range cmds {
-			fmt.Fprintf(&list, "  %-8s %s\n", c.name, c.short)
+			fmt.Fprintf(&list, "  %-10s %s\n", c.name, c.short)
 		}
 		fmt.Fprintf(e.stderr, mainUsage, list.String())
 		if len(args) == 0 {

@@ -14,8 +14,9 @@ import (
 
 func runGate(ctx context.Context, e env, args []string) error {
 	return subcommands(ctx, e, "gate", args, map[string]func(context.Context, env, []string) error{
-		"add":  runGateAdd,
-		"list": runGateList,
+		"add":    runGateAdd,
+		"list":   runGateList,
+		"revoke": runGateRevoke,
 	})
 }
 
@@ -137,4 +138,53 @@ func runGateList(ctx context.Context, e env, args []string) error {
 		return printJSON(e.stdout, d.Gates)
 	}
 	return table(e.stdout, gateRows(d.Gates, d.Tiers))
+}
+
+func runGateRevoke(ctx context.Context, e env, args []string) error {
+	fs, c := newFlags(e, "gate revoke", "gate revoke -event ID [-force] GATE",
+		"Revokes a gate (a lost or stolen device): its credential stops working, its next contact is refused with gate_revoked and it wipes its replica, "+
+			"and the other gates learn it is revoked. When the gate's last heartbeat reported records not yet uploaded, those would be lost with the wipe: "+
+			"kidoctl refuses unless -force is given.",
+		"kidoctl gate revoke -event 1 3")
+	ev := fs.Uint("event", 0, "event `id`")
+	force := fs.Bool("force", false, "revoke even though the gate has records not yet uploaded")
+	pos, help, err := parseArgs(fs, args)
+	if help || err != nil {
+		return err
+	}
+	id, err := eventID(*ev)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return usagef("give exactly one gate id\nhint: kidoctl gates -event %d lists them", id)
+	}
+	gid, err := strconv.ParseUint(pos[0], 10, 32)
+	if err != nil || gid == 0 {
+		return usagef("gate id %q is not a positive number\nhint: kidoctl gates -event %d lists them", pos[0], id)
+	}
+	cl, err := c.client()
+	if err != nil {
+		return err
+	}
+	if !*force {
+		sts, err := cl.GateStatuses(ctx, id, 0)
+		if err != nil {
+			return err
+		}
+		for _, st := range sts {
+			if st.ID == uint32(gid) && st.Pending > 0 && !st.Revoked {
+				return fmt.Errorf("gate %d (%s) reported %d records not yet uploaded; revoking wipes them from the device\nhint: let it sync first, or add -force to revoke anyway", st.ID, st.Name, st.Pending)
+			}
+		}
+	}
+	g, err := cl.RevokeGate(ctx, id, uint32(gid))
+	if err != nil {
+		return err
+	}
+	if c.json {
+		return printJSON(e.stdout, g)
+	}
+	fmt.Fprintf(e.stdout, "revoked gate %d (%s) of event %d; its next contact wipes its replica\n", g.ID, g.Name, g.Event)
+	return nil
 }

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"time"
 
 	"kido.dev/kido/sync/wire"
 )
@@ -103,4 +104,34 @@ func (c *Client) Tokens(ctx context.Context) ([]wire.Token, error) {
 func (c *Client) RevokeToken(ctx context.Context, id uint32) (wire.Token, error) {
 	var out wire.Token
 	return out, c.Do(ctx, http.MethodPost, "/v1/tokens/"+strconv.FormatUint(uint64(id), 10)+"/revoke", nil, nil, &out)
+}
+
+// GateStatuses lists an event's gates with their heartbeats and upload
+// state; silentAfter 0 leaves the server's threshold (2 min).
+func (c *Client) GateStatuses(ctx context.Context, event uint32, silentAfter time.Duration) ([]wire.GateStatus, error) {
+	var q url.Values
+	if silentAfter > 0 {
+		q = url.Values{"silent_after": {silentAfter.String()}}
+	}
+	var out []wire.GateStatus
+	return out, c.Do(ctx, http.MethodGet, eventPath(event, "/gates"), q, nil, &out)
+}
+
+// RevokeGate revokes a gate: its next contact is refused with
+// gate_revoked and it wipes its replica.
+func (c *Client) RevokeGate(ctx context.Context, event, gate uint32) (wire.Gate, error) {
+	var out wire.Gate
+	return out, c.Do(ctx, http.MethodPost, eventPath(event, "/gates/"+strconv.FormatUint(uint64(gate), 10)+"/revoke"), nil, nil, &out)
+}
+
+// Report returns an event's admission report.
+func (c *Client) Report(ctx context.Context, event uint32) (wire.Report, error) {
+	var out wire.Report
+	return out, c.Do(ctx, http.MethodGet, eventPath(event, "/report"), nil, nil, &out)
+}
+
+// Conflicts returns an event's double entries.
+func (c *Client) Conflicts(ctx context.Context, event uint32) ([]wire.Conflict, error) {
+	var out []wire.Conflict
+	return out, c.Do(ctx, http.MethodGet, eventPath(event, "/conflicts"), nil, nil, &out)
 }

@@ -1,0 +1,126 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"kido.dev/kido/sync/wire"
+)
+
+// skewLimit is the clock skew beyond which kidoctl gates flags a gate.
+const skewLimit = 5 * time.Minute
+
+func runGates(ctx context.Context, e env, args []string) error {
+	fs, c := newFlags(e, "gates", "gates -event ID [-silent-after 2m]",
+		"Lists an event's gates with their last contact, records waiting to sync, clock skew, version and upload state. "+
+			"During the event (from 3 h before its start to its end) a gate not heard from for longer than -silent-after is flagged SILENT; "+
+			"a clock more than 5 min off is flagged SKEW; records in quarantine or refused uploads are flagged too.",
+		"kidoctl gates -event 1 -silent-after 5m")
+	ev := fs.Uint("event", 0, "event `id`")
+	after := fs.Duration("silent-after", 2*time.Minute, "flag gates silent for longer than this `duration` (30s to 24h)")
+	if help, err := parse(fs, args); help || err != nil {
+		return err
+	}
+	id, err := eventID(*ev)
+	if err != nil {
+		return err
+	}
+	if *after < 30*time.Second || *after > 24*time.Hour {
+		return usagef("-silent-after %s: give a duration from 30s to 24h", *after)
+	}
+	cl, err := c.client()
+	if err != nil {
+		return err
+	}
+	sts, err := cl.GateStatuses(ctx, id, *after)
+	if err != nil {
+		return err
+	}
+	if c.json {
+		return printJSON(e.stdout, sts)
+	}
+	now := time.Now()
+	rows := [][]string{{"GATE", "NAME", "DIRECTION", "LAST CONTACT", "PENDING", "SKEW", "VERSION", "ACKED", "FLAGS"}}
+	flagged := 0
+	for _, st := range sts {
+		flags := gateFlags(st)
+		if flags != "ok" {
+			flagged++
+		}
+		last, pending := "never", "?"
+		if st.LastContact != nil {
+			last = ago(now.Sub(*st.LastContact))
+		}
+		if st.Pending >= 0 {
+			pending = strconv.FormatInt(st.Pending, 10)
+		}
+		rows = append(rows, []string{strconv.FormatUint(uint64(st.ID), 10), st.Name, st.Direction, last, pending,
+			skewText(st), dash(st.Version), fmt.Sprintf("%d/%d", st.Acked, st.AuditAcked), flags})
+	}
+	if err := table(e.stdout, rows); err != nil {
+		return err
+	}
+	if flagged > 0 {
+		fmt.Fprintf(e.stderr, "%d of %d gates need attention\n", flagged, len(sts))
+	}
+	return nil
+}
+
+// gateFlags names what an operator must look at for a gate.
+func gateFlags(st wire.GateStatus) string {
+	var fl []string
+	if st.Revoked {
+		fl = append(fl, "REVOKED")
+	}
+	if st.Silent {
+		fl = append(fl, "SILENT")
+	}
+	if st.LastContact != nil && absDur(time.Duration(st.ClockSkewMS)*time.Millisecond) > skewLimit {
+		fl = append(fl, "SKEW")
+	}
+	if st.Quarantined > 0 {
+		fl = append(fl, fmt.Sprintf("QUARANTINED:%d", st.Quarantined))
+	}
+	if st.Refused > 0 {
+		fl = append(fl, fmt.Sprintf("REFUSED:%d", st.Refused))
+	}
+	if len(fl) == 0 {
+		return "ok"
+	}
+	return strings.Join(fl, ",")
+}
+
+func skewText(st wire.GateStatus) string {
+	if st.LastContact == nil {
+		return "-"
+	}
+	d := time.Duration(st.ClockSkewMS) * time.Millisecond
+	if d >= 0 {
+		return "+" + d.Round(time.Second).String()
+	}
+	return d.Round(time.Second).String()
+}
+
+func ago(d time.Duration) string {
+	if d < time.Second {
+		return "now"
+	}
+	return d.Round(time.Second).String() + " ago"
+}
+
+func absDur(d time.Duration) time.Duration {
+	if d < 0 {
+		return -d
+	}
+	return d
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}

@@ -1,0 +1,119 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+
+	"kido.dev/kido/sync/wire"
+)
+
+func runReport(ctx context.Context, e env, args []string) error {
+	fs, c := newFlags(e, "report", "report -event ID",
+		"Prints an event's attendance as the server knows it: admissions, unique holders, exits, double entries, rejected scans and quarantined records, per gate and per tier.",
+		"kidoctl report -event 1")
+	ev := fs.Uint("event", 0, "event `id`")
+	if help, err := parse(fs, args); help || err != nil {
+		return err
+	}
+	id, err := eventID(*ev)
+	if err != nil {
+		return err
+	}
+	cl, err := c.client()
+	if err != nil {
+		return err
+	}
+	rep, err := cl.Report(ctx, id)
+	if err != nil {
+		return err
+	}
+	if c.json {
+		return printJSON(e.stdout, rep)
+	}
+	w := e.stdout
+	fmt.Fprintf(w, "event %d at %s\n\n", rep.Event, rep.ServerTime.Local().Format("2006-01-02 15:04:05"))
+	if err := table(w, [][]string{
+		{"admitted", strconv.Itoa(rep.Admitted)},
+		{"unique holders", strconv.Itoa(rep.UniqueHolders)},
+		{"exits", strconv.Itoa(rep.Exits)},
+		{"double entries", strconv.Itoa(rep.DoubleEntries)},
+		{"rejected scans", strconv.Itoa(rep.Rejected)},
+		{"quarantined", strconv.Itoa(rep.Quarantined)},
+	}); err != nil {
+		return err
+	}
+	fmt.Fprintln(w)
+	rows := [][]string{{"GATE", "NAME", "ENTRIES", "MANUAL", "EXITS", "REJECTED"}}
+	for _, g := range rep.PerGate {
+		rows = append(rows, []string{strconv.FormatUint(uint64(g.Gate), 10), g.Name, strconv.Itoa(g.Entries), strconv.Itoa(g.Manual), strconv.Itoa(g.Exits), strconv.Itoa(g.Rejected)})
+	}
+	if err := table(w, rows); err != nil {
+		return err
+	}
+	fmt.Fprintln(w)
+	rows = [][]string{{"TIER", "NAME", "ISSUED", "ADMITTED", "UNIQUE"}}
+	for _, t := range rep.PerTier {
+		rows = append(rows, []string{strconv.Itoa(int(t.Tier)), t.Name, strconv.Itoa(t.Issued), strconv.Itoa(t.Admitted), strconv.Itoa(t.UniqueHolders)})
+	}
+	if err := table(w, rows); err != nil {
+		return err
+	}
+	if rep.DoubleEntries > 0 {
+		fmt.Fprintf(w, "\n%d double entries: kidoctl conflicts -event %d lists them\n", rep.DoubleEntries, rep.Event)
+	}
+	return nil
+}
+
+func runConflicts(ctx context.Context, e env, args []string) error {
+	fs, c := newFlags(e, "conflicts", "conflicts -event ID",
+		"Lists an event's double entries: tickets admitted beyond their tier's entry rule, with every admission of the ticket in corrected-time order (gate, time, kind); "+
+			"the admissions that broke the rule are marked EXCESS. With -json, an array with one object per double entry.",
+		"kidoctl conflicts -event 1 -json")
+	ev := fs.Uint("event", 0, "event `id`")
+	if help, err := parse(fs, args); help || err != nil {
+		return err
+	}
+	id, err := eventID(*ev)
+	if err != nil {
+		return err
+	}
+	cl, err := c.client()
+	if err != nil {
+		return err
+	}
+	cs, err := cl.Conflicts(ctx, id)
+	if err != nil {
+		return err
+	}
+	if c.json {
+		if cs == nil {
+			cs = []wire.Conflict{}
+		}
+		return printJSON(e.stdout, cs)
+	}
+	if len(cs) == 0 {
+		fmt.Fprintf(e.stdout, "no double entries in event %d\n", id)
+		return nil
+	}
+	rows := [][]string{{"SERIAL", "TIER", "HOLDER", "GATE", "TIME (CORRECTED)", "KIND", ""}}
+	for _, cf := range cs {
+		for i, a := range cf.Admissions {
+			serial, tier, holder := "", "", ""
+			if i == 0 {
+				serial, tier, holder = strconv.FormatUint(uint64(cf.Serial), 10), strconv.Itoa(int(cf.Tier)), dash(cf.Holder)
+			}
+			mark := ""
+			if a.Excess {
+				mark = "EXCESS"
+			}
+			rows = append(rows, []string{serial, tier, holder, fmt.Sprintf("%d %s", a.Gate, a.GateName),
+				a.Corrected.Local().Format("2006-01-02 15:04:05.000"), a.Kind, mark})
+		}
+	}
+	if err := table(e.stdout, rows); err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "\n%d double entries\n", len(cs))
+	return nil
+}
