@@ -73,9 +73,26 @@ type fixture struct {
 	bodies *bodyRecorder
 	logs   *bytes.Buffer
 	info   wire.Server
+	server *server.Server
 }
 
-func newFixture(t testing.TB) *fixture {
+// syncWriter serialises writes of concurrent requests' log lines.
+type syncWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (s *syncWriter) Write(b []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.Write(b)
+}
+
+func newFixture(t testing.TB) *fixture { return newFixtureWith(t, nil) }
+
+// newFixtureWith is newFixture with a chance to change the server's
+// configuration first.
+func newFixtureWith(t testing.TB, configure func(*server.Config)) *fixture {
 	t.Helper()
 	f := &fixture{dir: t.TempDir(), rand: &recordingRand{}, bodies: &bodyRecorder{}, logs: &bytes.Buffer{}}
 	f.master = make([]byte, server.MasterKeySize)
@@ -86,13 +103,18 @@ func newFixture(t testing.TB) *fixture {
 	}
 	t.Cleanup(func() { store.Close() })
 	ctx := context.Background()
-	s, err := server.New(ctx, server.Config{
+	cfg := server.Config{
 		Store: store, MasterKey: f.master, Version: "test", Rand: f.rand,
-		Logger: slog.New(slog.NewTextHandler(f.logs, nil)),
-	})
+		Logger: slog.New(slog.NewTextHandler(&syncWriter{w: f.logs}, nil)),
+	}
+	if configure != nil {
+		configure(&cfg)
+	}
+	s, err := server.New(ctx, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
+	f.server = s
 	f.info = s.Info()
 	if _, err := s.EnsureAdminToken(ctx, func(secret string) error { f.token = secret; return nil }); err != nil {
 		t.Fatal(err)

@@ -1,0 +1,432 @@
+package server_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"kido.dev/kido/sync/client"
+	"kido.dev/kido/sync/server"
+	"kido.dev/kido/sync/wire"
+)
+
+// gateDev is an enrolled gate as the tests drive it: raw HTTP, so that
+// every byte of a request is under the test's control.
+type gateDev struct {
+	id    uint32
+	event uint32
+	cred  string
+	f     *fixture
+	seq   uint64
+}
+
+func (f *fixture) gate(t testing.TB, ev uint32, name string) *gateDev {
+	t.Helper()
+	ctx := context.Background()
+	g, err := f.admin.AddGate(ctx, ev, wire.GateCreate{Name: name})
+	if err != nil {
+		t.Fatal(err)
+	}
+	enr, err := f.client(t, "").Enroll(ctx, g.Code, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &gateDev{id: g.Gate.ID, event: ev, cred: enr.Credential, f: f}
+}
+
+var admitTime = start.Add(5 * time.Minute)
+
+// admission makes the gate's next admission of ticket tk.
+func (g *gateDev) admission(tk wire.IssuedTicket, kind string, at time.Time) wire.Admission {
+	g.seq++
+	a := wire.Admission{Gate: g.id, Seq: g.seq, Serial: tk.Serial, Tier: tk.Tier, Kind: kind, At: at, Corrected: at, Text: tk.Text}
+	if kind == wire.KindManual {
+		a.Text = ""
+	}
+	a.Hash = wire.AdmissionHash(a)
+	return a
+}
+
+type answer struct {
+	status int
+	header http.Header
+	body   []byte
+}
+
+func (a answer) code() string {
+	var e wire.Error
+	json.Unmarshal(a.body, &e)
+	return e.Code
+}
+
+func (a answer) upload(t testing.TB) wire.UploadResponse {
+	t.Helper()
+	var r wire.UploadResponse
+	if err := json.Unmarshal(a.body, &r); err != nil {
+		t.Fatalf("upload answer %d %s: %v", a.status, a.body, err)
+	}
+	return r
+}
+
+// do sends a request with the gate's credential and heartbeat headers.
+func (g *gateDev) do(t testing.TB, method, path string, body []byte) answer {
+	t.Helper()
+	req, _ := http.NewRequest(method, g.f.srv.URL+path, bytes.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+g.cred)
+	wire.Heartbeat{Version: "gate-test/1", Pending: 3, Time: time.Now().Add(90 * time.Second)}.SetHeaders(req.Header)
+	resp, err := g.f.srv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return answer{resp.StatusCode, resp.Header, b}
+}
+
+func (g *gateDev) upload(t testing.TB, req wire.UploadRequest) answer {
+	t.Helper()
+	b, _ := json.Marshal(req)
+	return g.do(t, http.MethodPost, "/v1/gate/upload", b)
+}
+
+func (g *gateDev) changes(t testing.TB, cursor string, wait time.Duration) wire.Changes {
+	t.Helper()
+	a := g.do(t, http.MethodGet, "/v1/gate/changes?"+url.Values{"cursor": {cursor}, "wait": {wait.String()}}.Encode(), nil)
+	if a.status != http.StatusOK {
+		t.Fatalf("changes: %d %s", a.status, a.body)
+	}
+	var c wire.Changes
+	if err := json.Unmarshal(a.body, &c); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func (g *gateDev) snapshotCursor(t testing.TB) string {
+	t.Helper()
+	snap, err := g.f.client(t, g.cred).Snapshot(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return snap.Cursor
+}
+
+// state is what must not change when an upload is refused.
+func (f *fixture) state(t testing.TB, ev uint32) string {
+	t.Helper()
+	ctx := context.Background()
+	rep, err := f.admin.Report(ctx, ev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sts, err := f.admin.GateStatuses(ctx, ev, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var acks []string
+	for _, st := range sts {
+		acks = append(acks, fmt.Sprintf("gate %d acked %d/%d quarantined %d", st.ID, st.Acked, st.AuditAcked, st.Quarantined))
+	}
+	return fmt.Sprintf("admitted %d exits %d rejected %d quarantined %d; %s", rep.Admitted, rep.Exits, rep.Rejected, rep.Quarantined, strings.Join(acks, "; "))
+}
+
+func TestUploadStoresRetriesAndQuarantines(t *testing.T) {
+	f := newFixture(t)
+	ev := f.event(t)
+	tks := f.issue(t, ev, "b1", 10)
+	g := f.gate(t, ev, "North 1")
+
+	a1, a2 := g.admission(tks[0], wire.KindEntry, admitTime), g.admission(tks[1], wire.KindManual, admitTime)
+	audit := wire.AuditRecord{Gate: g.id, Seq: 1, Kind: wire.KindEntry, Reason: "bad_signature", At: admitTime, Corrected: admitTime, Text: "12x"}
+	audit.Hash = wire.AuditHash(audit)
+	req := wire.UploadRequest{Admissions: []wire.Admission{a1, a2}, Audits: []wire.AuditRecord{audit}}
+	ans := g.upload(t, req)
+	if ans.status != http.StatusOK {
+		t.Fatalf("first upload: %d %s", ans.status, ans.body)
+	}
+	r := ans.upload(t)
+	if r.Acked != 2 || r.AuditAcked != 1 || r.Stored != 3 || r.Duplicates != 0 || r.Highest != 2 {
+		t.Fatalf("first upload: %+v", r)
+	}
+	// A retry with the same keys and content is acknowledged, not stored again.
+	r = g.upload(t, req).upload(t)
+	if r.Acked != 2 || r.Stored != 0 || r.Duplicates != 3 {
+		t.Fatalf("retry: %+v", r)
+	}
+	// A gap: seq 4 is stored, acked stays at 2 until 3 arrives.
+	g.seq = 3
+	a4 := g.admission(tks[3], wire.KindEntry, admitTime)
+	r = g.upload(t, wire.UploadRequest{Admissions: []wire.Admission{a4}}).upload(t)
+	if r.Acked != 2 || r.Highest != 4 || r.Stored != 1 {
+		t.Fatalf("after a gap: %+v", r)
+	}
+	g.seq = 2
+	a3 := g.admission(tks[2], wire.KindEntry, admitTime)
+	r = g.upload(t, wire.UploadRequest{Admissions: []wire.Admission{a3}}).upload(t)
+	if r.Acked != 4 || r.Highest != 4 {
+		t.Fatalf("gap filled: %+v", r)
+	}
+
+	// The same key with other content (a gate restored from a backup): 409,
+	// quarantined beside the first, which stays.
+	other := wire.Admission{Gate: g.id, Seq: 1, Serial: tks[5].Serial, Tier: tks[5].Tier, Kind: wire.KindEntry, At: admitTime, Corrected: admitTime, Text: tks[5].Text}
+	other.Hash = wire.AdmissionHash(other)
+	ans = g.upload(t, wire.UploadRequest{Admissions: []wire.Admission{other}})
+	if ans.status != http.StatusConflict || ans.code() != wire.CodeSeqConflict {
+		t.Fatalf("reused seq: %d %s", ans.status, ans.body)
+	}
+	r = ans.upload(t)
+	if len(r.Quarantined) != 1 || r.Quarantined[0] != (wire.RecordRef{Record: wire.RecordAdmission, Seq: 1}) || r.Acked != 4 || r.Error == "" {
+		t.Fatalf("reused seq: %+v", r)
+	}
+	// Its retry adds nothing but is still answered 409.
+	if ans := g.upload(t, wire.UploadRequest{Admissions: []wire.Admission{other}}); ans.status != http.StatusConflict {
+		t.Fatalf("retried conflict: %d %s", ans.status, ans.body)
+	}
+	ctx := context.Background()
+	rep, err := f.admin.Report(ctx, ev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Admitted != 4 || rep.Quarantined != 1 || rep.Rejected != 1 || rep.UniqueHolders != 4 {
+		t.Fatalf("report: %+v", rep)
+	}
+	sts, _ := f.admin.GateStatuses(ctx, ev, 0)
+	if len(sts) != 1 || sts[0].Quarantined != 1 || sts[0].Acked != 4 || sts[0].AuditAcked != 1 {
+		t.Fatalf("gate status: %+v", sts)
+	}
+	if !strings.Contains(f.logs.String(), "upload quarantined") {
+		t.Error("quarantine not logged for operators")
+	}
+	// The first record of seq 1 is the one kept and fed to gates.
+	found := false
+	for _, c := range g.changes(t, "0.0", 0).Changes {
+		if c.Admission != nil && c.Admission.Seq == 1 {
+			found = true
+			if c.Admission.Hash != a1.Hash {
+				t.Errorf("feed has seq 1 with hash %s, want the first record's", c.Admission.Hash)
+			}
+		}
+	}
+	if !found {
+		t.Error("feed lacks admission 1")
+	}
+}
+
+func TestUploadRefusesBadInput(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	ev := f.event(t)
+	tks := f.issue(t, ev, "b1", 5)
+	g, other := f.gate(t, ev, "North 1"), f.gate(t, ev, "South 1")
+	good := g.admission(tks[0], wire.KindEntry, admitTime)
+	if a := g.upload(t, wire.UploadRequest{Admissions: []wire.Admission{good}}); a.status != 200 {
+		t.Fatalf("good upload: %d %s", a.status, a.body)
+	}
+	// A ticket of another event, signed with that event's key.
+	ev2 := f.event(t)
+	foreign := f.issue(t, ev2, "x", 1)[0]
+
+	rec := func(mod func(*wire.Admission)) string {
+		a := wire.Admission{Gate: g.id, Seq: 2, Serial: tks[1].Serial, Tier: tks[1].Tier, Kind: wire.KindEntry, At: admitTime, Corrected: admitTime, Text: tks[1].Text}
+		mod(&a)
+		a.Hash = wire.AdmissionHash(a)
+		b, _ := json.Marshal(wire.UploadRequest{Admissions: []wire.Admission{a}})
+		return string(b)
+	}
+	forged := []byte(tks[1].Text)
+	forged[100] = '0' + (forged[100]-'0'+1)%10
+	valid := rec(func(*wire.Admission) {})
+	cases := []struct {
+		name, body string
+		status     int
+		code       string
+		refusedRow bool
+	}{
+		{"not JSON", `{"admissions":[`, 400, wire.CodeMalformed, false},
+		{"null", `null`, 400, wire.CodeMalformed, false},
+		{"unknown field", strings.Replace(valid, `"kind"`, `"door":1,"kind"`, 1), 400, wire.CodeMalformed, false},
+		{"unknown top field", strings.Replace(valid, `{"admissions"`, `{"x":1,"admissions"`, 1), 400, wire.CodeMalformed, false},
+		{"trailing data", valid + `{}`, 400, wire.CodeMalformed, false},
+		{"negative seq", strings.Replace(valid, `"seq":2`, `"seq":-2`, 1), 400, wire.CodeMalformed, false},
+		{"seq over 2^64", strings.Replace(valid, `"seq":2`, `"seq":18446744073709551616`, 1), 400, wire.CodeMalformed, false},
+		{"seq over 2^53", rec(func(a *wire.Admission) { a.Seq = wire.MaxSeq + 1 }), 400, wire.CodeBadBatch, false},
+		{"seq 0", rec(func(a *wire.Admission) { a.Seq = 0 }), 400, wire.CodeBadBatch, false},
+		{"unknown kind", rec(func(a *wire.Admission) { a.Kind = "jump" }), 400, wire.CodeBadRecord, false},
+		{"bad hash", strings.Replace(valid, `"hash":"`, `"hash":"0`, 1), 400, wire.CodeBadHash, false},
+		{"too large", `{"admissions":[],"audits":[],"pad":"` + strings.Repeat("x", wire.MaxUploadBody) + `"}`, 413, wire.CodeTooLarge, false},
+		{"other gate's records", rec(func(a *wire.Admission) { a.Gate = other.id }), 403, wire.CodeWrongGate, false},
+		{"forged ticket", rec(func(a *wire.Admission) { a.Text = string(forged) }), 400, wire.CodeBadTicket, true},
+		{"serial not the ticket's", rec(func(a *wire.Admission) { a.Serial = tks[2].Serial }), 400, wire.CodeBadTicket, true},
+		{"ticket of another event", rec(func(a *wire.Admission) { a.Text, a.Serial, a.Tier = foreign.Text, foreign.Serial, foreign.Tier }), 400, wire.CodeBadTicket, true},
+		{"manual, never issued", rec(func(a *wire.Admission) { a.Kind, a.Text, a.Serial = wire.KindManual, "", 999 }), 400, wire.CodeBadTicket, true},
+	}
+	before := f.state(t, ev)
+	refused := 0
+	for _, c := range cases {
+		a := g.do(t, http.MethodPost, "/v1/gate/upload", []byte(c.body))
+		if a.status != c.status || a.code() != c.code {
+			t.Errorf("%s: %d %s, want %d %s", c.name, a.status, a.body, c.status, c.code)
+		}
+		if c.status == 400 && !strings.Contains(string(a.body), "hint") {
+			t.Errorf("%s: no hint in %s", c.name, a.body)
+		}
+		if c.refusedRow {
+			refused++
+		}
+		if after := f.state(t, ev); after != before {
+			t.Errorf("%s changed the state:\n%s\n%s", c.name, before, after)
+		}
+	}
+	sts, _ := f.admin.GateStatuses(ctx, ev, 0)
+	if sts[0].Refused != refused || sts[1].Refused != 0 {
+		t.Errorf("refused uploads recorded: %d, want %d", sts[0].Refused, refused)
+	}
+	// Nothing refused reached the feed: only the good admission is there.
+	n := 0
+	for _, c := range other.changes(t, "0.0", 0).Changes {
+		if c.Kind == wire.ChangeAdmission {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Errorf("%d admissions in the feed, want 1", n)
+	}
+
+	// A revoked ticket and a ticket signed by a revoked key are facts that
+	// happened at a gate that may not have known: accepted.
+	if _, err := f.admin.Revoke(ctx, ev, wire.Selection{Serials: []uint32{tks[1].Serial}}); err != nil {
+		t.Fatal(err)
+	}
+	keys, _ := f.admin.Keys(ctx, ev)
+	if _, err := f.admin.RevokeKey(ctx, ev, keys[0].ID); err != nil {
+		t.Fatal(err)
+	}
+	if a := g.do(t, http.MethodPost, "/v1/gate/upload", []byte(valid)); a.status != 200 {
+		t.Errorf("revoked ticket and key: %d %s", a.status, a.body)
+	}
+}
+
+func TestGateAuth(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	ev := f.event(t)
+	g := f.gate(t, ev, "North 1")
+	// No credential, an unknown one, an admin token on a gate endpoint and a
+	// gate credential on an operator endpoint.
+	for _, c := range []struct {
+		cred   string
+		path   string
+		status int
+		code   string
+	}{
+		{"", "/v1/gate/upload", 401, "unauthorized"},
+		{"kido_NOPE", "/v1/gate/upload", 401, "unauthorized"},
+		{f.token, "/v1/gate/upload", 403, "forbidden"},
+		{f.token, "/v1/gate/changes?cursor=0.0", 403, "forbidden"},
+	} {
+		h := &gateDev{cred: c.cred, f: f}
+		method := http.MethodPost
+		if strings.Contains(c.path, "changes") {
+			method = http.MethodGet
+		}
+		if a := h.do(t, method, c.path, []byte(`{"admissions":[],"audits":[]}`)); a.status != c.status || a.code() != c.code {
+			t.Errorf("%q on %s: %d %s", c.cred, c.path, a.status, a.body)
+		}
+	}
+	if a := g.do(t, http.MethodGet, "/v1/events/1/report", nil); a.status != 403 {
+		t.Errorf("gate credential on report: %d %s", a.status, a.body)
+	}
+	// Malformed heartbeat header.
+	req, _ := http.NewRequest(http.MethodGet, f.srv.URL+"/v1/gate/changes?cursor=0.0", nil)
+	req.Header.Set("Authorization", "Bearer "+g.cred)
+	req.Header.Set(wire.HeaderGatePending, "-1")
+	resp, err := f.srv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 400 {
+		t.Errorf("bad heartbeat header: %d", resp.StatusCode)
+	}
+
+	// Revoked: the next contact of any kind is 401 gate_revoked.
+	if _, err := f.admin.RevokeGate(ctx, ev, g.id); err != nil {
+		t.Fatal(err)
+	}
+	for _, path := range []string{"/v1/gate/upload", "/v1/gate/changes?cursor=0.0", "/v1/gate/snapshot"} {
+		method := http.MethodGet
+		if strings.HasSuffix(path, "upload") {
+			method = http.MethodPost
+		}
+		if a := g.do(t, method, path, []byte(`{"admissions":[],"audits":[]}`)); a.status != 401 || a.code() != wire.CodeGateRevoked {
+			t.Errorf("revoked gate on %s: %d %s", path, a.status, a.body)
+		}
+	}
+	sts, _ := f.admin.GateStatuses(ctx, ev, 0)
+	if !sts[0].Revoked {
+		t.Error("gate not shown revoked")
+	}
+	if _, err := f.admin.RevokeGate(ctx, ev, 99); !errors.Is(err, client.ErrNotFound) {
+		t.Errorf("revoke unknown gate: %v", err)
+	}
+}
+
+func TestHeartbeatAndSilentGates(t *testing.T) {
+	var mu sync.Mutex
+	now := start.Add(30 * time.Minute) // during the event
+	f := newFixtureWith(t, func(c *server.Config) {
+		c.Now = func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	})
+	ctx := context.Background()
+	ev := f.event(t)
+	g1, g2 := f.gate(t, ev, "North 1"), f.gate(t, ev, "South 1")
+	g1.changes(t, "0.0", 0)
+	sts, err := f.admin.GateStatuses(ctx, ev, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := sts[0]
+	// g.do sends a device clock 90 s ahead of the real clock; the server's
+	// clock here is the fake one, so the skew is whatever lies between.
+	wantSkew := time.Until(now.Add(-90 * time.Second))
+	if st.LastContact == nil || !st.LastContact.Equal(now) || st.Pending != 3 || st.Version != "gate-test/1" || st.Silent {
+		t.Errorf("gate 1 after contact: %+v", st)
+	}
+	if d := time.Duration(st.ClockSkewMS)*time.Millisecond + wantSkew; d < -time.Minute || d > time.Minute {
+		t.Errorf("skew %d ms, want about %v", st.ClockSkewMS, -wantSkew)
+	}
+	if !sts[1].Silent || sts[1].LastContact != nil || sts[1].ID != g2.id {
+		t.Errorf("gate 2 never in contact: %+v", sts[1])
+	}
+	// Heartbeats survive a flush to the store.
+	if err := f.server.FlushHeartbeats(ctx); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	now = now.Add(3 * time.Minute)
+	mu.Unlock()
+	sts, _ = f.admin.GateStatuses(ctx, ev, 0)
+	if !sts[0].Silent {
+		t.Errorf("gate 1 silent 3 min: %+v", sts[0])
+	}
+	if sts, _ = f.admin.GateStatuses(ctx, ev, 5*time.Minute); sts[0].Silent {
+		t.Errorf("gate 1 with silent_after 5m: %+v", sts[0])
+	}
+	// After the event nobody is silent.
+	mu.Lock()
+	now = start.Add(12 * time.Hour)
+	mu.Unlock()
+	if sts, _ = f.admin.GateStatuses(ctx, ev, 0); sts[0].Silent || sts[1].Silent {
+		t.Errorf("after the event: %+v", sts)
+	}
+}
