@@ -2,19 +2,28 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"path/filepath"
 	"strings"
+	"sync"
 
 	"kido.dev/kido/gate"
+	"kido.dev/kido/gate/syncer"
 )
 
-const runUsage = `usage: kido-gate run [-data DIR] [-exit] [-plain]
+const runUsage = `usage: kido-gate run [-data DIR] [-exit] [-plain] [-offline]
 
 Attended mode for staff: reads what the scanner types (one ticket per
 line) and shows a big, coloured ADMIT, EXIT or REJECT with the reason and
 the holder, ringing the terminal bell on every reject. Each decision is on
 disk before it is shown. End with Ctrl-D or Ctrl-C.
+
+Meanwhile it syncs with the server in the background (unless -offline)
+and shows a line whenever the sync state changes: online or OFFLINE, how
+many records wait for upload, and the last sync. Scanning never waits for
+the network.
 
 Example:
 
@@ -27,6 +36,7 @@ func runAttended(ctx context.Context, args []string, stdin io.Reader, stdout, st
 	fs, data := newFlags("run", runUsage, stderr)
 	exit := fs.Bool("exit", false, "record exits (at a gate whose direction is both)")
 	plain := fs.Bool("plain", false, "no colours (for terminals without ANSI support)")
+	offline := fs.Bool("offline", false, "do not sync; scan with the replica as it is")
 	leeway := leewayFlag(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -43,23 +53,107 @@ func runAttended(ctx context.Context, args []string, stdin io.Reader, stdout, st
 	if err != nil {
 		return err
 	}
+	out := &lockedWriter{w: stdout}
 	mode := "entry"
 	if st.Gate.Direction == "exit" || *exit {
 		mode = "exit"
 	}
-	fmt.Fprintf(stdout, "kido-gate %s: %s, gate %s (%s); %d tickets, %d pending upload. Scan a ticket.\n",
+	fmt.Fprintf(out, "kido-gate %s: %s, gate %s (%s); %d tickets, %d pending upload. Scan a ticket.\n",
 		version, st.Event.Name, st.Gate.Name, mode, st.Roster, st.Pending)
 	if st.Clock.DeviceBehind() {
-		fmt.Fprintf(stdout, "warning: the device clock is %s behind; decisions use trusted time\n", gate.Ago(st.Clock.Behind))
+		fmt.Fprintf(out, "warning: the device clock is %s behind; decisions use trusted time\n", gate.Ago(st.Clock.Behind))
 	}
-	return eachLine(ctx, stdin, func(ctx context.Context, l gate.Line) error {
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var s *syncer.Syncer
+	syncDone := make(chan error, 1)
+	switch {
+	case *offline:
+		fmt.Fprintln(out, "sync: off (-offline)")
+		syncDone <- nil
+	case !fileExists(filepath.Join(*data, credentialFile)):
+		fmt.Fprintln(out, "sync: off, this gate has no credential (enrol it to sync)")
+		syncDone <- nil
+	default:
+		var shown string
+		s, err = newSyncer(ctx, *data, r, func(st syncer.Status) {
+			if line := syncLine(st); line != shown {
+				shown = line
+				last := "never"
+				if !st.LastSync.IsZero() {
+					last = st.LastSync.Local().Format("15:04:05")
+				}
+				fmt.Fprintf(out, "%s (last sync %s)\n", line, last)
+			}
+		})
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(out, "sync: with %s, %d records pending\n", st.ServerURL, st.Pending+st.AuditsDue)
+		go func() {
+			err := s.Run(ctx)
+			if errors.Is(err, gate.ErrRevoked) {
+				cancel() // a wiped gate cannot scan: stop
+			}
+			syncDone <- err
+		}()
+	}
+	err = eachLine(ctx, stdin, func(ctx context.Context, l gate.Line) error {
 		d, err := r.Scan(ctx, l, *exit)
 		if err != nil && d.Reason != gate.Fault {
 			return err
 		}
-		banner(stdout, newResult(d, err), !*plain)
+		if s != nil {
+			s.Nudge()
+		}
+		banner(out, newResult(d, err), !*plain)
 		return nil
 	})
+	cancel()
+	if serr := <-syncDone; errors.Is(serr, gate.ErrRevoked) {
+		fmt.Fprintf(out, "THIS GATE WAS REVOKED by the operator: %s\n", firstLine(serr.Error()))
+		return serr
+	}
+	if errors.Is(err, context.Canceled) && ctx.Err() != nil {
+		return nil // Ctrl-C
+	}
+	return err
+}
+
+// syncLine is the line run shows for a sync state, without times: a
+// line is shown when this text changes, not at every poll.
+func syncLine(st syncer.Status) string {
+	state := "online"
+	if !st.Online {
+		state = "OFFLINE"
+	}
+	line := fmt.Sprintf("sync: %s, %d pending", state, st.Pending)
+	switch {
+	case st.Revoked:
+		return "sync: REVOKED by the operator"
+	case st.Refused != "":
+		line += "; SYNC REFUSED, call the operator: " + st.Refused
+	case !st.Online && st.Error != "":
+		line += "; " + st.Error
+	}
+	if st.Conflict {
+		line += "; SYNC CONFLICT, call the operator"
+	}
+	return line
+}
+
+// lockedWriter serialises writes from the scan loop and the sync loops,
+// so that a status line never lands inside a banner.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }
 
 // banner shows a decision so that it can be read from a few steps away.

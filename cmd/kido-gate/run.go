@@ -27,7 +27,8 @@ without a network. Commands:
 	run      attended mode: big ADMIT/REJECT for each line a scanner types
 	find     search the roster by name, order reference or serial
 	admit    admit an attendee by serial, without a scan (recorded as manual)
-	status   event, counts, last sync, pending uploads, clock state
+	sync     one round of sync with the server: upload, then pull changes
+	status   event, counts, sync state, pending uploads, clock state
 
 Every command takes -data DIR (default ./kido-gate-data). Run
 "kido-gate COMMAND -h" for its flags and an example.
@@ -72,6 +73,7 @@ var commands = []command{
 	{"run", runAttended},
 	{"find", runFind},
 	{"admit", runAdmit},
+	{"sync", runSync},
 	{"status", runStatus},
 }
 

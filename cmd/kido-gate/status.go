@@ -16,8 +16,9 @@ import (
 const statusUsage = `usage: kido-gate status [-data DIR] [-json] [-check]
 
 Shows the gate's event and settings, what the replica holds, when it last
-synced, how many passages wait for upload, and whether the device clock can
-be trusted. -check also verifies the replica's integrity (slower on a large
+synced and the sync state (online, offline, refused or in conflict), how
+many passages wait for upload, and whether the device clock can be
+trusted. -check also verifies the replica's integrity (slower on a large
 replica).
 
 Example:
@@ -56,6 +57,17 @@ type statusOut struct {
 	ClockState     string     `json:"clock_state"` // ok or behind
 	Integrity      string     `json:"integrity,omitempty"`
 	Version        string     `json:"version"`
+
+	// Sync state, as the last sync (run or sync, this process or another)
+	// left it in the replica.
+	SyncState   string     `json:"sync_state"` // ok, offline, refused, conflict or never
+	LastContact *time.Time `json:"last_contact,omitempty"`
+	SyncError   string     `json:"sync_error,omitempty"` // why the last request did not reach the server
+	Refused     string     `json:"refused,omitempty"`    // why the server refuses this gate's records
+	Conflict    string     `json:"conflict,omitempty"`   // the server holds other records under this gate's seqs
+	Acked       uint64     `json:"acked"`
+	AuditAcked  uint64     `json:"audit_acked"`
+	Conflicting int        `json:"conflicting"` // server records kept beside own ones of the same seq
 }
 
 func runStatus(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
@@ -109,6 +121,23 @@ func newStatusOut(s replica.Status) statusOut {
 	if !s.ServerTime.IsZero() {
 		out.ServerTime = &s.ServerTime
 	}
+	out.SyncError, out.Refused, out.Conflict = s.ContactError, s.Refused, s.Conflict
+	out.Acked, out.AuditAcked, out.Conflicting = s.Acked, s.AuditAcked, s.Conflicting
+	if !s.Contact.IsZero() {
+		out.LastContact = &s.Contact
+	}
+	switch {
+	case s.Conflict != "":
+		out.SyncState = "conflict"
+	case s.Refused != "":
+		out.SyncState = "refused"
+	case s.ContactError != "":
+		out.SyncState = "offline"
+	case s.Contact.IsZero():
+		out.SyncState = "never"
+	default:
+		out.SyncState = "ok"
+	}
 	return out
 }
 
@@ -129,6 +158,23 @@ func printStatus(w io.Writer, s statusOut, clock gate.Reading) {
 		fmt.Fprintf(tw, "last sync\t%s (%s ago)\n", s.LastSync.Local().Format("2006-01-02 15:04:05"), gate.Ago(clock.Trusted.Sub(*s.LastSync)))
 	} else {
 		fmt.Fprintf(tw, "last sync\tnever\n")
+	}
+	syncText := s.SyncState
+	switch s.SyncState {
+	case "ok":
+		syncText = fmt.Sprintf("online at the last contact, %s ago", gate.Ago(clock.Trusted.Sub(*s.LastContact)))
+	case "never":
+		syncText = "no contact since enrolment (kido-gate run or kido-gate sync)"
+	case "offline":
+		syncText = "OFFLINE: " + s.SyncError
+	case "refused":
+		syncText = "SYNC REFUSED, call the operator: " + s.Refused
+	case "conflict":
+		syncText = "SYNC CONFLICT, call the operator: " + s.Conflict
+	}
+	fmt.Fprintf(tw, "sync\t%s\n", syncText)
+	if s.Conflicting > 0 {
+		fmt.Fprintf(tw, "\t%d admissions the server holds under this gate's own seqs with other content, kept beside ours\n", s.Conflicting)
 	}
 	state := "ok"
 	if clock.DeviceBehind() {

@@ -1,0 +1,129 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+
+	"kido.dev/kido/gate"
+	"kido.dev/kido/gate/replica"
+	"kido.dev/kido/gate/syncer"
+	"kido.dev/kido/sync/client"
+)
+
+const syncUsage = `usage: kido-gate sync [-data DIR] [-json]
+
+Does one round of sync with the server the gate enrolled with: uploads
+every admission and rejected scan not yet acknowledged, then applies the
+server's changes (other gates' admissions, revocations, keys, roster,
+settings) until none is left, and reports what moved. kido-gate run does
+the same continuously in the background.
+
+Exit status: 0 when the round completed, 1 otherwise (what moved before
+the failure is still reported).
+
+Example:
+
+	kido-gate sync -data /var/lib/kido-gate
+
+Flags:
+`
+
+// syncOut is sync -json.
+type syncOut struct {
+	syncer.Report
+	Pending  int        `json:"pending"` // records still not acknowledged
+	Conflict string     `json:"conflict,omitempty"`
+	LastSync *time.Time `json:"last_sync,omitempty"`
+	Error    string     `json:"error,omitempty"`
+}
+
+func runSync(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	fs, data := newFlags("sync", syncUsage, stderr)
+	asJSON := fs.Bool("json", false, "print a JSON object")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return usageErrorf("unexpected argument %q", fs.Arg(0))
+	}
+	r, err := openReplica(*data, 0)
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	s, err := newSyncer(ctx, *data, r, nil)
+	if err != nil {
+		return err
+	}
+	rep, roundErr := s.Round(ctx)
+	out := syncOut{Report: rep}
+	if roundErr != nil {
+		out.Error = roundErr.Error()
+	}
+	if !errors.Is(roundErr, gate.ErrRevoked) {
+		st, err := r.Status(ctx)
+		if err != nil {
+			return err
+		}
+		out.Pending, out.Conflict = st.Pending+st.AuditsDue, st.Conflict
+		if !st.LastSync.IsZero() {
+			out.LastSync = &st.LastSync
+		}
+	}
+	if *asJSON {
+		if err := json.NewEncoder(stdout).Encode(out); err != nil {
+			return err
+		}
+	} else {
+		printSync(stdout, out)
+	}
+	return roundErr
+}
+
+func printSync(w io.Writer, o syncOut) {
+	fmt.Fprintf(w, "uploaded %d admissions and %d rejected scans in %d requests: %d stored, %d already there, %d quarantined\n",
+		o.Admissions, o.Audits, o.Uploads, o.Stored, o.Duplicates, o.Quarantined)
+	fmt.Fprintf(w, "pulled %d changes in %d answers: %d admissions learned, %d roster, %d settings", o.Changes, o.Polls, o.Learned, o.Roster, o.Config)
+	if o.Resnapshots > 0 {
+		fmt.Fprintf(w, "; %d full snapshot", o.Resnapshots)
+	}
+	fmt.Fprintln(w)
+	if o.Error == "" {
+		fmt.Fprintf(w, "%d records wait for upload\n", o.Pending)
+	}
+	if o.Conflict != "" {
+		fmt.Fprintf(w, "SYNC CONFLICT, call the operator: %s\n", o.Conflict)
+	}
+}
+
+// newSyncer sets up the sync of the gate in dir: its credential, the
+// server URL its replica remembers, and a wipe of the credential when the
+// server says the gate was revoked.
+func newSyncer(ctx context.Context, dir string, r *replica.Replica, onChange func(syncer.Status)) (*syncer.Syncer, error) {
+	credPath := filepath.Join(dir, credentialFile)
+	cred, err := os.ReadFile(credPath)
+	if err != nil {
+		return nil, fmt.Errorf("credential: %w\nhint: this gate has no credential; enrol it: kido-gate enroll -server URL -code CODE", err)
+	}
+	st, err := r.Status(ctx)
+	if err != nil {
+		return nil, err
+	}
+	c, err := client.NewGate(st.ServerURL, string(bytes.TrimSpace(cred)), syncer.Heartbeat(r, version, time.Now))
+	if err != nil {
+		return nil, err
+	}
+	return syncer.New(syncer.Config{
+		Replica:  r,
+		Server:   c,
+		Forget:   func() error { return os.Remove(credPath) },
+		OnChange: onChange,
+	}), nil
+}
