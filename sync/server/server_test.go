@@ -124,6 +124,7 @@ func newFixtureWith(t testing.TB, configure func(*server.Config)) *fixture {
 		h.ServeHTTP(teeWriter{w, f.bodies}, r)
 	}))
 	t.Cleanup(f.srv.Close)
+	t.Cleanup(s.StopWaiting) // runs first: long-polls answer so Close need not wait
 	f.admin = f.client(t, f.token)
 	return f
 }
