@@ -56,6 +56,19 @@ func Decode(img image.Image) (text string, err error) {
 		}
 		last = err
 	}
+	// About one ticket in 200 has data modules that gozxing's finder search
+	// mistakes for a finder pattern, so that even its clean PNG is not
+	// found. A picture that is nothing but the code and its quiet zone (a
+	// rendered file, a cropped screenshot) can still be read by taking the
+	// modules straight from the grid.
+	bmp, err := gozxing.NewBinaryBitmap(gozxing.NewHybridBinarizer(src))
+	if err != nil {
+		return "", fmt.Errorf("%w: %v", ErrNotFound, err)
+	}
+	pure := map[gozxing.DecodeHintType]any{gozxing.DecodeHintType_PURE_BARCODE: true}
+	if res, err := zxqr.NewQRCodeReader().Decode(bmp, pure); err == nil {
+		return res.GetText(), nil
+	}
 	return "", fmt.Errorf("%w (%v)%s", ErrNotFound, last, hintNotFound)
 }
 
