@@ -4,7 +4,9 @@
 // Every code is made at error correction level M, and a kido ticket's 188
 // digits always fit QR version 5 (37×37 modules; see docs/ticket-format.md).
 // [Render] writes a 1-bit PNG with [ModulePixels] pixels per module and the
-// standard four-module quiet zone, ready to print. [Decode] finds a code in
+// standard four-module quiet zone, ready to print; go-qrcode is the encoder
+// of record, and the faster table-driven encoder Render uses for tickets is
+// proven by tests to make exactly go-qrcode's symbol. [Decode] finds a code in
 // any picture, at any rotation, with the pure-Go gozxing decoder, and never
 // panics on hostile input. Decoding returns the text only: verifying it is
 // the job of ticket.Parse and ticket.Keyring.Verify.
