@@ -285,7 +285,10 @@ func TestRevokedWipes(t *testing.T) {
 // gate_revoked; Run wipes, counts what was never uploaded, and returns.
 func TestRunRevokedStopsBothLoops(t *testing.T) {
 	g := newGate(t, true, nil)
-	g.srv.uploads = []reply{{status: 503, retryAfter: "1"}, {status: 503, retryAfter: "1"}, {status: 503, retryAfter: "1"}}
+	// The uploader is shed until the end, so the admission stays pending.
+	for range 500 {
+		g.srv.uploads = append(g.srv.uploads, reply{status: 503, retryAfter: "1", body: errBody(wire.CodeBusy, "busy")})
+	}
 	g.scan(t, g.f.Ticket(2))
 	g.srv.changes = []reply{{status: 401, body: errBody(wire.CodeGateRevoked, "gate 1 was revoked")}}
 	done := make(chan error, 1)
