@@ -18,4 +18,17 @@
 //     same transaction as the change itself, and a snapshot's cursor is the
 //     change-log position it reflects.
 //   - Bad input is refused with a wire.Error and changes nothing.
+//   - Sync (docs/sync-protocol.md, which binds this package): an upload is
+//     stored under its (gate, seq) keys in one transaction and answered
+//     only after the commit; a retry with the same content is a duplicate,
+//     the same key with other content is quarantined and answered 409,
+//     never dropped or overwritten. A gate uploads only as itself and reads
+//     only its own event; a revoked gate is told so (401 gate_revoked).
+//   - The delta feed never skips a change: cursors name a change-log row
+//     by position and random tag, a cursor whose row is gone or differs is
+//     answered with a resnapshot, and long-polls of an event are woken
+//     after every commit that changed it.
+//   - Uploads, long-polls and snapshots have bounded budgets, shed with
+//     429/503 and a Retry-After before the body is read; health, metrics
+//     and operator calls draw on none of them.
 package server

@@ -6,6 +6,8 @@
 // transaction (writes take the write lock up front with BEGIN IMMEDIATE on
 // a single writer connection, reads run on a separate read-only pool and
 // see one consistent state); and every change a gate must learn of is
-// appended to the changes table in the transaction that makes it. Private
+// appended to the changes table in the transaction that makes it, at a seq
+// that orders it after every change committed before it (feed.go says why
+// SQLite makes that so), so the feed never skips one. Private
 // keys arrive sealed and are stored as given. The schema is in schema.go.
 package sqlite
