@@ -287,6 +287,8 @@ func TestUploadRefusesBadInput(t *testing.T) {
 			t.Errorf("%s changed the state:\n%s\n%s", c.name, before, after)
 		}
 	}
+	// A retry of a refused record is refused again but recorded once.
+	g.do(t, http.MethodPost, "/v1/gate/upload", []byte(cases[len(cases)-1].body))
 	sts, _ := f.admin.GateStatuses(ctx, ev, 0)
 	if sts[0].Refused != refused || sts[1].Refused != 0 {
 		t.Errorf("refused uploads recorded: %d, want %d", sts[0].Refused, refused)

@@ -147,7 +147,8 @@ CREATE TABLE quarantine (
 	received  TEXT NOT NULL,
 	UNIQUE (gate, record, seq, hash)
 );
--- Uploads refused because an admission failed ticket verification.
+-- Uploads refused because an admission failed ticket verification; the
+-- gate's retries of the same record add nothing.
 CREATE TABLE refused_uploads (
 	id        INTEGER PRIMARY KEY,
 	event     INTEGER NOT NULL,
@@ -156,7 +157,8 @@ CREATE TABLE refused_uploads (
 	seq       INTEGER NOT NULL,
 	hash      TEXT NOT NULL,
 	error     TEXT NOT NULL,
-	received  TEXT NOT NULL
+	received  TEXT NOT NULL,
+	UNIQUE (gate, record, seq, hash)
 );
-CREATE INDEX refused_gate ON refused_uploads(gate);
+
 `

@@ -63,7 +63,7 @@ func (s *Store) StoredHashes(ctx context.Context, gate uint32, from, to uint64) 
 func (s *Store) RecordRefused(ctx context.Context, rs []server.Refusal) error {
 	return s.write(ctx, func(tx *sql.Tx) error {
 		for _, r := range rs {
-			_, err := tx.ExecContext(ctx, "INSERT INTO refused_uploads (event, gate, record, seq, hash, error, received) VALUES (?, ?, ?, ?, ?, ?, ?)",
+			_, err := tx.ExecContext(ctx, "INSERT INTO refused_uploads (event, gate, record, seq, hash, error, received) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (gate, record, seq, hash) DO NOTHING",
 				r.Event, r.Gate, r.Record, int64(r.Seq), r.Hash, r.Error, fmtTime(r.Received))
 			if err != nil {
 				return fmt.Errorf("sqlite: refused upload: %w", err)
