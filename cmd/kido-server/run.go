@@ -46,7 +46,7 @@ type config struct {
 	uploadWorkers, longPolls                             int
 }
 
-func run(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	var c config
 	fs := flag.NewFlagSet("kido-server", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -60,6 +60,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	fs.IntVar(&c.uploadWorkers, "upload-workers", 4, "uploads worked on at `once`; four times as many wait up to 2 s, more are shed with 503")
 	fs.IntVar(&c.longPolls, "long-polls", 2048, "long-polls waiting at `once`; more are shed with 503")
 	fs.StringVar(&c.addrFile, "addr-file", "", "write the address actually listened on to `file` once ready (for scripts; useful with -listen 127.0.0.1:0)")
+	demo := demoFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil
@@ -77,6 +78,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	}
 	if c.uploadWorkers < 1 || c.longPolls < 1 {
 		return errors.New("-upload-workers and -long-polls must be at least 1")
+	}
+	if demo.on {
+		return runDemo(ctx, c, demo.dir, stdout)
 	}
 	log := slog.New(slog.NewTextHandler(stderr, nil))
 	return serve(ctx, c, log)
