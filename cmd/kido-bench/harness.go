@@ -40,7 +40,7 @@ func (h *harness) close() {
 	}
 }
 
-var programs = []string{"kido-server", "kido-gate", "kidoctl"}
+var programs = []string{"kido-server", "kido-gate", "kidoctl", "kido-bench"}
 
 // binaries returns the directory holding the kido binaries: given, or built
 // into out with the go command.
@@ -48,7 +48,7 @@ func binaries(ctx context.Context, given, out string, h *harness) (string, error
 	if given != "" {
 		for _, p := range programs {
 			if _, err := os.Stat(filepath.Join(given, p)); err != nil {
-				return "", fmt.Errorf("-bin %s: %w\nhint: build them with go build -o %s/ ./cmd/kido-server ./cmd/kido-gate ./cmd/kidoctl", given, err, given)
+				return "", fmt.Errorf("-bin %s: %w\nhint: build them with go build -o %s/ ./cmd/kido-server ./cmd/kido-gate ./cmd/kidoctl ./cmd/kido-bench", given, err, given)
 			}
 		}
 		return filepath.Abs(given)

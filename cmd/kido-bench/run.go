@@ -9,21 +9,23 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"strings"
 	"time"
 )
 
-const usage = `usage: kido-bench [-quick] [-only NAME,…] [-dir DIR] [-bin DIR]
+const usage = `usage: kido-bench [-quick] [-only NAME,…] [-dir DIR] [-bin DIR] [-cpuprofile FILE]
 
 Runs kido's performance scenarios on loopback and prints one table (in
 Markdown) with, per row, the figure measured, the goal, the ratio and
 whether the goal was met. Progress goes to stderr, the table to stdout.
 
-The real kido-server, kido-gate and kidoctl binaries are built into the
-work directory with the go command (run it inside the kido module) unless
--bin names a directory that holds them. Library paths (the scan decision)
-are measured in this process.
+The real kido-server, kido-gate and kidoctl binaries, and kido-bench
+itself (whose herd-gates subcommand runs the herd's gates in a process of
+their own), are built into the work directory with the go command (run it
+inside the kido module) unless -bin names a directory that holds them.
+Library paths (the scan decision) are measured in this process.
 
 Scenarios (for -only): %s
 
@@ -87,7 +89,10 @@ func scenarioNames() string {
 	return strings.Join(names, ", ")
 }
 
-func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	if len(args) > 0 && args[0] == "herd-gates" {
+		return runHerdGates(ctx, args[1:], stdin, stdout, stderr)
+	}
 	fs := flag.NewFlagSet("kido-bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() { fmt.Fprintf(stderr, usage, scenarioNames()); fs.PrintDefaults() }
@@ -95,6 +100,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	only := fs.String("only", "", "run only these `scenarios`, comma-separated")
 	dir := fs.String("dir", "", "work `directory`, new or empty, kept afterwards (default: a temporary one, removed)")
 	bin := fs.String("bin", "", "`directory` with prebuilt kido-server, kido-gate and kidoctl (default: build them)")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of this process (the in-process scans and gate sync loops) to `file`")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil
@@ -124,6 +130,17 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return fmt.Errorf("cpu profile: %w", err)
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return fmt.Errorf("cpu profile: %w", err)
+		}
+		defer pprof.StopCPUProfile()
+	}
 	start := time.Now()
 	var rows []row
 	failed := 0

@@ -14,11 +14,10 @@ import (
 type mark string
 
 const (
-	markPass    mark = "pass"
-	markFail    mark = "FAIL"
-	markInfo    mark = "info"  // a figure reported beside a goal, with no goal of its own
-	markPending mark = "n/a"   // the scenario cannot be measured yet
-	markError   mark = "ERROR" // the scenario failed to run
+	markPass  mark = "pass"
+	markFail  mark = "FAIL"
+	markInfo  mark = "info"  // a figure reported beside a goal, with no goal of its own
+	markError mark = "ERROR" // the scenario failed to run
 )
 
 // A row of the table.
@@ -49,7 +48,7 @@ func printTable(w io.Writer, rows []row) {
 	fmt.Fprintln(w, "|---|---|---|---|---|")
 	for _, r := range rows {
 		ratio := "—"
-		if !math.IsNaN(r.ratio) && r.mark != markPending && r.mark != markError {
+		if !math.IsNaN(r.ratio) && r.mark != markError {
 			ratio = fmt.Sprintf("%.2f×", r.ratio)
 		}
 		goal := r.goal

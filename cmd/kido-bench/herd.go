@@ -1,0 +1,509 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime/debug"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"kido.dev/kido/gate"
+	"kido.dev/kido/gate/bench"
+	"kido.dev/kido/gate/replica"
+	"kido.dev/kido/sync/client"
+	"kido.dev/kido/sync/wire"
+)
+
+// herdSetupWorkers is how many gates are prepared at once: their scans
+// wait mostly on fsync, so a few more than the cores keep the disk busy.
+const herdSetupWorkers = 4
+
+// runHerd prepares many gates, each enrolled with the real server and
+// holding queued admissions made by real scans, then starts all their
+// sync loops (gate/syncer) at the same instant, in a gates process of
+// their own apart from this measuring one, against a fresh kido-server
+// process, and times until the server has stored and
+// acknowledged every admission. It then checks on the server that every
+// admission is stored exactly once.
+func runHerd(ctx context.Context, h *harness) ([]row, error) {
+	total := h.herdGates * h.queued
+	name := fmt.Sprintf("herd: %d gates × %s queued admissions reconnecting at once (gate/syncer in one gates process, kido-server process)", h.herdGates, count(h.queued))
+	s, err := h.startServer(ctx, "herd-server")
+	if err != nil {
+		return nil, err
+	}
+	gates, event, err := prepareHerd(ctx, h, s)
+	for _, g := range gates {
+		if g != nil && g.r != nil {
+			g.r.Close() // the gates process opens them
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	spec := herdSpec{URL: s.url}
+	for _, g := range gates {
+		spec.Gates = append(spec.Gates, herdSpecGate{ID: g.id, Replica: g.r.Path(), Credential: g.credential})
+	}
+	specPath := filepath.Join(h.dir, "herd", "spec.json")
+	b, err := json.Marshal(spec)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(specPath, b, 0o600); err != nil {
+		return nil, err
+	}
+
+	before, err := serverCounts(ctx, s.url)
+	if err != nil {
+		return nil, err
+	}
+	cpu0 := s.cpu()
+	gp, err := startGatesProcess(ctx, h, specPath)
+	if err != nil {
+		return nil, err
+	}
+	defer gp.kill()
+	if err := gp.await("started", time.Minute); err != nil {
+		return nil, err
+	}
+	start := time.Now()
+	health := startHealthProbe(ctx, s.url)
+
+	limit := 5 * time.Minute
+	if h.quick {
+		limit = time.Minute
+	}
+	want := h.herdGates * (total - h.queued)
+	conv, convErr := awaitAcked(ctx, h, s.admin, event, gates, start, limit)
+	learnedAtConv := gp.learned()
+	var feedDone time.Duration
+	if convErr == nil {
+		for gp.learned() < want && time.Since(start) < limit && ctx.Err() == nil {
+			time.Sleep(100 * time.Millisecond)
+		}
+		if gp.learned() >= want {
+			feedDone = time.Since(start)
+		}
+	}
+	learnedAtEnd := gp.learned()
+	healthLat, healthErrs := health()
+	sum, gatesCPU, err := gp.stop()
+	if err != nil {
+		return nil, err
+	}
+	serverCPU := s.cpu() - cpu0
+	after, err := serverCounts(ctx, s.url)
+	if err != nil {
+		return nil, err
+	}
+	if convErr != nil {
+		return nil, convErr
+	}
+	h.logf("herd: CPU used: server %.1f s, gates process %.1f s", serverCPU.Seconds(), gatesCPU.Seconds())
+
+	var rows []row
+	rows = append(rows, within(name,
+		fmt.Sprintf("converged in %s: %s admissions stored and acknowledged (CPU: server %.0f s, gates %.0f s)", secs(conv), count(total), serverCPU.Seconds(), gatesCPU.Seconds()),
+		// Not scaled with -quick: every gate first waits up to StartDelay (5 s)
+		// whatever the size of the herd.
+		"converged < 60 s", conv.Seconds(), 60, false))
+
+	stored, problems, err := verifyHerd(ctx, s.admin, event, gates, h.queued)
+	if err != nil {
+		return rows, err
+	}
+	r := row{scenario: "herd: lost or duplicated admissions (server report and gate acks)", goal: "zero lost, zero duplicated", ratio: float64(stored) / float64(total), mark: markPass,
+		figure: fmt.Sprintf("%s of %s stored, each once; %d lost, %d duplicated", count(stored), count(total), max(0, total-stored), max(0, stored-total))}
+	if len(problems) > 0 {
+		r.mark = markFail
+		r.figure += "; " + strings.Join(problems, "; ")
+	}
+	rows = append(rows, r)
+
+	rows = append(rows, info("herd: upload latency, round trip seen by the gates",
+		fmt.Sprintf("all %d answers p50 %s, p99 %s; %d answered 200: p50 %s, p99 %s",
+			sum.Uploads, ms(sum.UploadP50), ms(sum.UploadP99), sum.Accepted, ms(sum.AcceptedP50), ms(sum.AcceptedP99))))
+
+	unshed := 0
+	for k, n := range after {
+		ep, st, _ := strings.Cut(k, " ")
+		if (ep == "upload" || ep == "changes") && strings.HasPrefix(st, "5") && st != "503" {
+			unshed += n - before[k]
+		}
+	}
+	// Every 503 must be a deliberate shed: compare with the shed counters.
+	shed := after["shed upload"] - before["shed upload"] + after["shed long-poll"] - before["shed long-poll"]
+	got503 := after["upload 503"] - before["upload 503"] + after["changes 503"] - before["changes 503"]
+	r = row{scenario: "herd: responses by status (server metrics)", figure: strings.Join(delta(before, after, ""), ", "), goal: "no 5xx but deliberate shedding", ratio: math.NaN(), mark: markPass}
+	if unshed > 0 || got503 > shed {
+		r.mark = markFail
+	}
+	rows = append(rows, r)
+
+	p := bench.Percentile
+	h99 := p(healthLat, 99)
+	hf := fmt.Sprintf("p50 %s, p99 %s, max %s (%d probes every 50 ms", ms(p(healthLat, 50)), ms(h99), ms(p(healthLat, 100)), len(healthLat))
+	if healthErrs > 0 {
+		hf += fmt.Sprintf(", %d failed", healthErrs)
+	}
+	hr := within("herd: GET /v1/health during the herd", hf+")", "p99 < 100 ms", h99.Seconds(), 0.1, false)
+	if healthErrs > 0 {
+		hr.mark = markFail
+	}
+	rows = append(rows, hr)
+
+	feed := fmt.Sprintf("at convergence gates had learned %.1f%% of the others' admissions; ", 100*float64(learnedAtConv)/float64(want))
+	if feedDone > 0 {
+		feed += fmt.Sprintf("every gate knew every admission after %s", secs(feedDone))
+	} else {
+		feed += fmt.Sprintf("%.1f%% by %s, when the run stopped", 100*float64(learnedAtEnd)/float64(want), secs(limit))
+	}
+	rows = append(rows, info("herd: delta feed catch-up (every gate learning every other gate's admissions)", feed))
+	return rows, nil
+}
+
+// gatesProcess is the herd-gates process (see runHerdGates).
+type gatesProcess struct {
+	cmd   *exec.Cmd
+	stdin io.WriteCloser
+	lines chan string
+	mu    sync.Mutex
+	n     int // the last "learned" count
+}
+
+func startGatesProcess(ctx context.Context, h *harness, spec string) (*gatesProcess, error) {
+	cmd := h.command(ctx, "kido-bench", "herd-gates", "-spec", spec)
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		return nil, err
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	logFile, err := os.Create(filepath.Join(h.dir, "herd-gates.log"))
+	if err != nil {
+		return nil, err
+	}
+	cmd.Stderr = logFile
+	if err := cmd.Start(); err != nil {
+		logFile.Close()
+		return nil, err
+	}
+	gp := &gatesProcess{cmd: cmd, stdin: stdin, lines: make(chan string, 16)}
+	go func() {
+		defer logFile.Close()
+		defer close(gp.lines)
+		sc := bufio.NewScanner(stdout)
+		sc.Buffer(nil, 1<<20)
+		for sc.Scan() {
+			line := sc.Text()
+			if v, ok := strings.CutPrefix(line, "learned "); ok {
+				n, _ := strconv.Atoi(v)
+				gp.mu.Lock()
+				gp.n = n
+				gp.mu.Unlock()
+				continue
+			}
+			gp.lines <- line
+		}
+	}()
+	return gp, nil
+}
+
+func (gp *gatesProcess) learned() int {
+	gp.mu.Lock()
+	defer gp.mu.Unlock()
+	return gp.n
+}
+
+// await waits for the line want.
+func (gp *gatesProcess) await(want string, limit time.Duration) error {
+	select {
+	case line, ok := <-gp.lines:
+		if !ok || line != want {
+			return fmt.Errorf("herd gates process: %q instead of %q (see herd-gates.log)", line, want)
+		}
+		return nil
+	case <-time.After(limit):
+		return fmt.Errorf("herd gates process: no %q within %s", want, limit)
+	}
+}
+
+// stop tells the process to stop and returns its summary and CPU time.
+func (gp *gatesProcess) stop() (herdSummary, time.Duration, error) {
+	var sum herdSummary
+	gp.stdin.Close()
+	var last string
+	for line := range gp.lines {
+		last = line
+	}
+	if err := gp.cmd.Wait(); err != nil {
+		return sum, 0, fmt.Errorf("herd gates process: %w (see herd-gates.log)", err)
+	}
+	if err := json.Unmarshal([]byte(last), &sum); err != nil {
+		return sum, 0, fmt.Errorf("herd gates process: summary %q: %w", last, err)
+	}
+	cpu := gp.cmd.ProcessState.UserTime() + gp.cmd.ProcessState.SystemTime()
+	return sum, cpu, nil
+}
+
+// kill ends the process if it is still running.
+func (gp *gatesProcess) kill() {
+	if gp.cmd.ProcessState == nil {
+		gp.cmd.Process.Kill()
+		gp.cmd.Wait()
+	}
+}
+
+// awaitAcked waits until the server has acknowledged every gate's
+// admissions (their acked seq, from GET /v1/events/{id}/gates) and returns
+// the time since start, or fails after limit.
+func awaitAcked(ctx context.Context, h *harness, admin *client.Client, event uint32, gates []*herdGate, start time.Time, limit time.Duration) (time.Duration, error) {
+	last := time.Now()
+	for {
+		sts, err := admin.GateStatuses(ctx, event, 0)
+		if err != nil {
+			return 0, err
+		}
+		short := 0
+		for _, st := range sts {
+			if st.Acked < uint64(h.queued) {
+				short += h.queued - int(st.Acked)
+			}
+		}
+		if short == 0 && len(sts) == len(gates) {
+			return time.Since(start), nil
+		}
+		if time.Since(start) > limit {
+			return 0, fmt.Errorf("herd: %d admissions not acknowledged after %s", short, limit)
+		}
+		if time.Since(last) > 5*time.Second {
+			h.logf("herd: %s admissions not yet acknowledged at %.0f s", count(short), time.Since(start).Seconds())
+			last = time.Now()
+		}
+		select {
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
+}
+
+// herdGate is a prepared gate: enrolled, its replica holding its queued
+// admissions, its sync loop not yet made.
+type herdGate struct {
+	*syncGate
+	credential string
+}
+
+// prepareHerd issues the tickets, enrols every gate with its one-time code
+// and builds each gate's replica, then records its share of the tickets
+// as admissions with real scans (replica.Scan, fsync'd), offline.
+//
+// Each replica holds the snapshot the server gave, but only the roster
+// entries of the tickets that gate scans: 200 full replicas of a
+// 500,000-ticket event would take an hour to build here, and the sync
+// loops never read the roster.
+func prepareHerd(ctx context.Context, h *harness, s *serverProc) ([]*herdGate, uint32, error) {
+	total := h.herdGates * h.queued
+	t0 := time.Now()
+	event, tier, err := newEvent(ctx, s.admin, "Herd bench")
+	if err != nil {
+		return nil, 0, err
+	}
+	tickets, err := issueAPI(ctx, s.admin, event, tier, total)
+	if err != nil {
+		return nil, 0, err
+	}
+	h.logf("herd: issued %s tickets in %.1f s", count(total), time.Since(t0).Seconds())
+	anon, err := client.New(s.url, "", nil)
+	if err != nil {
+		return nil, 0, err
+	}
+	gates := make([]*herdGate, h.herdGates)
+	for i := range gates {
+		gc, err := s.admin.AddGate(ctx, event, wire.GateCreate{Name: fmt.Sprintf("Gate %03d", i+1), Direction: wire.DirectionEntry})
+		if err != nil {
+			return nil, 0, err
+		}
+		resp, err := anon.Enroll(ctx, gc.Code, fmt.Sprintf("bench-%03d", i+1))
+		if err != nil {
+			return nil, 0, err
+		}
+		gates[i] = &herdGate{syncGate: &syncGate{id: resp.Gate.ID}, credential: resp.Credential}
+	}
+	// The snapshot is the same for every gate but for Gate.
+	c, err := client.New(s.url, gates[0].credential, nil)
+	if err != nil {
+		return nil, 0, err
+	}
+	snap, err := c.Snapshot(ctx)
+	if err != nil {
+		return nil, 0, err
+	}
+	bySerial := make(map[uint32]wire.RosterEntry, len(snap.Roster))
+	for _, e := range snap.Roster {
+		bySerial[e.Serial] = e
+	}
+	byID := map[uint32]wire.Gate{}
+	for _, g := range snap.Gates {
+		byID[g.ID] = g
+	}
+	h.logf("herd: %d gates enrolled, snapshot of %s tickets downloaded; building replicas and scanning", len(gates), count(len(snap.Roster)))
+
+	t0 = time.Now()
+	jobs := make(chan int)
+	errs := make(chan error, len(gates))
+	var wg sync.WaitGroup
+	for range herdSetupWorkers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range jobs {
+				mine := tickets[i*h.queued : (i+1)*h.queued]
+				own := *snap
+				own.Gate = byID[gates[i].id]
+				own.Roster = make([]wire.RosterEntry, len(mine))
+				for j, t := range mine {
+					own.Roster[j] = bySerial[t.Serial]
+				}
+				r, err := queueAdmissions(ctx, filepath.Join(h.dir, "herd", fmt.Sprint("gate", i+1)), &own, s.url, mine)
+				gates[i].r = r
+				errs <- err
+			}
+		}()
+	}
+	for i := range gates {
+		jobs <- i
+	}
+	close(jobs)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			return gates, 0, err
+		}
+	}
+	snap, bySerial = nil, nil
+	debug.FreeOSMemory()
+	h.logf("herd: %s admissions queued at %d gates in %.1f s", count(total), len(gates), time.Since(t0).Seconds())
+	return gates, event, nil
+}
+
+// queueAdmissions builds a gate's replica in dir from snap and scans every
+// ticket there, as an offline gate would; each must be admitted.
+func queueAdmissions(ctx context.Context, dir string, snap *wire.Snapshot, url string, tickets []wire.IssuedTicket) (*replica.Replica, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, err
+	}
+	r, err := replica.Create(filepath.Join(dir, "replica.db"), replica.Options{})
+	if err != nil {
+		return nil, err
+	}
+	if err := r.Apply(ctx, snap, url); err != nil {
+		return r, err
+	}
+	for _, t := range tickets {
+		d, err := r.Scan(ctx, gate.Line{Text: t.Text, Length: int64(len(t.Text))}, false)
+		if err != nil {
+			return r, err
+		}
+		if !d.Admit {
+			return r, fmt.Errorf("gate %d: serial %d rejected: %s %s", snap.Gate.ID, t.Serial, d.Reason, d.Detail)
+		}
+	}
+	return r, nil
+}
+
+// verifyHerd checks on the server that every gate's admissions are stored
+// once: the report and each gate's acknowledgement. It returns how many
+// admissions are stored and what is wrong, if anything.
+func verifyHerd(ctx context.Context, admin *client.Client, event uint32, gates []*herdGate, queued int) (int, []string, error) {
+	rep, err := admin.Report(ctx, event)
+	if err != nil {
+		return 0, nil, err
+	}
+	total := len(gates) * queued
+	var problems []string
+	if rep.UniqueHolders != total || rep.DoubleEntries != 0 || rep.Quarantined != 0 {
+		problems = append(problems, fmt.Sprintf("report: %d admitted, %d unique holders, %d double entries, %d quarantined", rep.Admitted, rep.UniqueHolders, rep.DoubleEntries, rep.Quarantined))
+	}
+	sts, err := admin.GateStatuses(ctx, event, 0)
+	if err != nil {
+		return rep.Admitted, problems, err
+	}
+	acked := map[uint32]uint64{}
+	for _, st := range sts {
+		acked[st.ID] = st.Acked
+	}
+	entries := map[uint32]int{}
+	for _, pg := range rep.PerGate {
+		entries[pg.Gate] = pg.Entries
+	}
+	bad := 0
+	for _, g := range gates {
+		if acked[g.id] != uint64(queued) || entries[g.id] != queued {
+			bad++
+		}
+	}
+	if bad > 0 {
+		problems = append(problems, fmt.Sprintf("%d gates not acknowledged %d admissions each", bad, queued))
+	}
+	return rep.Admitted, problems, nil
+}
+
+// startHealthProbe asks GET /v1/health every 50 ms until the returned
+// function is called, which gives the latencies and the failures.
+func startHealthProbe(ctx context.Context, url string) func() ([]time.Duration, int) {
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	var lat []time.Duration
+	failed := 0
+	go func() {
+		defer close(done)
+		hc := &http.Client{Timeout: 10 * time.Second}
+		tick := time.NewTicker(50 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+			}
+			req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url+"/v1/health", nil)
+			t0 := time.Now()
+			resp, err := hc.Do(req)
+			if ctx.Err() != nil {
+				return
+			}
+			if err != nil {
+				failed++
+				continue
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK {
+				failed++
+				continue
+			}
+			lat = append(lat, time.Since(t0))
+		}
+	}()
+	return func() ([]time.Duration, int) {
+		cancel()
+		<-done
+		return lat, failed
+	}
+}
