@@ -12,7 +12,6 @@ import (
 	"regexp"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -258,7 +257,7 @@ func (d *demoProc) interrupt(t *testing.T) string {
 // kill stops the demo as a crash would: nothing is cleaned up.
 func (d *demoProc) kill(t *testing.T) {
 	t.Helper()
-	if err := d.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+	if err := d.cmd.Process.Kill(); err != nil {
 		t.Fatal(err)
 	}
 	<-d.done
