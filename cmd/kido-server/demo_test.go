@@ -378,3 +378,20 @@ func splitShell(t *testing.T, line string) []string {
 	}
 	return words
 }
+
+// TestShellQuote checks with a real shell that a quoted word comes back
+// unchanged, so printed paths with spaces or quotes paste safely.
+func TestShellQuote(t *testing.T) {
+	for _, s := range []string{"kido-demo/gate1", "/tmp/my demo/gate 1", "it's", `a"b$c\d`, "木戸/e1-00000001.png", ""} {
+		out, err := exec.Command("sh", "-c", "printf '%s' "+shellQuote(s)).Output()
+		if err != nil {
+			t.Fatalf("sh: %v", err)
+		}
+		if got := string(out); got != s {
+			t.Errorf("shellQuote(%q) = %s; the shell reads it as %q", s, shellQuote(s), got)
+		}
+	}
+	if got := shellQuote("kido-demo/tickets/e1-00000001.png"); got != "kido-demo/tickets/e1-00000001.png" {
+		t.Errorf("a plain path was quoted: %s", got)
+	}
+}
