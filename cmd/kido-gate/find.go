@@ -5,9 +5,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
-	"text/tabwriter"
 	"time"
+
+	"kido.dev/kido/cmd/internal/termtable"
 )
 
 const findUsage = `usage: kido-gate find [-data DIR] [-json] [-limit N] QUERY
@@ -45,6 +47,9 @@ func runFind(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
+	if *limit < 1 {
+		return usageErrorf("-limit %d: give the number of matches to show, 1 or more", *limit)
+	}
 	query := strings.Join(fs.Args(), " ")
 	if strings.TrimSpace(query) == "" {
 		return usageErrorf("nothing to find\nhint: kido-gate find NAME, ORDER-REF or SERIAL")
@@ -74,8 +79,7 @@ func runFind(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 		fmt.Fprintf(stdout, "no ticket matches %q\n", query)
 		return nil
 	}
-	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "SERIAL\tTIER\tHOLDER\tORDER\tSTATE")
+	rows := [][]string{{"SERIAL", "TIER", "HOLDER", "ORDER", "STATE"}}
 	for _, m := range out {
 		state := "not used"
 		switch {
@@ -87,10 +91,13 @@ func runFind(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 				state += fmt.Sprintf(", %d exit(s)", m.Exits)
 			}
 		}
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\n", m.Serial, m.TierName, m.Holder, m.OrderRef, state)
+		rows = append(rows, []string{strconv.FormatUint(uint64(m.Serial), 10), m.TierName, m.Holder, m.OrderRef, state})
+	}
+	if err := termtable.Write(stdout, rows); err != nil {
+		return err
 	}
 	if len(out) == *limit {
-		fmt.Fprintf(tw, "(first %d matches; narrow the query or raise -limit)\n", *limit)
+		fmt.Fprintf(stdout, "(first %d matches; narrow the query or raise -limit)\n", *limit)
 	}
-	return tw.Flush()
+	return nil
 }

@@ -6,9 +6,10 @@ import (
 	"fmt"
 	"io"
 	"strings"
-	"text/tabwriter"
 	"time"
+	_ "time/tzdata" // a gate device may have no zone database, and status shows the venue's time
 
+	"kido.dev/kido/cmd/internal/termtable"
 	"kido.dev/kido/gate"
 	"kido.dev/kido/gate/replica"
 )
@@ -34,6 +35,7 @@ type statusOut struct {
 	EventName      string     `json:"event_name"`
 	Start          time.Time  `json:"start"`
 	End            time.Time  `json:"end"`
+	TimeZone       string     `json:"time_zone,omitempty"` // the venue's IANA zone, when the event names one
 	Gate           uint32     `json:"gate"`
 	GateName       string     `json:"gate_name"`
 	Direction      string     `json:"direction"`
@@ -78,7 +80,7 @@ func runStatus(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 		return err
 	}
 	if fs.NArg() > 0 {
-		return usageErrorf("unexpected argument %q", fs.Arg(0))
+		return usageErrorf("unexpected argument %q\nhint: kido-gate status takes only flags; kido-gate status -h shows them", fs.Arg(0))
 	}
 	r, err := openReplica(*data, 0)
 	if err != nil {
@@ -99,18 +101,20 @@ func runStatus(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 	if *asJSON {
 		return json.NewEncoder(stdout).Encode(out)
 	}
-	printStatus(stdout, out, s.Clock)
-	return nil
+	return printStatus(stdout, out, s.Clock)
 }
 
 func newStatusOut(s replica.Status) statusOut {
 	out := statusOut{
-		Event: s.Event.ID, EventName: s.Event.Name, Start: s.Event.Start, End: s.Event.End,
+		Event: s.Event.ID, EventName: s.Event.Name, Start: s.Event.Start, End: s.Event.End, TimeZone: s.Event.TimeZone,
 		Gate: s.Gate.ID, GateName: s.Gate.Name, Direction: s.Gate.Direction, Tiers: s.Gate.Tiers,
 		Server: s.Server.ID, ServerURL: s.ServerURL, Tickets: s.Roster, Revoked: s.Revoked, Admitted: s.Admitted,
 		Passages: s.Passages, Here: s.Own, Pending: s.Pending, PendingAudits: s.AuditsDue, Scans: s.Scans, Rejected: s.Rejected,
 		DeviceTime: s.Clock.Device.UTC(), TrustedTime: s.Clock.Trusted.UTC(), ClockBehindSec: s.Clock.Behind.Seconds(),
 		ClockState: "ok", Version: version,
+	}
+	if loc, venue := eventZone(s.Event.TimeZone, time.UTC); venue {
+		out.Start, out.End = out.Start.In(loc), out.End.In(loc) // with the venue's offset, as the server gave them
 	}
 	if s.Clock.DeviceBehind() {
 		out.ClockState = "behind"
@@ -141,23 +145,24 @@ func newStatusOut(s replica.Status) statusOut {
 	return out
 }
 
-func printStatus(w io.Writer, s statusOut, clock gate.Reading) {
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+func printStatus(w io.Writer, s statusOut, clock gate.Reading) error {
 	tiers := "all tiers"
 	if len(s.Tiers) > 0 {
 		tiers = "tiers " + strings.Trim(fmt.Sprint(s.Tiers), "[]")
 	}
-	fmt.Fprintf(tw, "event\t%d %s, %s – %s\n", s.Event, s.EventName, s.Start.Local().Format("2006-01-02 15:04"), s.End.Local().Format("2006-01-02 15:04"))
-	fmt.Fprintf(tw, "gate\t%d %s, direction %s, %s\n", s.Gate, s.GateName, s.Direction, tiers)
-	fmt.Fprintf(tw, "server\t%s\n", s.ServerURL)
-	fmt.Fprintf(tw, "tickets\t%d in the roster, %d revoked\n", s.Tickets, s.Revoked)
-	fmt.Fprintf(tw, "admitted\t%d tickets; %d passages recorded, %d at this gate\n", s.Admitted, s.Passages, s.Here)
-	fmt.Fprintf(tw, "pending\t%d passages and %d rejected scans not yet uploaded\n", s.Pending, s.PendingAudits)
-	fmt.Fprintf(tw, "scans\t%d, %d rejected\n", s.Scans, s.Rejected)
+	rows := [][]string{
+		{"event", fmt.Sprintf("%d %s, %s", s.Event, s.EventName, eventWindow(s.Start, s.End, s.TimeZone, time.Local))},
+		{"gate", fmt.Sprintf("%d %s, direction %s, %s", s.Gate, s.GateName, s.Direction, tiers)},
+		{"server", s.ServerURL},
+		{"tickets", fmt.Sprintf("%d in the roster, %d revoked", s.Tickets, s.Revoked)},
+		{"admitted", fmt.Sprintf("%d tickets; %d passages recorded, %d at this gate", s.Admitted, s.Passages, s.Here)},
+		{"pending", fmt.Sprintf("%d passages and %d rejected scans not yet uploaded", s.Pending, s.PendingAudits)},
+		{"scans", fmt.Sprintf("%d, %d rejected", s.Scans, s.Rejected)},
+	}
 	if s.LastSync != nil {
-		fmt.Fprintf(tw, "last sync\t%s (%s ago)\n", s.LastSync.Local().Format("2006-01-02 15:04:05"), gate.Ago(clock.Trusted.Sub(*s.LastSync)))
+		rows = append(rows, []string{"last sync", fmt.Sprintf("%s (%s ago)", s.LastSync.Local().Format("2006-01-02 15:04:05"), gate.Ago(clock.Trusted.Sub(*s.LastSync)))})
 	} else {
-		fmt.Fprintf(tw, "last sync\tnever\n")
+		rows = append(rows, []string{"last sync", "never"})
 	}
 	syncText := s.SyncState
 	switch s.SyncState {
@@ -172,17 +177,51 @@ func printStatus(w io.Writer, s statusOut, clock gate.Reading) {
 	case "conflict":
 		syncText = "SYNC CONFLICT, call the operator: " + s.Conflict
 	}
-	fmt.Fprintf(tw, "sync\t%s\n", syncText)
+	rows = append(rows, []string{"sync", syncText})
 	if s.Conflicting > 0 {
-		fmt.Fprintf(tw, "\t%d admissions the server holds under this gate's own seqs with other content, kept beside ours\n", s.Conflicting)
+		rows = append(rows, []string{"", fmt.Sprintf("%d admissions the server holds under this gate's own seqs with other content, kept beside ours", s.Conflicting)})
 	}
 	state := "ok"
 	if clock.DeviceBehind() {
 		state = fmt.Sprintf("DEVICE CLOCK %s BEHIND the server's time; decisions use trusted time — set the device clock", gate.Ago(clock.Behind))
 	}
-	fmt.Fprintf(tw, "clock\tdevice %s, trusted %s: %s\n", clock.Device.Local().Format("2006-01-02 15:04:05"), clock.Trusted.Local().Format("2006-01-02 15:04:05"), state)
+	rows = append(rows, []string{"clock", fmt.Sprintf("device %s, trusted %s: %s", clock.Device.Local().Format("2006-01-02 15:04:05"), clock.Trusted.Local().Format("2006-01-02 15:04:05"), state)})
 	if s.Integrity != "" {
-		fmt.Fprintf(tw, "replica\tintegrity %s\n", s.Integrity)
+		rows = append(rows, []string{"replica", "integrity " + s.Integrity})
 	}
-	tw.Flush()
+	return termtable.Write(w, rows)
+}
+
+// eventZone is where the event's times are shown: the venue's time zone
+// when the event names one, else the device's. The replica keeps instants,
+// not the offset they were given with, so the zone name is all there is.
+func eventZone(name string, device *time.Location) (loc *time.Location, venue bool) {
+	if name != "" {
+		if loc, err := time.LoadLocation(name); err == nil {
+			return loc, true
+		}
+	}
+	return device, false
+}
+
+// eventWindow shows when the event runs, in the venue's time zone when the
+// event names one, and says which zone that is: staff compare it with the
+// clock on the wall.
+func eventWindow(start, end time.Time, zone string, device *time.Location) string {
+	loc, venue := eventZone(zone, device)
+	start, end = start.In(loc), end.In(loc)
+	const layout = "2006-01-02 15:04"
+	label := "device time"
+	if venue {
+		label = loc.String() + " time"
+	}
+	return fmt.Sprintf("%s – %s %s (%s)", start.Format(layout), end.Format(layout), label, utcOffset(start))
+}
+
+// utcOffset writes t's offset as UTC, UTC+09:00 or UTC-05:00.
+func utcOffset(t time.Time) string {
+	if _, off := t.Zone(); off == 0 {
+		return "UTC"
+	}
+	return "UTC" + t.Format("-07:00")
 }
