@@ -10,8 +10,8 @@ import (
 	"net/http"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"kido.dev/kido/sync/client"
@@ -60,7 +60,9 @@ const mainUsage = `usage: kidoctl COMMAND [flags] [args]
 
 kidoctl talks to a kido server: -server URL and -token TOKEN on every
 command, or KIDO_SERVER and KIDO_TOKEN in the environment. Every command
-takes -json for output meant for scripts, and -h for its own help.
+takes -json for output meant for scripts, and -h for its own help. A
+command about one event takes the event's id as -event ID or, when it
+takes no other argument, as its argument: kidoctl report 1.
 
 Commands:
 %s
@@ -92,14 +94,14 @@ func run(ctx context.Context, args []string, e env) error {
 }
 
 // subcommands dispatches a command with subcommands (event create, …).
-func subcommands(ctx context.Context, e env, name string, args []string, subs map[string]func(context.Context, env, []string) error) error {
+func subcommands(ctx context.Context, e env, name, example string, args []string, subs map[string]func(context.Context, env, []string) error) error {
 	var names []string
 	for n := range subs {
 		names = append(names, n)
 	}
 	slices.Sort(names)
 	if len(args) == 0 || args[0] == "-h" || args[0] == "-help" || args[0] == "--help" {
-		fmt.Fprintf(e.stderr, "usage: kidoctl %s %s [flags]\n\nRun kidoctl %s SUBCOMMAND -h for its flags and an example.\n", name, strings.Join(names, "|"), name)
+		fmt.Fprintf(e.stderr, "usage: kidoctl %s %s [flags]\n\nRun kidoctl %s SUBCOMMAND -h for its flags and an example.\n\nExample:\n\n\t%s\n", name, strings.Join(names, "|"), name, example)
 		if len(args) == 0 {
 			return usageError{}
 		}
@@ -169,6 +171,39 @@ func parseArgs(fs *flag.FlagSet, args []string) (pos []string, help bool, err er
 	}
 }
 
+// parseEvent parses the flags of a command about one event, which takes the
+// event's id as -event ID or as its only argument (kidoctl report 1). Given
+// both ways, the two must agree. With required false, no id at all gives 0.
+func parseEvent(fs *flag.FlagSet, ev *uint, args []string, required bool) (id uint32, help bool, err error) {
+	pos, help, err := parseArgs(fs, args)
+	if help || err != nil {
+		return 0, help, err
+	}
+	if len(pos) > 1 {
+		return 0, false, usagef("unexpected argument %q: %s takes one event id\nhint: kidoctl %s -h shows the usage", pos[1], fs.Name(), fs.Name())
+	}
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == "event" })
+	if len(pos) == 1 {
+		n, err := strconv.ParseUint(pos[0], 10, 32)
+		if err != nil || n == 0 {
+			return 0, false, usagef("%q is not an event id\nhint: kidoctl event list shows the ids", pos[0])
+		}
+		if set && uint(n) != *ev {
+			return 0, false, usagef("event %d and -event %d disagree\nhint: give the event id once: kidoctl %s %d", n, *ev, fs.Name(), n)
+		}
+		*ev, set = uint(n), true
+	}
+	if !set && !required {
+		return 0, false, nil
+	}
+	if !set {
+		return 0, false, usagef("no event given\nhint: kidoctl %s ID, or -event ID; kidoctl event list shows the ids", fs.Name())
+	}
+	id, err = eventID(*ev)
+	return id, false, err
+}
+
 // client returns an API client, insisting on a server URL and a token.
 func (c *common) client() (*client.Client, error) {
 	if c.server == "" {
@@ -186,15 +221,6 @@ func printJSON(w io.Writer, v any) error {
 	enc.SetIndent("", "  ")
 	enc.SetEscapeHTML(false)
 	return enc.Encode(v)
-}
-
-// table writes aligned columns; the first row is the header.
-func table(w io.Writer, rows [][]string) error {
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	for _, r := range rows {
-		fmt.Fprintln(tw, strings.Join(r, "\t"))
-	}
-	return tw.Flush()
 }
 
 // isTerminal reports whether w is a terminal (for progress and QR output).

@@ -8,11 +8,12 @@ import (
 	"strings"
 	"time"
 
+	"kido.dev/kido/cmd/internal/termtable"
 	"kido.dev/kido/sync/wire"
 )
 
 func runEvent(ctx context.Context, e env, args []string) error {
-	return subcommands(ctx, e, "event", args, map[string]func(context.Context, env, []string) error{
+	return subcommands(ctx, e, "event", "kidoctl event show 1", args, map[string]func(context.Context, env, []string) error{
 		"create": runEventCreate,
 		"list":   runEventList,
 		"show":   runEventShow,
@@ -22,7 +23,7 @@ func runEvent(ctx context.Context, e env, args []string) error {
 // eventID checks an -event flag value.
 func eventID(v uint) (uint32, error) {
 	if v == 0 || v > math.MaxUint32 {
-		return 0, usagef("-event is required: the event id, as kidoctl event list shows")
+		return 0, usagef("-event ID is required\nhint: kidoctl event list shows the event ids")
 	}
 	return uint32(v), nil
 }
@@ -100,17 +101,14 @@ func runEventList(ctx context.Context, e env, args []string) error {
 	for _, ev := range evs {
 		rows = append(rows, eventRow(ev))
 	}
-	return table(e.stdout, rows)
+	return termtable.Write(e.stdout, rows)
 }
 
 func runEventShow(ctx context.Context, e env, args []string) error {
-	fs, c := newFlags(e, "event show", "event show -event ID", "Shows an event: its tiers, signing keys, gates and ticket counts.", "kidoctl event show -event 1")
+	fs, c := newFlags(e, "event show", "event show [-event] ID", "Shows an event: its tiers, signing keys, gates and ticket counts.", "kidoctl event show 1")
 	ev := fs.Uint("event", 0, "event `id`")
-	if help, err := parse(fs, args); help || err != nil {
-		return err
-	}
-	id, err := eventID(*ev)
-	if err != nil {
+	id, help, err := parseEvent(fs, ev, args, true)
+	if help || err != nil {
 		return err
 	}
 	cl, err := c.client()
@@ -135,13 +133,13 @@ func runEventShow(ctx context.Context, e env, args []string) error {
 	for _, t := range d.Tiers {
 		rows = append(rows, []string{strconv.Itoa(int(t.ID)), t.Name, entriesText(t.Entries)})
 	}
-	if err := table(w, rows); err != nil {
+	if err := termtable.Write(w, rows); err != nil {
 		return err
 	}
 	fmt.Fprintln(w)
-	if err := table(w, keyRows(d.Keys)); err != nil {
+	if err := termtable.Write(w, keyRows(d.Keys)); err != nil {
 		return err
 	}
 	fmt.Fprintln(w)
-	return table(w, gateRows(d.Gates, d.Tiers))
+	return termtable.Write(w, gateRows(d.Gates, d.Tiers))
 }

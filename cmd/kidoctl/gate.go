@@ -9,11 +9,12 @@ import (
 
 	qrcode "github.com/skip2/go-qrcode"
 
+	"kido.dev/kido/cmd/internal/termtable"
 	"kido.dev/kido/sync/wire"
 )
 
 func runGate(ctx context.Context, e env, args []string) error {
-	return subcommands(ctx, e, "gate", args, map[string]func(context.Context, env, []string) error{
+	return subcommands(ctx, e, "gate", `kidoctl gate add 1 -name "North 1"`, args, map[string]func(context.Context, env, []string) error{
 		"add":    runGateAdd,
 		"list":   runGateList,
 		"revoke": runGateRevoke,
@@ -55,7 +56,7 @@ type gateAddJSON struct {
 }
 
 func runGateAdd(ctx context.Context, e env, args []string) error {
-	fs, c := newFlags(e, "gate add", `gate add -event ID -name NAME [-tiers VIP,GA] [-direction entry|exit|both] [-qr FILE.png]`,
+	fs, c := newFlags(e, "gate add", `gate add [-event] ID -name NAME [-tiers VIP,GA] [-direction entry|exit|both] [-qr FILE.png]`,
 		"Adds a gate to an event and prints its single-use enrolment code, for kido-gate enroll. The code ends with the server's fingerprint, so a gate enrolled with it trusts no other server. It expires after 24 hours.",
 		`kidoctl gate add -event 1 -name "North 1" -tiers VIP,GA -direction entry`)
 	ev := fs.Uint("event", 0, "event `id`")
@@ -63,11 +64,8 @@ func runGateAdd(ctx context.Context, e env, args []string) error {
 	tiers := fs.String("tiers", "", "comma-separated tier `names` this gate admits (default: all)")
 	dir := fs.String("direction", wire.DirectionEntry, "entry, exit or both")
 	qrPath := fs.String("qr", "", "also write the code as a QR image to `file`")
-	if help, err := parse(fs, args); help || err != nil {
-		return err
-	}
-	id, err := eventID(*ev)
-	if err != nil {
+	id, help, err := parseEvent(fs, ev, args, true)
+	if help || err != nil {
 		return err
 	}
 	if strings.TrimSpace(*name) == "" {
@@ -117,13 +115,10 @@ func runGateAdd(ctx context.Context, e env, args []string) error {
 }
 
 func runGateList(ctx context.Context, e env, args []string) error {
-	fs, c := newFlags(e, "gate list", "gate list -event ID", "Lists the gates of an event.", "kidoctl gate list -event 1")
+	fs, c := newFlags(e, "gate list", "gate list [-event] ID", "Lists the gates of an event.", "kidoctl gate list 1")
 	ev := fs.Uint("event", 0, "event `id`")
-	if help, err := parse(fs, args); help || err != nil {
-		return err
-	}
-	id, err := eventID(*ev)
-	if err != nil {
+	id, help, err := parseEvent(fs, ev, args, true)
+	if help || err != nil {
 		return err
 	}
 	cl, err := c.client()
@@ -137,7 +132,7 @@ func runGateList(ctx context.Context, e env, args []string) error {
 	if c.json {
 		return printJSON(e.stdout, d.Gates)
 	}
-	return table(e.stdout, gateRows(d.Gates, d.Tiers))
+	return termtable.Write(e.stdout, gateRows(d.Gates, d.Tiers))
 }
 
 func runGateRevoke(ctx context.Context, e env, args []string) error {

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"kido.dev/kido/cmd/internal/termtable"
 	"kido.dev/kido/sync/wire"
 )
 
@@ -14,18 +15,15 @@ import (
 const skewLimit = 5 * time.Minute
 
 func runGates(ctx context.Context, e env, args []string) error {
-	fs, c := newFlags(e, "gates", "gates -event ID [-silent-after 2m]",
+	fs, c := newFlags(e, "gates", "gates [-event] ID [-silent-after 2m]",
 		"Lists an event's gates with their last contact, records waiting to sync, clock skew, version and upload state. "+
 			"During the event (from 3 h before its start to its end) a gate not heard from for longer than -silent-after is flagged SILENT; "+
 			"a clock more than 5 min off is flagged SKEW; records in quarantine or refused uploads are flagged too.",
-		"kidoctl gates -event 1 -silent-after 5m")
+		"kidoctl gates 1 -silent-after 5m")
 	ev := fs.Uint("event", 0, "event `id`")
 	after := fs.Duration("silent-after", 2*time.Minute, "flag gates silent for longer than this `duration` (30s to 24h)")
-	if help, err := parse(fs, args); help || err != nil {
-		return err
-	}
-	id, err := eventID(*ev)
-	if err != nil {
+	id, help, err := parseEvent(fs, ev, args, true)
+	if help || err != nil {
 		return err
 	}
 	if *after < 30*time.Second || *after > 24*time.Hour {
@@ -60,7 +58,7 @@ func runGates(ctx context.Context, e env, args []string) error {
 		rows = append(rows, []string{strconv.FormatUint(uint64(st.ID), 10), st.Name, st.Direction, last, pending,
 			skewText(st), dash(st.Version), fmt.Sprintf("%d/%d", st.Acked, st.AuditAcked), flags})
 	}
-	if err := table(e.stdout, rows); err != nil {
+	if err := termtable.Write(e.stdout, rows); err != nil {
 		return err
 	}
 	if flagged > 0 {

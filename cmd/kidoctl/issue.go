@@ -19,7 +19,7 @@ import (
 const issueChunk = 2000
 
 func runIssue(ctx context.Context, e env, args []string) error {
-	fs, c := newFlags(e, "issue", "issue -event ID [-tier T] (-count N | -roster FILE.csv) -out DIR [-batch ID]",
+	fs, c := newFlags(e, "issue", "issue [-event] ID [-tier T] (-count N | -roster FILE.csv) -out DIR [-batch ID]",
 		`Issues tickets: one PNG per ticket in DIR and DIR/manifest.csv with the header
 serial,holder,tier,order_ref,text,image ("text" is exactly what the QR code holds).
 
@@ -34,11 +34,8 @@ already issued in that batch are given back and their images written again.`,
 	rosterPath := fs.String("roster", "", "roster CSV `file`")
 	out := fs.String("out", "", "output `directory` for the images and manifest.csv")
 	batch := fs.String("batch", "", "batch `id` making a re-run safe (default: a new one, printed)")
-	if help, err := parse(fs, args); help || err != nil {
-		return err
-	}
-	event, err := eventID(*ev)
-	if err != nil {
+	event, help, err := parseEvent(fs, ev, args, true)
+	if help || err != nil {
 		return err
 	}
 	if (*count > 0) == (*rosterPath != "") {

@@ -6,12 +6,13 @@ import (
 	"strconv"
 	"time"
 
+	"kido.dev/kido/cmd/internal/termtable"
 	"kido.dev/kido/sync/client"
 	"kido.dev/kido/sync/wire"
 )
 
 func runKeys(ctx context.Context, e env, args []string) error {
-	return subcommands(ctx, e, "keys", args, map[string]func(context.Context, env, []string) error{
+	return subcommands(ctx, e, "keys", "kidoctl keys list 1", args, map[string]func(context.Context, env, []string) error{
 		"list":   runKeysList,
 		"rotate": runKeysRotate,
 		"revoke": runKeysRevoke,
@@ -27,20 +28,15 @@ func keyRows(keys []wire.Key) [][]string {
 }
 
 func runKeysList(ctx context.Context, e env, args []string) error {
-	fs, c := newFlags(e, "keys list", "keys list [-event ID]", "Lists signing keys (public halves only: private keys never leave the server).", "kidoctl keys list -event 1")
+	fs, c := newFlags(e, "keys list", "keys list [[-event] ID]", "Lists signing keys (public halves only: private keys never leave the server).", "kidoctl keys list 1")
 	ev := fs.Uint("event", 0, "only this event's keys")
-	if help, err := parse(fs, args); help || err != nil {
+	id, help, err := parseEvent(fs, ev, args, false)
+	if help || err != nil {
 		return err
 	}
 	cl, err := c.client()
 	if err != nil {
 		return err
-	}
-	var id uint32
-	if *ev != 0 {
-		if id, err = eventID(*ev); err != nil {
-			return err
-		}
 	}
 	keys, err := cl.Keys(ctx, id)
 	if err != nil {
@@ -49,19 +45,16 @@ func runKeysList(ctx context.Context, e env, args []string) error {
 	if c.json {
 		return printJSON(e.stdout, keys)
 	}
-	return table(e.stdout, keyRows(keys))
+	return termtable.Write(e.stdout, keyRows(keys))
 }
 
 func runKeysRotate(ctx context.Context, e env, args []string) error {
-	fs, c := newFlags(e, "keys rotate", "keys rotate -event ID",
+	fs, c := newFlags(e, "keys rotate", "keys rotate [-event] ID",
 		"Makes a new signing key for an event's new tickets. Older keys stay trusted: tickets they signed stay valid.",
-		"kidoctl keys rotate -event 1")
+		"kidoctl keys rotate 1")
 	ev := fs.Uint("event", 0, "event `id`")
-	if help, err := parse(fs, args); help || err != nil {
-		return err
-	}
-	id, err := eventID(*ev)
-	if err != nil {
+	id, help, err := parseEvent(fs, ev, args, true)
+	if help || err != nil {
 		return err
 	}
 	cl, err := c.client()

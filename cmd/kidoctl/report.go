@@ -5,19 +5,17 @@ import (
 	"fmt"
 	"strconv"
 
+	"kido.dev/kido/cmd/internal/termtable"
 	"kido.dev/kido/sync/wire"
 )
 
 func runReport(ctx context.Context, e env, args []string) error {
-	fs, c := newFlags(e, "report", "report -event ID",
+	fs, c := newFlags(e, "report", "report [-event] ID",
 		"Prints an event's attendance as the server knows it: admissions, unique holders, exits, double entries, rejected scans and quarantined records, per gate and per tier.",
-		"kidoctl report -event 1")
+		"kidoctl report 1")
 	ev := fs.Uint("event", 0, "event `id`")
-	if help, err := parse(fs, args); help || err != nil {
-		return err
-	}
-	id, err := eventID(*ev)
-	if err != nil {
+	id, help, err := parseEvent(fs, ev, args, true)
+	if help || err != nil {
 		return err
 	}
 	cl, err := c.client()
@@ -33,7 +31,7 @@ func runReport(ctx context.Context, e env, args []string) error {
 	}
 	w := e.stdout
 	fmt.Fprintf(w, "event %d at %s\n\n", rep.Event, rep.ServerTime.Local().Format("2006-01-02 15:04:05"))
-	if err := table(w, [][]string{
+	if err := termtable.Write(w, [][]string{
 		{"admitted", strconv.Itoa(rep.Admitted)},
 		{"unique holders", strconv.Itoa(rep.UniqueHolders)},
 		{"exits", strconv.Itoa(rep.Exits)},
@@ -48,7 +46,7 @@ func runReport(ctx context.Context, e env, args []string) error {
 	for _, g := range rep.PerGate {
 		rows = append(rows, []string{strconv.FormatUint(uint64(g.Gate), 10), g.Name, strconv.Itoa(g.Entries), strconv.Itoa(g.Manual), strconv.Itoa(g.Exits), strconv.Itoa(g.Rejected)})
 	}
-	if err := table(w, rows); err != nil {
+	if err := termtable.Write(w, rows); err != nil {
 		return err
 	}
 	fmt.Fprintln(w)
@@ -56,7 +54,7 @@ func runReport(ctx context.Context, e env, args []string) error {
 	for _, t := range rep.PerTier {
 		rows = append(rows, []string{strconv.Itoa(int(t.Tier)), t.Name, strconv.Itoa(t.Issued), strconv.Itoa(t.Admitted), strconv.Itoa(t.UniqueHolders)})
 	}
-	if err := table(w, rows); err != nil {
+	if err := termtable.Write(w, rows); err != nil {
 		return err
 	}
 	if rep.DoubleEntries > 0 {
@@ -66,16 +64,13 @@ func runReport(ctx context.Context, e env, args []string) error {
 }
 
 func runConflicts(ctx context.Context, e env, args []string) error {
-	fs, c := newFlags(e, "conflicts", "conflicts -event ID",
+	fs, c := newFlags(e, "conflicts", "conflicts [-event] ID",
 		"Lists an event's double entries: tickets admitted beyond their tier's entry rule, with every admission of the ticket in corrected-time order (gate, time, kind); "+
 			"the admissions that broke the rule are marked EXCESS. With -json, an array with one object per double entry.",
-		"kidoctl conflicts -event 1 -json")
+		"kidoctl conflicts 1 -json")
 	ev := fs.Uint("event", 0, "event `id`")
-	if help, err := parse(fs, args); help || err != nil {
-		return err
-	}
-	id, err := eventID(*ev)
-	if err != nil {
+	id, help, err := parseEvent(fs, ev, args, true)
+	if help || err != nil {
 		return err
 	}
 	cl, err := c.client()
@@ -111,7 +106,7 @@ func runConflicts(ctx context.Context, e env, args []string) error {
 				a.Corrected.Local().Format("2006-01-02 15:04:05.000"), a.Kind, mark})
 		}
 	}
-	if err := table(e.stdout, rows); err != nil {
+	if err := termtable.Write(e.stdout, rows); err != nil {
 		return err
 	}
 	fmt.Fprintf(e.stdout, "\n%d double entries\n", len(cs))

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strconv"
 
+	"kido.dev/kido/cmd/internal/termtable"
 	"kido.dev/kido/sync/wire"
 )
 
@@ -60,7 +61,7 @@ func runRevoke(ctx context.Context, e env, args []string) error {
 	for _, t := range res.Tickets {
 		rows = append(rows, []string{strconv.FormatUint(uint64(t.Serial), 10), strconv.Itoa(int(t.Tier)), t.Holder, t.OrderRef, yesNo(t.Revoked)})
 	}
-	return table(e.stdout, rows)
+	return termtable.Write(e.stdout, rows)
 }
 
 func runReissue(ctx context.Context, e env, args []string) error {
@@ -124,5 +125,5 @@ reissued gives back its replacement, so a retry issues nothing twice.`,
 	for _, t := range res.Tickets {
 		rows = append(rows, []string{strconv.FormatUint(uint64(t.Serial), 10), strconv.FormatUint(uint64(t.Replaces), 10), t.Holder, t.OrderRef, imageName(event, t.Serial)})
 	}
-	return table(e.stdout, rows)
+	return termtable.Write(e.stdout, rows)
 }

@@ -9,23 +9,20 @@ import (
 )
 
 func runTier(ctx context.Context, e env, args []string) error {
-	return subcommands(ctx, e, "tier", args, map[string]func(context.Context, env, []string) error{
+	return subcommands(ctx, e, "tier", "kidoctl tier add 1 -name VIP", args, map[string]func(context.Context, env, []string) error{
 		"add": runTierAdd,
 	})
 }
 
 func runTierAdd(ctx context.Context, e env, args []string) error {
-	fs, c := newFlags(e, "tier add", "tier add -event ID -name NAME [-entries N]",
+	fs, c := newFlags(e, "tier add", "tier add [-event] ID -name NAME [-entries N]",
 		"Adds a ticket tier to an event. -entries 1 (the default) is single entry, N allows N entries, 0 is unlimited with re-entry after an exit.",
 		"kidoctl tier add -event 1 -name VIP -entries 1")
 	ev := fs.Uint("event", 0, "event `id`")
 	name := fs.String("name", "", "tier `name`, e.g. VIP or GA")
 	entries := fs.Int("entries", wire.EntriesSingle, "entry rule: `N` entries; 0 unlimited with re-entry after exit")
-	if help, err := parse(fs, args); help || err != nil {
-		return err
-	}
-	id, err := eventID(*ev)
-	if err != nil {
+	id, help, err := parseEvent(fs, ev, args, true)
+	if help || err != nil {
 		return err
 	}
 	if strings.TrimSpace(*name) == "" {

@@ -8,11 +8,12 @@ import (
 	"strings"
 	"time"
 
+	"kido.dev/kido/cmd/internal/termtable"
 	"kido.dev/kido/sync/wire"
 )
 
 func runToken(ctx context.Context, e env, args []string) error {
-	return subcommands(ctx, e, "token", args, map[string]func(context.Context, env, []string) error{
+	return subcommands(ctx, e, "token", "kidoctl token list", args, map[string]func(context.Context, env, []string) error{
 		"create": runTokenCreate,
 		"list":   runTokenList,
 		"revoke": runTokenRevoke,
@@ -110,7 +111,7 @@ func runTokenList(ctx context.Context, e env, args []string) error {
 		}
 		rows = append(rows, []string{strconv.FormatUint(uint64(t.ID), 10), t.Name, scopeText(t), t.Created.Format(time.RFC3339), rev})
 	}
-	return table(e.stdout, rows)
+	return termtable.Write(e.stdout, rows)
 }
 
 func runTokenRevoke(ctx context.Context, e env, args []string) error {

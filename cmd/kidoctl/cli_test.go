@@ -1,0 +1,110 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"regexp"
+	"strings"
+	"testing"
+)
+
+// runArgs runs kidoctl with args and no environment; it returns what was
+// written to stderr and the error.
+func runArgs(args ...string) (string, error) {
+	var stdout, stderr strings.Builder
+	err := run(context.Background(), args, env{getenv: func(string) string { return "" }, stdin: strings.NewReader(""), stdout: &stdout, stderr: &stderr})
+	return stderr.String(), err
+}
+
+// TestUsageErrors checks command-line mistakes: each is a usage error (exit
+// status 2) with a message that names it, found before any server is asked.
+func TestUsageErrors(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		// An event id given as the argument is accepted: what stops these
+		// is only the missing server.
+		{[]string{"event", "show", "1"}, "no server given"},
+		{[]string{"report", "1"}, "no server given"},
+		{[]string{"conflicts", "-json", "7"}, "no server given"},
+		{[]string{"keys", "list", "1"}, "no server given"},
+		{[]string{"keys", "list"}, "no server given"},
+		{[]string{"keys", "rotate", "1"}, "no server given"},
+		{[]string{"gate", "list", "1"}, "no server given"},
+		{[]string{"tier", "add", "1", "-name", "VIP"}, "no server given"},
+		{[]string{"issue", "1", "-tier", "GA", "-count", "1", "-out", "x"}, "no server given"},
+		{[]string{"report", "1", "-event", "1"}, "no server given"}, // the same id twice agrees
+		{[]string{"gates", "1", "-silent-after", "1s"}, "from 30s to 24h"},
+
+		{[]string{"event", "show", "1", "-event", "2"}, "event 1 and -event 2 disagree\nhint: give the event id once: kidoctl event show 1"},
+		{[]string{"keys", "list", "-event", "3", "1"}, "event 1 and -event 3 disagree"},
+		{[]string{"report", "1", "2"}, `unexpected argument "2": report takes one event id`},
+		{[]string{"report", "x"}, `"x" is not an event id` + "\nhint: kidoctl event list shows the ids"},
+		{[]string{"conflicts", "0"}, `"0" is not an event id`},
+		{[]string{"report", "99999999999"}, `"99999999999" is not an event id`},
+		{[]string{"report"}, "no event given\nhint: kidoctl report ID, or -event ID"},
+		{[]string{"gates", "-event", "0"}, "-event ID is required"},
+		{[]string{"event", "list", "extra"}, `unexpected argument "extra"`},
+		{[]string{"event", "create"}, "-name is required"},
+		{[]string{"revoke", "-event", "1"}, "give serials or -order REF"},
+		{[]string{"revoke", "17"}, "-event ID is required"},
+		{[]string{"gate", "revoke", "-event", "1", "x"}, `gate id "x" is not a positive number`},
+		{[]string{"keys", "revoke"}, "keys revoke takes one key id"},
+		{[]string{"token", "revoke", "a"}, `"a" is not a token id`},
+		{[]string{"event", "delete"}, `unknown subcommand "delete" of event`},
+		{[]string{"bogus"}, `unknown command "bogus"`},
+	} {
+		_, err := runArgs(c.args...)
+		var ue usageError
+		if !errors.As(err, &ue) {
+			t.Errorf("kidoctl %s: got %v, want a usage error", strings.Join(c.args, " "), err)
+			continue
+		}
+		if !strings.Contains(ue.msg, c.want) {
+			t.Errorf("kidoctl %s:\ngot  %q\nwant %q in it", strings.Join(c.args, " "), ue.msg, c.want)
+		}
+	}
+}
+
+// TestRuntimeErrorIsNotUsage: a server that cannot be reached is a failure
+// (exit status 1), not a usage mistake, and says what to do.
+func TestRuntimeErrorIsNotUsage(t *testing.T) {
+	_, err := runArgs("report", "1", "-server", "http://127.0.0.1:1", "-token", "kido_X")
+	var ue usageError
+	if err == nil || errors.As(err, &ue) {
+		t.Fatalf("got %v, want a runtime error", err)
+	}
+	if !strings.Contains(err.Error(), "\nhint: ") {
+		t.Errorf("%q has no hint", err)
+	}
+}
+
+// TestHelpHasExample: every command and subcommand answers -h with an
+// example of itself, and -h is no error.
+func TestHelpHasExample(t *testing.T) {
+	subs := regexp.MustCompile(`^usage: kidoctl \S+ ([a-z|]+) \[flags\]`)
+	check := func(name ...string) string {
+		help, err := runArgs(append(name, "-h")...)
+		if err != nil {
+			t.Errorf("kidoctl %s -h: %v", strings.Join(name, " "), err)
+		}
+		if !strings.Contains(help, "\nExample:\n\n\tkidoctl "+strings.Join(name, " ")) {
+			t.Errorf("kidoctl %s -h has no example of itself:\n%s", strings.Join(name, " "), help)
+		}
+		return help
+	}
+	nsubs := 0
+	for _, c := range commands() {
+		help := check(c.name)
+		if m := subs.FindStringSubmatch(help); m != nil {
+			for _, sub := range strings.Split(m[1], "|") {
+				check(c.name, sub)
+				nsubs++
+			}
+		}
+	}
+	if nsubs < 10 {
+		t.Errorf("checked %d subcommands; the usage of event, keys, gate and token lists more", nsubs)
+	}
+}
