@@ -76,8 +76,13 @@ func runAttended(ctx context.Context, args []string, stdin io.Reader, stdout, st
 		fmt.Fprintln(out, "sync: off, this gate has no credential (enrol it to sync)")
 		syncDone <- nil
 	default:
-		var shown string
+		var (
+			shownMu sync.Mutex // both sync loops call back, each from its own goroutine
+			shown   string
+		)
 		s, err = newSyncer(ctx, *data, r, func(st syncer.Status) {
+			shownMu.Lock()
+			defer shownMu.Unlock()
 			if line := syncLine(st); line != shown {
 				shown = line
 				last := "never"
