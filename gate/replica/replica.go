@@ -133,7 +133,7 @@ func (r *Replica) migrate(from int) error {
 // inTx runs fn in one write transaction (BEGIN IMMEDIATE) on the replica's
 // connection and commits it.
 func (r *Replica) inTx(ctx context.Context, fn func(*sql.Tx) error) error {
-	tx, err := r.conn.BeginTx(ctx, nil)
+	tx, err := r.begin(ctx)
 	if err != nil {
 		return err
 	}
@@ -142,6 +142,15 @@ func (r *Replica) inTx(ctx context.Context, fn func(*sql.Tx) error) error {
 		return err
 	}
 	return tx.Commit()
+}
+
+// begin starts a write transaction on the replica's one connection. The
+// transaction ignores ctx's cancellation: database/sql discards the
+// connection of a transaction whose context ends, and the replica's pinned
+// connection would then be closed for good, so every later scan would fail.
+// Local transactions are short; a caller that gives up simply waits for one.
+func (r *Replica) begin(ctx context.Context) (*sql.Tx, error) {
+	return r.conn.BeginTx(context.WithoutCancel(ctx), nil)
 }
 
 // Create creates a new, empty replica at path, which must not exist yet;

@@ -66,7 +66,7 @@ func (r *Replica) record(ctx context.Context, reading gate.Reading, line gate.Li
 		return gate.Decision{Reason: gate.Fault, At: in.Now}, err
 	}
 
-	tx, err := r.conn.BeginTx(ctx, nil) // BEGIN IMMEDIATE: _txlock=immediate
+	tx, err := r.begin(ctx) // BEGIN IMMEDIATE: _txlock=immediate
 	if err != nil {
 		return failed(err)
 	}
