@@ -278,39 +278,53 @@ type Merge struct {
 // overwritten.
 func mergeAdmissions(ctx context.Context, tx *sql.Tx, as []wire.Admission) (Merge, error) {
 	var m Merge
-	get, err := tx.PrepareContext(ctx, "SELECT hash FROM admissions WHERE gate = ? AND seq = ?")
-	if err != nil {
-		return m, err
+	if len(as) == 0 {
+		return m, nil
 	}
-	defer get.Close()
-	ins, err := tx.PrepareContext(ctx, "INSERT INTO admissions (gate, seq, serial, tier, kind, at, corrected, text, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
+	// Most admissions a feed answer carries are new: inserting first costs
+	// them one statement; only a key already held is looked up.
+	ins, err := tx.PrepareContext(ctx, "INSERT INTO admissions (gate, seq, serial, tier, kind, at, corrected, text, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (gate, seq) DO NOTHING")
 	if err != nil {
 		return m, err
 	}
 	defer ins.Close()
-	alt, err := tx.PrepareContext(ctx, "INSERT OR IGNORE INTO conflicting_admissions (gate, seq, serial, tier, kind, at, corrected, text, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
-	if err != nil {
-		return m, err
-	}
-	defer alt.Close()
+	var get, alt *sql.Stmt
 	for _, a := range as {
-		args := []any{a.Gate, a.Seq, a.Serial, a.Tier, a.Kind, toNanos(a.At), toNanos(a.Corrected), a.Text, a.Hash}
-		var held string
-		err := get.QueryRowContext(ctx, a.Gate, a.Seq).Scan(&held)
-		switch {
-		case errors.Is(err, sql.ErrNoRows):
-			_, err = ins.ExecContext(ctx, args...)
-			m.Added++
-		case err != nil:
-		case held == a.Hash:
-			m.Known++
-		default:
-			_, err = alt.ExecContext(ctx, args...)
-			m.Conflicting++
-		}
+		res, err := ins.ExecContext(ctx, a.Gate, a.Seq, a.Serial, a.Tier, a.Kind, toNanos(a.At), toNanos(a.Corrected), a.Text, a.Hash)
 		if err != nil {
 			return m, err
 		}
+		if n, err := res.RowsAffected(); err != nil || n == 1 {
+			m.Added++
+			if err != nil {
+				return m, err
+			}
+			continue
+		}
+		if get == nil {
+			if get, err = tx.PrepareContext(ctx, "SELECT hash FROM admissions WHERE gate = ? AND seq = ?"); err != nil {
+				return m, err
+			}
+			defer get.Close()
+		}
+		var held string
+		if err := get.QueryRowContext(ctx, a.Gate, a.Seq).Scan(&held); err != nil {
+			return m, err
+		}
+		if held == a.Hash {
+			m.Known++
+			continue
+		}
+		if alt == nil {
+			if alt, err = tx.PrepareContext(ctx, "INSERT OR IGNORE INTO conflicting_admissions (gate, seq, serial, tier, kind, at, corrected, text, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"); err != nil {
+				return m, err
+			}
+			defer alt.Close()
+		}
+		if _, err := alt.ExecContext(ctx, a.Gate, a.Seq, a.Serial, a.Tier, a.Kind, toNanos(a.At), toNanos(a.Corrected), a.Text, a.Hash); err != nil {
+			return m, err
+		}
+		m.Conflicting++
 	}
 	return m, nil
 }

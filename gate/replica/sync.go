@@ -200,6 +200,11 @@ func (r *Replica) ApplyChanges(ctx context.Context, ch *wire.Changes) (Applied, 
 			return err
 		}
 		ap = Applied{Changes: len(ch.Changes)}
+		// Admissions are merged together after the loop, with statements
+		// prepared once per answer: nothing else in an answer reads or
+		// writes the admission tables, so the order does not change what
+		// is stored.
+		var admissions []wire.Admission
 		for i, c := range ch.Changes {
 			if ev := changeEvent(c); ev != 0 && ev != event {
 				return fmt.Errorf("%w: change %d is for event %d, this gate is for event %d", ErrBadChange, i, ev, event)
@@ -218,11 +223,7 @@ func (r *Replica) ApplyChanges(ctx context.Context, ch *wire.Changes) (Applied, 
 				ap.Roster++
 				err = insertRoster(ctx, tx, "roster", []wire.RosterEntry{*c.Roster})
 			case wire.ChangeAdmission:
-				var m Merge
-				m, err = mergeAdmissions(ctx, tx, []wire.Admission{*c.Admission})
-				ap.Admissions.Added += m.Added
-				ap.Admissions.Known += m.Known
-				ap.Admissions.Conflicting += m.Conflicting
+				admissions = append(admissions, *c.Admission)
 			}
 			if err != nil {
 				return err
@@ -231,11 +232,15 @@ func (r *Replica) ApplyChanges(ctx context.Context, ch *wire.Changes) (Applied, 
 				ap.Config++
 			}
 		}
+		var err error
+		if ap.Admissions, err = mergeAdmissions(ctx, tx, admissions); err != nil {
+			return err
+		}
 		gen := 0
 		if ap.Config > 0 {
 			gen = 1
 		}
-		_, err := tx.ExecContext(ctx, `UPDATE state SET cursor = ?, generation = generation + ?,
+		_, err = tx.ExecContext(ctx, `UPDATE state SET cursor = ?, generation = generation + ?,
 			server_time = max(server_time, ?), last_sync = max(last_sync, ?), contact = ?, contact_error = '' WHERE id = 1`,
 			ch.Cursor, gen, toNanos(ch.ServerTime), toNanos(ch.ServerTime), toNanos(r.clock.Now().Trusted))
 		return err

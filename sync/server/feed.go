@@ -99,16 +99,18 @@ func (s *Server) changes(w http.ResponseWriter, r *http.Request, tok wire.Token)
 		return err
 	}
 	ev := tok.Events[0]
+	end := time.Now().Add(wait)
 	deadline := time.NewTimer(wait)
 	defer deadline.Stop()
 	for {
+		s.yieldToUploads(r.Context(), end)
 		// Take the channel before reading: see hub.
 		woken := s.feed.channel(ev)
 		page, err := s.store.Changes(r.Context(), ev, cur, maxChanges)
 		if err != nil {
 			return err
 		}
-		if page.Resnapshot || len(page.Changes) > 0 || wait == 0 {
+		if page.Resnapshot || len(page.Changes) > 0 || !time.Now().Before(end) {
 			s.writeChanges(w, page)
 			return nil
 		}
@@ -122,6 +124,34 @@ func (s *Server) changes(w http.ResponseWriter, r *http.Request, tok wire.Token)
 		}
 		s.writeChanges(w, page)
 		return nil
+	}
+}
+
+// yieldCheck is how often a long-poll held back by uploads looks again.
+const yieldCheck = 200 * time.Millisecond
+
+// yieldToUploads holds a long-poll back, until end at the latest, while
+// uploads are under pressure (docs/sync-protocol.md §7.2): feed pages and
+// the gates applying them would take the CPU and disk the queued uploads
+// need, and an upload not stored is what a herd of reconnecting gates is
+// waiting for. Without pressure it returns at once, so an online gate
+// still learns an admission as soon as it commits.
+func (s *Server) yieldToUploads(ctx context.Context, end time.Time) {
+	for s.uploadPressure() {
+		left := time.Until(end)
+		if left <= 0 {
+			return
+		}
+		t := time.NewTimer(min(left, yieldCheck))
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-s.feed.stop:
+			t.Stop()
+			return
+		}
 	}
 }
 

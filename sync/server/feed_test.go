@@ -3,6 +3,8 @@ package server_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -444,4 +446,81 @@ func FuzzUpload(f *testing.F) {
 			t.Fatalf("status %d without a wire.Error: %s", rec.Code, rec.Body)
 		}
 	})
+}
+
+// TestLongPollYieldsToQueuedUploads holds one upload in a server's only
+// upload worker and queues a second behind it: a long-poll that arrives
+// then, although changes are waiting for it, is held back until no upload
+// is queued, so its answer already carries the first upload's admission.
+func TestLongPollYieldsToQueuedUploads(t *testing.T) {
+	f := newFixtureWith(t, func(c *server.Config) { c.UploadWorkers = 1 })
+	ev := f.event(t)
+	tks := f.issue(t, ev, "b1", 2)
+	g1, g2, reader := f.gate(t, ev, "North 1"), f.gate(t, ev, "North 2"), f.gate(t, ev, "South 1")
+
+	// An upload whose body arrives only when send is called: it holds its
+	// place in the budget from the moment it is admitted.
+	slow := func(g *gateDev, a wire.Admission) (send func(), done <-chan answer) {
+		pr, pw := io.Pipe()
+		out := make(chan answer, 1)
+		req, _ := http.NewRequest(http.MethodPost, f.srv.URL+"/v1/gate/upload", pr)
+		req.Header.Set("Authorization", "Bearer "+g.cred)
+		go func() {
+			resp, err := f.srv.Client().Do(req)
+			if err != nil {
+				out <- answer{status: -1, body: []byte(err.Error())}
+				return
+			}
+			defer resp.Body.Close()
+			b, _ := io.ReadAll(resp.Body)
+			out <- answer{status: resp.StatusCode, body: b}
+		}()
+		body, _ := json.Marshal(wire.UploadRequest{Admissions: []wire.Admission{a}})
+		// A test that stops early must not leave the upload hanging.
+		t.Cleanup(func() { pw.CloseWithError(errors.New("test over")) })
+		return func() { pw.Write(body); pw.Close() }, out
+	}
+	waitFor := func(metric string, want int) {
+		t.Helper()
+		for i := 0; f.metric(t, metric) != want; i++ {
+			if i == 500 {
+				t.Fatalf("%s never reached %d", metric, want)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	first := g1.admission(tks[0], wire.KindEntry, admitTime)
+	send1, done1 := slow(g1, first)
+	waitFor("kido_uploads_active", 1)
+	send2, done2 := slow(g2, g2.admission(tks[1], wire.KindEntry, admitTime))
+	waitFor("kido_uploads_active", 2) // the second waits for the worker
+
+	polled := make(chan answer, 1)
+	go func() { polled <- reader.do(t, http.MethodGet, "/v1/gate/changes?cursor=0.0&wait=25s", nil) }()
+	for i := 0; f.metric(t, "kido_longpolls_active") != 1; i++ {
+		if i == 500 || len(polled) > 0 {
+			t.Fatal("the long-poll was not held back while an upload was queued")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	send1()
+	if a := <-done1; a.status != 200 {
+		t.Fatalf("first upload: %d %s", a.status, a.body)
+	}
+	a := <-polled
+	var ch wire.Changes
+	if err := json.Unmarshal(a.body, &ch); a.status != 200 || err != nil {
+		t.Fatalf("long-poll: %d %s", a.status, a.body)
+	}
+	found := false
+	for _, c := range ch.Changes {
+		found = found || (c.Admission != nil && c.Admission.Hash == first.Hash)
+	}
+	if !found {
+		t.Errorf("the long-poll answered while an upload was queued: %d changes without the first upload's admission", len(ch.Changes))
+	}
+	send2()
+	if a := <-done2; a.status != 200 {
+		t.Fatalf("second upload: %d %s", a.status, a.body)
+	}
 }

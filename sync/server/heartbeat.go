@@ -101,10 +101,11 @@ func (s *Server) FlushHeartbeats(ctx context.Context) error {
 	return nil
 }
 
-// Run does the server's background work until ctx ends: heartbeats
-// written every 5 s; every minute, operator warnings refreshed and gates
-// that fell silent logged; every hour, the change log pruned. On return
-// the last heartbeats are written.
+// Run does the server's background work until ctx ends: the database
+// checked every second for health; heartbeats written every 5 s; every
+// minute, operator warnings refreshed and gates that fell silent logged;
+// every hour, the change log pruned. On return the last heartbeats are
+// written.
 func (s *Server) Run(ctx context.Context) {
 	flush := time.NewTicker(5 * time.Second)
 	defer flush.Stop()
@@ -112,6 +113,7 @@ func (s *Server) Run(ctx context.Context) {
 	defer minute.Stop()
 	hourly := time.NewTicker(time.Hour)
 	defer hourly.Stop()
+	go s.checkDatabase(ctx)
 	s.prune(ctx)
 	s.check(ctx)
 	for {

@@ -19,6 +19,16 @@ type metrics struct {
 	mu       sync.Mutex
 	requests map[[2]string]int64 // endpoint, status
 	sheds    map[string]int64
+	// Uploaded admissions checked against the issued text, and by
+	// signature (docs/sync-protocol.md §3.3).
+	byText, bySignature int64
+}
+
+func (m *metrics) verified(byText, bySignature int) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.byText += int64(byText)
+	m.bySignature += int64(bySignature)
 }
 
 func (m *metrics) request(endpoint string, status int) {
@@ -73,6 +83,8 @@ func (s *Server) serveMetrics(w http.ResponseWriter, r *http.Request) {
 	for _, what := range []string{"upload", "long-poll", "snapshot"} {
 		fmt.Fprintf(&b, "kido_shed_total{kind=%q} %d\n", what, s.metrics.sheds[what])
 	}
+	b.WriteString("# HELP kido_upload_checks_total Uploaded admissions checked, by how: the text the server issued, or the signature.\n# TYPE kido_upload_checks_total counter\n")
+	fmt.Fprintf(&b, "kido_upload_checks_total{by=\"issued_text\"} %d\nkido_upload_checks_total{by=\"signature\"} %d\n", s.metrics.byText, s.metrics.bySignature)
 	s.metrics.mu.Unlock()
 	fmt.Fprintf(&b, "# HELP kido_longpolls_active Long-polls waiting or being answered.\n# TYPE kido_longpolls_active gauge\nkido_longpolls_active %d\n", len(s.polls))
 	fmt.Fprintf(&b, "# HELP kido_uploads_active Uploads being worked on or queued.\n# TYPE kido_uploads_active gauge\nkido_uploads_active %d\n", s.uploads.inUse())

@@ -61,13 +61,16 @@ type Server struct {
 	hbs       heartbeats
 	uploads   *budget
 	uploading inflight
-	polls     chan struct{} // one place per long-poll
-	snapshots chan struct{} // one place per snapshot being sent
-	retention time.Duration
-	tlsExpiry time.Time
-	metrics   metrics
-	warns     atomic.Pointer[[]string]
-	wasSilent map[uint32]bool // gates silent at the last check (Run only)
+	// lastUploadShed is when an upload was last shed (Unix ns, 0: never).
+	lastUploadShed atomic.Int64
+	polls          chan struct{} // one place per long-poll
+	snapshots      chan struct{} // one place per snapshot being sent
+	retention      time.Duration
+	tlsExpiry      time.Time
+	metrics        metrics
+	warns          atomic.Pointer[[]string]
+	dbCheck        atomic.Pointer[dbCheck] // the latest of Run's database checks
+	wasSilent      map[uint32]bool         // gates silent at the last check (Run only)
 }
 
 // New opens the server's identity (making one on first start) and returns
@@ -252,19 +255,61 @@ func (s *Server) Handler() http.Handler {
 	return s.logged(mux)
 }
 
-// health answers at once whatever the load: it pings the database on a
-// connection of its own and shows the warnings Run keeps up to date.
+// health answers at once whatever the load. While Run runs, it answers
+// from the database check Run makes every second, so the handler does no
+// I/O; without a recent check (Run not running, or its check stuck on a
+// database that does not answer) it pings the database itself, on a
+// connection of its own.
 func (s *Server) health(r *http.Request) (int, any, error) {
 	h := wire.Health{Status: "ok", Server: s.info, ServerTime: s.now().UTC(), Database: "ok"}
 	if w := s.warns.Load(); w != nil {
 		h.Warnings = *w
 	}
-	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
-	defer cancel()
-	if err := s.store.Ping(ctx); err != nil {
-		s.log.Error("health: database does not answer", "err", err)
-		h.Status, h.Database = "error", err.Error()
+	var dbErr error
+	if c := s.dbCheck.Load(); c != nil && time.Since(c.at) < healthFresh {
+		dbErr = c.err
+	} else {
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		dbErr = s.store.Ping(ctx)
+	}
+	if dbErr != nil {
+		s.log.Error("health: database does not answer", "err", dbErr)
+		h.Status, h.Database = "error", dbErr.Error()
 		return http.StatusServiceUnavailable, h, nil
 	}
 	return http.StatusOK, h, nil
+}
+
+// Health checks: Run pings the database every healthEvery; health trusts
+// a result younger than healthFresh.
+const (
+	healthEvery = time.Second
+	healthFresh = 3 * time.Second
+)
+
+// dbCheck is the result of one database ping.
+type dbCheck struct {
+	at  time.Time
+	err error
+}
+
+// checkDatabase pings the database every healthEvery until ctx ends.
+func (s *Server) checkDatabase(ctx context.Context) {
+	t := time.NewTicker(healthEvery)
+	defer t.Stop()
+	for {
+		pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		err := s.store.Ping(pctx)
+		cancel()
+		if ctx.Err() != nil {
+			return
+		}
+		s.dbCheck.Store(&dbCheck{at: time.Now(), err: err})
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }

@@ -60,6 +60,25 @@ func (b *budget) release() {
 // inUse returns how many requests hold a place.
 func (b *budget) inUse() int { return len(b.places) }
 
+// queued returns how many requests wait for a worker.
+func (b *budget) queued() int { return len(b.places) - len(b.workers) }
+
+// pressureAfterShed is how long an upload shed keeps the uploads under
+// pressure: the shed gates come back within their Retry-After (at most
+// 5 s), so the herd is not over while they are away.
+const pressureAfterShed = 5 * time.Second
+
+// uploadPressure reports whether uploads are waiting for a worker or one
+// was shed lately: a herd of gates is reconnecting, and the feed yields
+// to it (yieldToUploads).
+func (s *Server) uploadPressure() bool {
+	if s.uploads.queued() > 0 {
+		return true
+	}
+	last := s.lastUploadShed.Load()
+	return last != 0 && time.Since(time.Unix(0, last)) < pressureAfterShed
+}
+
 // inflight tracks the gates that have an upload in progress.
 type inflight struct {
 	mu    sync.Mutex
@@ -91,6 +110,9 @@ func (f *inflight) done(gate uint32) {
 // shed together comes back spread out.
 func (s *Server) shed(w http.ResponseWriter, what string, sameGate bool) {
 	s.metrics.shed(what)
+	if what == "upload" && !sameGate {
+		s.lastUploadShed.Store(time.Now().UnixNano())
+	}
 	status, after := http.StatusServiceUnavailable, 1+rand.IntN(5)
 	msg := "server: busy, " + what + " shed"
 	if sameGate {

@@ -45,6 +45,14 @@ type GateCode struct {
 	Expires time.Time
 }
 
+// Issued is what an upload check needs of an issued ticket: its tier and
+// the exact text the server signed, so that an admission carrying that
+// text needs no signature verification (docs/sync-protocol.md §3.3).
+type Issued struct {
+	Tier uint8
+	Text string
+}
+
 // Store keeps the server's state. Every method is one transaction; a
 // method that fails changes nothing. Methods return errors wrapping the
 // package's sentinels (ErrNotFound, ErrConflict, ErrInvalid), preferably
@@ -104,9 +112,10 @@ type Store interface {
 	// their hashes) and appends a gate change, in one transaction.
 	RevokeGate(ctx context.Context, event, gate uint32, now time.Time) (wire.Gate, error)
 
-	// IssuedTiers returns the tier of each of serials issued for event
-	// (revoked tickets included); serials never issued are absent.
-	IssuedTiers(ctx context.Context, event uint32, serials []uint32) (map[uint32]uint8, error)
+	// IssuedTickets returns the tier and text of each of serials issued for
+	// event (revoked tickets included); serials never issued are absent. A
+	// Store that does not keep ticket texts leaves Text empty.
+	IssuedTickets(ctx context.Context, event uint32, serials []uint32) (map[uint32]Issued, error)
 	// StoredHashes returns the hashes of the gate's stored admissions with
 	// seq in [from, to], so a retried batch need not be verified again.
 	StoredHashes(ctx context.Context, gate uint32, from, to uint64) (map[uint64]string, error)

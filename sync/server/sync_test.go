@@ -56,6 +56,14 @@ func (g *gateDev) admission(tk wire.IssuedTicket, kind string, at time.Time) wir
 	return a
 }
 
+// admissionAt makes the gate's entry of ticket tk under seq, leaving the
+// gate's next seq as it is.
+func (g *gateDev) admissionAt(tk wire.IssuedTicket, seq uint64) wire.Admission {
+	a := wire.Admission{Gate: g.id, Seq: seq, Serial: tk.Serial, Tier: tk.Tier, Kind: wire.KindEntry, At: admitTime, Corrected: admitTime, Text: tk.Text}
+	a.Hash = wire.AdmissionHash(a)
+	return a
+}
+
 type answer struct {
 	status int
 	header http.Header
@@ -315,6 +323,125 @@ func TestUploadRefusesBadInput(t *testing.T) {
 	}
 	if a := g.do(t, http.MethodPost, "/v1/gate/upload", []byte(valid)); a.status != 200 {
 		t.Errorf("revoked ticket and key: %d %s", a.status, a.body)
+	}
+}
+
+// metric returns the value of one line of GET /metrics, such as
+// `kido_upload_checks_total{by="signature"}`.
+func (f *fixture) metric(t testing.TB, name string) int {
+	t.Helper()
+	resp, err := f.srv.Client().Get(f.srv.URL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	for line := range strings.Lines(string(b)) {
+		if v, ok := strings.CutPrefix(line, name+" "); ok {
+			var n int
+			if _, err := fmt.Sscan(v, &n); err != nil {
+				t.Fatalf("metric %s: %q", name, v)
+			}
+			return n
+		}
+	}
+	t.Fatalf("no metric %s in:\n%s", name, b)
+	return 0
+}
+
+// textless is a Store that keeps no ticket texts, so that every uploaded
+// admission must be verified by its signature.
+type textless struct{ server.Store }
+
+func (s textless) IssuedTickets(ctx context.Context, ev uint32, serials []uint32) (map[uint32]server.Issued, error) {
+	m, err := s.Store.IssuedTickets(ctx, ev, serials)
+	for k, v := range m {
+		v.Text = ""
+		m[k] = v
+	}
+	return m, err
+}
+
+// TestUploadChecksByIssuedTextOrSignature covers both ways an uploaded
+// admission is found authentic (docs/sync-protocol.md §3.3): its text is
+// the one the server issued, or, failing that, its signature verifies; a
+// forged text with a valid serial is refused either way, and a large batch
+// is verified on every core with the failing record named.
+func TestUploadChecksByIssuedTextOrSignature(t *testing.T) {
+	byText, bySig := `kido_upload_checks_total{by="issued_text"}`, `kido_upload_checks_total{by="signature"}`
+	forge := func(text string) string {
+		b := []byte(text)
+		b[100] = '0' + (b[100]-'0'+1)%10
+		return string(b)
+	}
+	for _, c := range []struct {
+		name  string
+		store func(server.Store) server.Store
+		text  bool // whether texts are kept and compared
+	}{
+		{"issued texts", func(s server.Store) server.Store { return s }, true},
+		{"no texts", func(s server.Store) server.Store { return textless{s} }, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			f := newFixtureWith(t, func(cfg *server.Config) { cfg.Store = c.store(cfg.Store) })
+			ev := f.event(t)
+			tks := f.issue(t, ev, "b1", 200)
+			g := f.gate(t, ev, "North 1")
+
+			if a := g.upload(t, wire.UploadRequest{Admissions: []wire.Admission{g.admission(tks[0], wire.KindEntry, admitTime)}}); a.status != 200 {
+				t.Fatalf("genuine admission: %d %s", a.status, a.body)
+			}
+			wantText, wantSig := 0, 1
+			if c.text {
+				wantText, wantSig = 1, 0
+			}
+			if gt, gs := f.metric(t, byText), f.metric(t, bySig); gt != wantText || gs != wantSig {
+				t.Errorf("checked by text %d, by signature %d; want %d, %d", gt, gs, wantText, wantSig)
+			}
+
+			// A forged text with a serial that was issued: never the
+			// issued text, so it goes to the signature, which fails.
+			before := f.state(t, ev)
+			forged := wire.Admission{Gate: g.id, Seq: 2, Serial: tks[1].Serial, Tier: tks[1].Tier, Kind: wire.KindEntry, At: admitTime, Corrected: admitTime, Text: forge(tks[1].Text)}
+			forged.Hash = wire.AdmissionHash(forged)
+			a := g.upload(t, wire.UploadRequest{Admissions: []wire.Admission{forged}})
+			if a.status != 400 || a.code() != wire.CodeBadTicket {
+				t.Fatalf("forged text with a valid serial: %d %s", a.status, a.body)
+			}
+			if gs := f.metric(t, bySig); gs != wantSig+1 {
+				t.Errorf("forged text checked by signature %d times in all, want %d", gs, wantSig+1)
+			}
+			if after := f.state(t, ev); after != before {
+				t.Errorf("the forged upload changed the state:\n%s\n%s", before, after)
+			}
+
+			// A full batch with one forged text among genuine ones: refused,
+			// naming that record, nothing stored.
+			g.seq = 1
+			var batch []wire.Admission
+			for i := 1; i < 150; i++ {
+				batch = append(batch, g.admission(tks[i], wire.KindEntry, admitTime))
+			}
+			bad := &batch[97]
+			bad.Text = forge(bad.Text)
+			bad.Hash = wire.AdmissionHash(*bad)
+			a = g.upload(t, wire.UploadRequest{Admissions: batch})
+			if a.status != 400 || a.code() != wire.CodeBadTicket || !strings.Contains(string(a.body), fmt.Sprintf("admission %d:", bad.Seq)) {
+				t.Fatalf("batch with a forged record: %d %s", a.status, a.body)
+			}
+			if after := f.state(t, ev); after != before {
+				t.Errorf("the refused batch changed the state:\n%s\n%s", before, after)
+			}
+			// The same batch, genuine: stored whole.
+			*bad = g.admissionAt(tks[98], bad.Seq)
+			a = g.upload(t, wire.UploadRequest{Admissions: batch})
+			if a.status != 200 {
+				t.Fatalf("genuine batch: %d %s", a.status, a.body)
+			}
+			if r := a.upload(t); r.Acked != 150 || r.Stored != 149 {
+				t.Errorf("genuine batch: acked %d, stored %d; want 150, 149", r.Acked, r.Stored)
+			}
+		})
 	}
 }
 

@@ -131,15 +131,18 @@ type queryer interface {
 	ExecContext(ctx context.Context, q string, args ...any) (sql.Result, error)
 }
 
+// insertChange appends one row to the change log. seq is assigned inside
+// the single write transaction, so seq order is commit order (see
+// feed.go); the tag is random per row.
+const insertChange = "INSERT INTO changes (event, kind, payload, tag, created) VALUES (?, ?, ?, lower(hex(randomblob(8))), strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))"
+
 // logChange appends c to the change log.
 func logChange(ctx context.Context, tx queryer, event uint32, c wire.Change) error {
 	b, err := json.Marshal(c)
 	if err != nil {
 		return fmt.Errorf("sqlite: change: %w", err)
 	}
-	// seq is assigned inside the single write transaction, so seq order is
-	// commit order (see feed.go); the tag is random per row.
-	if _, err := tx.ExecContext(ctx, "INSERT INTO changes (event, kind, payload, tag, created) VALUES (?, ?, ?, lower(hex(randomblob(8))), strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))", event, c.Kind, string(b)); err != nil {
+	if _, err := tx.ExecContext(ctx, insertChange, event, c.Kind, string(b)); err != nil {
 		return fmt.Errorf("sqlite: change: %w", err)
 	}
 	return nil

@@ -12,11 +12,11 @@ import (
 	"kido.dev/kido/sync/wire"
 )
 
-// IssuedTiers implements server.Store.
-func (s *Store) IssuedTiers(ctx context.Context, event uint32, serials []uint32) (map[uint32]uint8, error) {
-	out := make(map[uint32]uint8, len(serials))
+// IssuedTickets implements server.Store.
+func (s *Store) IssuedTickets(ctx context.Context, event uint32, serials []uint32) (map[uint32]server.Issued, error) {
+	out := make(map[uint32]server.Issued, len(serials))
 	err := s.read(ctx, func(tx *sql.Tx) error {
-		st, err := tx.PrepareContext(ctx, "SELECT tier FROM tickets WHERE event = ? AND serial = ?")
+		st, err := tx.PrepareContext(ctx, "SELECT tier, text FROM tickets WHERE event = ? AND serial = ?")
 		if err != nil {
 			return fmt.Errorf("sqlite: issued tickets: %w", err)
 		}
@@ -25,15 +25,15 @@ func (s *Store) IssuedTiers(ctx context.Context, event uint32, serials []uint32)
 			if _, done := out[serial]; done {
 				continue
 			}
-			var tier uint8
-			err := st.QueryRowContext(ctx, event, serial).Scan(&tier)
+			var t server.Issued
+			err := st.QueryRowContext(ctx, event, serial).Scan(&t.Tier, &t.Text)
 			if errors.Is(err, sql.ErrNoRows) {
 				continue
 			}
 			if err != nil {
 				return fmt.Errorf("sqlite: issued tickets: %w", err)
 			}
-			out[serial] = tier
+			out[serial] = t
 		}
 		return nil
 	})
@@ -73,20 +73,39 @@ func (s *Store) RecordRefused(ctx context.Context, rs []server.Refusal) error {
 	})
 }
 
-// uploader stores one batch inside one write transaction.
+// uploader stores one batch inside one write transaction, with its
+// statements prepared once per batch rather than compiled per record.
 type uploader struct {
 	ctx         context.Context
 	tx          *sql.Tx
 	event, gate uint32
 	now         string
 	resp        wire.UploadResponse
+	stmts       []*sql.Stmt
 }
 
-// store classifies one record by its key: absent (insert), same hash
-// (duplicate) or other hash (quarantine). It reports whether it inserted.
-func (u *uploader) store(table, record string, seq uint64, hash string, rec any, insert func() error) (bool, error) {
+// prepare compiles q for the rest of the transaction.
+func (u *uploader) prepare(q string) (*sql.Stmt, error) {
+	st, err := u.tx.PrepareContext(u.ctx, q)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: upload: %w", err)
+	}
+	u.stmts = append(u.stmts, st)
+	return st, nil
+}
+
+func (u *uploader) close() {
+	for _, st := range u.stmts {
+		st.Close()
+	}
+}
+
+// store classifies one record by its key, looked up with get: absent
+// (insert), same hash (duplicate) or other hash (quarantine). It reports
+// whether it inserted.
+func (u *uploader) store(get *sql.Stmt, record string, seq uint64, hash string, rec any, insert func() error) (bool, error) {
 	var stored string
-	err := u.tx.QueryRowContext(u.ctx, "SELECT hash FROM "+table+" WHERE gate = ? AND seq = ?", u.gate, int64(seq)).Scan(&stored)
+	err := get.QueryRowContext(u.ctx, u.gate, int64(seq)).Scan(&stored)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		if err := insert(); err != nil {
@@ -137,11 +156,79 @@ func (u *uploader) acked(table string, from uint64) (acked, highest uint64, err 
 	return acked, highest, rows.Err()
 }
 
+// admissions stores the batch's admissions, appending each new one to the
+// change log.
+func (u *uploader) admissions(as []wire.Admission) error {
+	if len(as) == 0 {
+		return nil
+	}
+	get, err := u.prepare("SELECT hash FROM admissions WHERE gate = ? AND seq = ?")
+	if err != nil {
+		return err
+	}
+	ins, err := u.prepare("INSERT INTO admissions (event, gate, seq, serial, tier, kind, at, corrected, text, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+	if err != nil {
+		return err
+	}
+	logc, err := u.prepare(insertChange)
+	if err != nil {
+		return err
+	}
+	for i := range as {
+		a := &as[i]
+		inserted, err := u.store(get, wire.RecordAdmission, a.Seq, a.Hash, a, func() error {
+			_, err := ins.ExecContext(u.ctx, u.event, u.gate, int64(a.Seq), a.Serial, a.Tier, a.Kind, a.At.Format(time.RFC3339Nano), fmtTime(a.Corrected), a.Text, a.Hash)
+			return err
+		})
+		if err != nil {
+			return err
+		}
+		if !inserted {
+			continue
+		}
+		b, err := json.Marshal(wire.Change{Kind: wire.ChangeAdmission, Admission: a})
+		if err != nil {
+			return fmt.Errorf("sqlite: change: %w", err)
+		}
+		if _, err := logc.ExecContext(u.ctx, u.event, wire.ChangeAdmission, string(b)); err != nil {
+			return fmt.Errorf("sqlite: change: %w", err)
+		}
+	}
+	return nil
+}
+
+// audits stores the batch's audit records.
+func (u *uploader) audits(rs []wire.AuditRecord) error {
+	if len(rs) == 0 {
+		return nil
+	}
+	get, err := u.prepare("SELECT hash FROM audits WHERE gate = ? AND seq = ?")
+	if err != nil {
+		return err
+	}
+	ins, err := u.prepare("INSERT INTO audits (event, gate, seq, kind, reason, serial, at, corrected, text, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+	if err != nil {
+		return err
+	}
+	for i := range rs {
+		r := &rs[i]
+		_, err := u.store(get, wire.RecordAudit, r.Seq, r.Hash, r, func() error {
+			_, err := ins.ExecContext(u.ctx, u.event, u.gate, int64(r.Seq), r.Kind, r.Reason, r.Serial, r.At.Format(time.RFC3339Nano), fmtTime(r.Corrected), r.Text, r.Hash)
+			return err
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // Upload implements server.Store.
 func (s *Store) Upload(ctx context.Context, event, gate uint32, req *wire.UploadRequest, now time.Time) (wire.UploadResponse, error) {
 	var resp wire.UploadResponse
 	err := s.write(ctx, func(tx *sql.Tx) error {
 		u := &uploader{ctx: ctx, tx: tx, event: event, gate: gate, now: fmtTime(now)}
+		defer u.close()
 		var from, auditFrom uint64
 		err := tx.QueryRowContext(ctx, "SELECT acked, audit_acked FROM gates WHERE id = ? AND event = ?", gate, event).Scan(&from, &auditFrom)
 		if errors.Is(err, sql.ErrNoRows) {
@@ -150,32 +237,11 @@ func (s *Store) Upload(ctx context.Context, event, gate uint32, req *wire.Upload
 		if err != nil {
 			return fmt.Errorf("sqlite: upload: %w", err)
 		}
-		for i := range req.Admissions {
-			a := &req.Admissions[i]
-			inserted, err := u.store("admissions", wire.RecordAdmission, a.Seq, a.Hash, a, func() error {
-				_, err := tx.ExecContext(ctx, "INSERT INTO admissions (event, gate, seq, serial, tier, kind, at, corrected, text, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-					event, gate, int64(a.Seq), a.Serial, a.Tier, a.Kind, a.At.Format(time.RFC3339Nano), fmtTime(a.Corrected), a.Text, a.Hash)
-				return err
-			})
-			if err != nil {
-				return err
-			}
-			if inserted {
-				if err := logChange(ctx, tx, event, wire.Change{Kind: wire.ChangeAdmission, Admission: a}); err != nil {
-					return err
-				}
-			}
+		if err := u.admissions(req.Admissions); err != nil {
+			return err
 		}
-		for i := range req.Audits {
-			r := &req.Audits[i]
-			_, err := u.store("audits", wire.RecordAudit, r.Seq, r.Hash, r, func() error {
-				_, err := tx.ExecContext(ctx, "INSERT INTO audits (event, gate, seq, kind, reason, serial, at, corrected, text, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-					event, gate, int64(r.Seq), r.Kind, r.Reason, r.Serial, r.At.Format(time.RFC3339Nano), fmtTime(r.Corrected), r.Text, r.Hash)
-				return err
-			})
-			if err != nil {
-				return err
-			}
+		if err := u.audits(req.Audits); err != nil {
+			return err
 		}
 		if u.resp.Acked, u.resp.Highest, err = u.acked("admissions", from); err != nil {
 			return err
