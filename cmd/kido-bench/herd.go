@@ -97,7 +97,7 @@ func runHerd(ctx context.Context, h *harness) ([]row, error) {
 		}
 	}
 	learnedAtEnd := gp.learned()
-	healthLat, healthErrs := health()
+	healthAt, healthLat, healthErrs := health()
 	sum, gatesCPU, err := gp.stop()
 	if err != nil {
 		return nil, err
@@ -157,6 +157,17 @@ func runHerd(ctx context.Context, h *harness) ([]row, error) {
 	if healthErrs > 0 {
 		hf += fmt.Sprintf(", %d failed", healthErrs)
 	}
+	// Where the tail is: while the uploads went on, or while the feed
+	// caught up afterwards.
+	var during, later []time.Duration
+	for i, at := range healthAt {
+		if at.Before(start.Add(conv)) {
+			during = append(during, healthLat[i])
+		} else {
+			later = append(later, healthLat[i])
+		}
+	}
+	hf += fmt.Sprintf("; until convergence p99 %s, after it p99 %s", ms(p(during, 99)), ms(p(later, 99)))
 	hr := within("herd: GET /v1/health during the herd", hf+")", "p99 < 100 ms", h99.Seconds(), 0.1, false)
 	if healthErrs > 0 {
 		hr.mark = markFail
@@ -465,10 +476,12 @@ func verifyHerd(ctx context.Context, admin *client.Client, event uint32, gates [
 }
 
 // startHealthProbe asks GET /v1/health every 50 ms until the returned
-// function is called, which gives the latencies and the failures.
-func startHealthProbe(ctx context.Context, url string) func() ([]time.Duration, int) {
+// function is called, which gives when each answered probe was sent, its
+// latency, and the failures.
+func startHealthProbe(ctx context.Context, url string) func() ([]time.Time, []time.Duration, int) {
 	ctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
+	var at []time.Time
 	var lat []time.Duration
 	failed := 0
 	go func() {
@@ -499,11 +512,12 @@ func startHealthProbe(ctx context.Context, url string) func() ([]time.Duration, 
 				continue
 			}
 			lat = append(lat, time.Since(t0))
+			at = append(at, t0)
 		}
 	}()
-	return func() ([]time.Duration, int) {
+	return func() ([]time.Time, []time.Duration, int) {
 		cancel()
 		<-done
-		return lat, failed
+		return at, lat, failed
 	}
 }

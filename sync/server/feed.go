@@ -106,7 +106,7 @@ func (s *Server) changes(w http.ResponseWriter, r *http.Request, tok wire.Token)
 		s.yieldToUploads(r.Context(), end)
 		// Take the channel before reading: see hub.
 		woken := s.feed.channel(ev)
-		page, err := s.store.Changes(r.Context(), ev, cur, maxChanges)
+		page, err := s.readFeed(r.Context(), ev, cur)
 		if err != nil {
 			return err
 		}
@@ -125,6 +125,20 @@ func (s *Server) changes(w http.ResponseWriter, r *http.Request, tok wire.Token)
 		s.writeChanges(w, page)
 		return nil
 	}
+}
+
+// readFeed reads a page of the change log, with at most cap(feedReads)
+// pages read at once: a feed catching up pages through the log as fast as
+// gates ask, and with a read per waiting gate at once it would take every
+// core from uploads and health; one less than the cores leaves them one.
+func (s *Server) readFeed(ctx context.Context, ev uint32, cur Cursor) (FeedPage, error) {
+	select {
+	case s.feedReads <- struct{}{}:
+		defer func() { <-s.feedReads }()
+	case <-ctx.Done():
+		return FeedPage{}, ctx.Err()
+	}
+	return s.store.Changes(ctx, ev, cur, maxChanges)
 }
 
 // yieldCheck is how often a long-poll held back by uploads looks again.

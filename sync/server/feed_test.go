@@ -524,3 +524,26 @@ func TestLongPollYieldsToQueuedUploads(t *testing.T) {
 		t.Fatalf("second upload: %d %s", a.status, a.body)
 	}
 }
+
+// TestClientGoneIsNotAServerError: a poll whose gate went away before it
+// was answered is counted as 499, never as a 500 or logged as a fault.
+func TestClientGoneIsNotAServerError(t *testing.T) {
+	f := newFixture(t)
+	ev := f.event(t)
+	g := f.gate(t, ev, "North 1")
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	req := httptest.NewRequest(http.MethodGet, "/v1/gate/changes?cursor=0.0&wait=25s", nil).WithContext(ctx)
+	req.Header.Set("Authorization", "Bearer "+g.cred)
+	rec := httptest.NewRecorder()
+	f.server.Handler().ServeHTTP(rec, req)
+	if rec.Code != 499 {
+		t.Errorf("status %d, want 499", rec.Code)
+	}
+	if n := f.metric(t, `kido_requests_total{endpoint="changes",status="499"}`); n != 1 {
+		t.Errorf("metrics count %d polls whose client left, want 1", n)
+	}
+	if strings.Contains(f.logs.String(), "request failed") {
+		t.Errorf("a client going away was logged as a failure:\n%s", f.logs.String())
+	}
+}

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -202,9 +203,19 @@ func status(err error) (int, string) {
 	}
 }
 
+// statusClientGone is what the metrics count a request under whose client
+// left before its answer (nginx's "client closed request").
+const statusClientGone = 499
+
 // fail writes err as a wire.Error. Errors without a verdict are internal:
 // they are logged and the client learns nothing of their detail.
 func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
+	if errors.Is(err, context.Canceled) && r.Context().Err() != nil {
+		// The client went away (a gate stopping mid-poll): not a server
+		// fault. Nobody reads this answer; the metrics count it as 499.
+		w.WriteHeader(statusClientGone)
+		return
+	}
 	code, name := status(err)
 	body := wire.Error{Error: err.Error(), Code: name}
 	var e *Error

@@ -11,6 +11,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"runtime"
 	"sync/atomic"
 	"time"
 
@@ -30,8 +31,10 @@ type Config struct {
 	CodeTTL time.Duration
 	// Load budgets (docs/sync-protocol.md §7.2): uploads worked on at once
 	// (default 4, with four times as many queued for up to 2 s), long-polls
-	// waiting (default 2,048) and snapshots sent at once (default 2).
-	UploadWorkers, LongPolls, Snapshots int
+	// waiting (default 2,048), snapshots sent at once (default 2), and
+	// feed pages read from the store at once (default one less than
+	// GOMAXPROCS, at least 1).
+	UploadWorkers, LongPolls, Snapshots, FeedReads int
 	// Retention is how long change-log rows are kept at least (default and
 	// minimum 7 days; rows of an event are also kept until 24 h after its
 	// end).
@@ -65,6 +68,7 @@ type Server struct {
 	lastUploadShed atomic.Int64
 	polls          chan struct{} // one place per long-poll
 	snapshots      chan struct{} // one place per snapshot being sent
+	feedReads      chan struct{} // one place per feed page being read
 	retention      time.Duration
 	tlsExpiry      time.Time
 	metrics        metrics
@@ -104,6 +108,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	s.uploads = newBudget(workers, 4*workers, uploadQueueWait)
 	s.polls = make(chan struct{}, cmp.Or(cfg.LongPolls, 2048))
 	s.snapshots = make(chan struct{}, cmp.Or(cfg.Snapshots, 2))
+	s.feedReads = make(chan struct{}, cmp.Or(cfg.FeedReads, max(1, runtime.GOMAXPROCS(0)-1)))
 	s.feed = newHub()
 	s.retention = max(cfg.Retention, MinRetention)
 	s.tlsExpiry = cfg.TLSExpiry
