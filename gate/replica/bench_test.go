@@ -1,0 +1,39 @@
+package replica
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"kido.dev/kido/gate/gatetest"
+	"kido.dev/kido/sync/wire"
+)
+
+// BenchmarkApplyChanges applies feed answers of 1,000 admissions made at
+// another gate, as a gate catching up after an outage does; ns/op is per
+// answer, applied in one transaction.
+func BenchmarkApplyChanges(b *testing.B) {
+	r, f := newReplica(b, 50, gatetest.GateBoth)
+	at := time.Date(2027, 8, 1, 10, 0, 0, 0, time.UTC)
+	const per = 1000
+	text := f.Ticket(3) // a real ticket text's length and bytes
+	seq := uint64(0)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		cs := make([]wire.Change, per)
+		for j := range cs {
+			seq++
+			a := wire.Admission{Gate: 9, Seq: seq, Serial: uint32(seq), Tier: gatetest.TierOf(uint32(seq)), Kind: wire.KindEntry, At: at, Corrected: at, Text: text}
+			a.Hash = wire.AdmissionHash(a)
+			cs[j] = wire.Change{Kind: wire.ChangeAdmission, Admission: &a}
+		}
+		ch := changesOf(fmt.Sprintf("%d.00", seq), cs...)
+		b.StartTimer()
+		ap, err := r.ApplyChanges(context.Background(), ch)
+		if err != nil || ap.Admissions.Added != per {
+			b.Fatalf("applied %+v, %v", ap, err)
+		}
+	}
+}
