@@ -24,11 +24,15 @@
 //     the same key with other content is quarantined and answered 409,
 //     never dropped or overwritten. A gate uploads only as itself and reads
 //     only its own event; a revoked gate is told so (401 gate_revoked).
+//     An uploaded admission is stored only if its text is the one the
+//     server issued for its serial or its signature verifies under a key
+//     of the event.
 //   - The delta feed never skips a change: cursors name a change-log row
 //     by position and random tag, a cursor whose row is gone or differs is
 //     answered with a resnapshot, and long-polls of an event are woken
 //     after every commit that changed it.
 //   - Uploads, long-polls and snapshots have bounded budgets, shed with
 //     429/503 and a Retry-After before the body is read; health, metrics
-//     and operator calls draw on none of them.
+//     and operator calls draw on none of them. While uploads queue,
+//     long-polls yield to them (answering later, never failing).
 package server
