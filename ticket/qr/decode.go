@@ -31,15 +31,22 @@ const hintNotFound = "\nhint: use a sharper, evenly lit picture with the whole c
 // rotation; dark on light or light on dark) and returns its text, which for a
 // kido ticket is then given to ticket.Parse. It is safe for concurrent use.
 func Decode(img image.Image) (text string, err error) {
+	text, _, err = decode(img)
+	return text, err
+}
+
+// decode is Decode, and also reports whether the text was read by
+// decodeFinderLookalike.
+func decode(img image.Image) (text string, rescued bool, err error) {
 	b := img.Bounds()
 	if err := checkSize(image.Config{Width: b.Dx(), Height: b.Dy()}); err != nil {
-		return "", err
+		return "", false, err
 	}
 	// The decoder is a third-party port reading untrusted pictures: turn a
 	// panic deep inside it into a plain failure to read.
 	defer func() {
 		if r := recover(); r != nil {
-			text, err = "", fmt.Errorf("%w: decoder failed: %v", ErrNotFound, r)
+			text, rescued, err = "", false, fmt.Errorf("%w: decoder failed: %v", ErrNotFound, r)
 		}
 	}()
 	src := gozxing.NewLuminanceSourceFromImage(img)
@@ -48,28 +55,20 @@ func Decode(img image.Image) (text string, err error) {
 	for _, bin := range binarizers(src) {
 		bmp, err := gozxing.NewBinaryBitmap(bin())
 		if err != nil {
-			return "", fmt.Errorf("%w: %v", ErrNotFound, err)
+			return "", false, fmt.Errorf("%w: %v", ErrNotFound, err)
 		}
 		res, err := zxqr.NewQRCodeReader().Decode(bmp, hints)
 		if err == nil {
-			return res.GetText(), nil
+			return res.GetText(), false, nil
 		}
 		last = err
+		// Only after a failure, and on the black and white picture bmp
+		// already holds.
+		if text, ok := decodeFinderLookalike(bmp, hints); ok {
+			return text, true, nil
+		}
 	}
-	// About one ticket in 200 has data modules that gozxing's finder search
-	// mistakes for a finder pattern, so that even its clean PNG is not
-	// found. A picture that is nothing but the code and its quiet zone (a
-	// rendered file, a cropped screenshot) can still be read by taking the
-	// modules straight from the grid.
-	bmp, err := gozxing.NewBinaryBitmap(gozxing.NewHybridBinarizer(src))
-	if err != nil {
-		return "", fmt.Errorf("%w: %v", ErrNotFound, err)
-	}
-	pure := map[gozxing.DecodeHintType]any{gozxing.DecodeHintType_PURE_BARCODE: true}
-	if res, err := zxqr.NewQRCodeReader().Decode(bmp, pure); err == nil {
-		return res.GetText(), nil
-	}
-	return "", fmt.Errorf("%w (%v)%s", ErrNotFound, last, hintNotFound)
+	return "", false, fmt.Errorf("%w (%v)%s", ErrNotFound, last, hintNotFound)
 }
 
 // binarizers returns the ways Decode turns the picture into black and

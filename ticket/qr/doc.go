@@ -8,8 +8,11 @@
 // of record, and the faster table-driven encoder Render uses for tickets is
 // proven by tests to make exactly go-qrcode's symbol. [Decode] finds a code in
 // any picture, at any rotation, with the pure-Go gozxing decoder, and never
-// panics on hostile input. Decoding returns the text only: verifying it is
-// the job of ticket.Parse and ticket.Keyring.Verify.
+// panics on hostile input; only when gozxing's usual search fails does it
+// search again, which reads the codes (about one ticket in 70) whose data
+// modules that search mistakes for a finder pattern. Decoding returns the
+// text only: verifying it is the job of ticket.Parse and
+// ticket.Keyring.Verify.
 //
 // Every function is safe for concurrent use.
 package qr

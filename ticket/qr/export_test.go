@@ -6,6 +6,7 @@ var (
 	RenderGoQRCode = renderGoQRCode
 	RunPenalty     = runPenalty
 	FinderPenalty  = finderPenalty
+	DecodeRescued  = decode
 )
 
 const (

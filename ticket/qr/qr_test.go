@@ -14,6 +14,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -172,6 +173,16 @@ func rotate90(img image.Image) *image.Gray {
 // embed places img in a larger, busy picture: a grey gradient with dark
 // blocks, as on a phone screen or a printed page.
 func embed(img image.Image) *image.Gray {
+	bg := background()
+	bg.Pix = slices.Clone(bg.Pix)
+	at := image.Pt(413, 217)
+	draw.Draw(&bg, img.Bounds().Add(at), img, img.Bounds().Min, draw.Src)
+	return &bg
+}
+
+// background is embed's picture, drawn once: the tests embed thousands of
+// codes.
+var background = sync.OnceValue(func() image.Gray {
 	bg := image.NewGray(image.Rect(0, 0, 1100, 800))
 	for y := range 800 {
 		for x := range 1100 {
@@ -181,10 +192,8 @@ func embed(img image.Image) *image.Gray {
 	for _, r := range []image.Rectangle{image.Rect(40, 40, 200, 120), image.Rect(900, 600, 1060, 760), image.Rect(60, 650, 400, 700)} {
 		draw.Draw(bg, r, image.NewUniform(color.Gray{30}), image.Point{}, draw.Src)
 	}
-	at := image.Pt(413, 217)
-	draw.Draw(bg, img.Bounds().Add(at), img, img.Bounds().Min, draw.Src)
-	return bg
-}
+	return *bg
+})
 
 // noise adds uniform noise of ±amp to every pixel and flips a fraction of
 // pixels to black or white, from a fixed seed.
@@ -341,6 +350,8 @@ func TestDecodeRejects(t *testing.T) {
 		{"blank picture", func() (string, error) { return qr.Decode(blank) }, qr.ErrNotFound},
 		{"empty picture", func() (string, error) { return qr.Decode(image.NewGray(image.Rect(0, 0, 0, 0))) }, qr.ErrNotFound},
 		{"blank PNG", func() (string, error) { return qr.DecodePNG(blankPNG.Bytes()) }, qr.ErrNotFound},
+		{"4×6 finder patterns", func() (string, error) { return qr.Decode(finderGrid(4, 6)) }, qr.ErrNotFound},
+		{"16×16 finder patterns", func() (string, error) { return qr.Decode(finderGrid(16, 16)) }, qr.ErrNotFound},
 		{"60000×60000 PNG header", func() (string, error) { return qr.DecodePNG(hugePNG(60000, 60000)) }, qr.ErrTooLarge},
 	}
 	for _, tt := range tests {
