@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -439,5 +440,34 @@ func TestManualAdmit(t *testing.T) {
 	r.conn.QueryRowContext(ctx, "SELECT kind FROM admissions WHERE seq = 1").Scan(&kind)
 	if kind != wire.KindManual {
 		t.Errorf("recorded kind %q", kind)
+	}
+}
+
+// TestScanAfterRosterSwap: the connection keeps the scan's statements
+// prepared (_stmt_cache_size); after a snapshot swaps the roster table
+// they must read the new one.
+func TestScanAfterRosterSwap(t *testing.T) {
+	r, f := newReplica(t, 20, gatetest.GateBoth)
+	if d := scan(t, r, f.Ticket(2), false); !d.Admit || d.Holder == "" {
+		t.Fatalf("first scan: %+v", d)
+	}
+	snap := f.Snapshot
+	snap.Roster = slices.Clone(snap.Roster)
+	for i := range snap.Roster {
+		switch snap.Roster[i].Serial {
+		case 4:
+			snap.Roster[i].Revoked = true
+		case 5:
+			snap.Roster[i].Holder = "Renamed Holder"
+		}
+	}
+	if err := r.Apply(ctx, &snap, ""); err != nil {
+		t.Fatal(err)
+	}
+	if d := scan(t, r, f.Ticket(4), false); d.Reason != gate.Revoked {
+		t.Errorf("serial revoked by the snapshot: %s", d.Reason)
+	}
+	if d := scan(t, r, f.Ticket(5), false); !d.Admit || d.Holder != "Renamed Holder" || d.Seq != 2 {
+		t.Errorf("after the swap: admit %v, holder %q, seq %d", d.Admit, d.Holder, d.Seq)
 	}
 }
