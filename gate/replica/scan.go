@@ -14,7 +14,8 @@ import (
 
 // Scan decides on one scanned line and records the decision: the admission
 // (when admitted) and the audit row, in one BEGIN IMMEDIATE transaction. It
-// returns only after the commit. exit asks for an exit scan at a gate whose
+// returns only after the commit. A ctx that has already ended records
+// nothing; its cancellation does not interrupt a scan under way. exit asks for an exit scan at a gate whose
 // direction is both; a gate whose direction is exit records only exits.
 //
 // A non-nil error is a fault (see package doc): nothing was recorded and the
@@ -66,11 +67,28 @@ func (r *Replica) record(ctx context.Context, reading gate.Reading, line gate.Li
 		return gate.Decision{Reason: gate.Fault, At: in.Now}, err
 	}
 
-	tx, err := r.begin(ctx) // BEGIN IMMEDIATE: _txlock=immediate
-	if err != nil {
+	// The transaction is plain statements on the pinned connection under a
+	// context that cannot end, not a *sql.Tx: database/sql starts a
+	// goroutine for every transaction and for every query inside one, and
+	// the driver runs each statement under a cancellable context in a
+	// goroutine of its own; each is a hand-off between threads that costs a
+	// scan more than most of its statements. A caller whose context has
+	// ended records nothing; a scan under way finishes, as begin's
+	// transactions do.
+	if err := ctx.Err(); err != nil {
 		return failed(err)
 	}
-	defer tx.Rollback()
+	ctx = context.WithoutCancel(ctx)
+	tx := r.conn
+	if _, err := tx.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
+		return failed(err)
+	}
+	done := false
+	defer func() {
+		if !done {
+			tx.ExecContext(ctx, "ROLLBACK")
+		}
+	}()
 	cfg, err := r.config(ctx, tx)
 	if err != nil {
 		return failed(err)
@@ -111,13 +129,20 @@ func (r *Replica) record(ctx context.Context, reading gate.Reading, line gate.Li
 	if err := insertScan(ctx, tx, cfg.Gate.ID, reading, line, in, d); err != nil {
 		return failed(err)
 	}
-	if err := tx.Commit(); err != nil {
+	if _, err := tx.ExecContext(ctx, "COMMIT"); err != nil {
 		return failed(err)
 	}
+	done = true
 	return d, nil
 }
 
-func rosterEntry(ctx context.Context, tx *sql.Tx, serial uint32) (*wire.RosterEntry, error) {
+// execQuerier is what recording a scan needs from its transaction.
+type execQuerier interface {
+	querier
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+}
+
+func rosterEntry(ctx context.Context, tx execQuerier, serial uint32) (*wire.RosterEntry, error) {
 	re := wire.RosterEntry{Serial: serial}
 	err := tx.QueryRowContext(ctx, "SELECT tier, holder, order_ref, revoked FROM roster WHERE serial = ?", serial).
 		Scan(&re.Tier, &re.Holder, &re.OrderRef, &re.Revoked)
@@ -130,7 +155,7 @@ func rosterEntry(ctx context.Context, tx *sql.Tx, serial uint32) (*wire.RosterEn
 	return &re, nil
 }
 
-func history(ctx context.Context, tx *sql.Tx, serial uint32) ([]gate.Passage, error) {
+func history(ctx context.Context, tx execQuerier, serial uint32) ([]gate.Passage, error) {
 	// The server's version of a (gate, seq) this replica holds with other
 	// content counts too: both passages happened somewhere.
 	rows, err := tx.QueryContext(ctx, `SELECT gate, seq, kind, corrected FROM admissions WHERE serial = ?
@@ -157,7 +182,7 @@ func history(ctx context.Context, tx *sql.Tx, serial uint32) ([]gate.Passage, er
 // twice whatever the number of scanners; it is the highest so far plus one,
 // or state.seq_floor when that is higher (docs/sync-protocol.md §3.5: the
 // server holds records under lower numbers that this replica lacks).
-func (r *Replica) insertOwnAdmission(ctx context.Context, tx *sql.Tx, gateID uint32, d gate.Decision, device time.Time, text string) (uint64, error) {
+func (r *Replica) insertOwnAdmission(ctx context.Context, tx execQuerier, gateID uint32, d gate.Decision, device time.Time, text string) (uint64, error) {
 	var next uint64
 	if err := tx.QueryRowContext(ctx, "SELECT max(COALESCE((SELECT MAX(seq) FROM admissions WHERE gate = ?), 0) + 1, seq_floor) FROM state WHERE id = 1", gateID).Scan(&next); err != nil {
 		return 0, err
@@ -174,7 +199,7 @@ func (r *Replica) insertOwnAdmission(ctx context.Context, tx *sql.Tx, gateID uin
 // this gate's next audit sequence number and the hash of its
 // wire.AuditRecord, so that it can be uploaded for audit (issue: the server
 // keeps rejected scans too).
-func insertScan(ctx context.Context, tx *sql.Tx, gateID uint32, reading gate.Reading, line gate.Line, in gate.Input, d gate.Decision) error {
+func insertScan(ctx context.Context, tx execQuerier, gateID uint32, reading gate.Reading, line gate.Line, in gate.Input, d gate.Decision) error {
 	presented := wire.AuditText(line.Text)
 	var serial, seq, auditSeq, hash any
 	if in.Ticket != nil || in.Manual {
