@@ -204,6 +204,30 @@ func parseEvent(fs *flag.FlagSet, ev *uint, args []string, required bool) (id ui
 	return id, false, err
 }
 
+// askEvent is the shape shared by the commands that ask the server one
+// thing about one event: parse the flags and the [-event] ID, ask, and print
+// the answer as JSON (-json) or with human. ask takes the client first, so
+// that a client method expression such as (*client.Client).Report fits.
+func askEvent[T any](ctx context.Context, e env, fs *flag.FlagSet, c *common, ev *uint, args []string, required bool,
+	ask func(*client.Client, context.Context, uint32) (T, error), human func(w io.Writer, id uint32, v T) error) error {
+	id, help, err := parseEvent(fs, ev, args, required)
+	if help || err != nil {
+		return err
+	}
+	cl, err := c.client()
+	if err != nil {
+		return err
+	}
+	v, err := ask(cl, ctx, id)
+	if err != nil {
+		return err
+	}
+	if c.json {
+		return printJSON(e.stdout, v)
+	}
+	return human(e.stdout, id, v)
+}
+
 // client returns an API client, insisting on a server URL and a token.
 func (c *common) client() (*client.Client, error) {
 	if c.server == "" {

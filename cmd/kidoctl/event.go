@@ -3,12 +3,14 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"math"
 	"strconv"
 	"strings"
 	"time"
 
 	"kido.dev/kido/cmd/internal/termtable"
+	"kido.dev/kido/sync/client"
 	"kido.dev/kido/sync/wire"
 )
 
@@ -107,22 +109,10 @@ func runEventList(ctx context.Context, e env, args []string) error {
 func runEventShow(ctx context.Context, e env, args []string) error {
 	fs, c := newFlags(e, "event show", "event show [-event] ID", "Shows an event: its tiers, signing keys, gates and ticket counts.", "kidoctl event show 1")
 	ev := fs.Uint("event", 0, "event `id`")
-	id, help, err := parseEvent(fs, ev, args, true)
-	if help || err != nil {
-		return err
-	}
-	cl, err := c.client()
-	if err != nil {
-		return err
-	}
-	d, err := cl.Event(ctx, id)
-	if err != nil {
-		return err
-	}
-	if c.json {
-		return printJSON(e.stdout, d)
-	}
-	w := e.stdout
+	return askEvent(ctx, e, fs, c, ev, args, true, (*client.Client).Event, printEvent)
+}
+
+func printEvent(w io.Writer, _ uint32, d wire.EventDetail) error {
 	fmt.Fprintf(w, "event %d: %s\nvenue:   %s\nstart:   %s\nend:     %s\n", d.Event.ID, d.Event.Name, d.Event.Venue,
 		d.Event.Start.Format(time.RFC3339), d.Event.End.Format(time.RFC3339))
 	if d.Event.TimeZone != "" {

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"strconv"
 	"time"
 
@@ -30,22 +31,9 @@ func keyRows(keys []wire.Key) [][]string {
 func runKeysList(ctx context.Context, e env, args []string) error {
 	fs, c := newFlags(e, "keys list", "keys list [[-event] ID]", "Lists signing keys (public halves only: private keys never leave the server).", "kidoctl keys list 1")
 	ev := fs.Uint("event", 0, "only this event's keys")
-	id, help, err := parseEvent(fs, ev, args, false)
-	if help || err != nil {
-		return err
-	}
-	cl, err := c.client()
-	if err != nil {
-		return err
-	}
-	keys, err := cl.Keys(ctx, id)
-	if err != nil {
-		return err
-	}
-	if c.json {
-		return printJSON(e.stdout, keys)
-	}
-	return termtable.Write(e.stdout, keyRows(keys))
+	return askEvent(ctx, e, fs, c, ev, args, false, (*client.Client).Keys, func(w io.Writer, _ uint32, keys []wire.Key) error {
+		return termtable.Write(w, keyRows(keys))
+	})
 }
 
 func runKeysRotate(ctx context.Context, e env, args []string) error {
@@ -53,23 +41,10 @@ func runKeysRotate(ctx context.Context, e env, args []string) error {
 		"Makes a new signing key for an event's new tickets. Older keys stay trusted: tickets they signed stay valid.",
 		"kidoctl keys rotate 1")
 	ev := fs.Uint("event", 0, "event `id`")
-	id, help, err := parseEvent(fs, ev, args, true)
-	if help || err != nil {
+	return askEvent(ctx, e, fs, c, ev, args, true, (*client.Client).RotateKey, func(w io.Writer, _ uint32, k wire.Key) error {
+		_, err := fmt.Fprintf(w, "new signing key %s for event %d; new tickets are signed with it\n", k.ID, k.Event)
 		return err
-	}
-	cl, err := c.client()
-	if err != nil {
-		return err
-	}
-	k, err := cl.RotateKey(ctx, id)
-	if err != nil {
-		return err
-	}
-	if c.json {
-		return printJSON(e.stdout, k)
-	}
-	fmt.Fprintf(e.stdout, "new signing key %s for event %d; new tickets are signed with it\n", k.ID, k.Event)
-	return nil
+	})
 }
 
 func runKeysRevoke(ctx context.Context, e env, args []string) error {

@@ -3,9 +3,11 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"strconv"
 
 	"kido.dev/kido/cmd/internal/termtable"
+	"kido.dev/kido/sync/client"
 	"kido.dev/kido/sync/wire"
 )
 
@@ -14,22 +16,10 @@ func runReport(ctx context.Context, e env, args []string) error {
 		"Prints an event's attendance as the server knows it: admissions, unique holders, exits, double entries, rejected scans and quarantined records, per gate and per tier.",
 		"kidoctl report 1")
 	ev := fs.Uint("event", 0, "event `id`")
-	id, help, err := parseEvent(fs, ev, args, true)
-	if help || err != nil {
-		return err
-	}
-	cl, err := c.client()
-	if err != nil {
-		return err
-	}
-	rep, err := cl.Report(ctx, id)
-	if err != nil {
-		return err
-	}
-	if c.json {
-		return printJSON(e.stdout, rep)
-	}
-	w := e.stdout
+	return askEvent(ctx, e, fs, c, ev, args, true, (*client.Client).Report, printReport)
+}
+
+func printReport(w io.Writer, _ uint32, rep wire.Report) error {
 	fmt.Fprintf(w, "event %d at %s\n\n", rep.Event, rep.ServerTime.Local().Format("2006-01-02 15:04:05"))
 	if err := termtable.Write(w, [][]string{
 		{"admitted", strconv.Itoa(rep.Admitted)},
@@ -69,26 +59,18 @@ func runConflicts(ctx context.Context, e env, args []string) error {
 			"the admissions that broke the rule are marked EXCESS. With -json, an array with one object per double entry.",
 		"kidoctl conflicts 1 -json")
 	ev := fs.Uint("event", 0, "event `id`")
-	id, help, err := parseEvent(fs, ev, args, true)
-	if help || err != nil {
-		return err
-	}
-	cl, err := c.client()
-	if err != nil {
-		return err
-	}
-	cs, err := cl.Conflicts(ctx, id)
-	if err != nil {
-		return err
-	}
-	if c.json {
+	return askEvent(ctx, e, fs, c, ev, args, true, func(cl *client.Client, ctx context.Context, id uint32) ([]wire.Conflict, error) {
+		cs, err := cl.Conflicts(ctx, id)
 		if cs == nil {
-			cs = []wire.Conflict{}
+			cs = []wire.Conflict{} // -json prints [], not null
 		}
-		return printJSON(e.stdout, cs)
-	}
+		return cs, err
+	}, printConflicts)
+}
+
+func printConflicts(w io.Writer, id uint32, cs []wire.Conflict) error {
 	if len(cs) == 0 {
-		fmt.Fprintf(e.stdout, "no double entries in event %d\n", id)
+		fmt.Fprintf(w, "no double entries in event %d\n", id)
 		return nil
 	}
 	rows := [][]string{{"SERIAL", "TIER", "HOLDER", "GATE", "TIME (CORRECTED)", "KIND", ""}}
@@ -106,9 +88,9 @@ func runConflicts(ctx context.Context, e env, args []string) error {
 				a.Corrected.Local().Format("2006-01-02 15:04:05.000"), a.Kind, mark})
 		}
 	}
-	if err := termtable.Write(e.stdout, rows); err != nil {
+	if err := termtable.Write(w, rows); err != nil {
 		return err
 	}
-	fmt.Fprintf(e.stdout, "\n%d double entries\n", len(cs))
+	fmt.Fprintf(w, "\n%d double entries\n", len(cs))
 	return nil
 }
