@@ -14,24 +14,35 @@ import (
 // field itself is not covered. Two records with one (gate, seq) key and
 // different hashes are a conflict, never a duplicate.
 func AdmissionHash(a Admission) string {
-	b := make([]byte, 0, 256)
-	b = append(b, "kido admission v1\x00"...)
-	b = strconv.AppendUint(b, uint64(a.Gate), 10)
-	b = append(b, '\n')
-	b = strconv.AppendUint(b, a.Seq, 10)
-	b = append(b, '\n')
-	b = strconv.AppendUint(b, uint64(a.Serial), 10)
-	b = append(b, '\n')
-	b = strconv.AppendUint(b, uint64(a.Tier), 10)
-	b = append(b, '\n')
-	b = append(b, a.Kind...)
-	b = append(b, '\n')
-	b = a.At.UTC().AppendFormat(b, time.RFC3339Nano)
-	b = append(b, '\n')
-	b = a.Corrected.UTC().AppendFormat(b, time.RFC3339Nano)
-	b = append(b, '\n')
-	b = append(b, a.Text...)
-	b = append(b, '\n')
-	h := sha256.Sum256(b)
-	return hex.EncodeToString(h[:])
+	h := newFieldHash("kido admission v1\x00", len(a.Text))
+	h.num(uint64(a.Gate))
+	h.num(a.Seq)
+	h.num(uint64(a.Serial))
+	h.num(uint64(a.Tier))
+	h.str(a.Kind)
+	h.time(a.At)
+	h.time(a.Corrected)
+	h.str(a.Text)
+	return h.sum()
+}
+
+// fieldHash builds the input of a content hash: a domain string, then each
+// field newline-terminated, numbers in decimal, times as RFC 3339 in UTC
+// with nanoseconds (docs/sync-protocol.md).
+type fieldHash struct{ b []byte }
+
+func newFieldHash(domain string, extra int) *fieldHash {
+	return &fieldHash{b: append(make([]byte, 0, 256+extra), domain...)}
+}
+
+func (h *fieldHash) num(v uint64) { h.b = append(strconv.AppendUint(h.b, v, 10), '\n') }
+func (h *fieldHash) str(s string) { h.b = append(append(h.b, s...), '\n') }
+func (h *fieldHash) time(t time.Time) {
+	h.b = append(t.UTC().AppendFormat(h.b, time.RFC3339Nano), '\n')
+}
+
+// sum returns the lowercase hex SHA-256 of what was written.
+func (h *fieldHash) sum() string {
+	d := sha256.Sum256(h.b)
+	return hex.EncodeToString(d[:])
 }

@@ -2,8 +2,6 @@ package wire
 
 import (
 	"bytes"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -235,26 +233,16 @@ type ConflictAdmission struct {
 // nanoseconds. Text comes last, and Check admits no newline in the fields
 // before it, so two different records never hash the same bytes.
 func AuditHash(r AuditRecord) string {
-	b := make([]byte, 0, 256+len(r.Text))
-	b = append(b, "kido audit v1\x00"...)
-	b = strconv.AppendUint(b, uint64(r.Gate), 10)
-	b = append(b, '\n')
-	b = strconv.AppendUint(b, r.Seq, 10)
-	b = append(b, '\n')
-	b = append(b, r.Kind...)
-	b = append(b, '\n')
-	b = append(b, r.Reason...)
-	b = append(b, '\n')
-	b = strconv.AppendUint(b, uint64(r.Serial), 10)
-	b = append(b, '\n')
-	b = r.At.UTC().AppendFormat(b, time.RFC3339Nano)
-	b = append(b, '\n')
-	b = r.Corrected.UTC().AppendFormat(b, time.RFC3339Nano)
-	b = append(b, '\n')
-	b = append(b, r.Text...)
-	b = append(b, '\n')
-	h := sha256.Sum256(b)
-	return hex.EncodeToString(h[:])
+	h := newFieldHash("kido audit v1\x00", len(r.Text))
+	h.num(uint64(r.Gate))
+	h.num(r.Seq)
+	h.str(r.Kind)
+	h.str(r.Reason)
+	h.num(uint64(r.Serial))
+	h.time(r.At)
+	h.time(r.Corrected)
+	h.str(r.Text)
+	return h.sum()
 }
 
 // AuditText returns what a gate stores and uploads as AuditRecord.Text for
