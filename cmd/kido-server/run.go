@@ -14,6 +14,7 @@ import (
 	"time"
 	_ "time/tzdata" // event time zones work on hosts without a zoneinfo database
 
+	"kido.dev/kido/cmd/internal/dirlock"
 	"kido.dev/kido/sync/server"
 	"kido.dev/kido/sync/server/sqlite"
 )
@@ -90,6 +91,17 @@ func serve(ctx context.Context, c config, log *slog.Logger) error {
 	if err := os.MkdirAll(c.data, 0o700); err != nil {
 		return fmt.Errorf("data directory: %w", err)
 	}
+	// Held until the process ends: a second server on this directory
+	// would write the same database.
+	lock, err := dirlock.Acquire(c.data, fmt.Sprintf("pid %d, starting to listen on %s", os.Getpid(), c.listen))
+	var held *dirlock.HeldError
+	if errors.As(err, &held) {
+		return fmt.Errorf("data directory %s is in use by another kido-server (%s)\nhint: stop that server first, or give this one another -data directory", c.data, held.Info)
+	}
+	if err != nil {
+		return fmt.Errorf("data directory: %w", err)
+	}
+	defer lock.Release()
 	dbPath := filepath.Join(c.data, "kido.db")
 	master, err := loadMasterKey(c, dbPath, log)
 	if err != nil {
@@ -147,6 +159,10 @@ func serve(ctx context.Context, c config, log *slog.Logger) error {
 	// Long-polls answer at once when shutdown begins instead of holding it
 	// up for their whole wait.
 	hs.RegisterOnShutdown(srv.StopWaiting)
+	if err := lock.Update(fmt.Sprintf("pid %d, listening on %s://%s", os.Getpid(), scheme, l.Addr())); err != nil {
+		l.Close()
+		return err
+	}
 	info := srv.Info()
 	log.Info("listening", "url", scheme+"://"+l.Addr().String(), "data", c.data, "fingerprint", info.Fingerprint, "version", version)
 	if c.addrFile != "" {
