@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -117,6 +118,7 @@ func subcommands(ctx context.Context, e env, name, example string, args []string
 // common holds the flags every command takes.
 type common struct {
 	server, token string
+	envToken      string // KIDO_TOKEN, used when -token is not given
 	json          bool
 	timeout       time.Duration
 }
@@ -124,11 +126,13 @@ type common struct {
 // newFlags returns a FlagSet with the common flags and usage text made of
 // the synopsis and an example.
 func newFlags(e env, name, synopsis, about, example string) (*flag.FlagSet, *common) {
-	c := &common{}
+	// The token is no flag default: usage text prints defaults, and a
+	// typo in a flag would write the secret to the terminal.
+	c := &common{envToken: e.getenv("KIDO_TOKEN")}
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(e.stderr)
 	fs.StringVar(&c.server, "server", e.getenv("KIDO_SERVER"), "server `URL` (env KIDO_SERVER)")
-	fs.StringVar(&c.token, "token", e.getenv("KIDO_TOKEN"), "API `token` (env KIDO_TOKEN)")
+	fs.StringVar(&c.token, "token", "", "API `token` (default: env KIDO_TOKEN)")
 	fs.BoolVar(&c.json, "json", false, "print JSON for scripts")
 	fs.DurationVar(&c.timeout, "timeout", 2*time.Minute, "give up on a server call after `duration`")
 	fs.Usage = func() {
@@ -233,10 +237,11 @@ func (c *common) client() (*client.Client, error) {
 	if c.server == "" {
 		return nil, usagef("no server given\nhint: use -server URL or set KIDO_SERVER, e.g. http://127.0.0.1:8700")
 	}
-	if c.token == "" {
+	token := cmp.Or(c.token, c.envToken)
+	if token == "" {
 		return nil, usagef("no token given\nhint: use -token or set KIDO_TOKEN; the first admin token is in admin.token in the server's data directory")
 	}
-	return client.New(c.server, strings.TrimSpace(c.token), &http.Client{Timeout: c.timeout})
+	return client.New(c.server, strings.TrimSpace(token), &http.Client{Timeout: c.timeout})
 }
 
 // printJSON writes v as indented JSON.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -83,8 +84,7 @@ func TestRuntimeErrorIsNotUsage(t *testing.T) {
 // TestHelpHasExample: every command and subcommand answers -h with an
 // example of itself, and -h is no error.
 func TestHelpHasExample(t *testing.T) {
-	subs := regexp.MustCompile(`^usage: kidoctl \S+ ([a-z|]+) \[flags\]`)
-	check := func(name ...string) string {
+	for _, name := range everyCommand(t) {
 		help, err := runArgs(append(name, "-h")...)
 		if err != nil {
 			t.Errorf("kidoctl %s -h: %v", strings.Join(name, " "), err)
@@ -92,19 +92,59 @@ func TestHelpHasExample(t *testing.T) {
 		if !strings.Contains(help, "\nExample:\n\n\tkidoctl "+strings.Join(name, " ")) {
 			t.Errorf("kidoctl %s -h has no example of itself:\n%s", strings.Join(name, " "), help)
 		}
-		return help
 	}
+}
+
+// TestNoSecretInUsage: with the token in the environment, no command's
+// help, flag mistake or missing argument writes it anywhere.
+func TestNoSecretInUsage(t *testing.T) {
+	const secret = "kido_SECRETSECRETSECRETSECRETSECRET"
+	getenv := func(k string) string {
+		if k == "KIDO_TOKEN" {
+			return secret
+		}
+		return ""
+	}
+	for _, name := range everyCommand(t) {
+		for _, extra := range [][]string{{"-h"}, {"-tokne", "x"}, {"-json=maybe"}, nil} {
+			args := append(slices.Clone(name), extra...)
+			var stdout, stderr strings.Builder
+			err := run(context.Background(), args, env{getenv: getenv, stdin: strings.NewReader(""), stdout: &stdout, stderr: &stderr})
+			msg := ""
+			if err != nil {
+				msg = err.Error()
+			}
+			for what, text := range map[string]string{"stdout": stdout.String(), "stderr": stderr.String(), "error": msg} {
+				if strings.Contains(text, secret) {
+					t.Errorf("kidoctl %s: the token is in its %s:\n%s", strings.Join(args, " "), what, text)
+				}
+			}
+			if extra != nil && extra[0] == "-h" && len(name) > 0 && !strings.Contains(stderr.String(), "KIDO_TOKEN") && !strings.Contains(stderr.String(), "SUBCOMMAND") {
+				t.Errorf("kidoctl %s -h does not describe -token:\n%s", strings.Join(name, " "), stderr.String())
+			}
+		}
+	}
+}
+
+// everyCommand returns every command and subcommand, as their usage lists
+// them.
+func everyCommand(t *testing.T) [][]string {
+	t.Helper()
+	subs := regexp.MustCompile(`^usage: kidoctl \S+ ([a-z|]+) \[flags\]`)
+	var all [][]string
 	nsubs := 0
 	for _, c := range commands() {
-		help := check(c.name)
+		all = append(all, []string{c.name})
+		help, _ := runArgs(c.name, "-h")
 		if m := subs.FindStringSubmatch(help); m != nil {
 			for _, sub := range strings.Split(m[1], "|") {
-				check(c.name, sub)
+				all = append(all, []string{c.name, sub})
 				nsubs++
 			}
 		}
 	}
 	if nsubs < 10 {
-		t.Errorf("checked %d subcommands; the usage of event, keys, gate and token lists more", nsubs)
+		t.Fatalf("found %d subcommands; the usage of event, keys, gate and token lists more", nsubs)
 	}
+	return all
 }
