@@ -119,7 +119,7 @@ func serve(ctx context.Context, c config, log *slog.Logger) error {
 		}
 	}
 	srv, err := server.New(ctx, server.Config{Store: store, MasterKey: master, Version: version, Logger: log,
-		Retention: c.retention, UploadWorkers: c.uploadWorkers, LongPolls: c.longPolls, TLSExpiry: tlsExpiry})
+		Retention: c.retention, UploadWorkers: c.uploadWorkers, LongPolls: c.longPolls, TLSExpiry: tlsExpiry, DataDir: c.data})
 	if err != nil {
 		return err
 	}

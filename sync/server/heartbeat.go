@@ -102,10 +102,10 @@ func (s *Server) FlushHeartbeats(ctx context.Context) error {
 }
 
 // Run does the server's background work until ctx ends: the database
-// checked every second for health; heartbeats written every 5 s; every
-// minute, operator warnings refreshed and gates that fell silent logged;
-// every hour, the change log pruned. On return the last heartbeats are
-// written.
+// checked every second for health (a read, a write, free space);
+// heartbeats written every 5 s; every minute, operator warnings refreshed
+// and gates that fell silent logged; every hour, the change log pruned. On
+// return the last heartbeats are written.
 func (s *Server) Run(ctx context.Context) {
 	flush := time.NewTicker(5 * time.Second)
 	defer flush.Stop()
@@ -113,12 +113,14 @@ func (s *Server) Run(ctx context.Context) {
 	defer minute.Stop()
 	hourly := time.NewTicker(time.Hour)
 	defer hourly.Stop()
-	go s.checkDatabase(ctx)
+	checked := make(chan struct{})
+	go func() { s.checkDatabase(ctx); close(checked) }()
 	s.prune(ctx)
 	s.check(ctx)
 	for {
 		select {
 		case <-ctx.Done():
+			<-checked // no check left to use the store after Run
 			fctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			if err := s.FlushHeartbeats(fctx); err != nil {
 				s.log.Error("heartbeats not written at shutdown", "err", err)

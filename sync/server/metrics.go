@@ -103,11 +103,16 @@ func (s *Server) serveMetrics(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}
-	dbUp := 1
-	if s.store.Ping(ctx) != nil {
-		dbUp = 0
+	if c, err := s.dbState(r.Context()); err == nil {
+		dbUp := 1
+		if c.err != nil {
+			dbUp = 0
+		}
+		fmt.Fprintf(&b, "# HELP kido_database_up Whether the latest database check passed, as health reports it: a read, a write, free space.\n# TYPE kido_database_up gauge\nkido_database_up %d\n", dbUp)
+		if c.free >= 0 {
+			fmt.Fprintf(&b, "# HELP kido_data_free_bytes Free space where the database writes.\n# TYPE kido_data_free_bytes gauge\nkido_data_free_bytes %d\n", c.free)
+		}
 	}
-	fmt.Fprintf(&b, "# HELP kido_database_up Whether the database answered a read.\n# TYPE kido_database_up gauge\nkido_database_up %d\n", dbUp)
 	if !s.tlsExpiry.IsZero() {
 		fmt.Fprintf(&b, "# HELP kido_tls_certificate_expiry_seconds Time left until the TLS certificate expires.\n# TYPE kido_tls_certificate_expiry_seconds gauge\nkido_tls_certificate_expiry_seconds %.0f\n", s.tlsExpiry.Sub(s.now()).Seconds())
 	}

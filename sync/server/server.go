@@ -42,6 +42,11 @@ type Config struct {
 	// TLSExpiry is when the served TLS certificate expires (zero: no TLS);
 	// health and the log warn 30 days ahead.
 	TLSExpiry time.Time
+	// DataDir is the directory the database writes in; health reports its
+	// free space and fails when less than MinFree (default DefaultMinFree)
+	// is left. Empty: free space is not checked.
+	DataDir string
+	MinFree int64
 }
 
 // MinRetention is the shortest change-log retention (docs/sync-protocol.md
@@ -73,8 +78,10 @@ type Server struct {
 	tlsExpiry      time.Time
 	metrics        metrics
 	warns          atomic.Pointer[[]string]
-	dbCheck        atomic.Pointer[dbCheck] // the latest of Run's database checks
-	wasSilent      map[uint32]bool         // gates silent at the last check (Run only)
+	checks         dbChecks // the database checks behind health
+	dataDir        string
+	minFree        int64
+	wasSilent      map[uint32]bool // gates silent at the last check (Run only)
 }
 
 // New opens the server's identity (making one on first start) and returns
@@ -112,6 +119,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	s.feed = newHub()
 	s.retention = max(cfg.Retention, MinRetention)
 	s.tlsExpiry = cfg.TLSExpiry
+	s.dataDir, s.minFree = cfg.DataDir, cmp.Or(cfg.MinFree, DefaultMinFree)
 	// Failed enrolment attempts: one per second on average, bursts of 10,
 	// so guessing an 8-digit code secret is hopeless within its lifetime.
 	s.enrolLim = newLimiter(1, 10, s.now)
@@ -258,63 +266,4 @@ func (s *Server) Handler() http.Handler {
 		s.fail(w, r, Errorf(ErrNotFound, "see docs/api.md for the endpoints", "no endpoint %s %s", r.Method, r.URL.Path))
 	})
 	return s.logged(mux)
-}
-
-// health answers at once whatever the load. While Run runs, it answers
-// from the database check Run makes every second, so the handler does no
-// I/O; without a recent check (Run not running, or its check stuck on a
-// database that does not answer) it pings the database itself, on a
-// connection of its own.
-func (s *Server) health(r *http.Request) (int, any, error) {
-	h := wire.Health{Status: "ok", Server: s.info, ServerTime: s.now().UTC(), Database: "ok"}
-	if w := s.warns.Load(); w != nil {
-		h.Warnings = *w
-	}
-	var dbErr error
-	if c := s.dbCheck.Load(); c != nil && time.Since(c.at) < healthFresh {
-		dbErr = c.err
-	} else {
-		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
-		defer cancel()
-		dbErr = s.store.Ping(ctx)
-	}
-	if dbErr != nil {
-		s.log.Error("health: database does not answer", "err", dbErr)
-		h.Status, h.Database = "error", dbErr.Error()
-		return http.StatusServiceUnavailable, h, nil
-	}
-	return http.StatusOK, h, nil
-}
-
-// Health checks: Run pings the database every healthEvery; health trusts
-// a result younger than healthFresh.
-const (
-	healthEvery = time.Second
-	healthFresh = 3 * time.Second
-)
-
-// dbCheck is the result of one database ping.
-type dbCheck struct {
-	at  time.Time
-	err error
-}
-
-// checkDatabase pings the database every healthEvery until ctx ends.
-func (s *Server) checkDatabase(ctx context.Context) {
-	t := time.NewTicker(healthEvery)
-	defer t.Stop()
-	for {
-		pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-		err := s.store.Ping(pctx)
-		cancel()
-		if ctx.Err() != nil {
-			return
-		}
-		s.dbCheck.Store(&dbCheck{at: time.Now(), err: err})
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-	}
 }

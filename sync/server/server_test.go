@@ -18,7 +18,6 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -509,81 +508,4 @@ func BenchmarkSnapshot100k(b *testing.B) {
 			b.ReportMetric(float64(n)/1e6, "MB/snapshot")
 		})
 	}
-}
-
-// pingSwitch is a Store whose database can be made to stop answering
-// pings, and which counts them.
-type pingSwitch struct {
-	server.Store
-	down  atomic.Bool
-	pings atomic.Int64
-}
-
-func (s *pingSwitch) Ping(ctx context.Context) error {
-	s.pings.Add(1)
-	if s.down.Load() {
-		return errors.New("disk gone")
-	}
-	return s.Store.Ping(ctx)
-}
-
-// TestHealthFromBackgroundCheck: without Run, health pings the database
-// itself; with Run, it answers from Run's checks (no ping of its own) and
-// follows the database going down and coming back.
-func TestHealthFromBackgroundCheck(t *testing.T) {
-	var ps *pingSwitch
-	f := newFixtureWith(t, func(c *server.Config) { ps = &pingSwitch{Store: c.Store}; c.Store = ps })
-	health := func() int {
-		t.Helper()
-		resp, err := f.srv.Client().Get(f.srv.URL + "/v1/health")
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		return resp.StatusCode
-	}
-	until := func(want int) {
-		t.Helper()
-		for i := 0; health() != want; i++ {
-			if i == 200 {
-				t.Fatalf("health never answered %d", want)
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
-	}
-	ps.down.Store(true)
-	if got := health(); got != http.StatusServiceUnavailable {
-		t.Errorf("without Run, database down: health %d, want 503", got)
-	}
-	ps.down.Store(false)
-	if got := health(); got != http.StatusOK {
-		t.Errorf("without Run, database up: health %d, want 200", got)
-	}
-
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { f.server.Run(ctx); close(done) }()
-	t.Cleanup(func() { cancel(); <-done })
-	before := ps.pings.Load()
-	for i := 0; ps.pings.Load() == before; i++ {
-		if i == 200 {
-			t.Fatal("Run never checked the database")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	p0 := ps.pings.Load()
-	for range 10 {
-		if got := health(); got != http.StatusOK {
-			t.Fatalf("with Run, database up: health %d", got)
-		}
-	}
-	// Run checks once a second: ten answers from the handler's own pings
-	// would have added ten.
-	if n := ps.pings.Load() - p0; n >= 10 {
-		t.Errorf("10 health answers made %d database pings; want them answered from Run's check", n)
-	}
-	ps.down.Store(true)
-	until(http.StatusServiceUnavailable)
-	ps.down.Store(false)
-	until(http.StatusOK)
 }

@@ -151,6 +151,11 @@ type Store interface {
 
 	// Ping checks that the database answers a read.
 	Ping(ctx context.Context) error
+	// Probe checks that the database takes a write: it rewrites one row
+	// kept for the purpose and commits, queued behind other writes as any
+	// write is, so it fails as they would (disk full, read-only file, I/O
+	// error).
+	Probe(ctx context.Context) error
 
 	Close() error
 }

@@ -7,11 +7,12 @@ import "time"
 
 // Health answers GET /v1/health, which needs no token.
 type Health struct {
-	Status     string    `json:"status"` // "ok", or "error" (with 503) when the database does not answer
+	Status     string    `json:"status"` // "ok", or "error" (with 503) when the database cannot read or write
 	Server     Server    `json:"server"`
 	ServerTime time.Time `json:"server_time"`
-	Database   string    `json:"database,omitempty"` // "ok" or what failed
-	Warnings   []string  `json:"warnings,omitempty"` // what an operator must act on soon (certificate expiry, silent gates, …)
+	Database   string    `json:"database,omitempty"`   // "ok" or what failed: a read, a write, free space
+	FreeBytes  int64     `json:"free_bytes,omitempty"` // free space where the database writes, when known
+	Warnings   []string  `json:"warnings,omitempty"`   // what an operator must act on soon (certificate expiry, silent gates, …)
 }
 
 // EventCreate creates an event (POST /v1/events). The server answers with

@@ -173,6 +173,17 @@ func scanPairs(ctx context.Context, tx *sql.Tx, q string, event uint32, add func
 	return rows.Err()
 }
 
+// Probe implements server.Store. It goes through the writer connection, so
+// it waits for other writes as they wait for each other.
+func (s *Store) Probe(ctx context.Context) error {
+	return s.write(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, "INSERT INTO probe (id, at) VALUES (1, strftime('%Y-%m-%dT%H:%M:%fZ', 'now')) ON CONFLICT (id) DO UPDATE SET at = excluded.at"); err != nil {
+			return fmt.Errorf("sqlite: write probe: %w", err)
+		}
+		return nil
+	})
+}
+
 // Ping implements server.Store. It uses a connection of its own, so that
 // a busy read pool cannot make the health check wait.
 func (s *Store) Ping(ctx context.Context) error {

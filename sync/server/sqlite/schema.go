@@ -1,7 +1,7 @@
 package sqlite
 
 // schemaVersion is stored in PRAGMA user_version.
-const schemaVersion = 2
+const schemaVersion = 3
 
 // schema creates the tables. Times are RFC 3339 text (event start and end
 // keep the venue's offset; everything else is UTC).
@@ -161,4 +161,12 @@ CREATE TABLE refused_uploads (
 	UNIQUE (gate, record, seq, hash)
 );
 
+`
+
+// schemaV3 adds the row that health's write probe rewrites (Store.Probe).
+const schemaV3 = `
+CREATE TABLE probe (
+	id  INTEGER PRIMARY KEY CHECK (id = 1),
+	at  TEXT NOT NULL
+);
 `

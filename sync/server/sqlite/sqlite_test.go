@@ -69,3 +69,55 @@ func TestRefusesNewerSchema(t *testing.T) {
 		t.Fatalf("got %v, want a schema version error", err)
 	}
 }
+
+// TestProbeFailsWhenWritesFail: a database that answers reads but refuses
+// writes (as a read-only file does) passes Ping and fails Probe.
+func TestProbeFailsWhenWritesFail(t *testing.T) {
+	s, err := Open(filepath.Join(t.TempDir(), "kido.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx := context.Background()
+	if err := s.Probe(ctx); err != nil {
+		t.Fatalf("probe of a writable database: %v", err)
+	}
+	// The writer pool has one connection: this holds for every later write.
+	if _, err := s.w.Exec("PRAGMA query_only = 1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Ping(ctx); err != nil {
+		t.Fatalf("ping of a database that refuses writes: %v, want it to pass (reads work)", err)
+	}
+	if err := s.Probe(ctx); err == nil || !strings.Contains(err.Error(), "attempt to write a readonly database") {
+		t.Errorf("probe of a database that refuses writes: got %v, want the write refused", err)
+	}
+}
+
+// TestUpgradesVersion2 opens a database of schema version 2, which has no
+// probe row yet.
+func TestUpgradesVersion2(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "kido.db")
+	db, err := sql.Open("sqlite3", "file:"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{schema, schemaV2, "PRAGMA user_version = 2"} {
+		if _, err := db.Exec(q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	db.Close()
+	s, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.Probe(context.Background()); err != nil {
+		t.Errorf("probe after the upgrade: %v", err)
+	}
+	var v int
+	if err := s.r.QueryRow("PRAGMA user_version").Scan(&v); err != nil || v != schemaVersion {
+		t.Errorf("user_version %d, %v; want %d", v, err, schemaVersion)
+	}
+}

@@ -68,9 +68,11 @@ func (s *Store) migrate() error {
 	case schemaVersion:
 		return nil
 	case 0:
-		steps = []string{schema, schemaV2}
+		steps = []string{schema, schemaV2, schemaV3}
 	case 1:
-		steps = []string{schemaV2}
+		steps = []string{schemaV2, schemaV3}
+	case 2:
+		steps = []string{schemaV3}
 	default:
 		return fmt.Errorf("sqlite: database schema version %d, this kido-server knows %d\nhint: run the kido-server release that made this data directory", v, schemaVersion)
 	}

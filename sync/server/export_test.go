@@ -1,0 +1,13 @@
+package server
+
+// CheckDatabase returns once a database check that started after the call
+// has ended, for tests that change the database and then ask health.
+func (s *Server) CheckDatabase() {
+	s.checks.mu.Lock()
+	under := s.checks.running // may have started before the call
+	s.checks.mu.Unlock()
+	if under != nil {
+		<-under
+	}
+	<-s.startCheck()
+}
