@@ -85,7 +85,8 @@ type Store interface {
 	Events(ctx context.Context, ids []uint32) ([]wire.Event, error)
 	EventDetail(ctx context.Context, event uint32) (wire.EventDetail, error)
 	// AddTier adds a tier with the event's next id, from 1; ErrConflict
-	// after 255, or when the event has a tier of the same name in any case.
+	// after 255, or when the event has a tier of the same name under
+	// Unicode case folding (strings.EqualFold, as names are looked up).
 	AddTier(ctx context.Context, event uint32, name string, entries int) (wire.Tier, error)
 	Tiers(ctx context.Context, event uint32) ([]wire.Tier, error)
 

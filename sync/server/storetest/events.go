@@ -19,6 +19,7 @@ var eventTests = []storeTest{
 	{"Events", testEvents},
 	{"EventDetail", testEventDetail},
 	{"AddTier", testAddTier},
+	{"TierNamesFoldCase", testTierNamesFoldCase},
 	{"TierLimit", testTierLimit},
 	{"AddKey", testAddKey},
 	{"RevokeKey", testRevokeKey},
@@ -260,6 +261,30 @@ func testAddTier(t *testing.T, f *fixture) {
 	}
 	_, err = f.s.Tiers(f.ctx, 999)
 	wantErr(t, "Tiers of an unknown event", err, server.ErrNotFound)
+}
+
+// testTierNamesFoldCase checks that tier names are unique whatever their
+// case, as the server matches them (strings.EqualFold): two tiers whose
+// names differ only in case would make a name name either.
+func testTierNamesFoldCase(t *testing.T, f *fixture) {
+	a := f.liveEvent("A")
+	pairs := [][2]string{
+		{"VIP", "vip"},
+		{"Ärzte", "ärzte"},
+		{"ＶＩＰ", "ｖｉｐ"}, // full-width, as a Japanese keyboard types them
+		{"Σίσυφος", "ΣΊΣΥΦΟΣ"},
+	}
+	for _, p := range pairs {
+		_, err := f.s.AddTier(f.ctx, a.ID, p[0], 1)
+		ok(t, "AddTier "+p[0], err)
+		_, err = f.s.AddTier(f.ctx, a.ID, p[1], 1)
+		wantErr(t, "AddTier "+p[1]+" after "+p[0], err, server.ErrConflict)
+	}
+	ts, err := f.s.Tiers(f.ctx, a.ID)
+	ok(t, "Tiers", err)
+	if len(ts) != 1+len(pairs) {
+		t.Errorf("Tiers = %+v, want GA and the first of each pair", ts)
+	}
 }
 
 // testTierLimit checks that tier ids stay within a ticket's uint8.
