@@ -56,7 +56,8 @@ type Issued struct {
 // Store keeps the server's state. Every method is one transaction; a
 // method that fails changes nothing. Methods return errors wrapping the
 // package's sentinels (ErrNotFound, ErrConflict, ErrInvalid), preferably
-// as *Error naming the offending item.
+// as *Error naming the offending item. Every implementation runs the
+// conformance suite, storetest.Run.
 type Store interface {
 	// Identity returns the server identity key, or ErrNotFound before
 	// SetIdentity. SetIdentity stores it unless one exists and returns the
@@ -64,24 +65,35 @@ type Store interface {
 	Identity(ctx context.Context) (SealedKey, error)
 	SetIdentity(ctx context.Context, k SealedKey) (SealedKey, error)
 
+	// CountTokens counts every token ever created, revoked ones included:
+	// the first admin token is made only in a store that never had one.
 	CountTokens(ctx context.Context) (int, error)
 	CreateToken(ctx context.Context, t NewToken, now time.Time) (wire.Token, error)
 	// TokenByHash returns an unrevoked token, or ErrNotFound.
 	TokenByHash(ctx context.Context, h TokenHash) (wire.Token, error)
 	Tokens(ctx context.Context) ([]wire.Token, error)
+	// RevokeToken revokes token id (ErrNotFound if unknown; a revoked one
+	// is given back unchanged). Revoking the last unrevoked admin token is
+	// ErrConflict; revoking a gate's credential revokes the gate too and
+	// appends a gate change.
 	RevokeToken(ctx context.Context, id uint32, now time.Time) (wire.Token, error)
 
 	// CreateEvent creates an event with its first signing key.
 	CreateEvent(ctx context.Context, e wire.EventCreate, key SealedKey, now time.Time) (wire.Event, error)
-	// Events returns the events with the given ids, or all when ids is nil.
+	// Events returns the events with the given ids, in that order
+	// (ErrNotFound if one is unknown), or all when ids is nil.
 	Events(ctx context.Context, ids []uint32) ([]wire.Event, error)
 	EventDetail(ctx context.Context, event uint32) (wire.EventDetail, error)
+	// AddTier adds a tier with the event's next id, from 1; ErrConflict
+	// after 255, or when the event has a tier of the same name under
+	// Unicode case folding (strings.EqualFold, as names are looked up).
 	AddTier(ctx context.Context, event uint32, name string, entries int) (wire.Tier, error)
 	Tiers(ctx context.Context, event uint32) ([]wire.Tier, error)
 
 	// Keys returns the keys of an event, or of every event when event is 0.
 	Keys(ctx context.Context, event uint32) ([]wire.Key, error)
-	// AddKey adds a key that becomes the event's current key.
+	// AddKey adds a key that becomes the event's current key; ErrConflict
+	// when the key is stored already.
 	AddKey(ctx context.Context, event uint32, key SealedKey, now time.Time) (wire.Key, error)
 	// RevokeKey revokes key id; event 0 means whichever event has it
 	// (ErrConflict when several do).
@@ -89,15 +101,28 @@ type Store interface {
 	// CurrentKey returns the event's current signing key, or ErrNotFound.
 	CurrentKey(ctx context.Context, event uint32) (SealedKey, error)
 
+	// Issue issues a batch chunk all or nothing (docs/api.md): an item
+	// issued before is given back, or ErrConflict if its content differs;
+	// ErrInvalid for an unknown tier; ErrConflict when s's key is not the
+	// event's current, unrevoked key.
 	Issue(ctx context.Context, event uint32, req wire.IssueRequest, s Signer) ([]wire.IssuedTicket, error)
+	// Revoke revokes the selected tickets all or nothing (ErrNotFound for
+	// an unknown serial or order); a revoked ticket changes nothing.
 	Revoke(ctx context.Context, event uint32, sel wire.Selection) ([]wire.RosterEntry, error)
+	// Reissue revokes and replaces the selected tickets, as docs/api.md
+	// says: a ticket selected by serial that was replaced before gives
+	// back its replacement. ErrNotFound for an unknown serial or an order
+	// without valid tickets; ErrConflict for s as in Issue.
 	Reissue(ctx context.Context, event uint32, sel wire.Selection, s Signer) ([]wire.IssuedTicket, error)
 
-	// AddGate adds a gate (tiers by id) with its enrolment code.
+	// AddGate adds a gate (tiers by id, ErrInvalid for one the event lacks)
+	// with its enrolment code.
 	AddGate(ctx context.Context, g wire.Gate, code GateCode) (wire.Gate, error)
 	Gates(ctx context.Context, event uint32) ([]wire.Gate, error)
 	// Enroll uses up an unexpired code and stores the gate's credential
-	// (Token.Gate and Token.Events are filled in from the code's gate).
+	// (Token.Gate and Token.Events are filled in from the code's gate). An
+	// unknown, used or expired code, or one of a revoked gate, is
+	// ErrNotFound.
 	Enroll(ctx context.Context, code TokenHash, device string, cred NewToken, now time.Time) (wire.Gate, error)
 
 	// Snapshot returns the state a gate needs, read in one transaction,
@@ -109,7 +134,9 @@ type Store interface {
 	// a revoked gate be told so (401 gate_revoked) rather than "unknown".
 	RevokedToken(ctx context.Context, h TokenHash) (wire.Token, error)
 	// RevokeGate marks a gate revoked, revokes its credentials (keeping
-	// their hashes) and appends a gate change, in one transaction.
+	// their hashes), voids its unused code and appends a gate change, in
+	// one transaction; ErrNotFound unless the event has the gate. Revoking
+	// a revoked gate changes nothing.
 	RevokeGate(ctx context.Context, event, gate uint32, now time.Time) (wire.Gate, error)
 
 	// IssuedTickets returns the tier and text of each of serials issued for
@@ -124,7 +151,7 @@ type Store interface {
 	// inserted (admissions also appended to the change log), same key and
 	// hash counted as duplicates, same key with another hash quarantined;
 	// then the gate's acknowledgements advanced. ServerTime is left for the
-	// caller.
+	// caller; ErrNotFound unless the event has the gate.
 	Upload(ctx context.Context, event, gate uint32, req *wire.UploadRequest, now time.Time) (wire.UploadResponse, error)
 	// RecordRefused appends rows to the refused-uploads log.
 	RecordRefused(ctx context.Context, rs []Refusal) error

@@ -133,12 +133,18 @@ func (s *Store) AddTier(ctx context.Context, event uint32, name string, entries 
 		if _, err := getEvent(ctx, tx, event); err != nil {
 			return err
 		}
-		var exists int
-		if err := tx.QueryRowContext(ctx, "SELECT COUNT(*) FROM tiers WHERE event = ? AND name = ?", event, name).Scan(&exists); err != nil {
-			return fmt.Errorf("sqlite: add tier: %w", err)
+		// Compared in Go, not by the column's NOCASE collation, which folds
+		// ASCII only: the server and kidoctl find a tier by its name in
+		// any case, Ä and ä or Ｖ and ｖ alike, so two such names would
+		// make a name pick either tier.
+		have, err := tiers(ctx, tx, event)
+		if err != nil {
+			return err
 		}
-		if exists > 0 {
-			return server.Errorf(server.ErrConflict, "tier names are unique within an event, whatever their case", "event %d already has a tier %q", event, name)
+		for _, h := range have {
+			if strings.EqualFold(h.Name, name) {
+				return server.Errorf(server.ErrConflict, "tier names are unique within an event, whatever their case", "event %d already has a tier %q", event, h.Name)
+			}
 		}
 		var next int
 		if err := tx.QueryRowContext(ctx, "SELECT COALESCE(MAX(id), 0) + 1 FROM tiers WHERE event = ?", event).Scan(&next); err != nil {
