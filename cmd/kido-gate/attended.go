@@ -130,7 +130,10 @@ func runAttended(ctx context.Context, args []string, stdin io.Reader, stdout, st
 // line is shown when this text changes, not at every poll.
 func syncLine(st syncer.Status) string {
 	state := "online"
-	if !st.Online {
+	switch {
+	case st.Connecting():
+		state = "connecting"
+	case !st.Online:
 		state = "OFFLINE"
 	}
 	line := fmt.Sprintf("sync: %s, %d pending", state, st.Pending)
