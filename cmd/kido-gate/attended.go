@@ -11,6 +11,7 @@ import (
 
 	"kido.dev/kido/gate"
 	"kido.dev/kido/gate/syncer"
+	"kido.dev/kido/sync/wire"
 )
 
 const runUsage = `usage: kido-gate run [-data DIR] [-exit] [-plain] [-offline]
@@ -52,6 +53,11 @@ func runAttended(ctx context.Context, args []string, stdin io.Reader, stdout, st
 	st, err := r.Status(ctx)
 	if err != nil {
 		return err
+	}
+	if *exit && st.Gate.Direction == wire.DirectionEntry {
+		// Every scan would fault on this setting: refuse at start, with the
+		// replica's own message for it (docs/replica.md, "Gate direction").
+		return fmt.Errorf("%w: %s is an entry gate\nhint: scan without -exit, or ask the promoter to make it an exit or both-ways gate", gate.ErrDirection, st.Gate.Name)
 	}
 	out := &lockedWriter{w: stdout}
 	mode := "entry"
