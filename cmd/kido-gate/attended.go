@@ -5,10 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 
+	"kido.dev/kido/cmd/internal/dirlock"
 	"kido.dev/kido/gate"
 	"kido.dev/kido/gate/syncer"
 	"kido.dev/kido/sync/wire"
@@ -25,6 +27,9 @@ Meanwhile it syncs with the server in the background (unless -offline)
 and shows a line whenever the sync state changes: online or OFFLINE, how
 many records wait for upload, and the last sync. Scanning never waits for
 the network.
+
+One run at a time per data directory: a second one refuses to start.
+kido-gate scan, admit and status work beside it.
 
 Example:
 
@@ -50,6 +55,15 @@ func runAttended(ctx context.Context, args []string, stdin io.Reader, stdout, st
 		return err
 	}
 	defer r.Close()
+	// Two runs on one gate would each sync and show their own state; other
+	// commands stay allowed beside run (SQLite orders their writes).
+	lock, err := dirlock.Acquire(*data, fmt.Sprintf("kido-gate run, pid %d", os.Getpid()))
+	if errors.As(err, new(*dirlock.HeldError)) {
+		return fmt.Errorf("%w\nhint: one kido-gate run per gate: use the one running, or stop it first; kido-gate scan, admit and status work beside it", err)
+	} else if err != nil {
+		return err
+	}
+	defer lock.Release()
 	st, err := r.Status(ctx)
 	if err != nil {
 		return err
