@@ -24,9 +24,10 @@ the holder, ringing the terminal bell on every reject. Each decision is on
 disk before it is shown. End with Ctrl-D or Ctrl-C.
 
 Meanwhile it syncs with the server in the background (unless -offline)
-and shows a line whenever the sync state changes: online or OFFLINE, how
-many records wait for upload, and the last sync. Scanning never waits for
-the network.
+and shows a line whenever the sync state changes: connecting (before the
+first request), online or OFFLINE, how many records wait for upload, and
+the last sync. Records scanned by other kido-gate processes on this data
+directory are uploaded at once too. Scanning never waits for the network.
 
 One run at a time per data directory: a second one refuses to start.
 kido-gate scan, admit and status work beside it.
@@ -70,7 +71,8 @@ func runAttended(ctx context.Context, args []string, stdin io.Reader, stdout, st
 	}
 	if *exit && st.Gate.Direction == wire.DirectionEntry {
 		// Every scan would fault on this setting: refuse at start, with the
-		// replica's own message for it (docs/replica.md, "Gate direction").
+		// message scan -exit gets from the replica (docs/replica.md, "Gate
+		// direction").
 		return fmt.Errorf("%w: %s is an entry gate\nhint: scan without -exit, or ask the promoter to make it an exit or both-ways gate", gate.ErrDirection, st.Gate.Name)
 	}
 	out := &lockedWriter{w: stdout}
