@@ -5,14 +5,12 @@ import (
 	"context"
 	"io"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"kido.dev/kido/gate/gatetest"
-	"kido.dev/kido/gate/replica"
 )
 
 // TestRunExclusive runs real kido-gate processes on one gate directory: a
@@ -27,14 +25,9 @@ func TestRunExclusive(t *testing.T) {
 	}
 	dir := t.TempDir()
 	f := gatetest.New(20, gatetest.GateBoth, time.Now())
-	r, err := replica.Create(filepath.Join(dir, replicaFile), replica.Options{})
-	if err != nil {
+	if err := writeReplica(dir, f, ""); err != nil {
 		t.Fatal(err)
 	}
-	if err := r.Apply(context.Background(), &f.Snapshot, ""); err != nil {
-		t.Fatal(err)
-	}
-	r.Close()
 	gateCmd := func(args ...string) (string, error) {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
