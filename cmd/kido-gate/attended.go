@@ -5,12 +5,15 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 
+	"kido.dev/kido/cmd/internal/dirlock"
 	"kido.dev/kido/gate"
 	"kido.dev/kido/gate/syncer"
+	"kido.dev/kido/sync/wire"
 )
 
 const runUsage = `usage: kido-gate run [-data DIR] [-exit] [-plain] [-offline]
@@ -21,9 +24,13 @@ the holder, ringing the terminal bell on every reject. Each decision is on
 disk before it is shown. End with Ctrl-D or Ctrl-C.
 
 Meanwhile it syncs with the server in the background (unless -offline)
-and shows a line whenever the sync state changes: online or OFFLINE, how
-many records wait for upload, and the last sync. Scanning never waits for
-the network.
+and shows a line whenever the sync state changes: connecting (before the
+first request), online or OFFLINE, how many records wait for upload, and
+the last sync. Records scanned by other kido-gate processes on this data
+directory are uploaded at once too. Scanning never waits for the network.
+
+One run at a time per data directory: a second one refuses to start.
+kido-gate scan, admit and status work beside it.
 
 Example:
 
@@ -49,9 +56,24 @@ func runAttended(ctx context.Context, args []string, stdin io.Reader, stdout, st
 		return err
 	}
 	defer r.Close()
+	// Two runs on one gate would each sync and show their own state; other
+	// commands stay allowed beside run (SQLite orders their writes).
+	lock, err := dirlock.Acquire(*data, fmt.Sprintf("kido-gate run, pid %d", os.Getpid()))
+	if errors.As(err, new(*dirlock.HeldError)) {
+		return fmt.Errorf("%w\nhint: one kido-gate run per gate: use the one running, or stop it first; kido-gate scan, admit and status work beside it", err)
+	} else if err != nil {
+		return err
+	}
+	defer lock.Release()
 	st, err := r.Status(ctx)
 	if err != nil {
 		return err
+	}
+	if *exit && st.Gate.Direction == wire.DirectionEntry {
+		// Every scan would fault on this setting: refuse at start, with the
+		// message scan -exit gets from the replica (docs/replica.md, "Gate
+		// direction").
+		return fmt.Errorf("%w: %s is an entry gate\nhint: scan without -exit, or ask the promoter to make it an exit or both-ways gate", gate.ErrDirection, st.Gate.Name)
 	}
 	out := &lockedWriter{w: stdout}
 	mode := "entry"
@@ -130,7 +152,10 @@ func runAttended(ctx context.Context, args []string, stdin io.Reader, stdout, st
 // line is shown when this text changes, not at every poll.
 func syncLine(st syncer.Status) string {
 	state := "online"
-	if !st.Online {
+	switch {
+	case st.Connecting():
+		state = "connecting"
+	case !st.Online:
 		state = "OFFLINE"
 	}
 	line := fmt.Sprintf("sync: %s, %d pending", state, st.Pending)

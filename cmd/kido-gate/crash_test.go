@@ -30,14 +30,9 @@ func TestCrashDurability(t *testing.T) {
 	dir := t.TempDir()
 	const tickets = 1500
 	f := gatetest.New(tickets, gatetest.GateBoth, time.Now())
-	r, err := replica.Create(filepath.Join(dir, replicaFile), replica.Options{})
-	if err != nil {
+	if err := writeReplica(dir, f, ""); err != nil {
 		t.Fatal(err)
 	}
-	if err := r.Apply(context.Background(), &f.Snapshot, ""); err != nil {
-		t.Fatal(err)
-	}
-	r.Close()
 	texts := make([]string, tickets+1)
 	for s := 1; s <= tickets; s++ {
 		texts[s] = f.Ticket(uint32(s))
@@ -103,7 +98,7 @@ func TestCrashDurability(t *testing.T) {
 		t.Fatal("no admission printed in 30 rounds: the processes never got going")
 	}
 
-	r, err = replica.Open(filepath.Join(dir, replicaFile), replica.Options{})
+	r, err := replica.Open(filepath.Join(dir, replicaFile), replica.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -58,10 +58,7 @@ func cmdFixture(ts *testscript.TestScript, neg bool, args []string) {
 		f.Snapshot.ServerTime = f.Snapshot.ServerTime.Add(time.Duration(days) * 24 * time.Hour)
 	}
 	ts.Check(os.MkdirAll(dir, 0o700))
-	r, err := replica.Create(filepath.Join(dir, replicaFile), replica.Options{})
-	ts.Check(err)
-	ts.Check(r.Apply(context.Background(), &f.Snapshot, "http://127.0.0.1:8700"))
-	ts.Check(r.Close())
+	ts.Check(writeReplica(dir, f, "http://127.0.0.1:8700"))
 	for s := uint32(1); s <= 20; s++ {
 		ts.Setenv(fmt.Sprintf("T%d", s), f.Ticket(s))
 	}
@@ -71,6 +68,20 @@ func cmdFixture(ts *testscript.TestScript, neg bool, args []string) {
 	ts.Setenv("KEYREVOKED", gatetest.Sign(f.Revoked, c))
 	c.Event = gatetest.EventID + 1
 	ts.Setenv("OTHEREVENT", gatetest.Sign(f.Key, c))
+}
+
+// writeReplica writes the replica of f's event into the gate directory
+// dir, as kido-gate enroll with serverURL would leave it (no credential).
+func writeReplica(dir string, f *gatetest.Fixture, serverURL string) error {
+	r, err := replica.Create(filepath.Join(dir, replicaFile), replica.Options{})
+	if err != nil {
+		return err
+	}
+	if err := r.Apply(context.Background(), &f.Snapshot, serverURL); err != nil {
+		r.Close()
+		return err
+	}
+	return r.Close()
 }
 
 // writelines FILE LINE…: writes the lines as a scanner on a badly set up

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"time"
 
 	"kido.dev/kido/sync/wire"
 	"kido.dev/kido/ticket"
@@ -27,6 +28,35 @@ func (r *Replica) Pending(ctx context.Context) (admissions, audits int, err erro
 		return 0, 0, r.fault("count pending", err)
 	}
 	return admissions, audits, nil
+}
+
+// DataVersion returns SQLite's data version of the replica's connection
+// (PRAGMA data_version): it changes when another connection commits to the
+// replica (kido-gate scan or admit in another process), never when this
+// Replica does. The sync loop polls it to upload at once what another
+// process recorded (docs/sync-protocol.md §7.1).
+func (r *Replica) DataVersion(ctx context.Context) (int64, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var v int64
+	// The pragma answers from the WAL index at once; a context that cannot
+	// end spares a poll the driver's goroutine watching for cancellation.
+	if err := r.conn.QueryRowContext(context.WithoutCancel(ctx), "PRAGMA data_version").Scan(&v); err != nil {
+		return 0, r.fault("read data version", err)
+	}
+	return v, nil
+}
+
+// LastSync returns the server time of the last accepted upload, applied
+// feed answer or snapshot, by any process; zero if there was none.
+func (r *Replica) LastSync(ctx context.Context) (time.Time, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var t int64
+	if err := r.conn.QueryRowContext(ctx, "SELECT last_sync FROM state WHERE id = 1").Scan(&t); err != nil {
+		return time.Time{}, r.fault("read last sync", err)
+	}
+	return fromNanos(t), nil
 }
 
 // NextUpload returns the next upload: this gate's admissions after the

@@ -11,6 +11,11 @@
 //     connectivity returns on one loop, the other's backoff cut to a random
 //     moment within StartDelay. Every wait is bounded by Cap, or by the
 //     server's Retry-After.
+//   - A record committed to the replica by another process (kido-gate scan
+//     or admit beside kido-gate run) is uploaded at once, as one of this
+//     process is after [Syncer.Nudge]: a watcher polls the replica's data
+//     version every [Config].Watch and nudges the uploader when another
+//     connection committed and records wait. Scans pay nothing for it.
 //   - A record is never dropped by the gate: the uploader sends from the
 //     acknowledgement the server last gave, lower ones included, and
 //     records every answer (200 or 409) in the replica before sending again.

@@ -17,6 +17,8 @@ import (
 // Replica is what the loops need of the gate's replica.
 type Replica interface {
 	Pending(ctx context.Context) (admissions, audits int, err error)
+	LastSync(ctx context.Context) (time.Time, error)
+	DataVersion(ctx context.Context) (int64, error)
 	NextUpload(ctx context.Context, max int) (*wire.UploadRequest, error)
 	AckUpload(ctx context.Context, resp *wire.UploadResponse) error
 	SetRefused(ctx context.Context, msg string) error
@@ -47,6 +49,7 @@ const (
 	DefaultIdle       = 60 * time.Second
 	DefaultPollMin    = 20 * time.Second
 	DefaultPollMax    = 30 * time.Second
+	DefaultWatch      = 100 * time.Millisecond
 )
 
 // Config sets up a Syncer. Replica and Server are required; zero durations
@@ -69,13 +72,14 @@ type Config struct {
 	Idle       time.Duration // the uploader sends an empty upload this often when nothing is pending
 	PollMin    time.Duration // long-poll wait, uniform in [PollMin, PollMax)
 	PollMax    time.Duration
+	Watch      time.Duration // how often Run looks for records another process committed to the replica
 }
 
 // Status is the sync state kido-gate shows.
 type Status struct {
 	Online    bool      // the last request, on either loop, reached the server
 	Contact   time.Time // device time of the last request that reached the server
-	LastSync  time.Time // server time of the last accepted upload or applied feed answer
+	LastSync  time.Time // server time of the last accepted upload or applied feed answer, by any process (read from the replica at start and when another process commits)
 	Pending   int       // records not acknowledged by the server (admissions + audits), as last counted
 	Error     string    // the last failure on either loop; "" after a success on both
 	Refused   string    // the server refuses this gate's uploads: call the operator
@@ -86,6 +90,10 @@ type Status struct {
 
 	errLoop string // the loop whose failure Error holds
 }
+
+// Connecting reports that no request has been answered, or has failed,
+// since the Syncer started: Online does not say anything yet.
+func (st Status) Connecting() bool { return st.Contact.IsZero() && st.Error == "" }
 
 // Report counts what moved.
 type Report struct {
@@ -156,6 +164,7 @@ func New(cfg Config) *Syncer {
 	def(&cfg.Idle, DefaultIdle)
 	def(&cfg.PollMin, DefaultPollMin)
 	def(&cfg.PollMax, DefaultPollMax)
+	def(&cfg.Watch, DefaultWatch)
 	if cfg.Clock == nil {
 		cfg.Clock = realClock{}
 	}
@@ -220,19 +229,30 @@ func (s *Syncer) reconnected() <-chan struct{} {
 }
 
 // Run syncs until ctx ends or the gate is revoked: the uploader and the
-// puller run side by side, each waiting StartDelay at random first. It
-// returns ctx's error, or an error wrapping ErrRevoked after the wipe.
+// puller run side by side, each waiting StartDelay at random first, and a
+// watcher nudges the uploader when another process records something in
+// the replica. It returns ctx's error, or an error wrapping ErrRevoked
+// after the wipe.
 func (s *Syncer) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	s.mu.Lock()
 	s.stopLoops = cancel
 	s.mu.Unlock()
-	s.countPending(ctx)
+	// The watcher's baseline is read before the count, so that a record
+	// committed in between is either counted here or seen by the watcher.
+	seen, _ := s.cfg.Replica.DataVersion(ctx) // if unreadable, the first reading counts as a change
+	s.refresh(ctx)
+	// A real ticker, not Config.Clock: it paces a local look at a file, not
+	// a wait of the protocol, and a test clock that fires at once would
+	// make it spin.
+	tick := time.NewTicker(s.cfg.Watch)
+	defer tick.Stop()
 	var wg sync.WaitGroup
-	wg.Add(2)
+	wg.Add(3)
 	go func() { defer wg.Done(); s.loop(ctx, &loopState{name: "upload"}, s.uploadStep) }()
 	go func() { defer wg.Done(); s.loop(ctx, &loopState{name: "pull"}, s.pullStep) }()
+	go func() { defer wg.Done(); s.watch(ctx, seen, tick.C) }()
 	wg.Wait()
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -396,11 +416,49 @@ func (s *Syncer) revoke(ctx context.Context) {
 	})
 }
 
-// countPending refreshes Status.Pending.
-func (s *Syncer) countPending(ctx context.Context) {
-	if n, m, err := s.cfg.Replica.Pending(ctx); err == nil {
-		s.update(func(st *Status) { st.Pending = n + m })
+// watch nudges the uploader, at each tick, if another connection has
+// committed to the replica since the last look (kido-gate scan or admit in
+// another process: nothing nudges the uploader there) and records wait for
+// upload; seen is the replica's data version at the last look. A tick
+// costs one PRAGMA on the replica's connection, a scan in this process
+// nothing: its own commits do not move the version, and kido-gate run
+// nudges after its scans itself.
+func (s *Syncer) watch(ctx context.Context, seen int64, tick <-chan time.Time) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick:
+		}
+		v, err := s.cfg.Replica.DataVersion(ctx)
+		if err != nil || v == seen {
+			continue
+		}
+		seen = v
+		if s.refresh(ctx) > 0 {
+			s.Nudge()
+		}
 	}
+}
+
+// refresh reads from the replica what the status shows and another
+// process may have changed: the records waiting for upload and the last
+// sync. It returns the records waiting (0 if they cannot be counted).
+func (s *Syncer) refresh(ctx context.Context) (pending int) {
+	n, m, perr := s.cfg.Replica.Pending(ctx)
+	last, lerr := s.cfg.Replica.LastSync(ctx)
+	s.update(func(st *Status) {
+		if perr == nil {
+			st.Pending = n + m
+		}
+		if lerr == nil && last.After(st.LastSync) {
+			st.LastSync = last
+		}
+	})
+	if perr != nil {
+		return 0
+	}
+	return n + m
 }
 
 func firstLine(s string) string {
