@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"kido.dev/kido/gate"
@@ -90,7 +91,10 @@ func runSync(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 func printSync(w io.Writer, o syncOut) {
 	fmt.Fprintf(w, "uploaded %d admissions and %d rejected scans in %d requests: %d stored, %d already there, %d quarantined\n",
 		o.Admissions, o.Audits, o.Uploads, o.Stored, o.Duplicates, o.Quarantined)
-	fmt.Fprintf(w, "pulled %d changes in %d answers: %d admissions learned, %d roster, %d settings", o.Changes, o.Polls, o.Learned, o.Roster, o.Config)
+	fmt.Fprintf(w, "pulled %s in %s", count(o.Changes, "change", "changes"), count(o.Polls, "answer", "answers"))
+	if parts := pulledParts(o.Report); len(parts) > 0 {
+		fmt.Fprintf(w, ": %s", strings.Join(parts, ", "))
+	}
 	if o.Resnapshots > 0 {
 		fmt.Fprintf(w, "; %d full snapshot", o.Resnapshots)
 	}
@@ -101,6 +105,43 @@ func printSync(w io.Writer, o syncOut) {
 	if o.Conflict != "" {
 		fmt.Fprintf(w, "SYNC CONFLICT, call the operator: %s\n", o.Conflict)
 	}
+}
+
+// pulledParts names the pulled changes by kind, every one under exactly
+// one name, so that the parts add up to the changes pulled.
+func pulledParts(r syncer.Report) []string {
+	k := r.Pulled
+	var parts []string
+	if k.Admissions > 0 {
+		p := fmt.Sprintf("%s (%d new", count(k.Admissions, "admission", "admissions"), r.Learned)
+		if r.Conflicting > 0 {
+			p += fmt.Sprintf(", %d held beside this gate's own", r.Conflicting)
+		}
+		parts = append(parts, p+")")
+	}
+	for _, c := range []struct {
+		n         int
+		one, many string
+	}{
+		{k.Roster, "roster entry", "roster entries"},
+		{k.Keys, "key", "keys"},
+		{k.Tiers, "tier", "tiers"},
+		{k.Gates, "gate", "gates"},
+		{k.Event, "event update", "event updates"},
+	} {
+		if c.n > 0 {
+			parts = append(parts, count(c.n, c.one, c.many))
+		}
+	}
+	return parts
+}
+
+// count writes n and the noun in the number n takes.
+func count(n int, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return fmt.Sprintf("%d %s", n, many)
 }
 
 // newSyncer sets up the sync of the gate in dir: its credential, the

@@ -63,7 +63,7 @@ func TestDemo(t *testing.T) {
 		{"kidoctl conflicts -event 1", 0, `(?m)^1 double entries$`},
 		{"kido-gate scan -data kido-demo/gate1 -image kido-demo/tickets/e1-00000002.png", 0, `^ADMIT .*serial 2`},
 		{"kido-gate sync -data kido-demo/gate1", 0, `1 stored`},
-		{"kido-gate sync -data kido-demo/gate2", 0, `1 admissions learned`},
+		{"kido-gate sync -data kido-demo/gate2", 0, `pulled 1 change in 2 answers: 1 admission \(1 new\)`},
 		{"kido-gate scan -data kido-demo/gate2 -image kido-demo/tickets/e1-00000002.png", 1, `^REJECT +already used: admitted at Gate 1.*\[already_used\]`},
 	}
 	if len(cmds) != len(steps) {
