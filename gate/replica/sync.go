@@ -127,6 +127,14 @@ func (r *Replica) SetContactError(ctx context.Context, msg string) error {
 	return r.setState(ctx, "contact_error", msg)
 }
 
+// SetServerURL makes url the address of the server the gate syncs with.
+// The identity the replica holds stays: the caller has checked that the
+// server at url proves it (kido-gate sync -server, docs/sync-protocol.md
+// §12).
+func (r *Replica) SetServerURL(ctx context.Context, url string) error {
+	return r.setState(ctx, "server_url", url)
+}
+
 // setState writes one text column of state when its value changes
 // (column is a constant of this package, never input).
 func (r *Replica) setState(ctx context.Context, column, value string) error {
