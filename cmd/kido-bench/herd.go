@@ -19,6 +19,7 @@ import (
 
 	"kido.dev/kido/gate"
 	"kido.dev/kido/gate/bench"
+	"kido.dev/kido/gate/gatedir"
 	"kido.dev/kido/gate/replica"
 	"kido.dev/kido/sync/client"
 	"kido.dev/kido/sync/wire"
@@ -419,7 +420,7 @@ func queueAdmissions(ctx context.Context, dir string, snap *wire.Snapshot, url s
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
 	}
-	r, err := replica.Create(filepath.Join(dir, "replica.db"), replica.Options{})
+	r, err := replica.Create(gatedir.Replica(dir), replica.Options{})
 	if err != nil {
 		return nil, err
 	}

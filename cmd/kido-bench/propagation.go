@@ -4,13 +4,12 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
-	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"kido.dev/kido/gate"
 	"kido.dev/kido/gate/bench"
+	"kido.dev/kido/gate/gatedir"
 	"kido.dev/kido/gate/replica"
 	"kido.dev/kido/sync/wire"
 )
@@ -45,11 +44,11 @@ func runPropagation(ctx context.Context, h *harness) ([]row, error) {
 		if out, err := h.command(ctx, "kido-gate", "enroll", "-server", s.url, "-code", gc.Code, "-data", dir).CombinedOutput(); err != nil {
 			return nil, fmt.Errorf("kido-gate enroll: %w\n%s", err, out)
 		}
-		cred, err := os.ReadFile(filepath.Join(dir, "credential"))
+		cred, err := gatedir.ReadCredential(dir)
 		if err != nil {
 			return nil, err
 		}
-		r, err := replica.Open(filepath.Join(dir, "replica.db"), replica.Options{})
+		r, err := replica.Open(gatedir.Replica(dir), replica.Options{})
 		if err != nil {
 			return nil, err
 		}
@@ -57,7 +56,7 @@ func runPropagation(ctx context.Context, h *harness) ([]row, error) {
 		if i == 1 {
 			ch = changed
 		}
-		g, err := newSyncGate(s.url, strings.TrimSpace(string(cred)), gc.Gate.ID, r, rec, ch)
+		g, err := newSyncGate(s.url, cred, gc.Gate.ID, r, rec, ch)
 		if err != nil {
 			r.Close()
 			return nil, err

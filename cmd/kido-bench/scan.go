@@ -11,6 +11,7 @@ import (
 	"sync"
 
 	"kido.dev/kido/gate/bench"
+	"kido.dev/kido/gate/gatedir"
 )
 
 // runScan builds the big replica, times scans against their irreducible
@@ -22,7 +23,7 @@ func runScan(ctx context.Context, h *harness) ([]row, error) {
 	if err := os.MkdirAll(gateDir, 0o700); err != nil {
 		return nil, err
 	}
-	path := filepath.Join(gateDir, "replica.db")
+	path := gatedir.Replica(gateDir)
 	b, err := bench.BuildReplica(ctx, path, h.roster, h.admissions)
 	if err != nil {
 		return nil, err

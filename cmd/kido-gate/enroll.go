@@ -1,17 +1,14 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"time"
 
-	"kido.dev/kido/gate/replica"
-	"kido.dev/kido/sync/client"
+	"kido.dev/kido/gate/enrol"
 	"kido.dev/kido/sync/wire"
 )
 
@@ -47,100 +44,27 @@ func runEnroll(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 	if *server == "" {
 		return usageErrorf("-server is required\nhint: kido-gate enroll -server URL -code CODE")
 	}
-	dbPath := filepath.Join(*data, replicaFile)
-	credPath := filepath.Join(*data, credentialFile)
-	if fileExists(dbPath) {
-		return fmt.Errorf("%s is already enrolled (%s exists)\nhint: use another -data directory, or move this one aside to enrol again", *data, dbPath)
-	}
-	if err := os.MkdirAll(*data, 0o700); err != nil {
-		return fmt.Errorf("data directory: %w", err)
-	}
 	start := time.Now()
-
-	cred, err := os.ReadFile(credPath)
-	cred = bytes.TrimSpace(cred)
-	var enrolled *wire.EnrollResponse
+	res, err := enrol.Gate(ctx, enrol.Config{Dir: *data, Server: *server, Code: *code, Device: *device,
+		Registered: func(e *wire.EnrollResponse) {
+			fmt.Fprintf(stdout, "enrolled as gate %d %q of event %d (server %s, fingerprint %s)\n", e.Gate.ID, e.Gate.Name, e.Gate.Event, e.Server.ID, e.Server.Fingerprint)
+		}})
 	switch {
-	case err == nil && *code != "":
-		return fmt.Errorf("%s already holds a credential\nhint: run enroll without -code to finish that enrolment, or use another -data directory", *data)
-	case errors.Is(err, os.ErrNotExist) && *code == "":
+	case errors.Is(err, enrol.ErrEnrolled):
+		return fmt.Errorf("%w\nhint: use another -data directory, or move this one aside to enrol again", err)
+	case errors.Is(err, enrol.ErrCredentialHeld):
+		return fmt.Errorf("%w\nhint: run enroll without -code to finish that enrolment, or use another -data directory", err)
+	case errors.Is(err, enrol.ErrNeedCode):
 		return usageErrorf("-code is required\nhint: get a code with kidoctl gate add -event E -name NAME")
-	case errors.Is(err, os.ErrNotExist):
-		c, err := client.New(*server, "", nil)
-		if err != nil {
-			return err
-		}
-		resp, err := c.Enroll(ctx, *code, *device)
-		if err != nil {
-			return err
-		}
-		enrolled = resp
-		cred = []byte(resp.Credential)
-		if err := writeCredential(credPath, cred); err != nil {
-			return err
-		}
-		fmt.Fprintf(stdout, "enrolled as gate %d %q of event %d (server %s, fingerprint %s)\n", resp.Gate.ID, resp.Gate.Name, resp.Gate.Event, resp.Server.ID, resp.Server.Fingerprint)
-	case err != nil:
-		return fmt.Errorf("credential: %w", err)
-	}
-
-	c, err := client.New(*server, string(cred), nil)
-	if err != nil {
-		return err
-	}
-	snap, err := c.Snapshot(ctx)
-	if err != nil {
+	case errors.Is(err, enrol.ErrDownload):
 		return fmt.Errorf("%w\nhint: the gate is enrolled; run kido-gate enroll -server %s -data %s again (without -code) to retry the download", err, *server, *data)
-	}
-	if enrolled != nil && (snap.Server.ID != enrolled.Server.ID || snap.Gate.ID != enrolled.Gate.ID) {
-		return fmt.Errorf("the snapshot is for gate %d of server %s, not gate %d of %s\nhint: check that -server points at one server, not a load balancer over several", snap.Gate.ID, snap.Server.ID, enrolled.Gate.ID, enrolled.Server.ID)
-	}
-	// Build the replica under a temporary name so that a half-applied
-	// download never looks like a replica.
-	tmp := dbPath + ".new"
-	for _, p := range []string{tmp, tmp + "-wal", tmp + "-shm"} {
-		os.Remove(p)
-	}
-	r, err := replica.Create(tmp, replica.Options{})
-	if err != nil {
+	case err != nil:
 		return err
 	}
-	if err := os.Chmod(tmp, 0o600); err != nil {
-		r.Close()
-		return err
-	}
-	err = r.Apply(ctx, snap, c.BaseURL())
-	if cerr := r.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		os.Remove(tmp)
-		return err
-	}
-	if err := os.Rename(tmp, dbPath); err != nil {
-		return err
-	}
+	snap := res.Snapshot
 	fmt.Fprintf(stdout, "replica ready: event %d %q, %d tickets, %d keys, %d admissions (%.1f s)\n",
 		snap.Event.ID, snap.Event.Name, len(snap.Roster), len(snap.Keys), len(snap.Admissions), time.Since(start).Seconds())
 	return nil
-}
-
-// writeCredential stores the gate's bearer credential readable by its owner
-// only: anyone holding it can upload as this gate.
-func writeCredential(path string, cred []byte) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
-		return fmt.Errorf("credential: %w", err)
-	}
-	if _, err := f.Write(append(cred, '\n')); err != nil {
-		f.Close()
-		return fmt.Errorf("credential: %w", err)
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return fmt.Errorf("credential: %w", err)
-	}
-	return f.Close()
 }
 
 func hostname() string {

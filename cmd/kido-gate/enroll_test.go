@@ -2,9 +2,7 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
 	"fmt"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,14 +11,14 @@ import (
 	"time"
 
 	"kido.dev/kido/sync/client"
-	"kido.dev/kido/sync/server"
-	"kido.dev/kido/sync/server/sqlite"
+	"kido.dev/kido/sync/server/servertest"
 	"kido.dev/kido/sync/wire"
 )
 
 // liveServer is the real kido server core on its SQLite store, served over
 // loopback, with an event of n single-entry tickets.
 type liveServer struct {
+	srv     *servertest.Server
 	url     string
 	admin   *client.Client
 	event   uint32
@@ -30,27 +28,8 @@ type liveServer struct {
 func startServer(tb testing.TB, n int) *liveServer {
 	tb.Helper()
 	ctx := context.Background()
-	store, err := sqlite.Open(filepath.Join(tb.TempDir(), "kido.db"))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { store.Close() })
-	master := make([]byte, server.MasterKeySize)
-	rand.Read(master)
-	s, err := server.New(ctx, server.Config{Store: store, MasterKey: master, Version: "test"})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	var token string
-	if _, err := s.EnsureAdminToken(ctx, func(secret string) error { token = secret; return nil }); err != nil {
-		tb.Fatal(err)
-	}
-	hs := httptest.NewServer(s.Handler())
-	tb.Cleanup(hs.Close)
-	admin, err := client.New(hs.URL, token, nil)
-	if err != nil {
-		tb.Fatal(err)
-	}
+	srv := servertest.Start(tb)
+	admin := srv.Admin
 	now := time.Now()
 	ev, err := admin.CreateEvent(ctx, wire.EventCreate{Name: "Summer Fes", Venue: "Makuhari Messe", Start: now.Add(-time.Hour), End: now.Add(6 * time.Hour)})
 	if err != nil {
@@ -60,7 +39,7 @@ func startServer(tb testing.TB, n int) *liveServer {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	ls := &liveServer{url: hs.URL, admin: admin, event: ev.ID}
+	ls := &liveServer{srv: srv, url: srv.URL, admin: admin, event: ev.ID}
 	for off := 0; off < n; off += 10000 {
 		items := make([]wire.IssueItem, min(10000, n-off))
 		for i := range items {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"kido.dev/kido/gate"
+	"kido.dev/kido/gate/gatedir"
 	"kido.dev/kido/gate/replica"
 )
 
@@ -136,10 +137,10 @@ func parseFlags(fs *flag.FlagSet, args []string) error {
 	return nil
 }
 
-// Files in the data directory.
+// Files in the data directory, as gate/gatedir names them.
 const (
-	replicaFile    = "replica.db"
-	credentialFile = "credential"
+	replicaFile    = gatedir.ReplicaFile
+	credentialFile = gatedir.CredentialFile
 )
 
 // openReplica opens the replica in dir with the leeway given.

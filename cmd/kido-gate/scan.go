@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 
 	"kido.dev/kido/gate"
 	"kido.dev/kido/ticket/qr"
@@ -48,8 +49,13 @@ func runScan(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	}
 	if *image != "" {
 		text, err := qr.DecodeFile(*image)
-		if err != nil {
+		switch {
+		case errors.Is(err, os.ErrNotExist):
+			return fmt.Errorf("%w\nhint: check the file name and the directory it is in", err)
+		case errors.Is(err, qr.ErrNotFound):
 			return fmt.Errorf("%w\nhint: photograph the code straight on, filling most of the picture", err)
+		case err != nil:
+			return err // unreadable or not an image: qr says what to give
 		}
 		texts = []string{text}
 	}

@@ -1,23 +1,23 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
+	"strings"
 	"time"
 
 	"kido.dev/kido/gate"
+	"kido.dev/kido/gate/gatedir"
 	"kido.dev/kido/gate/replica"
 	"kido.dev/kido/gate/syncer"
 	"kido.dev/kido/sync/client"
 )
 
-const syncUsage = `usage: kido-gate sync [-data DIR] [-json]
+const syncUsage = `usage: kido-gate sync [-data DIR] [-json] [-server URL]
 
 Does one round of sync with the server the gate enrolled with: uploads
 every admission and rejected scan not yet acknowledged, then applies the
@@ -25,12 +25,21 @@ server's changes (other gates' admissions, revocations, keys, roster,
 settings) until none is left, and reports what moved. kido-gate run does
 the same continuously in the background.
 
+-server URL moves the gate to its server's new address. The gate first
+asks the server there to sign a fresh challenge with its identity key and
+sends its credential only when the key is the one it enrolled with; it
+keeps the new URL only when that server also takes the credential and the
+round completes. A server with another identity is refused, naming both,
+and nothing changes. Restart a running kido-gate run afterwards: it keeps
+the address it started with.
+
 Exit status: 0 when the round completed, 1 otherwise (what moved before
 the failure is still reported).
 
 Example:
 
 	kido-gate sync -data /var/lib/kido-gate
+	kido-gate sync -data /var/lib/kido-gate -server https://tickets2.example.org
 
 Flags:
 `
@@ -38,7 +47,8 @@ Flags:
 // syncOut is sync -json.
 type syncOut struct {
 	syncer.Report
-	Pending  int        `json:"pending"` // records still not acknowledged
+	MovedTo  string     `json:"moved_to,omitempty"` // the server URL stored by -server
+	Pending  int        `json:"pending"`            // records still not acknowledged
 	Conflict string     `json:"conflict,omitempty"`
 	LastSync *time.Time `json:"last_sync,omitempty"`
 	Error    string     `json:"error,omitempty"`
@@ -47,6 +57,7 @@ type syncOut struct {
 func runSync(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	fs, data := newFlags("sync", syncUsage, stderr)
 	asJSON := fs.Bool("json", false, "print a JSON object")
+	server := fs.String("server", "", "move the gate to its server's new `URL` (the server must prove the identity the gate enrolled with)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -58,12 +69,32 @@ func runSync(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 		return err
 	}
 	defer r.Close()
-	s, err := newSyncer(ctx, *data, r, nil)
+	st, err := r.Status(ctx)
+	if err != nil {
+		return err
+	}
+	url := st.ServerURL
+	if *server != "" {
+		if url, err = checkMove(ctx, st, *server); err != nil {
+			return err
+		}
+	}
+	s, err := syncerAt(*data, r, url, nil)
 	if err != nil {
 		return err
 	}
 	rep, roundErr := s.Round(ctx)
 	out := syncOut{Report: rep}
+	if url != st.ServerURL {
+		if roundErr == nil {
+			if err := r.SetServerURL(ctx, url); err != nil {
+				return err
+			}
+			out.MovedTo = url
+		} else {
+			roundErr = fmt.Errorf("%w\nhint: the server URL was not changed: the gate still syncs with %s until a sync with -server %s completes", roundErr, st.ServerURL, url)
+		}
+	}
 	if roundErr != nil {
 		out.Error = roundErr.Error()
 	}
@@ -82,15 +113,39 @@ func runSync(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 			return err
 		}
 	} else {
+		if out.MovedTo != "" {
+			fmt.Fprintf(stdout, "server moved: %s → %s (identity fingerprint %s proved)\n", st.ServerURL, out.MovedTo, st.Server.Fingerprint)
+		}
 		printSync(stdout, out)
 	}
 	return roundErr
 }
 
+// checkMove returns the server URL -server asks for, in the form the
+// replica keeps, once the server there has proved the identity the gate
+// enrolled with (docs/sync-protocol.md §12); no credential has been sent
+// to it yet. The URL the gate has already needs no proof.
+func checkMove(ctx context.Context, st replica.Status, to string) (string, error) {
+	c, err := client.New(to, "", nil)
+	if err != nil {
+		return "", err
+	}
+	if c.BaseURL() == st.ServerURL {
+		return st.ServerURL, nil
+	}
+	if _, err := c.ProveIdentity(ctx, st.Server.ID); err != nil {
+		return "", fmt.Errorf("server URL not changed, the gate still syncs with %s: %w", st.ServerURL, err)
+	}
+	return c.BaseURL(), nil
+}
+
 func printSync(w io.Writer, o syncOut) {
 	fmt.Fprintf(w, "uploaded %d admissions and %d rejected scans in %d requests: %d stored, %d already there, %d quarantined\n",
 		o.Admissions, o.Audits, o.Uploads, o.Stored, o.Duplicates, o.Quarantined)
-	fmt.Fprintf(w, "pulled %d changes in %d answers: %d admissions learned, %d roster, %d settings", o.Changes, o.Polls, o.Learned, o.Roster, o.Config)
+	fmt.Fprintf(w, "pulled %s in %s", count(o.Changes, "change", "changes"), count(o.Polls, "answer", "answers"))
+	if parts := pulledParts(o.Report); len(parts) > 0 {
+		fmt.Fprintf(w, ": %s", strings.Join(parts, ", "))
+	}
 	if o.Resnapshots > 0 {
 		fmt.Fprintf(w, "; %d full snapshot", o.Resnapshots)
 	}
@@ -103,27 +158,69 @@ func printSync(w io.Writer, o syncOut) {
 	}
 }
 
-// newSyncer sets up the sync of the gate in dir: its credential, the
-// server URL its replica remembers, and a wipe of the credential when the
-// server says the gate was revoked.
-func newSyncer(ctx context.Context, dir string, r *replica.Replica, onChange func(syncer.Status)) (*syncer.Syncer, error) {
-	credPath := filepath.Join(dir, credentialFile)
-	cred, err := os.ReadFile(credPath)
-	if err != nil {
-		return nil, fmt.Errorf("credential: %w\nhint: this gate has no credential; enrol it: kido-gate enroll -server URL -code CODE", err)
+// pulledParts names the pulled changes by kind, every one under exactly
+// one name, so that the parts add up to the changes pulled.
+func pulledParts(r syncer.Report) []string {
+	k := r.Pulled
+	var parts []string
+	if k.Admissions > 0 {
+		p := fmt.Sprintf("%s (%d new", count(k.Admissions, "admission", "admissions"), r.Learned)
+		if r.Conflicting > 0 {
+			p += fmt.Sprintf(", %d held beside this gate's own", r.Conflicting)
+		}
+		parts = append(parts, p+")")
 	}
+	for _, c := range []struct {
+		n         int
+		one, many string
+	}{
+		{k.Roster, "roster entry", "roster entries"},
+		{k.Keys, "key", "keys"},
+		{k.Tiers, "tier", "tiers"},
+		{k.Gates, "gate", "gates"},
+		{k.Event, "event update", "event updates"},
+	} {
+		if c.n > 0 {
+			parts = append(parts, count(c.n, c.one, c.many))
+		}
+	}
+	return parts
+}
+
+// count writes n and the noun in the number n takes.
+func count(n int, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return fmt.Sprintf("%d %s", n, many)
+}
+
+// newSyncer sets up the sync of the gate in dir with the server URL its
+// replica remembers.
+func newSyncer(ctx context.Context, dir string, r *replica.Replica, onChange func(syncer.Status)) (*syncer.Syncer, error) {
 	st, err := r.Status(ctx)
 	if err != nil {
 		return nil, err
 	}
-	c, err := client.NewGate(st.ServerURL, string(bytes.TrimSpace(cred)), syncer.Heartbeat(r, version, time.Now))
+	return syncerAt(dir, r, st.ServerURL, onChange)
+}
+
+// syncerAt sets up the sync of the gate in dir with the server at url: its
+// credential, and a wipe of the credential when the server says the gate
+// was revoked.
+func syncerAt(dir string, r *replica.Replica, url string, onChange func(syncer.Status)) (*syncer.Syncer, error) {
+	cred, err := gatedir.ReadCredential(dir)
+	if err != nil {
+		return nil, fmt.Errorf("%w\nhint: this gate has no credential; enrol it: kido-gate enroll -server URL -code CODE", err)
+	}
+	c, err := client.NewGate(url, cred, syncer.Heartbeat(r, version, time.Now))
 	if err != nil {
 		return nil, err
 	}
 	return syncer.New(syncer.Config{
 		Replica:  r,
-		Server:   c,
-		Forget:   func() error { return os.Remove(credPath) },
+		Server:   c.WithUnreachableHint("check that kido-server is running and that this device reaches it; if the server moved to a new URL, point the gate at it: kido-gate sync -server URL"),
+		Forget:   func() error { return os.Remove(gatedir.Credential(dir)) },
 		OnChange: onChange,
 	}), nil
 }

@@ -3,18 +3,16 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/csv"
 	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
-	"strconv"
 	"time"
 
-	"kido.dev/kido/gate/replica"
+	"kido.dev/kido/cmd/internal/manifest"
+	"kido.dev/kido/gate/enrol"
 	"kido.dev/kido/sync/client"
 	"kido.dev/kido/sync/wire"
-	"kido.dev/kido/ticket/qr"
 )
 
 // The demo event: two single-entry tiers and a few dozen tickets, so that
@@ -46,7 +44,8 @@ type demoWorld struct {
 // setupDemo creates through the API of the server at url what a promoter
 // would with kidoctl: an event running now, two tiers, tickets with their
 // PNG images and manifest.csv, a promoter token, and two gates, which it
-// enrols like kido-gate enroll does, each in its own data directory.
+// enrols through gate/enrol as kido-gate enroll does, each in its own data
+// directory.
 func setupDemo(ctx context.Context, url, adminTokenFile, dir string) (*demoWorld, error) {
 	admin, err := os.ReadFile(adminTokenFile)
 	if err != nil {
@@ -101,8 +100,9 @@ func setupDemo(ctx context.Context, url, adminTokenFile, dir string) (*demoWorld
 			return nil, fmt.Errorf("demo: add gate: %w", err)
 		}
 		gdir := filepath.Join(dir, fmt.Sprintf("gate%d", i))
-		if err := enrollDemoGate(ctx, url, added.Code, fmt.Sprintf("demo gate %d", i), gdir); err != nil {
-			return nil, err
+		device := fmt.Sprintf("demo gate %d", i)
+		if _, err := enrol.Gate(ctx, enrol.Config{Dir: gdir, Server: url, Code: added.Code, Device: device}); err != nil {
+			return nil, fmt.Errorf("demo: enrol %s: %w", device, err)
 		}
 		w.gates = append(w.gates, added.Gate)
 		w.gateDirs = append(w.gateDirs, gdir)
@@ -110,13 +110,8 @@ func setupDemo(ctx context.Context, url, adminTokenFile, dir string) (*demoWorld
 	return w, nil
 }
 
-// ticketImage is the PNG file name of a ticket, as kidoctl issue names it.
-func ticketImage(event, serial uint32) string {
-	return fmt.Sprintf("e%d-%08d.png", event, serial)
-}
-
-// writeTickets writes each ticket's QR code as a PNG and manifest.csv in
-// the columns of kidoctl issue.
+// writeTickets writes each ticket's QR code image and manifest.csv, as
+// kidoctl issue does.
 func (w *demoWorld) writeTickets() error {
 	if err := os.MkdirAll(w.ticketsDir, 0o755); err != nil {
 		return fmt.Errorf("demo: %w", err)
@@ -125,61 +120,13 @@ func (w *demoWorld) writeTickets() error {
 	for _, t := range w.tiers {
 		tierNames[t.ID] = t.Name
 	}
-	var buf bytes.Buffer
-	cw := csv.NewWriter(&buf)
-	cw.Write([]string{"serial", "holder", "tier", "order_ref", "text", "image"})
-	for _, t := range w.tickets {
-		png, err := qr.Render(t.Text)
-		if err != nil {
-			return fmt.Errorf("demo: render serial %d: %w", t.Serial, err)
-		}
-		name := ticketImage(w.event.ID, t.Serial)
-		if err := os.WriteFile(filepath.Join(w.ticketsDir, name), png, 0o644); err != nil {
+	for i := range w.tickets {
+		if err := manifest.WriteImage(w.ticketsDir, w.event.ID, &w.tickets[i]); err != nil {
 			return fmt.Errorf("demo: %w", err)
 		}
-		cw.Write([]string{strconv.FormatUint(uint64(t.Serial), 10), t.Holder, tierNames[t.Tier], t.OrderRef, t.Text, name})
 	}
-	cw.Flush()
-	if err := os.WriteFile(filepath.Join(w.ticketsDir, "manifest.csv"), buf.Bytes(), 0o644); err != nil {
+	if err := manifest.Write(filepath.Join(w.ticketsDir, manifest.Issued), w.event.ID, w.tickets, tierNames, false); err != nil {
 		return fmt.Errorf("demo: %w", err)
 	}
 	return nil
-}
-
-// enrollDemoGate does what kido-gate enroll does, in this process: it
-// enrols with code, keeps the credential and builds the replica in dir,
-// under the file names kido-gate uses (replica.db, credential), so that
-// every kido-gate command works on dir.
-func enrollDemoGate(ctx context.Context, url, code, device, dir string) error {
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return fmt.Errorf("demo: %w", err)
-	}
-	anon, err := client.New(url, "", nil)
-	if err != nil {
-		return err
-	}
-	resp, err := anon.Enroll(ctx, code, device)
-	if err != nil {
-		return fmt.Errorf("demo: enrol %s: %w", device, err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "credential"), []byte(resp.Credential+"\n"), 0o600); err != nil {
-		return fmt.Errorf("demo: %w", err)
-	}
-	gc, err := client.New(url, resp.Credential, nil)
-	if err != nil {
-		return err
-	}
-	snap, err := gc.Snapshot(ctx)
-	if err != nil {
-		return fmt.Errorf("demo: snapshot for %s: %w", device, err)
-	}
-	r, err := replica.Create(filepath.Join(dir, "replica.db"), replica.Options{})
-	if err != nil {
-		return err
-	}
-	err = r.Apply(ctx, snap, url)
-	if cerr := r.Close(); err == nil {
-		err = cerr
-	}
-	return err
 }

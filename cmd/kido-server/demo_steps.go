@@ -7,6 +7,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+
+	"kido.dev/kido/cmd/internal/manifest"
 )
 
 // print writes what the demo made and the steps to try, each command on
@@ -17,7 +19,7 @@ func (w *demoWorld) print(out io.Writer) {
 	ev := w.event
 	t1, t2 := w.tickets[0], w.tickets[1]
 	img := func(serial uint32) string {
-		return shellQuote(filepath.Join(w.ticketsDir, ticketImage(ev.ID, serial)))
+		return shellQuote(filepath.Join(w.ticketsDir, manifest.ImageName(ev.ID, serial)))
 	}
 	g1, g2 := shellQuote(w.gateDirs[0]), shellQuote(w.gateDirs[1])
 	tierName := func(id uint8) string {
@@ -79,7 +81,7 @@ func (w *demoWorld) print(out io.Writer) {
 	cmd(fmt.Sprintf("%s scan -data %s -image %s", gateCmd, g2, img(t2.Serial)))
 	p("")
 	p("More: %s run -data %s is the attended screen with background sync;", gateCmd, g1)
-	p("paste a ticket's text from %s into it.", filepath.Join(w.ticketsDir, "manifest.csv"))
+	p("paste a ticket's text from %s into it.", filepath.Join(w.ticketsDir, manifest.Issued))
 	p("")
 	p("Press Ctrl-C here to stop the server and remove %s.", w.dir)
 }

@@ -6,15 +6,21 @@ import (
 	"encoding/json"
 	"errors"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"kido.dev/kido/gate/gatedir"
+	"kido.dev/kido/sync/client"
+	"kido.dev/kido/sync/server/servertest"
 	"kido.dev/kido/sync/wire"
 )
 
@@ -41,6 +47,9 @@ func TestDemo(t *testing.T) {
 			t.Errorf("demo made no %s: %v", f, err)
 		}
 	}
+	for _, g := range []string{"gate1", "gate2"} {
+		checkGateDir(t, filepath.Join(demoDir, g))
+	}
 	steps := []struct {
 		cmd  string // as printed, with the binary's base name
 		exit int
@@ -54,7 +63,7 @@ func TestDemo(t *testing.T) {
 		{"kidoctl conflicts -event 1", 0, `(?m)^1 double entries$`},
 		{"kido-gate scan -data kido-demo/gate1 -image kido-demo/tickets/e1-00000002.png", 0, `^ADMIT .*serial 2`},
 		{"kido-gate sync -data kido-demo/gate1", 0, `1 stored`},
-		{"kido-gate sync -data kido-demo/gate2", 0, `1 admissions learned`},
+		{"kido-gate sync -data kido-demo/gate2", 0, `pulled 1 change in 2 answers: 1 admission \(1 new\)`},
 		{"kido-gate scan -data kido-demo/gate2 -image kido-demo/tickets/e1-00000002.png", 1, `^REJECT +already used: admitted at Gate 1.*\[already_used\]`},
 	}
 	if len(cmds) != len(steps) {
@@ -149,6 +158,64 @@ func TestDemo(t *testing.T) {
 	d.interrupt(t)
 	if _, err := os.Stat(demoDir); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("third run left %s behind: %v", demoDir, err)
+	}
+}
+
+// checkGateDir checks that dir is a gate directory as gate/enrol leaves
+// it: the credential and the replica, readable by their owner only, and
+// nothing else (no temporary file of an atomic write).
+func checkGateDir(t *testing.T, dir string) {
+	t.Helper()
+	es, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, e := range es {
+		names = append(names, e.Name())
+	}
+	if want := []string{gatedir.CredentialFile, gatedir.ReplicaFile}; !slices.Equal(names, want) {
+		t.Errorf("%s holds %q, want %q", dir, names, want)
+	}
+	for _, p := range []string{gatedir.Credential(dir), gatedir.Replica(dir)} {
+		if fi, err := os.Stat(p); err != nil || fi.Mode().Perm() != 0o600 {
+			t.Errorf("%s: %v, mode %v; want 0600", p, err, fi.Mode().Perm())
+		}
+	}
+}
+
+// TestDemoEnrolChecksIdentity: the demo enrols its gates through the one
+// enrolment, which refuses an answer the server identity did not sign, and
+// leaves no credential behind.
+func TestDemoEnrolChecksIdentity(t *testing.T) {
+	s := servertest.Start(t)
+	h := s.Core.Handler()
+	tampered := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/v1/enroll" {
+			h.ServeHTTP(w, r)
+			return
+		}
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, r)
+		var resp wire.EnrollResponse
+		if err := json.Unmarshal(rec.Body.Bytes(), &resp); err != nil {
+			t.Errorf("enrol answer: %v", err)
+		}
+		resp.Credential += "x" // no longer what the server signed
+		json.NewEncoder(w).Encode(resp)
+	}))
+	defer tampered.Close()
+	dir := t.TempDir()
+	tokenFile := filepath.Join(dir, "admin.token")
+	if err := os.WriteFile(tokenFile, []byte(s.Token+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err := setupDemo(context.Background(), tampered.URL, tokenFile, dir)
+	if !errors.Is(err, client.ErrForbidden) {
+		t.Fatalf("demo with a tampered enrolment answer: got %v, want ErrForbidden", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "gate1", gatedir.CredentialFile)); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("a refused enrolment left a credential: %v", err)
 	}
 }
 

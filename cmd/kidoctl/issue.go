@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"kido.dev/kido/cmd/internal/manifest"
 	"kido.dev/kido/sync/client"
 	"kido.dev/kido/sync/wire"
 )
@@ -94,8 +95,8 @@ already issued in that batch are given back and their images written again.`,
 	if err != nil {
 		return fmt.Errorf("%w\nhint: run the same command with -batch %s to finish: tickets already issued are given back, not issued twice", err, *batch)
 	}
-	manifest := filepath.Join(*out, "manifest.csv")
-	if err := writeManifest(manifest, event, tickets, ti.byID, false); err != nil {
+	manifestPath := filepath.Join(*out, manifest.Issued)
+	if err := manifest.Write(manifestPath, event, tickets, ti.byID, false); err != nil {
 		return err
 	}
 	if c.json {
@@ -105,7 +106,7 @@ already issued in that batch are given back and their images written again.`,
 			Tickets  int    `json:"tickets"`
 			Out      string `json:"out"`
 			Manifest string `json:"manifest"`
-		}{*batch, event, len(tickets), *out, manifest})
+		}{*batch, event, len(tickets), *out, manifestPath})
 	}
 	fmt.Fprintf(e.stdout, "issued %d tickets of event %d (batch %s); images and manifest.csv in %s\n", len(tickets), event, *batch, *out)
 	return nil

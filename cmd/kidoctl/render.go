@@ -2,26 +2,17 @@ package main
 
 import (
 	"context"
-	"encoding/csv"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
 	"runtime"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"kido.dev/kido/cmd/internal/manifest"
 	"kido.dev/kido/sync/wire"
 	"kido.dev/kido/ticket"
-	"kido.dev/kido/ticket/qr"
 )
-
-// imageName is the PNG file name of a ticket.
-func imageName(event, serial uint32) string {
-	return fmt.Sprintf("e%d-%08d.png", event, serial)
-}
 
 // checkIssued makes sure a ticket the server sent is what was asked for:
 // its text parses and names the event, serial and tier it claims.
@@ -69,13 +60,8 @@ func (r *renderer) work(ctx context.Context) {
 		if ctx.Err() != nil {
 			continue // drain, so the producer never blocks
 		}
-		png, err := qr.Render(t.Text)
-		if err != nil {
-			r.fail(fmt.Errorf("render serial %d: %w", t.Serial, err))
-			continue
-		}
-		if err := os.WriteFile(filepath.Join(r.dir, imageName(r.event, t.Serial)), png, 0o644); err != nil {
-			r.fail(fmt.Errorf("write image: %w", err))
+		if err := manifest.WriteImage(r.dir, r.event, t); err != nil {
+			r.fail(err)
 			continue
 		}
 		r.done.Add(1)
@@ -120,48 +106,4 @@ func progress(w io.Writer, total int, issued, rendered func() int64) (stop func(
 		}
 	}()
 	return func() { close(quit); wg.Wait() }
-}
-
-// writeManifest writes the manifest CSV atomically: it appears whole or
-// not at all, so its presence means every image beside it was written.
-func writeManifest(path string, event uint32, tickets []wire.IssuedTicket, tierNames map[uint8]string, withReplaces bool) error {
-	tmp := path + ".tmp"
-	f, err := os.Create(tmp)
-	if err != nil {
-		return fmt.Errorf("write manifest: %w", err)
-	}
-	defer os.Remove(tmp)
-	cw := csv.NewWriter(f)
-	header := []string{"serial", "holder", "tier", "order_ref", "text", "image"}
-	if withReplaces {
-		header = append(header, "replaces")
-	}
-	cw.Write(header)
-	for _, t := range tickets {
-		tier, ok := tierNames[t.Tier]
-		if !ok {
-			tier = strconv.Itoa(int(t.Tier))
-		}
-		row := []string{strconv.FormatUint(uint64(t.Serial), 10), t.Holder, tier, t.OrderRef, t.Text, imageName(event, t.Serial)}
-		if withReplaces {
-			row = append(row, strconv.FormatUint(uint64(t.Replaces), 10))
-		}
-		cw.Write(row)
-	}
-	cw.Flush()
-	if err := cw.Error(); err != nil {
-		f.Close()
-		return fmt.Errorf("write manifest: %w", err)
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return fmt.Errorf("write manifest: %w", err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("write manifest: %w", err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return fmt.Errorf("write manifest: %w", err)
-	}
-	return nil
 }

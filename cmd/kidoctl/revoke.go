@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strconv"
 
+	"kido.dev/kido/cmd/internal/manifest"
 	"kido.dev/kido/cmd/internal/termtable"
 	"kido.dev/kido/sync/wire"
 )
@@ -114,8 +115,7 @@ reissued gives back its replacement, so a retry issues nothing twice.`,
 	if err := r.wait(); err != nil {
 		return err
 	}
-	manifest := filepath.Join(*out, "reissue.csv")
-	if err := writeManifest(manifest, event, res.Tickets, newTierIndex(d.Tiers).byID, true); err != nil {
+	if err := manifest.Write(filepath.Join(*out, manifest.Reissued), event, res.Tickets, newTierIndex(d.Tiers).byID, true); err != nil {
 		return err
 	}
 	if c.json {
@@ -123,7 +123,7 @@ reissued gives back its replacement, so a retry issues nothing twice.`,
 	}
 	rows := [][]string{{"SERIAL", "REPLACES", "HOLDER", "ORDER", "IMAGE"}}
 	for _, t := range res.Tickets {
-		rows = append(rows, []string{strconv.FormatUint(uint64(t.Serial), 10), strconv.FormatUint(uint64(t.Replaces), 10), t.Holder, t.OrderRef, imageName(event, t.Serial)})
+		rows = append(rows, []string{strconv.FormatUint(uint64(t.Serial), 10), strconv.FormatUint(uint64(t.Replaces), 10), t.Holder, t.OrderRef, manifest.ImageName(event, t.Serial)})
 	}
 	return termtable.Write(e.stdout, rows)
 }

@@ -157,6 +157,14 @@ func (r *Replica) SetContactError(ctx context.Context, msg string) error {
 	return r.setState(ctx, "contact_error", msg)
 }
 
+// SetServerURL makes url the address of the server the gate syncs with.
+// The identity the replica holds stays: the caller has checked that the
+// server at url proves it (kido-gate sync -server, docs/sync-protocol.md
+// §12).
+func (r *Replica) SetServerURL(ctx context.Context, url string) error {
+	return r.setState(ctx, "server_url", url)
+}
+
 // setState writes one text column of state when its value changes
 // (column is a constant of this package, never input).
 func (r *Replica) setState(ctx context.Context, column, value string) error {
@@ -196,10 +204,40 @@ func (r *Replica) Cursor(ctx context.Context) (string, error) {
 
 // Applied counts what one answer of the delta feed changed.
 type Applied struct {
-	Changes    int // changes in the answer
-	Config     int // event, tier, key and gate changes
-	Roster     int // roster changes (tickets issued, changed, revoked)
-	Admissions Merge
+	Changes    int   // changes in the answer
+	Kinds      Kinds // the same changes by kind
+	Admissions Merge // what became of the admissions among them
+}
+
+// Kinds counts changes of the delta feed by kind (docs/sync-protocol.md
+// §4.2): each change is counted under exactly one, so the counts add up
+// to the changes.
+type Kinds struct {
+	Event      int `json:"event"`
+	Tiers      int `json:"tiers"`
+	Keys       int `json:"keys"`
+	Gates      int `json:"gates"`
+	Roster     int `json:"roster"` // tickets issued, changed, revoked
+	Admissions int `json:"admissions"`
+}
+
+// Total returns the number of changes counted.
+func (k Kinds) Total() int {
+	return k.Event + k.Tiers + k.Keys + k.Gates + k.Roster + k.Admissions
+}
+
+// Config returns the number of changes to what the gate decides with
+// besides the roster and the admissions: event, tiers, keys, gates.
+func (k Kinds) Config() int { return k.Event + k.Tiers + k.Keys + k.Gates }
+
+// Add adds o to k.
+func (k *Kinds) Add(o Kinds) {
+	k.Event += o.Event
+	k.Tiers += o.Tiers
+	k.Keys += o.Keys
+	k.Gates += o.Gates
+	k.Roster += o.Roster
+	k.Admissions += o.Admissions
 }
 
 // ErrBadChange reports a feed answer the replica cannot apply; nothing
@@ -242,24 +280,26 @@ func (r *Replica) ApplyChanges(ctx context.Context, ch *wire.Changes) (Applied, 
 			var err error
 			switch c.Kind {
 			case wire.ChangeEvent:
+				ap.Kinds.Event++
 				err = upsertEvent(ctx, tx, *c.Event)
 			case wire.ChangeTier:
+				ap.Kinds.Tiers++
 				err = upsertTier(ctx, tx, *c.Tier)
 			case wire.ChangeKey:
+				ap.Kinds.Keys++
 				err = upsertKey(ctx, tx, *c.Key)
 			case wire.ChangeGate:
+				ap.Kinds.Gates++
 				err = upsertGate(ctx, tx, *c.Gate)
 			case wire.ChangeRoster:
-				ap.Roster++
+				ap.Kinds.Roster++
 				err = insertRoster(ctx, tx, "roster", []wire.RosterEntry{*c.Roster})
 			case wire.ChangeAdmission:
+				ap.Kinds.Admissions++
 				admissions = append(admissions, *c.Admission)
 			}
 			if err != nil {
 				return err
-			}
-			if c.Kind == wire.ChangeEvent || c.Kind == wire.ChangeTier || c.Kind == wire.ChangeKey || c.Kind == wire.ChangeGate {
-				ap.Config++
 			}
 		}
 		var err error
@@ -267,7 +307,7 @@ func (r *Replica) ApplyChanges(ctx context.Context, ch *wire.Changes) (Applied, 
 			return err
 		}
 		gen := 0
-		if ap.Config > 0 {
+		if ap.Kinds.Config() > 0 {
 			gen = 1
 		}
 		_, err = tx.ExecContext(ctx, `UPDATE state SET cursor = ?, generation = generation + ?,
@@ -281,7 +321,7 @@ func (r *Replica) ApplyChanges(ctx context.Context, ch *wire.Changes) (Applied, 
 		}
 		return Applied{Changes: len(ch.Changes)}, r.fault("apply changes", err)
 	}
-	if ap.Config > 0 {
+	if ap.Kinds.Config() > 0 {
 		r.cfg = nil
 	}
 	r.clock.Observe(ch.ServerTime)

@@ -136,6 +136,7 @@ func TestApplyChanges(t *testing.T) {
 		wire.Change{Kind: wire.ChangeRoster, Roster: &wire.RosterEntry{Serial: 60, Tier: gatetest.TierGA, Holder: "Late Buyer"}},
 		wire.Change{Kind: wire.ChangeGate, Gate: &self},
 		wire.Change{Kind: wire.ChangeGate, Gate: &newGate},
+		wire.Change{Kind: wire.ChangeKey, Key: &f.Snapshot.Keys[0]}, // as it was: a no-op
 		wire.Change{Kind: wire.ChangeAdmission, Admission: ptr(admission(8, 1, 6, now.Add(-time.Minute)))},
 		wire.Change{Kind: wire.ChangeAdmission, Admission: ptr(admission(8, 2, 20, now.Add(-time.Minute)))},
 	)
@@ -143,8 +144,9 @@ func TestApplyChanges(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if ap.Config != 4 || ap.Roster != 2 || ap.Admissions.Added != 2 {
-		t.Errorf("first apply: %+v", ap)
+	want := Kinds{Event: 1, Tiers: 1, Keys: 1, Gates: 2, Roster: 2, Admissions: 2}
+	if ap.Kinds != want || ap.Kinds.Total() != ap.Changes || ap.Admissions.Added != 2 {
+		t.Errorf("first apply: %+v, want kinds %+v adding up to %d changes", ap, want, ap.Changes)
 	}
 	once := dump(t, r)
 	ap, err = r.ApplyChanges(ctx, ch)

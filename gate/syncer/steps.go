@@ -102,7 +102,7 @@ func (s *Syncer) pullOnce(ctx context.Context, wait time.Duration) (Report, erro
 	if err != nil {
 		return Report{}, err
 	}
-	rep := Report{Polls: 1, Changes: ap.Changes, Learned: ap.Admissions.Added, Conflicting: ap.Admissions.Conflicting, Config: ap.Config, Roster: ap.Roster}
+	rep := Report{Polls: 1, Changes: ap.Changes, Learned: ap.Admissions.Added, Conflicting: ap.Admissions.Conflicting, Pulled: ap.Kinds}
 	s.answered("pull", ch.ServerTime, rep, nil)
 	return rep, nil
 }

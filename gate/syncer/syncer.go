@@ -107,11 +107,11 @@ type Report struct {
 	Changes     int    `json:"changes"`     // changes in them
 	Learned     int    `json:"learned"`     // admissions new to the replica
 	Conflicting int    `json:"conflicting"` // admissions held beside an own one of the same key
-	Config      int    `json:"config"`      // event, tier, key and gate changes
-	Roster      int    `json:"roster"`      // roster changes
 	Resnapshots int    `json:"resnapshots"` // snapshots applied because the server said so
 	Acked       uint64 `json:"acked"`       // the server's last acknowledgement of admissions
 	AuditAcked  uint64 `json:"audit_acked"` // and of audit records
+
+	Pulled replica.Kinds `json:"pulled"` // the changes by kind: they add up to Changes
 }
 
 func (r *Report) add(o Report) {
@@ -125,8 +125,7 @@ func (r *Report) add(o Report) {
 	r.Changes += o.Changes
 	r.Learned += o.Learned
 	r.Conflicting += o.Conflicting
-	r.Config += o.Config
-	r.Roster += o.Roster
+	r.Pulled.Add(o.Pulled)
 	r.Resnapshots += o.Resnapshots
 	if o.Uploads > 0 {
 		r.Acked, r.AuditAcked = o.Acked, o.AuditAcked

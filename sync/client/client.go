@@ -24,6 +24,9 @@ type Client struct {
 	base  *url.URL
 	token string
 	hc    *http.Client
+	// unreachableHint is the hint of ErrUnreachable errors; "" gives the
+	// one for kidoctl.
+	unreachableHint string
 }
 
 // New returns a client for the server at baseURL (e.g.
@@ -45,6 +48,15 @@ func New(baseURL, token string, hc *http.Client) (*Client, error) {
 		hc = &http.Client{Timeout: 60 * time.Second}
 	}
 	return &Client{base: u, token: token, hc: hc}, nil
+}
+
+// WithUnreachableHint returns a copy of c whose ErrUnreachable errors
+// carry hint, for a program whose user fixes a lost server otherwise than
+// kidoctl's does.
+func (c *Client) WithUnreachableHint(hint string) *Client {
+	cp := *c
+	cp.unreachableHint = hint
+	return &cp
 }
 
 // BaseURL returns the server URL the client talks to.
@@ -108,7 +120,7 @@ func (c *Client) Send(ctx context.Context, method, path string, query url.Values
 		if errors.As(err, &ue) {
 			err = ue.Err
 		}
-		return nil, unreachable(c.base.String(), err)
+		return nil, unreachable(c.base.String(), err, c.unreachableHint)
 	}
 	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
 		return resp, nil

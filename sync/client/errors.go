@@ -78,10 +78,13 @@ func parseRetryAfter(v string, now time.Time) time.Duration {
 	return 0
 }
 
-func unreachable(base string, err error) *Error {
+func unreachable(base string, err error, hint string) *Error {
+	if hint == "" {
+		hint = "check that kido-server is running and that -server (or KIDO_SERVER) names it, including http:// or https:// and the port"
+	}
 	return &Error{
 		Message: fmt.Sprintf("client: cannot reach server at %s: %v", base, err),
-		Hint:    "check that kido-server is running and that -server (or KIDO_SERVER) names it, including http:// or https:// and the port",
+		Hint:    hint,
 		verdict: ErrUnreachable,
 	}
 }

@@ -23,6 +23,7 @@ import (
 
 	_ "github.com/mattn/go-sqlite3"
 
+	"kido.dev/kido/gate/gatedir"
 	"kido.dev/kido/sync/client"
 	"kido.dev/kido/sync/wire"
 )
@@ -523,7 +524,7 @@ type record struct {
 // the replica open.
 func readReplica(t *testing.T, g *gateDir) (map[[2]uint64]record, int) {
 	t.Helper()
-	db, err := sql.Open("sqlite3", "file:"+filepath.Join(g.dir, "replica.db")+"?mode=ro&_busy_timeout=5000")
+	db, err := sql.Open("sqlite3", "file:"+gatedir.Replica(g.dir)+"?mode=ro&_busy_timeout=5000")
 	if err != nil {
 		t.Fatal(err)
 	}

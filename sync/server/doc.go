@@ -9,10 +9,10 @@
 //   - Private keys (ticket-signing keys and the server identity key) are
 //     handed to a Store only sealed with XChaCha20-Poly1305 under a master
 //     key the Store never sees, and no handler ever writes one.
-//   - Every call but GET /v1/health and POST /v1/enroll needs a bearer
-//     token; the server keeps only SHA-256 hashes of tokens. A missing or
-//     unknown token is 401, a token whose scope does not cover the call 403,
-//     both with a wire.Error body.
+//   - Every call but GET /v1/health, POST /v1/enroll and POST /v1/identity
+//     needs a bearer token; the server keeps only SHA-256 hashes of tokens.
+//     A missing or unknown token is 401, a token whose scope does not cover
+//     the call 403, both with a wire.Error body.
 //   - Every change a gate must learn of (tiers, keys, tickets issued or
 //     revoked, gate settings) is appended to the store's change log in the
 //     same transaction as the change itself, and a snapshot's cursor is the

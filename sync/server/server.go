@@ -253,6 +253,7 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("GET /v1/events/{event}/report", s.authed(pathEvent, s.report))
 	mux.Handle("GET /v1/events/{event}/conflicts", s.authed(pathEvent, s.conflicts))
 	mux.Handle("POST /v1/enroll", s.public(s.enroll))
+	mux.Handle("POST /v1/identity", s.public(s.proveIdentity))
 	mux.Handle("GET /v1/gate/snapshot", s.authedStream(gateOnly, s.snapshot))
 	mux.Handle("POST /v1/gate/upload", s.authedStream(gateOnly, s.upload))
 	mux.Handle("GET /v1/gate/changes", s.authedStream(gateOnly, s.changes))
