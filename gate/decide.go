@@ -7,7 +7,7 @@ import (
 	"slices"
 	"time"
 
-	"kido.dev/kido/sync/wire"
+	"kido.dev/kido"
 	"kido.dev/kido/ticket"
 )
 
@@ -22,20 +22,12 @@ const RecentRetry = 2 * time.Minute
 // Config is what a gate knows about its event and itself: the part of the
 // replica that changes only with a snapshot or a delta.
 type Config struct {
-	Event     wire.Event
-	Gate      wire.Gate // this gate
-	Tiers     map[uint8]wire.Tier
+	Event     kido.Event
+	Gate      kido.Gate // this gate
+	Tiers     map[uint8]kido.Tier
 	GateNames map[uint32]string // every gate of the event, to name them
 	Keyring   *ticket.Keyring
 	Leeway    time.Duration // around the event window; see DefaultLeeway
-}
-
-// A Passage is one recorded admission or exit of a ticket.
-type Passage struct {
-	Gate uint32
-	Seq  uint64
-	Kind string    // wire.KindEntry, wire.KindExit or wire.KindManual
-	At   time.Time // trusted (corrected) time at the recording gate
 }
 
 // Input is one scan, or one manual admission, with what the replica knows
@@ -47,8 +39,8 @@ type Input struct {
 	Serial   uint32         // for Manual
 	Exit     bool           // the scan is an exit
 	Now      time.Time      // trusted time, see Clock
-	Roster   *wire.RosterEntry
-	History  []Passage // every passage of the ticket known to the replica, in any order
+	Roster   *kido.RosterEntry
+	History  []kido.Passage // every passage of the ticket known to the replica, in any order
 }
 
 // A Decision is the verdict on one scan.
@@ -67,7 +59,7 @@ type Decision struct {
 	// For AlreadyUsed: the passage that makes this one too many (the
 	// earliest entry, or for a retry the one just made here), whether it was
 	// at this gate, and how long ago.
-	Prior         *Passage
+	Prior         *kido.Passage
 	PriorGateName string
 	Here          bool
 	Ago           time.Duration
@@ -76,77 +68,85 @@ type Decision struct {
 }
 
 // Decide applies the checks of the package doc in order and returns the
-// first failure, or an admission. It reads nothing but cfg and in.
-func Decide(cfg *Config, in Input) Decision {
-	d := Decision{At: in.Now, Kind: wire.KindEntry}
-	if in.Exit {
-		d.Kind = wire.KindExit
+// first failure, or an admission. It reads nothing but cfg and in. in.Exit
+// asks for an exit; the gate's direction says what is recorded
+// (kido.Gate.Passage). An error is a request this gate cannot serve
+// (an exit at an entry gate, wrapping kido.ErrDirection): nothing is to be
+// recorded and the Decision's Reason is Fault.
+func Decide(cfg *Config, in Input) (Decision, error) {
+	d := Decision{At: in.Now}
+	kind, err := cfg.Gate.Passage(in.Exit)
+	if err != nil {
+		d.Reason = Fault
+		return d, err
 	}
+	d.Kind = kind
+	exit := kind == kido.KindExit
 	switch {
 	case in.Manual:
-		d.Serial, d.Kind = in.Serial, wire.KindManual
+		d.Serial, d.Kind = in.Serial, kido.KindManual
 		if in.Roster != nil {
 			d.Tier = in.Roster.Tier
 		}
 	case in.Ticket == nil:
 		d.Reason, d.Detail = Malformed, errText(in.ParseErr)
-		return d
+		return d, nil
 	default:
 		d.Serial, d.Tier = in.Ticket.Serial, in.Ticket.Tier
 	}
 	if in.Roster != nil {
 		d.Holder, d.OrderRef = in.Roster.Holder, in.Roster.OrderRef
 	}
-	tier, known := cfg.Tiers[d.Tier]
-	if !known {
-		// A tier added after the last sync: its ticket is genuine (checked
-		// below) and takes the default rule.
-		tier = wire.Tier{ID: d.Tier, Event: cfg.Event.ID, Name: fmt.Sprintf("tier %d", d.Tier), Entries: wire.EntriesSingle}
+	// A tier added after the last sync: its ticket is genuine (checked
+	// below) and takes the default rule.
+	rule := kido.RuleOf(cfg.Tiers, d.Tier)
+	d.TierName = fmt.Sprintf("tier %d", d.Tier)
+	if t, ok := cfg.Tiers[d.Tier]; ok {
+		d.TierName = t.Name
 	}
-	d.TierName = tier.Name
 
 	if t := in.Ticket; t != nil {
 		if t.Event != cfg.Event.ID {
 			d.Reason, d.Detail = WrongEvent, fmt.Sprintf("ticket is for event %d, this gate is for event %d", t.Event, cfg.Event.ID)
-			return d
+			return d, nil
 		}
 		if r, detail := verify(cfg.Keyring, t, in.Now); r != OK {
 			d.Reason, d.Detail = r, detail
-			return d
+			return d, nil
 		}
 	}
 	if in.Roster != nil && in.Roster.Revoked {
 		d.Reason, d.Detail = Revoked, fmt.Sprintf("serial %d was revoked", d.Serial)
-		return d
+		return d, nil
 	}
-	if !in.Exit {
+	if !exit {
 		if s := cfg.Event.Start; !s.IsZero() && in.Now.Before(s.Add(-cfg.Leeway)) {
 			d.Reason, d.Detail = NotYetValid, fmt.Sprintf("event starts %s", s.Format(time.RFC3339))
-			return d
+			return d, nil
 		}
 		if e := cfg.Event.End; !e.IsZero() && in.Now.After(e.Add(cfg.Leeway)) {
 			d.Reason, d.Detail = Expired, fmt.Sprintf("event ended %s", e.Format(time.RFC3339))
-			return d
+			return d, nil
 		}
 	}
 	if len(cfg.Gate.Tiers) > 0 && !slices.Contains(cfg.Gate.Tiers, d.Tier) {
-		d.Reason, d.Detail = WrongTier, fmt.Sprintf("tier %s (%d) is not taken at this gate", tier.Name, d.Tier)
-		return d
+		d.Reason, d.Detail = WrongTier, fmt.Sprintf("tier %s (%d) is not taken at this gate", d.TierName, d.Tier)
+		return d, nil
 	}
-	if in.Exit {
+	if exit {
 		d.Admit, d.Reason = true, ExitRecorded
-		return d
+		return d, nil
 	}
-	if prior := refusingPassage(tier.Entries, in.History, cfg.Gate.ID, in.Now); prior != nil {
+	if prior := refusing(rule, in.History, cfg.Gate.ID, in.Now); prior != nil {
 		d.Reason, d.Prior = AlreadyUsed, prior
 		d.PriorGateName = cfg.GateNames[prior.Gate]
 		d.Here = prior.Gate == cfg.Gate.ID
 		d.Ago = in.Now.Sub(prior.At)
 		d.Detail = d.UsedText()
-		return d
+		return d, nil
 	}
 	d.Admit, d.Reason = true, OK
-	return d
+	return d, nil
 }
 
 // verify maps the keyring's verdicts to reasons; a key outside its validity
@@ -173,66 +173,20 @@ func verify(kr *ticket.Keyring, t *ticket.Ticket, now time.Time) (Reason, string
 	}
 }
 
-// refusingPassage returns the passage that stops one more entry under the
-// entry rule, or nil when entry is allowed.
-//
-//   - entries N ≥ 1: at most N entries (scanned or manual), exits do not count;
-//   - EntriesUnlimited: any number, but only after an exit following the
-//     latest entry.
-func refusingPassage(entries int, history []Passage, here uint32, now time.Time) *Passage {
-	var in []Passage // entries, oldest first
-	var lastExit *Passage
-	for i := range history {
-		p := history[i]
-		if p.Kind == wire.KindExit {
-			if lastExit == nil || later(p, *lastExit) {
-				lastExit = &history[i]
-			}
-			continue
-		}
-		in = append(in, p)
+// refusing returns the passage that stops one more entry under the tier's
+// entry rule (kido.EntryRule.Refusing), or nil when entry is allowed. A
+// repeat moments after an entry here is a retry: it names that entry,
+// unless the ticket is already past its rule (a double entry learned from
+// other gates), where the earliest entry is what staff must see.
+func refusing(rule kido.EntryRule, history []kido.Passage, here uint32, now time.Time) *kido.Passage {
+	prior, entries := rule.Refusing(history)
+	if prior == nil || rule == kido.EntriesUnlimited || len(entries) != int(rule) {
+		return prior
 	}
-	if len(in) == 0 {
-		return nil
-	}
-	slices.SortStableFunc(in, func(a, b Passage) int {
-		if later(a, b) {
-			return 1
-		}
-		if later(b, a) {
-			return -1
-		}
-		return 0
-	})
-	latest := in[len(in)-1]
-	if entries == wire.EntriesUnlimited {
-		if lastExit != nil && later(*lastExit, latest) {
-			return nil
-		}
+	if latest := entries[len(entries)-1]; latest.Gate == here && now.Sub(latest.At) < RecentRetry {
 		return &latest
 	}
-	if len(in) < entries {
-		return nil
-	}
-	// A repeat moments after an entry here is a retry: name that entry —
-	// unless the ticket is already past its rule (a double entry learned
-	// from other gates), where the earliest entry is what staff must see.
-	if len(in) == entries && latest.Gate == here && now.Sub(latest.At) < RecentRetry {
-		return &latest
-	}
-	return &in[0]
-}
-
-// later orders passages by trusted time, then gate and sequence so that the
-// order is total and the same on every gate.
-func later(a, b Passage) bool {
-	if !a.At.Equal(b.At) {
-		return a.At.After(b.At)
-	}
-	if a.Gate != b.Gate {
-		return a.Gate > b.Gate
-	}
-	return a.Seq > b.Seq
+	return prior
 }
 
 func errText(err error) string {
@@ -249,7 +203,7 @@ func (d Decision) UsedText() string {
 		return ""
 	}
 	verb := "admitted"
-	if d.Prior.Kind == wire.KindManual {
+	if d.Prior.Kind == kido.KindManual {
 		verb = "admitted manually"
 	}
 	if d.Here {

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"kido.dev/kido"
 	"kido.dev/kido/sync/wire"
 )
 
@@ -23,7 +24,7 @@ func runEnrol(ctx context.Context, h *harness) ([]row, error) {
 		return nil, err
 	}
 	h.logf("enrol: issued %s tickets through the API in %.1f s", count(h.enrol), time.Since(t0).Seconds())
-	g, err := s.admin.AddGate(ctx, event, wire.GateCreate{Name: "North 1", Direction: wire.DirectionBoth})
+	g, err := s.admin.AddGate(ctx, event, wire.GateCreate{Name: "North 1", Direction: kido.DirectionBoth})
 	if err != nil {
 		return nil, err
 	}

@@ -17,6 +17,7 @@ import (
 	"sync"
 	"time"
 
+	"kido.dev/kido"
 	"kido.dev/kido/gate"
 	"kido.dev/kido/gate/bench"
 	"kido.dev/kido/gate/gatedir"
@@ -346,7 +347,7 @@ func prepareHerd(ctx context.Context, h *harness, s *serverProc) ([]*herdGate, u
 	}
 	gates := make([]*herdGate, h.herdGates)
 	for i := range gates {
-		gc, err := s.admin.AddGate(ctx, event, wire.GateCreate{Name: fmt.Sprintf("Gate %03d", i+1), Direction: wire.DirectionEntry})
+		gc, err := s.admin.AddGate(ctx, event, wire.GateCreate{Name: fmt.Sprintf("Gate %03d", i+1), Direction: kido.DirectionEntry})
 		if err != nil {
 			return nil, 0, err
 		}
@@ -365,11 +366,11 @@ func prepareHerd(ctx context.Context, h *harness, s *serverProc) ([]*herdGate, u
 	if err != nil {
 		return nil, 0, err
 	}
-	bySerial := make(map[uint32]wire.RosterEntry, len(snap.Roster))
+	bySerial := make(map[uint32]kido.RosterEntry, len(snap.Roster))
 	for _, e := range snap.Roster {
 		bySerial[e.Serial] = e
 	}
-	byID := map[uint32]wire.Gate{}
+	byID := map[uint32]kido.Gate{}
 	for _, g := range snap.Gates {
 		byID[g.ID] = g
 	}
@@ -387,7 +388,7 @@ func prepareHerd(ctx context.Context, h *harness, s *serverProc) ([]*herdGate, u
 				mine := tickets[i*h.queued : (i+1)*h.queued]
 				own := *snap
 				own.Gate = byID[gates[i].id]
-				own.Roster = make([]wire.RosterEntry, len(mine))
+				own.Roster = make([]kido.RosterEntry, len(mine))
 				for j, t := range mine {
 					own.Roster[j] = bySerial[t.Serial]
 				}

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"kido.dev/kido"
 	"kido.dev/kido/gate"
 	"kido.dev/kido/gate/bench"
 	"kido.dev/kido/gate/gatedir"
@@ -36,7 +37,7 @@ func runPropagation(ctx context.Context, h *harness) ([]row, error) {
 		}
 	}()
 	for i, name := range []string{"North 1", "South 1"} {
-		gc, err := s.admin.AddGate(ctx, event, wire.GateCreate{Name: name, Direction: wire.DirectionBoth})
+		gc, err := s.admin.AddGate(ctx, event, wire.GateCreate{Name: name, Direction: kido.DirectionBoth})
 		if err != nil {
 			return nil, err
 		}

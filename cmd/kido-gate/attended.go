@@ -13,7 +13,6 @@ import (
 	"kido.dev/kido/cmd/internal/dirlock"
 	"kido.dev/kido/gate"
 	"kido.dev/kido/gate/syncer"
-	"kido.dev/kido/sync/wire"
 )
 
 const runUsage = `usage: kido-gate run [-data DIR] [-exit] [-plain] [-offline]
@@ -69,17 +68,14 @@ func runAttended(ctx context.Context, args []string, stdin io.Reader, stdout, st
 	if err != nil {
 		return err
 	}
-	if *exit && st.Gate.Direction == wire.DirectionEntry {
-		// Every scan would fault on this setting: refuse at start, with the
-		// message scan -exit gets from the replica (docs/replica.md, "Gate
-		// direction").
-		return fmt.Errorf("%w: %s is an entry gate\nhint: scan without -exit, or ask the promoter to make it an exit or both-ways gate", gate.ErrDirection, st.Gate.Name)
+	// Every scan would fault on this setting: refuse at start, with the
+	// direction policy's own message, as scan -exit gets it.
+	kind, err := st.Gate.Passage(*exit)
+	if err != nil {
+		return err
 	}
 	out := &lockedWriter{w: stdout}
-	mode := "entry"
-	if st.Gate.Direction == "exit" || *exit {
-		mode = "exit"
-	}
+	mode := kind
 	fmt.Fprintf(out, "kido-gate %s: %s, gate %s (%s); %d tickets, %d pending upload. Scan a ticket.\n",
 		version, st.Event.Name, st.Gate.Name, mode, st.Roster, st.Pending)
 	if st.Clock.DeviceBehind() {

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"kido.dev/kido"
 	"kido.dev/kido/sync/client"
 	"kido.dev/kido/sync/server/servertest"
 	"kido.dev/kido/sync/wire"
@@ -56,7 +57,7 @@ func startServer(tb testing.TB, n int) *liveServer {
 
 func (ls *liveServer) gateCode(tb testing.TB, name string) string {
 	tb.Helper()
-	g, err := ls.admin.AddGate(context.Background(), ls.event, wire.GateCreate{Name: name, Direction: wire.DirectionBoth})
+	g, err := ls.admin.AddGate(context.Background(), ls.event, wire.GateCreate{Name: name, Direction: kido.DirectionBoth})
 	if err != nil {
 		tb.Fatal(err)
 	}

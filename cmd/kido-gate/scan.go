@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 
+	"kido.dev/kido"
 	"kido.dev/kido/gate"
 	"kido.dev/kido/ticket/qr"
 )
@@ -93,7 +94,7 @@ type scanner struct {
 
 func (s *scanner) scan(ctx context.Context, l gate.Line) error {
 	d, err := s.r.Scan(ctx, l, s.exit)
-	if errors.Is(err, gate.ErrDirection) {
+	if errors.Is(err, kido.ErrDirection) {
 		return err // a setting, not a scan: stop
 	}
 	if err != nil || !d.Admit {

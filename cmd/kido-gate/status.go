@@ -9,6 +9,7 @@ import (
 	"time"
 	_ "time/tzdata" // a gate device may have no zone database, and status shows the venue's time
 
+	"kido.dev/kido"
 	"kido.dev/kido/cmd/internal/termtable"
 	"kido.dev/kido/gate"
 	"kido.dev/kido/gate/replica"
@@ -107,7 +108,7 @@ func runStatus(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 func newStatusOut(s replica.Status) statusOut {
 	out := statusOut{
 		Event: s.Event.ID, EventName: s.Event.Name, Start: s.Event.Start, End: s.Event.End, TimeZone: s.Event.TimeZone,
-		Gate: s.Gate.ID, GateName: s.Gate.Name, Direction: s.Gate.Direction, Tiers: s.Gate.Tiers,
+		Gate: s.Gate.ID, GateName: s.Gate.Name, Direction: string(s.Gate.Direction), Tiers: s.Gate.Tiers,
 		Server: s.Server.ID, ServerURL: s.ServerURL, Tickets: s.Roster, Revoked: s.Revoked, Admitted: s.Admitted,
 		Passages: s.Passages, Here: s.Own, Pending: s.Pending, PendingAudits: s.AuditsDue, Scans: s.Scans, Rejected: s.Rejected,
 		DeviceTime: s.Clock.Device.UTC(), TrustedTime: s.Clock.Trusted.UTC(), ClockBehindSec: s.Clock.Behind.Seconds(),
@@ -145,7 +146,7 @@ func newStatusOut(s replica.Status) statusOut {
 	return out
 }
 
-func printStatus(w io.Writer, s statusOut, clock gate.Reading) error {
+func printStatus(w io.Writer, s statusOut, clock kido.Reading) error {
 	tiers := "all tiers"
 	if len(s.Tiers) > 0 {
 		tiers = "tiers " + strings.Trim(fmt.Sprint(s.Tiers), "[]")

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"kido.dev/kido"
 	"kido.dev/kido/gate/gatedir"
 	"kido.dev/kido/gate/gatetest"
 	"kido.dev/kido/gate/replica"
@@ -70,16 +71,16 @@ func fixtureGate(t *testing.T, f *gatetest.Fixture, url string) string {
 func TestSyncCountsEveryChange(t *testing.T) {
 	f := gatetest.New(20, gatetest.GateBoth, time.Now())
 	at := time.Now().UTC().Add(-time.Minute)
-	adm := wire.Admission{Gate: gatetest.GateEntry, Seq: 1, Serial: 4, Tier: gatetest.TierOf(4), Kind: wire.KindEntry, At: at, Corrected: at}
+	adm := kido.Admission{Gate: gatetest.GateEntry, Seq: 1, Serial: 4, Tier: gatetest.TierOf(4), Kind: kido.KindEntry, At: at, Corrected: at}
 	adm.Hash = wire.AdmissionHash(adm)
-	newGate := wire.Gate{ID: 9, Event: gatetest.EventID, Name: "West", Direction: wire.DirectionEntry}
+	newGate := kido.Gate{ID: 9, Event: gatetest.EventID, Name: "West", Direction: kido.DirectionEntry}
 	feed := feedServer(t,
 		[]wire.Change{
 			{Kind: wire.ChangeEvent, Event: &f.Snapshot.Event},
 			{Kind: wire.ChangeTier, Tier: &f.Snapshot.Tiers[0]},
 			{Kind: wire.ChangeKey, Key: &f.Snapshot.Keys[0]},
 			{Kind: wire.ChangeGate, Gate: &newGate},
-			{Kind: wire.ChangeRoster, Roster: &wire.RosterEntry{Serial: 21, Tier: gatetest.TierGA, Holder: "Late Buyer"}},
+			{Kind: wire.ChangeRoster, Roster: &kido.RosterEntry{Serial: 21, Tier: gatetest.TierGA, Holder: "Late Buyer"}},
 			{Kind: wire.ChangeAdmission, Admission: &adm},
 		},
 		[]wire.Change{{Kind: wire.ChangeAdmission, Admission: &adm}}, // known by now

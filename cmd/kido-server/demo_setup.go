@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"kido.dev/kido"
 	"kido.dev/kido/cmd/internal/manifest"
 	"kido.dev/kido/gate/enrol"
 	"kido.dev/kido/sync/client"
@@ -33,11 +34,11 @@ var demoHolders = []string{
 // demoWorld is what setupDemo made, for the steps printed.
 type demoWorld struct {
 	dir, url, token, log string
-	event                wire.Event
-	tiers                []wire.Tier
+	event                kido.Event
+	tiers                []kido.Tier
 	tickets              []wire.IssuedTicket
 	ticketsDir           string
-	gates                []wire.Gate
+	gates                []kido.Gate
 	gateDirs             []string
 }
 
@@ -65,7 +66,7 @@ func setupDemo(ctx context.Context, url, adminTokenFile, dir string) (*demoWorld
 		Start: start, End: start.Add(12 * time.Hour), TimeZone: demoZone}); err != nil {
 		return nil, fmt.Errorf("demo: create event: %w", err)
 	}
-	single := wire.EntriesSingle
+	single := int(kido.EntriesSingle)
 	for _, name := range []string{"VIP", "GA"} {
 		t, err := cl.AddTier(ctx, w.event.ID, wire.TierCreate{Name: name, Entries: &single})
 		if err != nil {
@@ -95,7 +96,7 @@ func setupDemo(ctx context.Context, url, adminTokenFile, dir string) (*demoWorld
 	}
 	w.token = tok.Secret
 	for i := 1; i <= 2; i++ {
-		added, err := cl.AddGate(ctx, w.event.ID, wire.GateCreate{Name: fmt.Sprintf("Gate %d", i), Direction: wire.DirectionEntry})
+		added, err := cl.AddGate(ctx, w.event.ID, wire.GateCreate{Name: fmt.Sprintf("Gate %d", i), Direction: kido.DirectionEntry})
 		if err != nil {
 			return nil, fmt.Errorf("demo: add gate: %w", err)
 		}

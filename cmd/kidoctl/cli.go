@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"kido.dev/kido"
 	"kido.dev/kido/sync/client"
 )
 
@@ -269,7 +270,7 @@ func yesNo(b bool) string {
 	return "no"
 }
 
-func entriesText(n int) string {
+func entriesText(n kido.EntryRule) string {
 	switch n {
 	case 0:
 		return "unlimited, re-entry after exit"

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"kido.dev/kido"
 	"kido.dev/kido/cmd/internal/termtable"
 	"kido.dev/kido/sync/client"
 	"kido.dev/kido/sync/wire"
@@ -79,7 +80,7 @@ func runEventCreate(ctx context.Context, e env, args []string) error {
 	return nil
 }
 
-func eventRow(ev wire.Event) []string {
+func eventRow(ev kido.Event) []string {
 	return []string{strconv.FormatUint(uint64(ev.ID), 10), ev.Name, ev.Venue, ev.Start.Format(time.RFC3339), ev.End.Format(time.RFC3339)}
 }
 

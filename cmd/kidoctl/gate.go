@@ -9,6 +9,7 @@ import (
 
 	qrcode "github.com/skip2/go-qrcode"
 
+	"kido.dev/kido"
 	"kido.dev/kido/cmd/internal/termtable"
 	"kido.dev/kido/sync/wire"
 )
@@ -21,7 +22,7 @@ func runGate(ctx context.Context, e env, args []string) error {
 	})
 }
 
-func gateRows(gs []wire.Gate, tiers []wire.Tier) [][]string {
+func gateRows(gs []kido.Gate, tiers []kido.Tier) [][]string {
 	names := map[uint8]string{}
 	for _, t := range tiers {
 		names[t.ID] = t.Name
@@ -40,7 +41,7 @@ func gateRows(gs []wire.Gate, tiers []wire.Tier) [][]string {
 			}
 			ts = strings.Join(s, ",")
 		}
-		rows = append(rows, []string{strconv.FormatUint(uint64(g.ID), 10), g.Name, g.Direction, ts, yesNo(g.Revoked)})
+		rows = append(rows, []string{strconv.FormatUint(uint64(g.ID), 10), g.Name, string(g.Direction), ts, yesNo(g.Revoked)})
 	}
 	return rows
 }
@@ -48,7 +49,7 @@ func gateRows(gs []wire.Gate, tiers []wire.Tier) [][]string {
 // gateAddJSON is what gate add -json prints: the gate, with its id in id,
 // and the code in code.
 type gateAddJSON struct {
-	wire.Gate
+	kido.Gate
 	Code        string    `json:"code"`
 	Expires     time.Time `json:"expires"`
 	Fingerprint string    `json:"fingerprint"`
@@ -62,7 +63,7 @@ func runGateAdd(ctx context.Context, e env, args []string) error {
 	ev := fs.Uint("event", 0, "event `id`")
 	name := fs.String("name", "", "gate `name`, e.g. \"North 1\"")
 	tiers := fs.String("tiers", "", "comma-separated tier `names` this gate admits (default: all)")
-	dir := fs.String("direction", wire.DirectionEntry, "entry, exit or both")
+	dir := fs.String("direction", string(kido.DirectionEntry), "entry, exit or both")
 	qrPath := fs.String("qr", "", "also write the code as a QR image to `file`")
 	id, help, err := parseEvent(fs, ev, args, true)
 	if help || err != nil {
@@ -71,8 +72,8 @@ func runGateAdd(ctx context.Context, e env, args []string) error {
 	if strings.TrimSpace(*name) == "" {
 		return usagef("-name is required")
 	}
-	switch *dir {
-	case wire.DirectionEntry, wire.DirectionExit, wire.DirectionBoth:
+	switch kido.Direction(*dir) {
+	case kido.DirectionEntry, kido.DirectionExit, kido.DirectionBoth:
 	default:
 		return usagef("-direction %q: use entry, exit or both", *dir)
 	}
@@ -86,7 +87,7 @@ func runGateAdd(ctx context.Context, e env, args []string) error {
 	if err != nil {
 		return err
 	}
-	g, err := cl.AddGate(ctx, id, wire.GateCreate{Name: *name, Tiers: ts, Direction: *dir})
+	g, err := cl.AddGate(ctx, id, wire.GateCreate{Name: *name, Tiers: ts, Direction: kido.Direction(*dir)})
 	if err != nil {
 		return err
 	}

@@ -55,7 +55,7 @@ func runGates(ctx context.Context, e env, args []string) error {
 		if st.Pending >= 0 {
 			pending = strconv.FormatInt(st.Pending, 10)
 		}
-		rows = append(rows, []string{strconv.FormatUint(uint64(st.ID), 10), st.Name, st.Direction, last, pending,
+		rows = append(rows, []string{strconv.FormatUint(uint64(st.ID), 10), st.Name, string(st.Direction), last, pending,
 			skewText(st), dash(st.Version), fmt.Sprintf("%d/%d", st.Acked, st.AuditAcked), flags})
 	}
 	if err := termtable.Write(e.stdout, rows); err != nil {

@@ -7,9 +7,9 @@ import (
 	"strconv"
 	"time"
 
+	"kido.dev/kido"
 	"kido.dev/kido/cmd/internal/termtable"
 	"kido.dev/kido/sync/client"
-	"kido.dev/kido/sync/wire"
 )
 
 func runKeys(ctx context.Context, e env, args []string) error {
@@ -20,7 +20,7 @@ func runKeys(ctx context.Context, e env, args []string) error {
 	})
 }
 
-func keyRows(keys []wire.Key) [][]string {
+func keyRows(keys []kido.Key) [][]string {
 	rows := [][]string{{"KEY", "EVENT", "CURRENT", "REVOKED", "CREATED"}}
 	for _, k := range keys {
 		rows = append(rows, []string{k.ID, strconv.FormatUint(uint64(k.Event), 10), yesNo(k.Current), yesNo(k.Revoked), k.Created.Format(time.RFC3339)})
@@ -31,7 +31,7 @@ func keyRows(keys []wire.Key) [][]string {
 func runKeysList(ctx context.Context, e env, args []string) error {
 	fs, c := newFlags(e, "keys list", "keys list [[-event] ID]", "Lists signing keys (public halves only: private keys never leave the server).", "kidoctl keys list 1")
 	ev := fs.Uint("event", 0, "only this event's keys")
-	return askEvent(ctx, e, fs, c, ev, args, false, (*client.Client).Keys, func(w io.Writer, _ uint32, keys []wire.Key) error {
+	return askEvent(ctx, e, fs, c, ev, args, false, (*client.Client).Keys, func(w io.Writer, _ uint32, keys []kido.Key) error {
 		return termtable.Write(w, keyRows(keys))
 	})
 }
@@ -41,7 +41,7 @@ func runKeysRotate(ctx context.Context, e env, args []string) error {
 		"Makes a new signing key for an event's new tickets. Older keys stay trusted: tickets they signed stay valid.",
 		"kidoctl keys rotate 1")
 	ev := fs.Uint("event", 0, "event `id`")
-	return askEvent(ctx, e, fs, c, ev, args, true, (*client.Client).RotateKey, func(w io.Writer, _ uint32, k wire.Key) error {
+	return askEvent(ctx, e, fs, c, ev, args, true, (*client.Client).RotateKey, func(w io.Writer, _ uint32, k kido.Key) error {
 		_, err := fmt.Fprintf(w, "new signing key %s for event %d; new tickets are signed with it\n", k.ID, k.Event)
 		return err
 	})

@@ -21,6 +21,7 @@ import (
 	"github.com/rogpeppe/go-internal/testscript"
 	"golang.org/x/text/encoding/japanese"
 
+	"kido.dev/kido"
 	"kido.dev/kido/sync/client"
 	"kido.dev/kido/sync/wire"
 	"kido.dev/kido/ticket"
@@ -206,9 +207,9 @@ func cmdGateUpload(ts *testscript.TestScript, neg bool, args []string) {
 		}
 		tk, err := ticket.Parse(row[1])
 		ts.Check(err)
-		a := wire.Admission{Gate: enr.Gate.ID, Seq: uint64(i + 1), Serial: tk.Serial, Tier: tk.Tier, Kind: args[2],
+		a := kido.Admission{Gate: enr.Gate.ID, Seq: uint64(i + 1), Serial: tk.Serial, Tier: tk.Tier, Kind: args[2],
 			At: at.Add(time.Duration(i) * time.Minute), Corrected: at.Add(time.Duration(i) * time.Minute), Text: row[1]}
-		if a.Kind == wire.KindManual {
+		if a.Kind == kido.KindManual {
 			a.Text = ""
 		}
 		a.Hash = wire.AdmissionHash(a)

@@ -11,6 +11,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"kido.dev/kido"
 	"kido.dev/kido/sync/wire"
 )
 
@@ -43,7 +44,7 @@ type tierIndex struct {
 	names  []string
 }
 
-func newTierIndex(tiers []wire.Tier) *tierIndex {
+func newTierIndex(tiers []kido.Tier) *tierIndex {
 	ti := &tierIndex{byName: map[string]uint8{}, byID: map[uint8]string{}}
 	for _, t := range tiers {
 		ti.byName[strings.ToLower(t.Name)] = t.ID

@@ -8,10 +8,11 @@ import (
 	"testing"
 	"unicode/utf8"
 
+	"kido.dev/kido"
 	"kido.dev/kido/sync/wire"
 )
 
-var testTiers = newTierIndex([]wire.Tier{{ID: 1, Name: "VIP"}, {ID: 2, Name: "GA"}})
+var testTiers = newTierIndex([]kido.Tier{{ID: 1, Name: "VIP"}, {ID: 2, Name: "GA"}})
 
 func TestParseRoster(t *testing.T) {
 	tests := []struct {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 
+	"kido.dev/kido"
 	"kido.dev/kido/sync/wire"
 )
 
@@ -20,7 +21,7 @@ func runTierAdd(ctx context.Context, e env, args []string) error {
 		"kidoctl tier add -event 1 -name VIP -entries 1")
 	ev := fs.Uint("event", 0, "event `id`")
 	name := fs.String("name", "", "tier `name`, e.g. VIP or GA")
-	entries := fs.Int("entries", wire.EntriesSingle, "entry rule: `N` entries; 0 unlimited with re-entry after exit")
+	entries := fs.Int("entries", int(kido.EntriesSingle), "entry rule: `N` entries; 0 unlimited with re-entry after exit")
 	id, help, err := parseEvent(fs, ev, args, true)
 	if help || err != nil {
 		return err

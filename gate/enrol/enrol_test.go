@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"kido.dev/kido"
 	"kido.dev/kido/gate/gatedir"
 	"kido.dev/kido/sync/client"
 	"kido.dev/kido/sync/server/servertest"
@@ -43,7 +44,7 @@ func gateCode(t *testing.T, s *servertest.Server, n int) string {
 	if _, err := s.Admin.Issue(ctx, ev.ID, wire.IssueRequest{Batch: "b1", Tickets: items}); err != nil {
 		t.Fatal(err)
 	}
-	g, err := s.Admin.AddGate(ctx, ev.ID, wire.GateCreate{Name: "North 1", Direction: wire.DirectionBoth})
+	g, err := s.Admin.AddGate(ctx, ev.ID, wire.GateCreate{Name: "North 1", Direction: kido.DirectionBoth})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -138,7 +139,7 @@ func TestGateImpostor(t *testing.T) {
 		var req wire.EnrollRequest
 		json.NewDecoder(r.Body).Decode(&req)
 		resp := wire.EnrollResponse{
-			Gate:       wire.Gate{ID: 1, Event: 1, Name: "North 1"},
+			Gate:       kido.Gate{ID: 1, Event: 1, Name: "North 1"},
 			Credential: "kido_stolen",
 			// The real server's name and fingerprint, its own key.
 			Server: wire.Server{ID: own.Public().String(), Fingerprint: ec.Fingerprint},

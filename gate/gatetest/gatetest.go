@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"time"
 
+	"kido.dev/kido"
 	"kido.dev/kido/sync/wire"
 	"kido.dev/kido/ticket"
 )
@@ -49,12 +50,12 @@ func New(n int, gateID uint32, now time.Time) *Fixture {
 	other := seededKey(2)
 	revoked := seededKey(3)
 	start, end := now.Add(-time.Hour).UTC(), now.Add(24*time.Hour).UTC()
-	gates := []wire.Gate{
-		{ID: GateBoth, Event: EventID, Name: "North 1", Direction: wire.DirectionBoth},
-		{ID: GateEntry, Event: EventID, Name: "South", Tiers: []uint8{TierGA}, Direction: wire.DirectionEntry},
-		{ID: GateExit, Event: EventID, Name: "East exit", Direction: wire.DirectionExit},
+	gates := []kido.Gate{
+		{ID: GateBoth, Event: EventID, Name: "North 1", Direction: kido.DirectionBoth},
+		{ID: GateEntry, Event: EventID, Name: "South", Tiers: []uint8{TierGA}, Direction: kido.DirectionEntry},
+		{ID: GateExit, Event: EventID, Name: "East exit", Direction: kido.DirectionExit},
 	}
-	var self wire.Gate
+	var self kido.Gate
 	for _, g := range gates {
 		if g.ID == gateID {
 			self = g
@@ -63,13 +64,13 @@ func New(n int, gateID uint32, now time.Time) *Fixture {
 	f := &Fixture{Key: key, Other: other, Revoked: revoked}
 	f.Snapshot = wire.Snapshot{
 		Server: wire.Server{ID: seededKey(9).Public().String(), Fingerprint: wire.Fingerprint(seededKey(9).Public().Bytes()), Version: "test"},
-		Event:  wire.Event{ID: EventID, Name: "Summer Fes", Venue: "Makuhari Messe", Start: start, End: end, TimeZone: "Asia/Tokyo"},
-		Tiers: []wire.Tier{
-			{ID: TierGA, Event: EventID, Name: "GA", Entries: wire.EntriesSingle},
+		Event:  kido.Event{ID: EventID, Name: "Summer Fes", Venue: "Makuhari Messe", Start: start, End: end, TimeZone: "Asia/Tokyo"},
+		Tiers: []kido.Tier{
+			{ID: TierGA, Event: EventID, Name: "GA", Entries: kido.EntriesSingle},
 			{ID: TierVIP, Event: EventID, Name: "VIP", Entries: 3},
-			{ID: TierStaff, Event: EventID, Name: "Staff", Entries: wire.EntriesUnlimited},
+			{ID: TierStaff, Event: EventID, Name: "Staff", Entries: kido.EntriesUnlimited},
 		},
-		Keys: []wire.Key{
+		Keys: []kido.Key{
 			{ID: key.Public().ID().String(), Public: key.Public().String(), Event: EventID, Current: true, Created: start},
 			{ID: revoked.Public().ID().String(), Public: revoked.Public().String(), Event: EventID, Revoked: true, Created: start},
 		},
@@ -78,9 +79,9 @@ func New(n int, gateID uint32, now time.Time) *Fixture {
 		Cursor:     "c0",
 		ServerTime: now.UTC(),
 	}
-	f.Snapshot.Roster = make([]wire.RosterEntry, 0, n)
+	f.Snapshot.Roster = make([]kido.RosterEntry, 0, n)
 	for s := 1; s <= n; s++ {
-		f.Snapshot.Roster = append(f.Snapshot.Roster, wire.RosterEntry{
+		f.Snapshot.Roster = append(f.Snapshot.Roster, kido.RosterEntry{
 			Serial:   uint32(s),
 			Tier:     TierOf(uint32(s)),
 			Holder:   fmt.Sprintf("%s %d", Holders[s%len(Holders)], s),
@@ -123,10 +124,10 @@ func (f *Fixture) Forged(serial uint32) string {
 // Admissions fabricates n entry admissions at gate 99 (a gate that is not
 // this fixture's), for serials n+1, n+2, … beyond the roster, so that a
 // benchmark replica can hold many admissions without touching its scans.
-func Admissions(n int, at time.Time) []wire.Admission {
-	as := make([]wire.Admission, n)
+func Admissions(n int, at time.Time) []kido.Admission {
+	as := make([]kido.Admission, n)
 	for i := range as {
-		a := wire.Admission{Gate: 99, Seq: uint64(i + 1), Serial: uint32(1<<31 + i), Tier: TierGA, Kind: wire.KindEntry, At: at.UTC(), Corrected: at.UTC()}
+		a := kido.Admission{Gate: 99, Seq: uint64(i + 1), Serial: uint32(1<<31 + i), Tier: TierGA, Kind: kido.KindEntry, At: at.UTC(), Corrected: at.UTC()}
 		a.Hash = wire.AdmissionHash(a)
 		as[i] = a
 	}

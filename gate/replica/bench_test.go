@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"kido.dev/kido"
 	"kido.dev/kido/gate/gatetest"
 	"kido.dev/kido/sync/wire"
 )
@@ -25,7 +26,7 @@ func BenchmarkApplyChanges(b *testing.B) {
 		cs := make([]wire.Change, per)
 		for j := range cs {
 			seq++
-			a := wire.Admission{Gate: 9, Seq: seq, Serial: uint32(seq), Tier: gatetest.TierOf(uint32(seq)), Kind: wire.KindEntry, At: at, Corrected: at, Text: text}
+			a := kido.Admission{Gate: 9, Seq: seq, Serial: uint32(seq), Tier: gatetest.TierOf(uint32(seq)), Kind: kido.KindEntry, At: at, Corrected: at, Text: text}
 			a.Hash = wire.AdmissionHash(a)
 			cs[j] = wire.Change{Kind: wire.ChangeAdmission, Admission: &a}
 		}

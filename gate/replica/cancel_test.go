@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"kido.dev/kido"
 	"kido.dev/kido/gate"
 	"kido.dev/kido/gate/gatetest"
 )
@@ -43,7 +44,7 @@ func TestScanFaultsRecordNothing(t *testing.T) {
 	if d, err := r.Scan(cctx, gate.Line{Text: f.Ticket(2)}, false); !errors.Is(err, context.Canceled) || d.Admit {
 		t.Fatalf("scan under an ended context: admit %v, %v; want context.Canceled", d.Admit, err)
 	}
-	if d, err := r.Scan(ctx, gate.Line{Text: f.Ticket(2)}, true); !errors.Is(err, gate.ErrDirection) || d.Admit {
+	if d, err := r.Scan(ctx, gate.Line{Text: f.Ticket(2)}, true); !errors.Is(err, kido.ErrDirection) || d.Admit {
 		t.Fatalf("exit at an entry gate: admit %v, %v; want ErrDirection", d.Admit, err)
 	}
 	if after := dump(t, r); after != before {

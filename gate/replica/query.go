@@ -5,13 +5,14 @@ import (
 	"strconv"
 	"time"
 
+	"kido.dev/kido"
 	"kido.dev/kido/gate"
 	"kido.dev/kido/sync/wire"
 )
 
 // A Match is a roster entry found by Find, with its passages so far.
 type Match struct {
-	wire.RosterEntry
+	kido.RosterEntry
 	TierName string
 	Entries  int       // entries and manual admissions recorded, at any gate
 	Exits    int       //
@@ -62,8 +63,8 @@ func (r *Replica) Find(ctx context.Context, query string, limit int) ([]Match, e
 
 // Status is what kido-gate status shows.
 type Status struct {
-	Event      wire.Event
-	Gate       wire.Gate
+	Event      kido.Event
+	Gate       kido.Gate
 	Server     wire.Server
 	ServerURL  string
 	Roster     int // tickets in the roster
@@ -80,7 +81,7 @@ type Status struct {
 	Cursor     string
 	Acked      uint64 // highest contiguous own seq the server stored
 	AuditAcked uint64 // same for audit records
-	Clock      gate.Reading
+	Clock      kido.Reading
 
 	// Sync state (docs/replica.md, "Sync state").
 	Contact      time.Time // trusted time of the last request that reached the server
@@ -146,7 +147,7 @@ func (e errString) Error() string { return string(e) }
 // OwnAdmissions returns this gate's passages with a sequence number above
 // after, in sequence order, at most limit of them (no limit when limit ≤ 0):
 // what an upload sends.
-func (r *Replica) OwnAdmissions(ctx context.Context, after uint64, limit int) ([]wire.Admission, error) {
+func (r *Replica) OwnAdmissions(ctx context.Context, after uint64, limit int) ([]kido.Admission, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if limit <= 0 {
@@ -158,9 +159,9 @@ func (r *Replica) OwnAdmissions(ctx context.Context, after uint64, limit int) ([
 		return nil, r.fault("read admissions", err)
 	}
 	defer rows.Close()
-	var as []wire.Admission
+	var as []kido.Admission
 	for rows.Next() {
-		var a wire.Admission
+		var a kido.Admission
 		var at, corrected int64
 		if err := rows.Scan(&a.Gate, &a.Seq, &a.Serial, &a.Tier, &a.Kind, &at, &corrected, &a.Text, &a.Hash); err != nil {
 			return nil, r.fault("read admissions", err)

@@ -12,8 +12,8 @@ import (
 
 	"github.com/mattn/go-sqlite3"
 
+	"kido.dev/kido"
 	"kido.dev/kido/gate"
-	"kido.dev/kido/sync/wire"
 	"kido.dev/kido/ticket"
 )
 
@@ -33,7 +33,7 @@ type Replica struct {
 	path  string
 	opts  Options
 	db    *sql.DB
-	clock *gate.Clock
+	clock *kido.Clock
 
 	mu     sync.Mutex
 	conn   *sql.Conn
@@ -190,7 +190,7 @@ func openDB(path, mode string, opts Options) (*Replica, error) {
 	// pinned *sql.Conn on every call.
 	dsn := fmt.Sprintf("file:%s?mode=%s&_journal_mode=WAL&_synchronous=FULL&_busy_timeout=%d&_txlock=immediate&_foreign_keys=on&_cache_size=-8192&_stmt_cache_size=64",
 		escapePath(path), mode, busy.Milliseconds())
-	r := &Replica{path: path, opts: opts, clock: gate.NewClock(opts.Now)}
+	r := &Replica{path: path, opts: opts, clock: kido.NewClock(opts.Now, nil)}
 	db, err := sql.Open("sqlite3", dsn)
 	if err != nil {
 		return nil, r.fault("open", err)
@@ -260,25 +260,28 @@ func (r *Replica) fault(op string, err error) error {
 }
 
 // loadClock seeds the trusted clock from what the replica vouches for: the
-// highest server time seen and the latest trusted time already recorded.
+// highest server time seen (a server floor), and the trusted time of the
+// latest scan recorded since that server time was stored (a local floor,
+// which the next server time replaces: see kido.Clock).
 func (r *Replica) loadClock() error {
 	var server, recorded int64
 	err := r.conn.QueryRowContext(context.Background(),
-		"SELECT server_time, COALESCE((SELECT corrected FROM scans ORDER BY id DESC LIMIT 1), 0) FROM state WHERE id = 1").
+		"SELECT server_time, COALESCE((SELECT corrected FROM scans WHERE id > state.clock_scan ORDER BY id DESC LIMIT 1), 0) FROM state WHERE id = 1").
 		Scan(&server, &recorded)
 	if err != nil {
 		return r.fault("open", err)
 	}
-	for _, t := range []int64{server, recorded} {
-		if t != 0 {
-			r.clock.Observe(time.Unix(0, t))
-		}
+	if server != 0 {
+		r.clock.Observe(time.Unix(0, server))
+	}
+	if recorded != 0 {
+		r.clock.ObserveRecorded(time.Unix(0, recorded))
 	}
 	return nil
 }
 
 // Clock returns the replica's trusted clock.
-func (r *Replica) Clock() *gate.Clock { return r.clock }
+func (r *Replica) Clock() *kido.Clock { return r.clock }
 
 // querier is what config loading needs from a *sql.Tx or *sql.Conn.
 type querier interface {
@@ -312,7 +315,7 @@ func (r *Replica) config(ctx context.Context, q querier) (*gate.Config, error) {
 var errNoSnapshot = errors.New("replica holds no snapshot yet")
 
 func loadConfig(ctx context.Context, q querier, gateID uint32) (*gate.Config, error) {
-	cfg := &gate.Config{Tiers: map[uint8]wire.Tier{}, GateNames: map[uint32]string{}, Keyring: &ticket.Keyring{}}
+	cfg := &gate.Config{Tiers: map[uint8]kido.Tier{}, GateNames: map[uint32]string{}, Keyring: &ticket.Keyring{}}
 	var start, end int64
 	err := q.QueryRowContext(ctx, "SELECT id, name, venue, start, end, time_zone FROM event").
 		Scan(&cfg.Event.ID, &cfg.Event.Name, &cfg.Event.Venue, &start, &end, &cfg.Event.TimeZone)
@@ -326,7 +329,7 @@ func loadConfig(ctx context.Context, q querier, gateID uint32) (*gate.Config, er
 		return nil, err
 	}
 	for rows.Next() {
-		t := wire.Tier{Event: cfg.Event.ID}
+		t := kido.Tier{Event: cfg.Event.ID}
 		if err := rows.Scan(&t.ID, &t.Name, &t.Entries); err != nil {
 			rows.Close()
 			return nil, err
@@ -370,7 +373,7 @@ func loadConfig(ctx context.Context, q querier, gateID uint32) (*gate.Config, er
 		return nil, err
 	}
 	for rows.Next() {
-		var g wire.Gate
+		var g kido.Gate
 		var tiers string
 		if err := rows.Scan(&g.ID, &g.Name, &tiers, &g.Direction, &g.Revoked); err != nil {
 			rows.Close()

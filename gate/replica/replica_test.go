@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"kido.dev/kido"
 	"kido.dev/kido/gate"
 	"kido.dev/kido/gate/gatetest"
 	"kido.dev/kido/sync/wire"
@@ -152,7 +153,7 @@ func TestRejectedScanChangesOnlyAudit(t *testing.T) {
 	if want := 1 + len(bad) + 1; n != want {
 		t.Errorf("%d audit rows, want %d", n, want)
 	}
-	if _, err := r.Scan(ctx, gate.Line{Text: f.Ticket(4)}, true); !errors.Is(err, gate.ErrDirection) {
+	if _, err := r.Scan(ctx, gate.Line{Text: f.Ticket(4)}, true); !errors.Is(err, kido.ErrDirection) {
 		t.Errorf("exit at an entry gate: %v, want ErrDirection", err)
 	}
 }
@@ -334,10 +335,10 @@ func TestDiskFull(t *testing.T) {
 func TestSnapshotKeepsAdmissions(t *testing.T) {
 	r, f := newReplica(t, 20, gatetest.GateBoth)
 	scan(t, r, f.Ticket(2), false)
-	other := wire.Admission{Gate: gatetest.GateEntry, Seq: 1, Serial: 3, Tier: gatetest.TierGA, Kind: wire.KindEntry, At: time.Now().UTC(), Corrected: time.Now().UTC()}
+	other := kido.Admission{Gate: gatetest.GateEntry, Seq: 1, Serial: 3, Tier: gatetest.TierGA, Kind: kido.KindEntry, At: time.Now().UTC(), Corrected: time.Now().UTC()}
 	other.Hash = wire.AdmissionHash(other)
 	snap := f.Snapshot
-	snap.Admissions = []wire.Admission{other}
+	snap.Admissions = []kido.Admission{other}
 	snap.Roster = snap.Roster[:10]
 	snap.ServerTime = time.Now().Add(time.Hour)
 	if err := r.Apply(ctx, &snap, ""); err != nil {
@@ -427,7 +428,7 @@ func TestFind(t *testing.T) {
 func TestManualAdmit(t *testing.T) {
 	r, _ := newReplica(t, 20, gatetest.GateBoth)
 	d, err := r.Admit(ctx, 4)
-	if err != nil || d.Reason != gate.OK || d.Kind != wire.KindManual || d.Seq != 1 {
+	if err != nil || d.Reason != gate.OK || d.Kind != kido.KindManual || d.Seq != 1 {
 		t.Fatalf("admit: %v %s %s %d", err, d.Reason, d.Kind, d.Seq)
 	}
 	if d, _ := r.Admit(ctx, 4); d.Reason != gate.AlreadyUsed {
@@ -438,7 +439,7 @@ func TestManualAdmit(t *testing.T) {
 	}
 	var kind string
 	r.conn.QueryRowContext(ctx, "SELECT kind FROM admissions WHERE seq = 1").Scan(&kind)
-	if kind != wire.KindManual {
+	if kind != kido.KindManual {
 		t.Errorf("recorded kind %q", kind)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"time"
 
+	"kido.dev/kido"
 	"kido.dev/kido/gate"
 	"kido.dev/kido/sync/wire"
 	"kido.dev/kido/ticket"
@@ -15,8 +16,8 @@ import (
 // Scan decides on one scanned line and records the decision: the admission
 // (when admitted) and the audit row, in one BEGIN IMMEDIATE transaction. It
 // returns only after the commit. A ctx that has already ended records
-// nothing; its cancellation does not interrupt a scan under way. exit asks for an exit scan at a gate whose
-// direction is both; a gate whose direction is exit records only exits.
+// nothing; its cancellation does not interrupt a scan under way. exit asks for an exit; the gate's direction
+// decides what is recorded (kido.Gate.Passage).
 //
 // A non-nil error is a fault (see package doc): nothing was recorded and the
 // ticket must not be admitted; the returned Decision then has Reason
@@ -48,7 +49,7 @@ func (r *Replica) Admit(ctx context.Context, serial uint32) (gate.Decision, erro
 }
 
 // record is decide-and-record; see Scan.
-func (r *Replica) record(ctx context.Context, reading gate.Reading, line gate.Line, text string, in gate.Input, exit bool) (gate.Decision, error) {
+func (r *Replica) record(ctx context.Context, reading kido.Reading, line gate.Line, text string, in gate.Input, exit bool) (gate.Decision, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	op := "scan"
@@ -93,16 +94,7 @@ func (r *Replica) record(ctx context.Context, reading gate.Reading, line gate.Li
 	if err != nil {
 		return failed(err)
 	}
-	switch cfg.Gate.Direction {
-	case wire.DirectionExit:
-		in.Exit = true
-	case wire.DirectionEntry:
-		if exit {
-			return gate.Decision{Reason: gate.Fault, At: in.Now}, fmt.Errorf("%w: %s is an entry gate\nhint: scan without -exit, or ask the promoter to make it an exit or both-ways gate", gate.ErrDirection, cfg.Gate.Name)
-		}
-	default:
-		in.Exit = exit
-	}
+	in.Exit = exit
 
 	serial, lookup := in.Serial, in.Manual
 	if t := in.Ticket; t != nil && t.Event == cfg.Event.ID {
@@ -120,7 +112,10 @@ func (r *Replica) record(ctx context.Context, reading gate.Reading, line gate.Li
 		}
 	}
 
-	d := gate.Decide(cfg, in)
+	d, err := gate.Decide(cfg, in)
+	if err != nil {
+		return d, err
+	}
 	if d.Admit {
 		if d.Seq, err = r.insertOwnAdmission(ctx, tx, cfg.Gate.ID, d, reading.Device, text); err != nil {
 			return failed(err)
@@ -142,8 +137,8 @@ type execQuerier interface {
 	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
 }
 
-func rosterEntry(ctx context.Context, tx execQuerier, serial uint32) (*wire.RosterEntry, error) {
-	re := wire.RosterEntry{Serial: serial}
+func rosterEntry(ctx context.Context, tx execQuerier, serial uint32) (*kido.RosterEntry, error) {
+	re := kido.RosterEntry{Serial: serial}
 	err := tx.QueryRowContext(ctx, "SELECT tier, holder, order_ref, revoked FROM roster WHERE serial = ?", serial).
 		Scan(&re.Tier, &re.Holder, &re.OrderRef, &re.Revoked)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -155,7 +150,7 @@ func rosterEntry(ctx context.Context, tx execQuerier, serial uint32) (*wire.Rost
 	return &re, nil
 }
 
-func history(ctx context.Context, tx execQuerier, serial uint32) ([]gate.Passage, error) {
+func history(ctx context.Context, tx execQuerier, serial uint32) ([]kido.Passage, error) {
 	// The server's version of a (gate, seq) this replica holds with other
 	// content counts too: both passages happened somewhere.
 	rows, err := tx.QueryContext(ctx, `SELECT gate, seq, kind, corrected FROM admissions WHERE serial = ?
@@ -164,9 +159,9 @@ func history(ctx context.Context, tx execQuerier, serial uint32) ([]gate.Passage
 		return nil, err
 	}
 	defer rows.Close()
-	var ps []gate.Passage
+	var ps []kido.Passage
 	for rows.Next() {
-		var p gate.Passage
+		var p kido.Passage
 		var at int64
 		if err := rows.Scan(&p.Gate, &p.Seq, &p.Kind, &at); err != nil {
 			return nil, err
@@ -187,7 +182,7 @@ func (r *Replica) insertOwnAdmission(ctx context.Context, tx execQuerier, gateID
 	if err := tx.QueryRowContext(ctx, "SELECT max(COALESCE((SELECT MAX(seq) FROM admissions WHERE gate = ?), 0) + 1, seq_floor) FROM state WHERE id = 1", gateID).Scan(&next); err != nil {
 		return 0, err
 	}
-	a := wire.Admission{Gate: gateID, Seq: next, Serial: d.Serial, Tier: d.Tier, Kind: d.Kind,
+	a := kido.Admission{Gate: gateID, Seq: next, Serial: d.Serial, Tier: d.Tier, Kind: d.Kind,
 		At: device.UTC(), Corrected: d.At.UTC(), Text: text}
 	a.Hash = wire.AdmissionHash(a)
 	_, err := tx.ExecContext(ctx, "INSERT INTO admissions (gate, seq, serial, tier, kind, at, corrected, text, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -199,7 +194,7 @@ func (r *Replica) insertOwnAdmission(ctx context.Context, tx execQuerier, gateID
 // this gate's next audit sequence number and the hash of its
 // wire.AuditRecord, so that it can be uploaded for audit (issue: the server
 // keeps rejected scans too).
-func insertScan(ctx context.Context, tx execQuerier, gateID uint32, reading gate.Reading, line gate.Line, in gate.Input, d gate.Decision) error {
+func insertScan(ctx context.Context, tx execQuerier, gateID uint32, reading kido.Reading, line gate.Line, in gate.Input, d gate.Decision) error {
 	presented := wire.AuditText(line.Text)
 	var serial, seq, auditSeq, hash any
 	if in.Ticket != nil || in.Manual {

@@ -1,8 +1,9 @@
 package replica
 
 // schemaVersion is stored in state.schema; docs/replica.md describes it.
-// Version 1 was the schema before sync (issue 4); Open upgrades it.
-const schemaVersion = 2
+// Version 1 was the schema before sync, version 2 had no clock_scan; Open
+// upgrades both.
+const schemaVersion = 3
 
 // rosterColumns is the roster table's body, shared by the schema and the
 // stage table a snapshot is loaded into (see Apply).
@@ -44,7 +45,7 @@ CREATE TABLE state (
 	server_time   INTEGER NOT NULL DEFAULT 0,
 	last_sync     INTEGER NOT NULL DEFAULT 0,
 	acked_seq     INTEGER NOT NULL DEFAULT 0,
-	audit_acked   INTEGER NOT NULL DEFAULT 0` + stateV2 + `
+	audit_acked   INTEGER NOT NULL DEFAULT 0` + stateV2 + stateV3 + `
 );
 CREATE TABLE event (
 	id        INTEGER PRIMARY KEY,
@@ -95,7 +96,7 @@ CREATE TABLE scans (
 	hash      TEXT
 );
 ` + tablesV2 + `
-INSERT INTO state (id, schema) VALUES (1, 2);
+INSERT INTO state (id, schema) VALUES (1, 3);
 `
 
 // stateV2 are the sync columns version 2 added to state.
@@ -107,6 +108,12 @@ const stateV2 = `,
 	contact       INTEGER NOT NULL DEFAULT 0,
 	contact_error TEXT NOT NULL DEFAULT '',
 	stage         TEXT NOT NULL DEFAULT ''`
+
+// stateV3 is the column version 3 added to state: the id of the last scan
+// when a server time was last stored, so that reopening the replica takes
+// a local clock floor only from scans recorded after it (kido.Clock).
+const stateV3 = `,
+	clock_scan    INTEGER NOT NULL DEFAULT 0`
 
 // tablesV2 are the tables version 2 added.
 const tablesV2 = `
@@ -127,4 +134,5 @@ ALTER TABLE state ADD COLUMN contact INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE state ADD COLUMN contact_error TEXT NOT NULL DEFAULT '';
 ALTER TABLE state ADD COLUMN stage TEXT NOT NULL DEFAULT '';
 ` + tablesV2,
+	2: `ALTER TABLE state ADD COLUMN clock_scan INTEGER NOT NULL DEFAULT 0;`,
 }

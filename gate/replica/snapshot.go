@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"kido.dev/kido"
 	"kido.dev/kido/gate"
 	"kido.dev/kido/sync/wire"
 	"kido.dev/kido/ticket"
@@ -81,7 +82,7 @@ func (r *Replica) Apply(ctx context.Context, snap *wire.Snapshot, serverURL stri
 		}
 		_, err := tx.ExecContext(ctx, `UPDATE state SET generation = generation + 1, gate = ?, server_id = ?, server_fp = ?,
 			server_url = CASE WHEN ? = '' THEN server_url ELSE ? END, cursor = ?,
-			server_time = max(server_time, ?), last_sync = ?, stage = '' WHERE id = 1`,
+			server_time = max(server_time, ?), clock_scan = (SELECT COALESCE(MAX(id), 0) FROM scans), last_sync = ?, stage = '' WHERE id = 1`,
 			snap.Gate.ID, snap.Server.ID, snap.Server.Fingerprint, serverURL, serverURL, snap.Cursor,
 			toNanos(snap.ServerTime), toNanos(synced))
 		return err
@@ -162,7 +163,7 @@ func checkSnapshot(s *wire.Snapshot) error {
 		return bad("gate %d belongs to event %d, snapshot is for event %d", s.Gate.ID, s.Gate.Event, s.Event.ID)
 	}
 	switch s.Gate.Direction {
-	case wire.DirectionEntry, wire.DirectionExit, wire.DirectionBoth:
+	case kido.DirectionEntry, kido.DirectionExit, kido.DirectionBoth:
 	default:
 		return bad("gate direction %q", s.Gate.Direction)
 	}
@@ -177,7 +178,7 @@ func checkSnapshot(s *wire.Snapshot) error {
 		}
 	}
 	for _, a := range s.Admissions {
-		if a.Seq == 0 || (a.Kind != wire.KindEntry && a.Kind != wire.KindExit && a.Kind != wire.KindManual) {
+		if a.Seq == 0 || (a.Kind != kido.KindEntry && a.Kind != kido.KindExit && a.Kind != kido.KindManual) {
 			return bad("admission (gate %d, seq %d) of kind %q", a.Gate, a.Seq, a.Kind)
 		}
 	}
@@ -223,24 +224,24 @@ func replaceConfig(ctx context.Context, tx *sql.Tx, s *wire.Snapshot) error {
 	return nil
 }
 
-func upsertEvent(ctx context.Context, tx *sql.Tx, e wire.Event) error {
+func upsertEvent(ctx context.Context, tx *sql.Tx, e kido.Event) error {
 	_, err := tx.ExecContext(ctx, "INSERT OR REPLACE INTO event (id, name, venue, start, end, time_zone) VALUES (?, ?, ?, ?, ?, ?)",
 		e.ID, e.Name, e.Venue, toNanos(e.Start), toNanos(e.End), e.TimeZone)
 	return err
 }
 
-func upsertTier(ctx context.Context, tx *sql.Tx, t wire.Tier) error {
+func upsertTier(ctx context.Context, tx *sql.Tx, t kido.Tier) error {
 	_, err := tx.ExecContext(ctx, "INSERT OR REPLACE INTO tiers (id, name, entries) VALUES (?, ?, ?)", t.ID, t.Name, t.Entries)
 	return err
 }
 
-func upsertKey(ctx context.Context, tx *sql.Tx, k wire.Key) error {
+func upsertKey(ctx context.Context, tx *sql.Tx, k kido.Key) error {
 	_, err := tx.ExecContext(ctx, "INSERT OR REPLACE INTO keys (id, public, not_before, not_after, revoked, current) VALUES (?, ?, ?, ?, ?, ?)",
 		k.ID, k.Public, optNanos(k.NotBefore), optNanos(k.NotAfter), k.Revoked, k.Current)
 	return err
 }
 
-func upsertGate(ctx context.Context, tx *sql.Tx, g wire.Gate) error {
+func upsertGate(ctx context.Context, tx *sql.Tx, g kido.Gate) error {
 	_, err := tx.ExecContext(ctx, "INSERT OR REPLACE INTO gates (id, name, tiers, direction, revoked) VALUES (?, ?, ?, ?, ?)",
 		g.ID, g.Name, formatTiers(g.Tiers), g.Direction, g.Revoked)
 	return err
@@ -248,7 +249,7 @@ func upsertGate(ctx context.Context, tx *sql.Tx, g wire.Gate) error {
 
 // insertRoster upserts roster entries into table (the roster or a stage
 // table).
-func insertRoster(ctx context.Context, tx *sql.Tx, table string, rs []wire.RosterEntry) error {
+func insertRoster(ctx context.Context, tx *sql.Tx, table string, rs []kido.RosterEntry) error {
 	ins, err := tx.PrepareContext(ctx, "INSERT OR REPLACE INTO "+table+" (serial, tier, holder, order_ref, revoked, search) VALUES (?, ?, ?, ?, ?, ?)")
 	if err != nil {
 		return err
@@ -276,7 +277,7 @@ type Merge struct {
 // same hash is left alone; one it holds with another hash is kept beside
 // it in conflicting_admissions, so that decisions see both and neither is
 // overwritten.
-func mergeAdmissions(ctx context.Context, tx *sql.Tx, as []wire.Admission) (Merge, error) {
+func mergeAdmissions(ctx context.Context, tx *sql.Tx, as []kido.Admission) (Merge, error) {
 	var m Merge
 	if len(as) == 0 {
 		return m, nil
@@ -329,7 +330,7 @@ func mergeAdmissions(ctx context.Context, tx *sql.Tx, as []wire.Admission) (Merg
 	return m, nil
 }
 
-func containsGate(gs []wire.Gate, id uint32) bool {
+func containsGate(gs []kido.Gate, id uint32) bool {
 	for _, g := range gs {
 		if g.ID == id {
 			return true
@@ -340,7 +341,7 @@ func containsGate(gs []wire.Gate, id uint32) bool {
 
 // searchKey is the roster's search column: holder, order reference and
 // serial, folded by gate.NormalizeSearch, one per line.
-func searchKey(re wire.RosterEntry) string {
+func searchKey(re kido.RosterEntry) string {
 	return gate.NormalizeSearch(re.Holder) + "\n" + gate.NormalizeSearch(re.OrderRef) + "\n" + strconv.FormatUint(uint64(re.Serial), 10)
 }
 

@@ -8,6 +8,7 @@ import (
 	"os"
 	"time"
 
+	"kido.dev/kido"
 	"kido.dev/kido/sync/wire"
 	"kido.dev/kido/ticket"
 )
@@ -65,7 +66,7 @@ func (r *Replica) LastSync(ctx context.Context) (time.Time, error) {
 func (r *Replica) NextUpload(ctx context.Context, max int) (*wire.UploadRequest, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	req := &wire.UploadRequest{Admissions: []wire.Admission{}, Audits: []wire.AuditRecord{}}
+	req := &wire.UploadRequest{Admissions: []kido.Admission{}, Audits: []wire.AuditRecord{}}
 	var gateID uint32
 	var acked, auditAcked uint64
 	if err := r.conn.QueryRowContext(ctx, "SELECT gate, acked_seq, audit_acked FROM state WHERE id = 1").Scan(&gateID, &acked, &auditAcked); err != nil {
@@ -77,7 +78,7 @@ func (r *Replica) NextUpload(ctx context.Context, max int) (*wire.UploadRequest,
 		return nil, r.fault("read uploads", err)
 	}
 	for rows.Next() {
-		a := wire.Admission{Gate: gateID}
+		a := kido.Admission{Gate: gateID}
 		var at, corrected int64
 		if err := rows.Scan(&a.Seq, &a.Serial, &a.Tier, &a.Kind, &at, &corrected, &a.Text, &a.Hash); err != nil {
 			rows.Close()
@@ -131,7 +132,7 @@ func (r *Replica) AckUpload(ctx context.Context, resp *wire.UploadResponse) erro
 	err := r.inTx(ctx, func(tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx, `UPDATE state SET acked_seq = ?, audit_acked = ?,
 			seq_floor = max(seq_floor, ? + 1), audit_floor = max(audit_floor, ? + 1),
-			server_time = max(server_time, ?), last_sync = max(last_sync, ?), contact = ?, contact_error = '', refused = '',
+			server_time = max(server_time, ?), clock_scan = (SELECT COALESCE(MAX(id), 0) FROM scans), last_sync = max(last_sync, ?), contact = ?, contact_error = '', refused = '',
 			conflict = CASE WHEN ? = '' THEN conflict ELSE ? END WHERE id = 1`,
 			resp.Acked, resp.AuditAcked, resp.Highest, resp.AuditHighest,
 			toNanos(resp.ServerTime), toNanos(resp.ServerTime), toNanos(r.clock.Now().Trusted), conflict, conflict)
@@ -272,7 +273,7 @@ func (r *Replica) ApplyChanges(ctx context.Context, ch *wire.Changes) (Applied, 
 		// prepared once per answer: nothing else in an answer reads or
 		// writes the admission tables, so the order does not change what
 		// is stored.
-		var admissions []wire.Admission
+		var admissions []kido.Admission
 		for i, c := range ch.Changes {
 			if ev := changeEvent(c); ev != 0 && ev != event {
 				return fmt.Errorf("%w: change %d is for event %d, this gate is for event %d", ErrBadChange, i, ev, event)
@@ -293,7 +294,7 @@ func (r *Replica) ApplyChanges(ctx context.Context, ch *wire.Changes) (Applied, 
 				err = upsertGate(ctx, tx, *c.Gate)
 			case wire.ChangeRoster:
 				ap.Kinds.Roster++
-				err = insertRoster(ctx, tx, "roster", []wire.RosterEntry{*c.Roster})
+				err = insertRoster(ctx, tx, "roster", []kido.RosterEntry{*c.Roster})
 			case wire.ChangeAdmission:
 				ap.Kinds.Admissions++
 				admissions = append(admissions, *c.Admission)
@@ -311,7 +312,7 @@ func (r *Replica) ApplyChanges(ctx context.Context, ch *wire.Changes) (Applied, 
 			gen = 1
 		}
 		_, err = tx.ExecContext(ctx, `UPDATE state SET cursor = ?, generation = generation + ?,
-			server_time = max(server_time, ?), last_sync = max(last_sync, ?), contact = ?, contact_error = '' WHERE id = 1`,
+			server_time = max(server_time, ?), clock_scan = (SELECT COALESCE(MAX(id), 0) FROM scans), last_sync = max(last_sync, ?), contact = ?, contact_error = '' WHERE id = 1`,
 			ch.Cursor, gen, toNanos(ch.ServerTime), toNanos(ch.ServerTime), toNanos(r.clock.Now().Trusted))
 		return err
 	})
@@ -354,14 +355,14 @@ func checkChange(c wire.Change) error {
 		}
 	case c.Kind == wire.ChangeGate && c.Gate != nil:
 		switch c.Gate.Direction {
-		case wire.DirectionEntry, wire.DirectionExit, wire.DirectionBoth:
+		case kido.DirectionEntry, kido.DirectionExit, kido.DirectionBoth:
 		default:
 			return fmt.Errorf("gate %d direction %q", c.Gate.ID, c.Gate.Direction)
 		}
 	case c.Kind == wire.ChangeRoster && c.Roster != nil:
 	case c.Kind == wire.ChangeAdmission && c.Admission != nil:
 		a := *c.Admission
-		if a.Seq == 0 || a.Seq > wire.MaxSeq || (a.Kind != wire.KindEntry && a.Kind != wire.KindExit && a.Kind != wire.KindManual) {
+		if a.Seq == 0 || a.Seq > wire.MaxSeq || (a.Kind != kido.KindEntry && a.Kind != kido.KindExit && a.Kind != kido.KindManual) {
 			return fmt.Errorf("admission (gate %d, seq %d) of kind %q", a.Gate, a.Seq, a.Kind)
 		}
 		if wire.AdmissionHash(a) != a.Hash {

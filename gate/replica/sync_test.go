@@ -8,13 +8,14 @@ import (
 	"testing"
 	"time"
 
+	"kido.dev/kido"
 	"kido.dev/kido/gate"
 	"kido.dev/kido/gate/gatetest"
 	"kido.dev/kido/sync/wire"
 )
 
-func admission(g uint32, seq uint64, serial uint32, at time.Time) wire.Admission {
-	a := wire.Admission{Gate: g, Seq: seq, Serial: serial, Tier: gatetest.TierOf(serial), Kind: wire.KindEntry, At: at.UTC(), Corrected: at.UTC()}
+func admission(g uint32, seq uint64, serial uint32, at time.Time) kido.Admission {
+	a := kido.Admission{Gate: g, Seq: seq, Serial: serial, Tier: gatetest.TierOf(serial), Kind: kido.KindEntry, At: at.UTC(), Corrected: at.UTC()}
 	a.Hash = wire.AdmissionHash(a)
 	return a
 }
@@ -121,19 +122,19 @@ func changesOf(cursor string, cs ...wire.Change) *wire.Changes {
 func TestApplyChanges(t *testing.T) {
 	r, f := newReplica(t, 50, gatetest.GateBoth)
 	now := time.Now()
-	vip := wire.Tier{ID: gatetest.TierVIP, Event: gatetest.EventID, Name: "VIP", Entries: 1}
+	vip := kido.Tier{ID: gatetest.TierVIP, Event: gatetest.EventID, Name: "VIP", Entries: 1}
 	revokedKey := f.Snapshot.Keys[0]
 	revokedKey.Revoked = true
 	self := f.Snapshot.Gate
 	self.Name, self.Tiers = "North 1 (GA)", []uint8{gatetest.TierGA, gatetest.TierVIP, gatetest.TierStaff}
-	newGate := wire.Gate{ID: 8, Event: gatetest.EventID, Name: "West", Direction: wire.DirectionEntry}
+	newGate := kido.Gate{ID: 8, Event: gatetest.EventID, Name: "West", Direction: kido.DirectionEntry}
 	ev := f.Snapshot.Event
 	ev.Name = "Summer Fes 2"
 	ch := changesOf("c1",
 		wire.Change{Kind: wire.ChangeEvent, Event: &ev},
 		wire.Change{Kind: wire.ChangeTier, Tier: &vip},
-		wire.Change{Kind: wire.ChangeRoster, Roster: &wire.RosterEntry{Serial: 5, Tier: gatetest.TierGA, Holder: "Revoked Person", Revoked: true}},
-		wire.Change{Kind: wire.ChangeRoster, Roster: &wire.RosterEntry{Serial: 60, Tier: gatetest.TierGA, Holder: "Late Buyer"}},
+		wire.Change{Kind: wire.ChangeRoster, Roster: &kido.RosterEntry{Serial: 5, Tier: gatetest.TierGA, Holder: "Revoked Person", Revoked: true}},
+		wire.Change{Kind: wire.ChangeRoster, Roster: &kido.RosterEntry{Serial: 60, Tier: gatetest.TierGA, Holder: "Late Buyer"}},
 		wire.Change{Kind: wire.ChangeGate, Gate: &self},
 		wire.Change{Kind: wire.ChangeGate, Gate: &newGate},
 		wire.Change{Kind: wire.ChangeKey, Key: &f.Snapshot.Keys[0]}, // as it was: a no-op
@@ -205,13 +206,13 @@ func TestApplyChangesRefusesBadAnswers(t *testing.T) {
 	bad := admission(8, 1, 3, time.Now())
 	bad.Hash = strings.Repeat("0", 64)
 	for name, ch := range map[string]*wire.Changes{
-		"no cursor":         changesOf("", wire.Change{Kind: wire.ChangeRoster, Roster: &wire.RosterEntry{Serial: 1}}),
+		"no cursor":         changesOf("", wire.Change{Kind: wire.ChangeRoster, Roster: &kido.RosterEntry{Serial: 1}}),
 		"resnapshot":        {Resnapshot: true, ServerTime: time.Now()},
 		"other event":       changesOf("c9", wire.Change{Kind: wire.ChangeTier, Tier: &other}),
-		"unknown kind":      changesOf("c9", wire.Change{Kind: "seat", Roster: &wire.RosterEntry{Serial: 1}}),
+		"unknown kind":      changesOf("c9", wire.Change{Kind: "seat", Roster: &kido.RosterEntry{Serial: 1}}),
 		"kind without data": changesOf("c9", wire.Change{Kind: wire.ChangeTier}),
-		"two objects":       changesOf("c9", wire.Change{Kind: wire.ChangeRoster, Roster: &wire.RosterEntry{Serial: 1}, Tier: &other}),
-		"bad hash":          changesOf("c9", wire.Change{Kind: wire.ChangeRoster, Roster: &wire.RosterEntry{Serial: 1}}, wire.Change{Kind: wire.ChangeAdmission, Admission: &bad}),
+		"two objects":       changesOf("c9", wire.Change{Kind: wire.ChangeRoster, Roster: &kido.RosterEntry{Serial: 1}, Tier: &other}),
+		"bad hash":          changesOf("c9", wire.Change{Kind: wire.ChangeRoster, Roster: &kido.RosterEntry{Serial: 1}}, wire.Change{Kind: wire.ChangeAdmission, Admission: &bad}),
 	} {
 		if _, err := r.ApplyChanges(ctx, ch); !errors.Is(err, ErrBadChange) {
 			t.Errorf("%s: got %v, want ErrBadChange", name, err)
@@ -274,7 +275,7 @@ func TestAlreadyUsedNamesEarliestAcrossGates(t *testing.T) {
 	ownB, _ := b.OwnAdmissions(ctx, 0, 0)
 	for _, x := range []struct {
 		r   *Replica
-		add wire.Admission
+		add kido.Admission
 	}{{a, ownB[0]}, {b, ownA[0]}} {
 		if _, err := x.r.ApplyChanges(ctx, changesOf("c1", wire.Change{Kind: wire.ChangeAdmission, Admission: &x.add})); err != nil {
 			t.Fatal(err)
@@ -344,7 +345,7 @@ func TestMigrateV1(t *testing.T) {
 		"ALTER TABLE state DROP COLUMN seq_floor", "ALTER TABLE state DROP COLUMN audit_floor",
 		"ALTER TABLE state DROP COLUMN conflict", "ALTER TABLE state DROP COLUMN refused",
 		"ALTER TABLE state DROP COLUMN contact", "ALTER TABLE state DROP COLUMN contact_error",
-		"ALTER TABLE state DROP COLUMN stage", "UPDATE state SET schema = 1",
+		"ALTER TABLE state DROP COLUMN stage", "ALTER TABLE state DROP COLUMN clock_scan", "UPDATE state SET schema = 1",
 	} {
 		if _, err := r.conn.ExecContext(ctx, q); err != nil {
 			t.Fatalf("%s: %v", q, err)
@@ -364,7 +365,7 @@ func TestMigrateV1(t *testing.T) {
 	}
 	var v int
 	r.conn.QueryRowContext(ctx, "SELECT schema FROM state").Scan(&v)
-	r.conn.ExecContext(ctx, "UPDATE state SET schema = 3")
+	r.conn.ExecContext(ctx, "UPDATE state SET schema = 4")
 	r.Close()
 	if v != schemaVersion {
 		t.Errorf("schema %d after upgrade", v)

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"kido.dev/kido"
 	"kido.dev/kido/gate"
 	"kido.dev/kido/gate/gatetest"
 	"kido.dev/kido/sync/wire"
@@ -311,11 +312,11 @@ func TestRoundResnapshotAndFeed(t *testing.T) {
 	mine := g.scan(t, g.f.Ticket(2))
 	own, _ := g.r.OwnAdmissions(ctx, 0, 0)
 	at := time.Now().UTC().Add(-time.Minute)
-	other := wire.Admission{Gate: gatetest.GateEntry, Seq: 1, Serial: 3, Tier: gatetest.TierGA, Kind: wire.KindEntry, At: at, Corrected: at}
+	other := kido.Admission{Gate: gatetest.GateEntry, Seq: 1, Serial: 3, Tier: gatetest.TierGA, Kind: kido.KindEntry, At: at, Corrected: at}
 	other.Hash = wire.AdmissionHash(other)
 	snap := g.f.Snapshot
 	snap.Cursor = "s5"
-	snap.Roster = append(slices.Clone(snap.Roster), wire.RosterEntry{Serial: 51, Tier: gatetest.TierGA, Holder: "New"})
+	snap.Roster = append(slices.Clone(snap.Roster), kido.RosterEntry{Serial: 51, Tier: gatetest.TierGA, Holder: "New"})
 	g.srv.snapshot = &snap
 	g.srv.changes = []reply{
 		{body: wire.Changes{Changes: []wire.Change{}, Resnapshot: true, ServerTime: time.Now().UTC()}},
@@ -355,7 +356,7 @@ func TestRunPullsAndNudges(t *testing.T) {
 	g := newGate(t, true, nil)
 	runCtx, cancel := context.WithCancel(ctx)
 	at := time.Now().UTC()
-	other := wire.Admission{Gate: gatetest.GateEntry, Seq: 1, Serial: 5, Tier: gatetest.TierGA, Kind: wire.KindEntry, At: at, Corrected: at}
+	other := kido.Admission{Gate: gatetest.GateEntry, Seq: 1, Serial: 5, Tier: gatetest.TierGA, Kind: kido.KindEntry, At: at, Corrected: at}
 	other.Hash = wire.AdmissionHash(other)
 	g.srv.changes = []reply{
 		{body: wire.Changes{Changes: []wire.Change{{Kind: wire.ChangeAdmission, Admission: &other}}, Cursor: "c1", ServerTime: at}},

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"time"
 
+	"kido.dev/kido"
 	"kido.dev/kido/sync/wire"
 )
 
@@ -18,14 +19,14 @@ func eventPath(event uint32, rest string) string {
 }
 
 // CreateEvent creates an event with its first signing key.
-func (c *Client) CreateEvent(ctx context.Context, in wire.EventCreate) (wire.Event, error) {
-	var out wire.Event
+func (c *Client) CreateEvent(ctx context.Context, in wire.EventCreate) (kido.Event, error) {
+	var out kido.Event
 	return out, c.Do(ctx, http.MethodPost, "/v1/events", nil, in, &out)
 }
 
 // Events lists the events the token may see.
-func (c *Client) Events(ctx context.Context) ([]wire.Event, error) {
-	var out []wire.Event
+func (c *Client) Events(ctx context.Context) ([]kido.Event, error) {
+	var out []kido.Event
 	return out, c.Do(ctx, http.MethodGet, "/v1/events", nil, nil, &out)
 }
 
@@ -36,31 +37,31 @@ func (c *Client) Event(ctx context.Context, event uint32) (wire.EventDetail, err
 }
 
 // AddTier adds a tier to an event.
-func (c *Client) AddTier(ctx context.Context, event uint32, in wire.TierCreate) (wire.Tier, error) {
-	var out wire.Tier
+func (c *Client) AddTier(ctx context.Context, event uint32, in wire.TierCreate) (kido.Tier, error) {
+	var out kido.Tier
 	return out, c.Do(ctx, http.MethodPost, eventPath(event, "/tiers"), nil, in, &out)
 }
 
 // Keys lists the signing keys of an event, or of every event the token
 // may see when event is 0.
-func (c *Client) Keys(ctx context.Context, event uint32) ([]wire.Key, error) {
+func (c *Client) Keys(ctx context.Context, event uint32) ([]kido.Key, error) {
 	var q url.Values
 	if event != 0 {
 		q = url.Values{"event": {strconv.FormatUint(uint64(event), 10)}}
 	}
-	var out []wire.Key
+	var out []kido.Key
 	return out, c.Do(ctx, http.MethodGet, "/v1/keys", q, nil, &out)
 }
 
 // RotateKey makes a new current signing key for an event.
-func (c *Client) RotateKey(ctx context.Context, event uint32) (wire.Key, error) {
-	var out wire.Key
+func (c *Client) RotateKey(ctx context.Context, event uint32) (kido.Key, error) {
+	var out kido.Key
 	return out, c.Do(ctx, http.MethodPost, eventPath(event, "/keys"), nil, nil, &out)
 }
 
 // RevokeKey revokes a signing key; event may be 0.
-func (c *Client) RevokeKey(ctx context.Context, event uint32, id string) (wire.Key, error) {
-	var out wire.Key
+func (c *Client) RevokeKey(ctx context.Context, event uint32, id string) (kido.Key, error) {
+	var out kido.Key
 	return out, c.Do(ctx, http.MethodPost, "/v1/keys/"+url.PathEscape(id)+"/revoke", nil, wire.KeyRevoke{Event: event}, &out)
 }
 
@@ -119,8 +120,8 @@ func (c *Client) GateStatuses(ctx context.Context, event uint32, silentAfter tim
 
 // RevokeGate revokes a gate: its next contact is refused with
 // gate_revoked and it wipes its replica.
-func (c *Client) RevokeGate(ctx context.Context, event, gate uint32) (wire.Gate, error) {
-	var out wire.Gate
+func (c *Client) RevokeGate(ctx context.Context, event, gate uint32) (kido.Gate, error) {
+	var out kido.Gate
 	return out, c.Do(ctx, http.MethodPost, eventPath(event, "/gates/"+strconv.FormatUint(uint64(gate), 10)+"/revoke"), nil, nil, &out)
 }
 

@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"testing"
 
+	"kido.dev/kido"
 	"kido.dev/kido/sync/wire"
 	"kido.dev/kido/ticket"
 )
@@ -27,7 +28,7 @@ func fakeEnrollServer(t *testing.T, key ticket.PrivateKey, announced ticket.Publ
 				return
 			}
 			resp := wire.EnrollResponse{
-				Gate:       wire.Gate{ID: 4, Event: 7, Name: "North 1", Direction: wire.DirectionBoth},
+				Gate:       kido.Gate{ID: 4, Event: 7, Name: "North 1", Direction: kido.DirectionBoth},
 				Credential: "secret-credential",
 				Server:     wire.Server{ID: announced.String(), Fingerprint: wire.Fingerprint(announced.Bytes()), Version: "test"},
 			}
@@ -43,7 +44,7 @@ func fakeEnrollServer(t *testing.T, key ticket.PrivateKey, announced ticket.Publ
 				w.WriteHeader(401)
 				return
 			}
-			json.NewEncoder(w).Encode(wire.Snapshot{Gate: wire.Gate{ID: 4}, Cursor: "c1"})
+			json.NewEncoder(w).Encode(wire.Snapshot{Gate: kido.Gate{ID: 4}, Cursor: "c1"})
 		}
 	}))
 }

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"kido.dev/kido"
 	"kido.dev/kido/sync/wire"
 )
 
@@ -39,7 +40,7 @@ func TestGateCallsCarryHeartbeat(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	if resp, err := c.Upload(ctx, &wire.UploadRequest{Admissions: []wire.Admission{}, Audits: []wire.AuditRecord{}}); err != nil || resp.Acked != 0 {
+	if resp, err := c.Upload(ctx, &wire.UploadRequest{Admissions: []kido.Admission{}, Audits: []wire.AuditRecord{}}); err != nil || resp.Acked != 0 {
 		t.Fatalf("upload: %v %+v", err, resp)
 	}
 	ch, err := c.Changes(ctx, "12.00ab", 25*time.Second)

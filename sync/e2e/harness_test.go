@@ -23,6 +23,7 @@ import (
 
 	_ "github.com/mattn/go-sqlite3"
 
+	"kido.dev/kido"
 	"kido.dev/kido/gate/gatedir"
 	"kido.dev/kido/sync/client"
 	"kido.dev/kido/sync/wire"
@@ -286,11 +287,11 @@ type event struct {
 func newEvent(t *testing.T, srv *server, n int) *event {
 	t.Helper()
 	now := time.Now().UTC()
-	var ev wire.Event
+	var ev kido.Event
 	srv.ctlJSON(&ev, "event", "create", "-name", "E2E", "-venue", "Loopback",
 		"-start", now.Add(-time.Hour).Format(time.RFC3339), "-end", now.Add(6*time.Hour).Format(time.RFC3339))
 	id := strconv.FormatUint(uint64(ev.ID), 10)
-	var tier wire.Tier
+	var tier kido.Tier
 	srv.ctlJSON(&tier, "tier", "add", "-event", id, "-name", "GA", "-entries", "1")
 	out := filepath.Join(t.TempDir(), "tickets")
 	srv.ctl("issue", "-event", id, "-tier", "GA", "-count", strconv.Itoa(n), "-out", out)
@@ -330,7 +331,7 @@ type gateDir struct {
 func (e *event) enroll(t *testing.T, name, serverURL string) *gateDir {
 	t.Helper()
 	var added struct {
-		wire.Gate
+		kido.Gate
 		Code        string    `json:"code"`
 		Expires     time.Time `json:"expires"`
 		Fingerprint string    `json:"fingerprint"`
@@ -641,7 +642,7 @@ func compare(t *testing.T, where string, recs map[[2]uint64]record, want map[[2]
 		switch {
 		case !ok:
 			missing = append(missing, fmt.Sprint(k))
-		case r.Serial != serial || r.Kind != wire.KindEntry:
+		case r.Serial != serial || r.Kind != kido.KindEntry:
 			wrong = append(wrong, fmt.Sprintf("%v: serial %d %s, want %d entry", k, r.Serial, r.Kind, serial))
 		}
 	}

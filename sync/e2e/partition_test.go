@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"kido.dev/kido"
 	"kido.dev/kido/sync/faultproxy"
 	"kido.dev/kido/sync/wire"
 )
@@ -64,7 +65,7 @@ func TestPartitionDoubleEntry(t *testing.T) {
 		}
 		for seq, s := range serials[i] {
 			r, ok := recs[[2]uint64{uint64(g.id), uint64(seq + 1)}]
-			if !ok || r.Serial != s || r.Kind != wire.KindEntry {
+			if !ok || r.Serial != s || r.Kind != kido.KindEntry {
 				t.Fatalf("%s's admission %d: %+v (present %v), want an entry of serial %d", g.name, seq+1, r, ok, s)
 			}
 			if s == twice && i == 0 {
@@ -100,7 +101,7 @@ func TestPartitionDoubleEntry(t *testing.T) {
 		excess bool
 	}{{first, "North", false}, {second, "South", true}} {
 		a := c.Admissions[i]
-		if a.Gate != want.r.Gate || a.Seq != want.r.Seq || a.Serial != twice || a.Kind != wire.KindEntry || a.Hash != want.r.Hash ||
+		if a.Gate != want.r.Gate || a.Seq != want.r.Seq || a.Serial != twice || a.Kind != kido.KindEntry || a.Hash != want.r.Hash ||
 			a.At.UnixNano() != want.r.At || a.Corrected.UnixNano() != want.r.Corrected || a.GateName != want.name || a.Excess != want.excess {
 			t.Errorf("double entry's admission %d: %+v; want gate %d (%s) seq %d at %d corrected %d hash %s excess %v",
 				i, a, want.r.Gate, want.name, want.r.Seq, want.r.At, want.r.Corrected, want.r.Hash, want.excess)

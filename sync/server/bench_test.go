@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"kido.dev/kido"
 	"kido.dev/kido/sync/wire"
 )
 
@@ -60,8 +61,8 @@ func BenchmarkPropagation(b *testing.B) {
 	time.Sleep(200 * time.Millisecond) // every poller waiting
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		adm := up.admission(tk, wire.KindEntry, admitTime)
-		body, _ := json.Marshal(wire.UploadRequest{Admissions: []wire.Admission{adm}})
+		adm := up.admission(tk, kido.KindEntry, admitTime)
+		body, _ := json.Marshal(wire.UploadRequest{Admissions: []kido.Admission{adm}})
 		t0 := time.Now()
 		if a := up.do(b, http.MethodPost, "/v1/gate/upload", body); a.status != http.StatusOK {
 			b.Fatalf("upload: %d %s", a.status, a.body)
@@ -101,7 +102,7 @@ func BenchmarkUploadBatch(b *testing.B) {
 		g := f.gate(b, ev, "Herd")
 		req := wire.UploadRequest{}
 		for _, tk := range tks {
-			req.Admissions = append(req.Admissions, g.admission(tk, wire.KindEntry, admitTime))
+			req.Admissions = append(req.Admissions, g.admission(tk, kido.KindEntry, admitTime))
 		}
 		body, _ := json.Marshal(req)
 		b.StartTimer()

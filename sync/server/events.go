@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"time"
 
+	"kido.dev/kido"
 	"kido.dev/kido/sync/wire"
 )
 
@@ -83,9 +84,9 @@ func (s *Server) addTier(r *http.Request, _ wire.Token) (int, any, error) {
 	if _, err := strconv.Atoi(name); err == nil {
 		return 0, nil, Errorf(ErrInvalid, "name tiers with words (VIP, GA); kidoctl takes a number as a tier id", "tier name %q is a number", name)
 	}
-	entries := wire.EntriesSingle
+	entries := kido.EntriesSingle
 	if in.Entries != nil {
-		entries = *in.Entries
+		entries = kido.EntryRule(*in.Entries)
 	}
 	if entries < 0 || entries > maxEntries {
 		return 0, nil, Errorf(ErrInvalid, "0 means unlimited with re-entry after an exit", "entries %d is not between 0 and %d", entries, maxEntries)

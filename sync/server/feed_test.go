@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"kido.dev/kido"
 	"kido.dev/kido/sync/server"
 	"kido.dev/kido/sync/wire"
 )
@@ -32,8 +33,8 @@ func TestChangesLongPollWakes(t *testing.T) {
 	go func() { got <- b.changes(t, cur, wait) }()
 	// Let the poll start waiting; it must wake whether or not it has.
 	time.Sleep(100 * time.Millisecond)
-	adm := a.admission(tks[0], wire.KindEntry, admitTime)
-	if ans := a.upload(t, wire.UploadRequest{Admissions: []wire.Admission{adm}}); ans.status != 200 {
+	adm := a.admission(tks[0], kido.KindEntry, admitTime)
+	if ans := a.upload(t, wire.UploadRequest{Admissions: []kido.Admission{adm}}); ans.status != 200 {
 		t.Fatalf("upload: %d %s", ans.status, ans.body)
 	}
 	var c wire.Changes
@@ -112,8 +113,8 @@ func TestResnapshotAfterPruning(t *testing.T) {
 	}
 	// A fresh snapshot's cursor works, and feeds what comes next.
 	cur := g.snapshotCursor(t)
-	adm := g.admission(tks[0], wire.KindEntry, admitTime)
-	g.upload(t, wire.UploadRequest{Admissions: []wire.Admission{adm}})
+	adm := g.admission(tks[0], kido.KindEntry, admitTime)
+	g.upload(t, wire.UploadRequest{Admissions: []kido.Admission{adm}})
 	if c := g.changes(t, cur, 0); c.Resnapshot || len(c.Changes) != 1 {
 		t.Errorf("after resnapshot: %+v", c)
 	}
@@ -146,7 +147,7 @@ func TestFeedMissesNothingUnderConcurrentUploads(t *testing.T) {
 			for j := 0; j < perGate; j += batch {
 				var req wire.UploadRequest
 				for k := j; k < j+batch; k++ {
-					req.Admissions = append(req.Admissions, d.admission(tks[i*perGate+k], wire.KindEntry, admitTime))
+					req.Admissions = append(req.Admissions, d.admission(tks[i*perGate+k], kido.KindEntry, admitTime))
 				}
 				for {
 					a := d.upload(t, req)
@@ -201,15 +202,15 @@ func TestDoubleEntryReport(t *testing.T) {
 	north, south := f.gate(t, ev, "North 1"), f.gate(t, ev, "South 1")
 	// Partition: ticket 0 admitted at both gates; ticket 1 enters and exits
 	// at one gate (no conflict); ticket 2 once.
-	first := north.admission(tks[0], wire.KindEntry, admitTime)
-	second := south.admission(tks[0], wire.KindEntry, admitTime.Add(2*time.Minute))
-	upload := func(g *gateDev, as ...wire.Admission) {
+	first := north.admission(tks[0], kido.KindEntry, admitTime)
+	second := south.admission(tks[0], kido.KindEntry, admitTime.Add(2*time.Minute))
+	upload := func(g *gateDev, as ...kido.Admission) {
 		if a := g.upload(t, wire.UploadRequest{Admissions: as}); a.status != 200 {
 			t.Fatalf("upload: %d %s", a.status, a.body)
 		}
 	}
-	upload(south, second, south.admission(tks[1], wire.KindEntry, admitTime), south.admission(tks[1], wire.KindExit, admitTime.Add(time.Minute)))
-	upload(north, first, north.admission(tks[2], wire.KindEntry, admitTime))
+	upload(south, second, south.admission(tks[1], kido.KindEntry, admitTime), south.admission(tks[1], kido.KindExit, admitTime.Add(time.Minute)))
+	upload(north, first, north.admission(tks[2], kido.KindEntry, admitTime))
 
 	cs, err := f.admin.Conflicts(ctx, ev)
 	if err != nil {
@@ -246,24 +247,24 @@ func TestDoubleEntryReport(t *testing.T) {
 
 func TestDoubleEntryRules(t *testing.T) {
 	at := func(m int) time.Time { return admitTime.Add(time.Duration(m) * time.Minute) }
-	adm := func(gate uint32, seq uint64, kind string, m int) wire.Admission {
-		return wire.Admission{Gate: gate, Seq: seq, Serial: 7, Tier: 1, Kind: kind, Corrected: at(m)}
+	adm := func(gate uint32, seq uint64, kind string, m int) kido.Admission {
+		return kido.Admission{Gate: gate, Seq: seq, Serial: 7, Tier: 1, Kind: kind, Corrected: at(m)}
 	}
 	cases := []struct {
 		name    string
-		entries int
-		as      []wire.Admission
+		entries kido.EntryRule
+		as      []kido.Admission
 		excess  []bool // in corrected order; nil: no conflict
 	}{
-		{"single, once", 1, []wire.Admission{adm(1, 1, wire.KindEntry, 0)}, nil},
-		{"single, exits change nothing", 1, []wire.Admission{adm(1, 2, wire.KindEntry, 5), adm(1, 1, wire.KindEntry, 0), adm(1, 3, wire.KindExit, 3)}, []bool{false, false, true}},
-		{"two entries allowed", 2, []wire.Admission{adm(1, 1, wire.KindEntry, 0), adm(2, 1, wire.KindManual, 1)}, nil},
-		{"unlimited with exit", 0, []wire.Admission{adm(1, 1, wire.KindEntry, 0), adm(1, 2, wire.KindExit, 1), adm(2, 1, wire.KindEntry, 2)}, nil},
-		{"unlimited without exit", 0, []wire.Admission{adm(1, 1, wire.KindEntry, 0), adm(2, 1, wire.KindEntry, 2)}, []bool{false, true}},
-		{"same time, gate order", 1, []wire.Admission{adm(2, 1, wire.KindEntry, 0), adm(1, 1, wire.KindEntry, 0)}, []bool{false, true}},
+		{"single, once", 1, []kido.Admission{adm(1, 1, kido.KindEntry, 0)}, nil},
+		{"single, exits change nothing", 1, []kido.Admission{adm(1, 2, kido.KindEntry, 5), adm(1, 1, kido.KindEntry, 0), adm(1, 3, kido.KindExit, 3)}, []bool{false, false, true}},
+		{"two entries allowed", 2, []kido.Admission{adm(1, 1, kido.KindEntry, 0), adm(2, 1, kido.KindManual, 1)}, nil},
+		{"unlimited with exit", 0, []kido.Admission{adm(1, 1, kido.KindEntry, 0), adm(1, 2, kido.KindExit, 1), adm(2, 1, kido.KindEntry, 2)}, nil},
+		{"unlimited without exit", 0, []kido.Admission{adm(1, 1, kido.KindEntry, 0), adm(2, 1, kido.KindEntry, 2)}, []bool{false, true}},
+		{"same time, gate order", 1, []kido.Admission{adm(2, 1, kido.KindEntry, 0), adm(1, 1, kido.KindEntry, 0)}, []bool{false, true}},
 	}
 	for _, c := range cases {
-		er := &server.EventRecords{Tiers: []wire.Tier{{ID: 1, Entries: c.entries}}, Admissions: c.as}
+		er := &server.EventRecords{Tiers: []kido.Tier{{ID: 1, Entries: c.entries}}, Admissions: c.as}
 		cs := server.DoubleEntries(er)
 		var got []bool
 		if len(cs) == 1 {
@@ -317,7 +318,7 @@ func TestSheddingKeepsHealthResponsive(t *testing.T) {
 					var req wire.UploadRequest
 					dd := &gateDev{id: d.id, f: f, seq: uint64(r * 40)}
 					for j := 0; j < 40; j++ {
-						req.Admissions = append(req.Admissions, dd.admission(tks[(i*40+j)%len(tks)], wire.KindEntry, admitTime))
+						req.Admissions = append(req.Admissions, dd.admission(tks[(i*40+j)%len(tks)], kido.KindEntry, admitTime))
 					}
 					a := d.upload(t, req)
 					count(a.status)
@@ -418,8 +419,8 @@ func FuzzUpload(f *testing.F) {
 	ev := fx.event(f)
 	tks := fx.issue(f, ev, "b1", 3)
 	g := fx.gate(f, ev, "North 1")
-	good := g.admission(tks[0], wire.KindEntry, admitTime)
-	seed, _ := json.Marshal(wire.UploadRequest{Admissions: []wire.Admission{good}})
+	good := g.admission(tks[0], kido.KindEntry, admitTime)
+	seed, _ := json.Marshal(wire.UploadRequest{Admissions: []kido.Admission{good}})
 	f.Add(seed)
 	f.Add([]byte(`{"admissions":[],"audits":[]}`))
 	f.Add([]byte(`{"admissions":[{"gate":1,"seq":-1}]}`))
@@ -460,7 +461,7 @@ func TestLongPollYieldsToQueuedUploads(t *testing.T) {
 
 	// An upload whose body arrives only when send is called: it holds its
 	// place in the budget from the moment it is admitted.
-	slow := func(g *gateDev, a wire.Admission) (send func(), done <-chan answer) {
+	slow := func(g *gateDev, a kido.Admission) (send func(), done <-chan answer) {
 		pr, pw := io.Pipe()
 		out := make(chan answer, 1)
 		req, _ := http.NewRequest(http.MethodPost, f.srv.URL+"/v1/gate/upload", pr)
@@ -475,7 +476,7 @@ func TestLongPollYieldsToQueuedUploads(t *testing.T) {
 			b, _ := io.ReadAll(resp.Body)
 			out <- answer{status: resp.StatusCode, body: b}
 		}()
-		body, _ := json.Marshal(wire.UploadRequest{Admissions: []wire.Admission{a}})
+		body, _ := json.Marshal(wire.UploadRequest{Admissions: []kido.Admission{a}})
 		// A test that stops early must not leave the upload hanging.
 		t.Cleanup(func() { pw.CloseWithError(errors.New("test over")) })
 		return func() { pw.Write(body); pw.Close() }, out
@@ -489,10 +490,10 @@ func TestLongPollYieldsToQueuedUploads(t *testing.T) {
 			time.Sleep(10 * time.Millisecond)
 		}
 	}
-	first := g1.admission(tks[0], wire.KindEntry, admitTime)
+	first := g1.admission(tks[0], kido.KindEntry, admitTime)
 	send1, done1 := slow(g1, first)
 	waitFor("kido_uploads_active", 1)
-	send2, done2 := slow(g2, g2.admission(tks[1], wire.KindEntry, admitTime))
+	send2, done2 := slow(g2, g2.admission(tks[1], kido.KindEntry, admitTime))
 	waitFor("kido_uploads_active", 2) // the second waits for the worker
 
 	polled := make(chan answer, 1)

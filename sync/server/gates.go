@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"kido.dev/kido"
 	"kido.dev/kido/sync/wire"
 )
 
@@ -43,16 +44,16 @@ func (s *Server) addGate(r *http.Request, _ wire.Token) (int, any, error) {
 }
 
 // checkGate validates a GateCreate and resolves its tier names to ids.
-func (s *Server) checkGate(r *http.Request, ev uint32, in wire.GateCreate) (wire.Gate, error) {
-	g := wire.Gate{Event: ev, Direction: in.Direction}
+func (s *Server) checkGate(r *http.Request, ev uint32, in wire.GateCreate) (kido.Gate, error) {
+	g := kido.Gate{Event: ev, Direction: in.Direction}
 	var err error
 	if g.Name, err = cleanText("gate name", in.Name, 100, true); err != nil {
 		return g, err
 	}
 	switch g.Direction {
 	case "":
-		g.Direction = wire.DirectionEntry
-	case wire.DirectionEntry, wire.DirectionExit, wire.DirectionBoth:
+		g.Direction = kido.DirectionEntry
+	case kido.DirectionEntry, kido.DirectionExit, kido.DirectionBoth:
 	default:
 		return g, Errorf(ErrInvalid, "use entry, exit or both", "unknown direction %q", in.Direction)
 	}
@@ -61,7 +62,7 @@ func (s *Server) checkGate(r *http.Request, ev uint32, in wire.GateCreate) (wire
 		return g, err
 	}
 	for _, name := range in.Tiers {
-		i := slices.IndexFunc(tiers, func(t wire.Tier) bool {
+		i := slices.IndexFunc(tiers, func(t kido.Tier) bool {
 			return strings.EqualFold(t.Name, strings.TrimSpace(name)) || strconv.Itoa(int(t.ID)) == name
 		})
 		if i < 0 {
@@ -132,33 +133,33 @@ func (s *Server) enroll(r *http.Request) (int, any, error) {
 	return http.StatusOK, resp, nil
 }
 
-func (s *Server) tryEnroll(r *http.Request) (wire.Gate, *wire.EnrollResponse, error) {
+func (s *Server) tryEnroll(r *http.Request) (kido.Gate, *wire.EnrollResponse, error) {
 	var in wire.EnrollRequest
 	if err := readJSON(r, maxBody, &in); err != nil {
-		return wire.Gate{}, nil, err
+		return kido.Gate{}, nil, err
 	}
 	code, err := wire.ParseEnrollCode(in.Code)
 	if err != nil {
-		return wire.Gate{}, nil, Errorf(ErrInvalid, "type the code exactly as kidoctl gate add printed it", "%v", err)
+		return kido.Gate{}, nil, Errorf(ErrInvalid, "type the code exactly as kidoctl gate add printed it", "%v", err)
 	}
 	if code.Fingerprint != s.info.Fingerprint {
-		return wire.Gate{}, nil, Errorf(ErrNotFound, "enrol with the server that made the code", "this code was made by another server (fingerprint %s, this server is %s)", code.Fingerprint, s.info.Fingerprint)
+		return kido.Gate{}, nil, Errorf(ErrNotFound, "enrol with the server that made the code", "this code was made by another server (fingerprint %s, this server is %s)", code.Fingerprint, s.info.Fingerprint)
 	}
 	if n := len(in.Nonce); n < 16 || n > 128 {
-		return wire.Gate{}, nil, Errorf(ErrInvalid, "send 16 to 128 random characters", "nonce of %d characters", n)
+		return kido.Gate{}, nil, Errorf(ErrInvalid, "send 16 to 128 random characters", "nonce of %d characters", n)
 	}
 	device, err := cleanText("device", in.Device, 100, false)
 	if err != nil {
-		return wire.Gate{}, nil, err
+		return kido.Gate{}, nil, err
 	}
 	secret, err := s.newSecret()
 	if err != nil {
-		return wire.Gate{}, nil, err
+		return kido.Gate{}, nil, err
 	}
 	cred := NewToken{Token: wire.Token{Name: "gate device " + device, Scope: wire.ScopeGate}, Hash: HashToken(secret)}
 	g, err := s.store.Enroll(r.Context(), HashToken(code.Secret), device, cred, s.now())
 	if err != nil {
-		return wire.Gate{}, nil, err
+		return kido.Gate{}, nil, err
 	}
 	sig := ed25519.Sign(s.identity, wire.EnrollSignedMessage(in.Nonce, g.ID, secret))
 	return g, &wire.EnrollResponse{

@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"slices"
 
+	"kido.dev/kido"
 	"kido.dev/kido/sync/wire"
 	"kido.dev/kido/ticket"
 )
@@ -15,7 +16,7 @@ func (s *Server) listKeys(r *http.Request, tok wire.Token) (int, any, error) {
 	}
 	keys, err := s.store.Keys(r.Context(), ev)
 	if tok.Scope != wire.ScopeAdmin {
-		keys = slices.DeleteFunc(keys, func(k wire.Key) bool { return !slices.Contains(tok.Events, k.Event) })
+		keys = slices.DeleteFunc(keys, func(k kido.Key) bool { return !slices.Contains(tok.Events, k.Event) })
 	}
 	return http.StatusOK, keys, err
 }
@@ -52,7 +53,7 @@ func (s *Server) revokeKey(r *http.Request, tok wire.Token) (int, any, error) {
 	if err != nil {
 		return 0, nil, err
 	}
-	i := slices.IndexFunc(keys, func(k wire.Key) bool { return k.ID == id })
+	i := slices.IndexFunc(keys, func(k kido.Key) bool { return k.ID == id })
 	if i < 0 {
 		return 0, nil, Errorf(ErrNotFound, "kidoctl keys list shows the keys", "no signing key %s", id)
 	}

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"kido.dev/kido"
 	"kido.dev/kido/sync/wire"
 )
 
@@ -127,7 +128,7 @@ const defaultSilentAfter = 2 * time.Minute
 // markSilent sets Silent on the statuses of gates of event ev: unrevoked,
 // the server's clock between 3 h before the event's start and its end, and
 // no contact for longer than after (or never).
-func markSilent(sts []wire.GateStatus, ev wire.Event, now time.Time, after time.Duration) {
+func markSilent(sts []wire.GateStatus, ev kido.Event, now time.Time, after time.Duration) {
 	during := !now.Before(ev.Start.Add(-3*time.Hour)) && !now.After(ev.End)
 	for i := range sts {
 		st := &sts[i]
@@ -137,7 +138,7 @@ func markSilent(sts []wire.GateStatus, ev wire.Event, now time.Time, after time.
 
 // gateStatuses returns the event's gates with the freshest heartbeats
 // (those in memory win over those stored) and Silent set.
-func (s *Server) gateStatuses(ctx context.Context, ev wire.Event, after time.Duration) ([]wire.GateStatus, error) {
+func (s *Server) gateStatuses(ctx context.Context, ev kido.Event, after time.Duration) ([]wire.GateStatus, error) {
 	sts, err := s.store.GateStatuses(ctx, ev.ID)
 	if err != nil {
 		return nil, err

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"time"
 
+	"kido.dev/kido"
 	"kido.dev/kido/sync/wire"
 )
 
@@ -16,15 +17,15 @@ import (
 // The result is ordered by the corrected time of the first excess
 // admission, then serial.
 func DoubleEntries(er *EventRecords) []wire.Conflict {
-	rules := map[uint8]int{}
+	tiers := map[uint8]kido.Tier{}
 	for _, t := range er.Tiers {
-		rules[t.ID] = t.Entries
+		tiers[t.ID] = t
 	}
 	names := map[uint32]string{}
 	for _, g := range er.Gates {
 		names[g.ID] = g.Name
 	}
-	bySerial := map[uint32][]wire.Admission{}
+	bySerial := map[uint32][]kido.Admission{}
 	for _, a := range er.Admissions {
 		bySerial[a.Serial] = append(bySerial[a.Serial], a)
 	}
@@ -34,26 +35,20 @@ func DoubleEntries(er *EventRecords) []wire.Conflict {
 	}
 	var out []found
 	for serial, as := range bySerial {
-		slices.SortFunc(as, func(a, b wire.Admission) int {
-			return cmp.Or(a.Corrected.Compare(b.Corrected), cmp.Compare(a.Gate, b.Gate), cmp.Compare(a.Seq, b.Seq))
-		})
+		slices.SortFunc(as, func(a, b kido.Admission) int { return kido.ComparePassages(a.Passage(), b.Passage()) })
+		ps := make([]kido.Passage, len(as))
+		for i, a := range as {
+			ps[i] = a.Passage()
+		}
+		// A ticket's passages all carry its tier: the rule is the tier's.
+		excess := kido.RuleOf(tiers, as[0].Tier).Excess(ps)
 		c := wire.Conflict{Serial: serial, Tier: as[0].Tier, Holder: er.Holders[serial]}
 		var first time.Time
-		entries, inside := 0, false
-		for _, a := range as {
-			excess := false
-			if a.Kind == wire.KindExit {
-				inside = false
-			} else if n := rules[a.Tier]; n == wire.EntriesUnlimited {
-				excess, inside = inside, true
-			} else {
-				entries++
-				excess = entries > n
-			}
-			if excess && first.IsZero() {
+		for i, a := range as {
+			if excess[i] && first.IsZero() {
 				first = a.Corrected
 			}
-			c.Admissions = append(c.Admissions, wire.ConflictAdmission{Admission: a, GateName: names[a.Gate], Excess: excess})
+			c.Admissions = append(c.Admissions, wire.ConflictAdmission{Admission: a, GateName: names[a.Gate], Excess: excess[i]})
 		}
 		if !first.IsZero() {
 			out = append(out, found{c, first})
@@ -92,11 +87,11 @@ func BuildReport(er *EventRecords, now time.Time) wire.Report {
 			gc = &rep.PerGate[i]
 		}
 		switch a.Kind {
-		case wire.KindExit:
+		case kido.KindExit:
 			rep.Exits++
 			gc.Exits++
 			continue
-		case wire.KindManual:
+		case kido.KindManual:
 			gc.Manual++
 		default:
 			gc.Entries++

@@ -21,6 +21,7 @@ import (
 	"testing"
 	"time"
 
+	"kido.dev/kido"
 	"kido.dev/kido/sync/client"
 	"kido.dev/kido/sync/server"
 	"kido.dev/kido/sync/server/sqlite"
@@ -284,7 +285,7 @@ func TestEnrollAndSnapshot(t *testing.T) {
 	if _, err := f.admin.Revoke(ctx, ev, wire.Selection{Serials: []uint32{3}}); err != nil {
 		t.Fatal(err)
 	}
-	g, err := f.admin.AddGate(ctx, ev, wire.GateCreate{Name: "North 1", Tiers: []string{"VIP"}, Direction: wire.DirectionBoth})
+	g, err := f.admin.AddGate(ctx, ev, wire.GateCreate{Name: "North 1", Tiers: []string{"VIP"}, Direction: kido.DirectionBoth})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -322,7 +323,7 @@ func TestEnrollAndSnapshot(t *testing.T) {
 	if snap.Event.ID != ev || len(snap.Tiers) != 2 || len(snap.Keys) != 1 || len(snap.Roster) != 10 || len(snap.Gates) != 1 {
 		t.Fatalf("snapshot: event %d, %d tiers, %d keys, %d roster, %d gates", snap.Event.ID, len(snap.Tiers), len(snap.Keys), len(snap.Roster), len(snap.Gates))
 	}
-	if snap.Gate.ID != g.Gate.ID || len(snap.Gate.Tiers) != 1 || snap.Gate.Tiers[0] != 1 || snap.Gate.Direction != wire.DirectionBoth {
+	if snap.Gate.ID != g.Gate.ID || len(snap.Gate.Tiers) != 1 || snap.Gate.Tiers[0] != 1 || snap.Gate.Direction != kido.DirectionBoth {
 		t.Errorf("snapshot gate %+v", snap.Gate)
 	}
 	for i, r := range snap.Roster {

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"time"
 
+	"kido.dev/kido"
 	"kido.dev/kido/sync/wire"
 	"kido.dev/kido/ticket"
 )
@@ -79,25 +80,25 @@ type Store interface {
 	RevokeToken(ctx context.Context, id uint32, now time.Time) (wire.Token, error)
 
 	// CreateEvent creates an event with its first signing key.
-	CreateEvent(ctx context.Context, e wire.EventCreate, key SealedKey, now time.Time) (wire.Event, error)
+	CreateEvent(ctx context.Context, e wire.EventCreate, key SealedKey, now time.Time) (kido.Event, error)
 	// Events returns the events with the given ids, in that order
 	// (ErrNotFound if one is unknown), or all when ids is nil.
-	Events(ctx context.Context, ids []uint32) ([]wire.Event, error)
+	Events(ctx context.Context, ids []uint32) ([]kido.Event, error)
 	EventDetail(ctx context.Context, event uint32) (wire.EventDetail, error)
 	// AddTier adds a tier with the event's next id, from 1; ErrConflict
 	// after 255, or when the event has a tier of the same name under
 	// Unicode case folding (strings.EqualFold, as names are looked up).
-	AddTier(ctx context.Context, event uint32, name string, entries int) (wire.Tier, error)
-	Tiers(ctx context.Context, event uint32) ([]wire.Tier, error)
+	AddTier(ctx context.Context, event uint32, name string, entries kido.EntryRule) (kido.Tier, error)
+	Tiers(ctx context.Context, event uint32) ([]kido.Tier, error)
 
 	// Keys returns the keys of an event, or of every event when event is 0.
-	Keys(ctx context.Context, event uint32) ([]wire.Key, error)
+	Keys(ctx context.Context, event uint32) ([]kido.Key, error)
 	// AddKey adds a key that becomes the event's current key; ErrConflict
 	// when the key is stored already.
-	AddKey(ctx context.Context, event uint32, key SealedKey, now time.Time) (wire.Key, error)
+	AddKey(ctx context.Context, event uint32, key SealedKey, now time.Time) (kido.Key, error)
 	// RevokeKey revokes key id; event 0 means whichever event has it
 	// (ErrConflict when several do).
-	RevokeKey(ctx context.Context, event uint32, id string) (wire.Key, error)
+	RevokeKey(ctx context.Context, event uint32, id string) (kido.Key, error)
 	// CurrentKey returns the event's current signing key, or ErrNotFound.
 	CurrentKey(ctx context.Context, event uint32) (SealedKey, error)
 
@@ -108,7 +109,7 @@ type Store interface {
 	Issue(ctx context.Context, event uint32, req wire.IssueRequest, s Signer) ([]wire.IssuedTicket, error)
 	// Revoke revokes the selected tickets all or nothing (ErrNotFound for
 	// an unknown serial or order); a revoked ticket changes nothing.
-	Revoke(ctx context.Context, event uint32, sel wire.Selection) ([]wire.RosterEntry, error)
+	Revoke(ctx context.Context, event uint32, sel wire.Selection) ([]kido.RosterEntry, error)
 	// Reissue revokes and replaces the selected tickets, as docs/api.md
 	// says: a ticket selected by serial that was replaced before gives
 	// back its replacement. ErrNotFound for an unknown serial or an order
@@ -117,13 +118,13 @@ type Store interface {
 
 	// AddGate adds a gate (tiers by id, ErrInvalid for one the event lacks)
 	// with its enrolment code.
-	AddGate(ctx context.Context, g wire.Gate, code GateCode) (wire.Gate, error)
-	Gates(ctx context.Context, event uint32) ([]wire.Gate, error)
+	AddGate(ctx context.Context, g kido.Gate, code GateCode) (kido.Gate, error)
+	Gates(ctx context.Context, event uint32) ([]kido.Gate, error)
 	// Enroll uses up an unexpired code and stores the gate's credential
 	// (Token.Gate and Token.Events are filled in from the code's gate). An
 	// unknown, used or expired code, or one of a revoked gate, is
 	// ErrNotFound.
-	Enroll(ctx context.Context, code TokenHash, device string, cred NewToken, now time.Time) (wire.Gate, error)
+	Enroll(ctx context.Context, code TokenHash, device string, cred NewToken, now time.Time) (kido.Gate, error)
 
 	// Snapshot returns the state a gate needs, read in one transaction,
 	// with Cursor set to the change-log position it reflects. Server and
@@ -137,7 +138,7 @@ type Store interface {
 	// their hashes), voids its unused code and appends a gate change, in
 	// one transaction; ErrNotFound unless the event has the gate. Revoking
 	// a revoked gate changes nothing.
-	RevokeGate(ctx context.Context, event, gate uint32, now time.Time) (wire.Gate, error)
+	RevokeGate(ctx context.Context, event, gate uint32, now time.Time) (kido.Gate, error)
 
 	// IssuedTickets returns the tier and text of each of serials issued for
 	// event (revoked tickets included); serials never issued are absent. A
@@ -218,10 +219,10 @@ type GateHeartbeat struct {
 // EventRecords is an event's admissions with what a report needs beside
 // them. Admissions excludes quarantined records.
 type EventRecords struct {
-	Event       wire.Event
-	Tiers       []wire.Tier
-	Gates       []wire.Gate
-	Admissions  []wire.Admission
+	Event       kido.Event
+	Tiers       []kido.Tier
+	Gates       []kido.Gate
+	Admissions  []kido.Admission
 	Rejected    map[uint32]int    // audit records by gate
 	Quarantined int               // records in quarantine
 	Issued      map[uint8]int     // tickets issued by tier, revoked included

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"kido.dev/kido"
 	"kido.dev/kido/sync/client"
 	"kido.dev/kido/sync/server"
 	"kido.dev/kido/sync/wire"
@@ -46,10 +47,10 @@ func (f *fixture) gate(t testing.TB, ev uint32, name string) *gateDev {
 var admitTime = start.Add(5 * time.Minute)
 
 // admission makes the gate's next admission of ticket tk.
-func (g *gateDev) admission(tk wire.IssuedTicket, kind string, at time.Time) wire.Admission {
+func (g *gateDev) admission(tk wire.IssuedTicket, kind string, at time.Time) kido.Admission {
 	g.seq++
-	a := wire.Admission{Gate: g.id, Seq: g.seq, Serial: tk.Serial, Tier: tk.Tier, Kind: kind, At: at, Corrected: at, Text: tk.Text}
-	if kind == wire.KindManual {
+	a := kido.Admission{Gate: g.id, Seq: g.seq, Serial: tk.Serial, Tier: tk.Tier, Kind: kind, At: at, Corrected: at, Text: tk.Text}
+	if kind == kido.KindManual {
 		a.Text = ""
 	}
 	a.Hash = wire.AdmissionHash(a)
@@ -58,8 +59,8 @@ func (g *gateDev) admission(tk wire.IssuedTicket, kind string, at time.Time) wir
 
 // admissionAt makes the gate's entry of ticket tk under seq, leaving the
 // gate's next seq as it is.
-func (g *gateDev) admissionAt(tk wire.IssuedTicket, seq uint64) wire.Admission {
-	a := wire.Admission{Gate: g.id, Seq: seq, Serial: tk.Serial, Tier: tk.Tier, Kind: wire.KindEntry, At: admitTime, Corrected: admitTime, Text: tk.Text}
+func (g *gateDev) admissionAt(tk wire.IssuedTicket, seq uint64) kido.Admission {
+	a := kido.Admission{Gate: g.id, Seq: seq, Serial: tk.Serial, Tier: tk.Tier, Kind: kido.KindEntry, At: admitTime, Corrected: admitTime, Text: tk.Text}
 	a.Hash = wire.AdmissionHash(a)
 	return a
 }
@@ -153,10 +154,10 @@ func TestUploadStoresRetriesAndQuarantines(t *testing.T) {
 	tks := f.issue(t, ev, "b1", 10)
 	g := f.gate(t, ev, "North 1")
 
-	a1, a2 := g.admission(tks[0], wire.KindEntry, admitTime), g.admission(tks[1], wire.KindManual, admitTime)
-	audit := wire.AuditRecord{Gate: g.id, Seq: 1, Kind: wire.KindEntry, Reason: "bad_signature", At: admitTime, Corrected: admitTime, Text: "12x"}
+	a1, a2 := g.admission(tks[0], kido.KindEntry, admitTime), g.admission(tks[1], kido.KindManual, admitTime)
+	audit := wire.AuditRecord{Gate: g.id, Seq: 1, Kind: kido.KindEntry, Reason: "bad_signature", At: admitTime, Corrected: admitTime, Text: "12x"}
 	audit.Hash = wire.AuditHash(audit)
-	req := wire.UploadRequest{Admissions: []wire.Admission{a1, a2}, Audits: []wire.AuditRecord{audit}}
+	req := wire.UploadRequest{Admissions: []kido.Admission{a1, a2}, Audits: []wire.AuditRecord{audit}}
 	ans := g.upload(t, req)
 	if ans.status != http.StatusOK {
 		t.Fatalf("first upload: %d %s", ans.status, ans.body)
@@ -172,23 +173,23 @@ func TestUploadStoresRetriesAndQuarantines(t *testing.T) {
 	}
 	// A gap: seq 4 is stored, acked stays at 2 until 3 arrives.
 	g.seq = 3
-	a4 := g.admission(tks[3], wire.KindEntry, admitTime)
-	r = g.upload(t, wire.UploadRequest{Admissions: []wire.Admission{a4}}).upload(t)
+	a4 := g.admission(tks[3], kido.KindEntry, admitTime)
+	r = g.upload(t, wire.UploadRequest{Admissions: []kido.Admission{a4}}).upload(t)
 	if r.Acked != 2 || r.Highest != 4 || r.Stored != 1 {
 		t.Fatalf("after a gap: %+v", r)
 	}
 	g.seq = 2
-	a3 := g.admission(tks[2], wire.KindEntry, admitTime)
-	r = g.upload(t, wire.UploadRequest{Admissions: []wire.Admission{a3}}).upload(t)
+	a3 := g.admission(tks[2], kido.KindEntry, admitTime)
+	r = g.upload(t, wire.UploadRequest{Admissions: []kido.Admission{a3}}).upload(t)
 	if r.Acked != 4 || r.Highest != 4 {
 		t.Fatalf("gap filled: %+v", r)
 	}
 
 	// The same key with other content (a gate restored from a backup): 409,
 	// quarantined beside the first, which stays.
-	other := wire.Admission{Gate: g.id, Seq: 1, Serial: tks[5].Serial, Tier: tks[5].Tier, Kind: wire.KindEntry, At: admitTime, Corrected: admitTime, Text: tks[5].Text}
+	other := kido.Admission{Gate: g.id, Seq: 1, Serial: tks[5].Serial, Tier: tks[5].Tier, Kind: kido.KindEntry, At: admitTime, Corrected: admitTime, Text: tks[5].Text}
 	other.Hash = wire.AdmissionHash(other)
-	ans = g.upload(t, wire.UploadRequest{Admissions: []wire.Admission{other}})
+	ans = g.upload(t, wire.UploadRequest{Admissions: []kido.Admission{other}})
 	if ans.status != http.StatusConflict || ans.code() != wire.CodeSeqConflict {
 		t.Fatalf("reused seq: %d %s", ans.status, ans.body)
 	}
@@ -197,7 +198,7 @@ func TestUploadStoresRetriesAndQuarantines(t *testing.T) {
 		t.Fatalf("reused seq: %+v", r)
 	}
 	// Its retry adds nothing but is still answered 409.
-	if ans := g.upload(t, wire.UploadRequest{Admissions: []wire.Admission{other}}); ans.status != http.StatusConflict {
+	if ans := g.upload(t, wire.UploadRequest{Admissions: []kido.Admission{other}}); ans.status != http.StatusConflict {
 		t.Fatalf("retried conflict: %d %s", ans.status, ans.body)
 	}
 	ctx := context.Background()
@@ -236,24 +237,24 @@ func TestUploadRefusesBadInput(t *testing.T) {
 	ev := f.event(t)
 	tks := f.issue(t, ev, "b1", 5)
 	g, other := f.gate(t, ev, "North 1"), f.gate(t, ev, "South 1")
-	good := g.admission(tks[0], wire.KindEntry, admitTime)
-	if a := g.upload(t, wire.UploadRequest{Admissions: []wire.Admission{good}}); a.status != 200 {
+	good := g.admission(tks[0], kido.KindEntry, admitTime)
+	if a := g.upload(t, wire.UploadRequest{Admissions: []kido.Admission{good}}); a.status != 200 {
 		t.Fatalf("good upload: %d %s", a.status, a.body)
 	}
 	// A ticket of another event, signed with that event's key.
 	ev2 := f.event(t)
 	foreign := f.issue(t, ev2, "x", 1)[0]
 
-	rec := func(mod func(*wire.Admission)) string {
-		a := wire.Admission{Gate: g.id, Seq: 2, Serial: tks[1].Serial, Tier: tks[1].Tier, Kind: wire.KindEntry, At: admitTime, Corrected: admitTime, Text: tks[1].Text}
+	rec := func(mod func(*kido.Admission)) string {
+		a := kido.Admission{Gate: g.id, Seq: 2, Serial: tks[1].Serial, Tier: tks[1].Tier, Kind: kido.KindEntry, At: admitTime, Corrected: admitTime, Text: tks[1].Text}
 		mod(&a)
 		a.Hash = wire.AdmissionHash(a)
-		b, _ := json.Marshal(wire.UploadRequest{Admissions: []wire.Admission{a}})
+		b, _ := json.Marshal(wire.UploadRequest{Admissions: []kido.Admission{a}})
 		return string(b)
 	}
 	forged := []byte(tks[1].Text)
 	forged[100] = '0' + (forged[100]-'0'+1)%10
-	valid := rec(func(*wire.Admission) {})
+	valid := rec(func(*kido.Admission) {})
 	cases := []struct {
 		name, body string
 		status     int
@@ -267,16 +268,16 @@ func TestUploadRefusesBadInput(t *testing.T) {
 		{"trailing data", valid + `{}`, 400, wire.CodeMalformed, false},
 		{"negative seq", strings.Replace(valid, `"seq":2`, `"seq":-2`, 1), 400, wire.CodeMalformed, false},
 		{"seq over 2^64", strings.Replace(valid, `"seq":2`, `"seq":18446744073709551616`, 1), 400, wire.CodeMalformed, false},
-		{"seq over 2^53", rec(func(a *wire.Admission) { a.Seq = wire.MaxSeq + 1 }), 400, wire.CodeBadBatch, false},
-		{"seq 0", rec(func(a *wire.Admission) { a.Seq = 0 }), 400, wire.CodeBadBatch, false},
-		{"unknown kind", rec(func(a *wire.Admission) { a.Kind = "jump" }), 400, wire.CodeBadRecord, false},
+		{"seq over 2^53", rec(func(a *kido.Admission) { a.Seq = wire.MaxSeq + 1 }), 400, wire.CodeBadBatch, false},
+		{"seq 0", rec(func(a *kido.Admission) { a.Seq = 0 }), 400, wire.CodeBadBatch, false},
+		{"unknown kind", rec(func(a *kido.Admission) { a.Kind = "jump" }), 400, wire.CodeBadRecord, false},
 		{"bad hash", strings.Replace(valid, `"hash":"`, `"hash":"0`, 1), 400, wire.CodeBadHash, false},
 		{"too large", `{"admissions":[],"audits":[],"pad":"` + strings.Repeat("x", wire.MaxUploadBody) + `"}`, 413, wire.CodeTooLarge, false},
-		{"other gate's records", rec(func(a *wire.Admission) { a.Gate = other.id }), 403, wire.CodeWrongGate, false},
-		{"forged ticket", rec(func(a *wire.Admission) { a.Text = string(forged) }), 400, wire.CodeBadTicket, true},
-		{"serial not the ticket's", rec(func(a *wire.Admission) { a.Serial = tks[2].Serial }), 400, wire.CodeBadTicket, true},
-		{"ticket of another event", rec(func(a *wire.Admission) { a.Text, a.Serial, a.Tier = foreign.Text, foreign.Serial, foreign.Tier }), 400, wire.CodeBadTicket, true},
-		{"manual, never issued", rec(func(a *wire.Admission) { a.Kind, a.Text, a.Serial = wire.KindManual, "", 999 }), 400, wire.CodeBadTicket, true},
+		{"other gate's records", rec(func(a *kido.Admission) { a.Gate = other.id }), 403, wire.CodeWrongGate, false},
+		{"forged ticket", rec(func(a *kido.Admission) { a.Text = string(forged) }), 400, wire.CodeBadTicket, true},
+		{"serial not the ticket's", rec(func(a *kido.Admission) { a.Serial = tks[2].Serial }), 400, wire.CodeBadTicket, true},
+		{"ticket of another event", rec(func(a *kido.Admission) { a.Text, a.Serial, a.Tier = foreign.Text, foreign.Serial, foreign.Tier }), 400, wire.CodeBadTicket, true},
+		{"manual, never issued", rec(func(a *kido.Admission) { a.Kind, a.Text, a.Serial = kido.KindManual, "", 999 }), 400, wire.CodeBadTicket, true},
 	}
 	before := f.state(t, ev)
 	refused := 0
@@ -388,7 +389,7 @@ func TestUploadChecksByIssuedTextOrSignature(t *testing.T) {
 			tks := f.issue(t, ev, "b1", 200)
 			g := f.gate(t, ev, "North 1")
 
-			if a := g.upload(t, wire.UploadRequest{Admissions: []wire.Admission{g.admission(tks[0], wire.KindEntry, admitTime)}}); a.status != 200 {
+			if a := g.upload(t, wire.UploadRequest{Admissions: []kido.Admission{g.admission(tks[0], kido.KindEntry, admitTime)}}); a.status != 200 {
 				t.Fatalf("genuine admission: %d %s", a.status, a.body)
 			}
 			wantText, wantSig := 0, 1
@@ -402,9 +403,9 @@ func TestUploadChecksByIssuedTextOrSignature(t *testing.T) {
 			// A forged text with a serial that was issued: never the
 			// issued text, so it goes to the signature, which fails.
 			before := f.state(t, ev)
-			forged := wire.Admission{Gate: g.id, Seq: 2, Serial: tks[1].Serial, Tier: tks[1].Tier, Kind: wire.KindEntry, At: admitTime, Corrected: admitTime, Text: forge(tks[1].Text)}
+			forged := kido.Admission{Gate: g.id, Seq: 2, Serial: tks[1].Serial, Tier: tks[1].Tier, Kind: kido.KindEntry, At: admitTime, Corrected: admitTime, Text: forge(tks[1].Text)}
 			forged.Hash = wire.AdmissionHash(forged)
-			a := g.upload(t, wire.UploadRequest{Admissions: []wire.Admission{forged}})
+			a := g.upload(t, wire.UploadRequest{Admissions: []kido.Admission{forged}})
 			if a.status != 400 || a.code() != wire.CodeBadTicket {
 				t.Fatalf("forged text with a valid serial: %d %s", a.status, a.body)
 			}
@@ -418,9 +419,9 @@ func TestUploadChecksByIssuedTextOrSignature(t *testing.T) {
 			// A full batch with one forged text among genuine ones: refused,
 			// naming that record, nothing stored.
 			g.seq = 1
-			var batch []wire.Admission
+			var batch []kido.Admission
 			for i := 1; i < 150; i++ {
-				batch = append(batch, g.admission(tks[i], wire.KindEntry, admitTime))
+				batch = append(batch, g.admission(tks[i], kido.KindEntry, admitTime))
 			}
 			bad := &batch[97]
 			bad.Text = forge(bad.Text)

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"kido.dev/kido"
 	"kido.dev/kido/sync/wire"
 	"kido.dev/kido/ticket"
 )
@@ -100,7 +101,7 @@ const parallelVerify = 32
 // carry the record's serial and tier. Either way the serial must have been
 // issued with the record's tier. A failure is 400 bad_ticket and is logged
 // in the refused-uploads log.
-func (s *Server) verifyAdmissions(r *http.Request, ev, gate uint32, as []wire.Admission) error {
+func (s *Server) verifyAdmissions(r *http.Request, ev, gate uint32, as []kido.Admission) error {
 	if len(as) == 0 {
 		return nil
 	}
@@ -108,7 +109,7 @@ func (s *Server) verifyAdmissions(r *http.Request, ev, gate uint32, as []wire.Ad
 	if err != nil {
 		return err
 	}
-	as = slices.DeleteFunc(slices.Clone(as), func(a wire.Admission) bool { return stored[a.Seq] == a.Hash })
+	as = slices.DeleteFunc(slices.Clone(as), func(a kido.Admission) bool { return stored[a.Seq] == a.Hash })
 	if len(as) == 0 {
 		return nil
 	}
@@ -128,8 +129,8 @@ func (s *Server) verifyAdmissions(r *http.Request, ev, gate uint32, as []wire.Ad
 		switch {
 		case !ok:
 			msgs[i] = fmt.Sprintf("serial %d was never issued for event %d", a.Serial, ev)
-		case a.Kind == wire.KindManual || (t.Text != "" && a.Text == t.Text):
-			if a.Kind != wire.KindManual {
+		case a.Kind == kido.KindManual || (t.Text != "" && a.Text == t.Text):
+			if a.Kind != kido.KindManual {
 				byText++
 			}
 			if t.Tier != a.Tier {
@@ -210,7 +211,7 @@ func verifyAll(n int, check func(int)) {
 
 // checkTicket returns why admission a's ticket text fails verification, or
 // "". issuedTier is the tier its serial was issued with.
-func checkTicket(kr *ticket.Keyring, ev uint32, a wire.Admission, issuedTier uint8) string {
+func checkTicket(kr *ticket.Keyring, ev uint32, a kido.Admission, issuedTier uint8) string {
 	t, err := ticket.Parse(a.Text)
 	if err != nil {
 		return fmt.Sprintf("ticket text does not parse: %v", err)

@@ -5,6 +5,8 @@ import (
 	"encoding/hex"
 	"strconv"
 	"time"
+
+	"kido.dev/kido"
 )
 
 // AdmissionHash returns the content hash carried in Admission.Hash:
@@ -13,7 +15,7 @@ import (
 // numbers in decimal, times as RFC 3339 in UTC with nanoseconds. The Hash
 // field itself is not covered. Two records with one (gate, seq) key and
 // different hashes are a conflict, never a duplicate.
-func AdmissionHash(a Admission) string {
+func AdmissionHash(a kido.Admission) string {
 	h := newFieldHash("kido admission v1\x00", len(a.Text))
 	h.num(uint64(a.Gate))
 	h.num(a.Seq)

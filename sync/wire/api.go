@@ -1,6 +1,10 @@
 package wire
 
-import "time"
+import (
+	"time"
+
+	"kido.dev/kido"
+)
 
 // This file holds the messages of the admin and promoter API (kidoctl ↔
 // kido-server); see docs/api.md.
@@ -27,12 +31,12 @@ type EventCreate struct {
 
 // EventDetail answers GET /v1/events/{event}.
 type EventDetail struct {
-	Event   Event  `json:"event"`
-	Tiers   []Tier `json:"tiers"`
-	Keys    []Key  `json:"keys"`
-	Gates   []Gate `json:"gates"`
-	Issued  int    `json:"issued"`  // tickets issued, revoked ones included
-	Revoked int    `json:"revoked"` // of which revoked
+	Event   kido.Event  `json:"event"`
+	Tiers   []kido.Tier `json:"tiers"`
+	Keys    []kido.Key  `json:"keys"`
+	Gates   []kido.Gate `json:"gates"`
+	Issued  int         `json:"issued"`  // tickets issued, revoked ones included
+	Revoked int         `json:"revoked"` // of which revoked
 }
 
 // TierCreate adds a tier to an event (POST /v1/events/{event}/tiers).
@@ -127,7 +131,7 @@ type Selection struct {
 
 // Revoked answers a revocation: the selected tickets, now revoked.
 type Revoked struct {
-	Tickets []RosterEntry `json:"tickets"`
+	Tickets []kido.RosterEntry `json:"tickets"`
 }
 
 // Reissued answers a reissue: the new tickets, each naming the serial it
@@ -139,15 +143,15 @@ type Reissued struct {
 
 // GateCreate adds a gate to an event (POST /v1/events/{event}/gates).
 type GateCreate struct {
-	Name      string   `json:"name"`
-	Tiers     []string `json:"tiers,omitempty"`     // tier names; empty: every tier
-	Direction string   `json:"direction,omitempty"` // DirectionEntry (default), DirectionExit or DirectionBoth
+	Name      string         `json:"name"`
+	Tiers     []string       `json:"tiers,omitempty"`     // tier names; empty: every tier
+	Direction kido.Direction `json:"direction,omitempty"` // DirectionEntry (default), DirectionExit or DirectionBoth
 }
 
 // GateCreated answers GateCreate with the gate's single-use enrolment
 // code (see ParseEnrollCode).
 type GateCreated struct {
-	Gate    Gate      `json:"gate"`
+	Gate    kido.Gate `json:"gate"`
 	Code    string    `json:"code"`
 	Expires time.Time `json:"expires"`
 	Server  Server    `json:"server"`

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"strings"
 	"testing"
+
+	"kido.dev/kido"
 )
 
 func TestDammVector(t *testing.T) {
@@ -75,7 +77,7 @@ func TestVerifyEnrollResponse(t *testing.T) {
 	otherPub, otherPriv, _ := ed25519.GenerateKey(nil)
 	code := EnrollCode{Secret: "12345678", Fingerprint: Fingerprint(pub)}
 	sign := func(k ed25519.PrivateKey, nonce string) *EnrollResponse {
-		r := &EnrollResponse{Gate: Gate{ID: 7}, Credential: "cred", Server: Server{Fingerprint: Fingerprint(k.Public().(ed25519.PublicKey))}}
+		r := &EnrollResponse{Gate: kido.Gate{ID: 7}, Credential: "cred", Server: Server{Fingerprint: Fingerprint(k.Public().(ed25519.PublicKey))}}
 		r.Signature = base64.StdEncoding.EncodeToString(ed25519.Sign(k, EnrollSignedMessage(nonce, 7, "cred")))
 		return r
 	}

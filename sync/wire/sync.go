@@ -11,6 +11,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"kido.dev/kido"
 )
 
 // Limits of the sync protocol (docs/sync-protocol.md, "Upload").
@@ -49,7 +51,7 @@ const (
 type AuditRecord struct {
 	Gate      uint32    `json:"gate"`
 	Seq       uint64    `json:"seq"`
-	Kind      string    `json:"kind"`   // the passage attempted: KindEntry, KindExit or KindManual
+	Kind      string    `json:"kind"`   // the passage attempted: kido.KindEntry, kido.KindExit or kido.KindManual
 	Reason    string    `json:"reason"` // the gate's stable reason, e.g. "already_used"
 	Serial    uint32    `json:"serial"` // 0 when the text did not parse
 	At        time.Time `json:"at"`
@@ -62,8 +64,8 @@ type AuditRecord struct {
 // strictly ascending Seq order; both may be empty (a contact that only
 // fetches the acknowledgement).
 type UploadRequest struct {
-	Admissions []Admission   `json:"admissions"`
-	Audits     []AuditRecord `json:"audits"`
+	Admissions []kido.Admission `json:"admissions"`
+	Audits     []AuditRecord    `json:"audits"`
 }
 
 // RecordRef names one uploaded record.
@@ -164,7 +166,7 @@ func printableASCII(s string, max int) bool {
 // GateStatus is one row of GET /v1/events/{id}/gates: a gate, its heartbeat
 // and its upload state.
 type GateStatus struct {
-	Gate
+	kido.Gate
 	LastContact *time.Time `json:"last_contact,omitempty"` // server time; nil: never
 	Pending     int64      `json:"pending"`                // from the last heartbeat; -1: unknown
 	ClockSkewMS int64      `json:"clock_skew_ms"`          // gate clock minus server clock at the last contact
@@ -221,7 +223,7 @@ type Conflict struct {
 
 // ConflictAdmission is an admission as listed in a Conflict.
 type ConflictAdmission struct {
-	Admission
+	kido.Admission
 	GateName string `json:"gate_name"`
 	Excess   bool   `json:"excess"`
 }
@@ -295,7 +297,7 @@ func (r *UploadRequest) Check() error {
 		if err := checkCommon(RecordAdmission, a.Seq, a.Kind, a.At, a.Corrected); err != nil {
 			return err
 		}
-		if a.Kind != KindManual && a.Text == "" {
+		if a.Kind != kido.KindManual && a.Text == "" {
 			return badUpload(CodeBadRecord, "admission %d: a %s admission needs the ticket text", a.Seq, a.Kind)
 		}
 		if h := AdmissionHash(a); a.Hash != h {
@@ -336,7 +338,7 @@ func checkSeq(record string, seq, last uint64) error {
 
 func checkCommon(record string, seq uint64, kind string, at, corrected time.Time) error {
 	switch kind {
-	case KindEntry, KindExit, KindManual:
+	case kido.KindEntry, kido.KindExit, kido.KindManual:
 	default:
 		return badUpload(CodeBadRecord, "%s %d: unknown kind %q", record, seq, kind)
 	}

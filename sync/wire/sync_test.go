@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"kido.dev/kido"
 )
 
 // TestHashVectors runs the vectors in testdata/hash: each file has header
@@ -28,7 +30,7 @@ func TestHashVectors(t *testing.T) {
 			var got string
 			switch hdr["record"] {
 			case RecordAdmission:
-				var a Admission
+				var a kido.Admission
 				if err := Decode(strings.NewReader(body), &a, MaxUploadBody); err != nil {
 					t.Fatal(err)
 				}
@@ -74,16 +76,16 @@ func readVector(t *testing.T, path string) (map[string]string, string) {
 	return nil, ""
 }
 
-func sampleAdmission(seq uint64) Admission {
+func sampleAdmission(seq uint64) kido.Admission {
 	at := time.Date(2027, 8, 1, 10, 0, 0, 0, time.FixedZone("JST", 9*3600)).Add(time.Duration(seq) * time.Second)
-	a := Admission{Gate: 7, Seq: seq, Serial: 1000 + uint32(seq), Tier: 1, Kind: KindEntry, At: at, Corrected: at.Add(time.Millisecond), Text: "0123456789"}
+	a := kido.Admission{Gate: 7, Seq: seq, Serial: 1000 + uint32(seq), Tier: 1, Kind: kido.KindEntry, At: at, Corrected: at.Add(time.Millisecond), Text: "0123456789"}
 	a.Hash = AdmissionHash(a)
 	return a
 }
 
 func sampleAudit(seq uint64) AuditRecord {
 	at := time.Date(2027, 8, 1, 1, 0, 0, 0, time.UTC).Add(time.Duration(seq) * time.Second)
-	r := AuditRecord{Gate: 7, Seq: seq, Kind: KindEntry, Reason: "already_used", Serial: 5, At: at, Corrected: at, Text: "0123"}
+	r := AuditRecord{Gate: 7, Seq: seq, Kind: kido.KindEntry, Reason: "already_used", Serial: 5, At: at, Corrected: at, Text: "0123"}
 	r.Hash = AuditHash(r)
 	return r
 }
@@ -91,15 +93,15 @@ func sampleAudit(seq uint64) AuditRecord {
 // Every field is covered: changing any one changes the hash.
 func TestHashCoversEveryField(t *testing.T) {
 	base := sampleAdmission(1)
-	edits := map[string]func(*Admission){
-		"gate":      func(a *Admission) { a.Gate++ },
-		"seq":       func(a *Admission) { a.Seq++ },
-		"serial":    func(a *Admission) { a.Serial++ },
-		"tier":      func(a *Admission) { a.Tier++ },
-		"kind":      func(a *Admission) { a.Kind = KindExit },
-		"at":        func(a *Admission) { a.At = a.At.Add(time.Nanosecond) },
-		"corrected": func(a *Admission) { a.Corrected = a.Corrected.Add(time.Nanosecond) },
-		"text":      func(a *Admission) { a.Text += "0" },
+	edits := map[string]func(*kido.Admission){
+		"gate":      func(a *kido.Admission) { a.Gate++ },
+		"seq":       func(a *kido.Admission) { a.Seq++ },
+		"serial":    func(a *kido.Admission) { a.Serial++ },
+		"tier":      func(a *kido.Admission) { a.Tier++ },
+		"kind":      func(a *kido.Admission) { a.Kind = kido.KindExit },
+		"at":        func(a *kido.Admission) { a.At = a.At.Add(time.Nanosecond) },
+		"corrected": func(a *kido.Admission) { a.Corrected = a.Corrected.Add(time.Nanosecond) },
+		"text":      func(a *kido.Admission) { a.Text += "0" },
 	}
 	for name, edit := range edits {
 		a := base
@@ -112,7 +114,7 @@ func TestHashCoversEveryField(t *testing.T) {
 	aedits := map[string]func(*AuditRecord){
 		"gate":      func(r *AuditRecord) { r.Gate++ },
 		"seq":       func(r *AuditRecord) { r.Seq++ },
-		"kind":      func(r *AuditRecord) { r.Kind = KindExit },
+		"kind":      func(r *AuditRecord) { r.Kind = kido.KindExit },
 		"reason":    func(r *AuditRecord) { r.Reason = "revoked" },
 		"serial":    func(r *AuditRecord) { r.Serial++ },
 		"at":        func(r *AuditRecord) { r.At = r.At.Add(time.Nanosecond) },
@@ -138,7 +140,7 @@ func TestHashSurvivesJSON(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var back Admission
+	var back kido.Admission
 	if err := Decode(bytes.NewReader(b), &back, MaxUploadBody); err != nil {
 		t.Fatal(err)
 	}
@@ -169,7 +171,7 @@ func TestAuditText(t *testing.T) {
 func TestUploadCheck(t *testing.T) {
 	ok := func() UploadRequest {
 		return UploadRequest{
-			Admissions: []Admission{sampleAdmission(1), sampleAdmission(2), sampleAdmission(4)},
+			Admissions: []kido.Admission{sampleAdmission(1), sampleAdmission(2), sampleAdmission(4)},
 			Audits:     []AuditRecord{sampleAudit(1)},
 		}
 	}
@@ -188,7 +190,7 @@ func TestUploadCheck(t *testing.T) {
 	}{
 		{"valid, with a gap", func(*UploadRequest) {}, ""},
 		{"empty", func(r *UploadRequest) { *r = UploadRequest{} }, ""},
-		{"manual without text", func(r *UploadRequest) { r.Admissions[0].Kind = KindManual; r.Admissions[0].Text = ""; rehash(r) }, ""},
+		{"manual without text", func(r *UploadRequest) { r.Admissions[0].Kind = kido.KindManual; r.Admissions[0].Text = ""; rehash(r) }, ""},
 		{"too many", func(r *UploadRequest) {
 			r.Admissions = nil
 			for i := 1; i <= MaxBatch+1; i++ {
@@ -277,7 +279,7 @@ func TestDecode(t *testing.T) {
 // FuzzDecodeUpload: whatever arrives, Decode and Check never panic, and an
 // accepted request re-encodes to one that decodes to the same records.
 func FuzzDecodeUpload(f *testing.F) {
-	good, _ := json.Marshal(UploadRequest{Admissions: []Admission{sampleAdmission(1)}, Audits: []AuditRecord{sampleAudit(1)}})
+	good, _ := json.Marshal(UploadRequest{Admissions: []kido.Admission{sampleAdmission(1)}, Audits: []AuditRecord{sampleAudit(1)}})
 	f.Add(good)
 	f.Add([]byte(`{"admissions":[{"seq":-1}]}`))
 	f.Add([]byte(`{"admissions":null,"audits":[{"text":"\u0000\ud800"}]}`))

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"kido.dev/kido"
 	"kido.dev/kido/sync/server"
 	"kido.dev/kido/sync/wire"
 )
@@ -18,8 +19,8 @@ func noEvent(id uint32) error {
 
 const eventCols = "id, name, venue, start, end, time_zone"
 
-func scanEvent(row interface{ Scan(...any) error }) (wire.Event, error) {
-	var e wire.Event
+func scanEvent(row interface{ Scan(...any) error }) (kido.Event, error) {
+	var e kido.Event
 	var start, end string
 	if err := row.Scan(&e.ID, &e.Name, &e.Venue, &start, &end, &e.TimeZone); err != nil {
 		return e, err
@@ -39,7 +40,7 @@ func scanEvent(row interface{ Scan(...any) error }) (wire.Event, error) {
 	return e, nil
 }
 
-func getEvent(ctx context.Context, q queryer, id uint32) (wire.Event, error) {
+func getEvent(ctx context.Context, q queryer, id uint32) (kido.Event, error) {
 	e, err := scanEvent(q.QueryRowContext(ctx, "SELECT "+eventCols+" FROM events WHERE id = ?", id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return e, noEvent(id)
@@ -51,8 +52,8 @@ func getEvent(ctx context.Context, q queryer, id uint32) (wire.Event, error) {
 }
 
 // CreateEvent implements server.Store.
-func (s *Store) CreateEvent(ctx context.Context, in wire.EventCreate, key server.SealedKey, now time.Time) (wire.Event, error) {
-	var ev wire.Event
+func (s *Store) CreateEvent(ctx context.Context, in wire.EventCreate, key server.SealedKey, now time.Time) (kido.Event, error) {
+	var ev kido.Event
 	err := s.write(ctx, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, "INSERT INTO events (name, venue, start, end, time_zone, created) VALUES (?, ?, ?, ?, ?, ?)",
 			in.Name, in.Venue, in.Start.Format(time.RFC3339Nano), in.End.Format(time.RFC3339Nano), in.TimeZone, fmtTime(now))
@@ -73,8 +74,8 @@ func (s *Store) CreateEvent(ctx context.Context, in wire.EventCreate, key server
 }
 
 // Events implements server.Store.
-func (s *Store) Events(ctx context.Context, ids []uint32) ([]wire.Event, error) {
-	out := []wire.Event{}
+func (s *Store) Events(ctx context.Context, ids []uint32) ([]kido.Event, error) {
+	out := []kido.Event{}
 	if ids != nil {
 		for _, id := range ids {
 			e, err := getEvent(ctx, s.r, id)
@@ -127,8 +128,8 @@ func (s *Store) EventDetail(ctx context.Context, id uint32) (wire.EventDetail, e
 }
 
 // AddTier implements server.Store.
-func (s *Store) AddTier(ctx context.Context, event uint32, name string, entries int) (wire.Tier, error) {
-	t := wire.Tier{Event: event, Name: name, Entries: entries}
+func (s *Store) AddTier(ctx context.Context, event uint32, name string, entries kido.EntryRule) (kido.Tier, error) {
+	t := kido.Tier{Event: event, Name: name, Entries: entries}
 	err := s.write(ctx, func(tx *sql.Tx) error {
 		if _, err := getEvent(ctx, tx, event); err != nil {
 			return err
@@ -163,8 +164,8 @@ func (s *Store) AddTier(ctx context.Context, event uint32, name string, entries 
 }
 
 // Tiers implements server.Store.
-func (s *Store) Tiers(ctx context.Context, event uint32) ([]wire.Tier, error) {
-	var out []wire.Tier
+func (s *Store) Tiers(ctx context.Context, event uint32) ([]kido.Tier, error) {
+	var out []kido.Tier
 	err := s.read(ctx, func(tx *sql.Tx) error {
 		if _, err := getEvent(ctx, tx, event); err != nil {
 			return err
@@ -176,15 +177,15 @@ func (s *Store) Tiers(ctx context.Context, event uint32) ([]wire.Tier, error) {
 	return out, err
 }
 
-func tiers(ctx context.Context, q queryer, event uint32) ([]wire.Tier, error) {
+func tiers(ctx context.Context, q queryer, event uint32) ([]kido.Tier, error) {
 	rows, err := q.QueryContext(ctx, "SELECT id, name, entries FROM tiers WHERE event = ? ORDER BY id", event)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: tiers: %w", err)
 	}
 	defer rows.Close()
-	out := []wire.Tier{}
+	out := []kido.Tier{}
 	for rows.Next() {
-		t := wire.Tier{Event: event}
+		t := kido.Tier{Event: event}
 		if err := rows.Scan(&t.ID, &t.Name, &t.Entries); err != nil {
 			return nil, fmt.Errorf("sqlite: tiers: %w", err)
 		}
@@ -195,8 +196,8 @@ func tiers(ctx context.Context, q queryer, event uint32) ([]wire.Tier, error) {
 
 const keyCols = "event, id, public, current, revoked, created"
 
-func scanKey(row interface{ Scan(...any) error }) (wire.Key, error) {
-	var k wire.Key
+func scanKey(row interface{ Scan(...any) error }) (kido.Key, error) {
+	var k kido.Key
 	var created string
 	if err := row.Scan(&k.Event, &k.ID, &k.Public, &k.Current, &k.Revoked, &created); err != nil {
 		return k, err
@@ -206,7 +207,7 @@ func scanKey(row interface{ Scan(...any) error }) (wire.Key, error) {
 	return k, err
 }
 
-func keys(ctx context.Context, q queryer, event uint32) ([]wire.Key, error) {
+func keys(ctx context.Context, q queryer, event uint32) ([]kido.Key, error) {
 	query, args := "SELECT "+keyCols+" FROM keys ORDER BY event, created, id", []any{}
 	if event != 0 {
 		query, args = "SELECT "+keyCols+" FROM keys WHERE event = ? ORDER BY created, id", []any{event}
@@ -216,7 +217,7 @@ func keys(ctx context.Context, q queryer, event uint32) ([]wire.Key, error) {
 		return nil, fmt.Errorf("sqlite: keys: %w", err)
 	}
 	defer rows.Close()
-	out := []wire.Key{}
+	out := []kido.Key{}
 	for rows.Next() {
 		k, err := scanKey(rows)
 		if err != nil {
@@ -228,24 +229,24 @@ func keys(ctx context.Context, q queryer, event uint32) ([]wire.Key, error) {
 }
 
 // insertKey adds a key as the event's current one.
-func insertKey(ctx context.Context, tx *sql.Tx, event uint32, key server.SealedKey, now time.Time) (wire.Key, error) {
+func insertKey(ctx context.Context, tx *sql.Tx, event uint32, key server.SealedKey, now time.Time) (kido.Key, error) {
 	rows, err := tx.QueryContext(ctx, "UPDATE keys SET current = 0 WHERE event = ? AND current = 1 RETURNING "+keyCols, event)
 	if err != nil {
-		return wire.Key{}, fmt.Errorf("sqlite: add key: %w", err)
+		return kido.Key{}, fmt.Errorf("sqlite: add key: %w", err)
 	}
-	var old []wire.Key
+	var old []kido.Key
 	for rows.Next() {
 		k, err := scanKey(rows)
 		if err != nil {
 			rows.Close()
-			return wire.Key{}, fmt.Errorf("sqlite: add key: %w", err)
+			return kido.Key{}, fmt.Errorf("sqlite: add key: %w", err)
 		}
 		old = append(old, k)
 	}
 	rows.Close()
 	for _, k := range old {
 		if err := logChange(ctx, tx, event, wire.Change{Kind: wire.ChangeKey, Key: &k}); err != nil {
-			return wire.Key{}, err
+			return kido.Key{}, err
 		}
 	}
 	k, err := scanKey(tx.QueryRowContext(ctx, "INSERT INTO keys (event, id, public, sealed, current, created) VALUES (?, ?, ?, ?, 1, ?) RETURNING "+keyCols,
@@ -260,8 +261,8 @@ func insertKey(ctx context.Context, tx *sql.Tx, event uint32, key server.SealedK
 }
 
 // Keys implements server.Store.
-func (s *Store) Keys(ctx context.Context, event uint32) ([]wire.Key, error) {
-	var out []wire.Key
+func (s *Store) Keys(ctx context.Context, event uint32) ([]kido.Key, error) {
+	var out []kido.Key
 	err := s.read(ctx, func(tx *sql.Tx) error {
 		if event != 0 {
 			if _, err := getEvent(ctx, tx, event); err != nil {
@@ -276,8 +277,8 @@ func (s *Store) Keys(ctx context.Context, event uint32) ([]wire.Key, error) {
 }
 
 // AddKey implements server.Store.
-func (s *Store) AddKey(ctx context.Context, event uint32, key server.SealedKey, now time.Time) (wire.Key, error) {
-	var k wire.Key
+func (s *Store) AddKey(ctx context.Context, event uint32, key server.SealedKey, now time.Time) (kido.Key, error) {
+	var k kido.Key
 	err := s.write(ctx, func(tx *sql.Tx) error {
 		if _, err := getEvent(ctx, tx, event); err != nil {
 			return err
@@ -290,8 +291,8 @@ func (s *Store) AddKey(ctx context.Context, event uint32, key server.SealedKey, 
 }
 
 // RevokeKey implements server.Store.
-func (s *Store) RevokeKey(ctx context.Context, event uint32, id string) (wire.Key, error) {
-	var k wire.Key
+func (s *Store) RevokeKey(ctx context.Context, event uint32, id string) (kido.Key, error) {
+	var k kido.Key
 	err := s.write(ctx, func(tx *sql.Tx) error {
 		var n int
 		var ev uint32

@@ -8,14 +8,15 @@ import (
 	"strconv"
 	"time"
 
+	"kido.dev/kido"
 	"kido.dev/kido/sync/server"
 	"kido.dev/kido/sync/wire"
 )
 
 const gateCols = "id, event, name, tiers, direction, revoked"
 
-func scanGate(row interface{ Scan(...any) error }) (wire.Gate, error) {
-	var g wire.Gate
+func scanGate(row interface{ Scan(...any) error }) (kido.Gate, error) {
+	var g kido.Gate
 	var ts string
 	if err := row.Scan(&g.ID, &g.Event, &g.Name, &ts, &g.Direction, &g.Revoked); err != nil {
 		return g, err
@@ -25,13 +26,13 @@ func scanGate(row interface{ Scan(...any) error }) (wire.Gate, error) {
 	return g, err
 }
 
-func gates(ctx context.Context, q queryer, event uint32) ([]wire.Gate, error) {
+func gates(ctx context.Context, q queryer, event uint32) ([]kido.Gate, error) {
 	rows, err := q.QueryContext(ctx, "SELECT "+gateCols+" FROM gates WHERE event = ? ORDER BY id", event)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: gates: %w", err)
 	}
 	defer rows.Close()
-	out := []wire.Gate{}
+	out := []kido.Gate{}
 	for rows.Next() {
 		g, err := scanGate(rows)
 		if err != nil {
@@ -43,7 +44,7 @@ func gates(ctx context.Context, q queryer, event uint32) ([]wire.Gate, error) {
 }
 
 // AddGate implements server.Store.
-func (s *Store) AddGate(ctx context.Context, g wire.Gate, code server.GateCode) (wire.Gate, error) {
+func (s *Store) AddGate(ctx context.Context, g kido.Gate, code server.GateCode) (kido.Gate, error) {
 	err := s.write(ctx, func(tx *sql.Tx) error {
 		if _, err := getEvent(ctx, tx, g.Event); err != nil {
 			return err
@@ -70,8 +71,8 @@ func (s *Store) AddGate(ctx context.Context, g wire.Gate, code server.GateCode) 
 }
 
 // Gates implements server.Store.
-func (s *Store) Gates(ctx context.Context, event uint32) ([]wire.Gate, error) {
-	var out []wire.Gate
+func (s *Store) Gates(ctx context.Context, event uint32) ([]kido.Gate, error) {
+	var out []kido.Gate
 	err := s.read(ctx, func(tx *sql.Tx) error {
 		if _, err := getEvent(ctx, tx, event); err != nil {
 			return err
@@ -84,8 +85,8 @@ func (s *Store) Gates(ctx context.Context, event uint32) ([]wire.Gate, error) {
 }
 
 // Enroll implements server.Store.
-func (s *Store) Enroll(ctx context.Context, code server.TokenHash, device string, cred server.NewToken, now time.Time) (wire.Gate, error) {
-	var g wire.Gate
+func (s *Store) Enroll(ctx context.Context, code server.TokenHash, device string, cred server.NewToken, now time.Time) (kido.Gate, error) {
+	var g kido.Gate
 	err := s.write(ctx, func(tx *sql.Tx) error {
 		var enrolled sql.NullString
 		var ts, expires string
@@ -167,7 +168,7 @@ func (s *Store) Snapshot(ctx context.Context, gate uint32) (*wire.Snapshot, erro
 	return snap, nil
 }
 
-func roster(ctx context.Context, tx *sql.Tx, event uint32) ([]wire.RosterEntry, error) {
+func roster(ctx context.Context, tx *sql.Tx, event uint32) ([]kido.RosterEntry, error) {
 	var n int
 	if err := tx.QueryRowContext(ctx, "SELECT COUNT(*) FROM tickets WHERE event = ?", event).Scan(&n); err != nil {
 		return nil, fmt.Errorf("sqlite: roster: %w", err)
@@ -177,9 +178,9 @@ func roster(ctx context.Context, tx *sql.Tx, event uint32) ([]wire.RosterEntry, 
 		return nil, fmt.Errorf("sqlite: roster: %w", err)
 	}
 	defer rows.Close()
-	out := make([]wire.RosterEntry, 0, n)
+	out := make([]kido.RosterEntry, 0, n)
 	for rows.Next() {
-		var r wire.RosterEntry
+		var r kido.RosterEntry
 		if err := rows.Scan(&r.Serial, &r.Tier, &r.Holder, &r.OrderRef, &r.Revoked); err != nil {
 			return nil, fmt.Errorf("sqlite: roster: %w", err)
 		}
@@ -188,15 +189,15 @@ func roster(ctx context.Context, tx *sql.Tx, event uint32) ([]wire.RosterEntry, 
 	return out, rows.Err()
 }
 
-func admissions(ctx context.Context, tx *sql.Tx, event uint32) ([]wire.Admission, error) {
+func admissions(ctx context.Context, tx *sql.Tx, event uint32) ([]kido.Admission, error) {
 	rows, err := tx.QueryContext(ctx, "SELECT gate, seq, serial, tier, kind, at, corrected, text, hash FROM admissions WHERE event = ? ORDER BY gate, seq", event)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: admissions: %w", err)
 	}
 	defer rows.Close()
-	out := []wire.Admission{}
+	out := []kido.Admission{}
 	for rows.Next() {
-		var a wire.Admission
+		var a kido.Admission
 		var at, corrected string
 		if err := rows.Scan(&a.Gate, &a.Seq, &a.Serial, &a.Tier, &a.Kind, &at, &corrected, &a.Text, &a.Hash); err != nil {
 			return nil, fmt.Errorf("sqlite: admissions: %w", err)

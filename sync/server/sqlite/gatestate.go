@@ -7,14 +7,15 @@ import (
 	"fmt"
 	"time"
 
+	"kido.dev/kido"
 	"kido.dev/kido/sync/server"
 	"kido.dev/kido/sync/wire"
 )
 
 // RevokeGate implements server.Store. Revoking a revoked gate changes
 // nothing and is not an error.
-func (s *Store) RevokeGate(ctx context.Context, event, gate uint32, now time.Time) (wire.Gate, error) {
-	var g wire.Gate
+func (s *Store) RevokeGate(ctx context.Context, event, gate uint32, now time.Time) (kido.Gate, error) {
+	var g kido.Gate
 	err := s.write(ctx, func(tx *sql.Tx) error {
 		var err error
 		g, err = scanGate(tx.QueryRowContext(ctx, "SELECT "+gateCols+" FROM gates WHERE id = ? AND event = ?", gate, event))

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 
+	"kido.dev/kido"
 	"kido.dev/kido/sync/server"
 	"kido.dev/kido/sync/wire"
 	"kido.dev/kido/ticket"
@@ -84,7 +85,7 @@ func (is *issuer) issue(it wire.IssueItem, batch, item any, replaces uint32) (wi
 	if _, err := is.insert.ExecContext(is.ctx, is.event, serial, it.Tier, it.Holder, it.Email, it.OrderRef, text, is.sg.Key, batch, item, rep); err != nil {
 		return wire.IssuedTicket{}, fmt.Errorf("sqlite: issue: %w", err)
 	}
-	re := wire.RosterEntry{Serial: serial, Tier: it.Tier, Holder: it.Holder, OrderRef: it.OrderRef}
+	re := kido.RosterEntry{Serial: serial, Tier: it.Tier, Holder: it.Holder, OrderRef: it.OrderRef}
 	if err := logChange(is.ctx, is.tx, is.event, wire.Change{Kind: wire.ChangeRoster, Roster: &re}); err != nil {
 		return wire.IssuedTicket{}, err
 	}
@@ -133,8 +134,8 @@ func (t stored) issued() wire.IssuedTicket {
 	return wire.IssuedTicket{Serial: t.serial, Tier: t.Tier, Holder: t.Holder, OrderRef: t.OrderRef, Text: t.text, Replaces: t.replaces}
 }
 
-func (t stored) roster() wire.RosterEntry {
-	return wire.RosterEntry{Serial: t.serial, Tier: t.Tier, Holder: t.Holder, OrderRef: t.OrderRef, Revoked: t.revoked}
+func (t stored) roster() kido.RosterEntry {
+	return kido.RosterEntry{Serial: t.serial, Tier: t.Tier, Holder: t.Holder, OrderRef: t.OrderRef, Revoked: t.revoked}
 }
 
 // Issue implements server.Store.
@@ -237,8 +238,8 @@ func revokeOne(ctx context.Context, tx *sql.Tx, event uint32, t *stored) error {
 
 // Revoke implements server.Store. Revoking a revoked ticket changes
 // nothing and is not an error.
-func (s *Store) Revoke(ctx context.Context, event uint32, sel wire.Selection) ([]wire.RosterEntry, error) {
-	var out []wire.RosterEntry
+func (s *Store) Revoke(ctx context.Context, event uint32, sel wire.Selection) ([]kido.RosterEntry, error) {
+	var out []kido.RosterEntry
 	err := s.write(ctx, func(tx *sql.Tx) error {
 		ts, err := selected(ctx, tx, event, sel)
 		if err != nil {

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"time"
 
+	"kido.dev/kido"
 	"kido.dev/kido/sync/server"
 	"kido.dev/kido/sync/wire"
 )
@@ -158,7 +159,7 @@ func (u *uploader) acked(table string, from uint64) (acked, highest uint64, err 
 
 // admissions stores the batch's admissions, appending each new one to the
 // change log.
-func (u *uploader) admissions(as []wire.Admission) error {
+func (u *uploader) admissions(as []kido.Admission) error {
 	if len(as) == 0 {
 		return nil
 	}

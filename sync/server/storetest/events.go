@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"kido.dev/kido"
 	"kido.dev/kido/sync/server"
 	"kido.dev/kido/sync/wire"
 	"kido.dev/kido/ticket"
@@ -61,7 +62,7 @@ func testPing(t *testing.T, f *fixture) {
 
 // sameEvent reports whether got is want: the same fields, and start and
 // end at the same instants with the same offset (the venue's).
-func sameEvent(got, want wire.Event) bool {
+func sameEvent(got, want kido.Event) bool {
 	_, gs := got.Start.Zone()
 	_, ws := want.Start.Zone()
 	_, ge := got.End.Zone()
@@ -81,7 +82,7 @@ func testCreateEvent(t *testing.T, f *fixture) {
 		k := f.newKey()
 		ev, err := f.s.CreateEvent(f.ctx, in, sealed(k), t0)
 		ok(t, "CreateEvent", err)
-		want := wire.Event{ID: ev.ID, Name: in.Name, Venue: in.Venue, Start: in.Start, End: in.End, TimeZone: in.TimeZone}
+		want := kido.Event{ID: ev.ID, Name: in.Name, Venue: in.Venue, Start: in.Start, End: in.End, TimeZone: in.TimeZone}
 		if ev.ID == 0 || seen[ev.ID] || !sameEvent(ev, want) {
 			t.Errorf("CreateEvent(%+v) = %+v", in, ev)
 		}
@@ -117,17 +118,17 @@ func testCreateEvent(t *testing.T, f *fixture) {
 }
 
 // wireKey is how a store describes key k of event ev.
-func wireKey(ev uint32, k ticket.PrivateKey, current, revoked bool) wire.Key {
-	return wire.Key{ID: k.Public().ID().String(), Public: k.Public().String(), Event: ev, Current: current, Revoked: revoked}
+func wireKey(ev uint32, k ticket.PrivateKey, current, revoked bool) kido.Key {
+	return kido.Key{ID: k.Public().ID().String(), Public: k.Public().String(), Event: ev, Current: current, Revoked: revoked}
 }
 
 // sameKey compares keys without their creation time.
-func sameKey(got, want wire.Key) bool {
+func sameKey(got, want kido.Key) bool {
 	return got.ID == want.ID && got.Public == want.Public && got.Event == want.Event &&
 		got.Current == want.Current && got.Revoked == want.Revoked
 }
 
-func eventIDs(evs []wire.Event) []uint32 {
+func eventIDs(evs []kido.Event) []uint32 {
 	ids := make([]uint32, len(evs))
 	for i, e := range evs {
 		ids[i] = e.ID
@@ -214,20 +215,20 @@ func testAddTier(t *testing.T, f *fixture) {
 	cases := []struct {
 		ev      uint32
 		name    string
-		entries int
-		want    wire.Tier
+		entries kido.EntryRule
+		want    kido.Tier
 		err     error
 	}{
-		{a.ID, "VIP", wire.EntriesSingle, wire.Tier{ID: 2, Event: a.ID, Name: "VIP", Entries: 1}, nil},
-		{a.ID, "Day pass", wire.EntriesUnlimited, wire.Tier{ID: 3, Event: a.ID, Name: "Day pass", Entries: 0}, nil},
-		{a.ID, "Three", 3, wire.Tier{ID: 4, Event: a.ID, Name: "Three", Entries: 3}, nil},
-		{b.ID, "VIP", 2, wire.Tier{ID: 2, Event: b.ID, Name: "VIP", Entries: 2}, nil}, // ids and names per event
-		{a.ID, "vip", 1, wire.Tier{}, server.ErrConflict},
-		{a.ID, "GA", 0, wire.Tier{}, server.ErrConflict},
-		{999, "VIP", 1, wire.Tier{}, server.ErrNotFound},
+		{a.ID, "VIP", kido.EntriesSingle, kido.Tier{ID: 2, Event: a.ID, Name: "VIP", Entries: 1}, nil},
+		{a.ID, "Day pass", kido.EntriesUnlimited, kido.Tier{ID: 3, Event: a.ID, Name: "Day pass", Entries: 0}, nil},
+		{a.ID, "Three", 3, kido.Tier{ID: 4, Event: a.ID, Name: "Three", Entries: 3}, nil},
+		{b.ID, "VIP", 2, kido.Tier{ID: 2, Event: b.ID, Name: "VIP", Entries: 2}, nil}, // ids and names per event
+		{a.ID, "vip", 1, kido.Tier{}, server.ErrConflict},
+		{a.ID, "GA", 0, kido.Tier{}, server.ErrConflict},
+		{999, "VIP", 1, kido.Tier{}, server.ErrNotFound},
 	}
 	for _, c := range cases {
-		var got wire.Tier
+		var got kido.Tier
 		changes := f.appended(c.ev, func() {
 			var err error
 			got, err = f.s.AddTier(f.ctx, c.ev, c.name, c.entries)
@@ -305,7 +306,7 @@ func testAddKey(t *testing.T, f *fixture) {
 	a := f.liveEvent("A")
 	b := f.liveEvent("B")
 	k2 := f.newKey()
-	var got wire.Key
+	var got kido.Key
 	changes := f.appended(a.ID, func() {
 		var err error
 		got, err = f.s.AddKey(f.ctx, a.ID, sealed(k2), t0.Add(time.Hour))
@@ -315,7 +316,7 @@ func testAddKey(t *testing.T, f *fixture) {
 		t.Errorf("AddKey = %+v, want %+v created %v", got, want, t0.Add(time.Hour))
 	}
 	// The old key stays trusted, no longer current; gates learn both.
-	wantKeys := []wire.Key{wireKey(a.ID, a.key, false, false), wireKey(a.ID, k2, true, false)}
+	wantKeys := []kido.Key{wireKey(a.ID, a.key, false, false), wireKey(a.ID, k2, true, false)}
 	checkKeys(t, "changes of AddKey", keysOf(t, changes), wantKeys)
 	keys, err := f.s.Keys(f.ctx, a.ID)
 	ok(t, "Keys", err)
@@ -348,20 +349,20 @@ func testAddKey(t *testing.T, f *fixture) {
 }
 
 // keysOf returns the keys of key changes, failing on any other kind.
-func keysOf(t *testing.T, cs []wire.Change) []wire.Key {
+func keysOf(t *testing.T, cs []wire.Change) []kido.Key {
 	t.Helper()
-	return objectsOf(t, cs, func(c wire.Change) *wire.Key { return c.Key })
+	return objectsOf(t, cs, func(c wire.Change) *kido.Key { return c.Key })
 }
 
 // checkKeys compares keys as sets: a store may list them in any order.
-func checkKeys(t *testing.T, what string, got, want []wire.Key) {
+func checkKeys(t *testing.T, what string, got, want []kido.Key) {
 	t.Helper()
 	if len(got) != len(want) {
 		t.Errorf("%s: %d keys %+v, want %+v", what, len(got), got, want)
 		return
 	}
 	for _, w := range want {
-		if !slices.ContainsFunc(got, func(g wire.Key) bool { return sameKey(g, w) }) {
+		if !slices.ContainsFunc(got, func(g kido.Key) bool { return sameKey(g, w) }) {
 			t.Errorf("%s: %+v, want %+v among them", what, got, w)
 		}
 	}
@@ -374,7 +375,7 @@ func testRevokeKey(t *testing.T, f *fixture) {
 	id1, id2 := a.key.Public().ID().String(), k2.Public().ID().String()
 
 	// Revoking an older key leaves the current one current.
-	var got wire.Key
+	var got kido.Key
 	changes := f.appended(a.ID, func() {
 		var err error
 		got, err = f.s.RevokeKey(f.ctx, a.ID, id1)
@@ -384,7 +385,7 @@ func testRevokeKey(t *testing.T, f *fixture) {
 	if !sameKey(got, want) {
 		t.Errorf("RevokeKey = %+v, want %+v", got, want)
 	}
-	checkKeys(t, "changes of RevokeKey", keysOf(t, changes), []wire.Key{want})
+	checkKeys(t, "changes of RevokeKey", keysOf(t, changes), []kido.Key{want})
 	cur, err := f.s.CurrentKey(f.ctx, a.ID)
 	ok(t, "CurrentKey", err)
 	if !sameSealed(cur, sealed(k2)) {
@@ -402,7 +403,7 @@ func testRevokeKey(t *testing.T, f *fixture) {
 	wantErr(t, "CurrentKey after revoking the current key", err, server.ErrNotFound)
 	keys, err := f.s.Keys(f.ctx, a.ID)
 	ok(t, "Keys", err)
-	checkKeys(t, "Keys after revoking both", keys, []wire.Key{wireKey(a.ID, a.key, false, true), wireKey(a.ID, k2, false, true)})
+	checkKeys(t, "Keys after revoking both", keys, []kido.Key{wireKey(a.ID, a.key, false, true), wireKey(a.ID, k2, false, true)})
 
 	for _, c := range []struct {
 		what  string

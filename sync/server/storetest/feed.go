@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"kido.dev/kido"
 	"kido.dev/kido/sync/server"
 	"kido.dev/kido/sync/wire"
 )
@@ -263,7 +264,7 @@ func testConcurrentCommits(t *testing.T, f *fixture) {
 	b := f.liveEvent("B")
 	tks := f.issue(a, "setup", uploaders*batches*batch)
 	btks := f.issue(b, "setup", batches)
-	gates := make([]wire.Gate, uploaders)
+	gates := make([]kido.Gate, uploaders)
 	for i := range gates {
 		gates[i] = f.gate(a.ID, fmt.Sprint("Gate ", i))
 	}
@@ -312,7 +313,7 @@ func testConcurrentCommits(t *testing.T, f *fixture) {
 	})
 	write(func() error { // event B's admissions, which A's feed never carries
 		for j := range batches {
-			req := wire.UploadRequest{Admissions: []wire.Admission{admission(bg.ID, uint64(j+1), btks[j])}}
+			req := wire.UploadRequest{Admissions: []kido.Admission{admission(bg.ID, uint64(j+1), btks[j])}}
 			if _, err := f.s.Upload(f.ctx, b.ID, bg.ID, &req, t0); err != nil {
 				return fmt.Errorf("event B upload %d: %w", j, err)
 			}
@@ -375,7 +376,7 @@ func testConcurrentCommits(t *testing.T, f *fixture) {
 			break
 		}
 	}
-	var admitted []wire.Admission
+	var admitted []kido.Admission
 	var serials []uint32
 	lastSeq := map[uint32]uint64{}
 	for _, raw := range final {
@@ -394,7 +395,7 @@ func testConcurrentCommits(t *testing.T, f *fixture) {
 			t.Errorf("unexpected %s change in the feed", ch.Kind)
 		}
 	}
-	var want []wire.Admission
+	var want []kido.Admission
 	for i, g := range gates {
 		for seq := uint64(1); seq <= batches*batch; seq++ {
 			want = append(want, admission(g.ID, seq, tks[i*batches*batch+int(seq)-1]))

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"kido.dev/kido"
 	"kido.dev/kido/sync/server"
 	"kido.dev/kido/sync/wire"
 )
@@ -30,7 +31,7 @@ func sameToken(got, want wire.Token) bool {
 		slices.Equal(got.Events, want.Events) && got.Gate == want.Gate && got.Created.Equal(want.Created) && revoked
 }
 
-func sameGate(got, want wire.Gate) bool {
+func sameGate(got, want kido.Gate) bool {
 	return got.ID == want.ID && got.Event == want.Event && got.Name == want.Name &&
 		slices.Equal(got.Tiers, want.Tiers) && got.Direction == want.Direction && got.Revoked == want.Revoked
 }
@@ -143,20 +144,20 @@ func testAddGate(t *testing.T, f *fixture) {
 	_, err := f.s.AddTier(f.ctx, a.ID, "VIP", 1)
 	ok(t, "AddTier", err)
 	cases := []struct {
-		in  wire.Gate
+		in  kido.Gate
 		err error
 	}{
-		{wire.Gate{Event: a.ID, Name: "North 1", Tiers: wire.TierIDs{2}, Direction: wire.DirectionEntry}, nil},
-		{wire.Gate{Event: a.ID, Name: "Exit", Direction: wire.DirectionExit}, nil}, // every tier
-		{wire.Gate{Event: a.ID, Name: "Both", Tiers: wire.TierIDs{1, 2}, Direction: wire.DirectionBoth}, nil},
-		{wire.Gate{Event: b.ID, Name: "South", Direction: wire.DirectionEntry}, nil},
-		{wire.Gate{Event: a.ID, Name: "Bad tier", Tiers: wire.TierIDs{1, 9}, Direction: wire.DirectionEntry}, server.ErrInvalid},
-		{wire.Gate{Event: b.ID, Name: "Tier of A", Tiers: wire.TierIDs{2}, Direction: wire.DirectionEntry}, server.ErrInvalid},
-		{wire.Gate{Event: 999, Name: "Nowhere", Direction: wire.DirectionEntry}, server.ErrNotFound},
+		{kido.Gate{Event: a.ID, Name: "North 1", Tiers: kido.TierIDs{2}, Direction: kido.DirectionEntry}, nil},
+		{kido.Gate{Event: a.ID, Name: "Exit", Direction: kido.DirectionExit}, nil}, // every tier
+		{kido.Gate{Event: a.ID, Name: "Both", Tiers: kido.TierIDs{1, 2}, Direction: kido.DirectionBoth}, nil},
+		{kido.Gate{Event: b.ID, Name: "South", Direction: kido.DirectionEntry}, nil},
+		{kido.Gate{Event: a.ID, Name: "Bad tier", Tiers: kido.TierIDs{1, 9}, Direction: kido.DirectionEntry}, server.ErrInvalid},
+		{kido.Gate{Event: b.ID, Name: "Tier of A", Tiers: kido.TierIDs{2}, Direction: kido.DirectionEntry}, server.ErrInvalid},
+		{kido.Gate{Event: 999, Name: "Nowhere", Direction: kido.DirectionEntry}, server.ErrNotFound},
 	}
-	added := map[uint32][]wire.Gate{}
+	added := map[uint32][]kido.Gate{}
 	for _, c := range cases {
-		var g wire.Gate
+		var g kido.Gate
 		changes := f.appended(c.in.Event, func() {
 			var err error
 			g, err = f.s.AddGate(f.ctx, c.in, gateCode(c.in.Name))
@@ -252,7 +253,7 @@ func testRevokeGate(t *testing.T, f *fixture) {
 	hOther := f.enroll("South")
 
 	t1 := t0.Add(2 * time.Hour)
-	var got wire.Gate
+	var got kido.Gate
 	changes := f.appended(a.ID, func() {
 		var err error
 		got, err = f.s.RevokeGate(f.ctx, a.ID, g.ID, t1)
@@ -280,8 +281,8 @@ func testRevokeGate(t *testing.T, f *fixture) {
 	}
 	gs, err := f.s.Gates(f.ctx, a.ID)
 	ok(t, "Gates", err)
-	if !slices.EqualFunc(gs, []wire.Gate{want, other}, sameGate) {
-		t.Errorf("Gates = %+v, want %+v", gs, []wire.Gate{want, other})
+	if !slices.EqualFunc(gs, []kido.Gate{want, other}, sameGate) {
+		t.Errorf("Gates = %+v, want %+v", gs, []kido.Gate{want, other})
 	}
 
 	// Revoking a revoked gate is not an error and changes nothing.
@@ -344,28 +345,28 @@ func testSnapshot(t *testing.T, f *fixture) {
 	ok(t, "Revoke", err)
 	g := f.gate(a.ID, "North")
 	other := f.gate(a.ID, "South")
-	f.upload(a.ID, g.ID, wire.UploadRequest{Admissions: []wire.Admission{admission(g.ID, 1, tks[0]), admission(g.ID, 2, tks[1])}})
+	f.upload(a.ID, g.ID, wire.UploadRequest{Admissions: []kido.Admission{admission(g.ID, 1, tks[0]), admission(g.ID, 2, tks[1])}})
 	// A conflicting record is quarantined, never in the snapshot.
-	f.upload(a.ID, g.ID, wire.UploadRequest{Admissions: []wire.Admission{admission(g.ID, 2, tks[0])}})
+	f.upload(a.ID, g.ID, wire.UploadRequest{Admissions: []kido.Admission{admission(g.ID, 2, tks[0])}})
 	// Event B's state is not event A's.
 	btks := f.issue(b, "b", 1)
 	bg := f.gate(b.ID, "B gate")
-	f.upload(b.ID, bg.ID, wire.UploadRequest{Admissions: []wire.Admission{admission(bg.ID, 1, btks[0])}})
+	f.upload(b.ID, bg.ID, wire.UploadRequest{Admissions: []kido.Admission{admission(bg.ID, 1, btks[0])}})
 
 	snap, err := f.s.Snapshot(f.ctx, other.ID)
 	ok(t, "Snapshot", err)
 	if !sameGate(snap.Gate, other) || !sameEvent(snap.Event, a.Event) {
 		t.Errorf("Snapshot gate %+v, event %+v; want %+v, %+v", snap.Gate, snap.Event, other, a.Event)
 	}
-	if len(snap.Tiers) != 1 || snap.Tiers[0] != (wire.Tier{ID: 1, Event: a.ID, Name: "GA", Entries: 1}) {
+	if len(snap.Tiers) != 1 || snap.Tiers[0] != (kido.Tier{ID: 1, Event: a.ID, Name: "GA", Entries: 1}) {
 		t.Errorf("Snapshot tiers %+v", snap.Tiers)
 	}
-	checkKeys(t, "Snapshot keys", snap.Keys, []wire.Key{wireKey(a.ID, a.key, false, false), wireKey(a.ID, k2, true, false)})
-	checkRoster(t, "Snapshot roster", snap.Roster, []wire.RosterEntry{entry(tks[0], false), entry(tks[1], false), entry(tks[2], true)})
-	if !slices.EqualFunc(snap.Gates, []wire.Gate{g, other}, sameGate) {
-		t.Errorf("Snapshot gates %+v, want %+v", snap.Gates, []wire.Gate{g, other})
+	checkKeys(t, "Snapshot keys", snap.Keys, []kido.Key{wireKey(a.ID, a.key, false, false), wireKey(a.ID, k2, true, false)})
+	checkRoster(t, "Snapshot roster", snap.Roster, []kido.RosterEntry{entry(tks[0], false), entry(tks[1], false), entry(tks[2], true)})
+	if !slices.EqualFunc(snap.Gates, []kido.Gate{g, other}, sameGate) {
+		t.Errorf("Snapshot gates %+v, want %+v", snap.Gates, []kido.Gate{g, other})
 	}
-	checkAdmissions(t, "Snapshot admissions", snap.Admissions, []wire.Admission{admission(g.ID, 1, tks[0]), admission(g.ID, 2, tks[1])})
+	checkAdmissions(t, "Snapshot admissions", snap.Admissions, []kido.Admission{admission(g.ID, 1, tks[0]), admission(g.ID, 2, tks[1])})
 
 	// The feed continues from the snapshot's cursor with what came after
 	// it, and nothing the snapshot had.
@@ -391,7 +392,7 @@ func testHeartbeats(t *testing.T, f *fixture) {
 	ok(t, "SaveHeartbeats of none", f.s.SaveHeartbeats(f.ctx, nil))
 
 	// A gate never heard from: no contact, pending unknown.
-	never := func(g wire.Gate) wire.GateStatus { return wire.GateStatus{Gate: g, Pending: -1} }
+	never := func(g kido.Gate) wire.GateStatus { return wire.GateStatus{Gate: g, Pending: -1} }
 	checkStatuses(t, f, a.ID, []wire.GateStatus{never(g1), never(g2)})
 
 	t1, t2 := t0.Add(time.Minute), t0.Add(2*time.Minute)

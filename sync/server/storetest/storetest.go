@@ -30,6 +30,7 @@ import (
 	"testing"
 	"time"
 
+	"kido.dev/kido"
 	"kido.dev/kido/sync/server"
 	"kido.dev/kido/sync/wire"
 	"kido.dev/kido/ticket"
@@ -141,7 +142,7 @@ func (f *fixture) rotate(ev uint32) ticket.PrivateKey {
 
 // event is an event made by the fixture with its current key.
 type event struct {
-	wire.Event
+	kido.Event
 	key ticket.PrivateKey
 }
 
@@ -154,7 +155,7 @@ func (f *fixture) event(name string, end time.Time) event {
 	if err != nil {
 		f.t.Fatalf("CreateEvent: %v", err)
 	}
-	if _, err := f.s.AddTier(f.ctx, ev.ID, "GA", wire.EntriesSingle); err != nil {
+	if _, err := f.s.AddTier(f.ctx, ev.ID, "GA", kido.EntriesSingle); err != nil {
 		f.t.Fatalf("AddTier: %v", err)
 	}
 	return event{Event: ev, key: k}
@@ -190,9 +191,9 @@ func gateCode(name string) server.GateCode {
 }
 
 // gate adds an entry gate for every tier, with gateCode(name).
-func (f *fixture) gate(ev uint32, name string) wire.Gate {
+func (f *fixture) gate(ev uint32, name string) kido.Gate {
 	f.t.Helper()
-	g, err := f.s.AddGate(f.ctx, wire.Gate{Event: ev, Name: name, Direction: wire.DirectionEntry}, gateCode(name))
+	g, err := f.s.AddGate(f.ctx, kido.Gate{Event: ev, Name: name, Direction: kido.DirectionEntry}, gateCode(name))
 	if err != nil {
 		f.t.Fatalf("AddGate: %v", err)
 	}
@@ -213,9 +214,9 @@ func (f *fixture) enroll(name string) server.TokenHash {
 // admission returns gate g's admission seq of ticket tk, with its hash.
 // Its times carry the venue's offset and nanoseconds: a store must give
 // back the instant exactly, or the hash no longer matches the content.
-func admission(g uint32, seq uint64, tk wire.IssuedTicket) wire.Admission {
+func admission(g uint32, seq uint64, tk wire.IssuedTicket) kido.Admission {
 	at := t0.Add(time.Duration(seq) * time.Second).In(jst)
-	a := wire.Admission{Gate: g, Seq: seq, Serial: tk.Serial, Tier: tk.Tier, Kind: wire.KindEntry,
+	a := kido.Admission{Gate: g, Seq: seq, Serial: tk.Serial, Tier: tk.Tier, Kind: kido.KindEntry,
 		At: at, Corrected: at.Add(123456789 * time.Nanosecond).UTC(), Text: tk.Text}
 	a.Hash = wire.AdmissionHash(a)
 	return a
@@ -224,7 +225,7 @@ func admission(g uint32, seq uint64, tk wire.IssuedTicket) wire.Admission {
 // audit returns gate g's audit record seq of a rejected scan.
 func audit(g uint32, seq uint64, reason string) wire.AuditRecord {
 	at := t0.Add(time.Duration(seq) * time.Second)
-	r := wire.AuditRecord{Gate: g, Seq: seq, Kind: wire.KindEntry, Reason: reason,
+	r := wire.AuditRecord{Gate: g, Seq: seq, Kind: kido.KindEntry, Reason: reason,
 		At: at, Corrected: at.Add(987654321 * time.Nanosecond), Text: wire.AuditText("presented " + reason)}
 	r.Hash = wire.AuditHash(r)
 	return r
@@ -338,7 +339,7 @@ func objectsOf[T any](t *testing.T, cs []wire.Change, get func(wire.Change) *T) 
 	return out
 }
 
-func admissionOf(c wire.Change) *wire.Admission { return c.Admission }
+func admissionOf(c wire.Change) *kido.Admission { return c.Admission }
 
 // only returns the one change of kind among cs.
 func only(t *testing.T, cs []wire.Change, kind string) wire.Change {

@@ -3,6 +3,7 @@ package storetest
 import (
 	"testing"
 
+	"kido.dev/kido"
 	"kido.dev/kido/sync/server"
 	"kido.dev/kido/sync/wire"
 	"kido.dev/kido/ticket"
@@ -32,19 +33,19 @@ func checkIssued(t *testing.T, ev uint32, k ticket.PrivateKey, tk wire.IssuedTic
 // rosterOf returns the roster entries of roster changes, failing on any
 // other kind. The changes were decoded rejecting unknown fields, so no
 // e-mail address went into them.
-func rosterOf(t *testing.T, cs []wire.Change) []wire.RosterEntry {
+func rosterOf(t *testing.T, cs []wire.Change) []kido.RosterEntry {
 	t.Helper()
-	return objectsOf(t, cs, func(c wire.Change) *wire.RosterEntry { return c.Roster })
+	return objectsOf(t, cs, func(c wire.Change) *kido.RosterEntry { return c.Roster })
 }
 
-func entry(tk wire.IssuedTicket, revoked bool) wire.RosterEntry {
-	return wire.RosterEntry{Serial: tk.Serial, Tier: tk.Tier, Holder: tk.Holder, OrderRef: tk.OrderRef, Revoked: revoked}
+func entry(tk wire.IssuedTicket, revoked bool) kido.RosterEntry {
+	return kido.RosterEntry{Serial: tk.Serial, Tier: tk.Tier, Holder: tk.Holder, OrderRef: tk.OrderRef, Revoked: revoked}
 }
 
 // checkRoster compares roster entries as sets.
-func checkRoster(t *testing.T, what string, got, want []wire.RosterEntry) {
+func checkRoster(t *testing.T, what string, got, want []kido.RosterEntry) {
 	t.Helper()
-	m := map[wire.RosterEntry]int{}
+	m := map[kido.RosterEntry]int{}
 	for _, e := range got {
 		m[e]++
 	}
@@ -80,7 +81,7 @@ func testIssue(t *testing.T, f *fixture) {
 	if len(got) != 3 {
 		t.Fatalf("Issue of 3 items gave %d tickets", len(got))
 	}
-	var want []wire.RosterEntry
+	var want []kido.RosterEntry
 	for i, tk := range got {
 		// Serials of an event count from 1.
 		checkIssued(t, a.ID, a.key, tk, item(i), uint32(i+1), 0)
@@ -195,22 +196,22 @@ func testRevoke(t *testing.T, f *fixture) {
 		what    string
 		ev      uint32
 		sel     wire.Selection
-		want    []wire.RosterEntry // answered, all revoked
-		changed []wire.RosterEntry // appended to the log
+		want    []kido.RosterEntry // answered, all revoked
+		changed []kido.RosterEntry // appended to the log
 		err     error
 	}{
 		{"a serial", a.ID, wire.Selection{Serials: []uint32{tks[0].Serial}},
-			[]wire.RosterEntry{entry(tks[0], true)}, []wire.RosterEntry{entry(tks[0], true)}, nil},
+			[]kido.RosterEntry{entry(tks[0], true)}, []kido.RosterEntry{entry(tks[0], true)}, nil},
 		{"a revoked ticket again", a.ID, wire.Selection{Serials: []uint32{tks[0].Serial}},
-			[]wire.RosterEntry{entry(tks[0], true)}, nil, nil},
+			[]kido.RosterEntry{entry(tks[0], true)}, nil, nil},
 		{"an order, one of its tickets revoked", a.ID, wire.Selection{OrderRef: "O-1"},
-			[]wire.RosterEntry{entry(tks[0], true), entry(tks[1], true)}, []wire.RosterEntry{entry(tks[1], true)}, nil},
+			[]kido.RosterEntry{entry(tks[0], true), entry(tks[1], true)}, []kido.RosterEntry{entry(tks[1], true)}, nil},
 		{"a known and an unknown serial", a.ID, wire.Selection{Serials: []uint32{tks[2].Serial, 99}}, nil, nil, server.ErrNotFound},
 		{"an unknown order", a.ID, wire.Selection{OrderRef: "O-9"}, nil, nil, server.ErrNotFound},
 		{"a serial of an unknown event", 999, wire.Selection{Serials: []uint32{1}}, nil, nil, server.ErrNotFound},
 	}
 	for _, c := range cases {
-		var got []wire.RosterEntry
+		var got []kido.RosterEntry
 		changes := f.appended(a.ID, func() {
 			got, err = f.s.Revoke(f.ctx, c.ev, c.sel)
 			if c.err != nil {
@@ -248,7 +249,7 @@ func testReissue(t *testing.T, f *fixture) {
 		t.Fatalf("Reissue of one serial gave %+v", got)
 	}
 	checkIssued(t, a.ID, a.key, got[0], items[0], 5, 1)
-	checkRoster(t, "changes of Reissue", rosterOf(t, changes), []wire.RosterEntry{entry(tks[0], true), entry(got[0], false)})
+	checkRoster(t, "changes of Reissue", rosterOf(t, changes), []kido.RosterEntry{entry(tks[0], true), entry(got[0], false)})
 
 	// Again: the replacement given back, nothing issued.
 	changes = f.appended(a.ID, func() {

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"testing"
 
+	"kido.dev/kido"
 	"kido.dev/kido/sync/server"
 	"kido.dev/kido/sync/wire"
 )
@@ -25,10 +26,10 @@ var uploadTests = []storeTest{
 // checkAdmissions compares admissions as sets keyed by (gate, seq): each
 // must come back with the same content, times at the same instants, and
 // so with the hash of its content.
-func checkAdmissions(t *testing.T, what string, got, want []wire.Admission) {
+func checkAdmissions(t *testing.T, what string, got, want []kido.Admission) {
 	t.Helper()
-	key := func(a wire.Admission) string { return fmt.Sprintf("%d/%d", a.Gate, a.Seq) }
-	byKey := map[string]wire.Admission{}
+	key := func(a kido.Admission) string { return fmt.Sprintf("%d/%d", a.Gate, a.Seq) }
+	byKey := map[string]kido.Admission{}
 	for _, a := range got {
 		if _, dup := byKey[key(a)]; dup {
 			t.Errorf("%s: admission %s twice", what, key(a))
@@ -68,7 +69,7 @@ func testUpload(t *testing.T, f *fixture) {
 	tks := f.issue(a, "b", 6)
 	g := f.gate(a.ID, "North")
 	other := f.gate(a.ID, "South")
-	adm := func(seq uint64) wire.Admission { return admission(g.ID, seq, tks[seq-1]) }
+	adm := func(seq uint64) kido.Admission { return admission(g.ID, seq, tks[seq-1]) }
 	// conflicting reuses seq with another ticket: same key, other hash.
 	conflicting := admission(g.ID, 2, tks[5])
 	conflictingAudit := audit(g.ID, 1, "bad_signature")
@@ -77,22 +78,22 @@ func testUpload(t *testing.T, f *fixture) {
 		name    string
 		req     wire.UploadRequest
 		want    wire.UploadResponse
-		changed []wire.Admission // admissions appended to the change log
+		changed []kido.Admission // admissions appended to the change log
 	}{
 		{"empty, before anything", wire.UploadRequest{}, wire.UploadResponse{}, nil},
-		{"new records", wire.UploadRequest{Admissions: []wire.Admission{adm(1), adm(2)}, Audits: []wire.AuditRecord{audit(g.ID, 1, "already_used")}},
-			wire.UploadResponse{Acked: 2, AuditAcked: 1, Highest: 2, AuditHighest: 1, Stored: 3}, []wire.Admission{adm(1), adm(2)}},
-		{"the same again", wire.UploadRequest{Admissions: []wire.Admission{adm(1), adm(2)}, Audits: []wire.AuditRecord{audit(g.ID, 1, "already_used")}},
+		{"new records", wire.UploadRequest{Admissions: []kido.Admission{adm(1), adm(2)}, Audits: []wire.AuditRecord{audit(g.ID, 1, "already_used")}},
+			wire.UploadResponse{Acked: 2, AuditAcked: 1, Highest: 2, AuditHighest: 1, Stored: 3}, []kido.Admission{adm(1), adm(2)}},
+		{"the same again", wire.UploadRequest{Admissions: []kido.Admission{adm(1), adm(2)}, Audits: []wire.AuditRecord{audit(g.ID, 1, "already_used")}},
 			wire.UploadResponse{Acked: 2, AuditAcked: 1, Highest: 2, AuditHighest: 1, Duplicates: 3}, nil},
-		{"after a gap, stored, not acknowledged", wire.UploadRequest{Admissions: []wire.Admission{adm(4)}, Audits: []wire.AuditRecord{audit(g.ID, 3, "expired")}},
-			wire.UploadResponse{Acked: 2, AuditAcked: 1, Highest: 4, AuditHighest: 3, Stored: 2}, []wire.Admission{adm(4)}},
-		{"the gap filled", wire.UploadRequest{Admissions: []wire.Admission{adm(3), adm(4)}, Audits: []wire.AuditRecord{audit(g.ID, 2, "revoked")}},
-			wire.UploadResponse{Acked: 4, AuditAcked: 3, Highest: 4, AuditHighest: 3, Stored: 2, Duplicates: 1}, []wire.Admission{adm(3)}},
+		{"after a gap, stored, not acknowledged", wire.UploadRequest{Admissions: []kido.Admission{adm(4)}, Audits: []wire.AuditRecord{audit(g.ID, 3, "expired")}},
+			wire.UploadResponse{Acked: 2, AuditAcked: 1, Highest: 4, AuditHighest: 3, Stored: 2}, []kido.Admission{adm(4)}},
+		{"the gap filled", wire.UploadRequest{Admissions: []kido.Admission{adm(3), adm(4)}, Audits: []wire.AuditRecord{audit(g.ID, 2, "revoked")}},
+			wire.UploadResponse{Acked: 4, AuditAcked: 3, Highest: 4, AuditHighest: 3, Stored: 2, Duplicates: 1}, []kido.Admission{adm(3)}},
 		{"empty: the acknowledgement", wire.UploadRequest{}, wire.UploadResponse{Acked: 4, AuditAcked: 3, Highest: 4, AuditHighest: 3}, nil},
-		{"a reused seq with other content", wire.UploadRequest{Admissions: []wire.Admission{conflicting, adm(5)}},
+		{"a reused seq with other content", wire.UploadRequest{Admissions: []kido.Admission{conflicting, adm(5)}},
 			wire.UploadResponse{Acked: 5, AuditAcked: 3, Highest: 5, AuditHighest: 3, Stored: 1, Quarantined: quarantined(wire.RecordRef{Record: wire.RecordAdmission, Seq: 2})},
-			[]wire.Admission{adm(5)}},
-		{"the conflicting record again: still reported, kept once", wire.UploadRequest{Admissions: []wire.Admission{conflicting, adm(5)}},
+			[]kido.Admission{adm(5)}},
+		{"the conflicting record again: still reported, kept once", wire.UploadRequest{Admissions: []kido.Admission{conflicting, adm(5)}},
 			wire.UploadResponse{Acked: 5, AuditAcked: 3, Highest: 5, AuditHighest: 3, Duplicates: 1, Quarantined: quarantined(wire.RecordRef{Record: wire.RecordAdmission, Seq: 2})},
 			nil},
 		{"a reused audit seq with other content", wire.UploadRequest{Audits: []wire.AuditRecord{conflictingAudit}},
@@ -110,7 +111,7 @@ func testUpload(t *testing.T, f *fixture) {
 
 	// The first record under a key stays; the others are in quarantine,
 	// counted once each, and in nothing a report or a gate reads.
-	stored := []wire.Admission{adm(1), adm(2), adm(3), adm(4), adm(5)}
+	stored := []kido.Admission{adm(1), adm(2), adm(3), adm(4), adm(5)}
 	checkStatuses(t, f, a.ID, []wire.GateStatus{
 		{Gate: g, Pending: -1, Acked: 5, AuditAcked: 3, Quarantined: 2},
 		{Gate: other, Pending: -1},
@@ -140,8 +141,8 @@ func testUploadKeysPerGate(t *testing.T, f *fixture) {
 	a := f.liveEvent("A")
 	tks := f.issue(a, "b", 3)
 	g1, g2 := f.gate(a.ID, "North"), f.gate(a.ID, "South")
-	r1 := f.upload(a.ID, g1.ID, wire.UploadRequest{Admissions: []wire.Admission{admission(g1.ID, 1, tks[0]), admission(g1.ID, 2, tks[1])}})
-	r2 := f.upload(a.ID, g2.ID, wire.UploadRequest{Admissions: []wire.Admission{admission(g2.ID, 1, tks[2])}, Audits: []wire.AuditRecord{audit(g2.ID, 1, "expired")}})
+	r1 := f.upload(a.ID, g1.ID, wire.UploadRequest{Admissions: []kido.Admission{admission(g1.ID, 1, tks[0]), admission(g1.ID, 2, tks[1])}})
+	r2 := f.upload(a.ID, g2.ID, wire.UploadRequest{Admissions: []kido.Admission{admission(g2.ID, 1, tks[2])}, Audits: []wire.AuditRecord{audit(g2.ID, 1, "expired")}})
 	if want := (wire.UploadResponse{Acked: 2, Highest: 2, Stored: 2}); !sameResponse(r1, want) {
 		t.Errorf("gate 1's Upload = %+v, want %+v", r1, want)
 	}
@@ -166,7 +167,7 @@ func testUploadUnknownGate(t *testing.T, f *fixture) {
 		{"an unknown gate", a.ID, 999},
 		{"a gate of another event", b.ID, g.ID},
 	} {
-		req := wire.UploadRequest{Admissions: []wire.Admission{admission(c.gate, 1, tks[0])}}
+		req := wire.UploadRequest{Admissions: []kido.Admission{admission(c.gate, 1, tks[0])}}
 		changes := f.appended(c.ev, func() {
 			_, err := f.s.Upload(f.ctx, c.ev, c.gate, &req, t0)
 			wantErr(t, "Upload as "+c.what, err, server.ErrNotFound)
@@ -186,12 +187,12 @@ func testStoredHashes(t *testing.T, f *fixture) {
 	a := f.liveEvent("A")
 	tks := f.issue(a, "b", 4)
 	g1, g2 := f.gate(a.ID, "North"), f.gate(a.ID, "South")
-	var as []wire.Admission
+	var as []kido.Admission
 	for seq := uint64(1); seq <= 3; seq++ {
 		as = append(as, admission(g1.ID, seq, tks[seq-1]))
 	}
 	f.upload(a.ID, g1.ID, wire.UploadRequest{Admissions: as, Audits: []wire.AuditRecord{audit(g1.ID, 5, "expired")}})
-	f.upload(a.ID, g2.ID, wire.UploadRequest{Admissions: []wire.Admission{admission(g2.ID, 2, tks[3])}})
+	f.upload(a.ID, g2.ID, wire.UploadRequest{Admissions: []kido.Admission{admission(g2.ID, 2, tks[3])}})
 	cases := []struct {
 		gate     uint32
 		from, to uint64
@@ -267,22 +268,22 @@ func testEventRecords(t *testing.T, f *fixture) {
 	ok(t, "Reissue", err)
 	g1, g2 := f.gate(a.ID, "North"), f.gate(a.ID, "South")
 	exit := admission(g2.ID, 1, ga[0])
-	exit.Kind = wire.KindExit
+	exit.Kind = kido.KindExit
 	exit.Hash = wire.AdmissionHash(exit)
 	manual := admission(g2.ID, 2, vip[0])
-	manual.Kind, manual.Text = wire.KindManual, ""
+	manual.Kind, manual.Text = kido.KindManual, ""
 	manual.Hash = wire.AdmissionHash(manual)
-	as := []wire.Admission{admission(g1.ID, 1, ga[0]), admission(g1.ID, 2, ga[1])}
+	as := []kido.Admission{admission(g1.ID, 1, ga[0]), admission(g1.ID, 2, ga[1])}
 	f.upload(a.ID, g1.ID, wire.UploadRequest{Admissions: as, Audits: []wire.AuditRecord{audit(g1.ID, 1, "already_used"), audit(g1.ID, 2, "expired")}})
-	f.upload(a.ID, g2.ID, wire.UploadRequest{Admissions: []wire.Admission{exit, manual}, Audits: []wire.AuditRecord{audit(g2.ID, 1, "bad_signature")}})
-	f.upload(a.ID, g1.ID, wire.UploadRequest{Admissions: []wire.Admission{admission(g1.ID, 1, ga[1])}}) // quarantined
+	f.upload(a.ID, g2.ID, wire.UploadRequest{Admissions: []kido.Admission{exit, manual}, Audits: []wire.AuditRecord{audit(g2.ID, 1, "bad_signature")}})
+	f.upload(a.ID, g1.ID, wire.UploadRequest{Admissions: []kido.Admission{admission(g1.ID, 1, ga[1])}}) // quarantined
 	btks := f.issue(b, "b", 1)
 	bg := f.gate(b.ID, "B gate")
-	f.upload(b.ID, bg.ID, wire.UploadRequest{Admissions: []wire.Admission{admission(bg.ID, 1, btks[0])}, Audits: []wire.AuditRecord{audit(bg.ID, 1, "expired")}})
+	f.upload(b.ID, bg.ID, wire.UploadRequest{Admissions: []kido.Admission{admission(bg.ID, 1, btks[0])}, Audits: []wire.AuditRecord{audit(bg.ID, 1, "expired")}})
 
 	er, err := f.s.EventRecords(f.ctx, a.ID)
 	ok(t, "EventRecords", err)
-	if !sameEvent(er.Event, a.Event) || len(er.Tiers) != 2 || !slices.EqualFunc(er.Gates, []wire.Gate{g1, g2}, sameGate) {
+	if !sameEvent(er.Event, a.Event) || len(er.Tiers) != 2 || !slices.EqualFunc(er.Gates, []kido.Gate{g1, g2}, sameGate) {
 		t.Errorf("EventRecords event %+v, tiers %+v, gates %+v", er.Event, er.Tiers, er.Gates)
 	}
 	checkAdmissions(t, "EventRecords admissions", er.Admissions, append(as, exit, manual))

@@ -1,0 +1,81 @@
+package kido_test
+
+import (
+	"errors"
+	"math/rand/v2"
+	"slices"
+	"testing"
+
+	"kido.dev/kido"
+	"kido.dev/kido/internal/ruletest"
+)
+
+func TestExcess(t *testing.T) {
+	for _, c := range ruletest.Cases {
+		t.Run(c.Name, func(t *testing.T) {
+			got := kido.RuleOf(c.KnownTiers(), c.Tier).Excess(c.Passages)
+			if !slices.Equal(got, c.Excess) {
+				t.Errorf("excess %v, want %v", got, c.Excess)
+			}
+		})
+	}
+}
+
+// TestRefusingAgreesWithExcess: one more entry after a prefix is refused
+// exactly when the table marks an entry there as excess, whatever order the
+// history is given in.
+func TestRefusingAgreesWithExcess(t *testing.T) {
+	for _, c := range ruletest.Cases {
+		rule := kido.RuleOf(c.KnownTiers(), c.Tier)
+		for k, p := range c.Passages {
+			if p.Kind == kido.KindExit {
+				continue
+			}
+			history := slices.Clone(c.Passages[:k])
+			rand.Shuffle(len(history), func(i, j int) { history[i], history[j] = history[j], history[i] })
+			refusing, _ := rule.Refusing(history)
+			if (refusing != nil) != c.Excess[k] {
+				t.Errorf("%s: passage %d: refusing %v, want excess %v", c.Name, k, refusing, c.Excess[k])
+			}
+		}
+	}
+}
+
+func TestComparePassages(t *testing.T) {
+	at := ruletest.Start
+	ps := []kido.Passage{
+		{Gate: 2, Seq: 1, At: at},
+		{Gate: 1, Seq: 2, At: at},
+		{Gate: 1, Seq: 1, At: at},
+		{Gate: 9, Seq: 9, At: at.Add(-1)},
+	}
+	slices.SortFunc(ps, kido.ComparePassages)
+	want := []kido.Passage{{Gate: 9, Seq: 9, At: at.Add(-1)}, {Gate: 1, Seq: 1, At: at}, {Gate: 1, Seq: 2, At: at}, {Gate: 2, Seq: 1, At: at}}
+	if !slices.Equal(ps, want) {
+		t.Errorf("sorted %v, want %v", ps, want)
+	}
+}
+
+func TestDirectionPolicy(t *testing.T) {
+	for _, tt := range []struct {
+		dir      kido.Direction
+		exit     bool
+		want     string
+		wantFail bool
+	}{
+		{kido.DirectionEntry, false, kido.KindEntry, false},
+		{kido.DirectionEntry, true, "", true},
+		{kido.DirectionExit, false, kido.KindExit, false},
+		{kido.DirectionExit, true, kido.KindExit, false},
+		{kido.DirectionBoth, false, kido.KindEntry, false},
+		{kido.DirectionBoth, true, kido.KindExit, false},
+	} {
+		got, err := kido.Gate{Name: "North 1", Direction: tt.dir}.Passage(tt.exit)
+		if got != tt.want || (err != nil) != tt.wantFail {
+			t.Errorf("%s gate, exit %v: %q, %v; want %q, fail %v", tt.dir, tt.exit, got, err, tt.want, tt.wantFail)
+		}
+		if tt.wantFail && !errors.Is(err, kido.ErrDirection) {
+			t.Errorf("%s gate, exit %v: %v, want ErrDirection", tt.dir, tt.exit, err)
+		}
+	}
+}
