@@ -16,6 +16,7 @@ import (
 var eventTests = []storeTest{
 	{"Identity", testIdentity},
 	{"Ping", testPing},
+	{"Probe", testProbe},
 	{"CreateEvent", testCreateEvent},
 	{"Events", testEvents},
 	{"EventDetail", testEventDetail},
@@ -58,6 +59,21 @@ func testPing(t *testing.T, f *fixture) {
 	ok(t, "Ping of an empty store", f.s.Ping(f.ctx))
 	f.liveEvent("A")
 	ok(t, "Ping", f.s.Ping(f.ctx))
+}
+
+// testProbe: the write probe of the health check succeeds on a healthy
+// store, again and again, and is invisible to gates: it appends nothing to
+// the change log.
+func testProbe(t *testing.T, f *fixture) {
+	ok(t, "Probe of an empty store", f.s.Probe(f.ctx))
+	ev := f.liveEvent("A")
+	if cs := f.appended(ev.ID, func() {
+		for i := 0; i < 3; i++ {
+			ok(t, "Probe", f.s.Probe(f.ctx))
+		}
+	}); len(cs) != 0 {
+		t.Errorf("Probe appended %s to the change log, want nothing", kinds(cs))
+	}
 }
 
 // sameEvent reports whether got is want: the same fields, and start and
