@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"testing"
+	"time"
 
 	"kido.dev/kido"
 	"kido.dev/kido/internal/ruletest"
@@ -76,6 +77,22 @@ func TestDirectionPolicy(t *testing.T) {
 		}
 		if tt.wantFail && !errors.Is(err, kido.ErrDirection) {
 			t.Errorf("%s gate, exit %v: %v, want ErrDirection", tt.dir, tt.exit, err)
+		}
+	}
+}
+
+// BenchmarkRefusing is the entry rule as the gate applies it on each scan,
+// for a ticket with three passages.
+func BenchmarkRefusing(b *testing.B) {
+	at := ruletest.Start
+	history := []kido.Passage{
+		{Gate: 2, Seq: 1, Kind: kido.KindEntry, At: at},
+		{Gate: 3, Seq: 1, Kind: kido.KindExit, At: at.Add(time.Minute)},
+		{Gate: 2, Seq: 2, Kind: kido.KindEntry, At: at.Add(2 * time.Minute)},
+	}
+	for b.Loop() {
+		if p, _ := kido.EntryRule(3).Refusing(history); p != nil {
+			b.Fatal("refused")
 		}
 	}
 }

@@ -214,3 +214,24 @@ func TestDecideDirection(t *testing.T) {
 		t.Errorf("entry asked at an exit gate: kind %q, %v; want an exit", d.Kind, err)
 	}
 }
+
+// BenchmarkDecide is the pure decision on a ticket with two passages
+// (signature check included); kido-bench's scan row measures it with the
+// replica's commit around it.
+func BenchmarkDecide(b *testing.B) {
+	f := gatetest.New(10, gatetest.GateBoth, now)
+	cfg := config(f, gatetest.GateBoth)
+	tk, err := ticket.Parse(f.Ticket(10)) // VIP: three entries
+	if err != nil {
+		b.Fatal(err)
+	}
+	in := gate.Input{Ticket: tk, Now: now, History: []kido.Passage{
+		{Gate: 2, Seq: 1, Kind: kido.KindEntry, At: now.Add(-time.Hour)},
+		{Gate: 3, Seq: 1, Kind: kido.KindExit, At: now.Add(-30 * time.Minute)},
+	}}
+	for b.Loop() {
+		if d, err := gate.Decide(cfg, in); err != nil || !d.Admit {
+			b.Fatalf("%s %v", d.Reason, err)
+		}
+	}
+}
