@@ -26,9 +26,21 @@ var ctx = context.Background()
 // n tickets, in a fresh temporary directory.
 func newReplica(t testing.TB, n int, gateID uint32) (*Replica, *gatetest.Fixture) {
 	t.Helper()
-	f := gatetest.New(n, gateID, time.Now())
+	return newReplicaWith(t, n, gateID, time.Now(), Options{})
+}
+
+// newReplicaAt is newReplica on a device clock stopped at now, for tests
+// that order scans by time.
+func newReplicaAt(t testing.TB, n int, gateID uint32, now time.Time) (*Replica, *gatetest.Fixture) {
+	t.Helper()
+	return newReplicaWith(t, n, gateID, now, Options{Now: func() time.Time { return now }})
+}
+
+func newReplicaWith(t testing.TB, n int, gateID uint32, now time.Time, opts Options) (*Replica, *gatetest.Fixture) {
+	t.Helper()
+	f := gatetest.New(n, gateID, now)
 	path := filepath.Join(t.TempDir(), "replica.db")
-	r, err := Create(path, Options{})
+	r, err := Create(path, opts)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -266,10 +266,10 @@ func TestFeedEchoesOwnAdmissions(t *testing.T) {
 // admitted the ticket; once each learns the other's, both name the
 // earliest by corrected time.
 func TestAlreadyUsedNamesEarliestAcrossGates(t *testing.T) {
-	a, f := newReplica(t, 20, gatetest.GateBoth)
-	b, _ := newReplica(t, 20, gatetest.GateEntry)
+	t0 := time.Now()
+	a, f := newReplicaAt(t, 20, gatetest.GateBoth, t0)
+	b, _ := newReplicaAt(t, 20, gatetest.GateEntry, t0.Add(time.Second)) // b's admission is the later one
 	scan(t, a, f.Ticket(2), false)
-	time.Sleep(2 * time.Millisecond)
 	scan(t, b, f.Ticket(2), false)
 	ownA, _ := a.OwnAdmissions(ctx, 0, 0)
 	ownB, _ := b.OwnAdmissions(ctx, 0, 0)
