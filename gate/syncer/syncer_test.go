@@ -8,6 +8,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -364,20 +365,14 @@ func TestRunPullsAndNudges(t *testing.T) {
 	}
 	done := make(chan error, 1)
 	go func() { done <- g.s.Run(runCtx) }()
-	deadline := time.Now().Add(10 * time.Second)
-	for len(g.srv.requests("/v1/gate/changes")) < 3 && time.Now().Before(deadline) {
-		time.Sleep(5 * time.Millisecond)
-	}
+	stop := sync.OnceFunc(func() { cancel(); <-done })
+	defer stop() // before the script's server closes, should a wait fail
+	// The third poll finds the script empty: the puller is in a long-poll.
+	await(t, &g.srv.arrived, "a third long-poll", func() bool { return len(g.srv.requests("/v1/gate/changes")) >= 3 })
 	g.scan(t, g.f.Ticket(2))
 	g.s.Nudge()
-	for g.s.Status().Moved.Acked != 1 && time.Now().Before(deadline) {
-		time.Sleep(5 * time.Millisecond)
-	}
-	cancel()
-	<-done
-	if g.s.Status().Moved.Acked != 1 {
-		t.Fatalf("nudged admission not uploaded: %+v", g.s.Status())
-	}
+	await(t, &g.changed, "the nudged admission acknowledged", func() bool { return g.s.Status().Moved.Acked == 1 })
+	stop()
 	qs := g.srv.requests("/v1/gate/changes")
 	for _, q := range qs {
 		if !strings.Contains(q.query, "wait=25s") { // PollMin + half of (PollMax - PollMin)
