@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"kido.dev/kido"
+	"kido.dev/kido/gate/gatetest"
 	"kido.dev/kido/sync/client"
 	"kido.dev/kido/sync/server/servertest"
 	"kido.dev/kido/sync/wire"
@@ -24,6 +25,7 @@ type liveServer struct {
 	admin   *client.Client
 	event   uint32
 	tickets []wire.IssuedTicket
+	changed gatetest.Bell // rung when a gate of enrollGate changes its sync status, and by watchFeed
 }
 
 func startServer(tb testing.TB, n int) *liveServer {

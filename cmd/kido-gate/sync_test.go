@@ -4,10 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -26,17 +29,19 @@ type liveGate struct {
 	stop func()
 }
 
-func enrollGate(t *testing.T, ls *liveServer, serverURL, name string) *liveGate {
+// enrollGate enrols the gate; its replica reads the device clock from now
+// (nil: time.Now), and each change of its sync status rings ls.changed.
+func enrollGate(t *testing.T, ls *liveServer, serverURL, name string, now func() time.Time) *liveGate {
 	t.Helper()
 	dir := filepath.Join(t.TempDir(), name)
 	if out, err := gateCmd(t, "enroll", "-server", serverURL, "-code", ls.gateCode(t, name), "-data", dir); err != nil {
 		t.Fatalf("enroll %s: %v\n%s", name, err, out)
 	}
-	r, err := openReplica(dir, gate.DefaultLeeway)
+	r, err := replica.Open(filepath.Join(dir, replicaFile), replica.Options{Leeway: gate.DefaultLeeway, Now: now})
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := newSyncer(context.Background(), dir, r, nil)
+	s, err := newSyncer(context.Background(), dir, r, func(syncer.Status) { ls.changed.Ring() })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -63,17 +68,30 @@ func (g *liveGate) scan(t *testing.T, text string) gate.Decision {
 	return d
 }
 
-// waitFor polls cond every 5 ms for at most limit.
-func waitFor(t *testing.T, limit time.Duration, what string, cond func() bool) time.Duration {
+// waitFor waits for cond, looking again each time a gate's sync status
+// changes (every answered request changes it: counts, contact time) and
+// failing the test if cond does not hold within limit.
+func waitFor(t *testing.T, ls *liveServer, limit time.Duration, what string, cond func() bool) time.Duration {
 	t.Helper()
-	start := time.Now()
-	for !cond() {
-		if time.Since(start) > limit {
-			t.Fatalf("%s: not within %v", what, limit)
+	return ls.changed.Await(t, limit, what, cond)
+}
+
+// watchFeed serves ls's server at one more loopback URL, which counts the
+// feed requests it is answering and rings ls.changed when one arrives or
+// ends: polling reports that a long-poll through this URL is waiting.
+func watchFeed(t *testing.T, ls *liveServer) (url string, polling func() bool) {
+	var open atomic.Int64
+	h := ls.srv.Core.Handler()
+	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/v1/gate/changes" {
+			open.Add(1)
+			ls.changed.Ring()
+			defer func() { open.Add(-1); ls.changed.Ring() }()
 		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	return time.Since(start)
+		h.ServeHTTP(w, r)
+	}))
+	t.Cleanup(hs.Close)
+	return hs.URL, func() bool { return open.Load() > 0 }
 }
 
 func passages(t *testing.T, g *liveGate) int {
@@ -98,28 +116,28 @@ func pending(t *testing.T, g *liveGate) int {
 // already_used naming the first gate.
 func TestSyncTwoGatesOnline(t *testing.T) {
 	ls := startServer(t, 20)
-	a := enrollGate(t, ls, ls.url, "North 1")
-	b := enrollGate(t, ls, ls.url, "South 2")
-	started := time.Now()
+	bURL, bPolling := watchFeed(t, ls)
+	a := enrollGate(t, ls, ls.url, "North 1", nil)
+	b := enrollGate(t, ls, bURL, "South 2", nil)
 	a.run()
 	b.run()
 	// Every loop makes its first request within StartDelay (a random
-	// moment under 5 s); then B's long-poll is waiting.
-	waitFor(t, 15*time.Second, "gates online", func() bool { return a.s.Status().Online && b.s.Status().Online })
-	time.Sleep(time.Until(started.Add(syncer.DefaultStartDelay + 200*time.Millisecond)))
+	// moment under 5 s).
+	waitFor(t, ls, 15*time.Second, "gates online", func() bool { return a.s.Status().Online && b.s.Status().Online })
+	waitFor(t, ls, 15*time.Second, "B's long-poll waiting", bPolling)
 
 	text := ls.tickets[3].Text
 	if d := a.scan(t, text); !d.Admit {
 		t.Fatalf("first scan at A: %s", d.Reason)
 	}
-	latency := waitFor(t, 5*time.Second, "admission at A known at B", func() bool { return passages(t, b) == 1 })
+	latency := waitFor(t, ls, 5*time.Second, "admission at A known at B", func() bool { return passages(t, b) == 1 })
 	t.Logf("admission at A known at B after %v", latency)
 
 	d := b.scan(t, text)
 	if d.Reason != gate.AlreadyUsed || d.PriorGateName != "North 1" {
 		t.Errorf("scan at B: %s naming %q, want already_used naming North 1", d.Reason, d.PriorGateName)
 	}
-	waitFor(t, 10*time.Second, "everything acknowledged", func() bool {
+	waitFor(t, ls, 10*time.Second, "everything acknowledged", func() bool {
 		return pending(t, a) == 0 && pending(t, b) == 0
 	})
 	rep, err := ls.admin.Report(context.Background(), ls.event)
@@ -142,15 +160,16 @@ func TestSyncPartitionDoubleEntry(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer proxy.Close()
-	a := enrollGate(t, ls, proxy.URL(), "North 1")
-	b := enrollGate(t, ls, proxy.URL(), "South 2")
+	a := enrollGate(t, ls, proxy.URL(), "North 1", nil)
+	// B's device clock runs a second ahead (within kido.ClockTolerance):
+	// its admission is the later one however close the two scans are.
+	b := enrollGate(t, ls, proxy.URL(), "South 2", func() time.Time { return time.Now().Add(time.Second) })
 
 	proxy.Set(faultproxy.Partition)
 	a.run()
 	b.run()
 	text := ls.tickets[5].Text
 	first := a.scan(t, text)
-	time.Sleep(10 * time.Millisecond)
 	second := b.scan(t, text)
 	if !first.Admit || !second.Admit {
 		t.Fatalf("offline scans: %s, %s; both gates must admit while cut off", first.Reason, second.Reason)
@@ -159,13 +178,13 @@ func TestSyncPartitionDoubleEntry(t *testing.T) {
 	if !other.Admit {
 		t.Fatal(other.Reason)
 	}
-	waitFor(t, 15*time.Second, "both gates see the partition", func() bool {
+	waitFor(t, ls, 15*time.Second, "both gates see the partition", func() bool {
 		return !a.s.Status().Online && !b.s.Status().Online
 	})
 
 	proxy.Set(faultproxy.Pass)
 	// Backoff is at most a minute; reconnection spreads over 5 s.
-	waitFor(t, 90*time.Second, "convergence", func() bool {
+	waitFor(t, ls, 90*time.Second, "convergence", func() bool {
 		return pending(t, a) == 0 && pending(t, b) == 0 && passages(t, a) == 3 && passages(t, b) == 3
 	})
 

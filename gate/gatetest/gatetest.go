@@ -1,7 +1,8 @@
 // Package gatetest fabricates what a gate receives from a server, signed
 // with a test key, so that gate tests, CLI scripts and benchmarks need no
 // server: a snapshot with an event, tiers of every entry rule, gates of every
-// direction and a roster, and the tickets that go with it.
+// direction and a roster, and the tickets that go with it; and a Bell for
+// tests that wait on a signal.
 //
 // It is for tests and benchmarks only; its keys are derived from fixed seeds.
 package gatetest

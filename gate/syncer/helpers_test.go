@@ -117,7 +117,7 @@ type script struct {
 	audits     uint64
 	uploadsOut func()
 	srv        *httptest.Server
-	arrived    bell // rung after each request is recorded
+	arrived    gatetest.Bell // rung after each request is recorded
 }
 
 func newScript(t *testing.T) *script {
@@ -140,7 +140,7 @@ func (s *script) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	s.mu.Lock()
 	s.reqs = append(s.reqs, rec)
-	s.arrived.ring()
+	s.arrived.Ring()
 	var queue *[]reply
 	switch r.URL.Path {
 	case "/v1/gate/upload":
@@ -216,7 +216,7 @@ type gateUnderTest struct {
 	srv     *script
 	forgot  bool
 	changes []Status
-	changed bell // rung after each status change
+	changed gatetest.Bell // rung after each status change
 	mu      sync.Mutex
 }
 
@@ -242,7 +242,7 @@ func newGate(t *testing.T, instant bool, tweak func(*Config)) *gateUnderTest {
 			g.mu.Lock()
 			g.changes = append(g.changes, st)
 			g.mu.Unlock()
-			g.changed.ring()
+			g.changed.Ring()
 		}}
 	if tweak != nil {
 		tweak(&cfg)
@@ -268,47 +268,4 @@ func seqs(req *wire.UploadRequest) (adm, aud []uint64) {
 		aud = append(aud, a.Seq)
 	}
 	return adm, aud
-}
-
-// A bell tells waiters that something changed; await then looks again.
-type bell struct {
-	mu sync.Mutex
-	ch chan struct{}
-}
-
-func (b *bell) ring() {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.ch != nil {
-		close(b.ch)
-		b.ch = nil
-	}
-}
-
-func (b *bell) next() <-chan struct{} {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.ch == nil {
-		b.ch = make(chan struct{})
-	}
-	return b.ch
-}
-
-// await returns when cond holds, looking each time b rings; it fails the
-// test, naming what it waited for, if cond does not hold within limit.
-func await(t *testing.T, b *bell, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.NewTimer(limit)
-	defer deadline.Stop()
-	for {
-		rung := b.next() // before cond: a ring in between is not lost
-		if cond() {
-			return
-		}
-		select {
-		case <-rung:
-		case <-deadline.C:
-			t.Fatalf("%s: not within %v", what, limit)
-		}
-	}
 }

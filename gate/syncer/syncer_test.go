@@ -368,10 +368,10 @@ func TestRunPullsAndNudges(t *testing.T) {
 	stop := sync.OnceFunc(func() { cancel(); <-done })
 	defer stop() // before the script's server closes, should a wait fail
 	// The third poll finds the script empty: the puller is in a long-poll.
-	await(t, &g.srv.arrived, "a third long-poll", func() bool { return len(g.srv.requests("/v1/gate/changes")) >= 3 })
+	g.srv.arrived.Await(t, limit, "a third long-poll", func() bool { return len(g.srv.requests("/v1/gate/changes")) >= 3 })
 	g.scan(t, g.f.Ticket(2))
 	g.s.Nudge()
-	await(t, &g.changed, "the nudged admission acknowledged", func() bool { return g.s.Status().Moved.Acked == 1 })
+	g.changed.Await(t, limit, "the nudged admission acknowledged", func() bool { return g.s.Status().Moved.Acked == 1 })
 	stop()
 	qs := g.srv.requests("/v1/gate/changes")
 	for _, q := range qs {
