@@ -100,9 +100,10 @@ func Decide(cfg *Config, in Input) (Decision, error) {
 	// A tier added after the last sync: its ticket is genuine (checked
 	// below) and takes the default rule.
 	rule := kido.RuleOf(cfg.Tiers, d.Tier)
-	d.TierName = fmt.Sprintf("tier %d", d.Tier)
 	if t, ok := cfg.Tiers[d.Tier]; ok {
 		d.TierName = t.Name
+	} else {
+		d.TierName = fmt.Sprintf("tier %d", d.Tier)
 	}
 
 	if t := in.Ticket; t != nil {
