@@ -166,14 +166,7 @@ func TestDemo(t *testing.T) {
 // nothing else (no temporary file of an atomic write).
 func checkGateDir(t *testing.T, dir string) {
 	t.Helper()
-	es, err := os.ReadDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var names []string
-	for _, e := range es {
-		names = append(names, e.Name())
-	}
+	names := dirNames(t, dir)
 	if want := []string{gatedir.CredentialFile, gatedir.ReplicaFile}; !slices.Equal(names, want) {
 		t.Errorf("%s holds %q, want %q", dir, names, want)
 	}
@@ -182,6 +175,20 @@ func checkGateDir(t *testing.T, dir string) {
 			t.Errorf("%s: %v, mode %v; want 0600", p, err, fi.Mode().Perm())
 		}
 	}
+}
+
+// dirNames lists the names in dir, sorted.
+func dirNames(t *testing.T, dir string) []string {
+	t.Helper()
+	es, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, e := range es {
+		names = append(names, e.Name())
+	}
+	return names
 }
 
 // TestDemoEnrolChecksIdentity: the demo enrols its gates through the one

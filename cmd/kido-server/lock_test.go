@@ -15,6 +15,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"kido.dev/kido/cmd/internal/dirlock"
 )
 
 // TestDataDirectoryLock runs kido-server processes on one data directory:
@@ -119,15 +121,8 @@ func (s *serverProc) stop(t *testing.T, sig os.Signal) {
 // dirState returns the names in dir and the lock file's text.
 func dirState(t *testing.T, dir string) ([]string, string) {
 	t.Helper()
-	es, err := os.ReadDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var names []string
-	for _, e := range es {
-		names = append(names, e.Name())
-	}
-	b, err := os.ReadFile(filepath.Join(dir, "lock"))
+	names := dirNames(t, dir)
+	b, err := os.ReadFile(filepath.Join(dir, dirlock.FileName))
 	if err != nil {
 		t.Fatal(err)
 	}
