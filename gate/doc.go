@@ -1,6 +1,6 @@
 // Package gate decides whether a presented ticket lets its holder through a
-// gate. It is the pure part of kido-gate: no I/O, no SQLite, no clock of its
-// own beyond the trusted-time arithmetic in [Clock].
+// gate. It is the pure part of kido-gate: no I/O, no SQLite, no clock (it
+// is given trusted time, kido.Clock's), and no network code.
 //
 // Given what the gate's replica knows about one ticket (its roster row and
 // every passage recorded for it), [Decide] returns a [Decision] with one of
@@ -16,13 +16,12 @@
 //     signed by a trusted, unrevoked key valid at the trusted time, is not
 //     revoked, is inside the event window (with leeway), is of a tier the gate
 //     takes, and whose tier's entry rule allows one more entry given the
-//     recorded passages. Checks run in that order and the first failure is the
-//     reason.
+//     recorded passages (kido.EntryRule); what a scan records follows the
+//     gate's direction (kido.Gate.Passage). Checks run in that order and the
+//     first failure is the reason.
 //   - Decide does not record anything: recording, in the same transaction
 //     as the reads it was given, is the replica's job (package gate/replica),
 //     which is what makes "admit" durable and exclusive.
-//   - [Clock] never runs behind the highest server time it has seen, and
-//     reports a device clock that does.
 //   - [NormalizeScan] and [LineReader] turn what a keyboard-wedge scanner
 //     typed into a candidate ticket text with bounded memory, whatever the
 //     input.

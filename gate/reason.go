@@ -69,7 +69,6 @@ var (
 	ErrDiskFull    = errors.New("gate: disk full")
 	ErrReadOnly    = errors.New("gate: replica is read-only")
 	ErrIO          = errors.New("gate: replica cannot be read or written")
-	ErrDirection   = errors.New("gate: this gate does not record that direction")
 	ErrNotInRoster = errors.New("gate: serial not in the roster")
 	ErrVersion     = errors.New("gate: replica written by a newer kido-gate")
 	ErrRevoked     = errors.New("gate: this gate was revoked by the operator")
