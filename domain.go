@@ -52,7 +52,7 @@ type RosterEntry struct {
 const (
 	KindEntry  = "entry"  // a scan admitted at an entry gate
 	KindExit   = "exit"   // a scan recorded at an exit gate
-	KindManual = "manual" // admitted by staff without a scan (kido-gate admit)
+	KindManual = "manual" // admitted by staff without a scan (kido-gate admit -reason)
 )
 
 // Admission is one recorded passage of a ticket at a gate. (Gate, Seq) is
@@ -67,6 +67,7 @@ type Admission struct {
 	At        time.Time `json:"at"`        // the gate's device clock
 	Corrected time.Time `json:"corrected"` // the gate's trusted time (see docs/replica.md)
 	Text      string    `json:"text,omitempty"`
+	Reason    string    `json:"reason,omitempty"` // KindManual: why staff admitted without a scan
 	Hash      string    `json:"hash"`
 }
 

@@ -146,3 +146,77 @@ func (g Gate) Passage(exit bool) (kind string, err error) {
 	}
 	return KindEntry, nil
 }
+
+// Takes reports whether gate g admits tickets of tier: every tier when g
+// names none.
+func (g Gate) Takes(tier uint8) bool {
+	return len(g.Tiers) == 0 || slices.Contains(g.Tiers, tier)
+}
+
+// Records reports whether gate g, working correctly, can record a passage
+// of kind: entries and manual admissions at an entry or both-ways gate,
+// exits at an exit or both-ways gate. It is Passage seen from the record:
+// the server flags what a gate could not have recorded.
+func (g Gate) Records(kind string) bool {
+	switch kind {
+	case KindEntry, KindManual:
+		return g.Direction == DirectionEntry || g.Direction == DirectionBoth
+	case KindExit:
+		return g.Direction == DirectionExit || g.Direction == DirectionBoth
+	}
+	return false
+}
+
+// DefaultLeeway is how far outside the event window an entry is still
+// accepted, for clocks that disagree a little and doors that open early.
+const DefaultLeeway = 5 * time.Minute
+
+// Window says where trusted time t falls against event e's window widened
+// by leeway on both sides: -1 before, 1 after, 0 within. A zero Start or
+// End leaves that side open. Entries and manual admissions are taken only
+// within; exits are recorded whenever they happen.
+func (e Event) Window(t time.Time, leeway time.Duration) int {
+	if !e.Start.IsZero() && t.Before(e.Start.Add(-leeway)) {
+		return -1
+	}
+	if !e.End.IsZero() && t.After(e.End.Add(leeway)) {
+		return 1
+	}
+	return 0
+}
+
+// Manual admissions are bounded per gate: in any ManualWindow of trusted
+// time, a gate may admit by hand ManualFloor tickets plus as many as it
+// scanned in (entries). A burst above that is far beyond what staff at a
+// working gate do by hand, and what a stolen credential does.
+const (
+	ManualWindow = 10 * time.Minute
+	ManualFloor  = 20
+)
+
+// ManualBurst reports whether manual admissions at one gate within one
+// ManualWindow, beside scanned entries there, are a burst (see
+// ManualWindow).
+func ManualBurst(manual, scanned int) bool { return manual > ManualFloor+scanned }
+
+// MaxReason is the most bytes of a manual admission's staff reason.
+const MaxReason = 200
+
+// Void is an operator's decision that a revoked gate's admissions from a
+// time on do not count: the gate was stolen or misused (kidoctl gate void).
+// It is kept with who made it, when and why, and travels through the
+// delta feed.
+type Void struct {
+	Event   uint32    `json:"event"`
+	Gate    uint32    `json:"gate"`
+	From    time.Time `json:"from"` // trusted time: admissions at or after it are void
+	Reason  string    `json:"reason"`
+	By      string    `json:"by"` // the name of the admin token that voided
+	Created time.Time `json:"created"`
+}
+
+// Covers reports whether void v takes admission a out of every count: a
+// passage of v's gate at or after v.From.
+func (v Void) Covers(a Admission) bool {
+	return a.Gate == v.Gate && !a.Corrected.Before(v.From)
+}

@@ -4,16 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"time"
 
 	"kido.dev/kido"
 	"kido.dev/kido/ticket"
 )
-
-// DefaultLeeway is how far outside the event window a ticket is still
-// accepted, for clocks that disagree a little and doors that open early.
-const DefaultLeeway = 5 * time.Minute
 
 // RecentRetry is how long after an admission at this gate a repeat scan is
 // described as a retry ("admitted here 4 s ago") rather than by its time.
@@ -27,7 +22,7 @@ type Config struct {
 	Tiers     map[uint8]kido.Tier
 	GateNames map[uint32]string // every gate of the event, to name them
 	Keyring   *ticket.Keyring
-	Leeway    time.Duration // around the event window; see DefaultLeeway
+	Leeway    time.Duration // around the event window; see kido.DefaultLeeway
 }
 
 // Input is one scan, or one manual admission, with what the replica knows
@@ -85,6 +80,10 @@ func Decide(cfg *Config, in Input) (Decision, error) {
 	switch {
 	case in.Manual:
 		d.Serial, d.Kind = in.Serial, kido.KindManual
+		if !cfg.Gate.Records(kido.KindManual) {
+			d.Reason = Fault
+			return d, fmt.Errorf("%w: %s is an exit gate and admits no one\nhint: admit at an entry gate", kido.ErrDirection, cfg.Gate.Name)
+		}
 		if in.Roster != nil {
 			d.Tier = in.Roster.Tier
 		}
@@ -121,16 +120,16 @@ func Decide(cfg *Config, in Input) (Decision, error) {
 		return d, nil
 	}
 	if !exit {
-		if s := cfg.Event.Start; !s.IsZero() && in.Now.Before(s.Add(-cfg.Leeway)) {
-			d.Reason, d.Detail = NotYetValid, fmt.Sprintf("event starts %s", s.Format(time.RFC3339))
+		switch cfg.Event.Window(in.Now, cfg.Leeway) {
+		case -1:
+			d.Reason, d.Detail = NotYetValid, fmt.Sprintf("event starts %s", cfg.Event.Start.Format(time.RFC3339))
 			return d, nil
-		}
-		if e := cfg.Event.End; !e.IsZero() && in.Now.After(e.Add(cfg.Leeway)) {
-			d.Reason, d.Detail = Expired, fmt.Sprintf("event ended %s", e.Format(time.RFC3339))
+		case 1:
+			d.Reason, d.Detail = Expired, fmt.Sprintf("event ended %s", cfg.Event.End.Format(time.RFC3339))
 			return d, nil
 		}
 	}
-	if len(cfg.Gate.Tiers) > 0 && !slices.Contains(cfg.Gate.Tiers, d.Tier) {
+	if !cfg.Gate.Takes(d.Tier) {
 		d.Reason, d.Detail = WrongTier, fmt.Sprintf("tier %s (%d) is not taken at this gate", d.TierName, d.Tier)
 		return d, nil
 	}

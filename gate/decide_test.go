@@ -18,7 +18,7 @@ var now = time.Date(2027, 8, 1, 12, 0, 0, 0, time.UTC)
 // config builds the gate.Config a replica would load from the fixture.
 func config(f *gatetest.Fixture, gateID uint32) *gate.Config {
 	s := f.Snapshot
-	cfg := &gate.Config{Event: s.Event, Tiers: map[uint8]kido.Tier{}, GateNames: map[uint32]string{}, Keyring: &ticket.Keyring{}, Leeway: gate.DefaultLeeway}
+	cfg := &gate.Config{Event: s.Event, Tiers: map[uint8]kido.Tier{}, GateNames: map[uint32]string{}, Keyring: &ticket.Keyring{}, Leeway: kido.DefaultLeeway}
 	for _, t := range s.Tiers {
 		cfg.Tiers[t.ID] = t
 	}

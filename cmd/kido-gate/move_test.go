@@ -14,7 +14,7 @@ import (
 	"sync/atomic"
 	"testing"
 
-	"kido.dev/kido/gate"
+	"kido.dev/kido"
 	"kido.dev/kido/sync/client"
 	"kido.dev/kido/sync/server/servertest"
 	"kido.dev/kido/sync/wire"
@@ -24,7 +24,7 @@ import (
 // serverURL returns the server URL the replica in dir syncs with.
 func serverURL(t *testing.T, dir string) string {
 	t.Helper()
-	r, err := openReplica(dir, gate.DefaultLeeway)
+	r, err := openReplica(dir, kido.DefaultLeeway)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,7 +10,7 @@ import (
 	"path/filepath"
 	"time"
 
-	"kido.dev/kido/gate"
+	"kido.dev/kido"
 	"kido.dev/kido/gate/gatedir"
 	"kido.dev/kido/gate/replica"
 )
@@ -153,7 +153,7 @@ func openReplica(dir string, leeway time.Duration) (*replica.Replica, error) {
 
 // leewayFlag adds -leeway to fs.
 func leewayFlag(fs *flag.FlagSet) *time.Duration {
-	return fs.Duration("leeway", gate.DefaultLeeway, "accept tickets this long before the event starts and after it ends")
+	return fs.Duration("leeway", kido.DefaultLeeway, "accept tickets this long before the event starts and after it ends")
 }
 
 // fileExists reports whether path exists.

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"kido.dev/kido"
 	"kido.dev/kido/gate"
 	"kido.dev/kido/gate/replica"
 	"kido.dev/kido/gate/syncer"
@@ -37,7 +38,7 @@ func enrollGate(t *testing.T, ls *liveServer, serverURL, name string, now func()
 	if out, err := gateCmd(t, "enroll", "-server", serverURL, "-code", ls.gateCode(t, name), "-data", dir); err != nil {
 		t.Fatalf("enroll %s: %v\n%s", name, err, out)
 	}
-	r, err := replica.Open(filepath.Join(dir, replicaFile), replica.Options{Leeway: gate.DefaultLeeway, Now: now})
+	r, err := replica.Open(filepath.Join(dir, replicaFile), replica.Options{Leeway: kido.DefaultLeeway, Now: now})
 	if err != nil {
 		t.Fatal(err)
 	}

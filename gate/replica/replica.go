@@ -21,7 +21,7 @@ var _ gate.Recorder = (*Replica)(nil)
 
 // Options tune a replica. The zero value is ready to use.
 type Options struct {
-	Leeway      time.Duration    // around the event window; 0 means gate.DefaultLeeway, negative means none
+	Leeway      time.Duration    // around the event window; 0 means kido.DefaultLeeway, negative means none
 	BusyTimeout time.Duration    // how long to wait for another process's write lock; 0 means 5 s
 	Now         func() time.Time // the device clock; nil means time.Now
 }
@@ -179,7 +179,7 @@ func openDB(path, mode string, opts Options) (*Replica, error) {
 		busy = 5 * time.Second
 	}
 	if opts.Leeway == 0 {
-		opts.Leeway = gate.DefaultLeeway
+		opts.Leeway = kido.DefaultLeeway
 	} else if opts.Leeway < 0 {
 		opts.Leeway = 0
 	}

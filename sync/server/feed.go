@@ -98,6 +98,9 @@ func (s *Server) changes(w http.ResponseWriter, r *http.Request, tok wire.Token)
 	if err != nil {
 		return err
 	}
+	if hb, err := wire.ParseHeartbeat(r.Header); err == nil {
+		s.marks.polled(tok.Gate, cur.Pos, hb.Pending)
+	}
 	ev := tok.Events[0]
 	end := time.Now().Add(wait)
 	deadline := time.NewTimer(wait)

@@ -199,7 +199,7 @@ func TestDoubleEntryReport(t *testing.T) {
 	ctx := context.Background()
 	ev := f.event(t)
 	tks := f.issue(t, ev, "b1", 4)
-	north, south := f.gate(t, ev, "North 1"), f.gate(t, ev, "South 1")
+	north, south := f.gate(t, ev, "North 1"), f.gateWith(t, ev, wire.GateCreate{Name: "South 1", Direction: kido.DirectionBoth})
 	// Partition: ticket 0 admitted at both gates; ticket 1 enters and exits
 	// at one gate (no conflict); ticket 2 once.
 	first := north.admission(tks[0], kido.KindEntry, admitTime)

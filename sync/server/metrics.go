@@ -23,6 +23,19 @@ type metrics struct {
 	// Uploaded admissions checked against the issued text, and by
 	// signature (docs/sync-protocol.md §3.3).
 	byText, bySignature int64
+	// Uploaded admissions stored as suspect or refused
+	// (docs/sync-protocol.md §3.6).
+	suspect, refused int64
+}
+
+func (m *metrics) flagged(status string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if status == wire.StatusRefused {
+		m.refused++
+	} else {
+		m.suspect++
+	}
 }
 
 func (m *metrics) verified(byText, bySignature int) {
@@ -86,6 +99,8 @@ func (s *Server) serveMetrics(w http.ResponseWriter, r *http.Request) {
 	}
 	b.WriteString("# HELP kido_upload_checks_total Uploaded admissions checked, by how: the text the server issued, or the signature.\n# TYPE kido_upload_checks_total counter\n")
 	fmt.Fprintf(&b, "kido_upload_checks_total{by=\"issued_text\"} %d\nkido_upload_checks_total{by=\"signature\"} %d\n", s.metrics.byText, s.metrics.bySignature)
+	b.WriteString("# HELP kido_flagged_admissions_total Uploaded admissions stored as suspect or refused, counted nowhere.\n# TYPE kido_flagged_admissions_total counter\n")
+	fmt.Fprintf(&b, "kido_flagged_admissions_total{status=\"suspect\"} %d\nkido_flagged_admissions_total{status=\"refused\"} %d\n", s.metrics.suspect, s.metrics.refused)
 	s.metrics.mu.Unlock()
 	fmt.Fprintf(&b, "# HELP kido_longpolls_active Long-polls waiting or being answered.\n# TYPE kido_longpolls_active gauge\nkido_longpolls_active %d\n", len(s.polls))
 	fmt.Fprintf(&b, "# HELP kido_uploads_active Uploads being worked on or queued.\n# TYPE kido_uploads_active gauge\nkido_uploads_active %d\n", s.uploads.inUse())

@@ -65,6 +65,8 @@ func DoubleEntries(er *EventRecords) []wire.Conflict {
 }
 
 // BuildReport sums up an event's admissions (docs/sync-protocol.md §5.3).
+// Flagged admissions (suspect, refused, voided) are listed apart and
+// counted nowhere else.
 func BuildReport(er *EventRecords, now time.Time) wire.Report {
 	rep := wire.Report{Event: er.Event.ID, Quarantined: er.Quarantined, ServerTime: now.UTC(),
 		PerGate: []wire.GateCount{}, PerTier: []wire.TierCount{}}
@@ -111,6 +113,25 @@ func BuildReport(er *EventRecords, now time.Time) wire.Report {
 		rep.PerTier[i].UniqueHolders = len(tierHolders[rep.PerTier[i].Tier])
 	}
 	rep.DoubleEntries = len(DoubleEntries(er))
+	rep.Flagged = make([]wire.Flagged, len(er.Flagged))
+	for i, f := range er.Flagged {
+		if j, ok := gateIdx[f.Gate]; ok {
+			f.GateName = rep.PerGate[j].Name
+		}
+		rep.Flagged[i] = f
+		switch f.Status {
+		case wire.StatusSuspect:
+			rep.Suspect++
+		case wire.StatusRefused:
+			rep.Refused++
+		case wire.StatusVoided:
+			rep.Voided++
+		}
+	}
+	rep.Voids = er.Voids
+	if rep.Voids == nil {
+		rep.Voids = []kido.Void{}
+	}
 	return rep
 }
 

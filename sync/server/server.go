@@ -66,6 +66,7 @@ type Server struct {
 	enrolLim *limiter
 
 	feed      *hub
+	marks     *marks
 	hbs       heartbeats
 	uploads   *budget
 	uploading inflight
@@ -117,6 +118,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	s.snapshots = make(chan struct{}, cmp.Or(cfg.Snapshots, 2))
 	s.feedReads = make(chan struct{}, cmp.Or(cfg.FeedReads, max(1, runtime.GOMAXPROCS(0)-1)))
 	s.feed = newHub()
+	s.marks = newMarks()
 	s.retention = max(cfg.Retention, MinRetention)
 	s.tlsExpiry = cfg.TLSExpiry
 	s.dataDir, s.minFree = cfg.DataDir, cmp.Or(cfg.MinFree, DefaultMinFree)

@@ -49,9 +49,29 @@ type GateCode struct {
 // Issued is what an upload check needs of an issued ticket: its tier and
 // the exact text the server signed, so that an admission carrying that
 // text needs no signature verification (docs/sync-protocol.md §3.3).
+//
+// Revoked and KeyRevoked are the change-log positions (Cursor.Pos) at which
+// the ticket and the key that signed it were revoked, 0 when they were
+// not: a gate whose feed position is past one had been told, and a scan it
+// admitted after that is suspect (docs/sync-protocol.md §3.6).
 type Issued struct {
-	Tier uint8
-	Text string
+	Tier       uint8
+	Text       string
+	Revoked    int64
+	KeyRevoked int64
+}
+
+// UploadState is what the server checks an upload's admissions against,
+// beside the tickets (docs/sync-protocol.md §3.6), read in one
+// transaction.
+type UploadState struct {
+	Event    kido.Event
+	Gate     kido.Gate
+	Enrolled time.Time // zero: never enrolled
+	// Before is the gate's stored admissions, every status, with seq in
+	// the range asked for, in seq order: what a manual burst is counted
+	// against.
+	Before []kido.Admission
 }
 
 // Store keeps the server's state. Every method is one transaction; a
@@ -147,13 +167,20 @@ type Store interface {
 	// StoredHashes returns the hashes of the gate's stored admissions with
 	// seq in [from, to], so a retried batch need not be verified again.
 	StoredHashes(ctx context.Context, gate uint32, from, to uint64) (map[uint64]string, error)
+	// UploadState returns what an upload of gate (of event) is checked
+	// against, with its stored admissions of seq from..to (none when from
+	// > to); ErrNotFound unless the event has the gate.
+	UploadState(ctx context.Context, event, gate uint32, from, to uint64) (*UploadState, error)
 	// Upload stores a checked and verified batch of one gate of event in
 	// one write transaction, per docs/sync-protocol.md §3.4: new records
 	// inserted (admissions also appended to the change log), same key and
 	// hash counted as duplicates, same key with another hash quarantined;
-	// then the gate's acknowledgements advanced. ServerTime is left for the
-	// caller; ErrNotFound unless the event has the gate.
-	Upload(ctx context.Context, event, gate uint32, req *wire.UploadRequest, now time.Time) (wire.UploadResponse, error)
+	// then the gate's acknowledgements advanced. A new admission whose seq
+	// is in flags is stored with that status and reason and is not
+	// appended to the change log; the flags of the admissions stored are
+	// returned in Flagged. ServerTime is left for the caller; ErrNotFound
+	// unless the event has the gate.
+	Upload(ctx context.Context, event, gate uint32, req *wire.UploadRequest, flags map[uint64]wire.Flag, now time.Time) (wire.UploadResponse, error)
 	// RecordRefused appends rows to the refused-uploads log.
 	RecordRefused(ctx context.Context, rs []Refusal) error
 
@@ -167,11 +194,19 @@ type Store interface {
 	// event ended before ended, never the log head; it returns how many.
 	PruneChanges(ctx context.Context, cutoff, ended time.Time) (int64, error)
 
+	// VoidGate records void v of a revoked gate: its admissions covered by
+	// v (kido.Void.Covers) take status wire.StatusVoided with v.Reason, and
+	// a void change is appended to the change log, in one transaction. It
+	// returns the void stored and how many admissions it voided.
+	// ErrNotFound unless v.Event has the gate; ErrConflict unless the gate
+	// is revoked.
+	VoidGate(ctx context.Context, v kido.Void) (kido.Void, int, error)
+
 	// SaveHeartbeats stores the gates' latest heartbeats in one transaction.
 	SaveHeartbeats(ctx context.Context, hbs []GateHeartbeat) error
 	// GateStatuses returns the event's gates with their stored heartbeat,
-	// acknowledgements, quarantine and refusal counts; Silent is left for
-	// the caller.
+	// acknowledgements, quarantine, refusal, suspect and voided counts;
+	// Silent is left for the caller.
 	GateStatuses(ctx context.Context, event uint32) ([]wire.GateStatus, error)
 	// EventRecords returns what reports and conflicts are computed from,
 	// read in one transaction.
@@ -217,12 +252,16 @@ type GateHeartbeat struct {
 }
 
 // EventRecords is an event's admissions with what a report needs beside
-// them. Admissions excludes quarantined records.
+// them. Admissions holds the counted ones only: not quarantined, not
+// flagged; Flagged holds the suspect, refused and voided ones in (gate,
+// seq) order, GateName left for the caller.
 type EventRecords struct {
 	Event       kido.Event
 	Tiers       []kido.Tier
 	Gates       []kido.Gate
 	Admissions  []kido.Admission
+	Flagged     []wire.Flagged
+	Voids       []kido.Void
 	Rejected    map[uint32]int    // audit records by gate
 	Quarantined int               // records in quarantine
 	Issued      map[uint8]int     // tickets issued by tier, revoked included

@@ -32,8 +32,15 @@ type gateDev struct {
 
 func (f *fixture) gate(t testing.TB, ev uint32, name string) *gateDev {
 	t.Helper()
+	return f.gateWith(t, ev, wire.GateCreate{Name: name})
+}
+
+// gateWith adds and enrols a gate made as gc says.
+func (f *fixture) gateWith(t testing.TB, ev uint32, gc wire.GateCreate) *gateDev {
+	t.Helper()
 	ctx := context.Background()
-	g, err := f.admin.AddGate(ctx, ev, wire.GateCreate{Name: name})
+	name := gc.Name
+	g, err := f.admin.AddGate(ctx, ev, gc)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -51,7 +58,7 @@ func (g *gateDev) admission(tk wire.IssuedTicket, kind string, at time.Time) kid
 	g.seq++
 	a := kido.Admission{Gate: g.id, Seq: g.seq, Serial: tk.Serial, Tier: tk.Tier, Kind: kind, At: at, Corrected: at, Text: tk.Text}
 	if kind == kido.KindManual {
-		a.Text = ""
+		a.Text, a.Reason = "", "phone battery dead"
 	}
 	a.Hash = wire.AdmissionHash(a)
 	return a
@@ -233,7 +240,6 @@ func TestUploadStoresRetriesAndQuarantines(t *testing.T) {
 
 func TestUploadRefusesBadInput(t *testing.T) {
 	f := newFixture(t)
-	ctx := context.Background()
 	ev := f.event(t)
 	tks := f.issue(t, ev, "b1", 5)
 	g, other := f.gate(t, ev, "North 1"), f.gate(t, ev, "South 1")
@@ -241,9 +247,6 @@ func TestUploadRefusesBadInput(t *testing.T) {
 	if a := g.upload(t, wire.UploadRequest{Admissions: []kido.Admission{good}}); a.status != 200 {
 		t.Fatalf("good upload: %d %s", a.status, a.body)
 	}
-	// A ticket of another event, signed with that event's key.
-	ev2 := f.event(t)
-	foreign := f.issue(t, ev2, "x", 1)[0]
 
 	rec := func(mod func(*kido.Admission)) string {
 		a := kido.Admission{Gate: g.id, Seq: 2, Serial: tks[1].Serial, Tier: tks[1].Tier, Kind: kido.KindEntry, At: admitTime, Corrected: admitTime, Text: tks[1].Text}
@@ -252,35 +255,29 @@ func TestUploadRefusesBadInput(t *testing.T) {
 		b, _ := json.Marshal(wire.UploadRequest{Admissions: []kido.Admission{a}})
 		return string(b)
 	}
-	forged := []byte(tks[1].Text)
-	forged[100] = '0' + (forged[100]-'0'+1)%10
 	valid := rec(func(*kido.Admission) {})
 	cases := []struct {
 		name, body string
 		status     int
 		code       string
-		refusedRow bool
 	}{
-		{"not JSON", `{"admissions":[`, 400, wire.CodeMalformed, false},
-		{"null", `null`, 400, wire.CodeMalformed, false},
-		{"unknown field", strings.Replace(valid, `"kind"`, `"door":1,"kind"`, 1), 400, wire.CodeMalformed, false},
-		{"unknown top field", strings.Replace(valid, `{"admissions"`, `{"x":1,"admissions"`, 1), 400, wire.CodeMalformed, false},
-		{"trailing data", valid + `{}`, 400, wire.CodeMalformed, false},
-		{"negative seq", strings.Replace(valid, `"seq":2`, `"seq":-2`, 1), 400, wire.CodeMalformed, false},
-		{"seq over 2^64", strings.Replace(valid, `"seq":2`, `"seq":18446744073709551616`, 1), 400, wire.CodeMalformed, false},
-		{"seq over 2^53", rec(func(a *kido.Admission) { a.Seq = wire.MaxSeq + 1 }), 400, wire.CodeBadBatch, false},
-		{"seq 0", rec(func(a *kido.Admission) { a.Seq = 0 }), 400, wire.CodeBadBatch, false},
-		{"unknown kind", rec(func(a *kido.Admission) { a.Kind = "jump" }), 400, wire.CodeBadRecord, false},
-		{"bad hash", strings.Replace(valid, `"hash":"`, `"hash":"0`, 1), 400, wire.CodeBadHash, false},
-		{"too large", `{"admissions":[],"audits":[],"pad":"` + strings.Repeat("x", wire.MaxUploadBody) + `"}`, 413, wire.CodeTooLarge, false},
-		{"other gate's records", rec(func(a *kido.Admission) { a.Gate = other.id }), 403, wire.CodeWrongGate, false},
-		{"forged ticket", rec(func(a *kido.Admission) { a.Text = string(forged) }), 400, wire.CodeBadTicket, true},
-		{"serial not the ticket's", rec(func(a *kido.Admission) { a.Serial = tks[2].Serial }), 400, wire.CodeBadTicket, true},
-		{"ticket of another event", rec(func(a *kido.Admission) { a.Text, a.Serial, a.Tier = foreign.Text, foreign.Serial, foreign.Tier }), 400, wire.CodeBadTicket, true},
-		{"manual, never issued", rec(func(a *kido.Admission) { a.Kind, a.Text, a.Serial = kido.KindManual, "", 999 }), 400, wire.CodeBadTicket, true},
+		{"not JSON", `{"admissions":[`, 400, wire.CodeMalformed},
+		{"null", `null`, 400, wire.CodeMalformed},
+		{"unknown field", strings.Replace(valid, `"kind"`, `"door":1,"kind"`, 1), 400, wire.CodeMalformed},
+		{"unknown top field", strings.Replace(valid, `{"admissions"`, `{"x":1,"admissions"`, 1), 400, wire.CodeMalformed},
+		{"trailing data", valid + `{}`, 400, wire.CodeMalformed},
+		{"negative seq", strings.Replace(valid, `"seq":2`, `"seq":-2`, 1), 400, wire.CodeMalformed},
+		{"seq over 2^64", strings.Replace(valid, `"seq":2`, `"seq":18446744073709551616`, 1), 400, wire.CodeMalformed},
+		{"seq over 2^53", rec(func(a *kido.Admission) { a.Seq = wire.MaxSeq + 1 }), 400, wire.CodeBadBatch},
+		{"seq 0", rec(func(a *kido.Admission) { a.Seq = 0 }), 400, wire.CodeBadBatch},
+		{"unknown kind", rec(func(a *kido.Admission) { a.Kind = "jump" }), 400, wire.CodeBadRecord},
+		{"bad hash", strings.Replace(valid, `"hash":"`, `"hash":"0`, 1), 400, wire.CodeBadHash},
+		{"too large", `{"admissions":[],"audits":[],"pad":"` + strings.Repeat("x", wire.MaxUploadBody) + `"}`, 413, wire.CodeTooLarge},
+		{"other gate's records", rec(func(a *kido.Admission) { a.Gate = other.id }), 403, wire.CodeWrongGate},
+		{"reason on an entry", rec(func(a *kido.Admission) { a.Reason = "x" }), 400, wire.CodeBadRecord},
+		{"reason with a newline", rec(func(a *kido.Admission) { a.Kind, a.Text, a.Reason = kido.KindManual, "", "a\nb" }), 400, wire.CodeBadRecord},
 	}
 	before := f.state(t, ev)
-	refused := 0
 	for _, c := range cases {
 		a := g.do(t, http.MethodPost, "/v1/gate/upload", []byte(c.body))
 		if a.status != c.status || a.code() != c.code {
@@ -289,41 +286,89 @@ func TestUploadRefusesBadInput(t *testing.T) {
 		if c.status == 400 && !strings.Contains(string(a.body), "hint") {
 			t.Errorf("%s: no hint in %s", c.name, a.body)
 		}
-		if c.refusedRow {
-			refused++
-		}
 		if after := f.state(t, ev); after != before {
 			t.Errorf("%s changed the state:\n%s\n%s", c.name, before, after)
 		}
 	}
-	// A retry of a refused record is refused again but recorded once.
-	g.do(t, http.MethodPost, "/v1/gate/upload", []byte(cases[len(cases)-1].body))
-	sts, _ := f.admin.GateStatuses(ctx, ev, 0)
-	if sts[0].Refused != refused || sts[1].Refused != 0 {
-		t.Errorf("refused uploads recorded: %d, want %d", sts[0].Refused, refused)
+}
+
+// A record whose ticket fails verification is stored as refused, with its
+// text, and the gate's records behind it are stored and acknowledged: one
+// bad record never stalls a gate's queue (issue 10, "imbalanced results").
+func TestUploadStoresRefusedAndCarriesOn(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	ev := f.event(t)
+	tks := f.issue(t, ev, "b1", 6)
+	g, other := f.gate(t, ev, "North 1"), f.gate(t, ev, "South 1")
+	ev2 := f.event(t)
+	foreign := f.issue(t, ev2, "x", 1)[0]
+	forged := []byte(tks[1].Text)
+	forged[100] = '0' + (forged[100]-'0'+1)%10
+
+	bad := func(mod func(*kido.Admission)) kido.Admission {
+		a := g.admission(tks[1], kido.KindEntry, admitTime)
+		mod(&a)
+		a.Hash = wire.AdmissionHash(a)
+		return a
 	}
-	// Nothing refused reached the feed: only the good admission is there.
-	n := 0
-	for _, c := range other.changes(t, "0.0", 0).Changes {
-		if c.Kind == wire.ChangeAdmission {
-			n++
+	cases := []struct {
+		name string
+		a    kido.Admission
+	}{
+		{"forged ticket", bad(func(a *kido.Admission) { a.Text = string(forged) })},
+		{"serial not the ticket's", bad(func(a *kido.Admission) { a.Serial = tks[2].Serial })},
+		{"ticket of another event", bad(func(a *kido.Admission) { a.Text, a.Serial, a.Tier = foreign.Text, foreign.Serial, foreign.Tier })},
+		{"manual, never issued", bad(func(a *kido.Admission) { a.Kind, a.Text, a.Serial, a.Reason = kido.KindManual, "", 999, "lost" })},
+	}
+	good := g.admission(tks[0], kido.KindEntry, admitTime)
+	req := wire.UploadRequest{Admissions: []kido.Admission{}}
+	for _, c := range cases {
+		req.Admissions = append(req.Admissions, c.a)
+	}
+	req.Admissions = append(req.Admissions, good)
+	ans := g.upload(t, req)
+	if ans.status != http.StatusOK {
+		t.Fatalf("upload: %d %s", ans.status, ans.body)
+	}
+	r := ans.upload(t)
+	if r.Acked != good.Seq || r.Stored != len(cases)+1 || len(r.Flagged) != len(cases) {
+		t.Fatalf("upload: %+v, want everything acknowledged and %d flagged", r, len(cases))
+	}
+	for i, fl := range r.Flagged {
+		if fl.Seq != cases[i].a.Seq || fl.Status != wire.StatusRefused || fl.Reason == "" {
+			t.Errorf("%s: flagged %+v", cases[i].name, fl)
 		}
 	}
-	if n != 1 {
-		t.Errorf("%d admissions in the feed, want 1", n)
+	// A retry is a duplicate, recorded once in the refused-uploads log.
+	if r := g.upload(t, req).upload(t); r.Duplicates != len(cases)+1 || r.Stored != 0 {
+		t.Errorf("retry: %+v", r)
 	}
-
-	// A revoked ticket and a ticket signed by a revoked key are facts that
-	// happened at a gate that may not have known: accepted.
-	if _, err := f.admin.Revoke(ctx, ev, wire.Selection{Serials: []uint32{tks[1].Serial}}); err != nil {
+	sts, _ := f.admin.GateStatuses(ctx, ev, 0)
+	if sts[0].Refused != len(cases) || sts[1].Refused != 0 || sts[0].Acked != good.Seq {
+		t.Errorf("gate statuses: %+v", sts)
+	}
+	rep, err := f.admin.Report(ctx, ev)
+	if err != nil {
 		t.Fatal(err)
 	}
-	keys, _ := f.admin.Keys(ctx, ev)
-	if _, err := f.admin.RevokeKey(ctx, ev, keys[0].ID); err != nil {
-		t.Fatal(err)
+	if rep.Admitted != 1 || rep.Refused != len(cases) || len(rep.Flagged) != len(cases) {
+		t.Fatalf("report: %+v", rep)
 	}
-	if a := g.do(t, http.MethodPost, "/v1/gate/upload", []byte(valid)); a.status != 200 {
-		t.Errorf("revoked ticket and key: %d %s", a.status, a.body)
+	for i, fl := range rep.Flagged {
+		if fl.Hash != cases[i].a.Hash || fl.Text != cases[i].a.Text || fl.Status != wire.StatusRefused || fl.GateName != "North 1" {
+			t.Errorf("report lists %+v, want %s kept whole", fl, cases[i].name)
+		}
+	}
+	// Nothing refused reached the feed: only the good admission is there.
+	var fed []uint64
+	for _, c := range other.changes(t, "0.0", 0).Changes {
+		if c.Kind == wire.ChangeAdmission {
+			fed = append(fed, c.Admission.Seq)
+		}
+	}
+	if len(fed) != 1 || fed[0] != good.Seq {
+		t.Errorf("admissions in the feed: %v, want only %d", fed, good.Seq)
 	}
 }
 
@@ -401,46 +446,39 @@ func TestUploadChecksByIssuedTextOrSignature(t *testing.T) {
 			}
 
 			// A forged text with a serial that was issued: never the
-			// issued text, so it goes to the signature, which fails.
-			before := f.state(t, ev)
+			// issued text, so it goes to the signature, which fails; the
+			// record is kept as refused and counted nowhere.
 			forged := kido.Admission{Gate: g.id, Seq: 2, Serial: tks[1].Serial, Tier: tks[1].Tier, Kind: kido.KindEntry, At: admitTime, Corrected: admitTime, Text: forge(tks[1].Text)}
 			forged.Hash = wire.AdmissionHash(forged)
 			a := g.upload(t, wire.UploadRequest{Admissions: []kido.Admission{forged}})
-			if a.status != 400 || a.code() != wire.CodeBadTicket {
+			if r := a.upload(t); a.status != 200 || len(r.Flagged) != 1 || r.Flagged[0].Status != wire.StatusRefused {
 				t.Fatalf("forged text with a valid serial: %d %s", a.status, a.body)
 			}
 			if gs := f.metric(t, bySig); gs != wantSig+1 {
 				t.Errorf("forged text checked by signature %d times in all, want %d", gs, wantSig+1)
 			}
-			if after := f.state(t, ev); after != before {
-				t.Errorf("the forged upload changed the state:\n%s\n%s", before, after)
-			}
 
-			// A full batch with one forged text among genuine ones: refused,
-			// naming that record, nothing stored.
-			g.seq = 1
+			// A full batch with one forged text among genuine ones: the
+			// genuine ones are stored and counted, the forged one refused.
+			g.seq = 2
 			var batch []kido.Admission
-			for i := 1; i < 150; i++ {
+			for i := 2; i < 150; i++ {
 				batch = append(batch, g.admission(tks[i], kido.KindEntry, admitTime))
 			}
 			bad := &batch[97]
 			bad.Text = forge(bad.Text)
 			bad.Hash = wire.AdmissionHash(*bad)
 			a = g.upload(t, wire.UploadRequest{Admissions: batch})
-			if a.status != 400 || a.code() != wire.CodeBadTicket || !strings.Contains(string(a.body), fmt.Sprintf("admission %d:", bad.Seq)) {
+			r := a.upload(t)
+			if a.status != 200 || r.Acked != 150 || r.Stored != 148 || len(r.Flagged) != 1 || r.Flagged[0].Seq != bad.Seq {
 				t.Fatalf("batch with a forged record: %d %s", a.status, a.body)
 			}
-			if after := f.state(t, ev); after != before {
-				t.Errorf("the refused batch changed the state:\n%s\n%s", before, after)
+			rep, err := f.admin.Report(context.Background(), ev)
+			if err != nil {
+				t.Fatal(err)
 			}
-			// The same batch, genuine: stored whole.
-			*bad = g.admissionAt(tks[98], bad.Seq)
-			a = g.upload(t, wire.UploadRequest{Admissions: batch})
-			if a.status != 200 {
-				t.Fatalf("genuine batch: %d %s", a.status, a.body)
-			}
-			if r := a.upload(t); r.Acked != 150 || r.Stored != 149 {
-				t.Errorf("genuine batch: acked %d, stored %d; want 150, 149", r.Acked, r.Stored)
+			if rep.Admitted != 148 || rep.Refused != 2 {
+				t.Errorf("report: admitted %d refused %d, want 148, 2", rep.Admitted, rep.Refused)
 			}
 		})
 	}

@@ -67,12 +67,18 @@ func (s *Server) doUpload(r *http.Request, tok wire.Token) (int, *wire.UploadRes
 		}
 	}
 	ev := tok.Events[0]
-	if err := s.verifyAdmissions(r, ev, tok.Gate, req.Admissions); err != nil {
-		return 0, nil, err
-	}
-	resp, err := s.store.Upload(r.Context(), ev, tok.Gate, &req, s.now())
+	flags, err := s.checkAdmissions(r, ev, tok.Gate, req.Admissions)
 	if err != nil {
 		return 0, nil, err
+	}
+	resp, err := s.store.Upload(r.Context(), ev, tok.Gate, &req, flags, s.now())
+	if err != nil {
+		return 0, nil, err
+	}
+	s.marks.stored(tok.Gate, resp.Highest)
+	for _, f := range resp.Flagged {
+		s.metrics.flagged(f.Status)
+		s.log.Warn("upload: admission stored as "+f.Status, "event", ev, "gate", tok.Gate, "seq", f.Seq, "why", f.Reason)
 	}
 	if resp.Stored > 0 {
 		s.changed(ev)
@@ -92,26 +98,31 @@ func (s *Server) doUpload(r *http.Request, tok wire.Token) (int, *wire.UploadRes
 // below it, starting goroutines costs more than it saves.
 const parallelVerify = 32
 
-// verifyAdmissions checks the tickets of admissions not already stored
-// with the same hash (docs/sync-protocol.md §3.3). An admission whose text
-// is byte for byte the text this server issued for its serial is
-// authentic without a signature check (the server signed exactly those
-// bytes); any other text must parse, verify under a key of the event
-// (revoked keys included: the admission happened), be for this event and
-// carry the record's serial and tier. Either way the serial must have been
-// issued with the record's tier. A failure is 400 bad_ticket and is logged
-// in the refused-uploads log.
-func (s *Server) verifyAdmissions(r *http.Request, ev, gate uint32, as []kido.Admission) error {
-	if len(as) == 0 {
-		return nil
+// checkAdmissions checks the admissions not already stored with the same
+// hash (docs/sync-protocol.md §3.3, §3.6) and returns the flags of those
+// to store as refused or suspect; nothing is refused whole, so one bad
+// record never holds up the gate's records behind it.
+//
+// Ticket verification: an admission whose text is byte for byte the text
+// this server issued for its serial is authentic without a signature
+// check (the server signed exactly those bytes); any other text must
+// parse, verify under a key of the event (revoked keys included: the
+// admission happened), be for this event and carry the record's serial
+// and tier. Either way the serial must have been issued with the record's
+// tier. A failure stores the admission as refused, with its text, and
+// logs it in the refused-uploads log. An admission that passes is then
+// checked against the gate (suspicion.suspect).
+func (s *Server) checkAdmissions(r *http.Request, ev, gate uint32, batch []kido.Admission) (map[uint64]wire.Flag, error) {
+	if len(batch) == 0 {
+		return nil, nil
 	}
-	stored, err := s.store.StoredHashes(r.Context(), gate, as[0].Seq, as[len(as)-1].Seq)
+	stored, err := s.store.StoredHashes(r.Context(), gate, batch[0].Seq, batch[len(batch)-1].Seq)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	as = slices.DeleteFunc(slices.Clone(as), func(a kido.Admission) bool { return stored[a.Seq] == a.Hash })
+	as := slices.DeleteFunc(slices.Clone(batch), func(a kido.Admission) bool { return stored[a.Seq] == a.Hash })
 	if len(as) == 0 {
-		return nil
+		return nil, nil
 	}
 	serials := make([]uint32, len(as))
 	for i, a := range as {
@@ -119,7 +130,7 @@ func (s *Server) verifyAdmissions(r *http.Request, ev, gate uint32, as []kido.Ad
 	}
 	issued, err := s.store.IssuedTickets(r.Context(), ev, serials)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	msgs := make([]string, len(as))
 	var signed []int // admissions whose text must be verified by signature
@@ -144,28 +155,36 @@ func (s *Server) verifyAdmissions(r *http.Request, ev, gate uint32, as []kido.Ad
 	if len(signed) > 0 {
 		kr, err := s.keyring(r, ev)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		verifyAll(len(signed), func(j int) {
 			i := signed[j]
 			msgs[i] = checkTicket(kr, ev, as[i], issued[as[i].Serial].Tier)
 		})
 	}
-	for i, msg := range msgs {
-		if msg == "" {
+	sp, err := s.newSuspicion(r.Context(), ev, gate, batch)
+	if err != nil {
+		return nil, err
+	}
+	flags := map[uint64]wire.Flag{}
+	var refused []Refusal
+	for i, a := range as {
+		if msgs[i] != "" {
+			flags[a.Seq] = flag(a, wire.StatusRefused, msgs[i])
+			refused = append(refused, Refusal{Event: ev, Gate: gate, Record: wire.RecordAdmission, Seq: a.Seq, Hash: a.Hash,
+				Error: fmt.Sprintf("server: admission %d: %s", a.Seq, msgs[i]), Received: s.now()})
 			continue
 		}
-		a := as[i]
-		err := codeErrorf(ErrInvalid, wire.CodeBadTicket, "the gate recorded a ticket this server did not issue; the upload is kept for audit, call the operator",
-			"admission %d: %s", a.Seq, msg)
-		rec := Refusal{Event: ev, Gate: gate, Record: wire.RecordAdmission, Seq: a.Seq, Hash: a.Hash, Error: err.Error(), Received: s.now()}
-		if rerr := s.store.RecordRefused(r.Context(), []Refusal{rec}); rerr != nil {
-			return rerr
+		if why := sp.suspect(a, issued[a.Serial]); why != "" {
+			flags[a.Seq] = flag(a, wire.StatusSuspect, why)
 		}
-		s.log.Warn("upload refused: bad ticket", "event", ev, "gate", gate, "seq", a.Seq, "err", msg)
-		return err
 	}
-	return nil
+	if len(refused) > 0 {
+		if err := s.store.RecordRefused(r.Context(), refused); err != nil {
+			return nil, err
+		}
+	}
+	return flags, nil
 }
 
 // keyring returns every key of the event, revoked ones included.

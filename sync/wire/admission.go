@@ -15,8 +15,17 @@ import (
 // numbers in decimal, times as RFC 3339 in UTC with nanoseconds. The Hash
 // field itself is not covered. Two records with one (gate, seq) key and
 // different hashes are a conflict, never a duplicate.
+//
+// An admission with a staff reason (a manual admission) is hashed under
+// "kido admission v2\x00" with the reason as one more field after text:
+// records without one keep the hash they always had, and the two forms
+// never hash the same bytes.
 func AdmissionHash(a kido.Admission) string {
-	h := newFieldHash("kido admission v1\x00", len(a.Text))
+	domain := "kido admission v1\x00"
+	if a.Reason != "" {
+		domain = "kido admission v2\x00"
+	}
+	h := newFieldHash(domain, len(a.Text)+len(a.Reason))
 	h.num(uint64(a.Gate))
 	h.num(a.Seq)
 	h.num(uint64(a.Serial))
@@ -25,6 +34,9 @@ func AdmissionHash(a kido.Admission) string {
 	h.time(a.At)
 	h.time(a.Corrected)
 	h.str(a.Text)
+	if a.Reason != "" {
+		h.str(a.Reason)
+	}
 	return h.sum()
 }
 

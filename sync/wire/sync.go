@@ -74,6 +74,24 @@ type RecordRef struct {
 	Seq    uint64 `json:"seq"`
 }
 
+// Statuses of a stored admission other than counted (docs/sync-protocol.md
+// §3.6). A flagged admission is kept with its reason, shown to the
+// operator, never appended to the delta feed and never counted: not in the
+// report's admissions, not in double entries, not against the holder at
+// any gate.
+const (
+	StatusSuspect = "suspect" // a correct gate could not have recorded it
+	StatusRefused = "refused" // its ticket fails verification
+	StatusVoided  = "voided"  // covered by an operator's void (kido.Void)
+)
+
+// Flag names an uploaded admission stored as suspect or refused, and why.
+type Flag struct {
+	Seq    uint64 `json:"seq"`
+	Status string `json:"status"` // StatusSuspect or StatusRefused
+	Reason string `json:"reason"`
+}
+
 // UploadResponse answers an upload with 200, or with 409 when a record
 // reused a (gate, seq) with other content; then Error, Code and Hint are set
 // as in Error, so a client that only knows Error still reads it.
@@ -85,6 +103,7 @@ type UploadResponse struct {
 	Stored       int         `json:"stored"`        // records this request added
 	Duplicates   int         `json:"duplicates"`    // records already stored with the same content
 	Quarantined  []RecordRef `json:"quarantined,omitempty"`
+	Flagged      []Flag      `json:"flagged,omitempty"` // admissions this request stored as suspect or refused
 	ServerTime   time.Time   `json:"server_time"`
 	Error        string      `json:"error,omitempty"`
 	Code         string      `json:"code,omitempty"`
@@ -174,7 +193,9 @@ type GateStatus struct {
 	Acked       uint64     `json:"acked"`
 	AuditAcked  uint64     `json:"audit_acked"`
 	Quarantined int        `json:"quarantined"`     // records held in quarantine
-	Refused     int        `json:"refused_uploads"` // uploads refused with 400 (bad_ticket and the like)
+	Refused     int        `json:"refused_uploads"` // admissions stored as refused (bad_ticket)
+	Suspect     int        `json:"suspect"`         // admissions stored as suspect
+	Voided      int        `json:"voided"`          // admissions voided by an operator
 	Silent      bool       `json:"silent"`          // no contact for longer than the threshold during the event
 }
 
@@ -187,9 +208,22 @@ type Report struct {
 	DoubleEntries int         `json:"double_entries"` // tickets with at least one excess admission
 	Rejected      int         `json:"rejected"`       // audit records
 	Quarantined   int         `json:"quarantined"`
+	Suspect       int         `json:"suspect"` // admissions flagged suspect, counted nowhere else
+	Refused       int         `json:"refused"` // admissions whose ticket failed verification
+	Voided        int         `json:"voided"`  // admissions voided by an operator
+	Flagged       []Flagged   `json:"flagged"` // every suspect, refused and voided admission
+	Voids         []kido.Void `json:"voids"`
 	PerGate       []GateCount `json:"per_gate"`
 	PerTier       []TierCount `json:"per_tier"`
 	ServerTime    time.Time   `json:"server_time"`
+}
+
+// Flagged is an admission that counts nowhere, with why.
+type Flagged struct {
+	kido.Admission
+	GateName string `json:"gate_name"`
+	Status   string `json:"status"` // StatusSuspect, StatusRefused or StatusVoided
+	Why      string `json:"why"`
 }
 
 // GateCount is one gate's line of a Report.
@@ -300,6 +334,12 @@ func (r *UploadRequest) Check() error {
 		if a.Kind != kido.KindManual && a.Text == "" {
 			return badUpload(CodeBadRecord, "admission %d: a %s admission needs the ticket text", a.Seq, a.Kind)
 		}
+		if err := CheckReason(a.Reason); err != nil {
+			return badUpload(CodeBadRecord, "admission %d: %v", a.Seq, err)
+		}
+		if a.Reason != "" && a.Kind != kido.KindManual {
+			return badUpload(CodeBadRecord, "admission %d: only a manual admission carries a reason", a.Seq)
+		}
 		if h := AdmissionHash(a); a.Hash != h {
 			return badUpload(CodeBadHash, "admission %d (index %d): hash %q is not the record's hash", a.Seq, i, a.Hash)
 		}
@@ -321,6 +361,25 @@ func (r *UploadRequest) Check() error {
 		}
 		if h := AuditHash(r); r.Hash != h {
 			return badUpload(CodeBadHash, "audit %d (index %d): hash %q is not the record's hash", r.Seq, i, r.Hash)
+		}
+	}
+	return nil
+}
+
+// CheckReason checks a manual admission's staff reason as every gate and
+// the server take it: at most kido.MaxReason bytes of valid UTF-8 without
+// control characters (a newline would make two records hash alike). An
+// empty reason passes here; whether one is needed is the caller's rule.
+func CheckReason(reason string) error {
+	if len(reason) > kido.MaxReason {
+		return fmt.Errorf("reason is %d bytes, at most %d", len(reason), kido.MaxReason)
+	}
+	if !utf8.ValidString(reason) {
+		return errors.New("reason is not valid UTF-8")
+	}
+	for _, r := range reason {
+		if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) {
+			return errors.New("reason has a control character")
 		}
 	}
 	return nil

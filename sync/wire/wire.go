@@ -44,6 +44,7 @@ const (
 	ChangeRoster    = "roster" // a ticket issued, revoked or changed
 	ChangeAdmission = "admission"
 	ChangeGate      = "gate"
+	ChangeVoid      = "void" // an operator voided a revoked gate's admissions from a time on
 )
 
 // Change is one entry of the delta feed; exactly the field named by Kind is set.
@@ -55,6 +56,7 @@ type Change struct {
 	Roster    *kido.RosterEntry `json:"roster,omitempty"`
 	Admission *kido.Admission   `json:"admission,omitempty"`
 	Gate      *kido.Gate        `json:"gate,omitempty"`
+	Void      *kido.Void        `json:"void,omitempty"`
 }
 
 // Changes answers a delta-feed pull. When Resnapshot is true the cursor was

@@ -314,9 +314,22 @@ func (s *Store) RevokeKey(ctx context.Context, event uint32, id string) (kido.Ke
 		if err != nil {
 			return fmt.Errorf("sqlite: revoke key: %w", err)
 		}
-		return logChange(ctx, tx, ev, wire.Change{Kind: wire.ChangeKey, Key: &k})
+		if err := logChange(ctx, tx, ev, wire.Change{Kind: wire.ChangeKey, Key: &k}); err != nil {
+			return err
+		}
+		return markRevoked(ctx, tx, "keys", "id", ev, id)
 	})
 	return k, err
+}
+
+// markRevoked stores the position of the change just logged as the
+// revocation position of a ticket or key (server.Issued); table and
+// column are constants of this package, never input.
+func markRevoked(ctx context.Context, tx queryer, table, column string, event uint32, id any) error {
+	if _, err := tx.ExecContext(ctx, "UPDATE "+table+" SET revoked_pos = last_insert_rowid() WHERE event = ? AND "+column+" = ?", event, id); err != nil {
+		return fmt.Errorf("sqlite: revoke: %w", err)
+	}
+	return nil
 }
 
 // CurrentKey implements server.Store.

@@ -189,8 +189,17 @@ func roster(ctx context.Context, tx *sql.Tx, event uint32) ([]kido.RosterEntry, 
 	return out, rows.Err()
 }
 
+// admissionCols are the columns scanAdmissions reads.
+const admissionCols = "gate, seq, serial, tier, kind, at, corrected, text, reason, hash"
+
+// admissions returns the event's counted admissions (status ”), in (gate,
+// seq) order.
 func admissions(ctx context.Context, tx *sql.Tx, event uint32) ([]kido.Admission, error) {
-	rows, err := tx.QueryContext(ctx, "SELECT gate, seq, serial, tier, kind, at, corrected, text, hash FROM admissions WHERE event = ? ORDER BY gate, seq", event)
+	return scanAdmissions(tx.QueryContext(ctx, "SELECT "+admissionCols+" FROM admissions WHERE event = ? AND status = '' ORDER BY gate, seq", event))
+}
+
+// scanAdmissions reads the rows of a query of admissionCols.
+func scanAdmissions(rows *sql.Rows, err error) ([]kido.Admission, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: admissions: %w", err)
 	}
@@ -199,7 +208,7 @@ func admissions(ctx context.Context, tx *sql.Tx, event uint32) ([]kido.Admission
 	for rows.Next() {
 		var a kido.Admission
 		var at, corrected string
-		if err := rows.Scan(&a.Gate, &a.Seq, &a.Serial, &a.Tier, &a.Kind, &at, &corrected, &a.Text, &a.Hash); err != nil {
+		if err := rows.Scan(&a.Gate, &a.Seq, &a.Serial, &a.Tier, &a.Kind, &at, &corrected, &a.Text, &a.Reason, &a.Hash); err != nil {
 			return nil, fmt.Errorf("sqlite: admissions: %w", err)
 		}
 		if a.At, err = parseTime(at); err != nil {

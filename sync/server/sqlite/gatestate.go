@@ -72,7 +72,9 @@ func (s *Store) GateStatuses(ctx context.Context, event uint32) ([]wire.GateStat
 		}
 		rows, err := tx.QueryContext(ctx, `SELECT `+gateCols+`, last_contact, pending, clock_skew_ms, version, acked, audit_acked,
 			(SELECT COUNT(*) FROM quarantine q WHERE q.gate = gates.id),
-			(SELECT COUNT(*) FROM refused_uploads r WHERE r.gate = gates.id)
+			(SELECT COUNT(*) FROM refused_uploads r WHERE r.gate = gates.id),
+			(SELECT COUNT(*) FROM admissions a WHERE a.gate = gates.id AND a.status = 'suspect'),
+			(SELECT COUNT(*) FROM admissions a WHERE a.gate = gates.id AND a.status = 'voided')
 			FROM gates WHERE event = ? ORDER BY id`, event)
 		if err != nil {
 			return fmt.Errorf("sqlite: gate statuses: %w", err)
@@ -84,7 +86,7 @@ func (s *Store) GateStatuses(ctx context.Context, event uint32) ([]wire.GateStat
 			var ts string
 			var last sql.NullString
 			if err := rows.Scan(&st.ID, &st.Event, &st.Name, &ts, &st.Direction, &st.Revoked,
-				&last, &st.Pending, &st.ClockSkewMS, &st.Version, &st.Acked, &st.AuditAcked, &st.Quarantined, &st.Refused); err != nil {
+				&last, &st.Pending, &st.ClockSkewMS, &st.Version, &st.Acked, &st.AuditAcked, &st.Quarantined, &st.Refused, &st.Suspect, &st.Voided); err != nil {
 				return fmt.Errorf("sqlite: gate statuses: %w", err)
 			}
 			if st.Tiers, err = splitIDs[uint8](ts, 8); err != nil {
@@ -124,6 +126,9 @@ func (s *Store) EventRecords(ctx context.Context, event uint32) (*server.EventRe
 		if er.Quarantined, err = quarantineCount(ctx, tx, "event = ?", event); err != nil {
 			return err
 		}
+		if er.Flagged, er.Voids, err = flagged(ctx, tx, event); err != nil {
+			return err
+		}
 		counts := []struct {
 			q   string
 			add func(k, n int)
@@ -156,6 +161,103 @@ func (s *Store) EventRecords(ctx context.Context, event uint32) (*server.EventRe
 		return nil, err
 	}
 	return er, nil
+}
+
+// flagged reads the event's suspect, refused and voided admissions and its
+// voids.
+func flagged(ctx context.Context, tx *sql.Tx, event uint32) ([]wire.Flagged, []kido.Void, error) {
+	rows, err := tx.QueryContext(ctx, "SELECT status, why FROM admissions WHERE event = ? AND status <> '' ORDER BY gate, seq", event)
+	if err != nil {
+		return nil, nil, fmt.Errorf("sqlite: flagged: %w", err)
+	}
+	fs := []wire.Flagged{}
+	for rows.Next() {
+		var f wire.Flagged
+		if err := rows.Scan(&f.Status, &f.Why); err != nil {
+			rows.Close()
+			return nil, nil, fmt.Errorf("sqlite: flagged: %w", err)
+		}
+		fs = append(fs, f)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, nil, fmt.Errorf("sqlite: flagged: %w", err)
+	}
+	as, err := scanAdmissions(tx.QueryContext(ctx, "SELECT "+admissionCols+" FROM admissions WHERE event = ? AND status <> '' ORDER BY gate, seq", event))
+	if err != nil {
+		return nil, nil, err
+	}
+	if len(as) != len(fs) {
+		return nil, nil, fmt.Errorf("sqlite: flagged: %d rows then %d in one read", len(fs), len(as))
+	}
+	for i := range fs {
+		fs[i].Admission = as[i]
+	}
+	vs, err := voids(ctx, tx, "event = ?", event)
+	return fs, vs, err
+}
+
+// voids reads the voids matching where (a constant of this package).
+func voids(ctx context.Context, tx *sql.Tx, where string, arg any) ([]kido.Void, error) {
+	rows, err := tx.QueryContext(ctx, "SELECT event, gate, from_t, reason, by, created FROM voids WHERE "+where+" ORDER BY id", arg)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: voids: %w", err)
+	}
+	defer rows.Close()
+	out := []kido.Void{}
+	for rows.Next() {
+		var v kido.Void
+		var from, created string
+		if err := rows.Scan(&v.Event, &v.Gate, &from, &v.Reason, &v.By, &created); err != nil {
+			return nil, fmt.Errorf("sqlite: voids: %w", err)
+		}
+		if v.From, err = parseTime(from); err != nil {
+			return nil, err
+		}
+		if v.Created, err = parseTime(created); err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
+}
+
+// VoidGate implements server.Store.
+func (s *Store) VoidGate(ctx context.Context, v kido.Void) (kido.Void, int, error) {
+	n := 0
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		g, err := scanGate(tx.QueryRowContext(ctx, "SELECT "+gateCols+" FROM gates WHERE id = ? AND event = ?", v.Gate, v.Event))
+		if errors.Is(err, sql.ErrNoRows) {
+			return server.Errorf(server.ErrNotFound, fmt.Sprintf("kidoctl gates -event %d lists the gates", v.Event), "event %d has no gate %d", v.Event, v.Gate)
+		}
+		if err != nil {
+			return fmt.Errorf("sqlite: void: %w", err)
+		}
+		if !g.Revoked {
+			return server.Errorf(server.ErrConflict, fmt.Sprintf("revoke it first: kidoctl gate revoke -event %d %d", v.Event, v.Gate), "gate %d is not revoked", v.Gate)
+		}
+		if _, err := tx.ExecContext(ctx, "INSERT INTO voids (event, gate, from_t, reason, by, created) VALUES (?, ?, ?, ?, ?, ?)",
+			v.Event, v.Gate, fmtTime(v.From), v.Reason, v.By, fmtTime(v.Created)); err != nil {
+			return fmt.Errorf("sqlite: void: %w", err)
+		}
+		// Which admissions a void covers is kido.Void.Covers, in Go: stored
+		// times are text that does not sort as time.
+		as, err := scanAdmissions(tx.QueryContext(ctx, "SELECT "+admissionCols+" FROM admissions WHERE gate = ? AND status = '' ORDER BY seq", v.Gate))
+		if err != nil {
+			return err
+		}
+		for _, a := range as {
+			if !v.Covers(a) {
+				continue
+			}
+			if _, err := tx.ExecContext(ctx, "UPDATE admissions SET status = 'voided', why = ? WHERE gate = ? AND seq = ?", "void: "+v.Reason, a.Gate, int64(a.Seq)); err != nil {
+				return fmt.Errorf("sqlite: void: %w", err)
+			}
+			n++
+		}
+		return logChange(ctx, tx, v.Event, wire.Change{Kind: wire.ChangeVoid, Void: &v})
+	})
+	return v, n, err
 }
 
 func scanPairs(ctx context.Context, tx *sql.Tx, q string, event uint32, add func(k, n int)) error {

@@ -1,7 +1,7 @@
 package sqlite
 
 // schemaVersion is stored in PRAGMA user_version.
-const schemaVersion = 3
+const schemaVersion = 4
 
 // schema creates the tables. Times are RFC 3339 text (event start and end
 // keep the venue's offset; everything else is UTC).
@@ -168,5 +168,29 @@ const schemaV3 = `
 CREATE TABLE probe (
 	id  INTEGER PRIMARY KEY CHECK (id = 1),
 	at  TEXT NOT NULL
+);
+`
+
+// schemaV4 adds what the server's upload checks need (docs/sync-protocol.md
+// §3.6): an admission's staff reason, its status and why; the change-log
+// position of each ticket's and key's revocation (revocations made before
+// version 4 take the log head, the latest they can have been); the voids.
+const schemaV4 = `
+ALTER TABLE admissions ADD COLUMN reason TEXT NOT NULL DEFAULT '';
+-- '' counted; 'suspect', 'refused' or 'voided': kept, counted nowhere.
+ALTER TABLE admissions ADD COLUMN status TEXT NOT NULL DEFAULT '';
+ALTER TABLE admissions ADD COLUMN why TEXT NOT NULL DEFAULT '';
+ALTER TABLE tickets ADD COLUMN revoked_pos INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE keys ADD COLUMN revoked_pos INTEGER NOT NULL DEFAULT 0;
+UPDATE tickets SET revoked_pos = (SELECT COALESCE(MAX(seq), 0) FROM changes) WHERE revoked = 1;
+UPDATE keys SET revoked_pos = (SELECT COALESCE(MAX(seq), 0) FROM changes) WHERE revoked = 1;
+CREATE TABLE voids (
+	id       INTEGER PRIMARY KEY,
+	event    INTEGER NOT NULL,
+	gate     INTEGER NOT NULL,
+	from_t   TEXT NOT NULL,
+	reason   TEXT NOT NULL,
+	by       TEXT NOT NULL,
+	created  TEXT NOT NULL
 );
 `

@@ -233,7 +233,10 @@ func revokeOne(ctx context.Context, tx *sql.Tx, event uint32, t *stored) error {
 	}
 	t.revoked = true
 	re := t.roster()
-	return logChange(ctx, tx, event, wire.Change{Kind: wire.ChangeRoster, Roster: &re})
+	if err := logChange(ctx, tx, event, wire.Change{Kind: wire.ChangeRoster, Roster: &re}); err != nil {
+		return err
+	}
+	return markRevoked(ctx, tx, "tickets", "serial", event, t.serial)
 }
 
 // Revoke implements server.Store. Revoking a revoked ticket changes

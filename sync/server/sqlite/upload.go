@@ -17,7 +17,8 @@ import (
 func (s *Store) IssuedTickets(ctx context.Context, event uint32, serials []uint32) (map[uint32]server.Issued, error) {
 	out := make(map[uint32]server.Issued, len(serials))
 	err := s.read(ctx, func(tx *sql.Tx) error {
-		st, err := tx.PrepareContext(ctx, "SELECT tier, text FROM tickets WHERE event = ? AND serial = ?")
+		st, err := tx.PrepareContext(ctx, `SELECT t.tier, t.text, t.revoked_pos, COALESCE(k.revoked_pos, 0) FROM tickets t
+			LEFT JOIN keys k ON k.event = t.event AND k.id = t.key WHERE t.event = ? AND t.serial = ?`)
 		if err != nil {
 			return fmt.Errorf("sqlite: issued tickets: %w", err)
 		}
@@ -27,7 +28,7 @@ func (s *Store) IssuedTickets(ctx context.Context, event uint32, serials []uint3
 				continue
 			}
 			var t server.Issued
-			err := st.QueryRowContext(ctx, event, serial).Scan(&t.Tier, &t.Text)
+			err := st.QueryRowContext(ctx, event, serial).Scan(&t.Tier, &t.Text, &t.Revoked, &t.KeyRevoked)
 			if errors.Is(err, sql.ErrNoRows) {
 				continue
 			}
@@ -81,6 +82,7 @@ type uploader struct {
 	tx          *sql.Tx
 	event, gate uint32
 	now         string
+	flags       map[uint64]wire.Flag
 	resp        wire.UploadResponse
 	stmts       []*sql.Stmt
 }
@@ -167,7 +169,7 @@ func (u *uploader) admissions(as []kido.Admission) error {
 	if err != nil {
 		return err
 	}
-	ins, err := u.prepare("INSERT INTO admissions (event, gate, seq, serial, tier, kind, at, corrected, text, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+	ins, err := u.prepare("INSERT INTO admissions (event, gate, seq, serial, tier, kind, at, corrected, text, reason, hash, status, why) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
 	if err != nil {
 		return err
 	}
@@ -177,14 +179,21 @@ func (u *uploader) admissions(as []kido.Admission) error {
 	}
 	for i := range as {
 		a := &as[i]
+		f, flagged := u.flags[a.Seq]
 		inserted, err := u.store(get, wire.RecordAdmission, a.Seq, a.Hash, a, func() error {
-			_, err := ins.ExecContext(u.ctx, u.event, u.gate, int64(a.Seq), a.Serial, a.Tier, a.Kind, a.At.Format(time.RFC3339Nano), fmtTime(a.Corrected), a.Text, a.Hash)
+			_, err := ins.ExecContext(u.ctx, u.event, u.gate, int64(a.Seq), a.Serial, a.Tier, a.Kind, a.At.Format(time.RFC3339Nano), fmtTime(a.Corrected), a.Text, a.Reason, a.Hash, f.Status, f.Reason)
 			return err
 		})
 		if err != nil {
 			return err
 		}
 		if !inserted {
+			continue
+		}
+		if flagged {
+			// Kept for the operator, never sent to other gates.
+			f.Seq = a.Seq
+			u.resp.Flagged = append(u.resp.Flagged, f)
 			continue
 		}
 		b, err := json.Marshal(wire.Change{Kind: wire.ChangeAdmission, Admission: a})
@@ -225,10 +234,10 @@ func (u *uploader) audits(rs []wire.AuditRecord) error {
 }
 
 // Upload implements server.Store.
-func (s *Store) Upload(ctx context.Context, event, gate uint32, req *wire.UploadRequest, now time.Time) (wire.UploadResponse, error) {
+func (s *Store) Upload(ctx context.Context, event, gate uint32, req *wire.UploadRequest, flags map[uint64]wire.Flag, now time.Time) (wire.UploadResponse, error) {
 	var resp wire.UploadResponse
 	err := s.write(ctx, func(tx *sql.Tx) error {
-		u := &uploader{ctx: ctx, tx: tx, event: event, gate: gate, now: fmtTime(now)}
+		u := &uploader{ctx: ctx, tx: tx, event: event, gate: gate, now: fmtTime(now), flags: flags}
 		defer u.close()
 		var from, auditFrom uint64
 		err := tx.QueryRowContext(ctx, "SELECT acked, audit_acked FROM gates WHERE id = ? AND event = ?", gate, event).Scan(&from, &auditFrom)
@@ -266,4 +275,42 @@ func quarantineCount(ctx context.Context, q queryer, where string, arg any) (int
 		return 0, fmt.Errorf("sqlite: quarantine: %w", err)
 	}
 	return n, nil
+}
+
+// UploadState implements server.Store.
+func (s *Store) UploadState(ctx context.Context, event, gate uint32, from, to uint64) (*server.UploadState, error) {
+	st := &server.UploadState{}
+	err := s.read(ctx, func(tx *sql.Tx) error {
+		var err error
+		if st.Event, err = getEvent(ctx, tx, event); err != nil {
+			return err
+		}
+		var ts string
+		var enrolled sql.NullString
+		err = tx.QueryRowContext(ctx, "SELECT "+gateCols+", enrolled FROM gates WHERE id = ? AND event = ?", gate, event).
+			Scan(&st.Gate.ID, &st.Gate.Event, &st.Gate.Name, &ts, &st.Gate.Direction, &st.Gate.Revoked, &enrolled)
+		if errors.Is(err, sql.ErrNoRows) {
+			return server.Errorf(server.ErrNotFound, "", "gate %d of event %d not found", gate, event)
+		}
+		if err != nil {
+			return fmt.Errorf("sqlite: upload state: %w", err)
+		}
+		if st.Gate.Tiers, err = splitIDs[uint8](ts, 8); err != nil {
+			return err
+		}
+		if enrolled.Valid {
+			if st.Enrolled, err = parseTime(enrolled.String); err != nil {
+				return err
+			}
+		}
+		if from > to {
+			return nil
+		}
+		st.Before, err = scanAdmissions(tx.QueryContext(ctx, "SELECT "+admissionCols+" FROM admissions WHERE gate = ? AND seq BETWEEN ? AND ? ORDER BY seq", gate, int64(from), int64(to)))
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return st, nil
 }

@@ -293,7 +293,7 @@ func testConcurrentCommits(t *testing.T, f *fixture) {
 					seq := uint64(j*batch + k + 1)
 					req.Admissions = append(req.Admissions, admission(g.ID, seq, tks[i*batches*batch+int(seq)-1]))
 				}
-				if _, err := f.s.Upload(f.ctx, a.ID, g.ID, &req, t0); err != nil {
+				if _, err := f.s.Upload(f.ctx, a.ID, g.ID, &req, nil, t0); err != nil {
 					return fmt.Errorf("gate %d upload %d: %w", g.ID, j, err)
 				}
 				committed.notify()
@@ -314,7 +314,7 @@ func testConcurrentCommits(t *testing.T, f *fixture) {
 	write(func() error { // event B's admissions, which A's feed never carries
 		for j := range batches {
 			req := wire.UploadRequest{Admissions: []kido.Admission{admission(bg.ID, uint64(j+1), btks[j])}}
-			if _, err := f.s.Upload(f.ctx, b.ID, bg.ID, &req, t0); err != nil {
+			if _, err := f.s.Upload(f.ctx, b.ID, bg.ID, &req, nil, t0); err != nil {
 				return fmt.Errorf("event B upload %d: %w", j, err)
 			}
 			committed.notify()

@@ -49,6 +49,7 @@ func Run(t *testing.T, open func(t *testing.T) server.Store) {
 		{"gates", gateTests},
 		{"upload", uploadTests},
 		{"feed", feedTests},
+		{"flags", flagTests},
 	}
 	for _, area := range areas {
 		t.Run(area.name, func(t *testing.T) {
@@ -234,7 +235,7 @@ func audit(g uint32, seq uint64, reason string) wire.AuditRecord {
 // upload uploads req as gate g of ev, at t0.
 func (f *fixture) upload(ev, g uint32, req wire.UploadRequest) wire.UploadResponse {
 	f.t.Helper()
-	resp, err := f.s.Upload(f.ctx, ev, g, &req, t0)
+	resp, err := f.s.Upload(f.ctx, ev, g, &req, nil, t0)
 	if err != nil {
 		f.t.Fatalf("Upload: %v", err)
 	}

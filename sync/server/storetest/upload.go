@@ -169,7 +169,7 @@ func testUploadUnknownGate(t *testing.T, f *fixture) {
 	} {
 		req := wire.UploadRequest{Admissions: []kido.Admission{admission(c.gate, 1, tks[0])}}
 		changes := f.appended(c.ev, func() {
-			_, err := f.s.Upload(f.ctx, c.ev, c.gate, &req, t0)
+			_, err := f.s.Upload(f.ctx, c.ev, c.gate, &req, nil, t0)
 			wantErr(t, "Upload as "+c.what, err, server.ErrNotFound)
 		})
 		if len(changes) != 0 {
