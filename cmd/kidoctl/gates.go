@@ -85,6 +85,12 @@ func gateFlags(st wire.GateStatus) string {
 	if st.Refused > 0 {
 		fl = append(fl, fmt.Sprintf("REFUSED:%d", st.Refused))
 	}
+	if st.Suspect > 0 {
+		fl = append(fl, fmt.Sprintf("SUSPECT:%d", st.Suspect))
+	}
+	if st.Voided > 0 {
+		fl = append(fl, fmt.Sprintf("VOIDED:%d", st.Voided))
+	}
 	if len(fl) == 0 {
 		return "ok"
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+	"strings"
 
 	"kido.dev/kido/cmd/internal/termtable"
 	"kido.dev/kido/sync/client"
@@ -13,7 +14,7 @@ import (
 
 func runReport(ctx context.Context, e env, args []string) error {
 	fs, c := newFlags(e, "report", "report [-event] ID",
-		"Prints an event's attendance as the server knows it: admissions, unique holders, exits, double entries, rejected scans and quarantined records, per gate and per tier.",
+		"Prints an event's attendance as the server knows it: admissions, unique holders, exits, double entries, rejected scans and quarantined records, per gate and per tier; then every suspect, refused and voided admission with why, and the voids, none of which is counted above.",
 		"kidoctl report 1")
 	ev := fs.Uint("event", 0, "event `id`")
 	return askEvent(ctx, e, fs, c, ev, args, true, (*client.Client).Report, printReport)
@@ -28,6 +29,9 @@ func printReport(w io.Writer, _ uint32, rep wire.Report) error {
 		{"double entries", strconv.Itoa(rep.DoubleEntries)},
 		{"rejected scans", strconv.Itoa(rep.Rejected)},
 		{"quarantined", strconv.Itoa(rep.Quarantined)},
+		{"suspect", strconv.Itoa(rep.Suspect)},
+		{"refused", strconv.Itoa(rep.Refused)},
+		{"voided", strconv.Itoa(rep.Voided)},
 	}); err != nil {
 		return err
 	}
@@ -46,6 +50,24 @@ func printReport(w io.Writer, _ uint32, rep wire.Report) error {
 	}
 	if err := termtable.Write(w, rows); err != nil {
 		return err
+	}
+	if len(rep.Flagged) > 0 {
+		// Kept for audit and counted nowhere above (docs/sync-protocol.md §3.6).
+		fmt.Fprintln(w)
+		rows = [][]string{{"STATUS", "GATE", "SEQ", "SERIAL", "KIND", "AT", "WHY"}}
+		for _, f := range rep.Flagged {
+			rows = append(rows, []string{strings.ToUpper(f.Status), f.GateName, strconv.FormatUint(f.Seq, 10), strconv.FormatUint(uint64(f.Serial), 10),
+				f.Kind, f.Corrected.Local().Format("2006-01-02 15:04:05"), f.Why})
+		}
+		if err := termtable.Write(w, rows); err != nil {
+			return err
+		}
+	}
+	for _, v := range rep.Voids {
+		fmt.Fprintf(w, "\ngate %d voided from %s by %s at %s: %s", v.Gate, v.From.Local().Format("2006-01-02 15:04:05"), v.By, v.Created.Local().Format("2006-01-02 15:04:05"), v.Reason)
+	}
+	if len(rep.Voids) > 0 {
+		fmt.Fprintln(w)
 	}
 	if rep.DoubleEntries > 0 {
 		fmt.Fprintf(w, "\n%d double entries: kidoctl conflicts -event %d lists them\n", rep.DoubleEntries, rep.Event)
