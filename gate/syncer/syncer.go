@@ -364,12 +364,14 @@ func (s *Syncer) contact(ctx context.Context, errMsg string) {
 // reconnectable, connectivity returning on the other loop cuts the rest to
 // a random moment within StartDelay (docs/sync-protocol.md §7.1).
 func (s *Syncer) sleep(ctx context.Context, d time.Duration, wake <-chan struct{}, reconnectable bool) error {
-	deadline := s.cfg.Clock.Now().Add(d)
-	timer := s.cfg.Clock.After(d)
+	// Take the reconnection signal before the timer: a reconnection that
+	// comes as the timer is set still cuts this wait.
 	var back <-chan struct{}
 	if reconnectable {
 		back = s.reconnected()
 	}
+	deadline := s.cfg.Clock.Now().Add(d)
+	timer := s.cfg.Clock.After(d)
 	for {
 		select {
 		case <-ctx.Done():
