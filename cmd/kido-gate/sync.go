@@ -206,14 +206,20 @@ func newSyncer(ctx context.Context, dir string, r *replica.Replica, onChange fun
 }
 
 // syncerAt sets up the sync of the gate in dir with the server at url: its
-// credential, and a wipe of the credential when the server says the gate
-// was revoked.
+// credential, the identity, event and gate its answers must be signed for
+// (as the replica holds them since enrolment), and a wipe of the
+// credential when the server says the gate was revoked.
 func syncerAt(dir string, r *replica.Replica, url string, onChange func(syncer.Status)) (*syncer.Syncer, error) {
 	cred, err := gatedir.ReadCredential(dir)
 	if err != nil {
 		return nil, fmt.Errorf("%w\nhint: this gate has no credential; enrol it: kido-gate enroll -server URL -code CODE", err)
 	}
-	c, err := client.NewGate(url, cred, syncer.Heartbeat(r, version, time.Now))
+	st, err := r.Status(context.Background())
+	if err != nil {
+		return nil, err
+	}
+	pin := client.Pin{Identity: st.Server.ID, Event: st.Event.ID, Gate: st.Gate.ID}
+	c, err := client.NewGate(url, cred, pin, syncer.Heartbeat(r, version, time.Now))
 	if err != nil {
 		return nil, err
 	}

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
@@ -22,8 +23,11 @@ import (
 // feedServer answers a gate's uploads with an empty acknowledgement and
 // its feed with the answers given, one per cursor c0, c1, …; past the last
 // it answers no change.
+// Its answers are signed with the fixture's identity key, as gatetest's
+// snapshot names it.
 func feedServer(t *testing.T, answers ...[]wire.Change) *httptest.Server {
 	t.Helper()
+	identity := ed25519.NewKeyFromSeed(gatetest.New(0, gatetest.GateBoth, time.Now()).Identity.Seed())
 	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		now := time.Now().UTC()
 		switch r.URL.Path {
@@ -35,7 +39,9 @@ func feedServer(t *testing.T, answers ...[]wire.Change) *httptest.Server {
 			if n < len(answers) {
 				ch.Changes, ch.Cursor = answers[n], "c"+strconv.Itoa(n+1)
 			}
-			json.NewEncoder(w).Encode(ch)
+			body, _ := json.Marshal(ch)
+			w.Header().Set(wire.HeaderSignature, wire.SignAnswer(identity, wire.ChangesSignedMessage(gatetest.EventID, r.URL.Query().Get("cursor"), body)))
+			w.Write(body)
 		default:
 			http.NotFound(w, r)
 		}

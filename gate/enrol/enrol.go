@@ -78,6 +78,10 @@ func Gate(ctx context.Context, cfg Config) (Result, error) {
 			return res, err
 		}
 		cred = res.Enrolled.Credential
+		e := res.Enrolled
+		if err := gatedir.WritePin(cfg.Dir, gatedir.Pin{Server: e.Server.ID, Event: e.Gate.Event, Gate: e.Gate.ID}); err != nil {
+			return res, err
+		}
 		if err := gatedir.WriteCredential(cfg.Dir, cred); err != nil {
 			return res, err
 		}
@@ -88,21 +92,31 @@ func Gate(ctx context.Context, cfg Config) (Result, error) {
 		return res, err
 	}
 
+	pin, err := gatedir.ReadPin(cfg.Dir)
+	if err != nil {
+		return res, fmt.Errorf("enrol: %w\nhint: nothing says which server this credential's snapshot must come from; enrol again with a new code from kidoctl gate add", err)
+	}
 	c, err := client.New(cfg.Server, cred, nil)
 	if err != nil {
+		return res, err
+	}
+	// The snapshot must be signed by the identity the enrolment proved, for
+	// this gate (docs/sync-protocol.md §13).
+	if c, err = c.Pinned(client.Pin{Identity: pin.Server, Event: pin.Event, Gate: pin.Gate}); err != nil {
 		return res, err
 	}
 	snap, err := c.Snapshot(ctx)
 	if err != nil {
 		return res, fmt.Errorf("%w: %w", ErrDownload, err)
 	}
-	if e := res.Enrolled; e != nil && (snap.Server.ID != e.Server.ID || snap.Gate.ID != e.Gate.ID) {
-		return res, fmt.Errorf("enrol: the snapshot is for gate %d of server %s, not gate %d of %s\nhint: check that the server URL points at one server, not a load balancer over several",
-			snap.Gate.ID, snap.Server.ID, e.Gate.ID, e.Server.ID)
+	if snap.Server.ID != pin.Server {
+		return res, fmt.Errorf("enrol: the snapshot names server %s, not %s that enrolled this gate\nhint: check that the server URL points at one server, not a load balancer over several",
+			snap.Server.ID, pin.Server)
 	}
 	if err := build(ctx, dbPath, snap, c.BaseURL()); err != nil {
 		return res, err
 	}
+	os.Remove(gatedir.PinPath(cfg.Dir)) // the replica holds the pin now
 	res.Snapshot = snap
 	return res, nil
 }

@@ -2,6 +2,7 @@ package syncer
 
 import (
 	"context"
+	"crypto/ed25519"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
@@ -15,6 +16,7 @@ import (
 	"kido.dev/kido/gate/replica"
 	"kido.dev/kido/sync/client"
 	"kido.dev/kido/sync/wire"
+	"kido.dev/kido/ticket"
 )
 
 // fakeClock is a Clock for tests. Instant: every After fires at once and
@@ -93,6 +95,7 @@ type reply struct {
 	body       any    // encoded as JSON
 	retryAfter string // Retry-After header
 	hangup     bool   // close the connection without an answer
+	unsigned   bool   // a feed answer without its signature, as a proxy would forge it
 }
 
 // recorded is one request the scripted server saw.
@@ -117,11 +120,12 @@ type script struct {
 	audits     uint64
 	uploadsOut func()
 	srv        *httptest.Server
-	arrived    gatetest.Bell // rung after each request is recorded
+	arrived    gatetest.Bell      // rung after each request is recorded
+	identity   ed25519.PrivateKey // signs snapshots and feed answers, as the fixture's server
 }
 
-func newScript(t *testing.T) *script {
-	s := &script{t: t}
+func newScript(t *testing.T, identity ticket.PrivateKey) *script {
+	s := &script{t: t, identity: ed25519.NewKeyFromSeed(identity.Seed())}
 	s.srv = httptest.NewServer(http.HandlerFunc(s.serve))
 	t.Cleanup(s.srv.Close)
 	return s
@@ -150,7 +154,9 @@ func (s *script) serve(w http.ResponseWriter, r *http.Request) {
 	case "/v1/gate/snapshot":
 		snap := s.snapshot
 		s.mu.Unlock()
-		json.NewEncoder(w).Encode(snap)
+		body, _ := json.Marshal(snap)
+		w.Header().Set(wire.HeaderSignature, wire.SignAnswer(s.identity, wire.SnapshotSignedMessage(r.URL.Query().Get("nonce"), body)))
+		w.Write(body)
 		return
 	}
 	var rp *reply
@@ -186,10 +192,14 @@ func (s *script) serve(w http.ResponseWriter, r *http.Request) {
 	if rp.retryAfter != "" {
 		w.Header().Set("Retry-After", rp.retryAfter)
 	}
+	body, _ := json.Marshal(rp.body)
+	if r.URL.Path == "/v1/gate/changes" && rp.status == 0 && !rp.unsigned {
+		w.Header().Set(wire.HeaderSignature, wire.SignAnswer(s.identity, wire.ChangesSignedMessage(gatetest.EventID, r.URL.Query().Get("cursor"), body)))
+	}
 	if rp.status != 0 {
 		w.WriteHeader(rp.status)
 	}
-	json.NewEncoder(w).Encode(rp.body)
+	w.Write(body)
 }
 
 func (s *script) requests(path string) []recorded {
@@ -222,7 +232,8 @@ type gateUnderTest struct {
 
 func newGate(t *testing.T, instant bool, tweak func(*Config)) *gateUnderTest {
 	t.Helper()
-	g := &gateUnderTest{f: gatetest.New(50, gatetest.GateBoth, time.Now()), clock: newFakeClock(instant), srv: newScript(t)}
+	f := gatetest.New(50, gatetest.GateBoth, time.Now())
+	g := &gateUnderTest{f: f, clock: newFakeClock(instant), srv: newScript(t, f.Identity)}
 	r, err := replica.Create(filepath.Join(t.TempDir(), "replica.db"), replica.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -232,7 +243,8 @@ func newGate(t *testing.T, instant bool, tweak func(*Config)) *gateUnderTest {
 		t.Fatal(err)
 	}
 	g.r = r
-	c, err := client.NewGate(g.srv.srv.URL, "cred", Heartbeat(r, "9.9.9", g.clock.Now))
+	pin := client.Pin{Identity: f.Snapshot.Server.ID, Event: gatetest.EventID, Gate: gatetest.GateBoth}
+	c, err := client.NewGate(g.srv.srv.URL, "cred", pin, Heartbeat(r, "9.9.9", g.clock.Now))
 	if err != nil {
 		t.Fatal(err)
 	}

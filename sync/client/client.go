@@ -27,6 +27,10 @@ type Client struct {
 	// unreachableHint is the hint of ErrUnreachable errors; "" gives the
 	// one for kidoctl.
 	unreachableHint string
+	// pin and pinKey (its identity key's raw bytes) are what gate answers
+	// are checked against; nil pinKey: no gate answer is accepted.
+	pin    Pin
+	pinKey []byte
 }
 
 // New returns a client for the server at baseURL (e.g.

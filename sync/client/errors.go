@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"kido.dev/kido/sync/wire"
 )
 
 // Verdicts; every error returned by a Client wraps exactly one of them.
@@ -19,6 +21,10 @@ var (
 	ErrBadRequest   = errors.New("client: bad request")         // any other 4xx
 	ErrServer       = errors.New("client: server error")        // any other 5xx or an unreadable answer
 	ErrUnreachable  = errors.New("client: cannot reach server") // DNS, TCP or TLS failure
+	// ErrUntrusted: a gate answer was unsigned or not signed by the pinned
+	// identity for this request. The error's Status is 0: as far as the
+	// gate can tell the server was not reached, only something between.
+	ErrUntrusted = errors.New("client: answer not signed by the pinned server")
 )
 
 // Error is a failed call. Its Error method gives one line, followed by a
@@ -86,5 +92,18 @@ func unreachable(base string, err error, hint string) *Error {
 		Message: fmt.Sprintf("client: cannot reach server at %s: %v", base, err),
 		Hint:    hint,
 		verdict: ErrUnreachable,
+	}
+}
+
+// untrusted is the error of a gate answer that fails its signature check.
+func untrusted(base, path string, err error) *Error {
+	what := "not signed by the server this gate enrolled with"
+	if errors.Is(err, wire.ErrUnsigned) {
+		what = "unsigned"
+	}
+	return &Error{
+		Message: fmt.Sprintf("client: the answer to GET %s from %s is %s; nothing was applied", path, base, what),
+		Hint:    "something between this gate and its server changes answers, or the URL leads to another server: sync over https:// (kido-gate sync -server https://…) and tell the operator",
+		verdict: ErrUntrusted,
 	}
 }

@@ -30,12 +30,14 @@ func TestGateCallsCarryHeartbeat(t *testing.T) {
 				w.WriteHeader(400)
 				return
 			}
-			json.NewEncoder(w).Encode(wire.Changes{Changes: []wire.Change{}, Cursor: "13.00cd"})
+			body, _ := json.Marshal(wire.Changes{Changes: []wire.Change{}, Cursor: "13.00cd"})
+			w.Header().Set(wire.HeaderSignature, wire.SignAnswer(testIdentity, wire.ChangesSignedMessage(7, "12.00ab", body)))
+			w.Write(body)
 		}
 	}))
 	defer srv.Close()
 	hbTime := time.Date(2027, 8, 1, 1, 2, 3, 0, time.UTC)
-	c, err := NewGate(srv.URL, "cred", func() wire.Heartbeat { return wire.Heartbeat{Version: "0.1.0", Pending: 7, Time: hbTime} })
+	c, err := NewGate(srv.URL, "cred", testPin, func() wire.Heartbeat { return wire.Heartbeat{Version: "0.1.0", Pending: 7, Time: hbTime} })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -82,7 +84,7 @@ func TestUploadConflictCarriesAnswer(t *testing.T) {
 				w.Write([]byte(tt.body))
 			}))
 			defer srv.Close()
-			c, _ := NewGate(srv.URL, "cred", func() wire.Heartbeat { return wire.Heartbeat{Pending: -1} })
+			c, _ := NewGate(srv.URL, "cred", testPin, func() wire.Heartbeat { return wire.Heartbeat{Pending: -1} })
 			resp, err := c.Upload(context.Background(), &wire.UploadRequest{})
 			if !errors.Is(err, tt.want) || (resp != nil) != tt.wantResp {
 				t.Fatalf("got %+v, %v; want %v with answer %v", resp, err, tt.want, tt.wantResp)
