@@ -1,0 +1,127 @@
+package wire_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"kido.dev/kido/internal/vectorfiles"
+	"kido.dev/kido/sync/wire"
+	"kido.dev/kido/sync/wire/internal/answers"
+	"kido.dev/kido/ticket"
+)
+
+var answerDir = filepath.Join("testdata", "answers")
+
+// answerVerdicts maps each expectation to the error it names.
+var answerVerdicts = map[string]error{
+	answers.OK:           nil,
+	answers.Unsigned:     wire.ErrUnsigned,
+	answers.BadSignature: wire.ErrBadSignature,
+}
+
+// TestAnswerVectors is the one loop over every file in testdata/answers:
+// the verdict of VerifyAnswer over the message the gate builds from what
+// it asked, and, for a sound answer, that the body decodes strictly as the
+// answer it claims to be.
+func TestAnswerVectors(t *testing.T) {
+	entries, err := os.ReadDir(answerDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	for _, e := range entries {
+		t.Run(e.Name(), func(t *testing.T) {
+			data, err := os.ReadFile(filepath.Join(answerDir, e.Name()))
+			if err != nil {
+				t.Fatal(err)
+			}
+			v, err := answers.Parse(e.Name(), data)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want, ok := answerVerdicts[v.Expect]
+			if !ok {
+				t.Fatalf("unknown expectation %q", v.Expect)
+			}
+			seen[v.Expect] = true
+			id, err := ticket.ParsePublicKey(v.Identity)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := wire.VerifyAnswer(id.Bytes(), v.Message(), v.Signature); !errors.Is(got, want) {
+				t.Fatalf("got %v, want %v (%s)", got, want, v.Comment)
+			}
+			if want != nil {
+				return
+			}
+			var out any = &wire.Changes{}
+			if v.Answer == answers.Snapshot {
+				out = &wire.Snapshot{}
+			}
+			dec := json.NewDecoder(bytes.NewReader(v.Body))
+			dec.DisallowUnknownFields()
+			if err := dec.Decode(out); err != nil {
+				t.Errorf("a sound answer does not decode: %v", err)
+			}
+		})
+	}
+	for e := range answerVerdicts {
+		if !seen[e] {
+			t.Errorf("no vector expects %s", e)
+		}
+	}
+}
+
+// TestAnswerFilesUpToDate proves the files are exactly what the generator
+// makes.
+func TestAnswerFilesUpToDate(t *testing.T) {
+	want := map[string][]byte{}
+	for _, v := range answers.Generate() {
+		want[v.Name] = v.Marshal()
+		got, err := answers.Parse(v.Name, v.Marshal())
+		if err != nil || got.Expect != v.Expect || got.Signature != v.Signature || !bytes.Equal(got.Message(), v.Message()) {
+			t.Errorf("%s: read back %+v, %v", v.Name, got, err)
+		}
+	}
+	diffs, err := vectorfiles.Diff(answerDir, want)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range diffs {
+		t.Errorf("%s; run: go generate ./sync/wire/internal/answers", d)
+	}
+}
+
+// TestSignatureDomainsDistinct: every domain string kido signs or hashes
+// under ends in its only NUL and none is a prefix of another, so a
+// signature or hash made for one purpose never stands for another
+// (docs/sync-protocol.md §13.2). A new domain belongs in this list.
+func TestSignatureDomainsDistinct(t *testing.T) {
+	first := func(m []byte) string { return string(m[:bytes.IndexByte(m, 0)+1]) }
+	domains := map[string]string{
+		"ticket signature":   ticket.Domain,
+		"ticket key id":      ticket.KeyIDDomain,
+		"enrolment answer":   first(wire.EnrollSignedMessage("n", 1, "c")),
+		"identity proof":     first(wire.IdentitySignedMessage("n")),
+		"feed answer":        wire.ChangesDomain,
+		"snapshot":           wire.SnapshotDomain,
+		"server fingerprint": "kido server fingerprint v1\x00",
+		"admission hash":     "kido admission v1\x00",
+		"audit hash":         "kido audit v1\x00",
+	}
+	for a, da := range domains {
+		if strings.IndexByte(da, 0) != len(da)-1 {
+			t.Errorf("%s domain %q does not end in its only NUL", a, da)
+		}
+		for b, db := range domains {
+			if a != b && strings.HasPrefix(db, da) {
+				t.Errorf("%s domain %q is a prefix of %s domain %q", a, da, b, db)
+			}
+		}
+	}
+}
