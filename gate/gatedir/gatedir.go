@@ -5,8 +5,8 @@
 package gatedir
 
 import (
-	"encoding/json"
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"io"
 	"os"

@@ -160,7 +160,7 @@ const (
 		`"cursor":"42.a1b2c3d4e5f60718","server_time":"2027-08-01T01:02:05.25Z"}` + "\n"
 	// keyChange is the change an attacker injects: its own key, for the
 	// event, current.
-	keyChange = `{"kind":"key","key":{"id":"%s","public":"%s","event":7,"revoked":false,"current":true,"created":"2027-07-01T00:00:00Z"}}`
+	keyChange  = `{"kind":"key","key":{"id":"%s","public":"%s","event":7,"revoked":false,"current":true,"created":"2027-07-01T00:00:00Z"}}`
 	emptyPage  = `{"changes":[],"cursor":"42.a1b2c3d4e5f60718","server_time":"2027-08-01T01:02:30Z"}` + "\n"
 	resnapshot = `{"changes":[],"cursor":"","resnapshot":true,"server_time":"2027-08-01T01:02:30Z"}` + "\n"
 	snapshot   = `{"server":{"id":"%s","fingerprint":"%s","version":"1.0.0"},"event":{"id":7,"name":"Summer Fes","venue":"Makuhari Messe","start":"2027-08-01T01:00:00Z","end":"2027-08-01T12:00:00Z"},` +
