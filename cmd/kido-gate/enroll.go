@@ -35,6 +35,7 @@ func runEnroll(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 	server := fs.String("server", "", "kido server `URL`, e.g. https://tickets.example.org")
 	code := fs.String("code", "", "one-time enrolment `code` from kidoctl gate add")
 	device := fs.String("device", hostname(), "device `name` shown to operators")
+	sec := securityFlags(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -45,7 +46,7 @@ func runEnroll(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 		return usageErrorf("-server is required\nhint: kido-gate enroll -server URL -code CODE")
 	}
 	start := time.Now()
-	res, err := enrol.Gate(ctx, enrol.Config{Dir: *data, Server: *server, Code: *code, Device: *device,
+	res, err := enrol.Gate(ctx, enrol.Config{Dir: *data, Server: *server, Code: *code, Device: *device, Security: *sec,
 		Registered: func(e *wire.EnrollResponse) {
 			fmt.Fprintf(stdout, "enrolled as gate %d %q of event %d (server %s, fingerprint %s)\n", e.Gate.ID, e.Gate.Name, e.Gate.Event, e.Server.ID, e.Server.Fingerprint)
 		}})

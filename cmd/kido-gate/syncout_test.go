@@ -5,8 +5,12 @@ import (
 	"context"
 	"crypto/ed25519"
 	"encoding/json"
+	"errors"
+	"io/fs"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -129,5 +133,27 @@ func TestSyncCountsEveryChange(t *testing.T) {
 	wantKinds := replica.Kinds{Event: 1, Tiers: 1, Keys: 1, Gates: 1, Roster: 1, Admissions: 2}
 	if got.Pulled != wantKinds || got.Pulled.Total() != got.Changes || got.Learned != 1 {
 		t.Errorf("sync -json: pulled %+v of %d changes, %d learned; want %+v adding up, 1 learned", got.Pulled, got.Changes, got.Learned, wantKinds)
+	}
+}
+
+// TestPlainHTTPRefused: a gate sends its credential over plain http:// to
+// a host that is not this machine only with -insecure-http: enroll refuses
+// the URL before anything is written, and sync refuses the URL the gate
+// enrolled with, naming the flag.
+func TestPlainHTTPRefused(t *testing.T) {
+	ctx := context.Background()
+	var out bytes.Buffer
+	dir := filepath.Join(t.TempDir(), "gate")
+	err := run(ctx, []string{"enroll", "-data", dir, "-server", "http://192.0.2.1:8700", "-code", "1234 5678 9012 3456"}, nil, &out, &out)
+	if err == nil || !strings.Contains(err.Error(), "-insecure-http") {
+		t.Errorf("enroll over plain http://: %v, want a refusal naming -insecure-http", err)
+	}
+	if _, err := os.Stat(dir); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("a refused enrolment made %s: %v", dir, err)
+	}
+	f := gatetest.New(5, gatetest.GateBoth, time.Now())
+	err = run(ctx, []string{"sync", "-data", fixtureGate(t, f, "http://192.0.2.1:8700")}, nil, &out, &out)
+	if err == nil || !strings.Contains(err.Error(), "refusing plain http://") {
+		t.Errorf("sync with a plain http:// server: %v, want a refusal", err)
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"time"
 
 	"kido.dev/kido/gate/gatedir"
 	"kido.dev/kido/gate/replica"
@@ -41,6 +42,8 @@ type Config struct {
 	// whose download failed, with the credential stored in Dir.
 	Code   string
 	Device string // the device's name, shown to operators
+	// Security is how the server may be reached (-insecure-http, -ca).
+	Security client.Security
 	// Registered, if set, is called once the code was accepted and the
 	// credential stored, before the download starts.
 	Registered func(*wire.EnrollResponse)
@@ -56,6 +59,13 @@ type Result struct {
 // replica, and a code for a directory that holds a credential.
 func Gate(ctx context.Context, cfg Config) (Result, error) {
 	var res Result
+	if err := cfg.Security.Check(cfg.Server); err != nil {
+		return res, err
+	}
+	hc, err := cfg.Security.HTTPClient(60 * time.Second)
+	if err != nil {
+		return res, err
+	}
 	dbPath := gatedir.Replica(cfg.Dir)
 	if _, err := os.Stat(dbPath); err == nil {
 		return res, fmt.Errorf("%w: %s exists", ErrEnrolled, dbPath)
@@ -70,7 +80,7 @@ func Gate(ctx context.Context, cfg Config) (Result, error) {
 	case errors.Is(err, fs.ErrNotExist) && cfg.Code == "":
 		return res, ErrNeedCode
 	case errors.Is(err, fs.ErrNotExist):
-		anon, err := client.New(cfg.Server, "", nil)
+		anon, err := client.New(cfg.Server, "", hc)
 		if err != nil {
 			return res, err
 		}
@@ -96,7 +106,7 @@ func Gate(ctx context.Context, cfg Config) (Result, error) {
 	if err != nil {
 		return res, fmt.Errorf("enrol: %w\nhint: nothing says which server this credential's snapshot must come from; enrol again with a new code from kidoctl gate add", err)
 	}
-	c, err := client.New(cfg.Server, cred, nil)
+	c, err := client.New(cfg.Server, cred, hc)
 	if err != nil {
 		return res, err
 	}

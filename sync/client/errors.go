@@ -85,6 +85,10 @@ func parseRetryAfter(v string, now time.Time) time.Duration {
 }
 
 func unreachable(base string, err error, hint string) *Error {
+	if msg, certHint, ok := certProblem(base, err); ok {
+		// The server answered; its certificate is what failed.
+		return &Error{Message: msg, Hint: certHint, verdict: ErrUnreachable}
+	}
 	if hint == "" {
 		hint = "check that kido-server is running and that -server (or KIDO_SERVER) names it, including http:// or https:// and the port"
 	}

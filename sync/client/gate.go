@@ -71,10 +71,17 @@ type Pin struct {
 // NewGate returns a client for a gate's sync calls: it authenticates with
 // the gate's credential, adds the heartbeat headers hb returns to every
 // request (docs/sync-protocol.md §6), keeps one connection alive for reuse,
-// bounds each call by its own timeout instead of one for all, and accepts
-// only snapshots and feed answers signed for pin.
-func NewGate(baseURL, credential string, pin Pin, hb func() wire.Heartbeat) (*Client, error) {
-	tr := http.DefaultTransport.(*http.Transport).Clone()
+// bounds each call by its own timeout instead of one for all, reaches the
+// server as sec allows, and accepts only snapshots and feed answers signed
+// for pin.
+func NewGate(baseURL, credential string, pin Pin, sec Security, hb func() wire.Heartbeat) (*Client, error) {
+	if err := sec.Check(baseURL); err != nil {
+		return nil, err
+	}
+	tr, err := sec.Transport()
+	if err != nil {
+		return nil, err
+	}
 	tr.MaxIdleConnsPerHost = 2 // the uploader and the long-poll
 	c, err := New(baseURL, credential, &http.Client{Transport: &heartbeatTransport{base: tr, hb: hb}})
 	if err != nil {

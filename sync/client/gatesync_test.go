@@ -37,7 +37,7 @@ func TestGateCallsCarryHeartbeat(t *testing.T) {
 	}))
 	defer srv.Close()
 	hbTime := time.Date(2027, 8, 1, 1, 2, 3, 0, time.UTC)
-	c, err := NewGate(srv.URL, "cred", testPin, func() wire.Heartbeat { return wire.Heartbeat{Version: "0.1.0", Pending: 7, Time: hbTime} })
+	c, err := NewGate(srv.URL, "cred", testPin, Security{}, func() wire.Heartbeat { return wire.Heartbeat{Version: "0.1.0", Pending: 7, Time: hbTime} })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -84,7 +84,7 @@ func TestUploadConflictCarriesAnswer(t *testing.T) {
 				w.Write([]byte(tt.body))
 			}))
 			defer srv.Close()
-			c, _ := NewGate(srv.URL, "cred", testPin, func() wire.Heartbeat { return wire.Heartbeat{Pending: -1} })
+			c, _ := NewGate(srv.URL, "cred", testPin, Security{}, func() wire.Heartbeat { return wire.Heartbeat{Pending: -1} })
 			resp, err := c.Upload(context.Background(), &wire.UploadRequest{})
 			if !errors.Is(err, tt.want) || (resp != nil) != tt.wantResp {
 				t.Fatalf("got %+v, %v; want %v with answer %v", resp, err, tt.want, tt.wantResp)

@@ -82,7 +82,7 @@ func TestSignedAnswers(t *testing.T) {
 				w.Write(body)
 			}))
 			defer srv.Close()
-			c, err := NewGate(srv.URL, "cred", testPin, func() wire.Heartbeat { return wire.Heartbeat{Pending: -1} })
+			c, err := NewGate(srv.URL, "cred", testPin, Security{}, func() wire.Heartbeat { return wire.Heartbeat{Pending: -1} })
 			if err != nil {
 				t.Fatal(err)
 			}
