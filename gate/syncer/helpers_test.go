@@ -95,7 +95,7 @@ type reply struct {
 	body       any    // encoded as JSON
 	retryAfter string // Retry-After header
 	hangup     bool   // close the connection without an answer
-	unsigned   bool   // a feed answer without its signature, as a proxy would forge it
+	unsigned   bool   // a feed answer or revocation without its signature, as a proxy would forge it
 }
 
 // recorded is one request the scripted server saw.
@@ -195,6 +195,9 @@ func (s *script) serve(w http.ResponseWriter, r *http.Request) {
 	body, _ := json.Marshal(rp.body)
 	if r.URL.Path == "/v1/gate/changes" && rp.status == 0 && !rp.unsigned {
 		w.Header().Set(wire.HeaderSignature, wire.SignAnswer(s.identity, wire.ChangesSignedMessage(gatetest.EventID, r.URL.Query().Get("cursor"), body)))
+	}
+	if e, ok := rp.body.(wire.Error); ok && e.Code == wire.CodeGateRevoked && !rp.unsigned {
+		w.Header().Set(wire.HeaderSignature, wire.SignAnswer(s.identity, wire.GateRevokedSignedMessage(gatetest.EventID, gatetest.GateBoth, body)))
 	}
 	if rp.status != 0 {
 		w.WriteHeader(rp.status)

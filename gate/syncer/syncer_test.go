@@ -15,6 +15,7 @@ import (
 	"kido.dev/kido"
 	"kido.dev/kido/gate"
 	"kido.dev/kido/gate/gatetest"
+	"kido.dev/kido/sync/client"
 	"kido.dev/kido/sync/wire"
 )
 
@@ -256,14 +257,23 @@ func TestRoundRefusedBadTicket(t *testing.T) {
 }
 
 func TestRevokedWipes(t *testing.T) {
-	for _, code := range []string{wire.CodeGateRevoked, "unauthorized"} {
+	for _, code := range []string{wire.CodeGateRevoked, "unauthorized", "forged " + wire.CodeGateRevoked} {
 		t.Run(code, func(t *testing.T) {
 			g := newGate(t, true, nil)
 			g.scan(t, g.f.Ticket(2))
 			g.scan(t, "junk")
-			g.srv.uploads = []reply{{status: 401, body: errBody(code, "no")}}
+			forged := strings.HasPrefix(code, "forged ")
+			g.srv.uploads = []reply{{status: 401, body: errBody(strings.TrimPrefix(code, "forged "), "no"), unsigned: forged}}
 			_, err := g.s.Round(ctx)
 			_, statErr := os.Stat(g.r.Path())
+			if forged {
+				// Not signed by the server: a network attacker's, and
+				// nothing is wiped (docs/sync-protocol.md §13).
+				if !errors.Is(err, client.ErrUntrusted) || statErr != nil || g.forgot || g.s.Status().Revoked {
+					t.Errorf("forged revocation: %v, stat %v, credential forgotten %v", err, statErr, g.forgot)
+				}
+				return
+			}
 			if code == wire.CodeGateRevoked {
 				if !errors.Is(err, ErrRevoked) || !strings.Contains(err.Error(), "2 records not uploaded") {
 					t.Errorf("Round: %v", err)

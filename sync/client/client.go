@@ -130,7 +130,16 @@ func (c *Client) Send(ctx context.Context, method, path string, query url.Values
 		return resp, nil
 	}
 	defer resp.Body.Close()
-	return nil, errorFrom(resp, method, path)
+	e := errorFrom(resp, method, path)
+	if e.Code == wire.CodeGateRevoked && c.pinKey != nil {
+		// A gate wipes itself on this answer: only the pinned server's
+		// signature for this gate makes it one (docs/sync-protocol.md §13).
+		msg := wire.GateRevokedSignedMessage(c.pin.Event, c.pin.Gate, e.Body)
+		if err := wire.VerifyAnswer(c.pinKey, msg, resp.Header.Get(wire.HeaderSignature)); err != nil {
+			return nil, untrusted(c.BaseURL(), method, path, err)
+		}
+	}
+	return nil, e
 }
 
 // errorFrom turns a non-2xx response into an *Error, using the server's

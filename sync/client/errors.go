@@ -100,13 +100,13 @@ func unreachable(base string, err error, hint string) *Error {
 }
 
 // untrusted is the error of a gate answer that fails its signature check.
-func untrusted(base, path string, err error) *Error {
+func untrusted(base, method, path string, err error) *Error {
 	what := "not signed by the server this gate enrolled with"
 	if errors.Is(err, wire.ErrUnsigned) {
 		what = "unsigned"
 	}
 	return &Error{
-		Message: fmt.Sprintf("client: the answer to GET %s from %s is %s; nothing was applied", path, base, what),
+		Message: fmt.Sprintf("client: the answer to %s %s from %s is %s; nothing was applied", method, path, base, what),
 		Hint:    "something between this gate and its server changes answers, or the URL leads to another server: sync over https:// (kido-gate sync -server https://…) and tell the operator",
 		verdict: ErrUntrusted,
 	}

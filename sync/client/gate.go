@@ -210,7 +210,7 @@ func (c *Client) signedGet(ctx context.Context, path string, q url.Values, limit
 		return &Error{Status: resp.StatusCode, Message: fmt.Sprintf("client: GET %s: answer over %d bytes", path, limit), Hint: "kido-gate and kido-server may be different versions", verdict: ErrServer}
 	}
 	if err := wire.VerifyAnswer(c.pinKey, msg(body), resp.Header.Get(wire.HeaderSignature)); err != nil {
-		return untrusted(c.BaseURL(), path, err)
+		return untrusted(c.BaseURL(), http.MethodGet, path, err)
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()

@@ -135,3 +135,43 @@ func TestUnpinnedRefusesAnswers(t *testing.T) {
 		t.Error("a malformed identity was pinned")
 	}
 }
+
+// TestSignedRevocation: a gate client passes on 401 gate_revoked, on which
+// the gate wipes itself, only when the pinned server signed it for this
+// gate; otherwise it is ErrUntrusted.
+func TestSignedRevocation(t *testing.T) {
+	body := []byte(`{"error":"server: gate 4 was revoked","code":"gate_revoked"}` + "\n")
+	for _, tt := range []struct {
+		name string
+		sig  string
+		want error
+	}{
+		{"signed", wire.SignAnswer(testIdentity, wire.GateRevokedSignedMessage(7, 4, body)), ErrUnauthorized},
+		{"unsigned", "", ErrUntrusted},
+		{"signed for another gate", wire.SignAnswer(testIdentity, wire.GateRevokedSignedMessage(7, 5, body)), ErrUntrusted},
+		{"signed by another key", wire.SignAnswer(ed25519.NewKeyFromSeed(seedKey(2).Seed()), wire.GateRevokedSignedMessage(7, 4, body)), ErrUntrusted},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if tt.sig != "" {
+					w.Header().Set(wire.HeaderSignature, tt.sig)
+				}
+				w.WriteHeader(http.StatusUnauthorized)
+				w.Write(body)
+			}))
+			defer srv.Close()
+			c, err := NewGate(srv.URL, "cred", testPin, Security{}, func() wire.Heartbeat { return wire.Heartbeat{Pending: -1} })
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = c.Upload(context.Background(), &wire.UploadRequest{})
+			if !errors.Is(err, tt.want) {
+				t.Fatalf("got %v, want %v", err, tt.want)
+			}
+			var ce *Error
+			if tt.want == ErrUnauthorized && (!errors.As(err, &ce) || ce.Code != wire.CodeGateRevoked) {
+				t.Errorf("a signed revocation lost its code: %v", err)
+			}
+		})
+	}
+}

@@ -12,6 +12,7 @@ import (
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -29,6 +30,7 @@ import (
 // key to every snapshot, keeping the server's signature header.
 type mitm struct {
 	attack   atomic.Bool
+	revoke   atomic.Bool  // answer every gate request 401 gate_revoked itself
 	tampered atomic.Int64 // answers rewritten
 	key      kido.Key     // the attacker's key, as a change would carry it
 	srv      *httptest.Server
@@ -48,7 +50,15 @@ func startMITM(t *testing.T, target string, key kido.Key) *mitm {
 		},
 		ModifyResponse: m.modify,
 	}
-	m.srv = httptest.NewServer(rp)
+	m.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if m.revoke.Load() && strings.HasPrefix(r.URL.Path, "/v1/gate/") {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusUnauthorized)
+			w.Write([]byte(`{"error":"server: gate was revoked","code":"gate_revoked","hint":"re-enrol"}` + "\n"))
+			return
+		}
+		rp.ServeHTTP(w, r)
+	}))
 	t.Cleanup(m.srv.Close)
 	return m
 }
@@ -129,7 +139,8 @@ func replicaDigest(t *testing.T, g *gateDir) string {
 // signing key to the feed and to a snapshot. The gate refuses both
 // answers, a ticket signed with the attacker's key stays unknown_key,
 // nothing in the replica changes, and status shows the fault with its
-// hint; once the proxy stops, the gate syncs again.
+// hint. A revocation the proxy forges wipes nothing. Once the proxy
+// stops, the gate syncs again.
 func TestMITMCannotInjectKey(t *testing.T) {
 	srv := startServer(t)
 	ev := newEvent(t, srv, 4)
@@ -200,9 +211,23 @@ func TestMITMCannotInjectKey(t *testing.T) {
 		t.Error("a gate enrolled from a tampered snapshot has a replica")
 	}
 
+	// A forged revocation would make the gate wipe its replica and
+	// credential, records not yet uploaded with them: it is not signed,
+	// so nothing is wiped.
+	m.attack.Store(false)
+	m.revoke.Store(true)
+	if out, err := gateRun(g.dir, nil, "sync"); err == nil || !strings.Contains(string(out), "unsigned; nothing was applied") {
+		t.Fatalf("sync under a forged revocation: %v\n%s\nwant a refusal", err, out)
+	}
+	for _, f := range []string{gatedir.Replica(g.dir), gatedir.Credential(g.dir)} {
+		if _, err := os.Stat(f); err != nil {
+			t.Errorf("a forged revocation wiped the gate: %v", err)
+		}
+	}
+	m.revoke.Store(false)
+
 	// The attack ends: the same gate syncs, uploads its admission, and
 	// still does not know the attacker's key.
-	m.attack.Store(false)
 	if out, err := gateRun(g.dir, nil, "sync"); err != nil {
 		t.Fatalf("sync after the attack: %v\n%s", err, out)
 	}

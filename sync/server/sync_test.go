@@ -543,8 +543,13 @@ func TestGateAuth(t *testing.T) {
 		if strings.HasSuffix(path, "upload") {
 			method = http.MethodPost
 		}
-		if a := g.do(t, method, path, []byte(`{"admissions":[],"audits":[]}`)); a.status != 401 || a.code() != wire.CodeGateRevoked {
+		a := g.do(t, method, path, []byte(`{"admissions":[],"audits":[]}`))
+		if a.status != 401 || a.code() != wire.CodeGateRevoked {
 			t.Errorf("revoked gate on %s: %d %s", path, a.status, a.body)
+		}
+		id, _ := ticket.ParsePublicKey(f.info.ID)
+		if err := wire.VerifyAnswer(id.Bytes(), wire.GateRevokedSignedMessage(ev, g.id, a.body), a.header.Get(wire.HeaderSignature)); err != nil {
+			t.Errorf("revocation on %s not signed for gate %d of event %d: %v", path, g.id, ev, err)
 		}
 	}
 	sts, _ := f.admin.GateStatuses(ctx, ev, 0)

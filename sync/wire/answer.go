@@ -7,7 +7,8 @@ import (
 	"strconv"
 )
 
-// HeaderSignature is the response header of a snapshot or feed answer that
+// HeaderSignature is the response header of a snapshot, a feed answer or a
+// gate_revoked refusal that
 // carries the server identity key's Ed25519 signature, base64 with padding,
 // over the answer's signed message (docs/sync-protocol.md §13). A header,
 // not a field of the body, so that the signed bytes are the body exactly
@@ -20,8 +21,9 @@ const HeaderSignature = "Kido-Signature"
 // domain is a prefix of another and a signature made under one can never
 // verify under another (docs/sync-protocol.md §13.2 lists them all).
 const (
-	ChangesDomain  = "kido changes v1\x00"
-	SnapshotDomain = "kido snapshot v1\x00"
+	ChangesDomain     = "kido changes v1\x00"
+	SnapshotDomain    = "kido snapshot v1\x00"
+	GateRevokedDomain = "kido gate revoked v1\x00"
 )
 
 // Verdicts of VerifyAnswer.
@@ -55,6 +57,22 @@ func SnapshotSignedMessage(nonce string, body []byte) []byte {
 	m := make([]byte, 0, len(SnapshotDomain)+len(nonce)+1+len(body))
 	m = append(m, SnapshotDomain...)
 	m = append(m, nonce...)
+	m = append(m, '\n')
+	return append(m, body...)
+}
+
+// GateRevokedSignedMessage returns the bytes a server signs for a 401
+// gate_revoked answer, on which a gate wipes its replica and credential
+// (docs/sync-protocol.md §8): the domain, the event and the gate, each
+// newline-terminated, then the body. A revocation is final, so a replay
+// to the same gate says nothing false; the event and gate keep it from
+// wiping any other.
+func GateRevokedSignedMessage(event, gate uint32, body []byte) []byte {
+	m := make([]byte, 0, len(GateRevokedDomain)+22+len(body))
+	m = append(m, GateRevokedDomain...)
+	m = strconv.AppendUint(m, uint64(event), 10)
+	m = append(m, '\n')
+	m = strconv.AppendUint(m, uint64(gate), 10)
 	m = append(m, '\n')
 	return append(m, body...)
 }
