@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"context"
 	"crypto/ed25519"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
+	"io"
 	"io/fs"
 	"net/http"
 	"net/http/httptest"
@@ -36,7 +38,10 @@ func feedServer(t *testing.T, answers ...[]wire.Change) *httptest.Server {
 		now := time.Now().UTC()
 		switch r.URL.Path {
 		case "/v1/gate/upload":
-			json.NewEncoder(w).Encode(wire.UploadResponse{ServerTime: now})
+			req, _ := io.ReadAll(r.Body)
+			body, _ := json.Marshal(wire.UploadResponse{ServerTime: now})
+			w.Header().Set(wire.HeaderSignature, wire.SignAnswer(identity, wire.UploadSignedMessage(gatetest.EventID, gatetest.GateBoth, sha256.Sum256(req), body)))
+			w.Write(body)
 		case "/v1/gate/changes":
 			n, _ := strconv.Atoi(strings.TrimPrefix(r.URL.Query().Get("cursor"), "c"))
 			ch := wire.Changes{Changes: []wire.Change{}, Cursor: "c" + strconv.Itoa(n), ServerTime: now}

@@ -1,9 +1,12 @@
 package syncer
 
 import (
+	"bytes"
 	"context"
 	"crypto/ed25519"
+	"crypto/sha256"
 	"encoding/json"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -133,9 +136,12 @@ func newScript(t *testing.T, identity ticket.PrivateKey) *script {
 
 func (s *script) serve(w http.ResponseWriter, r *http.Request) {
 	rec := recorded{path: r.URL.Path, header: r.Header.Clone(), query: r.URL.RawQuery}
+	var uploaded [sha256.Size]byte // the hash of an upload's body, signed into its answer
 	if r.URL.Path == "/v1/gate/upload" {
 		rec.upload = new(wire.UploadRequest)
-		if err := wire.Decode(r.Body, rec.upload, wire.MaxUploadBody); err != nil {
+		raw, _ := io.ReadAll(r.Body)
+		uploaded = sha256.Sum256(raw)
+		if err := wire.Decode(bytes.NewReader(raw), rec.upload, wire.MaxUploadBody); err != nil {
 			s.t.Errorf("upload body: %v", err)
 		}
 		if err := rec.upload.Check(); err != nil {
@@ -195,6 +201,9 @@ func (s *script) serve(w http.ResponseWriter, r *http.Request) {
 	body, _ := json.Marshal(rp.body)
 	if r.URL.Path == "/v1/gate/changes" && rp.status == 0 && !rp.unsigned {
 		w.Header().Set(wire.HeaderSignature, wire.SignAnswer(s.identity, wire.ChangesSignedMessage(gatetest.EventID, r.URL.Query().Get("cursor"), body)))
+	}
+	if r.URL.Path == "/v1/gate/upload" && (rp.status == 0 || rp.status == http.StatusConflict) && !rp.unsigned {
+		w.Header().Set(wire.HeaderSignature, wire.SignAnswer(s.identity, wire.UploadSignedMessage(gatetest.EventID, gatetest.GateBoth, uploaded, body)))
 	}
 	if e, ok := rp.body.(wire.Error); ok && e.Code == wire.CodeGateRevoked && !rp.unsigned {
 		w.Header().Set(wire.HeaderSignature, wire.SignAnswer(s.identity, wire.GateRevokedSignedMessage(gatetest.EventID, gatetest.GateBoth, body)))

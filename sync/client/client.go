@@ -92,7 +92,9 @@ func (c *Client) Do(ctx context.Context, method, path string, query url.Values, 
 // other status becomes an *Error.
 func (c *Client) Send(ctx context.Context, method, path string, query url.Values, in any) (*http.Response, error) {
 	var body io.Reader
-	if in != nil {
+	if raw, ok := in.(json.RawMessage); ok {
+		body = bytes.NewReader(raw) // sent exactly: its hash may be signed into the answer
+	} else if in != nil {
 		b, err := json.Marshal(in)
 		if err != nil {
 			return nil, fmt.Errorf("client: encode request: %w", err)
@@ -146,7 +148,7 @@ func (c *Client) Send(ctx context.Context, method, path string, query url.Values
 // wire.Error body when there is one.
 func errorFrom(resp *http.Response, method, path string) *Error {
 	verdict, hint := verdictFor(resp.StatusCode)
-	e := &Error{Status: resp.StatusCode, Hint: hint, verdict: verdict}
+	e := &Error{Status: resp.StatusCode, Hint: hint, Header: resp.Header, verdict: verdict}
 	if verdict == ErrUnavailable {
 		e.RetryAfter = parseRetryAfter(resp.Header.Get("Retry-After"), time.Now())
 	}

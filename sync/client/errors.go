@@ -36,6 +36,7 @@ type Error struct {
 	Hint       string        // what to do about it, if known
 	RetryAfter time.Duration // from Retry-After on 429/503; 0 if absent
 	Body       []byte        // the answer's body (at most 64 KiB), for calls whose error answer carries more than wire.Error
+	Header     http.Header   // the answer's headers (a signature over Body)
 	verdict    error
 }
 

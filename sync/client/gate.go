@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -117,7 +118,8 @@ func (t *heartbeatTransport) RoundTrip(req *http.Request) (*http.Response, error
 	return t.base.RoundTrip(req)
 }
 
-// Upload sends one batch of the gate's records (POST /v1/gate/upload). A
+// Upload sends one batch of the gate's records (POST /v1/gate/upload). The
+// answer must be signed for the pinned gate and this batch's bytes. A
 // non-nil answer must be recorded, also when err is not nil: a 409
 // seq_conflict returns the server's wire.UploadResponse (acknowledgements
 // and the quarantined records) together with an error wrapping
@@ -125,22 +127,37 @@ func (t *heartbeatTransport) RoundTrip(req *http.Request) (*http.Response, error
 func (c *Client) Upload(ctx context.Context, req *wire.UploadRequest) (*wire.UploadResponse, error) {
 	ctx, cancel := context.WithTimeout(ctx, UploadTimeout)
 	defer cancel()
+	if c.pinKey == nil {
+		return nil, errors.New("client: no pinned server identity to check the answer against")
+	}
+	b, err := json.Marshal(req)
+	if err != nil {
+		return nil, fmt.Errorf("client: encode request: %w", err)
+	}
+	sum := sha256.Sum256(b)
+	msg := func(body []byte) []byte { return wire.UploadSignedMessage(c.pin.Event, c.pin.Gate, sum, body) }
+	const path = "/v1/gate/upload"
 	var resp wire.UploadResponse
-	err := c.Do(ctx, http.MethodPost, "/v1/gate/upload", nil, req, &resp)
+	hr, err := c.Send(ctx, http.MethodPost, path, nil, json.RawMessage(b))
 	if err == nil {
+		defer hr.Body.Close()
+		if err := c.readSigned(hr.Body, hr.Header, hr.StatusCode, http.MethodPost, path, MaxUploadAnswer, msg, &resp); err != nil {
+			return nil, err
+		}
 		return &resp, nil
 	}
 	var ce *Error
 	if !errors.As(err, &ce) || ce.Status != http.StatusConflict {
 		return nil, err
 	}
-	dec := json.NewDecoder(bytes.NewReader(ce.Body))
-	dec.DisallowUnknownFields()
-	if derr := dec.Decode(&resp); derr != nil || ce.Code != wire.CodeSeqConflict {
+	if ce.Code != wire.CodeSeqConflict {
 		return nil, &Error{Status: ce.Status, Code: ce.Code, Message: "client: upload: 409 without an upload answer: " + ce.Message,
 			Hint: "kido-gate and kido-server may be different versions", verdict: ErrServer}
 	}
-	return &resp, err
+	if err := c.readSigned(bytes.NewReader(ce.Body), ce.Header, ce.Status, http.MethodPost, path, MaxUploadAnswer, msg, &resp); err != nil {
+		return nil, err
+	}
+	return &resp, ce
 }
 
 // Changes asks the delta feed for the changes after cursor (GET
@@ -186,6 +203,7 @@ func (c *Client) Snapshot(ctx context.Context) (*wire.Snapshot, error) {
 const (
 	MaxChangesAnswer  = 64 << 20 // 1,000 changes of at most a few KiB each
 	MaxSnapshotAnswer = 1 << 30  // a roster of millions of tickets
+	MaxUploadAnswer   = 64 << 10 // acknowledgements and at most 500 quarantined records
 )
 
 // signedGet sends a gate GET whose answer is signed (docs/sync-protocol.md
@@ -202,23 +220,30 @@ func (c *Client) signedGet(ctx context.Context, path string, q url.Values, limit
 		return err
 	}
 	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
+	return c.readSigned(resp.Body, resp.Header, resp.StatusCode, http.MethodGet, path, limit, msg, out)
+}
+
+// readSigned reads an answer's body (at most limit bytes), checks its
+// signature header over msg(body) against the pinned identity, and only
+// then decodes it strictly into out.
+func (c *Client) readSigned(r io.Reader, h http.Header, status int, method, path string, limit int64, msg func([]byte) []byte, out any) error {
+	body, err := io.ReadAll(io.LimitReader(r, limit+1))
 	if err != nil {
-		return &Error{Status: resp.StatusCode, Message: fmt.Sprintf("client: GET %s: answer cut short: %v", path, err), Hint: "the connection broke; the gate retries", verdict: ErrServer}
+		return &Error{Status: status, Message: fmt.Sprintf("client: %s %s: answer cut short: %v", method, path, err), Hint: "the connection broke; the gate retries", verdict: ErrServer}
 	}
 	if int64(len(body)) > limit {
-		return &Error{Status: resp.StatusCode, Message: fmt.Sprintf("client: GET %s: answer over %d bytes", path, limit), Hint: "kido-gate and kido-server may be different versions", verdict: ErrServer}
+		return &Error{Status: status, Message: fmt.Sprintf("client: %s %s: answer over %d bytes", method, path, limit), Hint: "kido-gate and kido-server may be different versions", verdict: ErrServer}
 	}
-	if err := wire.VerifyAnswer(c.pinKey, msg(body), resp.Header.Get(wire.HeaderSignature)); err != nil {
-		return untrusted(c.BaseURL(), http.MethodGet, path, err)
+	if err := wire.VerifyAnswer(c.pinKey, msg(body), h.Get(wire.HeaderSignature)); err != nil {
+		return untrusted(c.BaseURL(), method, path, err)
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(out); err != nil {
-		return &Error{Status: resp.StatusCode, Message: fmt.Sprintf("client: GET %s: unreadable answer: %v", path, err), Hint: "kido-gate and kido-server may be different versions", verdict: ErrServer}
+		return &Error{Status: status, Message: fmt.Sprintf("client: %s %s: unreadable answer: %v", method, path, err), Hint: "kido-gate and kido-server may be different versions", verdict: ErrServer}
 	}
 	if _, err := dec.Token(); err != io.EOF {
-		return &Error{Status: resp.StatusCode, Message: fmt.Sprintf("client: GET %s: data after the answer", path), Hint: "kido-gate and kido-server may be different versions", verdict: ErrServer}
+		return &Error{Status: status, Message: fmt.Sprintf("client: %s %s: data after the answer", method, path), Hint: "kido-gate and kido-server may be different versions", verdict: ErrServer}
 	}
 	return nil
 }

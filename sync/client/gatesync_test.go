@@ -1,9 +1,11 @@
 package client
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -20,11 +22,14 @@ func TestGateCallsCarryHeartbeat(t *testing.T) {
 		switch r.URL.Path {
 		case "/v1/gate/upload":
 			var req wire.UploadRequest
-			if err := wire.Decode(r.Body, &req, wire.MaxUploadBody); err != nil {
+			raw, _ := io.ReadAll(r.Body)
+			if err := wire.Decode(bytes.NewReader(raw), &req, wire.MaxUploadBody); err != nil {
 				w.WriteHeader(400)
 				return
 			}
-			json.NewEncoder(w).Encode(wire.UploadResponse{Acked: uint64(len(req.Admissions))})
+			body, _ := json.Marshal(wire.UploadResponse{Acked: uint64(len(req.Admissions))})
+			signUpload(w, raw, body)
+			w.Write(body)
 		case "/v1/gate/changes":
 			if r.URL.Query().Get("cursor") != "12.00ab" || r.URL.Query().Get("wait") != "25s" {
 				w.WriteHeader(400)
@@ -80,6 +85,8 @@ func TestUploadConflictCarriesAnswer(t *testing.T) {
 					w.Write([]byte(`{"error":"server: admission 4: bad ticket","code":"bad_ticket"}`))
 					return
 				}
+				raw, _ := io.ReadAll(r.Body)
+				signUpload(w, raw, []byte(tt.body))
 				w.WriteHeader(409)
 				w.Write([]byte(tt.body))
 			}))

@@ -3,8 +3,10 @@ package client
 import (
 	"context"
 	"crypto/ed25519"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -171,6 +173,60 @@ func TestSignedRevocation(t *testing.T) {
 			var ce *Error
 			if tt.want == ErrUnauthorized && (!errors.As(err, &ce) || ce.Code != wire.CodeGateRevoked) {
 				t.Errorf("a signed revocation lost its code: %v", err)
+			}
+		})
+	}
+}
+
+// signUpload signs an upload answer body as testPin's server would, for
+// the request body req.
+func signUpload(w http.ResponseWriter, req, body []byte) {
+	w.Header().Set(wire.HeaderSignature, wire.SignAnswer(testIdentity, wire.UploadSignedMessage(testPin.Event, testPin.Gate, sha256.Sum256(req), body)))
+}
+
+// TestSignedUploadAnswer: an acknowledgement moves the gate's queue (a
+// false one would make it stop resending records the server never
+// stored), so it counts only when signed for this gate and this batch.
+func TestSignedUploadAnswer(t *testing.T) {
+	answer := []byte(`{"acked":9,"audit_acked":0,"highest":9,"audit_highest":0,"stored":9,"duplicates":0,"server_time":"2027-08-01T01:02:05Z"}` + "\n")
+	for _, tt := range []struct {
+		name string
+		sign func(req []byte) string
+		want error
+	}{
+		{"signed", func(req []byte) string {
+			return wire.SignAnswer(testIdentity, wire.UploadSignedMessage(7, 4, sha256.Sum256(req), answer))
+		}, nil},
+		{"unsigned", func([]byte) string { return "" }, ErrUntrusted},
+		{"answer to another batch", func([]byte) string {
+			return wire.SignAnswer(testIdentity, wire.UploadSignedMessage(7, 4, sha256.Sum256([]byte(`{"admissions":[],"audits":[]}`)), answer))
+		}, ErrUntrusted},
+		{"answer to another gate", func(req []byte) string {
+			return wire.SignAnswer(testIdentity, wire.UploadSignedMessage(7, 5, sha256.Sum256(req), answer))
+		}, ErrUntrusted},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				req, _ := io.ReadAll(r.Body)
+				if sig := tt.sign(req); sig != "" {
+					w.Header().Set(wire.HeaderSignature, sig)
+				}
+				w.Write(answer)
+			}))
+			defer srv.Close()
+			c, err := NewGate(srv.URL, "cred", testPin, Security{}, func() wire.Heartbeat { return wire.Heartbeat{Pending: -1} })
+			if err != nil {
+				t.Fatal(err)
+			}
+			at := time.Date(2027, 8, 1, 1, 0, 0, 0, time.UTC)
+			a := kido.Admission{Gate: 4, Seq: 9, Serial: 1, Tier: 1, Kind: kido.KindManual, At: at, Corrected: at}
+			a.Hash = wire.AdmissionHash(a)
+			resp, err := c.Upload(context.Background(), &wire.UploadRequest{Admissions: []kido.Admission{a}, Audits: []wire.AuditRecord{}})
+			if !errors.Is(err, tt.want) {
+				t.Fatalf("got %v, want %v", err, tt.want)
+			}
+			if (resp != nil) != (tt.want == nil) {
+				t.Errorf("answer %+v with error %v", resp, err)
 			}
 		})
 	}

@@ -31,6 +31,7 @@ import (
 type mitm struct {
 	attack   atomic.Bool
 	revoke   atomic.Bool  // answer every gate request 401 gate_revoked itself
+	acks     atomic.Bool  // inflate every upload answer's acknowledgement and server time
 	tampered atomic.Int64 // answers rewritten
 	key      kido.Key     // the attacker's key, as a change would carry it
 	srv      *httptest.Server
@@ -65,9 +66,30 @@ func startMITM(t *testing.T, target string, key kido.Key) *mitm {
 
 func (m *mitm) modify(resp *http.Response) error {
 	path := resp.Request.URL.Path
+	if m.acks.Load() && path == "/v1/gate/upload" && resp.StatusCode == http.StatusOK {
+		return m.rewrite(resp, func(doc map[string]any) {
+			doc["acked"], doc["audit_acked"], doc["highest"], doc["audit_highest"] = 1000, 1000, 1000, 1000
+			doc["server_time"] = time.Now().UTC().AddDate(1, 0, 0)
+		})
+	}
 	if !m.attack.Load() || resp.StatusCode != http.StatusOK || (path != "/v1/gate/changes" && path != "/v1/gate/snapshot") {
 		return nil
 	}
+	var key any
+	kb, _ := json.Marshal(m.key)
+	json.Unmarshal(kb, &key)
+	return m.rewrite(resp, func(doc map[string]any) {
+		if path == "/v1/gate/changes" {
+			doc["changes"] = append(doc["changes"].([]any), map[string]any{"kind": "key", "key": key})
+		} else {
+			doc["keys"] = append(doc["keys"].([]any), key)
+		}
+	})
+}
+
+// rewrite replaces resp's JSON object body by what change makes of it,
+// keeping every header but the length.
+func (m *mitm) rewrite(resp *http.Response, change func(map[string]any)) error {
 	body, err := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	if err != nil {
@@ -77,14 +99,7 @@ func (m *mitm) modify(resp *http.Response) error {
 	if err := json.Unmarshal(body, &doc); err != nil {
 		return err
 	}
-	var key any
-	kb, _ := json.Marshal(m.key)
-	json.Unmarshal(kb, &key)
-	if path == "/v1/gate/changes" {
-		doc["changes"] = append(doc["changes"].([]any), map[string]any{"kind": "key", "key": key})
-	} else {
-		doc["keys"] = append(doc["keys"].([]any), key)
-	}
+	change(doc)
 	out, err := json.Marshal(doc)
 	if err != nil {
 		return err
@@ -167,13 +182,26 @@ func TestMITMCannotInjectKey(t *testing.T) {
 	g := ev.enroll(t, "North 1", m.srv.URL) // through the proxy, while it passes traffic
 	scanForged(g, "before the attack")
 
-	m.attack.Store(true)
-	// A new admission makes a feed page with a change in it; the attacker
-	// adds its key to that page and to the empty one that follows.
 	if _, err := ev.scanAll(g, []uint32{1}); err != nil {
 		t.Fatal(err)
 	}
 	before := replicaDigest(t, g)
+
+	// A false acknowledgement would make the gate stop resending the
+	// admission the server never stored, and a false server time would
+	// move its trusted clock: the answer is refused, the admission waits.
+	m.acks.Store(true)
+	if out, err := gateRun(g.dir, nil, "sync"); err == nil || !strings.Contains(string(out), "POST /v1/gate/upload") || !strings.Contains(string(out), "nothing was applied") {
+		t.Fatalf("sync under forged acknowledgements: %v\n%s\nwant a refusal", err, out)
+	}
+	if st, err := g.status(); err != nil || st.Pending != 1 || st.Acked != 0 {
+		t.Fatalf("after a forged acknowledgement: %+v, %v; want the admission still pending", st, err)
+	}
+	m.acks.Store(false)
+
+	// The upload goes through; the feed page with the admission, and the
+	// empty one after it, get the attacker's key.
+	m.attack.Store(true)
 	out, err := gateRun(g.dir, nil, "sync")
 	if err == nil || !strings.Contains(string(out), "nothing was applied") {
 		t.Fatalf("sync through the attacker: %v\n%s\nwant a refusal", err, out)

@@ -2,13 +2,15 @@ package wire
 
 import (
 	"crypto/ed25519"
+	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"strconv"
 )
 
-// HeaderSignature is the response header of a snapshot, a feed answer or a
-// gate_revoked refusal that
+// HeaderSignature is the response header of a snapshot, a feed answer, an
+// upload answer or a gate_revoked refusal that
 // carries the server identity key's Ed25519 signature, base64 with padding,
 // over the answer's signed message (docs/sync-protocol.md §13). A header,
 // not a field of the body, so that the signed bytes are the body exactly
@@ -24,6 +26,7 @@ const (
 	ChangesDomain     = "kido changes v1\x00"
 	SnapshotDomain    = "kido snapshot v1\x00"
 	GateRevokedDomain = "kido gate revoked v1\x00"
+	UploadDomain      = "kido upload v1\x00"
 )
 
 // Verdicts of VerifyAnswer.
@@ -73,6 +76,24 @@ func GateRevokedSignedMessage(event, gate uint32, body []byte) []byte {
 	m = strconv.AppendUint(m, uint64(event), 10)
 	m = append(m, '\n')
 	m = strconv.AppendUint(m, uint64(gate), 10)
+	m = append(m, '\n')
+	return append(m, body...)
+}
+
+// UploadSignedMessage returns the bytes a server signs for an upload answer
+// (200, or 409 with the same body): the domain, the event, the gate and
+// the lowercase hex SHA-256 of the request body exactly as sent, each
+// newline-terminated, then the body. The hash binds the acknowledgement to
+// the batch it acknowledges; a replay of an older answer to the same bytes
+// says nothing false (a lower acked makes the gate resend, §3.4).
+func UploadSignedMessage(event, gate uint32, request [sha256.Size]byte, body []byte) []byte {
+	m := make([]byte, 0, len(UploadDomain)+2*sha256.Size+23+len(body))
+	m = append(m, UploadDomain...)
+	m = strconv.AppendUint(m, uint64(event), 10)
+	m = append(m, '\n')
+	m = strconv.AppendUint(m, uint64(gate), 10)
+	m = append(m, '\n')
+	m = hex.AppendEncode(m, request[:])
 	m = append(m, '\n')
 	return append(m, body...)
 }
