@@ -2,6 +2,7 @@ package wire_test
 
 import (
 	"bytes"
+	"crypto/ed25519"
 	"encoding/json"
 	"errors"
 	"os"
@@ -60,8 +61,13 @@ func TestAnswerVectors(t *testing.T) {
 				return
 			}
 			var out any = &wire.Changes{}
-			if v.Answer == answers.Snapshot {
+			switch v.Answer {
+			case answers.Snapshot:
 				out = &wire.Snapshot{}
+			case answers.Upload:
+				out = &wire.UploadResponse{}
+			case answers.GateRevoked:
+				out = &wire.Error{}
 			}
 			dec := json.NewDecoder(bytes.NewReader(v.Body))
 			dec.DisallowUnknownFields()
@@ -110,6 +116,8 @@ func TestSignatureDomainsDistinct(t *testing.T) {
 		"identity proof":     first(wire.IdentitySignedMessage("n")),
 		"feed answer":        wire.ChangesDomain,
 		"snapshot":           wire.SnapshotDomain,
+		"upload answer":      wire.UploadDomain,
+		"gate revoked":       wire.GateRevokedDomain,
 		"server fingerprint": "kido server fingerprint v1\x00",
 		"admission hash":     "kido admission v1\x00",
 		"audit hash":         "kido audit v1\x00",
@@ -124,4 +132,28 @@ func TestSignatureDomainsDistinct(t *testing.T) {
 			}
 		}
 	}
+}
+
+// FuzzVerifyAnswer: the signature header is outside input. Whatever it
+// holds, VerifyAnswer accepts only the one canonical signature of the
+// message: no other text (padding dropped, other base64, a changed byte)
+// stands for it.
+func FuzzVerifyAnswer(f *testing.F) {
+	key := ed25519.NewKeyFromSeed(bytes.Repeat([]byte{7}, ed25519.SeedSize))
+	msg := wire.ChangesSignedMessage(7, "41.0f1e2d3c4b5a6978", []byte(`{"changes":[],"cursor":"42.a1b2c3d4e5f60718","server_time":"2027-08-01T01:02:30Z"}`+"\n"))
+	good := wire.SignAnswer(key, msg)
+	f.Add(good)
+	f.Add(strings.TrimRight(good, "="))
+	f.Add(good + "\n")
+	f.Add("")
+	pub := key.Public().(ed25519.PublicKey)
+	f.Fuzz(func(t *testing.T, sig string) {
+		err := wire.VerifyAnswer(pub, msg, sig)
+		if err == nil && sig != good {
+			t.Fatalf("accepted %q, which is not the canonical signature %q", sig, good)
+		}
+		if err != nil && !errors.Is(err, wire.ErrBadSignature) && !errors.Is(err, wire.ErrUnsigned) {
+			t.Fatalf("unexpected error %v", err)
+		}
+	})
 }

@@ -11,6 +11,7 @@ import (
 	"bytes"
 	"crypto/ed25519"
 	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"strconv"
@@ -29,30 +30,42 @@ const (
 
 // Answer kinds.
 const (
-	Changes  = "changes"
-	Snapshot = "snapshot"
+	Changes     = "changes"
+	Snapshot    = "snapshot"
+	Upload      = "upload"
+	GateRevoked = "gate_revoked"
 )
 
 // A Vector is one signed answer and what the gate that asked knows: the
-// pinned identity, and the event and cursor (feed) or the nonce
-// (snapshot) of its request.
+// pinned identity, and the event and cursor (feed), the nonce (snapshot),
+// the event, gate and request body's hash (upload), or the event and gate
+// (gate_revoked).
 type Vector struct {
 	Name      string // file name
 	Expect    string
 	Comment   string
-	Answer    string // Changes or Snapshot
+	Answer    string // Changes, Snapshot, Upload or GateRevoked
 	Identity  string // the pinned server identity, kidopub1…
-	Event     uint32 // Changes only
+	Event     uint32 // all but Snapshot
+	Gate      uint32 // Upload and GateRevoked
 	Cursor    string // Changes only
 	Nonce     string // Snapshot only
+	Request   string // Upload only: lowercase hex SHA-256 of the request body
 	Signature string // the Kido-Signature header; "" when absent
 	Body      []byte // the body exactly as received
 }
 
 // Message returns the bytes the gate verifies the signature over.
 func (v Vector) Message() []byte {
-	if v.Answer == Snapshot {
+	switch v.Answer {
+	case Snapshot:
 		return wire.SnapshotSignedMessage(v.Nonce, v.Body)
+	case Upload:
+		var sum [sha256.Size]byte
+		hex.Decode(sum[:], []byte(v.Request))
+		return wire.UploadSignedMessage(v.Event, v.Gate, sum, v.Body)
+	case GateRevoked:
+		return wire.GateRevokedSignedMessage(v.Event, v.Gate, v.Body)
 	}
 	return wire.ChangesSignedMessage(v.Event, v.Cursor, v.Body)
 }
@@ -65,9 +78,14 @@ const noSignature = "-"
 func (v Vector) Marshal() []byte {
 	var b bytes.Buffer
 	fmt.Fprintf(&b, "expect: %s\ncomment: %s\nanswer: %s\nidentity: %s\n", v.Expect, v.Comment, v.Answer, v.Identity)
-	if v.Answer == Snapshot {
+	switch v.Answer {
+	case Snapshot:
 		fmt.Fprintf(&b, "nonce: %s\n", v.Nonce)
-	} else {
+	case Upload:
+		fmt.Fprintf(&b, "event: %d\ngate: %d\nrequest_sha256: %s\n", v.Event, v.Gate, v.Request)
+	case GateRevoked:
+		fmt.Fprintf(&b, "event: %d\ngate: %d\n", v.Event, v.Gate)
+	default:
 		fmt.Fprintf(&b, "event: %d\ncursor: %s\n", v.Event, v.Cursor)
 	}
 	sig := v.Signature
@@ -106,12 +124,21 @@ func Parse(name string, data []byte) (Vector, error) {
 			v.Answer = value
 		case "identity":
 			v.Identity = value
-		case "event":
+		case "event", "gate":
 			n, err := strconv.ParseUint(value, 10, 32)
 			if err != nil {
-				return v, fmt.Errorf("answers: event: %w", err)
+				return v, fmt.Errorf("answers: %s: %w", field, err)
 			}
-			v.Event = uint32(n)
+			if field == "event" {
+				v.Event = uint32(n)
+			} else {
+				v.Gate = uint32(n)
+			}
+		case "request_sha256":
+			if b, err := hex.DecodeString(value); err != nil || len(b) != sha256.Size || hex.EncodeToString(b) != value {
+				return v, fmt.Errorf("answers: request_sha256 %q is not 64 lowercase hex digits", value)
+			}
+			v.Request = value
 		case "cursor":
 			v.Cursor = value
 		case "nonce":
@@ -131,8 +158,12 @@ func Parse(name string, data []byte) (Vector, error) {
 		need = append(need, "event", "cursor")
 	case Snapshot:
 		need = append(need, "nonce")
+	case Upload:
+		need = append(need, "event", "gate", "request_sha256")
+	case GateRevoked:
+		need = append(need, "event", "gate")
 	default:
-		return v, fmt.Errorf("answers: answer %q is neither %s nor %s", v.Answer, Changes, Snapshot)
+		return v, fmt.Errorf("answers: unknown answer %q", v.Answer)
 	}
 	for _, f := range need {
 		if !seen[f] {
@@ -160,10 +191,15 @@ const (
 		`"cursor":"42.a1b2c3d4e5f60718","server_time":"2027-08-01T01:02:05.25Z"}` + "\n"
 	// keyChange is the change an attacker injects: its own key, for the
 	// event, current.
-	keyChange  = `{"kind":"key","key":{"id":"%s","public":"%s","event":7,"revoked":false,"current":true,"created":"2027-07-01T00:00:00Z"}}`
-	emptyPage  = `{"changes":[],"cursor":"42.a1b2c3d4e5f60718","server_time":"2027-08-01T01:02:30Z"}` + "\n"
-	resnapshot = `{"changes":[],"cursor":"","resnapshot":true,"server_time":"2027-08-01T01:02:30Z"}` + "\n"
-	snapshot   = `{"server":{"id":"%s","fingerprint":"%s","version":"1.0.0"},"event":{"id":7,"name":"Summer Fes","venue":"Makuhari Messe","start":"2027-08-01T01:00:00Z","end":"2027-08-01T12:00:00Z"},` +
+	keyChange = `{"kind":"key","key":{"id":"%s","public":"%s","event":7,"revoked":false,"current":true,"created":"2027-07-01T00:00:00Z"}}`
+	// uploadRequest is the body of the upload request_sha256 names (one
+	// manual admission).
+	uploadRequest = `{"admissions":[{"gate":3,"seq":42,"serial":13,"tier":1,"kind":"manual","at":"2027-08-01T01:02:03Z","corrected":"2027-08-01T01:02:03Z","hash":"-"}],"audits":[]}`
+	uploadAnswer  = `{"acked":42,"audit_acked":0,"highest":42,"audit_highest":0,"stored":1,"duplicates":0,"server_time":"2027-08-01T01:02:04Z"}` + "\n"
+	revoked       = `{"error":"server: gate 3 was revoked","code":"gate_revoked","hint":"this gate was revoked by the operator; re-enrol it with a new code from kidoctl gate add"}` + "\n"
+	emptyPage     = `{"changes":[],"cursor":"42.a1b2c3d4e5f60718","server_time":"2027-08-01T01:02:30Z"}` + "\n"
+	resnapshot    = `{"changes":[],"cursor":"","resnapshot":true,"server_time":"2027-08-01T01:02:30Z"}` + "\n"
+	snapshot      = `{"server":{"id":"%s","fingerprint":"%s","version":"1.0.0"},"event":{"id":7,"name":"Summer Fes","venue":"Makuhari Messe","start":"2027-08-01T01:00:00Z","end":"2027-08-01T12:00:00Z"},` +
 		`"tiers":[],"keys":[],"roster":[{"serial":13,"tier":1,"holder":"佐藤 花子","order_ref":"ORD-000013","revoked":%t}],` +
 		`"admissions":[],"gate":{"id":3,"event":7,"name":"North 1","direction":"both","revoked":false},"gates":[],` +
 		`"cursor":"42.a1b2c3d4e5f60718","server_time":"2027-08-01T01:02:05Z"}` + "\n"
@@ -187,6 +223,17 @@ func Generate() []Vector {
 		return fmt.Sprintf(snapshot, pinned, wire.Fingerprint(id.Public().(ed25519.PublicKey)), revoked)
 	}
 	goodSig := sign(id, chMsg(event, cursor, page))
+	const gate = 3
+	batch := sha256.Sum256([]byte(uploadRequest))
+	batchHex := hex.EncodeToString(batch[:])
+	up := func(name, expect, comment string, body []byte, sig string) Vector {
+		return Vector{Name: name, Expect: expect, Comment: comment, Answer: Upload, Identity: pinned, Event: event, Gate: gate, Request: batchHex, Signature: sig, Body: body}
+	}
+	rv := func(name, expect, comment string, body []byte, sig string) Vector {
+		return Vector{Name: name, Expect: expect, Comment: comment, Answer: GateRevoked, Identity: pinned, Event: event, Gate: gate, Signature: sig, Body: body}
+	}
+	upSig := sign(id, wire.UploadSignedMessage(event, gate, batch, []byte(uploadAnswer)))
+	rvSig := sign(id, wire.GateRevokedSignedMessage(event, gate, []byte(revoked)))
 	attacker, _ := ticket.NewPublicKey(seeded(0x66).Public().(ed25519.PublicKey))
 	injected := strings.Replace(page, `}}],`, `}},`+fmt.Sprintf(keyChange, attacker.ID(), attacker)+`],`, 1)
 	return []Vector{ // each name says the case; the comment says it in words
@@ -206,6 +253,15 @@ func Generate() []Vector {
 		sn("snapshot_unsigned", Unsigned, "no Kido-Signature header", []byte(snap(true)), ""),
 		sn("snapshot_revocation_undone", BadSignature, "a ticket revocation undone on the way", []byte(snap(false)), sign(id, wire.SnapshotSignedMessage(nonce, []byte(snap(true))))),
 		sn("snapshot_replayed", BadSignature, "an older snapshot, signed for another nonce, replayed", []byte(snap(false)), sign(id, wire.SnapshotSignedMessage("00112233445566778899aabbccddeeff", []byte(snap(false))))),
+		up("upload_ok", OK, "the acknowledgement of the batch whose body hashes to request_sha256", []byte(uploadAnswer), upSig),
+		up("upload_unsigned", Unsigned, "no Kido-Signature header", []byte(uploadAnswer), ""),
+		up("upload_acked_inflated", BadSignature, "acked raised on the way: the gate would stop resending records never stored", []byte(strings.Replace(uploadAnswer, `"acked":42`, `"acked":99`, 1)), upSig),
+		up("upload_other_batch", BadSignature, "the answer to an empty upload, given for this batch", []byte(uploadAnswer),
+			sign(id, wire.UploadSignedMessage(event, gate, sha256.Sum256([]byte(`{"admissions":[],"audits":[]}`)), []byte(uploadAnswer)))),
+		up("upload_other_gate", BadSignature, "an answer signed for gate 4 of the event", []byte(uploadAnswer), sign(id, wire.UploadSignedMessage(event, 4, batch, []byte(uploadAnswer)))),
+		rv("gate_revoked_ok", OK, "the 401 gate_revoked body, signed for this gate", []byte(revoked), rvSig),
+		rv("gate_revoked_unsigned", Unsigned, "a revocation forged on the way: the gate would wipe itself", []byte(revoked), ""),
+		rv("gate_revoked_other_gate", BadSignature, "a real revocation of gate 4 replayed to gate 3", []byte(revoked), sign(id, wire.GateRevokedSignedMessage(event, 4, []byte(revoked)))),
 		sn("snapshot_changes_domain", BadSignature, "signed as a feed page of event 7 whose cursor is the nonce", []byte(snap(true)), sign(id, wire.ChangesSignedMessage(7, nonce, []byte(snap(true))))),
 	}
 }
