@@ -1,16 +1,21 @@
 // Package vectorfiles keeps a directory of generated test-vector files
 // equal to what its generator makes: Write makes the directory hold exactly
-// the given files, and Diff names every way it does not. The ticket vectors
+// the given files, and Diff names every way it does not; Split reads the
+// common file form, a header of "name: value" lines, a blank line, and the
+// case's bytes. The ticket vectors
 // (ticket/testdata/vectors) and the signed-answer vectors
 // (sync/wire/testdata/answers) both go through it.
 package vectorfiles
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
+	"strings"
 )
 
 // Write makes dir hold exactly files (name → content): it writes each one
@@ -70,4 +75,31 @@ func Diff(dir string, files map[string][]byte) ([]string, error) {
 	}
 	sort.Strings(missing)
 	return append(diffs, missing...), nil
+}
+
+// A Field is one "name: value" line of a vector file's header.
+type Field struct{ Name, Value string }
+
+// Split cuts a vector file into its header fields, in order, and the bytes
+// after the first blank line. Only names in repeatable may appear more
+// than once.
+func Split(data []byte, repeatable ...string) ([]Field, []byte, error) {
+	head, body, ok := bytes.Cut(data, []byte("\n\n"))
+	if !ok {
+		return nil, nil, errors.New("no blank line after the header")
+	}
+	var fields []Field
+	seen := map[string]bool{}
+	for _, line := range strings.Split(string(head), "\n") {
+		name, value, ok := strings.Cut(line, ": ")
+		if !ok {
+			return nil, nil, fmt.Errorf("header line %q is not \"name: value\"", line)
+		}
+		if seen[name] && !slices.Contains(repeatable, name) {
+			return nil, nil, fmt.Errorf("header %q repeated", name)
+		}
+		seen[name] = true
+		fields = append(fields, Field{name, value})
+	}
+	return fields, body, nil
 }

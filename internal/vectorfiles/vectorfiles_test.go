@@ -28,3 +28,16 @@ func TestWriteThenDiff(t *testing.T) {
 		t.Errorf("got %q, %v; want %q", d, err, want)
 	}
 }
+
+func TestSplit(t *testing.T) {
+	fields, body, err := Split([]byte("expect: ok\nkey: a\nkey: b\n\nbody\n\nmore"), "key")
+	want := []Field{{"expect", "ok"}, {"key", "a"}, {"key", "b"}}
+	if err != nil || !slices.Equal(fields, want) || string(body) != "body\n\nmore" {
+		t.Fatalf("got %q, %q, %v", fields, body, err)
+	}
+	for _, bad := range []string{"expect: ok\n", "expect ok\n\nbody", "expect: a\nexpect: b\n\nbody"} {
+		if _, _, err := Split([]byte(bad)); err == nil {
+			t.Errorf("Split(%q) accepted", bad)
+		}
+	}
+}

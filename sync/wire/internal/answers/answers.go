@@ -12,11 +12,11 @@ import (
 	"crypto/ed25519"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"strconv"
 	"strings"
 
+	"kido.dev/kido/internal/vectorfiles"
 	"kido.dev/kido/sync/wire"
 	"kido.dev/kido/ticket"
 )
@@ -100,20 +100,14 @@ func (v Vector) Marshal() []byte {
 // Parse reads a vector file.
 func Parse(name string, data []byte) (Vector, error) {
 	v := Vector{Name: name}
-	head, body, ok := bytes.Cut(data, []byte("\n\n"))
-	if !ok {
-		return v, errors.New("answers: no blank line after the header")
+	fields, body, err := vectorfiles.Split(data)
+	if err != nil {
+		return v, fmt.Errorf("answers: %w", err)
 	}
 	v.Body = body
 	seen := map[string]bool{}
-	for _, line := range strings.Split(string(head), "\n") {
-		field, value, ok := strings.Cut(line, ": ")
-		if !ok {
-			return v, fmt.Errorf("answers: header line %q is not \"name: value\"", line)
-		}
-		if seen[field] {
-			return v, fmt.Errorf("answers: header %q repeated", field)
-		}
+	for _, f := range fields {
+		field, value := f.Name, f.Value
 		seen[field] = true
 		switch field {
 		case "expect":
