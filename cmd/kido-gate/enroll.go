@@ -23,6 +23,11 @@ refused.
 If the download fails after the code was accepted, run enroll again with
 -server and without -code: the stored credential is used.
 
+Every answer the gate acts on is signed by the server it enrolled with,
+and checked (docs/sync-protocol.md §13). Use https://: plain http:// to a
+host other than this machine is refused unless -insecure-http is given
+(then also to sync and run). -ca FILE trusts a private CA.
+
 Example:
 
 	kido-gate enroll -server https://tickets.example.org -code "1234 5678 9012 3456"
