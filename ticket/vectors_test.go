@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"kido.dev/kido/internal/vectorfiles"
 	"kido.dev/kido/ticket"
 	"kido.dev/kido/ticket/internal/vectors"
 )
@@ -100,27 +101,12 @@ func TestVectorFilesUpToDate(t *testing.T) {
 	for _, v := range vectors.Generate() {
 		want[v.Name] = v.Marshal()
 	}
-	entries, err := os.ReadDir(vectorDir)
+	diffs, err := vectorfiles.Diff(vectorDir, want)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, e := range entries {
-		w, ok := want[e.Name()]
-		if !ok {
-			t.Errorf("%s is not made by the generator; %s", e.Name(), fix)
-			continue
-		}
-		delete(want, e.Name())
-		got, err := os.ReadFile(filepath.Join(vectorDir, e.Name()))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !bytes.Equal(got, w) {
-			t.Errorf("%s differs from the generator's output; %s", e.Name(), fix)
-		}
-	}
-	for name := range want {
-		t.Errorf("%s is missing; %s", name, fix)
+	for _, d := range diffs {
+		t.Errorf("%s; %s", d, fix)
 	}
 }
 

@@ -346,6 +346,7 @@ func prepareHerd(ctx context.Context, h *harness, s *serverProc) ([]*herdGate, u
 		return nil, 0, err
 	}
 	gates := make([]*herdGate, h.herdGates)
+	var identity string // the server's, as enrolment proved it
 	for i := range gates {
 		gc, err := s.admin.AddGate(ctx, event, wire.GateCreate{Name: fmt.Sprintf("Gate %03d", i+1), Direction: kido.DirectionEntry})
 		if err != nil {
@@ -356,10 +357,14 @@ func prepareHerd(ctx context.Context, h *harness, s *serverProc) ([]*herdGate, u
 			return nil, 0, err
 		}
 		gates[i] = &herdGate{syncGate: &syncGate{id: resp.Gate.ID}, credential: resp.Credential}
+		identity = resp.Server.ID
 	}
 	// The snapshot is the same for every gate but for Gate.
 	c, err := client.New(s.url, gates[0].credential, nil)
 	if err != nil {
+		return nil, 0, err
+	}
+	if c, err = c.Pinned(client.Pin{Identity: identity, Event: event, Gate: gates[0].id}); err != nil {
 		return nil, 0, err
 	}
 	snap, err := c.Snapshot(ctx)

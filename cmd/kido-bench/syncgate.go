@@ -31,7 +31,12 @@ type syncGate struct {
 // changed, if not nil, receives a value (without blocking) whenever the
 // loop's status changes.
 func newSyncGate(url, credential string, id uint32, r *replica.Replica, rec *recorder, changed chan<- struct{}) (*syncGate, error) {
-	c, err := client.NewGate(url, credential, syncer.Heartbeat(r, "kido-bench", time.Now))
+	st, err := r.Status(context.Background())
+	if err != nil {
+		return nil, err
+	}
+	pin := client.Pin{Identity: st.Server.ID, Event: st.Event.ID, Gate: id}
+	c, err := client.NewGate(url, credential, pin, client.Security{}, syncer.Heartbeat(r, "kido-bench", time.Now))
 	if err != nil {
 		return nil, err
 	}

@@ -43,6 +43,7 @@ func runAttended(ctx context.Context, args []string, stdin io.Reader, stdout, st
 	exit := fs.Bool("exit", false, "record exits (at a gate whose direction is both)")
 	plain := fs.Bool("plain", false, "no colours (for terminals without ANSI support)")
 	offline := fs.Bool("offline", false, "do not sync; scan with the replica as it is")
+	sec := securityFlags(fs)
 	leeway := leewayFlag(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -98,7 +99,7 @@ func runAttended(ctx context.Context, args []string, stdin io.Reader, stdout, st
 			shownMu sync.Mutex // both sync loops call back, each from its own goroutine
 			shown   string
 		)
-		s, err = newSyncer(ctx, *data, r, func(st syncer.Status) {
+		s, err = newSyncer(ctx, *data, r, *sec, func(st syncer.Status) {
 			shownMu.Lock()
 			defer shownMu.Unlock()
 			if line := syncLine(st); line != shown {

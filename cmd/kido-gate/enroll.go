@@ -23,6 +23,11 @@ refused.
 If the download fails after the code was accepted, run enroll again with
 -server and without -code: the stored credential is used.
 
+Every answer the gate acts on is signed by the server it enrolled with,
+and checked (docs/sync-protocol.md §13). Use https://: plain http:// to a
+host other than this machine is refused unless -insecure-http is given
+(then also to sync and run). -ca FILE trusts a private CA.
+
 Example:
 
 	kido-gate enroll -server https://tickets.example.org -code "1234 5678 9012 3456"
@@ -35,6 +40,7 @@ func runEnroll(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 	server := fs.String("server", "", "kido server `URL`, e.g. https://tickets.example.org")
 	code := fs.String("code", "", "one-time enrolment `code` from kidoctl gate add")
 	device := fs.String("device", hostname(), "device `name` shown to operators")
+	sec := securityFlags(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -45,7 +51,7 @@ func runEnroll(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 		return usageErrorf("-server is required\nhint: kido-gate enroll -server URL -code CODE")
 	}
 	start := time.Now()
-	res, err := enrol.Gate(ctx, enrol.Config{Dir: *data, Server: *server, Code: *code, Device: *device,
+	res, err := enrol.Gate(ctx, enrol.Config{Dir: *data, Server: *server, Code: *code, Device: *device, Security: *sec,
 		Registered: func(e *wire.EnrollResponse) {
 			fmt.Fprintf(stdout, "enrolled as gate %d %q of event %d (server %s, fingerprint %s)\n", e.Gate.ID, e.Gate.Name, e.Gate.Event, e.Server.ID, e.Server.Fingerprint)
 		}})

@@ -13,6 +13,7 @@ import (
 	"kido.dev/kido"
 	"kido.dev/kido/gate/gatedir"
 	"kido.dev/kido/gate/replica"
+	"kido.dev/kido/sync/client"
 )
 
 // version is sent to the server and shown by status.
@@ -124,6 +125,15 @@ func newFlags(name, text string, stderr io.Writer) (*flag.FlagSet, *string) {
 	fs.Usage = func() { fmt.Fprint(stderr, text); fs.PrintDefaults() }
 	data := fs.String("data", "./kido-gate-data", "data `directory` of this gate")
 	return fs, data
+}
+
+// securityFlags adds -insecure-http and -ca, for the commands that talk to
+// the server.
+func securityFlags(fs *flag.FlagSet) *client.Security {
+	sec := &client.Security{}
+	fs.BoolVar(&sec.InsecureHTTP, "insecure-http", false, "allow a plain http:// server URL to a host that is not this machine")
+	fs.StringVar(&sec.CAFile, "ca", "", "trust the CA certificates in `file` (PEM) for https://, instead of the system's")
+	return sec
 }
 
 // parseFlags parses args, turning flag errors into usage errors.

@@ -58,6 +58,7 @@ func runSync(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	fs, data := newFlags("sync", syncUsage, stderr)
 	asJSON := fs.Bool("json", false, "print a JSON object")
 	server := fs.String("server", "", "move the gate to its server's new `URL` (the server must prove the identity the gate enrolled with)")
+	sec := securityFlags(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -75,11 +76,11 @@ func runSync(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	}
 	url := st.ServerURL
 	if *server != "" {
-		if url, err = checkMove(ctx, st, *server); err != nil {
+		if url, err = checkMove(ctx, st, *server, *sec); err != nil {
 			return err
 		}
 	}
-	s, err := syncerAt(*data, r, url, nil)
+	s, err := syncerAt(*data, r, url, *sec, nil)
 	if err != nil {
 		return err
 	}
@@ -125,8 +126,15 @@ func runSync(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 // replica keeps, once the server there has proved the identity the gate
 // enrolled with (docs/sync-protocol.md §12); no credential has been sent
 // to it yet. The URL the gate has already needs no proof.
-func checkMove(ctx context.Context, st replica.Status, to string) (string, error) {
-	c, err := client.New(to, "", nil)
+func checkMove(ctx context.Context, st replica.Status, to string, sec client.Security) (string, error) {
+	if err := sec.Check(to); err != nil {
+		return "", err
+	}
+	hc, err := sec.HTTPClient(60 * time.Second)
+	if err != nil {
+		return "", err
+	}
+	c, err := client.New(to, "", hc)
 	if err != nil {
 		return "", err
 	}
@@ -197,23 +205,29 @@ func count(n int, one, many string) string {
 
 // newSyncer sets up the sync of the gate in dir with the server URL its
 // replica remembers.
-func newSyncer(ctx context.Context, dir string, r *replica.Replica, onChange func(syncer.Status)) (*syncer.Syncer, error) {
+func newSyncer(ctx context.Context, dir string, r *replica.Replica, sec client.Security, onChange func(syncer.Status)) (*syncer.Syncer, error) {
 	st, err := r.Status(ctx)
 	if err != nil {
 		return nil, err
 	}
-	return syncerAt(dir, r, st.ServerURL, onChange)
+	return syncerAt(dir, r, st.ServerURL, sec, onChange)
 }
 
 // syncerAt sets up the sync of the gate in dir with the server at url: its
-// credential, and a wipe of the credential when the server says the gate
-// was revoked.
-func syncerAt(dir string, r *replica.Replica, url string, onChange func(syncer.Status)) (*syncer.Syncer, error) {
+// credential, the identity, event and gate its answers must be signed for
+// (as the replica holds them since enrolment), and a wipe of the
+// credential when the server says the gate was revoked.
+func syncerAt(dir string, r *replica.Replica, url string, sec client.Security, onChange func(syncer.Status)) (*syncer.Syncer, error) {
 	cred, err := gatedir.ReadCredential(dir)
 	if err != nil {
 		return nil, fmt.Errorf("%w\nhint: this gate has no credential; enrol it: kido-gate enroll -server URL -code CODE", err)
 	}
-	c, err := client.NewGate(url, cred, syncer.Heartbeat(r, version, time.Now))
+	st, err := r.Status(context.Background())
+	if err != nil {
+		return nil, err
+	}
+	pin := client.Pin{Identity: st.Server.ID, Event: st.Event.ID, Gate: st.Gate.ID}
+	c, err := client.NewGate(url, cred, pin, sec, syncer.Heartbeat(r, version, time.Now))
 	if err != nil {
 		return nil, err
 	}

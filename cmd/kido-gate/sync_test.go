@@ -18,6 +18,7 @@ import (
 	"kido.dev/kido/gate"
 	"kido.dev/kido/gate/replica"
 	"kido.dev/kido/gate/syncer"
+	"kido.dev/kido/sync/client"
 	"kido.dev/kido/sync/faultproxy"
 )
 
@@ -42,7 +43,7 @@ func enrollGate(t *testing.T, ls *liveServer, serverURL, name string, now func()
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := newSyncer(context.Background(), dir, r, func(syncer.Status) { ls.changed.Ring() })
+	s, err := newSyncer(context.Background(), dir, r, client.Security{}, func(syncer.Status) { ls.changed.Ring() })
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,9 +3,16 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
+	"crypto/sha256"
 	"encoding/json"
+	"errors"
+	"io"
+	"io/fs"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -22,20 +29,28 @@ import (
 // feedServer answers a gate's uploads with an empty acknowledgement and
 // its feed with the answers given, one per cursor c0, c1, …; past the last
 // it answers no change.
+// Its answers are signed with the fixture's identity key, as gatetest's
+// snapshot names it.
 func feedServer(t *testing.T, answers ...[]wire.Change) *httptest.Server {
 	t.Helper()
+	identity := ed25519.NewKeyFromSeed(gatetest.New(0, gatetest.GateBoth, time.Now()).Identity.Seed())
 	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		now := time.Now().UTC()
 		switch r.URL.Path {
 		case "/v1/gate/upload":
-			json.NewEncoder(w).Encode(wire.UploadResponse{ServerTime: now})
+			req, _ := io.ReadAll(r.Body)
+			body, _ := json.Marshal(wire.UploadResponse{ServerTime: now})
+			w.Header().Set(wire.HeaderSignature, wire.SignAnswer(identity, wire.UploadSignedMessage(gatetest.EventID, gatetest.GateBoth, sha256.Sum256(req), body)))
+			w.Write(body)
 		case "/v1/gate/changes":
 			n, _ := strconv.Atoi(strings.TrimPrefix(r.URL.Query().Get("cursor"), "c"))
 			ch := wire.Changes{Changes: []wire.Change{}, Cursor: "c" + strconv.Itoa(n), ServerTime: now}
 			if n < len(answers) {
 				ch.Changes, ch.Cursor = answers[n], "c"+strconv.Itoa(n+1)
 			}
-			json.NewEncoder(w).Encode(ch)
+			body, _ := json.Marshal(ch)
+			w.Header().Set(wire.HeaderSignature, wire.SignAnswer(identity, wire.ChangesSignedMessage(gatetest.EventID, r.URL.Query().Get("cursor"), body)))
+			w.Write(body)
 		default:
 			http.NotFound(w, r)
 		}
@@ -123,5 +138,27 @@ func TestSyncCountsEveryChange(t *testing.T) {
 	wantKinds := replica.Kinds{Event: 1, Tiers: 1, Keys: 1, Gates: 1, Roster: 1, Admissions: 2}
 	if got.Pulled != wantKinds || got.Pulled.Total() != got.Changes || got.Learned != 1 {
 		t.Errorf("sync -json: pulled %+v of %d changes, %d learned; want %+v adding up, 1 learned", got.Pulled, got.Changes, got.Learned, wantKinds)
+	}
+}
+
+// TestPlainHTTPRefused: a gate sends its credential over plain http:// to
+// a host that is not this machine only with -insecure-http: enroll refuses
+// the URL before anything is written, and sync refuses the URL the gate
+// enrolled with, naming the flag.
+func TestPlainHTTPRefused(t *testing.T) {
+	ctx := context.Background()
+	var out bytes.Buffer
+	dir := filepath.Join(t.TempDir(), "gate")
+	err := run(ctx, []string{"enroll", "-data", dir, "-server", "http://192.0.2.1:8700", "-code", "1234 5678 9012 3456"}, nil, &out, &out)
+	if err == nil || !strings.Contains(err.Error(), "-insecure-http") {
+		t.Errorf("enroll over plain http://: %v, want a refusal naming -insecure-http", err)
+	}
+	if _, err := os.Stat(dir); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("a refused enrolment made %s: %v", dir, err)
+	}
+	f := gatetest.New(5, gatetest.GateBoth, time.Now())
+	err = run(ctx, []string{"sync", "-data", fixtureGate(t, f, "http://192.0.2.1:8700")}, nil, &out, &out)
+	if err == nil || !strings.Contains(err.Error(), "refusing plain http://") {
+		t.Errorf("sync with a plain http:// server: %v, want a refusal", err)
 	}
 }

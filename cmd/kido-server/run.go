@@ -15,6 +15,7 @@ import (
 	_ "time/tzdata" // event time zones work on hosts without a zoneinfo database
 
 	"kido.dev/kido/cmd/internal/dirlock"
+	"kido.dev/kido/sync/client"
 	"kido.dev/kido/sync/server"
 	"kido.dev/kido/sync/server/sqlite"
 )
@@ -164,6 +165,7 @@ func serve(ctx context.Context, c config, log *slog.Logger) error {
 		return err
 	}
 	info := srv.Info()
+	warnPlainHTTP(log, scheme, l.Addr())
 	log.Info("listening", "url", scheme+"://"+l.Addr().String(), "data", c.data, "fingerprint", info.Fingerprint, "version", version)
 	if c.addrFile != "" {
 		if err := os.WriteFile(c.addrFile, []byte(scheme+"://"+l.Addr().String()+"\n"), 0o644); err != nil {
@@ -191,4 +193,18 @@ func serve(ctx context.Context, c config, log *slog.Logger) error {
 		return fmt.Errorf("shutdown: %w", err)
 	}
 	return nil
+}
+
+// warnPlainHTTP warns when the server serves plain HTTP on an address other
+// machines reach: tokens, gate credentials and ticket texts cross the
+// network readable, and an attacker on the path can answer in the
+// server's place wherever answers are not signed (docs/sync-protocol.md
+// §13.5). Gates and kidoctl refuse such a URL without -insecure-http.
+func warnPlainHTTP(log *slog.Logger, scheme string, addr net.Addr) {
+	host, _, err := net.SplitHostPort(addr.String())
+	if scheme != "http" || (err == nil && client.IsLoopback(host)) {
+		return
+	}
+	log.Warn("serving plain HTTP on an address other machines reach: tokens, credentials and tickets cross the network unencrypted; kido-gate and kidoctl refuse it without -insecure-http",
+		"address", addr.String(), "hint", "give -tls-cert and -tls-key, or listen on 127.0.0.1 behind a TLS reverse proxy")
 }

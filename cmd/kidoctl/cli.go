@@ -8,7 +8,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net/http"
 	"os"
 	"slices"
 	"strconv"
@@ -122,6 +121,7 @@ type common struct {
 	envToken      string // KIDO_TOKEN, used when -token is not given
 	json          bool
 	timeout       time.Duration
+	sec           client.Security
 }
 
 // newFlags returns a FlagSet with the common flags and usage text made of
@@ -136,6 +136,8 @@ func newFlags(e env, name, synopsis, about, example string) (*flag.FlagSet, *com
 	fs.StringVar(&c.token, "token", "", "API `token` (default: env KIDO_TOKEN)")
 	fs.BoolVar(&c.json, "json", false, "print JSON for scripts")
 	fs.DurationVar(&c.timeout, "timeout", 2*time.Minute, "give up on a server call after `duration`")
+	fs.BoolVar(&c.sec.InsecureHTTP, "insecure-http", false, "allow a plain http:// server URL to a host that is not this machine")
+	fs.StringVar(&c.sec.CAFile, "ca", "", "trust the CA certificates in `file` (PEM) for https://, instead of the system's")
 	fs.Usage = func() {
 		fmt.Fprintf(e.stderr, "usage: kidoctl %s\n\n%s\n\nExample:\n\n\t%s\n\nFlags:\n", synopsis, about, example)
 		fs.PrintDefaults()
@@ -242,7 +244,14 @@ func (c *common) client() (*client.Client, error) {
 	if token == "" {
 		return nil, usagef("no token given\nhint: use -token or set KIDO_TOKEN; the first admin token is in admin.token in the server's data directory")
 	}
-	return client.New(c.server, strings.TrimSpace(token), &http.Client{Timeout: c.timeout})
+	if err := c.sec.Check(c.server); err != nil {
+		return nil, err
+	}
+	hc, err := c.sec.HTTPClient(c.timeout)
+	if err != nil {
+		return nil, err
+	}
+	return client.New(c.server, strings.TrimSpace(token), hc)
 }
 
 // printJSON writes v as indented JSON.

@@ -148,3 +148,17 @@ func everyCommand(t *testing.T) [][]string {
 	}
 	return all
 }
+
+// TestPlainHTTPRefused: kidoctl sends no token over plain http:// to a
+// host that is not this machine unless -insecure-http says so; a bad -ca
+// is refused before any call.
+func TestPlainHTTPRefused(t *testing.T) {
+	_, err := runArgs("event", "list", "-server", "http://192.0.2.1:8700", "-token", "secret")
+	if err == nil || !strings.Contains(err.Error(), "refusing plain http://") || !strings.Contains(err.Error(), "-insecure-http") {
+		t.Errorf("plain http:// to another host: got %v, want a refusal naming -insecure-http", err)
+	}
+	_, err = runArgs("event", "list", "-server", "https://192.0.2.1:8700", "-token", "secret", "-ca", "/nonexistent/ca.pem")
+	if err == nil || !strings.Contains(err.Error(), "-ca") {
+		t.Errorf("missing -ca file: got %v, want a refusal naming -ca", err)
+	}
+}

@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"time"
 
 	"kido.dev/kido/gate/gatedir"
 	"kido.dev/kido/gate/replica"
@@ -41,6 +42,8 @@ type Config struct {
 	// whose download failed, with the credential stored in Dir.
 	Code   string
 	Device string // the device's name, shown to operators
+	// Security is how the server may be reached (-insecure-http, -ca).
+	Security client.Security
 	// Registered, if set, is called once the code was accepted and the
 	// credential stored, before the download starts.
 	Registered func(*wire.EnrollResponse)
@@ -56,6 +59,13 @@ type Result struct {
 // replica, and a code for a directory that holds a credential.
 func Gate(ctx context.Context, cfg Config) (Result, error) {
 	var res Result
+	if err := cfg.Security.Check(cfg.Server); err != nil {
+		return res, err
+	}
+	hc, err := cfg.Security.HTTPClient(60 * time.Second)
+	if err != nil {
+		return res, err
+	}
 	dbPath := gatedir.Replica(cfg.Dir)
 	if _, err := os.Stat(dbPath); err == nil {
 		return res, fmt.Errorf("%w: %s exists", ErrEnrolled, dbPath)
@@ -70,7 +80,7 @@ func Gate(ctx context.Context, cfg Config) (Result, error) {
 	case errors.Is(err, fs.ErrNotExist) && cfg.Code == "":
 		return res, ErrNeedCode
 	case errors.Is(err, fs.ErrNotExist):
-		anon, err := client.New(cfg.Server, "", nil)
+		anon, err := client.New(cfg.Server, "", hc)
 		if err != nil {
 			return res, err
 		}
@@ -78,6 +88,10 @@ func Gate(ctx context.Context, cfg Config) (Result, error) {
 			return res, err
 		}
 		cred = res.Enrolled.Credential
+		e := res.Enrolled
+		if err := gatedir.WritePin(cfg.Dir, gatedir.Pin{Server: e.Server.ID, Event: e.Gate.Event, Gate: e.Gate.ID}); err != nil {
+			return res, err
+		}
 		if err := gatedir.WriteCredential(cfg.Dir, cred); err != nil {
 			return res, err
 		}
@@ -88,21 +102,31 @@ func Gate(ctx context.Context, cfg Config) (Result, error) {
 		return res, err
 	}
 
-	c, err := client.New(cfg.Server, cred, nil)
+	pin, err := gatedir.ReadPin(cfg.Dir)
 	if err != nil {
+		return res, fmt.Errorf("enrol: %w\nhint: nothing says which server this credential's snapshot must come from; enrol again with a new code from kidoctl gate add", err)
+	}
+	c, err := client.New(cfg.Server, cred, hc)
+	if err != nil {
+		return res, err
+	}
+	// The snapshot must be signed by the identity the enrolment proved, for
+	// this gate (docs/sync-protocol.md §13).
+	if c, err = c.Pinned(client.Pin{Identity: pin.Server, Event: pin.Event, Gate: pin.Gate}); err != nil {
 		return res, err
 	}
 	snap, err := c.Snapshot(ctx)
 	if err != nil {
 		return res, fmt.Errorf("%w: %w", ErrDownload, err)
 	}
-	if e := res.Enrolled; e != nil && (snap.Server.ID != e.Server.ID || snap.Gate.ID != e.Gate.ID) {
-		return res, fmt.Errorf("enrol: the snapshot is for gate %d of server %s, not gate %d of %s\nhint: check that the server URL points at one server, not a load balancer over several",
-			snap.Gate.ID, snap.Server.ID, e.Gate.ID, e.Server.ID)
+	if snap.Server.ID != pin.Server {
+		return res, fmt.Errorf("enrol: the snapshot names server %s, not %s that enrolled this gate\nhint: check that the server URL points at one server, not a load balancer over several",
+			snap.Server.ID, pin.Server)
 	}
 	if err := build(ctx, dbPath, snap, c.BaseURL()); err != nil {
 		return res, err
 	}
+	os.Remove(gatedir.PinPath(cfg.Dir)) // the replica holds the pin now
 	res.Snapshot = snap
 	return res, nil
 }

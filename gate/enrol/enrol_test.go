@@ -1,16 +1,19 @@
 package enrol
 
 import (
+	"bytes"
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"io/fs"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -181,8 +184,8 @@ func TestGateResume(t *testing.T) {
 	if !errors.Is(err, ErrDownload) || !errors.Is(err, client.ErrUnavailable) || res.Enrolled == nil {
 		t.Fatalf("download failure: got %v (enrolled %v), want ErrDownload wrapping ErrUnavailable", err, res.Enrolled != nil)
 	}
-	if got := files(t, dir); len(got) != 1 || got[0] != gatedir.CredentialFile {
-		t.Fatalf("after a failed download the directory holds %q, want the credential only", got)
+	if got := files(t, dir); !slices.Equal(got, []string{gatedir.CredentialFile, gatedir.PinFile}) {
+		t.Fatalf("after a failed download the directory holds %q, want the credential and the pin only", got)
 	}
 	if _, err := Gate(ctx, Config{Dir: dir, Server: flaky.URL, Code: gateCode(t, s, 1)}); !errors.Is(err, ErrCredentialHeld) {
 		t.Errorf("a code for a directory with a credential: got %v, want ErrCredentialHeld", err)
@@ -195,8 +198,59 @@ func TestGateResume(t *testing.T) {
 	if _, err := os.Stat(gatedir.Replica(dir)); err != nil {
 		t.Error(err)
 	}
+	if _, err := os.Stat(gatedir.PinPath(dir)); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("the pin outlived the replica's build: %v", err)
+	}
 
 	if _, err := Gate(ctx, Config{Dir: filepath.Join(t.TempDir(), "empty"), Server: s.URL}); !errors.Is(err, ErrNeedCode) {
 		t.Errorf("no code, no credential: got %v, want ErrNeedCode", err)
+	}
+}
+
+// TestGateTamperedSnapshot: a snapshot changed on its way (here a ticket
+// revocation undone) is refused before a replica exists, and the
+// credential and pin stay so that a download over a sound path finishes
+// the enrolment.
+func TestGateTamperedSnapshot(t *testing.T) {
+	s := servertest.Start(t)
+	h := s.Core.Handler()
+	var tamper atomic.Bool
+	var tampered atomic.Int32
+	tamper.Store(true)
+	mitm := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/v1/gate/snapshot" || !tamper.Load() {
+			h.ServeHTTP(w, r)
+			return
+		}
+		r.Header.Del("Accept-Encoding")
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, r)
+		body := bytes.Replace(rec.Body.Bytes(), []byte(`"revoked":false`), []byte(`"revoked":true`), 1)
+		if !bytes.Equal(body, rec.Body.Bytes()) {
+			tampered.Add(1)
+		}
+		for k, v := range rec.Header() {
+			w.Header()[k] = v
+		}
+		w.Header().Del("Content-Length")
+		w.WriteHeader(rec.Code)
+		w.Write(body)
+	}))
+	defer mitm.Close()
+	dir := filepath.Join(t.TempDir(), "gate")
+	ctx := context.Background()
+	_, err := Gate(ctx, Config{Dir: dir, Server: mitm.URL, Code: gateCode(t, s, 2)})
+	if !errors.Is(err, ErrDownload) || !errors.Is(err, client.ErrUntrusted) {
+		t.Fatalf("tampered snapshot: got %v, want ErrDownload wrapping ErrUntrusted", err)
+	}
+	if tampered.Load() == 0 {
+		t.Fatal("the proxy found nothing to tamper with")
+	}
+	if _, err := os.Stat(gatedir.Replica(dir)); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("a replica was built from a tampered snapshot: %v", err)
+	}
+	tamper.Store(false)
+	if _, err := Gate(ctx, Config{Dir: dir, Server: mitm.URL}); err != nil {
+		t.Fatalf("resumed over a sound path: %v", err)
 	}
 }

@@ -6,6 +6,7 @@ package gatedir
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -22,7 +23,48 @@ const (
 	// CredentialFile holds the gate's bearer credential, mode 0600:
 	// anyone holding it can upload as this gate.
 	CredentialFile = "credential"
+	// PinFile holds, between an accepted enrolment code and the replica
+	// built from the first snapshot, what that snapshot must be signed by
+	// and for (the server identity, the event, the gate): the code is
+	// spent, so a download resumed later has nothing else to check it
+	// against. The replica holds the same from then on and the file goes.
+	PinFile = "pin"
 )
+
+// Pin is what a gate was enrolled with.
+type Pin struct {
+	Server string `json:"server"` // the server identity key, kidopub1…
+	Event  uint32 `json:"event"`
+	Gate   uint32 `json:"gate"`
+}
+
+// PinPath returns the path of the pin file in dir.
+func PinPath(dir string) string { return filepath.Join(dir, PinFile) }
+
+// WritePin stores p in dir, atomically.
+func WritePin(dir string, p Pin) error {
+	err := atomicfile.WriteFile(PinPath(dir), 0o600, func(w io.Writer) error {
+		return json.NewEncoder(w).Encode(p)
+	})
+	if err != nil {
+		return fmt.Errorf("pin: %w", err)
+	}
+	return nil
+}
+
+// ReadPin returns the pin stored in dir. A directory without one gives an
+// error wrapping fs.ErrNotExist.
+func ReadPin(dir string) (Pin, error) {
+	var p Pin
+	b, err := os.ReadFile(PinPath(dir))
+	if err != nil {
+		return p, fmt.Errorf("pin: %w", err)
+	}
+	if err := json.Unmarshal(b, &p); err != nil {
+		return p, fmt.Errorf("pin: %s: %w", PinPath(dir), err)
+	}
+	return p, nil
+}
 
 // Replica returns the path of the replica in dir.
 func Replica(dir string) string { return filepath.Join(dir, ReplicaFile) }

@@ -41,6 +41,7 @@ type Fixture struct {
 	Key      ticket.PrivateKey // the event's signing key
 	Other    ticket.PrivateKey // a key no gate trusts
 	Revoked  ticket.PrivateKey // a trusted key that was revoked
+	Identity ticket.PrivateKey // the server identity key: signs snapshots and feed answers
 	Snapshot wire.Snapshot
 }
 
@@ -62,9 +63,10 @@ func New(n int, gateID uint32, now time.Time) *Fixture {
 			self = g
 		}
 	}
-	f := &Fixture{Key: key, Other: other, Revoked: revoked}
+	identity := seededKey(9)
+	f := &Fixture{Key: key, Other: other, Revoked: revoked, Identity: identity}
 	f.Snapshot = wire.Snapshot{
-		Server: wire.Server{ID: seededKey(9).Public().String(), Fingerprint: wire.Fingerprint(seededKey(9).Public().Bytes()), Version: "test"},
+		Server: wire.Server{ID: identity.Public().String(), Fingerprint: wire.Fingerprint(identity.Public().Bytes()), Version: "test"},
 		Event:  kido.Event{ID: EventID, Name: "Summer Fes", Venue: "Makuhari Messe", Start: start, End: end, TimeZone: "Asia/Tokyo"},
 		Tiers: []kido.Tier{
 			{ID: TierGA, Event: EventID, Name: "GA", Entries: kido.EntriesSingle},

@@ -372,6 +372,16 @@ func TestSnapshotKeepsAdmissions(t *testing.T) {
 	if err := r.Apply(ctx, &wrong, ""); err == nil || !strings.Contains(err.Error(), "belongs to gate") {
 		t.Errorf("snapshot for another gate: %v", err)
 	}
+	// The identity the gate enrolled with stays: a snapshot naming another
+	// server replaces nothing.
+	alien := gatetest.New(5, gatetest.GateBoth, time.Now()).Snapshot
+	alien.Server.ID = f.Other.Public().String()
+	if err := r.Apply(ctx, &alien, ""); err == nil || !strings.Contains(err.Error(), "this gate enrolled with") {
+		t.Errorf("snapshot of another server: %v", err)
+	}
+	if st, err := r.Status(ctx); err != nil || st.Server.ID != f.Snapshot.Server.ID || st.Roster != len(snap.Roster) {
+		t.Errorf("after a snapshot of another server: server %s, %d tickets, %v", st.Server.ID, st.Roster, err)
+	}
 }
 
 func TestTrustedTimeSurvivesRestart(t *testing.T) {

@@ -41,7 +41,7 @@ func (r *Replica) Apply(ctx context.Context, snap *wire.Snapshot, serverURL stri
 	if err := checkSnapshot(snap); err != nil {
 		return err
 	}
-	stage, err := r.beginStage(ctx, snap.Gate.ID)
+	stage, err := r.beginStage(ctx, snap.Gate.ID, snap.Server.ID)
 	if err != nil {
 		return err
 	}
@@ -102,19 +102,26 @@ var errStageLost = errors.New("another snapshot was applied to this replica at t
 // beginStage checks that the replica may take a snapshot for gateID and
 // creates an empty stage table for its roster, dropping the stage table of
 // an Apply that did not finish.
-func (r *Replica) beginStage(ctx context.Context, gateID uint32) (string, error) {
+func (r *Replica) beginStage(ctx context.Context, gateID uint32, server string) (string, error) {
 	var name [6]byte
 	rand.Read(name[:])
 	stage := "roster_stage_" + hex.EncodeToString(name[:])
 	var wrongGate uint32
+	var wrongServer string
 	err := r.step(ctx, "apply snapshot", func(tx *sql.Tx) error {
 		var own uint32
-		var old string
-		if err := tx.QueryRowContext(ctx, "SELECT gate, stage FROM state WHERE id = 1").Scan(&own, &old); err != nil {
+		var old, pinned string
+		if err := tx.QueryRowContext(ctx, "SELECT gate, stage, server_id FROM state WHERE id = 1").Scan(&own, &old, &pinned); err != nil {
 			return err
 		}
 		if own != 0 && own != gateID {
 			wrongGate = own
+			return nil
+		}
+		// The identity a gate enrolled with is the one it checks every
+		// answer against (docs/sync-protocol.md §13); no snapshot replaces it.
+		if pinned != "" && pinned != server {
+			wrongServer = pinned
 			return nil
 		}
 		if old != "" {
@@ -133,6 +140,9 @@ func (r *Replica) beginStage(ctx context.Context, gateID uint32) (string, error)
 	}
 	if wrongGate != 0 {
 		return "", fmt.Errorf("replica: snapshot is for gate %d, this replica belongs to gate %d\nhint: use a separate -data directory for each gate", gateID, wrongGate)
+	}
+	if wrongServer != "" {
+		return "", fmt.Errorf("replica: snapshot is from server %s, this gate enrolled with %s\nhint: a gate follows only the server it enrolled with; to change servers, enrol again with a code from the new one", server, wrongServer)
 	}
 	return stage, nil
 }

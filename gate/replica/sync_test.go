@@ -293,7 +293,7 @@ func TestResnapshotAppliesInChunksAndCleansUp(t *testing.T) {
 	r, f := newReplica(t, 10, gatetest.GateBoth)
 	scan(t, r, f.Ticket(2), false)
 	// An Apply that died after staging leaves a stage table behind.
-	stale, err := r.beginStage(ctx, gatetest.GateBoth)
+	stale, err := r.beginStage(ctx, gatetest.GateBoth, f.Snapshot.Server.ID)
 	if err != nil {
 		t.Fatal(err)
 	}

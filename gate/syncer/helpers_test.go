@@ -1,8 +1,12 @@
 package syncer
 
 import (
+	"bytes"
 	"context"
+	"crypto/ed25519"
+	"crypto/sha256"
 	"encoding/json"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -15,6 +19,7 @@ import (
 	"kido.dev/kido/gate/replica"
 	"kido.dev/kido/sync/client"
 	"kido.dev/kido/sync/wire"
+	"kido.dev/kido/ticket"
 )
 
 // fakeClock is a Clock for tests. Instant: every After fires at once and
@@ -93,6 +98,7 @@ type reply struct {
 	body       any    // encoded as JSON
 	retryAfter string // Retry-After header
 	hangup     bool   // close the connection without an answer
+	unsigned   bool   // a feed answer or revocation without its signature, as a proxy would forge it
 }
 
 // recorded is one request the scripted server saw.
@@ -117,11 +123,12 @@ type script struct {
 	audits     uint64
 	uploadsOut func()
 	srv        *httptest.Server
-	arrived    gatetest.Bell // rung after each request is recorded
+	arrived    gatetest.Bell      // rung after each request is recorded
+	identity   ed25519.PrivateKey // signs snapshots and feed answers, as the fixture's server
 }
 
-func newScript(t *testing.T) *script {
-	s := &script{t: t}
+func newScript(t *testing.T, identity ticket.PrivateKey) *script {
+	s := &script{t: t, identity: ed25519.NewKeyFromSeed(identity.Seed())}
 	s.srv = httptest.NewServer(http.HandlerFunc(s.serve))
 	t.Cleanup(s.srv.Close)
 	return s
@@ -129,9 +136,12 @@ func newScript(t *testing.T) *script {
 
 func (s *script) serve(w http.ResponseWriter, r *http.Request) {
 	rec := recorded{path: r.URL.Path, header: r.Header.Clone(), query: r.URL.RawQuery}
+	var uploaded [sha256.Size]byte // the hash of an upload's body, signed into its answer
 	if r.URL.Path == "/v1/gate/upload" {
 		rec.upload = new(wire.UploadRequest)
-		if err := wire.Decode(r.Body, rec.upload, wire.MaxUploadBody); err != nil {
+		raw, _ := io.ReadAll(r.Body)
+		uploaded = sha256.Sum256(raw)
+		if err := wire.Decode(bytes.NewReader(raw), rec.upload, wire.MaxUploadBody); err != nil {
 			s.t.Errorf("upload body: %v", err)
 		}
 		if err := rec.upload.Check(); err != nil {
@@ -150,7 +160,9 @@ func (s *script) serve(w http.ResponseWriter, r *http.Request) {
 	case "/v1/gate/snapshot":
 		snap := s.snapshot
 		s.mu.Unlock()
-		json.NewEncoder(w).Encode(snap)
+		body, _ := json.Marshal(snap)
+		w.Header().Set(wire.HeaderSignature, wire.SignAnswer(s.identity, wire.SnapshotSignedMessage(r.URL.Query().Get("nonce"), body)))
+		w.Write(body)
 		return
 	}
 	var rp *reply
@@ -186,10 +198,20 @@ func (s *script) serve(w http.ResponseWriter, r *http.Request) {
 	if rp.retryAfter != "" {
 		w.Header().Set("Retry-After", rp.retryAfter)
 	}
+	body, _ := json.Marshal(rp.body)
+	if r.URL.Path == "/v1/gate/changes" && rp.status == 0 && !rp.unsigned {
+		w.Header().Set(wire.HeaderSignature, wire.SignAnswer(s.identity, wire.ChangesSignedMessage(gatetest.EventID, r.URL.Query().Get("cursor"), body)))
+	}
+	if r.URL.Path == "/v1/gate/upload" && (rp.status == 0 || rp.status == http.StatusConflict) && !rp.unsigned {
+		w.Header().Set(wire.HeaderSignature, wire.SignAnswer(s.identity, wire.UploadSignedMessage(gatetest.EventID, gatetest.GateBoth, uploaded, body)))
+	}
+	if e, ok := rp.body.(wire.Error); ok && e.Code == wire.CodeGateRevoked && !rp.unsigned {
+		w.Header().Set(wire.HeaderSignature, wire.SignAnswer(s.identity, wire.GateRevokedSignedMessage(gatetest.EventID, gatetest.GateBoth, body)))
+	}
 	if rp.status != 0 {
 		w.WriteHeader(rp.status)
 	}
-	json.NewEncoder(w).Encode(rp.body)
+	w.Write(body)
 }
 
 func (s *script) requests(path string) []recorded {
@@ -222,7 +244,8 @@ type gateUnderTest struct {
 
 func newGate(t *testing.T, instant bool, tweak func(*Config)) *gateUnderTest {
 	t.Helper()
-	g := &gateUnderTest{f: gatetest.New(50, gatetest.GateBoth, time.Now()), clock: newFakeClock(instant), srv: newScript(t)}
+	f := gatetest.New(50, gatetest.GateBoth, time.Now())
+	g := &gateUnderTest{f: f, clock: newFakeClock(instant), srv: newScript(t, f.Identity)}
 	r, err := replica.Create(filepath.Join(t.TempDir(), "replica.db"), replica.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -232,7 +255,8 @@ func newGate(t *testing.T, instant bool, tweak func(*Config)) *gateUnderTest {
 		t.Fatal(err)
 	}
 	g.r = r
-	c, err := client.NewGate(g.srv.srv.URL, "cred", Heartbeat(r, "9.9.9", g.clock.Now))
+	pin := client.Pin{Identity: f.Snapshot.Server.ID, Event: gatetest.EventID, Gate: gatetest.GateBoth}
+	c, err := client.NewGate(g.srv.srv.URL, "cred", pin, client.Security{}, Heartbeat(r, "9.9.9", g.clock.Now))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -322,12 +322,18 @@ func (s *Syncer) failed(ctx context.Context, l *loopState, err error) (wait time
 	isClient := errors.As(err, &ce)
 	reached := isClient && ce.Status != 0
 	network := (isClient && ce.Status == 0) || errors.Is(err, context.DeadlineExceeded)
+	msg := firstLine(err.Error())
+	if errors.Is(err, client.ErrUntrusted) {
+		// A forged answer is a fault to act on, not a passing outage: the
+		// status carries its hint (docs/sync-protocol.md §13.3).
+		msg += "; hint: " + ce.Hint
+	}
 	if reached {
 		s.contact(ctx, "")
 	} else if network {
-		s.contact(ctx, fmt.Sprintf("%s: %s", l.name, firstLine(err.Error())))
+		s.contact(ctx, fmt.Sprintf("%s: %s", l.name, msg))
 	}
-	s.update(func(st *Status) { st.Error, st.errLoop = l.name+": "+firstLine(err.Error()), l.name })
+	s.update(func(st *Status) { st.Error, st.errLoop = l.name+": "+msg, l.name })
 	switch {
 	case reached && ce.Status == http.StatusUnauthorized && ce.Code == wire.CodeGateRevoked:
 		s.revoke(ctx)

@@ -15,7 +15,9 @@ import (
 	"kido.dev/kido"
 	"kido.dev/kido/gate"
 	"kido.dev/kido/gate/gatetest"
+	"kido.dev/kido/sync/client"
 	"kido.dev/kido/sync/wire"
+	"kido.dev/kido/ticket"
 )
 
 var ctx = context.Background()
@@ -256,14 +258,23 @@ func TestRoundRefusedBadTicket(t *testing.T) {
 }
 
 func TestRevokedWipes(t *testing.T) {
-	for _, code := range []string{wire.CodeGateRevoked, "unauthorized"} {
+	for _, code := range []string{wire.CodeGateRevoked, "unauthorized", "forged " + wire.CodeGateRevoked} {
 		t.Run(code, func(t *testing.T) {
 			g := newGate(t, true, nil)
 			g.scan(t, g.f.Ticket(2))
 			g.scan(t, "junk")
-			g.srv.uploads = []reply{{status: 401, body: errBody(code, "no")}}
+			forged := strings.HasPrefix(code, "forged ")
+			g.srv.uploads = []reply{{status: 401, body: errBody(strings.TrimPrefix(code, "forged "), "no"), unsigned: forged}}
 			_, err := g.s.Round(ctx)
 			_, statErr := os.Stat(g.r.Path())
+			if forged {
+				// Not signed by the server: a network attacker's, and
+				// nothing is wiped (docs/sync-protocol.md §13).
+				if !errors.Is(err, client.ErrUntrusted) || statErr != nil || g.forgot || g.s.Status().Revoked {
+					t.Errorf("forged revocation: %v, stat %v, credential forgotten %v", err, statErr, g.forgot)
+				}
+				return
+			}
 			if code == wire.CodeGateRevoked {
 				if !errors.Is(err, ErrRevoked) || !strings.Contains(err.Error(), "2 records not uploaded") {
 					t.Errorf("Round: %v", err)
@@ -381,5 +392,36 @@ func TestRunPullsAndNudges(t *testing.T) {
 	}
 	if d := g.scan(t, g.f.Ticket(5)); d.Reason != gate.AlreadyUsed || d.PriorGateName != "South" {
 		t.Errorf("pulled admission: %s at %q", d.Reason, d.PriorGateName)
+	}
+}
+
+// TestForgedAnswersApplyNothing: an upload answer or a feed page that the
+// pinned server did not sign (a proxy forged it) moves nothing — the
+// admission stays pending, the cursor where it was, the attacker's key
+// unknown — and the status shows the fault with its hint, offline.
+func TestForgedAnswersApplyNothing(t *testing.T) {
+	g := newGate(t, true, nil)
+	g.scan(t, g.f.Ticket(2))
+	g.srv.uploads = []reply{{body: wire.UploadResponse{Acked: 100, Highest: 100, ServerTime: time.Now().UTC().AddDate(1, 0, 0)}, unsigned: true}}
+	_, err := g.s.Round(ctx)
+	st, serr := g.r.Status(ctx)
+	if !errors.Is(err, client.ErrUntrusted) || serr != nil || st.Pending != 1 || st.Acked != 0 {
+		t.Fatalf("forged acknowledgement: %v; pending %d, acked %d (%v)", err, st.Pending, st.Acked, serr)
+	}
+	if !strings.Contains(st.ContactError, "nothing was applied") || !strings.Contains(st.ContactError, "hint:") || g.s.Status().Online {
+		t.Errorf("status after a forged answer: contact error %q, online %v", st.ContactError, g.s.Status().Online)
+	}
+
+	other := g.f.Other.Public()
+	key := kido.Key{ID: other.ID().String(), Public: other.String(), Event: gatetest.EventID, Current: true}
+	g.srv.changes = []reply{{body: wire.Changes{Changes: []wire.Change{{Kind: wire.ChangeKey, Key: &key}}, Cursor: "c9"}, unsigned: true}}
+	if _, err := g.s.Round(ctx); !errors.Is(err, client.ErrUntrusted) {
+		t.Fatalf("forged feed page: %v", err)
+	}
+	if cur, _ := g.r.Cursor(ctx); cur != "c0" {
+		t.Errorf("cursor %q after a forged page, want c0", cur)
+	}
+	if d := g.scan(t, gatetest.Sign(g.f.Other, ticket.Claims{Event: gatetest.EventID, Serial: 3, Tier: gatetest.TierOf(3)})); d.Reason != gate.UnknownKey {
+		t.Errorf("a ticket of the key the forged page carried: %+v, want unknown_key", d)
 	}
 }

@@ -27,6 +27,10 @@ type Client struct {
 	// unreachableHint is the hint of ErrUnreachable errors; "" gives the
 	// one for kidoctl.
 	unreachableHint string
+	// pin and pinKey (its identity key's raw bytes) are what gate answers
+	// are checked against; nil pinKey: no gate answer is accepted.
+	pin    Pin
+	pinKey []byte
 }
 
 // New returns a client for the server at baseURL (e.g.
@@ -88,7 +92,9 @@ func (c *Client) Do(ctx context.Context, method, path string, query url.Values, 
 // other status becomes an *Error.
 func (c *Client) Send(ctx context.Context, method, path string, query url.Values, in any) (*http.Response, error) {
 	var body io.Reader
-	if in != nil {
+	if raw, ok := in.(json.RawMessage); ok {
+		body = bytes.NewReader(raw) // sent exactly: its hash may be signed into the answer
+	} else if in != nil {
 		b, err := json.Marshal(in)
 		if err != nil {
 			return nil, fmt.Errorf("client: encode request: %w", err)
@@ -126,14 +132,23 @@ func (c *Client) Send(ctx context.Context, method, path string, query url.Values
 		return resp, nil
 	}
 	defer resp.Body.Close()
-	return nil, errorFrom(resp, method, path)
+	e := errorFrom(resp, method, path)
+	if e.Code == wire.CodeGateRevoked && c.pinKey != nil {
+		// A gate wipes itself on this answer: only the pinned server's
+		// signature for this gate makes it one (docs/sync-protocol.md §13).
+		msg := wire.GateRevokedSignedMessage(c.pin.Event, c.pin.Gate, e.Body)
+		if err := wire.VerifyAnswer(c.pinKey, msg, resp.Header.Get(wire.HeaderSignature)); err != nil {
+			return nil, untrusted(c.BaseURL(), method, path, err)
+		}
+	}
+	return nil, e
 }
 
 // errorFrom turns a non-2xx response into an *Error, using the server's
 // wire.Error body when there is one.
 func errorFrom(resp *http.Response, method, path string) *Error {
 	verdict, hint := verdictFor(resp.StatusCode)
-	e := &Error{Status: resp.StatusCode, Hint: hint, verdict: verdict}
+	e := &Error{Status: resp.StatusCode, Hint: hint, Header: resp.Header, verdict: verdict}
 	if verdict == ErrUnavailable {
 		e.RetryAfter = parseRetryAfter(resp.Header.Get("Retry-After"), time.Now())
 	}

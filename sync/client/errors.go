@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"kido.dev/kido/sync/wire"
 )
 
 // Verdicts; every error returned by a Client wraps exactly one of them.
@@ -19,6 +21,10 @@ var (
 	ErrBadRequest   = errors.New("client: bad request")         // any other 4xx
 	ErrServer       = errors.New("client: server error")        // any other 5xx or an unreadable answer
 	ErrUnreachable  = errors.New("client: cannot reach server") // DNS, TCP or TLS failure
+	// ErrUntrusted: a gate answer was unsigned or not signed by the pinned
+	// identity for this request. The error's Status is 0: as far as the
+	// gate can tell the server was not reached, only something between.
+	ErrUntrusted = errors.New("client: answer not signed by the pinned server")
 )
 
 // Error is a failed call. Its Error method gives one line, followed by a
@@ -30,6 +36,7 @@ type Error struct {
 	Hint       string        // what to do about it, if known
 	RetryAfter time.Duration // from Retry-After on 429/503; 0 if absent
 	Body       []byte        // the answer's body (at most 64 KiB), for calls whose error answer carries more than wire.Error
+	Header     http.Header   // the answer's headers (a signature over Body)
 	verdict    error
 }
 
@@ -79,6 +86,10 @@ func parseRetryAfter(v string, now time.Time) time.Duration {
 }
 
 func unreachable(base string, err error, hint string) *Error {
+	if msg, certHint, ok := certProblem(base, err); ok {
+		// The server answered; its certificate is what failed.
+		return &Error{Message: msg, Hint: certHint, verdict: ErrUnreachable}
+	}
 	if hint == "" {
 		hint = "check that kido-server is running and that -server (or KIDO_SERVER) names it, including http:// or https:// and the port"
 	}
@@ -86,5 +97,18 @@ func unreachable(base string, err error, hint string) *Error {
 		Message: fmt.Sprintf("client: cannot reach server at %s: %v", base, err),
 		Hint:    hint,
 		verdict: ErrUnreachable,
+	}
+}
+
+// untrusted is the error of a gate answer that fails its signature check.
+func untrusted(base, method, path string, err error) *Error {
+	what := "not signed by the server this gate enrolled with"
+	if errors.Is(err, wire.ErrUnsigned) {
+		what = "unsigned"
+	}
+	return &Error{
+		Message: fmt.Sprintf("client: the answer to %s %s from %s is %s; nothing was applied", method, path, base, what),
+		Hint:    "something between this gate and its server changes answers, or the URL leads to another server: sync over https:// (kido-gate sync -server https://…) and tell the operator",
+		verdict: ErrUntrusted,
 	}
 }

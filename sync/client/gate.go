@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"time"
@@ -58,14 +60,50 @@ const (
 	SnapshotTimeout = 120 * time.Second
 )
 
+// Pin is what a gate holds its server's answers to (docs/sync-protocol.md
+// §13): the identity key it enrolled with (kidopub1… text), its event and
+// its own gate id.
+type Pin struct {
+	Identity string
+	Event    uint32
+	Gate     uint32
+}
+
 // NewGate returns a client for a gate's sync calls: it authenticates with
 // the gate's credential, adds the heartbeat headers hb returns to every
 // request (docs/sync-protocol.md §6), keeps one connection alive for reuse,
-// and bounds each call by its own timeout instead of one for all.
-func NewGate(baseURL, credential string, hb func() wire.Heartbeat) (*Client, error) {
-	tr := http.DefaultTransport.(*http.Transport).Clone()
+// bounds each call by its own timeout instead of one for all, reaches the
+// server as sec allows, and accepts only snapshots and feed answers signed
+// for pin.
+func NewGate(baseURL, credential string, pin Pin, sec Security, hb func() wire.Heartbeat) (*Client, error) {
+	if err := sec.Check(baseURL); err != nil {
+		return nil, err
+	}
+	tr, err := sec.Transport()
+	if err != nil {
+		return nil, err
+	}
 	tr.MaxIdleConnsPerHost = 2 // the uploader and the long-poll
-	return New(baseURL, credential, &http.Client{Transport: &heartbeatTransport{base: tr, hb: hb}})
+	c, err := New(baseURL, credential, &http.Client{Transport: &heartbeatTransport{base: tr, hb: hb}})
+	if err != nil {
+		return nil, err
+	}
+	return c.Pinned(pin)
+}
+
+// Pinned returns a copy of c whose Changes and Snapshot accept only answers
+// signed by pin's identity key for pin's event and gate.
+func (c *Client) Pinned(pin Pin) (*Client, error) {
+	id, err := ticket.ParsePublicKey(pin.Identity)
+	if err != nil {
+		return nil, fmt.Errorf("client: pinned server identity %q: %w", pin.Identity, err)
+	}
+	if pin.Event == 0 || pin.Gate == 0 {
+		return nil, errors.New("client: a pin needs the gate's event and id")
+	}
+	cp := *c
+	cp.pin, cp.pinKey = pin, id.Bytes()
+	return &cp, nil
 }
 
 // heartbeatTransport adds the heartbeat headers to each request.
@@ -80,7 +118,8 @@ func (t *heartbeatTransport) RoundTrip(req *http.Request) (*http.Response, error
 	return t.base.RoundTrip(req)
 }
 
-// Upload sends one batch of the gate's records (POST /v1/gate/upload). A
+// Upload sends one batch of the gate's records (POST /v1/gate/upload). The
+// answer must be signed for the pinned gate and this batch's bytes. A
 // non-nil answer must be recorded, also when err is not nil: a 409
 // seq_conflict returns the server's wire.UploadResponse (acknowledgements
 // and the quarantined records) together with an error wrapping
@@ -88,45 +127,123 @@ func (t *heartbeatTransport) RoundTrip(req *http.Request) (*http.Response, error
 func (c *Client) Upload(ctx context.Context, req *wire.UploadRequest) (*wire.UploadResponse, error) {
 	ctx, cancel := context.WithTimeout(ctx, UploadTimeout)
 	defer cancel()
+	if c.pinKey == nil {
+		return nil, errors.New("client: no pinned server identity to check the answer against")
+	}
+	b, err := json.Marshal(req)
+	if err != nil {
+		return nil, fmt.Errorf("client: encode request: %w", err)
+	}
+	sum := sha256.Sum256(b)
+	msg := func(body []byte) []byte { return wire.UploadSignedMessage(c.pin.Event, c.pin.Gate, sum, body) }
+	const path = "/v1/gate/upload"
 	var resp wire.UploadResponse
-	err := c.Do(ctx, http.MethodPost, "/v1/gate/upload", nil, req, &resp)
+	hr, err := c.Send(ctx, http.MethodPost, path, nil, json.RawMessage(b))
 	if err == nil {
+		defer hr.Body.Close()
+		if err := c.readSigned(hr.Body, hr.Header, hr.StatusCode, http.MethodPost, path, MaxUploadAnswer, msg, &resp); err != nil {
+			return nil, err
+		}
 		return &resp, nil
 	}
 	var ce *Error
 	if !errors.As(err, &ce) || ce.Status != http.StatusConflict {
 		return nil, err
 	}
-	dec := json.NewDecoder(bytes.NewReader(ce.Body))
-	dec.DisallowUnknownFields()
-	if derr := dec.Decode(&resp); derr != nil || ce.Code != wire.CodeSeqConflict {
+	if ce.Code != wire.CodeSeqConflict {
 		return nil, &Error{Status: ce.Status, Code: ce.Code, Message: "client: upload: 409 without an upload answer: " + ce.Message,
 			Hint: "kido-gate and kido-server may be different versions", verdict: ErrServer}
 	}
-	return &resp, err
+	if err := c.readSigned(bytes.NewReader(ce.Body), ce.Header, ce.Status, http.MethodPost, path, MaxUploadAnswer, msg, &resp); err != nil {
+		return nil, err
+	}
+	return &resp, ce
 }
 
 // Changes asks the delta feed for the changes after cursor (GET
 // /v1/gate/changes), waiting up to wait for one when there are none yet.
+// The answer must be signed for the pinned event and this cursor.
 func (c *Client) Changes(ctx context.Context, cursor string, wait time.Duration) (*wire.Changes, error) {
 	ctx, cancel := context.WithTimeout(ctx, wait+ChangesGrace)
 	defer cancel()
 	var ch wire.Changes
 	q := url.Values{"cursor": {cursor}, "wait": {wait.String()}}
-	if err := c.Do(ctx, http.MethodGet, "/v1/gate/changes", q, nil, &ch); err != nil {
+	msg := func(body []byte) []byte { return wire.ChangesSignedMessage(c.pin.Event, cursor, body) }
+	if err := c.signedGet(ctx, "/v1/gate/changes", q, MaxChangesAnswer, msg, &ch); err != nil {
 		return nil, err
 	}
 	return &ch, nil
 }
 
 // Snapshot downloads the full state the client's gate needs to decide
-// offline (GET /v1/gate/snapshot, gate credential).
+// offline (GET /v1/gate/snapshot, gate credential). The answer must be
+// signed with this request's fresh nonce, and be the pinned gate's.
 func (c *Client) Snapshot(ctx context.Context) (*wire.Snapshot, error) {
 	ctx, cancel := context.WithTimeout(ctx, SnapshotTimeout)
 	defer cancel()
+	nb := make([]byte, 16)
+	if _, err := rand.Read(nb); err != nil {
+		return nil, fmt.Errorf("client: nonce: %w", err)
+	}
+	nonce := hex.EncodeToString(nb)
 	var s wire.Snapshot
-	if err := c.Do(ctx, http.MethodGet, "/v1/gate/snapshot", nil, nil, &s); err != nil {
+	msg := func(body []byte) []byte { return wire.SnapshotSignedMessage(nonce, body) }
+	if err := c.signedGet(ctx, "/v1/gate/snapshot", url.Values{"nonce": {nonce}}, MaxSnapshotAnswer, msg, &s); err != nil {
 		return nil, err
 	}
+	if s.Gate.ID != c.pin.Gate || s.Gate.Event != c.pin.Event || s.Event.ID != c.pin.Event {
+		return nil, &Error{Message: fmt.Sprintf("client: the snapshot is for gate %d of event %d, not gate %d of event %d", s.Gate.ID, s.Event.ID, c.pin.Gate, c.pin.Event),
+			Hint: "check that the server URL points at one kido server, not a load balancer over several", verdict: ErrServer}
+	}
 	return &s, nil
+}
+
+// Bounds of a signed answer's body: a gate holds the whole body before it
+// checks the signature, and none bigger than this.
+const (
+	MaxChangesAnswer  = 64 << 20 // 1,000 changes of at most a few KiB each
+	MaxSnapshotAnswer = 1 << 30  // a roster of millions of tickets
+	MaxUploadAnswer   = 64 << 10 // acknowledgements and at most 500 quarantined records
+)
+
+// signedGet sends a gate GET whose answer is signed (docs/sync-protocol.md
+// §13) and decodes it into out only once the signature over msg(body)
+// verifies under the pinned identity key: an unsigned or badly signed
+// answer is an error wrapping ErrUntrusted, and the caller applies
+// nothing.
+func (c *Client) signedGet(ctx context.Context, path string, q url.Values, limit int64, msg func([]byte) []byte, out any) error {
+	if c.pinKey == nil {
+		return errors.New("client: no pinned server identity to check the answer against")
+	}
+	resp, err := c.Send(ctx, http.MethodGet, path, q, nil)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	return c.readSigned(resp.Body, resp.Header, resp.StatusCode, http.MethodGet, path, limit, msg, out)
+}
+
+// readSigned reads an answer's body (at most limit bytes), checks its
+// signature header over msg(body) against the pinned identity, and only
+// then decodes it strictly into out.
+func (c *Client) readSigned(r io.Reader, h http.Header, status int, method, path string, limit int64, msg func([]byte) []byte, out any) error {
+	body, err := io.ReadAll(io.LimitReader(r, limit+1))
+	if err != nil {
+		return &Error{Status: status, Message: fmt.Sprintf("client: %s %s: answer cut short: %v", method, path, err), Hint: "the connection broke; the gate retries", verdict: ErrServer}
+	}
+	if int64(len(body)) > limit {
+		return &Error{Status: status, Message: fmt.Sprintf("client: %s %s: answer over %d bytes", method, path, limit), Hint: "kido-gate and kido-server may be different versions", verdict: ErrServer}
+	}
+	if err := wire.VerifyAnswer(c.pinKey, msg(body), h.Get(wire.HeaderSignature)); err != nil {
+		return untrusted(c.BaseURL(), method, path, err)
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(out); err != nil {
+		return &Error{Status: status, Message: fmt.Sprintf("client: %s %s: unreadable answer: %v", method, path, err), Hint: "kido-gate and kido-server may be different versions", verdict: ErrServer}
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return &Error{Status: status, Message: fmt.Sprintf("client: %s %s: data after the answer", method, path), Hint: "kido-gate and kido-server may be different versions", verdict: ErrServer}
+	}
+	return nil
 }

@@ -44,7 +44,9 @@ func fakeEnrollServer(t *testing.T, key ticket.PrivateKey, announced ticket.Publ
 				w.WriteHeader(401)
 				return
 			}
-			json.NewEncoder(w).Encode(wire.Snapshot{Gate: kido.Gate{ID: 4}, Cursor: "c1"})
+			body, _ := json.Marshal(wire.Snapshot{Event: kido.Event{ID: 7}, Gate: kido.Gate{ID: 4, Event: 7}, Cursor: "c1"})
+			w.Header().Set(wire.HeaderSignature, wire.SignAnswer(ed25519.NewKeyFromSeed(key.Seed()), wire.SnapshotSignedMessage(r.URL.Query().Get("nonce"), body)))
+			w.Write(body)
 		}
 	}))
 }
@@ -92,6 +94,10 @@ func TestEnroll(t *testing.T) {
 				t.Errorf("got gate %d credential %q", resp.Gate.ID, resp.Credential)
 			}
 			gc, _ := New(srv.URL, resp.Credential, srv.Client())
+			gc, err = gc.Pinned(Pin{Identity: resp.Server.ID, Event: resp.Gate.Event, Gate: resp.Gate.ID})
+			if err != nil {
+				t.Fatal(err)
+			}
 			snap, err := gc.Snapshot(context.Background())
 			if err != nil || snap.Cursor != "c1" {
 				t.Errorf("snapshot: %v cursor %q", err, snap.Cursor)

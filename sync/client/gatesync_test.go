@@ -1,9 +1,11 @@
 package client
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -20,22 +22,27 @@ func TestGateCallsCarryHeartbeat(t *testing.T) {
 		switch r.URL.Path {
 		case "/v1/gate/upload":
 			var req wire.UploadRequest
-			if err := wire.Decode(r.Body, &req, wire.MaxUploadBody); err != nil {
+			raw, _ := io.ReadAll(r.Body)
+			if err := wire.Decode(bytes.NewReader(raw), &req, wire.MaxUploadBody); err != nil {
 				w.WriteHeader(400)
 				return
 			}
-			json.NewEncoder(w).Encode(wire.UploadResponse{Acked: uint64(len(req.Admissions))})
+			body, _ := json.Marshal(wire.UploadResponse{Acked: uint64(len(req.Admissions))})
+			signUpload(w, raw, body)
+			w.Write(body)
 		case "/v1/gate/changes":
 			if r.URL.Query().Get("cursor") != "12.00ab" || r.URL.Query().Get("wait") != "25s" {
 				w.WriteHeader(400)
 				return
 			}
-			json.NewEncoder(w).Encode(wire.Changes{Changes: []wire.Change{}, Cursor: "13.00cd"})
+			body, _ := json.Marshal(wire.Changes{Changes: []wire.Change{}, Cursor: "13.00cd"})
+			w.Header().Set(wire.HeaderSignature, wire.SignAnswer(testIdentity, wire.ChangesSignedMessage(7, "12.00ab", body)))
+			w.Write(body)
 		}
 	}))
 	defer srv.Close()
 	hbTime := time.Date(2027, 8, 1, 1, 2, 3, 0, time.UTC)
-	c, err := NewGate(srv.URL, "cred", func() wire.Heartbeat { return wire.Heartbeat{Version: "0.1.0", Pending: 7, Time: hbTime} })
+	c, err := NewGate(srv.URL, "cred", testPin, Security{}, func() wire.Heartbeat { return wire.Heartbeat{Version: "0.1.0", Pending: 7, Time: hbTime} })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -78,11 +85,13 @@ func TestUploadConflictCarriesAnswer(t *testing.T) {
 					w.Write([]byte(`{"error":"server: admission 4: bad ticket","code":"bad_ticket"}`))
 					return
 				}
+				raw, _ := io.ReadAll(r.Body)
+				signUpload(w, raw, []byte(tt.body))
 				w.WriteHeader(409)
 				w.Write([]byte(tt.body))
 			}))
 			defer srv.Close()
-			c, _ := NewGate(srv.URL, "cred", func() wire.Heartbeat { return wire.Heartbeat{Pending: -1} })
+			c, _ := NewGate(srv.URL, "cred", testPin, Security{}, func() wire.Heartbeat { return wire.Heartbeat{Pending: -1} })
 			resp, err := c.Upload(context.Background(), &wire.UploadRequest{})
 			if !errors.Is(err, tt.want) || (resp != nil) != tt.wantResp {
 				t.Fatalf("got %+v, %v; want %v with answer %v", resp, err, tt.want, tt.wantResp)

@@ -3,6 +3,8 @@ package server
 import (
 	"errors"
 	"fmt"
+
+	"kido.dev/kido/sync/wire"
 )
 
 // Verdicts of the core and of every Store. Handlers map them to HTTP
@@ -24,6 +26,9 @@ type Error struct {
 	Msg     string // one line, prefixed "server: "
 	Hint    string
 	Code    string // a protocol error code (wire.Code…); empty: the verdict's
+	// revoked is the revoked gate token of a gate_revoked refusal, whose
+	// answer is signed for that gate.
+	revoked *wire.Token
 }
 
 func (e *Error) Error() string { return e.Msg }

@@ -90,7 +90,8 @@ func (s *Server) changes(w http.ResponseWriter, r *http.Request, tok wire.Token)
 		return nil
 	}
 	q := r.URL.Query()
-	cur, err := ParseCursor(q.Get("cursor"))
+	asked := q.Get("cursor") // signed as sent: the gate verifies against what it sent
+	cur, err := ParseCursor(asked)
 	if err != nil {
 		return err
 	}
@@ -114,7 +115,7 @@ func (s *Server) changes(w http.ResponseWriter, r *http.Request, tok wire.Token)
 			return err
 		}
 		if page.Resnapshot || len(page.Changes) > 0 || !time.Now().Before(end) {
-			s.writeChanges(w, page)
+			s.writeChanges(w, ev, asked, page)
 			return nil
 		}
 		cur = page.Next
@@ -125,7 +126,7 @@ func (s *Server) changes(w http.ResponseWriter, r *http.Request, tok wire.Token)
 		case <-r.Context().Done():
 		case <-s.feed.stop:
 		}
-		s.writeChanges(w, page)
+		s.writeChanges(w, ev, asked, page)
 		return nil
 	}
 }
@@ -173,8 +174,11 @@ func (s *Server) yieldToUploads(ctx context.Context, end time.Time) {
 }
 
 // writeChanges writes a wire.Changes with the stored changes passed
-// through as they are.
-func (s *Server) writeChanges(w http.ResponseWriter, p FeedPage) {
+// through as they are, signed for the event and the cursor asked from
+// (docs/sync-protocol.md §13). A page read from a later cursor than the
+// one asked (the long-poll moved on past other events' changes) is still
+// the whole truth about this event after the cursor asked.
+func (s *Server) writeChanges(w http.ResponseWriter, ev uint32, asked string, p FeedPage) {
 	var b bytes.Buffer
 	b.WriteString(`{"changes":[`)
 	for i, c := range p.Changes {
@@ -196,6 +200,7 @@ func (s *Server) writeChanges(w http.ResponseWriter, p FeedPage) {
 	b.WriteString(`,"server_time":`)
 	b.Write(st)
 	b.WriteString("}\n")
+	w.Header().Set(wire.HeaderSignature, wire.SignAnswer(s.identity, wire.ChangesSignedMessage(ev, asked, b.Bytes())))
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Content-Length", strconv.Itoa(b.Len()))
 	w.WriteHeader(http.StatusOK)

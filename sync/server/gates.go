@@ -1,12 +1,14 @@
 package server
 
 import (
+	"bytes"
 	"compress/gzip"
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"io"
 	"math/big"
 	"net/http"
 	"slices"
@@ -170,9 +172,15 @@ func (s *Server) tryEnroll(r *http.Request) (kido.Gate, *wire.EnrollResponse, er
 	}, nil
 }
 
+// snapshot serves GET /v1/gate/snapshot?nonce=N: the gate's full state,
+// signed with the nonce (docs/sync-protocol.md §13).
 func (s *Server) snapshot(w http.ResponseWriter, r *http.Request, tok wire.Token) error {
 	if err := s.heartbeat(r, tok); err != nil {
 		return err
+	}
+	nonce := r.URL.Query().Get("nonce")
+	if err := wire.CheckNonce(nonce); err != nil {
+		return Errorf(ErrInvalid, "send nonce=, 32 random hex digits, as kido-gate does", "snapshot: %v", err)
 	}
 	select {
 	case s.snapshots <- struct{}{}:
@@ -190,16 +198,26 @@ func (s *Server) snapshot(w http.ResponseWriter, r *http.Request, tok wire.Token
 	}
 	snap.Server = s.info
 	snap.ServerTime = s.now().UTC()
+	// The whole body is encoded before a byte is sent: its signature goes
+	// in a header (docs/sync-protocol.md §13).
+	var body bytes.Buffer
+	enc := json.NewEncoder(&body)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(snap); err != nil {
+		return fmt.Errorf("server: encode snapshot: %w", err)
+	}
+	w.Header().Set(wire.HeaderSignature, wire.SignAnswer(s.identity, wire.SnapshotSignedMessage(nonce, body.Bytes())))
 	w.Header().Set("Content-Type", "application/json")
-	var out = json.NewEncoder(w)
+	var out io.Writer = w
 	if strings.Contains(r.Header.Get("Accept-Encoding"), "gzip") {
 		w.Header().Set("Content-Encoding", "gzip")
 		zw, _ := gzip.NewWriterLevel(w, gzip.BestSpeed)
 		defer zw.Close()
-		out = json.NewEncoder(zw)
+		out = zw
+	} else {
+		w.Header().Set("Content-Length", strconv.Itoa(body.Len()))
 	}
-	out.SetEscapeHTML(false)
-	if err := out.Encode(snap); err != nil {
+	if _, err := out.Write(body.Bytes()); err != nil {
 		// The status is sent; the gate sees a truncated body and retries.
 		s.log.Warn("snapshot not sent whole", "gate", tok.Gate, "err", err)
 	}

@@ -157,7 +157,7 @@ func (s *Server) check(ctx context.Context) {
 		case left <= 0:
 			warns = append(warns, fmt.Sprintf("TLS certificate expired at %s", s.tlsExpiry.UTC().Format(time.RFC3339)))
 		case left < 30*24*time.Hour:
-			warns = append(warns, fmt.Sprintf("TLS certificate expires in %d days (%s): renew it and restart kido-server", int(left.Hours()/24), s.tlsExpiry.UTC().Format(time.RFC3339)))
+			warns = append(warns, fmt.Sprintf("TLS certificate expires in %s (%s): renew it and restart kido-server", timeLeft(left), s.tlsExpiry.UTC().Format(time.RFC3339)))
 		}
 	}
 	if evs, err := s.store.Events(ctx, nil); err == nil {
@@ -198,4 +198,25 @@ func (s *Server) check(ctx context.Context) {
 		s.log.Warn(w)
 	}
 	s.warns.Store(&warns)
+}
+
+// timeLeft writes a positive duration for a warning, never rounding it up
+// and in a unit that keeps the truncation small: minutes under an hour,
+// hours under two days ("1 day" would hide up to 23 hours more), days
+// beyond.
+func timeLeft(d time.Duration) string {
+	n, unit := int(d/time.Minute), "minute"
+	switch {
+	case d >= 48*time.Hour:
+		n, unit = int(d/(24*time.Hour)), "day"
+	case d >= time.Hour:
+		n, unit = int(d/time.Hour), "hour"
+	}
+	switch n {
+	case 0:
+		return "less than a minute"
+	case 1:
+		return "1 " + unit
+	}
+	return fmt.Sprintf("%d %ss", n, unit)
 }

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -147,7 +148,11 @@ func (s *Server) token(r *http.Request) (wire.Token, error) {
 	tok, err := s.store.TokenByHash(r.Context(), h)
 	if errors.Is(err, ErrNotFound) {
 		if old, err := s.store.RevokedToken(r.Context(), h); err == nil && old.Scope == wire.ScopeGate {
-			return tok, codeErrorf(ErrUnauthorized, wire.CodeGateRevoked, "this gate was revoked by the operator; re-enrol it with a new code from kidoctl gate add", "gate %d was revoked", old.Gate)
+			err := codeErrorf(ErrUnauthorized, wire.CodeGateRevoked, "this gate was revoked by the operator; re-enrol it with a new code from kidoctl gate add", "gate %d was revoked", old.Gate)
+			if len(old.Events) == 1 {
+				err.(*Error).revoked = &old
+			}
+			return tok, err
 		}
 		return tok, Errorf(ErrUnauthorized, "check -token or KIDO_TOKEN; the first admin token is in admin.token in the server's data directory", "unknown or revoked token")
 	}
@@ -231,6 +236,19 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	}
 	if code == http.StatusTooManyRequests {
 		w.Header().Set("Retry-After", "1")
+	}
+	if e != nil && e.revoked != nil {
+		// The gate wipes itself on this answer: it is signed, for this
+		// gate only (docs/sync-protocol.md §13.1).
+		var b bytes.Buffer
+		enc := json.NewEncoder(&b)
+		enc.SetEscapeHTML(false)
+		enc.Encode(body)
+		w.Header().Set(wire.HeaderSignature, wire.SignAnswer(s.identity, wire.GateRevokedSignedMessage(e.revoked.Events[0], e.revoked.Gate, b.Bytes())))
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(code)
+		w.Write(b.Bytes())
+		return
 	}
 	writeJSON(w, code, body)
 }

@@ -138,6 +138,16 @@ func (f *fixture) client(t testing.TB, token string) *client.Client {
 	return c
 }
 
+// gateClient is the client of the gate enr enrolled, which takes only
+// answers signed by this server for that gate.
+func (f *fixture) gateClient(t testing.TB, enr *wire.EnrollResponse) *client.Client {
+	c, err := f.client(t, enr.Credential).Pinned(client.Pin{Identity: f.info.ID, Event: enr.Gate.Event, Gate: enr.Gate.ID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
 var start = time.Date(2027, 8, 1, 10, 0, 0, 0, time.FixedZone("JST", 9*3600))
 
 // event makes an event with tiers VIP (1) and GA (2).
@@ -196,7 +206,7 @@ func TestPrivateKeysNeverLeak(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.client(t, enr.Credential).Snapshot(ctx); err != nil {
+	if _, err := f.gateClient(t, enr).Snapshot(ctx); err != nil {
 		t.Fatal(err)
 	}
 	for _, call := range []func() error{
@@ -315,7 +325,7 @@ func TestEnrollAndSnapshot(t *testing.T) {
 		t.Errorf("second use of a code: got %v, want already used", err)
 	}
 
-	gc := f.client(t, enr.Credential)
+	gc := f.gateClient(t, enr)
 	snap, err := gc.Snapshot(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -363,7 +373,11 @@ func TestEnrollAndSnapshot(t *testing.T) {
 	if _, err := gc.Events(ctx); !errors.Is(err, client.ErrForbidden) {
 		t.Errorf("gate credential on /v1/events: got %v, want ErrForbidden", err)
 	}
-	if _, err := f.admin.Snapshot(ctx); !errors.Is(err, client.ErrForbidden) {
+	adminAsGate, err := f.admin.Pinned(client.Pin{Identity: f.info.ID, Event: ev, Gate: g.Gate.ID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := adminAsGate.Snapshot(ctx); !errors.Is(err, client.ErrForbidden) {
 		t.Errorf("admin token on /v1/gate/snapshot: got %v, want ErrForbidden", err)
 	}
 	// Revoking the credential revokes the gate.

@@ -18,6 +18,7 @@ import (
 	"kido.dev/kido/sync/client"
 	"kido.dev/kido/sync/server"
 	"kido.dev/kido/sync/wire"
+	"kido.dev/kido/ticket"
 )
 
 // gateDev is an enrolled gate as the tests drive it: raw HTTP, so that
@@ -28,6 +29,8 @@ type gateDev struct {
 	cred  string
 	f     *fixture
 	seq   uint64
+	// client is the gate's sync client, pinned to the server's identity
+	client *client.Client
 }
 
 func (f *fixture) gate(t testing.TB, ev uint32, name string) *gateDev {
@@ -48,7 +51,7 @@ func (f *fixture) gateWith(t testing.TB, ev uint32, gc wire.GateCreate) *gateDev
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &gateDev{id: g.Gate.ID, event: ev, cred: enr.Credential, f: f}
+	return &gateDev{id: g.Gate.ID, event: ev, cred: enr.Credential, f: f, client: f.gateClient(t, enr)}
 }
 
 var admitTime = start.Add(5 * time.Minute)
@@ -120,6 +123,10 @@ func (g *gateDev) changes(t testing.TB, cursor string, wait time.Duration) wire.
 	if a.status != http.StatusOK {
 		t.Fatalf("changes: %d %s", a.status, a.body)
 	}
+	id, _ := ticket.ParsePublicKey(g.f.info.ID)
+	if err := wire.VerifyAnswer(id.Bytes(), wire.ChangesSignedMessage(g.event, cursor, a.body), a.header.Get(wire.HeaderSignature)); err != nil {
+		t.Fatalf("changes from %s: %v", cursor, err)
+	}
 	var c wire.Changes
 	if err := json.Unmarshal(a.body, &c); err != nil {
 		t.Fatal(err)
@@ -129,7 +136,7 @@ func (g *gateDev) changes(t testing.TB, cursor string, wait time.Duration) wire.
 
 func (g *gateDev) snapshotCursor(t testing.TB) string {
 	t.Helper()
-	snap, err := g.f.client(t, g.cred).Snapshot(context.Background())
+	snap, err := g.client.Snapshot(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -536,8 +543,13 @@ func TestGateAuth(t *testing.T) {
 		if strings.HasSuffix(path, "upload") {
 			method = http.MethodPost
 		}
-		if a := g.do(t, method, path, []byte(`{"admissions":[],"audits":[]}`)); a.status != 401 || a.code() != wire.CodeGateRevoked {
+		a := g.do(t, method, path, []byte(`{"admissions":[],"audits":[]}`))
+		if a.status != 401 || a.code() != wire.CodeGateRevoked {
 			t.Errorf("revoked gate on %s: %d %s", path, a.status, a.body)
+		}
+		id, _ := ticket.ParsePublicKey(f.info.ID)
+		if err := wire.VerifyAnswer(id.Bytes(), wire.GateRevokedSignedMessage(ev, g.id, a.body), a.header.Get(wire.HeaderSignature)); err != nil {
+			t.Errorf("revocation on %s not signed for gate %d of event %d: %v", path, g.id, ev, err)
 		}
 	}
 	sts, _ := f.admin.GateStatuses(ctx, ev, 0)
@@ -596,5 +608,23 @@ func TestHeartbeatAndSilentGates(t *testing.T) {
 	mu.Unlock()
 	if sts, _ = f.admin.GateStatuses(ctx, ev, 0); sts[0].Silent || sts[1].Silent {
 		t.Errorf("after the event: %+v", sts)
+	}
+}
+
+// TestSnapshotNeedsNonce: a snapshot is signed with the gate's fresh nonce
+// (docs/sync-protocol.md §13), so a request without a well-formed one is
+// refused before anything is read.
+func TestSnapshotNeedsNonce(t *testing.T) {
+	f := newFixture(t)
+	g := f.gate(t, f.event(t), "North 1")
+	for _, q := range []string{"", "?nonce=short", "?nonce=" + url.QueryEscape("0123456789abcdef\n"), "?nonce=" + strings.Repeat("a", 129)} {
+		if a := g.do(t, http.MethodGet, "/v1/gate/snapshot"+q, nil); a.status != http.StatusBadRequest || a.header.Get(wire.HeaderSignature) != "" {
+			t.Errorf("snapshot%s: %d %s, want 400 unsigned", q, a.status, a.body)
+		}
+	}
+	a := g.do(t, http.MethodGet, "/v1/gate/snapshot?nonce=0123456789abcdef", nil)
+	id, _ := ticket.ParsePublicKey(f.info.ID)
+	if err := wire.VerifyAnswer(id.Bytes(), wire.SnapshotSignedMessage("0123456789abcdef", a.body), a.header.Get(wire.HeaderSignature)); a.status != http.StatusOK || err != nil {
+		t.Errorf("snapshot with a nonce: %d, %v", a.status, err)
 	}
 }

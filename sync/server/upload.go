@@ -1,8 +1,12 @@
 package server
 
 import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"runtime"
 	"slices"
@@ -32,11 +36,25 @@ func (s *Server) upload(w http.ResponseWriter, r *http.Request, tok wire.Token) 
 	}
 	defer s.uploads.release()
 
+	// The answer is signed over the hash of the body as received
+	// (docs/sync-protocol.md §13.1).
+	sum := sha256.New()
+	r.Body = struct {
+		io.Reader
+		io.Closer
+	}{io.TeeReader(r.Body, sum), r.Body}
 	status, resp, err := s.doUpload(r, tok)
 	if err != nil {
 		return err
 	}
-	writeJSON(w, status, resp)
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	enc.Encode(resp)
+	w.Header().Set(wire.HeaderSignature, wire.SignAnswer(s.identity, wire.UploadSignedMessage(tok.Events[0], tok.Gate, [sha256.Size]byte(sum.Sum(nil)), b.Bytes())))
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	w.Write(b.Bytes())
 	return nil
 }
 

@@ -19,6 +19,7 @@ import (
 	"strings"
 	"time"
 
+	"kido.dev/kido/internal/vectorfiles"
 	"kido.dev/kido/ticket"
 )
 
@@ -92,20 +93,14 @@ func parseTime(s string) (time.Time, error) {
 // test recomputes them.
 func Parse(name string, data []byte) (Vector, error) {
 	v := Vector{Name: name}
-	head, text, ok := bytes.Cut(data, []byte("\n\n"))
-	if !ok {
-		return v, errors.New("vectors: no blank line after the header")
+	fields, text, err := vectorfiles.Split(data, "key")
+	if err != nil {
+		return v, fmt.Errorf("vectors: %w", err)
 	}
 	v.Text = text
 	seen := map[string]bool{}
-	for _, line := range strings.Split(string(head), "\n") {
-		field, value, ok := strings.Cut(line, ": ")
-		if !ok {
-			return v, fmt.Errorf("vectors: header line %q is not \"name: value\"", line)
-		}
-		if seen[field] && field != "key" {
-			return v, fmt.Errorf("vectors: header %q repeated", field)
-		}
+	for _, f := range fields {
+		field, value := f.Name, f.Value
 		seen[field] = true
 		var err error
 		switch field {

@@ -10,8 +10,8 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 
+	"kido.dev/kido/internal/vectorfiles"
 	"kido.dev/kido/ticket/internal/vectors"
 )
 
@@ -37,27 +37,13 @@ func run(_ context.Context, args []string, stdout, stderr io.Writer) error {
 		fs.Usage()
 		return fmt.Errorf("gen: -dir is required and takes no arguments")
 	}
-	if err := os.MkdirAll(*dir, 0o755); err != nil {
-		return fmt.Errorf("gen: %w", err)
-	}
 	vs := vectors.Generate()
-	keep := map[string]bool{}
+	files := map[string][]byte{}
 	for _, v := range vs {
-		keep[v.Name] = true
-		if err := os.WriteFile(filepath.Join(*dir, v.Name), v.Marshal(), 0o644); err != nil {
-			return fmt.Errorf("gen: %w", err)
-		}
+		files[v.Name] = v.Marshal()
 	}
-	old, err := os.ReadDir(*dir)
-	if err != nil {
+	if err := vectorfiles.Write(*dir, files); err != nil {
 		return fmt.Errorf("gen: %w", err)
-	}
-	for _, e := range old {
-		if !keep[e.Name()] {
-			if err := os.Remove(filepath.Join(*dir, e.Name())); err != nil {
-				return fmt.Errorf("gen: %w", err)
-			}
-		}
 	}
 	fmt.Fprintf(stdout, "gen: wrote %d vectors to %s\n", len(vs), *dir)
 	return nil
