@@ -30,7 +30,7 @@ host other than this machine is refused unless -insecure-http is given
 
 Example:
 
-	kido-gate enroll -server https://tickets.example.org -code "1234 5678 9012 3456"
+	kido-gate enroll -server https://tickets.example.org -code "1234 5678 9012 3456 7890 1234"
 
 Flags:
 `
@@ -45,7 +45,7 @@ func runEnroll(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 		return err
 	}
 	if fs.NArg() > 0 {
-		return usageErrorf("unexpected argument %q\nhint: quote the code: -code \"1234 5678 9012 3456\"", fs.Arg(0))
+		return usageErrorf("unexpected argument %q\nhint: quote the code: -code \"1234 5678 9012 3456 7890 1234\"", fs.Arg(0))
 	}
 	if *server == "" {
 		return usageErrorf("-server is required\nhint: kido-gate enroll -server URL -code CODE")

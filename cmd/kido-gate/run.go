@@ -37,7 +37,7 @@ Every command takes -data DIR (default ./kido-gate-data). Run
 
 Example:
 
-	kido-gate enroll -server https://tickets.example.org -code "1234 5678 9012 3456"
+	kido-gate enroll -server https://tickets.example.org -code "1234 5678 9012 3456 7890 1234"
 	kido-gate scan 01000…
 `
 

@@ -27,7 +27,7 @@ import (
 func (c *Client) Enroll(ctx context.Context, code, device string) (*wire.EnrollResponse, error) {
 	ec, err := wire.ParseEnrollCode(code)
 	if err != nil {
-		return nil, &Error{Message: fmt.Sprintf("client: %v", err), Hint: "type the 16 digits exactly as kidoctl gate add printed them", verdict: ErrBadRequest}
+		return nil, &Error{Message: fmt.Sprintf("client: %v", err), Hint: "type the 24 digits exactly as kidoctl gate add printed them", verdict: ErrBadRequest}
 	}
 	nb := make([]byte, 16)
 	if _, err := rand.Read(nb); err != nil {

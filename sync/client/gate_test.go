@@ -60,7 +60,7 @@ func seedKey(b byte) ticket.PrivateKey {
 
 func TestEnroll(t *testing.T) {
 	server, impostor := seedKey(1), seedKey(2)
-	code := wire.EnrollCode{Secret: "12345678", Fingerprint: wire.Fingerprint(server.Public().Bytes())}.String()
+	code := wire.EnrollCode{Secret: "1234567812345678", Fingerprint: wire.Fingerprint(server.Public().Bytes())}.String()
 	tests := []struct {
 		name      string
 		key       ticket.PrivateKey
@@ -73,7 +73,7 @@ func TestEnroll(t *testing.T) {
 		{"other server", impostor, impostor.Public(), false, code, ErrForbidden},
 		{"claims the identity without its key", impostor, server.Public(), false, code, ErrForbidden},
 		{"replayed answer", server, server.Public(), true, code, ErrForbidden},
-		{"typo in code", server, server.Public(), false, "1234 5678 0000 0000", ErrBadRequest},
+		{"typo in code", server, server.Public(), false, "1234 5678 0000 0000 0000 0000", ErrBadRequest},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -7,6 +7,7 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math/big"
@@ -30,7 +31,7 @@ func (s *Server) addGate(r *http.Request, _ wire.Token) (int, any, error) {
 	if err != nil {
 		return 0, nil, err
 	}
-	n, err := rand.Int(s.rand, big.NewInt(100_000_000))
+	n, err := rand.Int(s.rand, new(big.Int).Exp(big.NewInt(10), big.NewInt(wire.EnrollSecretDigits), nil))
 	if err != nil {
 		return 0, nil, fmt.Errorf("server: enrolment code: %w", err)
 	}
@@ -118,53 +119,79 @@ func (s *Server) revokeGate(r *http.Request, _ wire.Token) (int, any, error) {
 	return http.StatusOK, g, nil
 }
 
-// enroll needs no token: the single-use code is the credential. Failed
-// attempts draw on a shared budget so codes cannot be guessed.
+// enroll needs no token: the single-use code is the credential. Every
+// attempt takes from the global and per-source budgets before any code is
+// looked at (a success gives it back), and a failure counts against the
+// code id it named (enrolGuard). An unauthenticated caller learns only
+// that a code did not work, never which gate used it or when: that goes to
+// the log.
 func (s *Server) enroll(r *http.Request) (int, any, error) {
-	if !s.enrolLim.allow() {
-		return 0, nil, Errorf(ErrUnavailable, "wait a few seconds and try again", "too many failed enrolment attempts")
+	source := sourceOf(r.RemoteAddr)
+	if !s.enrolGuard.take(source) {
+		s.metrics.enrolment("throttled")
+		return 0, nil, Errorf(ErrUnavailable, "wait a minute and try again", "too many failed enrolment attempts")
 	}
-	g, resp, err := s.tryEnroll(r)
-	if err != nil {
-		if code, _ := status(err); code == http.StatusBadRequest || code == http.StatusNotFound {
-			s.enrolLim.spend()
-		}
+	g, id, resp, err := s.tryEnroll(r)
+	if err == nil {
+		s.enrolGuard.refund(source)
+		s.metrics.enrolment("ok")
+		s.log.Info("gate enrolled", "event", g.Event, "gate", g.ID)
+		return http.StatusOK, resp, nil
+	}
+	if code, _ := status(err); code != http.StatusBadRequest && code != http.StatusNotFound {
+		s.enrolGuard.refund(source) // the server's fault, not a guess
 		return 0, nil, err
 	}
-	s.log.Info("gate enrolled", "event", g.Event, "gate", g.ID)
-	return http.StatusOK, resp, nil
+	if id != "" {
+		s.enrolGuard.failed(id)
+	}
+	s.metrics.enrolment("failed")
+	s.log.Warn("enrolment failed", "remote", r.RemoteAddr, "code_id", id, "err", err)
+	return 0, nil, err
 }
 
-func (s *Server) tryEnroll(r *http.Request) (kido.Gate, *wire.EnrollResponse, error) {
+// tryEnroll returns the enrolled gate, or an error and the id of the code
+// the attempt named ("" when none parsed).
+func (s *Server) tryEnroll(r *http.Request) (kido.Gate, string, *wire.EnrollResponse, error) {
 	var in wire.EnrollRequest
 	if err := readJSON(r, maxBody, &in); err != nil {
-		return kido.Gate{}, nil, err
+		return kido.Gate{}, "", nil, err
 	}
 	code, err := wire.ParseEnrollCode(in.Code)
 	if err != nil {
-		return kido.Gate{}, nil, Errorf(ErrInvalid, "type the code exactly as kidoctl gate add printed it", "%v", err)
+		return kido.Gate{}, "", nil, Errorf(ErrInvalid, "type the code exactly as kidoctl gate add printed it", "%v", err)
 	}
 	if code.Fingerprint != s.info.Fingerprint {
-		return kido.Gate{}, nil, Errorf(ErrNotFound, "enrol with the server that made the code", "this code was made by another server (fingerprint %s, this server is %s)", code.Fingerprint, s.info.Fingerprint)
+		return kido.Gate{}, "", nil, Errorf(ErrNotFound, "enrol with the server that made the code", "this code was made by another server (fingerprint %s, this server is %s)", code.Fingerprint, s.info.Fingerprint)
+	}
+	id := code.ID()
+	if s.enrolGuard.burned(id) {
+		return kido.Gate{}, id, nil, Errorf(ErrNotFound, "", "code refused after %d failed attempts", maxCodeFailures)
 	}
 	if n := len(in.Nonce); n < 16 || n > 128 {
-		return kido.Gate{}, nil, Errorf(ErrInvalid, "send 16 to 128 random characters", "nonce of %d characters", n)
+		return kido.Gate{}, id, nil, Errorf(ErrInvalid, "send 16 to 128 random characters", "nonce of %d characters", n)
 	}
 	device, err := cleanText("device", in.Device, 100, false)
 	if err != nil {
-		return kido.Gate{}, nil, err
+		return kido.Gate{}, id, nil, err
 	}
 	secret, err := s.newSecret()
 	if err != nil {
-		return kido.Gate{}, nil, err
+		return kido.Gate{}, id, nil, err
 	}
 	cred := NewToken{Token: wire.Token{Name: "gate device " + device, Scope: wire.ScopeGate}, Hash: HashToken(secret)}
 	g, err := s.store.Enroll(r.Context(), HashToken(code.Secret), device, cred, s.now())
+	if errors.Is(err, ErrNotFound) {
+		// The store says why (used by which gate, when, expired): the log
+		// keeps it, the caller may be guessing and learns nothing.
+		s.log.Warn("enrolment code refused", "remote", r.RemoteAddr, "code_id", id, "why", err)
+		return kido.Gate{}, id, nil, Errorf(ErrNotFound, "check the code, or make a new one with kidoctl gate add (a code works once, for 24 hours)", "unknown, used or expired enrolment code")
+	}
 	if err != nil {
-		return kido.Gate{}, nil, err
+		return kido.Gate{}, id, nil, err
 	}
 	sig := ed25519.Sign(s.identity, wire.EnrollSignedMessage(in.Nonce, g.ID, secret))
-	return g, &wire.EnrollResponse{
+	return g, id, &wire.EnrollResponse{
 		Gate:       g,
 		Credential: secret,
 		Server:     s.info,

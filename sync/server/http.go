@@ -11,7 +11,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"kido.dev/kido/sync/wire"
@@ -282,39 +281,4 @@ func (s *Server) logged(h http.Handler) http.Handler {
 		s.log.Info("request", "method", r.Method, "path", r.URL.Path, "status", sw.status,
 			"ms", fmt.Sprintf("%.1f", float64(time.Since(start).Microseconds())/1000), "remote", r.RemoteAddr)
 	})
-}
-
-// limiter is a token bucket: rate tokens a second, up to burst.
-type limiter struct {
-	mu     sync.Mutex
-	rate   float64
-	burst  float64
-	tokens float64
-	last   time.Time
-	now    func() time.Time
-}
-
-func newLimiter(rate, burst float64, now func() time.Time) *limiter {
-	l := &limiter{rate: rate, burst: burst, tokens: burst, now: now}
-	l.last = now()
-	return l
-}
-
-// allow reports whether a token is left, without taking it.
-func (l *limiter) allow() bool { return l.take(0) }
-
-// spend takes one token.
-func (l *limiter) spend() { l.take(1) }
-
-func (l *limiter) take(n float64) bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	now := l.now()
-	l.tokens = min(l.burst, l.tokens+now.Sub(l.last).Seconds()*l.rate)
-	l.last = now
-	if l.tokens < 1 {
-		return false
-	}
-	l.tokens -= n
-	return true
 }

@@ -26,6 +26,9 @@ type metrics struct {
 	// Uploaded admissions stored as suspect or refused
 	// (docs/sync-protocol.md §3.6).
 	suspect, refused int64
+	// Enrolment attempts by outcome: ok, failed (a code looked at and
+	// refused), throttled (no budget left; no code looked at).
+	enrolments map[string]int64
 }
 
 func (m *metrics) flagged(status string) {
@@ -36,6 +39,15 @@ func (m *metrics) flagged(status string) {
 	} else {
 		m.suspect++
 	}
+}
+
+func (m *metrics) enrolment(outcome string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.enrolments == nil {
+		m.enrolments = map[string]int64{}
+	}
+	m.enrolments[outcome]++
 }
 
 func (m *metrics) verified(byText, bySignature int) {
@@ -101,6 +113,10 @@ func (s *Server) serveMetrics(w http.ResponseWriter, r *http.Request) {
 	fmt.Fprintf(&b, "kido_upload_checks_total{by=\"issued_text\"} %d\nkido_upload_checks_total{by=\"signature\"} %d\n", s.metrics.byText, s.metrics.bySignature)
 	b.WriteString("# HELP kido_flagged_admissions_total Uploaded admissions stored as suspect or refused, counted nowhere.\n# TYPE kido_flagged_admissions_total counter\n")
 	fmt.Fprintf(&b, "kido_flagged_admissions_total{status=\"suspect\"} %d\nkido_flagged_admissions_total{status=\"refused\"} %d\n", s.metrics.suspect, s.metrics.refused)
+	b.WriteString("# HELP kido_enrolments_total Enrolment attempts, by outcome: ok, failed (a code refused), throttled (over the attempt budget).\n# TYPE kido_enrolments_total counter\n")
+	for _, o := range []string{"ok", "failed", "throttled"} {
+		fmt.Fprintf(&b, "kido_enrolments_total{outcome=%q} %d\n", o, s.metrics.enrolments[o])
+	}
 	s.metrics.mu.Unlock()
 	fmt.Fprintf(&b, "# HELP kido_longpolls_active Long-polls waiting or being answered.\n# TYPE kido_longpolls_active gauge\nkido_longpolls_active %d\n", len(s.polls))
 	fmt.Fprintf(&b, "# HELP kido_uploads_active Uploads being worked on or queued.\n# TYPE kido_uploads_active gauge\nkido_uploads_active %d\n", s.uploads.inUse())

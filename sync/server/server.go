@@ -55,15 +55,15 @@ const MinRetention = 7 * 24 * time.Hour
 
 // Server is the kido server core. Use Handler to serve its API.
 type Server struct {
-	store    Store
-	seal     *sealer
-	log      *slog.Logger
-	now      func() time.Time
-	rand     io.Reader
-	codeTTL  time.Duration
-	identity ed25519.PrivateKey
-	info     wire.Server
-	enrolLim *limiter
+	store      Store
+	seal       *sealer
+	log        *slog.Logger
+	now        func() time.Time
+	rand       io.Reader
+	codeTTL    time.Duration
+	identity   ed25519.PrivateKey
+	info       wire.Server
+	enrolGuard *enrolGuard
 
 	feed      *hub
 	marks     *marks
@@ -122,9 +122,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	s.retention = max(cfg.Retention, MinRetention)
 	s.tlsExpiry = cfg.TLSExpiry
 	s.dataDir, s.minFree = cfg.DataDir, cmp.Or(cfg.MinFree, DefaultMinFree)
-	// Failed enrolment attempts: one per second on average, bursts of 10,
-	// so guessing an 8-digit code secret is hopeless within its lifetime.
-	s.enrolLim = newLimiter(1, 10, s.now)
+	s.enrolGuard = newEnrolGuard(s.now, s.codeTTL)
 	if err := s.loadIdentity(ctx); err != nil {
 		return nil, err
 	}

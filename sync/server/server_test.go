@@ -10,6 +10,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -18,6 +19,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -321,8 +323,16 @@ func TestEnrollAndSnapshot(t *testing.T) {
 	if enr.Gate.ID != g.Gate.ID || enr.Server.Fingerprint != f.info.Fingerprint {
 		t.Errorf("enrolled gate %+v with server %+v", enr.Gate, enr.Server)
 	}
-	if _, err := anon.Enroll(ctx, g.Code, "tablet 2"); !errors.Is(err, client.ErrNotFound) || !strings.Contains(err.Error(), "already used") {
-		t.Errorf("second use of a code: got %v, want already used", err)
+	// A used code is refused without saying which gate used it or when:
+	// the caller may be guessing.
+	_, err = anon.Enroll(ctx, g.Code, "tablet 2")
+	if !errors.Is(err, client.ErrNotFound) || !strings.Contains(err.Error(), "unknown, used or expired") {
+		t.Errorf("second use of a code: got %v, want unknown, used or expired", err)
+	}
+	for _, leak := range []string{fmt.Sprintf("gate %d", g.Gate.ID), "already used", time.Now().UTC().Format("2006-01-02")} {
+		if err != nil && strings.Contains(strings.ToLower(err.Error()), leak) {
+			t.Errorf("second use of a code: %q tells the caller %q", err, leak)
+		}
 	}
 
 	gc := f.gateClient(t, enr)
@@ -395,23 +405,107 @@ func TestEnrollAndSnapshot(t *testing.T) {
 	}
 }
 
-func TestEnrollGuessingIsThrottled(t *testing.T) {
-	f := newFixture(t)
+// countingStore counts the enrolment codes the store is asked to look up.
+type countingStore struct {
+	server.Store
+	enrolls atomic.Int64
+}
+
+func (c *countingStore) Enroll(ctx context.Context, code server.TokenHash, device string, cred server.NewToken, now time.Time) (kido.Gate, error) {
+	c.enrolls.Add(1)
+	return c.Store.Enroll(ctx, code, device, cred, now)
+}
+
+// TestEnrollConcurrentGuessesKeepTheBudget sends 200 wrong guesses at
+// once with the clock stopped: only the budget's worth may be looked up
+// (the race of a check and a later spend let 16 through a budget of 10),
+// the rest are 429, and the metrics count both.
+func TestEnrollConcurrentGuessesKeepTheBudget(t *testing.T) {
+	cs := &countingStore{}
+	stopped := time.Date(2027, 8, 1, 9, 0, 0, 0, time.UTC)
+	f := newFixtureWith(t, func(c *server.Config) {
+		cs.Store = c.Store
+		c.Store = cs
+		c.Now = func() time.Time { return stopped }
+	})
 	anon := f.client(t, "")
-	var busy error
-	for i := 0; i < 20 && busy == nil; i++ {
-		guess := wire.EnrollCode{Secret: "1234567" + string(rune('0'+i%10)), Fingerprint: f.info.Fingerprint}
-		_, err := anon.Enroll(context.Background(), guess.String(), "")
-		switch {
-		case errors.Is(err, client.ErrUnavailable):
-			busy = err
-		case !errors.Is(err, client.ErrNotFound):
-			t.Fatalf("guess %d: %v", i, err)
+	var wg sync.WaitGroup
+	var notFound, busy atomic.Int64
+	for i := range 200 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			guess := wire.EnrollCode{Secret: fmt.Sprintf("%016d", 1000_0000_0000+i), Fingerprint: f.info.Fingerprint}
+			_, err := anon.Enroll(context.Background(), guess.String(), "")
+			var ce *client.Error
+			switch {
+			case errors.Is(err, client.ErrNotFound):
+				notFound.Add(1)
+			case errors.Is(err, client.ErrUnavailable) && errors.As(err, &ce) && ce.RetryAfter > 0:
+				busy.Add(1)
+			default:
+				t.Errorf("guess %d: %v", i, err)
+			}
+		}()
+	}
+	wg.Wait()
+	// One source (loopback): its burst of 5 is the tighter budget.
+	if got := cs.enrolls.Load(); got > 5 || got != notFound.Load() || busy.Load() != 200-got {
+		t.Errorf("200 concurrent guesses: %d looked up, %d not found, %d throttled; want at most 5 looked up, the rest throttled", got, notFound.Load(), busy.Load())
+	}
+	if got := f.metric(t, `kido_enrolments_total{outcome="failed"}`); int64(got) != notFound.Load() {
+		t.Errorf("metric of failed enrolments = %d, want %d", got, notFound.Load())
+	}
+	if got := f.metric(t, `kido_enrolments_total{outcome="throttled"}`); int64(got) != busy.Load() {
+		t.Errorf("metric of throttled enrolments = %d, want %d", got, busy.Load())
+	}
+	if !strings.Contains(f.logs.String(), "enrolment failed") {
+		t.Error("failed attempts are not logged")
+	}
+}
+
+// TestEnrollCodeBurnsAfterFailures: five wrong guesses naming a real
+// code's id burn it, so the right secret no longer enrols.
+func TestEnrollCodeBurnsAfterFailures(t *testing.T) {
+	var clock atomic.Int64
+	clock.Store(time.Date(2027, 8, 1, 9, 0, 0, 0, time.UTC).UnixNano())
+	f := newFixtureWith(t, func(c *server.Config) {
+		c.Now = func() time.Time { return time.Unix(0, clock.Load()).UTC() }
+	})
+	ctx := context.Background()
+	ev := f.event(t)
+	g, err := f.admin.AddGate(ctx, ev, wire.GateCreate{Name: "North 1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, err := wire.ParseEnrollCode(g.Code)
+	if err != nil {
+		t.Fatal(err)
+	}
+	anon := f.client(t, "")
+	for i := range 5 {
+		wrong := code
+		wrong.Secret = code.ID() + fmt.Sprintf("%012d", i)
+		if wrong.Secret == code.Secret {
+			continue
+		}
+		if _, err := anon.Enroll(ctx, wrong.String(), ""); !errors.Is(err, client.ErrNotFound) {
+			t.Fatalf("wrong guess %d: %v", i, err)
 		}
 	}
-	var ce *client.Error
-	if !errors.As(busy, &ce) || ce.RetryAfter <= 0 {
-		t.Fatalf("20 wrong guesses in a row: got %v, want ErrUnavailable with Retry-After", busy)
+	clock.Add(int64(time.Hour)) // the source's budget refills; the code's count does not
+	if _, err := anon.Enroll(ctx, g.Code, "tablet"); !errors.Is(err, client.ErrNotFound) || !strings.Contains(err.Error(), "failed attempts") {
+		t.Fatalf("right code after 5 failures against its id: got %v, want refused", err)
+	}
+	// Nothing changed: no gate credential was made.
+	toks, err := f.admin.Tokens(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tk := range toks {
+		if tk.Scope == wire.ScopeGate {
+			t.Errorf("a gate credential exists after the refused enrolment: %+v", tk)
+		}
 	}
 }
 

@@ -7,15 +7,20 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"strings"
 )
 
-// Enrolment code layout: 16 decimal digits, shown in four groups of four.
-// The first EnrollSecretDigits are a random single-use secret, the next
-// FingerprintDigits the server's Fingerprint, the last a Damm check digit
-// over the fifteen before it, so that a typo (one wrong digit or two
-// swapped neighbours) is caught on the gate before anything is sent.
+// Enrolment code layout: 24 decimal digits, shown in six groups of four.
+// The first EnrollSecretDigits are a random single-use secret, whose first
+// EnrollCodeIDDigits also name the code for the server's count of failed
+// attempts (EnrollCode.ID); the next FingerprintDigits are the server's
+// Fingerprint, the last a Damm check digit over the 23 before it, so that
+// a typo (one wrong digit or two swapped neighbours) is caught on the gate
+// before anything is sent. docs/api.md works out why 16 random digits
+// cannot be guessed within a code's lifetime.
 const (
-	EnrollSecretDigits = 8
+	EnrollSecretDigits = 16
+	EnrollCodeIDDigits = 4
 	FingerprintDigits  = 7
 	EnrollCodeDigits   = EnrollSecretDigits + FingerprintDigits + 1
 )
@@ -29,11 +34,23 @@ type EnrollCode struct {
 	Fingerprint string // FingerprintDigits digits: the server's Fingerprint
 }
 
-// String returns the code as four space-separated groups of four digits.
+// ID returns the digits that name the code: the first EnrollCodeIDDigits
+// of its secret. A server counts failed attempts by them, so a code
+// guessed at too often stops working however many codes are outstanding.
+func (c EnrollCode) ID() string { return c.Secret[:EnrollCodeIDDigits] }
+
+// String returns the code as space-separated groups of four digits.
 func (c EnrollCode) String() string {
 	d := c.Secret + c.Fingerprint
 	d += string(rune('0' + damm(d)))
-	return d[0:4] + " " + d[4:8] + " " + d[8:12] + " " + d[12:16]
+	var b strings.Builder
+	for i := 0; i < len(d); i += 4 {
+		if i > 0 {
+			b.WriteByte(' ')
+		}
+		b.WriteString(d[i:min(i+4, len(d))])
+	}
+	return b.String()
 }
 
 // ParseEnrollCode parses a code as a person types it: ASCII or full-width

@@ -18,10 +18,13 @@ func TestDammVector(t *testing.T) {
 }
 
 func TestEnrollCodeRoundTrip(t *testing.T) {
-	c := EnrollCode{Secret: "01234567", Fingerprint: "8901234"}
+	c := EnrollCode{Secret: "0123456789012345", Fingerprint: "8901234"}
 	s := c.String()
-	if len(s) != 19 || strings.Count(s, " ") != 3 {
-		t.Fatalf("String() = %q, want four groups of four", s)
+	if len(s) != 29 || strings.Count(s, " ") != 5 {
+		t.Fatalf("String() = %q, want six groups of four", s)
+	}
+	if c.ID() != "0123" {
+		t.Errorf("ID() = %q, want the first four digits", c.ID())
 	}
 	for _, in := range []string{s, strings.ReplaceAll(s, " ", ""), strings.ReplaceAll(s, " ", "-"), toFullWidth(s)} {
 		got, err := ParseEnrollCode(in)
@@ -45,7 +48,7 @@ func toFullWidth(s string) string {
 }
 
 func TestEnrollCodeCatchesTypos(t *testing.T) {
-	digits := strings.ReplaceAll(EnrollCode{Secret: "31415926", Fingerprint: "5358979"}.String(), " ", "")
+	digits := strings.ReplaceAll(EnrollCode{Secret: "3141592653589793", Fingerprint: "5358979"}.String(), " ", "")
 	for i := 0; i < len(digits); i++ {
 		for d := byte('0'); d <= '9'; d++ {
 			if d == digits[i] {
@@ -65,7 +68,7 @@ func TestEnrollCodeCatchesTypos(t *testing.T) {
 			}
 		}
 	}
-	for _, bad := range []string{"", "1234", "1234 5678 9012 345a", strings.Repeat("1", 17)} {
+	for _, bad := range []string{"", "1234", "1234 5678 9012 3456 7890 123a", strings.Repeat("1", 25), "1234 5678 9012 3456"} {
 		if _, err := ParseEnrollCode(bad); !errors.Is(err, ErrBadEnrollCode) {
 			t.Errorf("ParseEnrollCode(%q) = %v, want ErrBadEnrollCode", bad, err)
 		}
@@ -75,7 +78,7 @@ func TestEnrollCodeCatchesTypos(t *testing.T) {
 func TestVerifyEnrollResponse(t *testing.T) {
 	pub, priv, _ := ed25519.GenerateKey(nil)
 	otherPub, otherPriv, _ := ed25519.GenerateKey(nil)
-	code := EnrollCode{Secret: "12345678", Fingerprint: Fingerprint(pub)}
+	code := EnrollCode{Secret: "1234567812345678", Fingerprint: Fingerprint(pub)}
 	sign := func(k ed25519.PrivateKey, nonce string) *EnrollResponse {
 		r := &EnrollResponse{Gate: kido.Gate{ID: 7}, Credential: "cred", Server: Server{Fingerprint: Fingerprint(k.Public().(ed25519.PublicKey))}}
 		r.Signature = base64.StdEncoding.EncodeToString(ed25519.Sign(k, EnrollSignedMessage(nonce, 7, "cred")))
@@ -98,7 +101,7 @@ func TestVerifyEnrollResponse(t *testing.T) {
 }
 
 func FuzzParseEnrollCode(f *testing.F) {
-	f.Add("0123 4567 8901 2346")
+	f.Add(EnrollCode{Secret: "0123456789012345", Fingerprint: "6789012"}.String())
 	f.Add("０１２３")
 	f.Add("\xff\xfe")
 	f.Fuzz(func(t *testing.T, s string) {
