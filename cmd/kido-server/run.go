@@ -8,7 +8,6 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"net/http"
 	"os"
 	"path/filepath"
 	"time"
@@ -45,7 +44,7 @@ Flags:
 type config struct {
 	data, listen, certFile, keyFile, masterKey, addrFile string
 	retention                                            time.Duration
-	uploadWorkers, longPolls                             int
+	uploadWorkers, longPolls, maxConns                   int
 }
 
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
@@ -61,6 +60,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	fs.DurationVar(&c.retention, "change-retention", server.MinRetention, "keep change-log rows at least this `long` (at least 168h; rows of an event also stay until 24 h after its end)")
 	fs.IntVar(&c.uploadWorkers, "upload-workers", 4, "uploads worked on at `once`; four times as many wait up to 2 s, more are shed with 503")
 	fs.IntVar(&c.longPolls, "long-polls", 2048, "long-polls waiting at `once`; more are shed with 503")
+	fs.IntVar(&c.maxConns, "max-conns", server.DefaultMaxConns, "client connections open at `once`; more wait to be accepted")
 	fs.StringVar(&c.addrFile, "addr-file", "", "write the address actually listened on to `file` once ready (for scripts; useful with -listen 127.0.0.1:0)")
 	demo := demoFlags(fs)
 	if err := fs.Parse(args); err != nil {
@@ -78,8 +78,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if c.retention < server.MinRetention {
 		return fmt.Errorf("-change-retention %s is shorter than %s\nhint: gates offline longer than the retention resnapshot; the protocol promises at least 7 days", c.retention, server.MinRetention)
 	}
-	if c.uploadWorkers < 1 || c.longPolls < 1 {
-		return errors.New("-upload-workers and -long-polls must be at least 1")
+	if c.uploadWorkers < 1 || c.longPolls < 1 || c.maxConns < 1 {
+		return errors.New("-upload-workers, -long-polls and -max-conns must be at least 1")
 	}
 	if demo.on {
 		return runDemo(ctx, c, demo.dir, stdout)
@@ -149,17 +149,8 @@ func serve(ctx context.Context, c config, log *slog.Logger) error {
 	bgDone := make(chan struct{})
 	go func() { srv.Run(bgCtx); close(bgDone) }()
 	defer func() { stopBg(); <-bgDone }()
-	hs := &http.Server{
-		Handler:           srv.Handler(),
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       5 * time.Minute,
-		WriteTimeout:      5 * time.Minute,
-		IdleTimeout:       2 * time.Minute,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-	}
-	// Long-polls answer at once when shutdown begins instead of holding it
-	// up for their whole wait.
-	hs.RegisterOnShutdown(srv.StopWaiting)
+	hs := srv.HTTPServer()
+	l = srv.Listener(l, c.maxConns)
 	if err := lock.Update(fmt.Sprintf("pid %d, listening on %s://%s", os.Getpid(), scheme, l.Addr())); err != nil {
 		l.Close()
 		return err

@@ -11,3 +11,7 @@ func (s *Server) CheckDatabase() {
 	}
 	<-s.startCheck()
 }
+
+// ConnsHighest returns the most connections that were open at once on the
+// listener from Listener.
+func (s *Server) ConnsHighest() int64 { return s.conns.Load().highest.Load() }

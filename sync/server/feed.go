@@ -82,13 +82,21 @@ func (s *Server) changes(w http.ResponseWriter, r *http.Request, tok wire.Token)
 	if err := s.heartbeat(r, tok); err != nil {
 		return err
 	}
+	if !s.polling.start(tok.Gate) {
+		s.shed(w, "long-poll", true)
+		return nil
+	}
 	select {
 	case s.polls <- struct{}{}:
-		defer func() { <-s.polls }()
 	default:
+		s.polling.done(tok.Gate)
 		s.shed(w, "long-poll", false)
 		return nil
 	}
+	// The places are given back before the answer is written: a gate
+	// polls again as soon as it has read it, and must find its place free.
+	leave := sync.OnceFunc(func() { <-s.polls; s.polling.done(tok.Gate) })
+	defer leave()
 	q := r.URL.Query()
 	asked := q.Get("cursor") // signed as sent: the gate verifies against what it sent
 	cur, err := ParseCursor(asked)
@@ -115,6 +123,7 @@ func (s *Server) changes(w http.ResponseWriter, r *http.Request, tok wire.Token)
 			return err
 		}
 		if page.Resnapshot || len(page.Changes) > 0 || !time.Now().Before(end) {
+			leave()
 			s.writeChanges(w, ev, asked, page)
 			return nil
 		}
@@ -126,6 +135,7 @@ func (s *Server) changes(w http.ResponseWriter, r *http.Request, tok wire.Token)
 		case <-r.Context().Done():
 		case <-s.feed.stop:
 		}
+		leave()
 		s.writeChanges(w, ev, asked, page)
 		return nil
 	}

@@ -3,8 +3,6 @@ package server_test
 import (
 	"context"
 	"encoding/json"
-	"errors"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -453,33 +451,57 @@ func FuzzUpload(f *testing.F) {
 // upload worker and queues a second behind it: a long-poll that arrives
 // then, although changes are waiting for it, is held back until no upload
 // is queued, so its answer already carries the first upload's admission.
+// heldUploads is a Store whose Upload for a gate waits until the test
+// lets it go, so that the upload holds its worker meanwhile.
+type heldUploads struct {
+	server.Store
+	mu   sync.Mutex
+	held map[uint32]chan struct{}
+}
+
+func (h *heldUploads) hold(gate uint32) (release func()) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	c := make(chan struct{})
+	h.held[gate] = c
+	return func() { close(c) }
+}
+
+func (h *heldUploads) Upload(ctx context.Context, ev, gate uint32, req *wire.UploadRequest, flags map[uint64]wire.Flag, now time.Time) (wire.UploadResponse, error) {
+	h.mu.Lock()
+	c := h.held[gate]
+	h.mu.Unlock()
+	if c != nil {
+		select {
+		case <-c:
+		case <-ctx.Done():
+			return wire.UploadResponse{}, ctx.Err()
+		}
+	}
+	return h.Store.Upload(ctx, ev, gate, req, flags, now)
+}
+
 func TestLongPollYieldsToQueuedUploads(t *testing.T) {
-	f := newFixtureWith(t, func(c *server.Config) { c.UploadWorkers = 1 })
+	hs := &heldUploads{held: map[uint32]chan struct{}{}}
+	f := newFixtureWith(t, func(c *server.Config) {
+		c.UploadWorkers = 1
+		hs.Store = c.Store
+		c.Store = hs
+	})
 	ev := f.event(t)
 	tks := f.issue(t, ev, "b1", 2)
 	g1, g2, reader := f.gate(t, ev, "North 1"), f.gate(t, ev, "North 2"), f.gate(t, ev, "South 1")
 
-	// An upload whose body arrives only when send is called: it holds its
-	// place in the budget from the moment it is admitted.
+	// An upload that is stored only when send is called: it holds its
+	// worker (or its place in the queue) until then.
 	slow := func(g *gateDev, a kido.Admission) (send func(), done <-chan answer) {
-		pr, pw := io.Pipe()
+		release := hs.hold(g.id)
 		out := make(chan answer, 1)
-		req, _ := http.NewRequest(http.MethodPost, f.srv.URL+"/v1/gate/upload", pr)
-		req.Header.Set("Authorization", "Bearer "+g.cred)
-		go func() {
-			resp, err := f.srv.Client().Do(req)
-			if err != nil {
-				out <- answer{status: -1, body: []byte(err.Error())}
-				return
-			}
-			defer resp.Body.Close()
-			b, _ := io.ReadAll(resp.Body)
-			out <- answer{status: resp.StatusCode, body: b}
-		}()
-		body, _ := json.Marshal(wire.UploadRequest{Admissions: []kido.Admission{a}})
+		go func() { out <- g.upload(t, wire.UploadRequest{Admissions: []kido.Admission{a}}) }()
 		// A test that stops early must not leave the upload hanging.
-		t.Cleanup(func() { pw.CloseWithError(errors.New("test over")) })
-		return func() { pw.Write(body); pw.Close() }, out
+		var once sync.Once
+		t.Cleanup(func() { once.Do(release) })
+		return func() { once.Do(release) }, out
 	}
 	waitFor := func(metric string, want int) {
 		t.Helper()

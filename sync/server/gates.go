@@ -209,6 +209,11 @@ func (s *Server) snapshot(w http.ResponseWriter, r *http.Request, tok wire.Token
 	if err := wire.CheckNonce(nonce); err != nil {
 		return Errorf(ErrInvalid, "send nonce=, 32 random hex digits, as kido-gate does", "snapshot: %v", err)
 	}
+	if !s.snapping.start(tok.Gate) {
+		s.shed(w, "snapshot", true)
+		return nil
+	}
+	defer s.snapping.done(tok.Gate)
 	select {
 	case s.snapshots <- struct{}{}:
 		defer func() { <-s.snapshots }()

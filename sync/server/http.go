@@ -7,7 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -177,12 +179,85 @@ func readJSON(r *http.Request, limit int64, v any) error {
 		if errors.As(err, &mbe) {
 			return Errorf(ErrInvalid, "send fewer items per request", "request body over %d bytes", limit)
 		}
+		if e := bodyError(err); errors.Is(e, ErrUnavailable) {
+			return e
+		}
 		return Errorf(ErrInvalid, "see docs/api.md for the request format", "bad request body: %v", err)
 	}
 	if _, err := dec.Token(); err != io.EOF {
 		return Errorf(ErrInvalid, "send exactly one JSON object", "bad request body: data after the JSON value")
 	}
 	return nil
+}
+
+// Body deadlines: a request body must arrive within DefaultBodyWait
+// (Config.BodyWait) of the request's start, an issue chunk (up to 32 MiB)
+// within issueBodyWait; a read past it fails, and the
+// connection with it. A body that trickles in then holds only its own
+// connection, never a worker or a budget. 1 MiB in 10 s needs under
+// 1 Mbit/s, 32 MiB in 2 min about 2.2 Mbit/s.
+const (
+	DefaultBodyWait = 10 * time.Second
+	issueBodyWait   = 2 * time.Minute
+)
+
+// deadlineBody clears the connection's read deadline once the body has
+// been read to its end: what follows (net/http's check for a closed
+// connection, a long handler) must not fail on it.
+type deadlineBody struct {
+	io.ReadCloser
+	rc   *http.ResponseController
+	done bool
+}
+
+func (b *deadlineBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if err == io.EOF && !b.done {
+		b.done = true
+		b.rc.SetReadDeadline(time.Time{})
+	}
+	return n, err
+}
+
+// bodyWithin makes r's body arrive within wait from now. Requests without
+// a body are left alone: a long-poll must not trip a read deadline.
+func bodyWithin(w http.ResponseWriter, r *http.Request, wait time.Duration) {
+	if r.Body == nil || r.Body == http.NoBody {
+		return
+	}
+	rc := http.NewResponseController(w)
+	if rc.SetReadDeadline(time.Now().Add(wait)) != nil {
+		return // not a network connection (a test's recorder)
+	}
+	r.Body = &deadlineBody{ReadCloser: r.Body, rc: rc}
+}
+
+// slowBody gives a handler whose bodies are large issueBodyWait to send
+// them in.
+func slowBody(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		bodyWithin(w, r, issueBodyWait)
+		h.ServeHTTP(w, r)
+	})
+}
+
+// bodyError turns an error reading a request body into a verdict.
+func bodyError(err error) error {
+	var ne net.Error
+	if errors.Is(err, os.ErrDeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout()) {
+		return codeErrorf(ErrUnavailable, wire.CodeSlowBody, "the link to the server is too slow for this request; retry, or send less at a time", "request body not received in time")
+	}
+	return codeErrorf(ErrInvalid, wire.CodeMalformed, "send the whole body", "read request body: %v", err)
+}
+
+// readBody reads at most limit+1 bytes of the request body (the decoder
+// refuses more) under the request's body deadline.
+func readBody(r *http.Request, limit int64) ([]byte, error) {
+	body, err := io.ReadAll(io.LimitReader(r.Body, limit+1))
+	if err != nil {
+		return nil, bodyError(err)
+	}
+	return body, nil
 }
 
 // status maps a verdict to an HTTP status and a wire.Error code.
@@ -264,6 +339,9 @@ func (sw *statusWriter) WriteHeader(code int) {
 	sw.ResponseWriter.WriteHeader(code)
 }
 
+// Unwrap lets http.ResponseController reach the connection (deadlines).
+func (sw *statusWriter) Unwrap() http.ResponseWriter { return sw.ResponseWriter }
+
 func (sw *statusWriter) Write(b []byte) (int, error) {
 	if sw.status == 0 {
 		sw.status = http.StatusOK
@@ -276,6 +354,7 @@ func (s *Server) logged(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		sw := &statusWriter{ResponseWriter: w}
+		bodyWithin(sw, r, s.bodyWait)
 		h.ServeHTTP(sw, r)
 		s.metrics.request(endpointOf(r.URL.Path), sw.status)
 		s.log.Info("request", "method", r.Method, "path", r.URL.Path, "status", sw.status,

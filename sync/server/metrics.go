@@ -106,7 +106,7 @@ func (s *Server) serveMetrics(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintf(&b, "kido_requests_total{endpoint=%q,status=%q} %d\n", k[0], k[1], s.metrics.requests[k])
 	}
 	b.WriteString("# HELP kido_shed_total Requests shed with 429 or 503, by kind.\n# TYPE kido_shed_total counter\n")
-	for _, what := range []string{"upload", "long-poll", "snapshot"} {
+	for _, what := range []string{"upload", "long-poll", "snapshot", "upload-body"} {
 		fmt.Fprintf(&b, "kido_shed_total{kind=%q} %d\n", what, s.metrics.sheds[what])
 	}
 	b.WriteString("# HELP kido_upload_checks_total Uploaded admissions checked, by how: the text the server issued, or the signature.\n# TYPE kido_upload_checks_total counter\n")
@@ -119,6 +119,10 @@ func (s *Server) serveMetrics(w http.ResponseWriter, r *http.Request) {
 	}
 	s.metrics.mu.Unlock()
 	fmt.Fprintf(&b, "# HELP kido_longpolls_active Long-polls waiting or being answered.\n# TYPE kido_longpolls_active gauge\nkido_longpolls_active %d\n", len(s.polls))
+	if l := s.conns.Load(); l != nil {
+		fmt.Fprintf(&b, "# HELP kido_connections_open Client connections open.\n# TYPE kido_connections_open gauge\nkido_connections_open %d\n", l.open())
+		fmt.Fprintf(&b, "# HELP kido_connections_limit Most client connections open at once; more wait to be accepted.\n# TYPE kido_connections_limit gauge\nkido_connections_limit %d\n", cap(l.slots))
+	}
 	fmt.Fprintf(&b, "# HELP kido_uploads_active Uploads being worked on or queued.\n# TYPE kido_uploads_active gauge\nkido_uploads_active %d\n", s.uploads.inUse())
 
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)

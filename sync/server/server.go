@@ -47,6 +47,9 @@ type Config struct {
 	// is left. Empty: free space is not checked.
 	DataDir string
 	MinFree int64
+	// BodyWait is how long a request body may take to arrive (default
+	// DefaultBodyWait; issue chunks get 2 min).
+	BodyWait time.Duration
 }
 
 // MinRetention is the shortest change-log retention (docs/sync-protocol.md
@@ -69,13 +72,17 @@ type Server struct {
 	marks     *marks
 	hbs       heartbeats
 	uploads   *budget
-	uploading inflight
+	uploading inflight // gates with an upload in progress
+	polling   inflight // gates with a long-poll in progress
+	snapping  inflight // gates with a snapshot in progress
 	// lastUploadShed is when an upload was last shed (Unix ns, 0: never).
 	lastUploadShed atomic.Int64
 	polls          chan struct{} // one place per long-poll
 	snapshots      chan struct{} // one place per snapshot being sent
 	feedReads      chan struct{} // one place per feed page being read
 	retention      time.Duration
+	bodyWait       time.Duration
+	conns          atomic.Pointer[limitListener] // nil until Listener
 	tlsExpiry      time.Time
 	metrics        metrics
 	warns          atomic.Pointer[[]string]
@@ -120,6 +127,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	s.feed = newHub()
 	s.marks = newMarks()
 	s.retention = max(cfg.Retention, MinRetention)
+	s.bodyWait = cmp.Or(cfg.BodyWait, DefaultBodyWait)
 	s.tlsExpiry = cfg.TLSExpiry
 	s.dataDir, s.minFree = cfg.DataDir, cmp.Or(cfg.MinFree, DefaultMinFree)
 	s.enrolGuard = newEnrolGuard(s.now, s.codeTTL)
@@ -243,7 +251,7 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("POST /v1/events/{event}/keys", s.authed(pathEvent, s.rotateKey))
 	mux.Handle("POST /v1/keys/{key}/revoke", s.authed(anyEvent, s.revokeKey))
 
-	mux.Handle("POST /v1/events/{event}/tickets", s.authed(pathEvent, s.issue))
+	mux.Handle("POST /v1/events/{event}/tickets", slowBody(s.authed(pathEvent, s.issue)))
 	mux.Handle("POST /v1/events/{event}/revocations", s.authed(pathEvent, s.revoke))
 	mux.Handle("POST /v1/events/{event}/reissues", s.authed(pathEvent, s.reissue))
 

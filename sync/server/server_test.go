@@ -59,6 +59,8 @@ type teeWriter struct {
 	rec *bodyRecorder
 }
 
+func (w teeWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
 func (w teeWriter) Write(b []byte) (int, error) {
 	w.rec.mu.Lock()
 	w.rec.bodies.Write(b)

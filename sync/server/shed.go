@@ -4,6 +4,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -79,7 +80,9 @@ func (s *Server) uploadPressure() bool {
 	return last != 0 && time.Since(time.Unix(0, last)) < pressureAfterShed
 }
 
-// inflight tracks the gates that have an upload in progress.
+// inflight tracks the gates that have a request of one kind (upload,
+// long-poll, snapshot) in progress: one credential may hold one place of
+// each shared budget, never all of them.
 type inflight struct {
 	mu    sync.Mutex
 	gates map[uint32]bool
@@ -105,9 +108,9 @@ func (f *inflight) done(gate uint32) {
 }
 
 // shed answers a request the server will not serve now: 429 with
-// Retry-After 1 for a gate that is already being served, otherwise 503
-// with a Retry-After uniform in [1, 5] seconds so that a herd that was
-// shed together comes back spread out.
+// Retry-After 1 for a gate that already has a request of this kind in
+// progress, otherwise 503 with a Retry-After uniform in [1, 5] seconds so
+// that a herd that was shed together comes back spread out.
 func (s *Server) shed(w http.ResponseWriter, what string, sameGate bool) {
 	s.metrics.shed(what)
 	if what == "upload" && !sameGate {
@@ -117,8 +120,15 @@ func (s *Server) shed(w http.ResponseWriter, what string, sameGate bool) {
 	msg := "server: busy, " + what + " shed"
 	if sameGate {
 		status, after = http.StatusTooManyRequests, 1
-		msg = "server: this gate already has an upload in progress"
+		msg = "server: this gate already has " + article(what) + " " + what + " in progress"
 	}
 	w.Header().Set("Retry-After", strconv.Itoa(after))
 	writeJSON(w, status, wire.Error{Error: msg, Code: wire.CodeBusy, Hint: "retry after the Retry-After delay"})
+}
+
+func article(what string) string {
+	if strings.ContainsRune("aeiou", rune(what[0])) {
+		return "an"
+	}
+	return "a"
 }

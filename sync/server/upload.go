@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"runtime"
 	"slices"
@@ -19,8 +18,10 @@ import (
 )
 
 // upload serves POST /v1/gate/upload in the order of docs/sync-protocol.md
-// §9.2: the credential and heartbeat are checked by then; shedding comes
-// before the body is read, every check before anything is written.
+// §9.2: the credential and heartbeat are checked by then; one upload per
+// gate, then the body is read under its deadline (bodyWithin: a slow
+// sender holds its own connection, not a worker), then it waits for a
+// worker; every check comes before anything is written.
 func (s *Server) upload(w http.ResponseWriter, r *http.Request, tok wire.Token) error {
 	if err := s.heartbeat(r, tok); err != nil {
 		return err
@@ -30,6 +31,11 @@ func (s *Server) upload(w http.ResponseWriter, r *http.Request, tok wire.Token) 
 		return nil
 	}
 	defer s.uploading.done(tok.Gate)
+	body, err := readBody(r, wire.MaxUploadBody)
+	if err != nil {
+		s.metrics.shed("upload-body")
+		return err
+	}
 	if !s.uploads.acquire(s.feed.stop) {
 		s.shed(w, "upload", false)
 		return nil
@@ -38,12 +44,8 @@ func (s *Server) upload(w http.ResponseWriter, r *http.Request, tok wire.Token) 
 
 	// The answer is signed over the hash of the body as received
 	// (docs/sync-protocol.md §13.1).
-	sum := sha256.New()
-	r.Body = struct {
-		io.Reader
-		io.Closer
-	}{io.TeeReader(r.Body, sum), r.Body}
-	status, resp, err := s.doUpload(r, tok)
+	sum := sha256.Sum256(body)
+	status, resp, err := s.doUpload(r, tok, body)
 	if err != nil {
 		return err
 	}
@@ -51,16 +53,16 @@ func (s *Server) upload(w http.ResponseWriter, r *http.Request, tok wire.Token) 
 	enc := json.NewEncoder(&b)
 	enc.SetEscapeHTML(false)
 	enc.Encode(resp)
-	w.Header().Set(wire.HeaderSignature, wire.SignAnswer(s.identity, wire.UploadSignedMessage(tok.Events[0], tok.Gate, [sha256.Size]byte(sum.Sum(nil)), b.Bytes())))
+	w.Header().Set(wire.HeaderSignature, wire.SignAnswer(s.identity, wire.UploadSignedMessage(tok.Events[0], tok.Gate, sum, b.Bytes())))
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	w.Write(b.Bytes())
 	return nil
 }
 
-func (s *Server) doUpload(r *http.Request, tok wire.Token) (int, *wire.UploadResponse, error) {
+func (s *Server) doUpload(r *http.Request, tok wire.Token, body []byte) (int, *wire.UploadResponse, error) {
 	var req wire.UploadRequest
-	if err := wire.Decode(r.Body, &req, wire.MaxUploadBody); err != nil {
+	if err := wire.Decode(bytes.NewReader(body), &req, wire.MaxUploadBody); err != nil {
 		if errors.Is(err, wire.ErrTooLarge) {
 			return 0, nil, codeErrorf(ErrTooLarge, wire.CodeTooLarge, fmt.Sprintf("send at most %d records per upload", wire.MaxBatch), "upload body over %d bytes", wire.MaxUploadBody)
 		}

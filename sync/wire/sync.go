@@ -38,6 +38,7 @@ const (
 	CodeSeqConflict = "seq_conflict" // 409: same (gate, seq), different content
 	CodeGateRevoked = "gate_revoked" // 401: the gate was revoked; wipe the replica
 	CodeBusy        = "busy"         // 429/503: shed; retry after Retry-After
+	CodeSlowBody    = "slow_body"    // 429: the body did not arrive in time; retry after Retry-After
 )
 
 // Record types, as named in RecordRef.Record.
