@@ -169,23 +169,17 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	enc.Encode(v)
 }
 
-// readJSON decodes one JSON value, rejecting unknown fields, trailing
-// data and bodies over limit.
+// readJSON decodes one JSON value with wire.Decode: at most limit bytes,
+// no unknown, duplicate or miscased keys, nothing after it.
 func readJSON(r *http.Request, limit int64, v any) error {
-	dec := json.NewDecoder(http.MaxBytesReader(nil, r.Body, limit))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return Errorf(ErrInvalid, "send fewer items per request", "request body over %d bytes", limit)
-		}
+	if err := wire.Decode(r.Body, v, limit); err != nil {
 		if e := bodyError(err); errors.Is(e, ErrUnavailable) {
 			return e
 		}
+		if errors.Is(err, wire.ErrTooLarge) {
+			return Errorf(ErrInvalid, "send fewer items per request", "request body over %d bytes", limit)
+		}
 		return Errorf(ErrInvalid, "see docs/api.md for the request format", "bad request body: %v", err)
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return Errorf(ErrInvalid, "send exactly one JSON object", "bad request body: data after the JSON value")
 	}
 	return nil
 }

@@ -620,3 +620,43 @@ func BenchmarkSnapshot100k(b *testing.B) {
 		})
 	}
 }
+
+// TestAdminBodiesDecodedStrictly: keys in another case, keys given twice
+// and an issue offset that would wrap are refused, and nothing changes.
+func TestAdminBodiesDecodedStrictly(t *testing.T) {
+	f := newFixture(t)
+	ev := f.event(t)
+	f.issue(t, ev, "b0", 2)
+	before := f.state(t, ev)
+	evs, _ := f.admin.Events(context.Background())
+	post := func(path, body string) (int, string) {
+		req, _ := http.NewRequest(http.MethodPost, f.srv.URL+path, strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+f.token)
+		resp, err := f.srv.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	tickets := fmt.Sprintf("/v1/events/%d/tickets", ev)
+	for _, c := range []struct{ what, path, body, want string }{
+		{"miscased key", "/v1/events", `{"name":"A","venue":"V","start":"2027-08-01T09:00:00Z","end":"2027-08-01T20:00:00Z","NAME":"B"}`, "case-sensitive"},
+		{"duplicate key", "/v1/events", `{"name":"A","name":"B","venue":"V","start":"2027-08-01T09:00:00Z","end":"2027-08-01T20:00:00Z"}`, "twice"},
+		{"duplicate nested key", tickets, `{"batch":"b1","tickets":[{"tier":1,"tier":2}]}`, "twice"},
+		{"miscased nested key", tickets, `{"batch":"b1","tickets":[{"Tier":2}]}`, "case-sensitive"},
+		{"offset 2^63-1", tickets, `{"batch":"b1","offset":9223372036854775807,"tickets":[{"tier":1}]}`, "out of range"},
+		{"offset past the serials", tickets, `{"batch":"b1","offset":4294967295,"tickets":[{"tier":1}]}`, "out of range"},
+	} {
+		if code, body := post(c.path, c.body); code != http.StatusBadRequest || !strings.Contains(body, c.want) {
+			t.Errorf("%s: %d %s, want 400 saying %q", c.what, code, body, c.want)
+		}
+	}
+	if after := f.state(t, ev); after != before {
+		t.Errorf("state changed:\n%s\nwas\n%s", after, before)
+	}
+	if now, _ := f.admin.Events(context.Background()); len(now) != len(evs) {
+		t.Errorf("%d events after the refused requests, want %d", len(now), len(evs))
+	}
+}

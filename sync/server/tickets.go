@@ -3,6 +3,7 @@ package server
 import (
 	"errors"
 	"fmt"
+	"math"
 	"net/http"
 	"regexp"
 
@@ -62,11 +63,13 @@ func checkIssue(in *wire.IssueRequest) error {
 	if !batchRE.MatchString(in.Batch) {
 		return Errorf(ErrInvalid, "a batch id is 1 to 64 letters, digits, '.', '_' or '-'", "bad batch id %q", in.Batch)
 	}
-	if in.Offset < 0 {
-		return Errorf(ErrInvalid, "", "negative offset %d", in.Offset)
-	}
 	if len(in.Tickets) == 0 || len(in.Tickets) > maxIssueChunk {
 		return Errorf(ErrInvalid, "send the batch in chunks", "a request issues 1 to %d tickets, not %d", maxIssueChunk, len(in.Tickets))
+	}
+	// A batch numbers at most one ticket per serial; the bound keeps
+	// Offset+i far from wrapping.
+	if in.Offset < 0 || in.Offset > math.MaxUint32-len(in.Tickets) {
+		return Errorf(ErrInvalid, "offsets count the batch's tickets from 0", "offset %d out of range 0 to %d", in.Offset, math.MaxUint32-len(in.Tickets))
 	}
 	for i := range in.Tickets {
 		it := &in.Tickets[i]

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"reflect"
 	"net/http"
 	"strconv"
 	"strings"
@@ -415,12 +416,15 @@ var (
 )
 
 // Decode reads exactly one JSON value from r into v: at most limit bytes,
-// not null, no unknown fields, nothing but white space after it. Errors
-// wrap ErrMalformed or ErrTooLarge.
+// not null, no unknown fields, every object key exactly as its field's
+// JSON name (encoding/json would match "SERIAL" to "serial") and given
+// once (it would keep the last of two), nothing but white space after it.
+// Every request body the server reads goes through it. Errors wrap
+// ErrMalformed or ErrTooLarge.
 func Decode(r io.Reader, v any, limit int64) error {
 	body, err := io.ReadAll(io.LimitReader(r, limit+1))
 	if err != nil {
-		return fmt.Errorf("%w: read body: %v", ErrMalformed, err)
+		return fmt.Errorf("%w: read body: %w", ErrMalformed, err)
 	}
 	if int64(len(body)) > limit {
 		return fmt.Errorf("%w: more than %d bytes", ErrTooLarge, limit)
@@ -436,6 +440,11 @@ func Decode(r io.Reader, v any, limit int64) error {
 	}
 	if _, err := dec.Token(); err != io.EOF {
 		return fmt.Errorf("%w: data after the JSON value", ErrMalformed)
+	}
+	keys := json.NewDecoder(bytes.NewReader(body))
+	keys.UseNumber()
+	if err := checkKeys(keys, reflect.TypeOf(v), ""); err != nil {
+		return fmt.Errorf("%w: %v", ErrMalformed, err)
 	}
 	return nil
 }

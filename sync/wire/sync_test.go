@@ -258,6 +258,14 @@ func TestDecode(t *testing.T) {
 		{"wrong type", `{"admissions":{}}`, 100, ErrMalformed},
 		{"too large", `{"admissions":[]}`, 10, ErrTooLarge},
 		{"exactly at limit", `{"audits":[]}`, 13, nil},
+		// encoding/json matches keys case-insensitively and keeps the last
+		// of two: both would let two readers of one body disagree.
+		{"miscased key", `{"Admissions":[]}`, 100, ErrMalformed},
+		{"miscased nested key", `{"admissions":[{"SERIAL":7}]}`, 100, ErrMalformed},
+		{"duplicate key", `{"audits":[],"audits":[]}`, 100, ErrMalformed},
+		{"duplicate nested key", `{"admissions":[{"seq":1,"seq":2}]}`, 100, ErrMalformed},
+		{"duplicate in the second element", `{"admissions":[{"seq":1},{"kind":"entry","kind":"exit"}]}`, 200, ErrMalformed},
+		{"exact keys", `{"admissions":[{"gate":1,"seq":2,"serial":3,"tier":1,"kind":"entry","at":"2027-08-01T09:00:00Z","corrected":"2027-08-01T09:00:00Z","text":"","hash":""}]}`, 400, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -284,6 +292,8 @@ func FuzzDecodeUpload(f *testing.F) {
 	f.Add([]byte(`{"admissions":[{"seq":-1}]}`))
 	f.Add([]byte(`{"admissions":null,"audits":[{"text":"\u0000\ud800"}]}`))
 	f.Add([]byte(`{} {}`))
+	f.Add([]byte(`{"admissions":[{"seq":1,"SEQ":2}]}`))
+	f.Add([]byte(`{"audits":[],"audits":null}`))
 	f.Fuzz(func(t *testing.T, body []byte) {
 		var r UploadRequest
 		if err := Decode(bytes.NewReader(body), &r, MaxUploadBody); err != nil {
@@ -391,6 +401,35 @@ func FuzzParseHeartbeat(f *testing.F) {
 		}
 		if back.Version != hb.Version || back.Pending != hb.Pending || !back.Time.Equal(hb.Time) {
 			t.Fatalf("round trip %+v -> %+v", hb, back)
+		}
+	})
+}
+
+// FuzzDecodeIssue: Decode of an admin request never panics, and what it
+// accepts re-encodes to a body it accepts with the same value.
+func FuzzDecodeIssue(f *testing.F) {
+	good, _ := json.Marshal(IssueRequest{Batch: "b1", Offset: 3, Tickets: []IssueItem{{Tier: 1, Holder: "山田", OrderRef: "A-1"}}})
+	f.Add(good)
+	f.Add([]byte(`{"batch":"b","Batch":"c","offset":9223372036854775807}`))
+	f.Add([]byte(`{"tickets":[{"tier":1,"tier":2}]}`))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		var r IssueRequest
+		if err := Decode(bytes.NewReader(body), &r, 1<<20); err != nil {
+			if !errors.Is(err, ErrMalformed) && !errors.Is(err, ErrTooLarge) {
+				t.Fatalf("Decode error %v wraps no verdict", err)
+			}
+			return
+		}
+		again, err := json.Marshal(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var r2 IssueRequest
+		if err := Decode(bytes.NewReader(again), &r2, 1<<21); err != nil {
+			t.Fatalf("re-encoded %s refused: %v", again, err)
+		}
+		if b2, _ := json.Marshal(r2); !bytes.Equal(b2, again) {
+			t.Fatalf("%s decoded to %s", again, b2)
 		}
 	})
 }
