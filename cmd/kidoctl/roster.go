@@ -8,7 +8,6 @@ import (
 	"io"
 	"strconv"
 	"strings"
-	"unicode"
 	"unicode/utf8"
 
 	"kido.dev/kido"
@@ -221,8 +220,8 @@ func rosterText(what, s string, max int) (string, error) {
 	if utf8.RuneCountInString(s) > max {
 		return "", hinted{fmt.Sprintf("%s is longer than %d characters", what, max), ""}
 	}
-	if strings.IndexFunc(s, unicode.IsControl) >= 0 {
-		return "", hinted{fmt.Sprintf("%s contains a control character (a line break inside a field?)", what), ""}
+	if err := kido.CheckText(s); err != nil {
+		return "", hinted{fmt.Sprintf("%s: %s", what, err.(*kido.TextError).Msg), "retype the cell: copied text can carry invisible characters"}
 	}
 	return s, nil
 }

@@ -660,3 +660,50 @@ func TestAdminBodiesDecodedStrictly(t *testing.T) {
 		t.Errorf("%d events after the refused requests, want %d", len(now), len(evs))
 	}
 }
+
+// TestNamesRefuseInvisibleCharacters: a bidirectional override, a
+// zero-width space, a byte order mark or a line separator in an event,
+// tier, gate or holder name is refused naming the character, and nothing
+// is stored.
+func TestNamesRefuseInvisibleCharacters(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	ev := f.event(t)
+	f.issue(t, ev, "b0", 1)
+	before := f.state(t, ev)
+	evs, _ := f.admin.Events(ctx)
+	for _, c := range []struct {
+		what string
+		call func() error
+		want string
+	}{
+		{"event name", func() error {
+			_, err := f.admin.CreateEvent(ctx, wire.EventCreate{Name: "Summer\u202Esef", Venue: "V", Start: start, End: start.Add(time.Hour)})
+			return err
+		}, "event name: character 7 is U+202E"},
+		{"venue", func() error {
+			_, err := f.admin.CreateEvent(ctx, wire.EventCreate{Name: "Summer", Venue: "Maku\u200Bhari", Start: start, End: start.Add(time.Hour)})
+			return err
+		}, "venue: character 5 is U+200B"},
+		{"tier name", func() error { _, err := f.admin.AddTier(ctx, ev, wire.TierCreate{Name: "\uFEFFVIP2"}); return err }, "tier name: character 1 is U+FEFF"},
+		{"gate name", func() error { _, err := f.admin.AddGate(ctx, ev, wire.GateCreate{Name: "North\u20281"}); return err }, "gate name: character 6 is U+2028"},
+		{"holder", func() error {
+			_, err := f.admin.Issue(ctx, ev, wire.IssueRequest{Batch: "b1", Tickets: []wire.IssueItem{{Tier: 1, Holder: "山田"}, {Tier: 1, Holder: "\u2066田山\u2069"}}})
+			return err
+		}, "holder of item 1: character 1 is U+2066"},
+	} {
+		err := c.call()
+		if !errors.Is(err, client.ErrBadRequest) || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: got %v, want 400 saying %q", c.what, err, c.want)
+		}
+	}
+	if after := f.state(t, ev); after != before {
+		t.Errorf("state changed:\n%s\nwas\n%s", after, before)
+	}
+	if now, _ := f.admin.Events(ctx); len(now) != len(evs) {
+		t.Errorf("%d events, want %d", len(now), len(evs))
+	}
+	if e, err := f.admin.Event(ctx, ev); err != nil || len(e.Tiers) != 2 {
+		t.Errorf("event after: %+v, %v; want its 2 tiers only", e, err)
+	}
+}

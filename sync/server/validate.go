@@ -2,26 +2,24 @@ package server
 
 import (
 	"strings"
-	"unicode"
 	"unicode/utf8"
+
+	"kido.dev/kido"
 )
 
-// cleanText trims s and checks it is valid UTF-8 without control
-// characters and at most max runes long. what names the field in the
-// error.
+// cleanText trims s and checks it with kido.CheckText (no control, format
+// or bidirectional characters, valid UTF-8 without U+FFFD) and that it is
+// at most max runes long. what names the field in the error.
 func cleanText(what, s string, max int, required bool) (string, error) {
 	s = strings.TrimSpace(s)
+	if err := kido.CheckText(s); err != nil {
+		return "", Errorf(ErrInvalid, "type the text again without invisible or control characters (copied text can carry them); send it as UTF-8", "%s: %s", what, err.(*kido.TextError).Msg)
+	}
 	switch {
-	case !utf8.ValidString(s) || strings.ContainsRune(s, utf8.RuneError):
-		// JSON decoding turns invalid UTF-8 into U+FFFD: refuse it rather
-		// than store a name with characters silently lost.
-		return "", Errorf(ErrInvalid, "send the text as UTF-8", "%s is not valid UTF-8 (or holds U+FFFD from a failed conversion)", what)
 	case required && s == "":
 		return "", Errorf(ErrInvalid, "", "%s is missing", what)
 	case utf8.RuneCountInString(s) > max:
 		return "", Errorf(ErrInvalid, "", "%s is longer than %d characters", what, max)
-	case strings.IndexFunc(s, unicode.IsControl) >= 0:
-		return "", Errorf(ErrInvalid, "", "%s contains a control character", what)
 	}
 	return s, nil
 }
