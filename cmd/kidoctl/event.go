@@ -39,6 +39,9 @@ func parseTime(flag, s string) (time.Time, error) {
 	if err != nil {
 		return time.Time{}, usagef("%s %q is not a time\nhint: write it as RFC 3339 with the venue's offset, e.g. 2027-08-01T10:00:00+09:00", flag, s)
 	}
+	if err := kido.CheckTime(flag, t); err != nil {
+		return time.Time{}, usagef("%v\nhint: events take place in the years 2000 to 2199; check the year", err)
+	}
 	return t, nil
 }
 

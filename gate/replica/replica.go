@@ -398,9 +398,17 @@ func loadConfig(ctx context.Context, q querier, gateID uint32) (*gate.Config, er
 	return cfg, nil
 }
 
+// toNanos stores a time as Unix nanoseconds. Times from the server are
+// checked against kido.CheckTime before they are applied; a device clock
+// outside those years is held at their edge rather than let wrap.
 func toNanos(t time.Time) int64 {
 	if t.IsZero() {
 		return 0
+	}
+	if t.Before(kido.MinTime) {
+		t = kido.MinTime
+	} else if !t.Before(kido.MaxTime) {
+		t = kido.MaxTime
 	}
 	return t.UnixNano()
 }

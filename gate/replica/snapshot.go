@@ -187,7 +187,18 @@ func checkSnapshot(s *wire.Snapshot) error {
 			return bad("tier %d has %d entries", t.ID, t.Entries)
 		}
 	}
+	if err := errors.Join(s.Event.CheckTimes(), kido.CheckTime("server_time", s.ServerTime)); err != nil {
+		return bad("%v", err)
+	}
+	for _, k := range s.Keys {
+		if err := k.CheckTimes(); err != nil {
+			return bad("key %s: %v", k.ID, err)
+		}
+	}
 	for _, a := range s.Admissions {
+		if err := a.CheckTimes(); err != nil {
+			return bad("admission (gate %d, seq %d): %v", a.Gate, a.Seq, err)
+		}
 		if a.Seq == 0 || (a.Kind != kido.KindEntry && a.Kind != kido.KindExit && a.Kind != kido.KindManual) {
 			return bad("admission (gate %d, seq %d) of kind %q", a.Gate, a.Seq, a.Kind)
 		}
@@ -359,7 +370,7 @@ func optNanos(t *time.Time) any {
 	if t == nil || t.IsZero() {
 		return nil
 	}
-	return t.UnixNano()
+	return toNanos(*t)
 }
 
 // formatTiers stores a gate's tier list as comma-separated ids ("" = all).

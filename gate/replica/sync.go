@@ -345,6 +345,7 @@ func checkChange(c wire.Change) error {
 		if c.Event.ID == 0 {
 			return errors.New("event without an id")
 		}
+		return c.Event.CheckTimes()
 	case c.Kind == wire.ChangeTier && c.Tier != nil:
 		if c.Tier.Entries < 0 {
 			return fmt.Errorf("tier %d has %d entries", c.Tier.ID, c.Tier.Entries)
@@ -353,6 +354,7 @@ func checkChange(c wire.Change) error {
 		if _, err := ticket.ParsePublicKey(c.Key.Public); err != nil {
 			return fmt.Errorf("key %s: %v", c.Key.ID, err)
 		}
+		return c.Key.CheckTimes()
 	case c.Kind == wire.ChangeGate && c.Gate != nil:
 		switch c.Gate.Direction {
 		case kido.DirectionEntry, kido.DirectionExit, kido.DirectionBoth:
@@ -368,6 +370,7 @@ func checkChange(c wire.Change) error {
 		if wire.AdmissionHash(a) != a.Hash {
 			return fmt.Errorf("admission (gate %d, seq %d): hash is not the record's hash", a.Gate, a.Seq)
 		}
+		return a.CheckTimes()
 	default:
 		return fmt.Errorf("unknown kind %q or its object missing", c.Kind)
 	}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -205,6 +206,14 @@ func TestApplyChangesRefusesBadAnswers(t *testing.T) {
 	other.Event = 99
 	bad := admission(8, 1, 3, time.Now())
 	bad.Hash = strings.Repeat("0", 64)
+	// Times past 2262 would wrap as Unix nanoseconds; kido bounds them.
+	future := admission(8, 2, 3, time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC))
+	ancient := admission(8, 3, 3, time.Date(1, 1, 1, 0, 0, 1, 0, time.UTC))
+	farEvent := f.Snapshot.Event
+	farEvent.End = time.Date(2262, 4, 12, 0, 0, 0, 0, time.UTC)
+	farKey := f.Snapshot.Keys[0]
+	farAfter := time.Date(3000, 1, 1, 0, 0, 0, 0, time.UTC)
+	farKey.NotAfter = &farAfter
 	for name, ch := range map[string]*wire.Changes{
 		"no cursor":         changesOf("", wire.Change{Kind: wire.ChangeRoster, Roster: &kido.RosterEntry{Serial: 1}}),
 		"resnapshot":        {Resnapshot: true, ServerTime: time.Now()},
@@ -213,6 +222,10 @@ func TestApplyChangesRefusesBadAnswers(t *testing.T) {
 		"kind without data": changesOf("c9", wire.Change{Kind: wire.ChangeTier}),
 		"two objects":       changesOf("c9", wire.Change{Kind: wire.ChangeRoster, Roster: &kido.RosterEntry{Serial: 1}, Tier: &other}),
 		"bad hash":          changesOf("c9", wire.Change{Kind: wire.ChangeRoster, Roster: &kido.RosterEntry{Serial: 1}}, wire.Change{Kind: wire.ChangeAdmission, Admission: &bad}),
+		"admission in 9999": changesOf("c9", wire.Change{Kind: wire.ChangeAdmission, Admission: &future}),
+		"admission in 0001": changesOf("c9", wire.Change{Kind: wire.ChangeAdmission, Admission: &ancient}),
+		"event end in 2262": changesOf("c9", wire.Change{Kind: wire.ChangeEvent, Event: &farEvent}),
+		"key until 3000":    changesOf("c9", wire.Change{Kind: wire.ChangeKey, Key: &farKey}),
 	} {
 		if _, err := r.ApplyChanges(ctx, ch); !errors.Is(err, ErrBadChange) {
 			t.Errorf("%s: got %v, want ErrBadChange", name, err)
@@ -372,5 +385,44 @@ func TestMigrateV1(t *testing.T) {
 	}
 	if _, err := Open(path, Options{}); !errors.Is(err, gate.ErrVersion) || !strings.Contains(err.Error(), "newer kido-gate") {
 		t.Errorf("newer schema: %v", err)
+	}
+}
+
+// TestSnapshotTimesBounded: a snapshot with a time outside the years
+// 2000–2199 is refused before anything is applied.
+func TestSnapshotTimesBounded(t *testing.T) {
+	r, f := newReplica(t, 10, gatetest.GateBoth)
+	before := dump(t, r)
+	for name, edit := range map[string]func(s *wire.Snapshot){
+		"event start in 0001": func(s *wire.Snapshot) { s.Event.Start = time.Date(1, 1, 1, 0, 0, 1, 0, time.UTC) },
+		"event end in 9999":   func(s *wire.Snapshot) { s.Event.End = time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC) },
+		"server time in 2300": func(s *wire.Snapshot) { s.ServerTime = time.Date(2300, 1, 1, 0, 0, 0, 0, time.UTC) },
+		"admission in 2263": func(s *wire.Snapshot) {
+			s.Admissions = []kido.Admission{admission(8, 1, 3, time.Date(2263, 1, 1, 0, 0, 0, 0, time.UTC))}
+		},
+	} {
+		snap := f.Snapshot
+		snap.Admissions = slices.Clone(snap.Admissions)
+		edit(&snap)
+		if err := r.Apply(ctx, &snap, "http://127.0.0.1:1"); err == nil || !strings.Contains(err.Error(), "outside the years 2000 to 2199") {
+			t.Errorf("%s: got %v, want refused", name, err)
+		}
+	}
+	if after := dump(t, r); after != before {
+		t.Errorf("a refused snapshot changed the replica")
+	}
+}
+
+// TestNanosNeverWrap: a device clock outside kido's years is stored at
+// their edge, never wrapped into another century.
+func TestNanosNeverWrap(t *testing.T) {
+	for _, c := range []struct{ in, want time.Time }{
+		{time.Date(2300, 1, 1, 0, 0, 0, 0, time.UTC), kido.MaxTime},
+		{time.Date(1, 1, 1, 0, 0, 1, 0, time.UTC), kido.MinTime},
+		{time.Date(2027, 8, 1, 0, 0, 0, 0, time.UTC), time.Date(2027, 8, 1, 0, 0, 0, 0, time.UTC)},
+	} {
+		if got := fromNanos(toNanos(c.in)); !got.Equal(c.want) {
+			t.Errorf("fromNanos(toNanos(%s)) = %s, want %s", c.in, got, c.want)
+		}
 	}
 }

@@ -43,6 +43,9 @@ func checkEvent(in *wire.EventCreate) error {
 	if in.Start.IsZero() || in.End.IsZero() {
 		return Errorf(ErrInvalid, "give both, as RFC 3339 with an offset, e.g. 2027-08-01T10:00:00+09:00", "event start and end are required")
 	}
+	if err := (kido.Event{Start: in.Start, End: in.End}).CheckTimes(); err != nil {
+		return Errorf(ErrInvalid, "give the event's times in the years 2000 to 2199, as RFC 3339 with the venue's offset", "%v", err)
+	}
 	if !in.End.After(in.Start) {
 		return Errorf(ErrInvalid, "", "event ends (%s) before it starts (%s)", in.End.Format(time.RFC3339), in.Start.Format(time.RFC3339))
 	}

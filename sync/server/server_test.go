@@ -707,3 +707,23 @@ func TestNamesRefuseInvisibleCharacters(t *testing.T) {
 		t.Errorf("event after: %+v, %v; want its 2 tiers only", e, err)
 	}
 }
+
+// TestEventTimesBounded: an event window outside the years 2000–2199 is
+// refused and no event is made.
+func TestEventTimesBounded(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	for _, c := range []struct{ start, end time.Time }{
+		{time.Date(1, 1, 1, 0, 0, 1, 0, time.UTC), start},
+		{start, time.Date(9999, 12, 31, 0, 0, 0, 0, time.UTC)},
+		{start, time.Date(2262, 4, 12, 0, 0, 0, 0, time.UTC)},
+	} {
+		_, err := f.admin.CreateEvent(ctx, wire.EventCreate{Name: "Far", Venue: "V", Start: c.start, End: c.end})
+		if !errors.Is(err, client.ErrBadRequest) || !strings.Contains(err.Error(), "outside the years 2000 to 2199") {
+			t.Errorf("event %s to %s: got %v, want 400", c.start, c.end, err)
+		}
+	}
+	if evs, err := f.admin.Events(ctx); err != nil || len(evs) != 0 {
+		t.Errorf("events after the refused ones: %+v, %v", evs, err)
+	}
+}

@@ -406,6 +406,9 @@ func checkCommon(record string, seq uint64, kind string, at, corrected time.Time
 	if at.IsZero() || corrected.IsZero() {
 		return badUpload(CodeBadRecord, "%s %d: at and corrected must both be set", record, seq)
 	}
+	if err := errors.Join(kido.CheckTime("at", at), kido.CheckTime("corrected", corrected)); err != nil {
+		return badUpload(CodeBadRecord, "%s %d: %v", record, seq, err)
+	}
 	return nil
 }
 
