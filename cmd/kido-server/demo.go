@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"kido.dev/kido/internal/privfile"
 	"kido.dev/kido/sync/client"
 )
 
@@ -62,7 +63,7 @@ func runDemo(ctx context.Context, c config, dir string, stdout io.Writer) error 
 		}
 		fmt.Fprintf(stdout, "kido demo: removed the leftovers of an earlier demo in %s\n", dir)
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := privfile.MkdirAll(dir); err != nil {
 		return fmt.Errorf("demo: %w", err)
 	}
 	if err := os.WriteFile(filepath.Join(dir, demoMarker), []byte("kido-server -demo made this directory and removes it when it stops\n"), 0o644); err != nil {
@@ -83,7 +84,7 @@ func runDemo(ctx context.Context, c config, dir string, stdout io.Writer) error 
 // demo serves until ctx is done; the caller removes dir.
 func demo(ctx context.Context, c config, dir string, stdout io.Writer) error {
 	logPath := filepath.Join(dir, "server.log")
-	logFile, err := os.OpenFile(logPath, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+	logFile, err := os.OpenFile(logPath, os.O_WRONLY|os.O_CREATE|os.O_APPEND, privfile.Mode)
 	if err != nil {
 		return fmt.Errorf("demo: %w", err)
 	}

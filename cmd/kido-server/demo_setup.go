@@ -12,6 +12,7 @@ import (
 	"kido.dev/kido"
 	"kido.dev/kido/cmd/internal/manifest"
 	"kido.dev/kido/gate/enrol"
+	"kido.dev/kido/internal/privfile"
 	"kido.dev/kido/sync/client"
 	"kido.dev/kido/sync/wire"
 )
@@ -114,7 +115,7 @@ func setupDemo(ctx context.Context, url, adminTokenFile, dir string) (*demoWorld
 // writeTickets writes each ticket's QR code image and manifest.csv, as
 // kidoctl issue does.
 func (w *demoWorld) writeTickets() error {
-	if err := os.MkdirAll(w.ticketsDir, 0o755); err != nil {
+	if err := privfile.MkdirAll(w.ticketsDir); err != nil {
 		return fmt.Errorf("demo: %w", err)
 	}
 	tierNames := map[uint8]string{}

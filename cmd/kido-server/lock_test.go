@@ -68,9 +68,10 @@ func TestDataDirectoryLock(t *testing.T) {
 
 // serverProc is a running kido-server.
 type serverProc struct {
-	cmd  *exec.Cmd
-	url  string
-	done chan struct{}
+	cmd   *exec.Cmd
+	url   string
+	start string // its log up to listening
+	done  chan struct{}
 }
 
 // startServer starts kido-server on data and returns once it listens.
@@ -97,6 +98,7 @@ func startServer(t *testing.T, bin, data string) *serverProc {
 			break
 		}
 	}
+	s.start = seen.String()
 	go func() { io.Copy(io.Discard, logs); s.cmd.Wait(); close(s.done) }()
 	if s.url == "" {
 		<-s.done

@@ -5,12 +5,15 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
 
+	"kido.dev/kido/internal/atomicfile"
+	"kido.dev/kido/internal/privfile"
 	"kido.dev/kido/sync/server"
 )
 
@@ -57,24 +60,8 @@ func loadMasterKey(c config, dbPath string, log *slog.Logger) ([]byte, error) {
 
 // writeSecretFile writes a file only its owner can read, atomically.
 func writeSecretFile(path string, data []byte) error {
-	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	return nil
+	return atomicfile.WriteFile(path, privfile.Mode, func(w io.Writer) error {
+		_, err := w.Write(data)
+		return err
+	})
 }

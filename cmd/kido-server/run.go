@@ -15,6 +15,7 @@ import (
 
 	"kido.dev/kido/cmd/internal/dirlock"
 	"kido.dev/kido/sync/client"
+	"kido.dev/kido/internal/privfile"
 	"kido.dev/kido/sync/server"
 	"kido.dev/kido/sync/server/sqlite"
 )
@@ -89,7 +90,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 }
 
 func serve(ctx context.Context, c config, log *slog.Logger) error {
-	if err := os.MkdirAll(c.data, 0o700); err != nil {
+	if err := privfile.MkdirAll(c.data); err != nil {
 		return fmt.Errorf("data directory: %w", err)
 	}
 	// Held until the process ends: a second server on this directory
@@ -134,6 +135,7 @@ func serve(ctx context.Context, c config, log *slog.Logger) error {
 	if created {
 		log.Info("first start: admin token written", "file", tokenPath)
 	}
+	warnLoose(log, tokenPath, c.keyFile, dbPath, dbPath+"-wal", dbPath+"-shm")
 
 	l, err := net.Listen("tcp", c.listen)
 	if err != nil {
@@ -198,4 +200,22 @@ func warnPlainHTTP(log *slog.Logger, scheme string, addr net.Addr) {
 	}
 	log.Warn("serving plain HTTP on an address other machines reach: tokens, credentials and tickets cross the network unencrypted; kido-gate and kidoctl refuse it without -insecure-http",
 		"address", addr.String(), "hint", "give -tls-cert and -tls-key, or listen on 127.0.0.1 behind a TLS reverse proxy")
+}
+
+// warnLoose warns of each file that its group or others may read: the
+// admin token and the TLS key are credentials, the database holds them
+// and the rosters. The server still starts (an operator may have a
+// reason); master.key is refused instead (loadMasterKey).
+func warnLoose(log *slog.Logger, paths ...string) {
+	for _, p := range paths {
+		if p == "" {
+			continue
+		}
+		mode, loose, err := privfile.Loose(p)
+		if err != nil {
+			log.Warn("cannot check file mode", "file", p, "err", err)
+		} else if loose {
+			log.Warn("file readable by others; hint: chmod 600 "+p, "file", p, "mode", fmt.Sprintf("%04o", mode))
+		}
+	}
 }

@@ -11,6 +11,7 @@ import (
 
 	"kido.dev/kido"
 	"kido.dev/kido/cmd/internal/termtable"
+	"kido.dev/kido/internal/privfile"
 	"kido.dev/kido/sync/wire"
 )
 
@@ -93,7 +94,12 @@ func runGateAdd(ctx context.Context, e env, args []string) error {
 	}
 	digits := strings.ReplaceAll(g.Code, " ", "")
 	if *qrPath != "" {
-		if err := qrcode.WriteFile(digits, qrcode.Medium, 256, *qrPath); err != nil {
+		// The code is a credential until used: the image is private.
+		png, err := qrcode.Encode(digits, qrcode.Medium, 256)
+		if err == nil {
+			err = privfile.WriteFile(*qrPath, png)
+		}
+		if err != nil {
 			return fmt.Errorf("write QR image: %w", err)
 		}
 	}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"kido.dev/kido/cmd/internal/manifest"
+	"kido.dev/kido/internal/privfile"
 	"kido.dev/kido/sync/client"
 	"kido.dev/kido/sync/wire"
 )
@@ -87,7 +88,7 @@ already issued in that batch are given back and their images written again.`,
 	if *batch == "" {
 		*batch = newBatchID()
 	}
-	if err := os.MkdirAll(*out, 0o755); err != nil {
+	if err := privfile.MkdirAll(*out); err != nil {
 		return fmt.Errorf("output directory: %w", err)
 	}
 	fmt.Fprintf(e.stderr, "kidoctl: issuing %d tickets of event %d as batch %s\n", len(items), event, *batch)

@@ -3,12 +3,12 @@ package main
 import (
 	"context"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strconv"
 
 	"kido.dev/kido/cmd/internal/manifest"
 	"kido.dev/kido/cmd/internal/termtable"
+	"kido.dev/kido/internal/privfile"
 	"kido.dev/kido/sync/wire"
 )
 
@@ -97,7 +97,7 @@ reissued gives back its replacement, so a retry issues nothing twice.`,
 	if err != nil {
 		return err
 	}
-	if err := os.MkdirAll(*out, 0o755); err != nil {
+	if err := privfile.MkdirAll(*out); err != nil {
 		return fmt.Errorf("output directory: %w", err)
 	}
 	res, err := cl.Reissue(ctx, event, sel)

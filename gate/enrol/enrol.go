@@ -18,6 +18,7 @@ import (
 
 	"kido.dev/kido/gate/gatedir"
 	"kido.dev/kido/gate/replica"
+	"kido.dev/kido/internal/privfile"
 	"kido.dev/kido/sync/client"
 	"kido.dev/kido/sync/wire"
 )
@@ -70,7 +71,7 @@ func Gate(ctx context.Context, cfg Config) (Result, error) {
 	if _, err := os.Stat(dbPath); err == nil {
 		return res, fmt.Errorf("%w: %s exists", ErrEnrolled, dbPath)
 	}
-	if err := os.MkdirAll(cfg.Dir, 0o700); err != nil {
+	if err := privfile.MkdirAll(cfg.Dir); err != nil {
 		return res, fmt.Errorf("enrol: data directory: %w", err)
 	}
 	cred, err := gatedir.ReadCredential(cfg.Dir)
@@ -141,10 +142,6 @@ func build(ctx context.Context, path string, snap *wire.Snapshot, serverURL stri
 	r, err := replica.Create(tmp, replica.Options{})
 	if err != nil {
 		return err
-	}
-	if err := os.Chmod(tmp, 0o600); err != nil {
-		r.Close()
-		return fmt.Errorf("enrol: %w", err)
 	}
 	err = r.Apply(ctx, snap, serverURL)
 	if cerr := r.Close(); err == nil {

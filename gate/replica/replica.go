@@ -14,6 +14,7 @@ import (
 
 	"kido.dev/kido"
 	"kido.dev/kido/gate"
+	"kido.dev/kido/internal/privfile"
 	"kido.dev/kido/ticket"
 )
 
@@ -158,6 +159,11 @@ func (r *Replica) begin(ctx context.Context) (*sql.Tx, error) {
 func Create(path string, opts Options) (*Replica, error) {
 	if _, err := os.Stat(path); err == nil {
 		return nil, &Error{Op: "create", Path: path, Err: os.ErrExist, Hint: "this gate is already enrolled; use another -data directory to enrol again"}
+	}
+	// Made private before SQLite opens it: its -wal and -shm files take
+	// the database file's mode.
+	if err := privfile.Prepare(path); err != nil {
+		return nil, &Error{Op: "create", Path: path, Err: gate.ErrIO, Cause: err}
 	}
 	r, err := openDB(path, "rwc", opts)
 	if err != nil {

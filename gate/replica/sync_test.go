@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -423,6 +424,34 @@ func TestNanosNeverWrap(t *testing.T) {
 	} {
 		if got := fromNanos(toNanos(c.in)); !got.Equal(c.want) {
 			t.Errorf("fromNanos(toNanos(%s)) = %s, want %s", c.in, got, c.want)
+		}
+	}
+}
+
+// TestCreateIsPrivate: a replica made in a directory open to all, under a
+// permissive umask, and its -wal and -shm files, are readable by their
+// owner only: they hold the roster's names.
+func TestCreateIsPrivate(t *testing.T) {
+	old := syscall.Umask(0o002)
+	defer syscall.Umask(old)
+	dir := t.TempDir()
+	os.Chmod(dir, 0o755)
+	path := filepath.Join(dir, "replica.db")
+	f := gatetest.New(5, gatetest.GateBoth, time.Now())
+	r, err := Create(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if err := r.Apply(ctx, &f.Snapshot, "http://127.0.0.1:1"); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{path, path + "-wal", path + "-shm"} {
+		st, err := os.Stat(p)
+		if err != nil {
+			t.Errorf("%s: %v", p, err)
+		} else if m := st.Mode().Perm(); m != 0o600 {
+			t.Errorf("%s has mode %04o, want 0600", filepath.Base(p), m)
 		}
 	}
 }

@@ -13,11 +13,11 @@ import (
 	"encoding/csv"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 	"strconv"
 
 	"kido.dev/kido/internal/atomicfile"
+	"kido.dev/kido/internal/privfile"
 	"kido.dev/kido/sync/wire"
 	"kido.dev/kido/ticket/qr"
 )
@@ -39,7 +39,7 @@ func WriteImage(dir string, event uint32, t *wire.IssuedTicket) error {
 	if err != nil {
 		return fmt.Errorf("render serial %d: %w", t.Serial, err)
 	}
-	if err := os.WriteFile(filepath.Join(dir, ImageName(event, t.Serial)), png, 0o644); err != nil {
+	if err := privfile.WriteFile(filepath.Join(dir, ImageName(event, t.Serial)), png); err != nil {
 		return fmt.Errorf("write image: %w", err)
 	}
 	return nil
@@ -49,7 +49,7 @@ func WriteImage(dir string, event uint32, t *wire.IssuedTicket) error {
 // tierNames (its number when the map has no name for it). withReplaces
 // adds the replaces column of a reissue.
 func Write(path string, event uint32, tickets []wire.IssuedTicket, tierNames map[uint8]string, withReplaces bool) error {
-	err := atomicfile.WriteFile(path, 0o644, func(w io.Writer) error {
+	err := atomicfile.WriteFile(path, privfile.Mode, func(w io.Writer) error {
 		cw := csv.NewWriter(w)
 		header := []string{"serial", "holder", "tier", "order_ref", "text", "image"}
 		if withReplaces {

@@ -13,6 +13,7 @@ import (
 
 	_ "github.com/mattn/go-sqlite3" // registers the "sqlite3" driver
 
+	"kido.dev/kido/internal/privfile"
 	"kido.dev/kido/sync/server"
 	"kido.dev/kido/sync/wire"
 	"kido.dev/kido/ticket"
@@ -29,6 +30,11 @@ var _ server.Store = (*Store)(nil)
 
 // Open opens (creating if needed) the database at path.
 func Open(path string) (*Store, error) {
+	// Made private before SQLite opens it: its -wal and -shm files take
+	// the database file's mode, and they hold rosters and credentials.
+	if err := privfile.Prepare(path); err != nil {
+		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
 	q := "?_journal_mode=WAL&_synchronous=FULL&_busy_timeout=5000&_foreign_keys=on"
 	w, err := sql.Open("sqlite3", "file:"+url.PathEscape(path)+q+"&_txlock=immediate")
 	if err != nil {
