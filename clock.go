@@ -89,7 +89,7 @@ func (c *Clock) ObserveRecorded(t time.Time) {
 
 // Reading is one reading of the clock.
 type Reading struct {
-	Device  time.Time     // the device clock
+	Device  time.Time     // the device clock, held within kido's years (ClampTime)
 	Trusted time.Time     // the time decisions use
 	Behind  time.Duration // how far the device clock is behind trusted time (0 if not)
 }
@@ -102,7 +102,7 @@ func (r Reading) DeviceBehind() bool { return r.Behind > ClockTolerance }
 func (c *Clock) Now() Reading {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	dev := c.wall().Round(0) // trusted time is wall time
+	dev := ClampTime(c.wall().Round(0)) // trusted time is wall time
 	m := c.mono()
 	tr := dev
 	for _, f := range []time.Time{c.server.from(m), c.local.from(m)} {

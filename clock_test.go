@@ -115,3 +115,18 @@ func TestClockServerReplacesLocalFloor(t *testing.T) {
 		t.Errorf("server floor: trusted %v, want %v", r.Trusted, now.Add(time.Hour))
 	}
 }
+
+// TestClockHoldsDeviceWithinYears: a tablet whose clock was reset to 1970
+// (a flat battery) reads as kido's first instant, so its records are
+// accepted everywhere, and trusted time still comes from the server.
+func TestClockHoldsDeviceWithinYears(t *testing.T) {
+	c := kido.NewClock(func() time.Time { return time.Unix(0, 0) }, func() time.Duration { return 0 })
+	if r := c.Now(); !r.Device.Equal(kido.MinTime) || !r.Trusted.Equal(kido.MinTime) {
+		t.Errorf("1970 device clock read as %+v, want MinTime", r)
+	}
+	seen := time.Date(2027, 8, 1, 9, 0, 0, 0, time.UTC)
+	c.Observe(seen)
+	if r := c.Now(); !r.Trusted.Equal(seen) || !r.DeviceBehind() {
+		t.Errorf("after a server time: %+v, want trusted %s and the device behind", r, seen)
+	}
+}

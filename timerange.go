@@ -28,6 +28,19 @@ func CheckTime(what string, t time.Time) error {
 	return fmt.Errorf("%w: %s %s is outside the years 2000 to 2199", ErrTimeRange, what, t.Format(time.RFC3339))
 }
 
+// ClampTime returns t held within [MinTime, MaxTime - 1 ns], for a time
+// kido measures itself rather than accepts: a device clock reset to 1970
+// or run away to 2300 still yields a record every part of kido accepts.
+func ClampTime(t time.Time) time.Time {
+	switch {
+	case t.Before(MinTime):
+		return MinTime
+	case !t.Before(MaxTime):
+		return MaxTime.Add(-time.Nanosecond)
+	}
+	return t
+}
+
 // CheckTimes checks the event's window with CheckTime.
 func (e Event) CheckTimes() error {
 	return errors.Join(CheckTime("event start", e.Start), CheckTime("event end", e.End))

@@ -21,6 +21,16 @@ func TestCheckTime(t *testing.T) {
 			t.Errorf("CheckTime(%s) = %v, want ErrTimeRange naming it", bad, err)
 		}
 	}
+	for _, c := range []struct{ in, want time.Time }{
+		{time.Unix(0, 0), kido.MinTime},
+		{time.Date(2300, 1, 1, 0, 0, 0, 0, time.UTC), kido.MaxTime.Add(-time.Nanosecond)},
+		{kido.MinTime.Add(time.Hour), kido.MinTime.Add(time.Hour)},
+	} {
+		got := kido.ClampTime(c.in)
+		if !got.Equal(c.want) || kido.CheckTime("t", got) != nil {
+			t.Errorf("ClampTime(%s) = %s, want %s, accepted by CheckTime", c.in, got, c.want)
+		}
+	}
 	// Every accepted time survives the gate's Unix-nanosecond storage.
 	for _, tm := range []time.Time{kido.MinTime, kido.MaxTime} {
 		if back := time.Unix(0, tm.UnixNano()).UTC(); !back.Equal(tm) {

@@ -405,18 +405,14 @@ func loadConfig(ctx context.Context, q querier, gateID uint32) (*gate.Config, er
 }
 
 // toNanos stores a time as Unix nanoseconds. Times from the server are
-// checked against kido.CheckTime before they are applied; a device clock
-// outside those years is held at their edge rather than let wrap.
+// checked with kido.CheckTime before they are applied and the device
+// clock is read through kido.ClampTime, so the clamp here changes nothing
+// that is hashed; it is the last guard against a wrap.
 func toNanos(t time.Time) int64 {
 	if t.IsZero() {
 		return 0
 	}
-	if t.Before(kido.MinTime) {
-		t = kido.MinTime
-	} else if !t.Before(kido.MaxTime) {
-		t = kido.MaxTime
-	}
-	return t.UnixNano()
+	return kido.ClampTime(t).UnixNano()
 }
 
 func fromNanos(n int64) time.Time {

@@ -256,6 +256,9 @@ func (r *Replica) ApplyChanges(ctx context.Context, ch *wire.Changes) (Applied, 
 	if ch.Resnapshot || ch.Cursor == "" {
 		return ap, fmt.Errorf("%w: an answer without a cursor needs a snapshot, not ApplyChanges", ErrBadChange)
 	}
+	if err := kido.CheckTime("server_time", ch.ServerTime); err != nil {
+		return ap, fmt.Errorf("%w: %v\nhint: kido-gate and kido-server may be different versions", ErrBadChange, err)
+	}
 	for i, c := range ch.Changes {
 		if err := checkChange(c); err != nil {
 			return ap, fmt.Errorf("%w: change %d: %v\nhint: kido-gate and kido-server may be different versions", ErrBadChange, i, err)

@@ -227,6 +227,7 @@ func TestApplyChangesRefusesBadAnswers(t *testing.T) {
 		"admission in 0001": changesOf("c9", wire.Change{Kind: wire.ChangeAdmission, Admission: &ancient}),
 		"event end in 2262": changesOf("c9", wire.Change{Kind: wire.ChangeEvent, Event: &farEvent}),
 		"key until 3000":    changesOf("c9", wire.Change{Kind: wire.ChangeKey, Key: &farKey}),
+		"server time 2400":  {Cursor: "c9", ServerTime: time.Date(2400, 1, 1, 0, 0, 0, 0, time.UTC)},
 	} {
 		if _, err := r.ApplyChanges(ctx, ch); !errors.Is(err, ErrBadChange) {
 			t.Errorf("%s: got %v, want ErrBadChange", name, err)
@@ -418,7 +419,7 @@ func TestSnapshotTimesBounded(t *testing.T) {
 // their edge, never wrapped into another century.
 func TestNanosNeverWrap(t *testing.T) {
 	for _, c := range []struct{ in, want time.Time }{
-		{time.Date(2300, 1, 1, 0, 0, 0, 0, time.UTC), kido.MaxTime},
+		{time.Date(2300, 1, 1, 0, 0, 0, 0, time.UTC), kido.MaxTime.Add(-time.Nanosecond)},
 		{time.Date(1, 1, 1, 0, 0, 1, 0, time.UTC), kido.MinTime},
 		{time.Date(2027, 8, 1, 0, 0, 0, 0, time.UTC), time.Date(2027, 8, 1, 0, 0, 0, 0, time.UTC)},
 	} {
