@@ -14,8 +14,8 @@ import (
 	_ "time/tzdata" // event time zones work on hosts without a zoneinfo database
 
 	"kido.dev/kido/cmd/internal/dirlock"
-	"kido.dev/kido/sync/client"
 	"kido.dev/kido/internal/privfile"
+	"kido.dev/kido/sync/client"
 	"kido.dev/kido/sync/server"
 	"kido.dev/kido/sync/server/sqlite"
 )

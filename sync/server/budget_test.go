@@ -88,7 +88,9 @@ func TestOneSnapshotPerGate(t *testing.T) {
 	hs.gate = hog.id
 	hs.mu.Unlock()
 	first := make(chan answer, 1)
-	go func() { first <- hog.do(t, http.MethodGet, "/v1/gate/snapshot?nonce=00112233445566778899aabbccddeeff", nil) }()
+	go func() {
+		first <- hog.do(t, http.MethodGet, "/v1/gate/snapshot?nonce=00112233445566778899aabbccddeeff", nil)
+	}()
 	<-hs.entered
 	wantOneAtATime(t, "snapshot", hog.do(t, http.MethodGet, "/v1/gate/snapshot?nonce=00112233445566778899aabbccddeeff", nil))
 	if a := other.do(t, http.MethodGet, "/v1/gate/snapshot?nonce=00112233445566778899aabbccddeeff", nil); a.status != http.StatusOK {

@@ -206,7 +206,10 @@ func TestUploadCheck(t *testing.T) {
 		{"unknown kind", func(r *UploadRequest) { r.Admissions[0].Kind = "enter"; rehash(r) }, CodeBadRecord},
 		{"zero time", func(r *UploadRequest) { r.Admissions[0].Corrected = time.Time{}; rehash(r) }, CodeBadRecord},
 		{"admission in 9999", func(r *UploadRequest) { r.Admissions[0].At = time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC); rehash(r) }, CodeBadRecord},
-		{"admission in 0001", func(r *UploadRequest) { r.Admissions[1].Corrected = time.Date(1, 1, 1, 0, 0, 1, 0, time.UTC); rehash(r) }, CodeBadRecord},
+		{"admission in 0001", func(r *UploadRequest) {
+			r.Admissions[1].Corrected = time.Date(1, 1, 1, 0, 0, 1, 0, time.UTC)
+			rehash(r)
+		}, CodeBadRecord},
 		{"audit in 2200", func(r *UploadRequest) { r.Audits[0].At = time.Date(2200, 1, 1, 0, 0, 0, 0, time.UTC); rehash(r) }, CodeBadRecord},
 		{"entry without text", func(r *UploadRequest) { r.Admissions[0].Text = ""; rehash(r) }, CodeBadRecord},
 		{"audit reason empty", func(r *UploadRequest) { r.Audits[0].Reason = ""; rehash(r) }, CodeBadRecord},
