@@ -4,13 +4,14 @@
 //
 //	serial,holder,tier,order_ref,text,image[,replaces]
 //
-// where text is exactly what the QR code holds. The manifest is written
+// where text is exactly what the QR code holds. Cells go through
+// internal/safecsv, so a holder named =HYPERLINK(...) opens in a spreadsheet
+// as text. The manifest is written
 // atomically: it appears whole or not at all, so its presence means every
 // image beside it was written first.
 package manifest
 
 import (
-	"encoding/csv"
 	"fmt"
 	"io"
 	"os"
@@ -18,6 +19,7 @@ import (
 	"strconv"
 
 	"kido.dev/kido/internal/atomicfile"
+	"kido.dev/kido/internal/safecsv"
 	"kido.dev/kido/sync/wire"
 	"kido.dev/kido/ticket/qr"
 )
@@ -50,7 +52,7 @@ func WriteImage(dir string, event uint32, t *wire.IssuedTicket) error {
 // adds the replaces column of a reissue.
 func Write(path string, event uint32, tickets []wire.IssuedTicket, tierNames map[uint8]string, withReplaces bool) error {
 	err := atomicfile.WriteFile(path, 0o644, func(w io.Writer) error {
-		cw := csv.NewWriter(w)
+		cw := safecsv.NewWriter(w)
 		header := []string{"serial", "holder", "tier", "order_ref", "text", "image"}
 		if withReplaces {
 			header = append(header, "replaces")

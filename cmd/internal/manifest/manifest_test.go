@@ -12,6 +12,7 @@ func TestWrite(t *testing.T) {
 	tickets := []wire.IssuedTicket{
 		{Serial: 7, Tier: 1, Holder: "Smith, Jo", OrderRef: "A-1", Text: "0100", Replaces: 3},
 		{Serial: 8, Tier: 9, Holder: "山田 太郎", Text: "0101"},
+		{Serial: 9, Tier: 1, Holder: `=HYPERLINK("http://x","y")`, OrderRef: "@SUM(A1)", Text: "0102"},
 	}
 	for _, c := range []struct {
 		name     string
@@ -20,10 +21,12 @@ func TestWrite(t *testing.T) {
 	}{
 		{"issued", false, "serial,holder,tier,order_ref,text,image\n" +
 			"7,\"Smith, Jo\",VIP,A-1,0100,e2-00000007.png\n" +
-			"8,山田 太郎,9,,0101,e2-00000008.png\n"},
+			"8,山田 太郎,9,,0101,e2-00000008.png\n" +
+			"9,\"'=HYPERLINK(\"\"http://x\"\",\"\"y\"\")\",VIP,'@SUM(A1),0102,e2-00000009.png\n"},
 		{"reissued", true, "serial,holder,tier,order_ref,text,image,replaces\n" +
 			"7,\"Smith, Jo\",VIP,A-1,0100,e2-00000007.png,3\n" +
-			"8,山田 太郎,9,,0101,e2-00000008.png,0\n"},
+			"8,山田 太郎,9,,0101,e2-00000008.png,0\n" +
+			"9,\"'=HYPERLINK(\"\"http://x\"\",\"\"y\"\")\",VIP,'@SUM(A1),0102,e2-00000009.png,0\n"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			dir := t.TempDir()
