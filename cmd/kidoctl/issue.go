@@ -20,9 +20,14 @@ import (
 const issueChunk = 2000
 
 func runIssue(ctx context.Context, e env, args []string) error {
-	fs, c := newFlags(e, "issue", "issue [-event] ID [-tier T] (-count N | -roster FILE.csv) -out DIR [-batch ID]",
+	fs, c := newFlags(e, "issue", "issue [-event] ID [-tier T] (-count N | -roster FILE.csv) -out DIR [-batch ID] [-font FILE.ttf] [-pdf=false]",
 		`Issues tickets: one PNG per ticket in DIR and DIR/manifest.csv with the header
-serial,holder,tier,order_ref,text,image ("text" is exactly what the QR code holds).
+serial,holder,tier,order_ref,text,image ("text" is exactly what the QR code holds),
+and printable tickets: a PDF per ticket (e1-00000007.pdf) and DIR/tickets.pdf with
+every ticket of the batch, one to a page, showing the event, venue, date and time
+in the event's zone, holder, tier, order, serial and the QR code. The PDFs need a
+Japanese TrueType font: Debian's fonts-ipaexfont, or -font FILE.ttf. -pdf=false
+writes images and manifest only (kidoctl render writes the PDFs later).
 
 The roster is UTF-8 CSV with the header name,email,tier,order_ref; an empty tier
 cell takes -tier. A bad row aborts the whole batch, naming its line, and nothing
@@ -35,6 +40,8 @@ already issued in that batch are given back and their images written again.`,
 	rosterPath := fs.String("roster", "", "roster CSV `file`")
 	out := fs.String("out", "", "output `directory` for the images and manifest.csv")
 	batch := fs.String("batch", "", "batch `id` making a re-run safe (default: a new one, printed)")
+	fontPath := fs.String("font", "", "TrueType `file` for the PDFs (default: IPAexGothic of fonts-ipaexfont)")
+	withPDF := fs.Bool("pdf", true, "write printable PDFs beside the images")
 	event, help, err := parseEvent(fs, ev, args, true)
 	if help || err != nil {
 		return err
@@ -87,11 +94,26 @@ already issued in that batch are given back and their images written again.`,
 	if *batch == "" {
 		*batch = newBatchID()
 	}
+	var print *printer
+	if *withPDF {
+		// The font is checked before anything is issued: a missing font
+		// is the promoter's to fix, not a half-written batch.
+		holders, orders := make([]string, len(items)), make([]string, len(items))
+		for i, it := range items {
+			holders[i], orders[i] = it.Holder, it.OrderRef
+		}
+		if print, err = newPrinter(*fontPath, &d, *out, holders, orders); err != nil {
+			return fmt.Errorf("%w\nnothing was issued", err)
+		}
+	}
 	if err := os.MkdirAll(*out, 0o755); err != nil {
 		return fmt.Errorf("output directory: %w", err)
 	}
 	fmt.Fprintf(e.stderr, "kidoctl: issuing %d tickets of event %d as batch %s\n", len(items), event, *batch)
-	tickets, err := issueAll(ctx, e, cl, event, *batch, items, *out)
+	tickets, err := issueAll(ctx, e, cl, event, *batch, items, *out, print)
+	if err == nil && print != nil {
+		err = print.writeAll(manifest.IssuedPDF, tickets)
+	}
 	if err != nil {
 		return fmt.Errorf("%w\nhint: run the same command with -batch %s to finish: tickets already issued are given back, not issued twice", err, *batch)
 	}
@@ -108,7 +130,11 @@ already issued in that batch are given back and their images written again.`,
 			Manifest string `json:"manifest"`
 		}{*batch, event, len(tickets), *out, manifestPath})
 	}
-	fmt.Fprintf(e.stdout, "issued %d tickets of event %d (batch %s); images and manifest.csv in %s\n", len(tickets), event, *batch, *out)
+	files := "images and manifest.csv"
+	if print != nil {
+		files = "images, PDFs (all in " + manifest.IssuedPDF + ") and manifest.csv"
+	}
+	fmt.Fprintf(e.stdout, "issued %d tickets of event %d (batch %s); %s in %s\n", len(tickets), event, *batch, files, *out)
 	return nil
 }
 
@@ -120,9 +146,9 @@ func newBatchID() string {
 
 // issueAll sends the batch in chunks while the images of the tickets
 // already issued are being rendered.
-func issueAll(ctx context.Context, e env, cl *client.Client, event uint32, batch string, items []wire.IssueItem, dir string) ([]wire.IssuedTicket, error) {
+func issueAll(ctx context.Context, e env, cl *client.Client, event uint32, batch string, items []wire.IssueItem, dir string, print *printer) ([]wire.IssuedTicket, error) {
 	tickets := make([]wire.IssuedTicket, len(items))
-	r, ctx := newRenderer(ctx, event, dir)
+	r, ctx := newRenderer(ctx, event, dir, print)
 	var issued atomic.Int64
 	stop := progress(e.stderr, len(items), issued.Load, r.done.Load)
 	sendErr := func() error {

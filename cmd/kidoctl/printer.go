@@ -1,0 +1,81 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+
+	"kido.dev/kido/cmd/internal/manifest"
+	"kido.dev/kido/cmd/internal/ticketpdf"
+	"kido.dev/kido/internal/atomicfile"
+	"kido.dev/kido/sync/wire"
+)
+
+// printer writes printable tickets: a PDF per ticket beside its image, and
+// the batch's combined PDF. Its font is cut to the characters of the batch
+// (ticketpdf.Font.Subset), which is what keeps a PDF per ticket cheap; the
+// same batch gives the same subset, so a re-render gives the same files.
+type printer struct {
+	detail *wire.EventDetail
+	tiers  map[uint8]string
+	font   *ticketpdf.Font
+	dir    string
+}
+
+// newPrinter loads the font (fontPath, or Debian's IPAexGothic) and cuts it
+// to the characters the tickets of items will print.
+func newPrinter(fontPath string, d *wire.EventDetail, dir string, holders, orderRefs []string) (*printer, error) {
+	f, err := ticketpdf.LoadFont(fontPath)
+	if err != nil {
+		return nil, err
+	}
+	p := &printer{detail: d, tiers: newTierIndex(d.Tiers).byID, dir: dir}
+	texts := append(append([]string{d.Event.Name, d.Event.Venue, ticketpdf.When(d.Event)}, holders...), orderRefs...)
+	for _, name := range p.tiers {
+		texts = append(texts, name)
+	}
+	if p.font, err = f.Subset(texts); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+func (p *printer) ticket(t *wire.IssuedTicket) ticketpdf.Ticket {
+	tier, ok := p.tiers[t.Tier]
+	if !ok {
+		tier = strconv.Itoa(int(t.Tier))
+	}
+	return ticketpdf.Ticket{Event: p.detail.Event, Tier: tier, Holder: t.Holder, OrderRef: t.OrderRef, Serial: t.Serial, Text: t.Text}
+}
+
+// writeOne writes the PDF of one ticket. Like its PNG it is written in
+// place: the combined PDF and the manifest, written last and atomically,
+// are what says a batch is complete.
+func (p *printer) writeOne(t *wire.IssuedTicket) error {
+	var b bytes.Buffer
+	if err := ticketpdf.Write(&b, p.font, []ticketpdf.Ticket{p.ticket(t)}); err != nil {
+		return fmt.Errorf("serial %d: %w", t.Serial, err)
+	}
+	if err := os.WriteFile(filepath.Join(p.dir, manifest.PDFName(p.detail.Event.ID, t.Serial)), b.Bytes(), 0o644); err != nil {
+		return fmt.Errorf("write ticket PDF: %w", err)
+	}
+	return nil
+}
+
+// writeAll writes every ticket, in order, into one PDF named name.
+func (p *printer) writeAll(name string, ts []wire.IssuedTicket) error {
+	pages := make([]ticketpdf.Ticket, len(ts))
+	for i := range ts {
+		pages[i] = p.ticket(&ts[i])
+	}
+	err := atomicfile.WriteFile(filepath.Join(p.dir, name), 0o644, func(w io.Writer) error {
+		return ticketpdf.Write(w, p.font, pages)
+	})
+	if err != nil {
+		return fmt.Errorf("write %s: %w", name, err)
+	}
+	return nil
+}
