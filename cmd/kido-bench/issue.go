@@ -100,7 +100,7 @@ func runIssuePDF(ctx context.Context, h *harness, s *serverProc, event uint32, d
 	cpu := ""
 	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
 		c := time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-		cpu = fmt.Sprintf("; kidoctl CPU %.1f ms per ticket", float64((c / time.Duration(n)).Microseconds())/1000)
+		cpu = fmt.Sprintf("; kidoctl CPU %.1f ms per ticket", float64((c/time.Duration(n)).Microseconds())/1000)
 	}
 	h.logf("issue with PDFs: %s in %.1f s, %.1f ms per ticket; tickets.pdf %d KiB", strings.TrimSpace(string(stdout)), took.Seconds(), float64(per.Microseconds())/1000, all.Size()/1024)
 	return info(fmt.Sprintf("issuance of %s tickets with PNGs and printable PDFs (kidoctl issue process)", count(n)),

@@ -8,8 +8,8 @@ import (
 	"strconv"
 
 	"kido.dev/kido/cmd/internal/manifest"
-	"kido.dev/kido/cmd/internal/ticketpdf"
 	"kido.dev/kido/cmd/internal/termtable"
+	"kido.dev/kido/cmd/internal/ticketpdf"
 	"kido.dev/kido/sync/wire"
 )
 
