@@ -72,7 +72,7 @@ func BenchmarkFind(b *testing.B) {
 	r, _ := newReplica(b, roster, gatetest.GateBoth)
 	for _, c := range []struct{ name, q string }{
 		{"name", "たなか じろう 99997"}, // ﾀﾅｶ ｼﾞﾛｳ 99997 typed in hiragana
-		{"name-many", "佐藤"},          // 166,667 match; the first 50 are returned
+		{"name-many", "佐藤"},       // 166,667 match; the first 50 are returned
 		{"order", "ORD-000123"},
 		{"inside-full-scan", "じろう 99997"},
 	} {
