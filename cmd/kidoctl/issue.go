@@ -98,11 +98,11 @@ already issued in that batch are given back and their images written again.`,
 	if *withPDF {
 		// The font is checked before anything is issued: a missing font
 		// is the promoter's to fix, not a half-written batch.
-		holders, orders := make([]string, len(items)), make([]string, len(items))
-		for i, it := range items {
-			holders[i], orders[i] = it.Holder, it.OrderRef
+		texts := make([]string, 0, 2*len(items))
+		for _, it := range items {
+			texts = append(texts, it.Holder, it.OrderRef)
 		}
-		if print, err = newPrinter(*fontPath, &d, *out, holders, orders); err != nil {
+		if print, err = newPrinter(*fontPath, &d, *out, texts); err != nil {
 			return fmt.Errorf("%w\nnothing was issued", err)
 		}
 	}

@@ -26,14 +26,15 @@ type printer struct {
 }
 
 // newPrinter loads the font (fontPath, or Debian's IPAexGothic) and cuts it
-// to the characters the tickets of items will print.
-func newPrinter(fontPath string, d *wire.EventDetail, dir string, holders, orderRefs []string) (*printer, error) {
+// to the characters the tickets will print: the event's and tiers' and
+// those of texts, each ticket's holder and order reference.
+func newPrinter(fontPath string, d *wire.EventDetail, dir string, texts []string) (*printer, error) {
 	f, err := ticketpdf.LoadFont(fontPath)
 	if err != nil {
 		return nil, err
 	}
 	p := &printer{detail: d, tiers: newTierIndex(d.Tiers).byID, dir: dir}
-	texts := append(append([]string{d.Event.Name, d.Event.Venue, ticketpdf.When(d.Event)}, holders...), orderRefs...)
+	texts = append(texts, d.Event.Name, d.Event.Venue, ticketpdf.When(d.Event))
 	for _, name := range p.tiers {
 		texts = append(texts, name)
 	}
@@ -41,6 +42,16 @@ func newPrinter(fontPath string, d *wire.EventDetail, dir string, holders, order
 		return nil, err
 	}
 	return p, nil
+}
+
+// holderTexts are the holders and order references of tickets, for
+// newPrinter.
+func holderTexts(ts []wire.IssuedTicket) []string {
+	texts := make([]string, 0, 2*len(ts))
+	for _, t := range ts {
+		texts = append(texts, t.Holder, t.OrderRef)
+	}
+	return texts
 }
 
 func (p *printer) ticket(t *wire.IssuedTicket) ticketpdf.Ticket {

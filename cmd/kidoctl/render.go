@@ -63,11 +63,7 @@ its new details.`,
 	if err != nil {
 		return err
 	}
-	holders, orders := make([]string, len(tickets)), make([]string, len(tickets))
-	for i, t := range tickets {
-		holders[i], orders[i] = t.Holder, t.OrderRef
-	}
-	print, err := newPrinter(*fontPath, &d, *dir, holders, orders)
+	print, err := newPrinter(*fontPath, &d, *dir, holderTexts(tickets))
 	if err != nil {
 		return err
 	}

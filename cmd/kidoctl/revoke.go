@@ -117,11 +117,7 @@ reissued gives back its replacement, so a retry issues nothing twice.`,
 	}
 	var print *printer
 	if *withPDF {
-		holders, orders := make([]string, len(res.Tickets)), make([]string, len(res.Tickets))
-		for i, t := range res.Tickets {
-			holders[i], orders[i] = t.Holder, t.OrderRef
-		}
-		if print, err = newPrinter(*fontPath, &d, *out, holders, orders); err != nil {
+		if print, err = newPrinter(*fontPath, &d, *out, holderTexts(res.Tickets)); err != nil {
 			return fmt.Errorf("%w\nhint: the tickets were reissued; kidoctl reissue again with a font gives back the same replacements", err)
 		}
 	}
