@@ -92,9 +92,18 @@ func runIssuePDF(ctx context.Context, h *harness, s *serverProc, event uint32, d
 	if len(pdfs) != n {
 		return row{}, fmt.Errorf("%d ticket PDFs in %s, want %d", len(pdfs), out, n)
 	}
-	all, err := os.Stat(filepath.Join(out, "tickets.pdf"))
-	if err != nil {
-		return row{}, err
+	// tickets.pdf, or volumes tickets-0001.pdf … for a large batch.
+	volumes, err := filepath.Glob(filepath.Join(out, "tickets*.pdf"))
+	if err != nil || len(volumes) == 0 {
+		return row{}, fmt.Errorf("no combined PDF in %s (%v)", out, err)
+	}
+	var allSize int64
+	for _, v := range volumes {
+		fi, err := os.Stat(v)
+		if err != nil {
+			return row{}, err
+		}
+		allSize += fi.Size()
 	}
 	per := took / time.Duration(n)
 	cpu := ""
@@ -102,7 +111,7 @@ func runIssuePDF(ctx context.Context, h *harness, s *serverProc, event uint32, d
 		c := time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 		cpu = fmt.Sprintf("; kidoctl CPU %.1f ms per ticket", float64((c/time.Duration(n)).Microseconds())/1000)
 	}
-	h.logf("issue with PDFs: %s in %.1f s, %.1f ms per ticket; tickets.pdf %d KiB", strings.TrimSpace(string(stdout)), took.Seconds(), float64(per.Microseconds())/1000, all.Size()/1024)
+	h.logf("issue with PDFs: %s in %.1f s, %.1f ms per ticket; combined PDFs %d KiB in %d files", strings.TrimSpace(string(stdout)), took.Seconds(), float64(per.Microseconds())/1000, allSize/1024, len(volumes))
 	return info(fmt.Sprintf("issuance of %s tickets with PNGs and printable PDFs (kidoctl issue process)", count(n)),
 		fmt.Sprintf("%s: %.1f ms per ticket, of which PDFs about %.1f ms (PNG-only run: %.2f ms)%s", secs(took),
 			float64(per.Microseconds())/1000, float64((per-pngPer).Microseconds())/1000, float64(pngPer.Microseconds())/1000, cpu)), nil

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -24,7 +25,8 @@ func runIssue(ctx context.Context, e env, args []string) error {
 		`Issues tickets: one PNG per ticket in DIR and DIR/manifest.csv with the header
 serial,holder,tier,order_ref,text,image ("text" is exactly what the QR code holds),
 and printable tickets: a PDF per ticket (e1-00000007.pdf) and DIR/tickets.pdf with
-every ticket of the batch, one to a page, showing the event, venue, date and time
+every ticket of the batch, one to a page (in volumes tickets-0001.pdf, … of 1,000
+pages for a larger batch), showing the event, venue, date and time
 in the event's zone, holder, tier, order, serial and the QR code. The PDFs need a
 Japanese TrueType font: Debian's fonts-ipaexfont, or -font FILE.ttf. -pdf=false
 writes images and manifest only (kidoctl render writes the PDFs later).
@@ -111,8 +113,9 @@ already issued in that batch are given back and their images written again.`,
 	}
 	fmt.Fprintf(e.stderr, "kidoctl: issuing %d tickets of event %d as batch %s\n", len(items), event, *batch)
 	tickets, err := issueAll(ctx, e, cl, event, *batch, items, *out, print)
+	var combined []string
 	if err == nil && print != nil {
-		err = print.writeAll(manifest.IssuedPDF, tickets)
+		combined, err = print.writeAll(manifest.IssuedPDF, tickets)
 	}
 	if err != nil {
 		return fmt.Errorf("%w\nhint: run the same command with -batch %s to finish: tickets already issued are given back, not issued twice", err, *batch)
@@ -132,7 +135,7 @@ already issued in that batch are given back and their images written again.`,
 	}
 	files := "images and manifest.csv"
 	if print != nil {
-		files = "images, PDFs (all in " + manifest.IssuedPDF + ") and manifest.csv"
+		files = "images, PDFs (all in " + strings.Join(combined, ", ") + ") and manifest.csv"
 	}
 	fmt.Fprintf(e.stdout, "issued %d tickets of event %d (batch %s); %s in %s\n", len(tickets), event, *batch, files, *out)
 	return nil

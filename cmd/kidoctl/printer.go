@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 
 	"kido.dev/kido/cmd/internal/manifest"
 	"kido.dev/kido/cmd/internal/ticketpdf"
@@ -76,17 +77,34 @@ func (p *printer) writeOne(t *wire.IssuedTicket) error {
 	return nil
 }
 
-// writeAll writes every ticket, in order, into one PDF named name.
-func (p *printer) writeAll(name string, ts []wire.IssuedTicket) error {
-	pages := make([]ticketpdf.Ticket, len(ts))
-	for i := range ts {
-		pages[i] = p.ticket(&ts[i])
+// volumePages is the most tickets one combined PDF holds. fpdf builds a
+// whole document in memory, about 50 KiB a page, so a batch of 100,000 in
+// one file would need gigabytes; a thousand pages is also a print job a
+// printer takes.
+var volumePages = 1000
+
+// writeAll writes every ticket, in order, into one PDF named name, or, for
+// more than volumePages tickets, into volumes of volumePages named like
+// tickets-0001.pdf, tickets-0002.pdf; it returns the names written.
+func (p *printer) writeAll(name string, ts []wire.IssuedTicket) ([]string, error) {
+	var names []string
+	for off := 0; off < len(ts); off += volumePages {
+		chunk := ts[off:min(off+volumePages, len(ts))]
+		file := name
+		if len(ts) > volumePages {
+			file = strings.TrimSuffix(name, ".pdf") + fmt.Sprintf("-%04d.pdf", off/volumePages+1)
+		}
+		pages := make([]ticketpdf.Ticket, len(chunk))
+		for i := range chunk {
+			pages[i] = p.ticket(&chunk[i])
+		}
+		err := atomicfile.WriteFile(filepath.Join(p.dir, file), 0o644, func(w io.Writer) error {
+			return ticketpdf.Write(w, p.font, pages)
+		})
+		if err != nil {
+			return nil, fmt.Errorf("write %s: %w", file, err)
+		}
+		names = append(names, file)
 	}
-	err := atomicfile.WriteFile(filepath.Join(p.dir, name), 0o644, func(w io.Writer) error {
-		return ticketpdf.Write(w, p.font, pages)
-	})
-	if err != nil {
-		return fmt.Errorf("write %s: %w", name, err)
-	}
-	return nil
+	return names, nil
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"kido.dev/kido/cmd/internal/manifest"
 	"kido.dev/kido/ticket"
@@ -74,16 +75,17 @@ its new details.`,
 	if err := r.wait(); err != nil {
 		return err
 	}
-	if err := print.writeAll(combined, tickets); err != nil {
+	all, err := print.writeAll(combined, tickets)
+	if err != nil {
 		return err
 	}
 	if c.json {
 		return printJSON(e.stdout, struct {
 			Event    uint32 `json:"event"`
 			Tickets  int    `json:"tickets"`
-			Combined string `json:"combined"`
-		}{event, len(tickets), filepath.Join(*dir, combined)})
+			Combined []string `json:"combined"`
+		}{event, len(tickets), all})
 	}
-	fmt.Fprintf(e.stdout, "rendered %d tickets of event %d: images and PDFs in %s, all of them in %s\n", len(tickets), event, *dir, combined)
+	fmt.Fprintf(e.stdout, "rendered %d tickets of event %d: images and PDFs in %s, all of them in %s\n", len(tickets), event, *dir, strings.Join(all, ", "))
 	return nil
 }

@@ -133,7 +133,7 @@ reissued gives back its replacement, so a retry issues nothing twice.`,
 		return err
 	}
 	if print != nil {
-		if err := print.writeAll(manifest.ReissuedPDF, res.Tickets); err != nil {
+		if _, err := print.writeAll(manifest.ReissuedPDF, res.Tickets); err != nil {
 			return err
 		}
 	}
