@@ -81,8 +81,8 @@ its new details.`,
 	}
 	if c.json {
 		return printJSON(e.stdout, struct {
-			Event    uint32 `json:"event"`
-			Tickets  int    `json:"tickets"`
+			Event    uint32   `json:"event"`
+			Tickets  int      `json:"tickets"`
 			Combined []string `json:"combined"`
 		}{event, len(tickets), all})
 	}
