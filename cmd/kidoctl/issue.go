@@ -124,20 +124,35 @@ already issued in that batch are given back and their images written again.`,
 	if err := manifest.Write(manifestPath, event, tickets, ti.byID, false); err != nil {
 		return err
 	}
+	existing := 0
+	for _, t := range tickets {
+		if t.Existing {
+			existing++
+		}
+	}
 	if c.json {
 		return printJSON(e.stdout, struct {
 			ID       string `json:"id"`
 			Event    uint32 `json:"event"`
 			Tickets  int    `json:"tickets"`
+			New      int    `json:"new"`
+			Existing int    `json:"existing"` // given back: issued by an earlier run of the batch
 			Out      string `json:"out"`
 			Manifest string `json:"manifest"`
-		}{*batch, event, len(tickets), *out, manifestPath})
+		}{*batch, event, len(tickets), len(tickets) - existing, existing, *out, manifestPath})
 	}
 	files := "images and manifest.csv"
 	if print != nil {
 		files = "images, PDFs (all in " + strings.Join(combined, ", ") + ") and manifest.csv"
 	}
-	fmt.Fprintf(e.stdout, "issued %d tickets of event %d (batch %s); %s in %s\n", len(tickets), event, *batch, files, *out)
+	switch existing {
+	case 0:
+		fmt.Fprintf(e.stdout, "issued %d tickets of event %d (batch %s); %s in %s\n", len(tickets), event, *batch, files, *out)
+	case len(tickets):
+		fmt.Fprintf(e.stdout, "batch %s was already issued: its %d tickets of event %d were given back, none issued now; %s in %s\n", *batch, existing, event, files, *out)
+	default:
+		fmt.Fprintf(e.stdout, "issued %d new tickets of event %d (batch %s); %d were already issued in this batch and given back; %s in %s\n", len(tickets)-existing, event, *batch, existing, files, *out)
+	}
 	return nil
 }
 
