@@ -3,6 +3,7 @@ module kido.dev/kido
 go 1.26.8
 
 require (
+	github.com/go-pdf/fpdf v0.9.0 // indirect
 	github.com/makiuchi-d/gozxing v0.1.1 // indirect
 	github.com/mattn/go-sqlite3 v1.14.53 // indirect
 	github.com/rogpeppe/go-internal v1.16.0 // indirect

@@ -122,9 +122,50 @@ func TestNormalizeSearch(t *testing.T) {
 		{"ＹＡＭＡＤＡ Ｔａｒｏ", "yamada taro"},
 		{"ZOË", "zoë"},
 		{"佐藤　花子", "佐藤 花子"},
+		// The cases: spaces and punctuation, kana, width, variants.
+		{"山田太郎", "山田 太郎"},
+		{"佐藤 花子", "佐藤, 花子"},
+		{"たなか", "タナカ"},
+		{"たなか", "ﾀﾅｶ"},
+		{"高橋", "髙橋"},
+		{"山崎", "山﨑"},
+		{"渡辺", "渡邊"},
+		{"渡辺", "渡邉"},
+		{"斉藤", "齋藤"},
+		{"斉藤", "斎藤"},
+		{"斉藤", "齊藤"},
+		{"沢田", "澤田"},
+		{"浜田", "濱田"},
+		{"桜井", "櫻井"},
+		{"Smith Jo", "SMITH-JO"},
+		{"o'brien", "O’Brien"},
+		{"ORD-000123", "ord000123"},
+		{"やまだ・たろう", "ヤマダ タロウ"},
+		{"ゞ", "ヾ"},
 	} {
 		if x, y := gate.NormalizeSearch(tt.a), gate.NormalizeSearch(tt.b); x != y {
 			t.Errorf("%q → %q, %q → %q: want equal", tt.a, x, tt.b, y)
+		}
+	}
+	for _, tt := range []struct{ in, want string }{
+		{"山田 太郎", "山田太郎"},
+		{"ｻﾄｳ ﾊﾅｺ", "さとうはなこ"},
+		{"コーヒー", "こーひー"}, // the long-vowel mark is kept
+		{"髙橋 一郎", "高橋一郎"},
+		{" , ・ - ", ""},
+	} {
+		if got := gate.NormalizeSearch(tt.in); got != tt.want {
+			t.Errorf("NormalizeSearch(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+	// Different names stay different.
+	for _, tt := range []struct{ a, b string }{
+		{"佐藤", "加藤"},
+		{"zoe", "zoë"},
+		{"はは", "ばば"},
+	} {
+		if gate.NormalizeSearch(tt.a) == gate.NormalizeSearch(tt.b) {
+			t.Errorf("%q and %q fold alike", tt.a, tt.b)
 		}
 	}
 }

@@ -14,7 +14,8 @@ import (
 
 // runIssue times a real kidoctl issue process issuing tickets from a
 // roster CSV through the real server and writing one PNG per ticket and
-// the manifest, exactly as a promoter runs it.
+// the manifest, exactly as a promoter runs it with -pdf=false; then a
+// smaller batch with its printable PDFs, for their cost per ticket.
 func runIssue(ctx context.Context, h *harness) ([]row, error) {
 	s, event, _, err := h.sharedEvent(ctx, "Issuance bench")
 	if err != nil {
@@ -29,7 +30,7 @@ func runIssue(ctx context.Context, h *harness) ([]row, error) {
 		return nil, err
 	}
 	out := filepath.Join(dir, "out")
-	cmd := h.command(ctx, "kidoctl", "issue", "-event", fmt.Sprint(event), "-roster", roster, "-out", out, "-batch", "bench-1")
+	cmd := h.command(ctx, "kidoctl", "issue", "-event", fmt.Sprint(event), "-roster", roster, "-out", out, "-batch", "bench-1", "-pdf=false")
 	cmd.Env = append(os.Environ(), "KIDO_SERVER="+s.url, "KIDO_TOKEN="+s.token)
 	var stderr limitedBuffer
 	cmd.Stderr = &stderr
@@ -52,9 +53,68 @@ func runIssue(ctx context.Context, h *harness) ([]row, error) {
 	}
 	h.logf("issue: %s in %.1f s%s", strings.TrimSpace(string(stdout)), took.Seconds(), detail)
 	goal := h.scaled(60*time.Second, h.issue, full.issue)
-	return []row{within(
+	rows := []row{within(
 		fmt.Sprintf("issuance of %s tickets with PNGs (kidoctl issue process)", count(h.issue)),
-		secs(took)+detail, "< "+goalText(goal, h.issue != full.issue), took.Seconds(), goal.Seconds(), false)}, nil
+		secs(took)+detail, "< "+goalText(goal, h.issue != full.issue), took.Seconds(), goal.Seconds(), false)}
+	pdf, err := runIssuePDF(ctx, h, s, event, dir, took/time.Duration(h.issue))
+	if err != nil {
+		return nil, err
+	}
+	return append(rows, pdf), nil
+}
+
+// runIssuePDF issues a fiftieth of the issuance batch with printable PDFs
+// and reports what they add per ticket over the PNG-only run.
+func runIssuePDF(ctx context.Context, h *harness, s *serverProc, event uint32, dir string, pngPer time.Duration) (row, error) {
+	n := max(h.issue/50, 20)
+	roster := filepath.Join(dir, "roster-pdf.csv")
+	if err := writeRoster(roster, n); err != nil {
+		return row{}, err
+	}
+	out := filepath.Join(dir, "out-pdf")
+	cmd := h.command(ctx, "kidoctl", "issue", "-event", fmt.Sprint(event), "-roster", roster, "-out", out, "-batch", "bench-pdf")
+	cmd.Env = append(os.Environ(), "KIDO_SERVER="+s.url, "KIDO_TOKEN="+s.token)
+	var stderr limitedBuffer
+	cmd.Stderr = &stderr
+	t0 := time.Now()
+	stdout, err := cmd.Output()
+	took := time.Since(t0)
+	if err != nil {
+		return row{}, fmt.Errorf("kidoctl issue with PDFs: %w\n%s%s", err, stdout, stderr.String())
+	}
+	if err := checkIssued(out, n); err != nil {
+		return row{}, err
+	}
+	pdfs, err := filepath.Glob(filepath.Join(out, "e*.pdf"))
+	if err != nil {
+		return row{}, err
+	}
+	if len(pdfs) != n {
+		return row{}, fmt.Errorf("%d ticket PDFs in %s, want %d", len(pdfs), out, n)
+	}
+	// tickets.pdf, or volumes tickets-0001.pdf … for a large batch.
+	volumes, err := filepath.Glob(filepath.Join(out, "tickets*.pdf"))
+	if err != nil || len(volumes) == 0 {
+		return row{}, fmt.Errorf("no combined PDF in %s (%v)", out, err)
+	}
+	var allSize int64
+	for _, v := range volumes {
+		fi, err := os.Stat(v)
+		if err != nil {
+			return row{}, err
+		}
+		allSize += fi.Size()
+	}
+	per := took / time.Duration(n)
+	cpu := ""
+	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
+		c := time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+		cpu = fmt.Sprintf("; kidoctl CPU %.1f ms per ticket", float64((c/time.Duration(n)).Microseconds())/1000)
+	}
+	h.logf("issue with PDFs: %s in %.1f s, %.1f ms per ticket; combined PDFs %d KiB in %d files", strings.TrimSpace(string(stdout)), took.Seconds(), float64(per.Microseconds())/1000, allSize/1024, len(volumes))
+	return info(fmt.Sprintf("issuance of %s tickets with PNGs and printable PDFs (kidoctl issue process)", count(n)),
+		fmt.Sprintf("%s: %.1f ms per ticket, of which PDFs about %.1f ms (PNG-only run: %.2f ms)%s", secs(took),
+			float64(per.Microseconds())/1000, float64((per-pngPer).Microseconds())/1000, float64(pngPer.Microseconds())/1000, cpu)), nil
 }
 
 // writeRoster writes a roster CSV of n holders, Japanese names included,

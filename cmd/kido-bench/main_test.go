@@ -27,7 +27,8 @@ func TestQuickTable(t *testing.T) {
 		"cross-gate propagation",
 		"enrolment snapshot of a 20,000-ticket event",
 		"herd:",
-		"issuance of 2,000 tickets with PNGs",
+		"issuance of 2,000 tickets with PNGs (",
+		"issuance of 40 tickets with PNGs and printable PDFs",
 		"QR version of a ticket at ECC M",
 	}
 	for _, want := range wantRows {

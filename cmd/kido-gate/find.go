@@ -14,10 +14,15 @@ import (
 
 const findUsage = `usage: kido-gate find [-data DIR] [-json] [-limit N] QUERY
 
-Searches the roster offline by holder name, order reference or serial.
-Case and character width are ignored, so ＳＡＴＯ finds Sato and ｻﾄｳ finds
-サトウ. Shows each ticket's tier and whether it was already used; admit a
-found attendee with kido-gate admit -serial S.
+Searches the roster offline by holder name, order reference or serial, however
+the name was typed: case, character width, spaces and punctuation are ignored,
+hiragana and katakana are alike, and common variant kanji match their everyday
+form, so ＳＡＴＯ finds Sato, たなか finds ﾀﾅｶ, 山田太郎 finds 山田 太郎, 佐藤 花子
+finds 佐藤, 花子 and 高橋 finds 髙橋. Names and orders that begin with the query
+come first, found at once in any roster; only when none does, names that hold it
+anywhere (花子 finds 佐藤 花子), which takes longer on a large roster. Shows each
+ticket's tier and whether it was already used; admit a found attendee with
+kido-gate admit -serial S.
 
 Example:
 

@@ -45,7 +45,8 @@ func commands() []command {
 	return []command{
 		{"event", "create, list and show events", runEvent},
 		{"tier", "add a ticket tier to an event", runTier},
-		{"issue", "issue tickets with QR images and a manifest", runIssue},
+		{"issue", "issue tickets with QR images, printable PDFs and a manifest", runIssue},
+		{"render", "write a manifest's images and PDFs again", runRender},
 		{"revoke", "revoke tickets by serial or order", runRevoke},
 		{"reissue", "revoke tickets and issue replacements", runReissue},
 		{"keys", "list, rotate and revoke signing keys", runKeys},

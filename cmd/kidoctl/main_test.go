@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -22,6 +23,8 @@ import (
 	"golang.org/x/text/encoding/japanese"
 
 	"kido.dev/kido"
+	"kido.dev/kido/cmd/internal/manifest"
+	"kido.dev/kido/cmd/internal/ticketpdf"
 	"kido.dev/kido/sync/client"
 	"kido.dev/kido/sync/wire"
 	"kido.dev/kido/ticket"
@@ -119,8 +122,64 @@ func TestScripts(t *testing.T) {
 			"checkimages": cmdCheckImages,
 			"setenvout":   cmdSetenvOut,
 			"gateupload":  cmdGateUpload,
+			"checkpdfs":   cmdCheckPDFs,
+		},
+		Condition: func(cond string) (bool, error) {
+			if cond != "font" {
+				return false, fmt.Errorf("unknown condition %q", cond)
+			}
+			_, err := ticketpdf.LoadFont("")
+			return err == nil, nil
 		},
 	})
+}
+
+// checkpdfs DIR MANIFEST COMBINED checks the printable tickets of every row
+// of a manifest, each in its own PDF and on its page of COMBINED: pdftotext
+// finds the holder and serial, and the page rendered by pdftoppm decodes to
+// the row's ticket text.
+func cmdCheckPDFs(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 3 || neg {
+		ts.Fatalf("usage: checkpdfs DIR MANIFEST COMBINED")
+	}
+	f, err := os.Open(ts.MkAbs(filepath.Join(args[0], args[1])))
+	ts.Check(err)
+	defer f.Close()
+	rows, err := manifest.Read(f)
+	ts.Check(err)
+	if len(rows) == 0 {
+		ts.Fatalf("manifest has no tickets")
+	}
+	tmp := ts.MkAbs("pdfcheck")
+	ts.Check(os.MkdirAll(tmp, 0o755))
+	for i, r := range rows {
+		tk, err := ticket.Parse(r.Text)
+		ts.Check(err)
+		for _, c := range []struct {
+			path string
+			page int
+		}{
+			{filepath.Join(args[0], manifest.PDFName(tk.Event, r.Serial)), 1},
+			{filepath.Join(args[0], args[2]), i + 1},
+		} {
+			page := strconv.Itoa(c.page)
+			out, err := exec.Command("pdftotext", "-f", page, "-l", page, ts.MkAbs(c.path), "-").CombinedOutput()
+			if err != nil {
+				ts.Fatalf("pdftotext %s: %v\n%s", c.path, err, out)
+			}
+			if !strings.Contains(string(out), r.Holder) || !strings.Contains(string(out), fmt.Sprintf("No. %08d", r.Serial)) {
+				ts.Fatalf("%s page %s lacks holder %q or serial %d:\n%s", c.path, page, r.Holder, r.Serial, out)
+			}
+			png := filepath.Join(tmp, "page")
+			if out, err := exec.Command("pdftoppm", "-png", "-r", "150", "-singlefile", "-f", page, "-l", page, ts.MkAbs(c.path), png).CombinedOutput(); err != nil {
+				ts.Fatalf("pdftoppm %s: %v\n%s", c.path, err, out)
+			}
+			got, err := qr.DecodeFile(png + ".png")
+			if err != nil || got != r.Text {
+				ts.Fatalf("%s page %s decodes as %q, %v; manifest says %q", c.path, page, got, err, r.Text)
+			}
+		}
+	}
 }
 
 // sjis SRC DST re-encodes a UTF-8 file as Shift_JIS, as a spreadsheet set

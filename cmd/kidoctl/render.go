@@ -3,107 +3,89 @@ package main
 import (
 	"context"
 	"fmt"
-	"io"
-	"runtime"
-	"sync"
-	"sync/atomic"
-	"time"
+	"os"
+	"path/filepath"
+	"strings"
 
 	"kido.dev/kido/cmd/internal/manifest"
-	"kido.dev/kido/sync/wire"
 	"kido.dev/kido/ticket"
 )
 
-// checkIssued makes sure a ticket the server sent is what was asked for:
-// its text parses and names the event, serial and tier it claims.
-func checkIssued(event uint32, t wire.IssuedTicket) error {
-	p, err := ticket.Parse(t.Text)
+func runRender(ctx context.Context, e env, args []string) error {
+	fs, c := newFlags(e, "render", "render [-event] ID -dir DIR [-manifest manifest.csv|reissue.csv] [-font FILE.ttf]",
+		`Writes again the images and printable PDFs of the tickets a manifest in DIR lists,
+and the combined PDF (tickets.pdf for manifest.csv, reissue.pdf for reissue.csv):
+the same manifest, event and font give the same files, byte for byte. Use it after
+kidoctl issue -pdf=false, with another -font, or when files were lost. The event's
+name, venue and times are read from the server, so an event changed since shows
+its new details.`,
+		`kidoctl render -event 1 -dir tickets/`)
+	ev := fs.Uint("event", 0, "event `id`")
+	dir := fs.String("dir", "", "`directory` holding the manifest; the files are written there")
+	name := fs.String("manifest", manifest.Issued, "the manifest's file `name` in DIR: "+manifest.Issued+" or "+manifest.Reissued)
+	fontPath := fs.String("font", "", "TrueType `file` for the PDFs (default: IPAexGothic of fonts-ipaexfont)")
+	event, help, err := parseEvent(fs, ev, args, true)
+	if help || err != nil {
+		return err
+	}
+	if *dir == "" {
+		return usagef("-dir DIR is required: the directory kidoctl issue wrote")
+	}
+	combined := map[string]string{manifest.Issued: manifest.IssuedPDF, manifest.Reissued: manifest.ReissuedPDF}[*name]
+	if combined == "" {
+		return usagef("-manifest %q: give %s or %s, the name of a manifest in DIR", *name, manifest.Issued, manifest.Reissued)
+	}
+	f, err := os.Open(filepath.Join(*dir, *name))
 	if err != nil {
-		return fmt.Errorf("server sent serial %d with a bad ticket text: %w", t.Serial, err)
+		return fmt.Errorf("%w\nhint: -dir is the -out directory of kidoctl issue (or reissue, with -manifest %s)", err, manifest.Reissued)
 	}
-	if p.Event != event || p.Serial != t.Serial || p.Tier != t.Tier {
-		return fmt.Errorf("server sent serial %d whose text names event %d serial %d tier %d", t.Serial, p.Event, p.Serial, p.Tier)
+	tickets, err := manifest.Read(f)
+	f.Close()
+	if err != nil {
+		return fmt.Errorf("%s: %w", filepath.Join(*dir, *name), err)
 	}
+	// The tier is the one the signed text carries, never the manifest's
+	// name for it; a text that does not name this event is refused.
+	for i := range tickets {
+		p, err := ticket.Parse(tickets[i].Text)
+		if err != nil {
+			return fmt.Errorf("%s: serial %d: %w\nnothing was written", *name, tickets[i].Serial, err)
+		}
+		tickets[i].Tier = p.Tier
+		if err := checkIssued(event, tickets[i]); err != nil {
+			return fmt.Errorf("%s: %w\nhint: is this manifest of event %d?\nnothing was written", *name, err, event)
+		}
+	}
+	cl, err := c.client()
+	if err != nil {
+		return err
+	}
+	d, err := cl.Event(ctx, event)
+	if err != nil {
+		return err
+	}
+	print, err := newPrinter(*fontPath, &d, *dir, holderTexts(tickets))
+	if err != nil {
+		return err
+	}
+	r, _ := newRenderer(ctx, event, *dir, print)
+	for i := range tickets {
+		r.jobs <- &tickets[i]
+	}
+	if err := r.wait(); err != nil {
+		return err
+	}
+	all, err := print.writeAll(combined, tickets)
+	if err != nil {
+		return err
+	}
+	if c.json {
+		return printJSON(e.stdout, struct {
+			Event    uint32   `json:"event"`
+			Tickets  int      `json:"tickets"`
+			Combined []string `json:"combined"`
+		}{event, len(tickets), all})
+	}
+	fmt.Fprintf(e.stdout, "rendered %d tickets of event %d: images and PDFs in %s, all of them in %s\n", len(tickets), event, *dir, strings.Join(all, ", "))
 	return nil
-}
-
-// renderer writes ticket PNGs with one worker per CPU: rendering the QR
-// codes is the cost of a large issue, signing on the server is not.
-type renderer struct {
-	event   uint32
-	dir     string
-	jobs    chan *wire.IssuedTicket
-	wg      sync.WaitGroup
-	done    atomic.Int64
-	errOnce sync.Once
-	err     error
-	cancel  context.CancelFunc
-}
-
-func newRenderer(ctx context.Context, event uint32, dir string) (*renderer, context.Context) {
-	ctx, cancel := context.WithCancel(ctx)
-	r := &renderer{event: event, dir: dir, jobs: make(chan *wire.IssuedTicket, 1024), cancel: cancel}
-	for range runtime.GOMAXPROCS(0) {
-		r.wg.Add(1)
-		go r.work(ctx)
-	}
-	return r, ctx
-}
-
-func (r *renderer) fail(err error) {
-	r.errOnce.Do(func() { r.err = err; r.cancel() })
-}
-
-func (r *renderer) work(ctx context.Context) {
-	defer r.wg.Done()
-	for t := range r.jobs {
-		if ctx.Err() != nil {
-			continue // drain, so the producer never blocks
-		}
-		if err := manifest.WriteImage(r.dir, r.event, t); err != nil {
-			r.fail(err)
-			continue
-		}
-		r.done.Add(1)
-	}
-}
-
-// wait closes the queue and waits for the workers; it returns the first
-// error of any worker.
-func (r *renderer) wait() error {
-	close(r.jobs)
-	r.wg.Wait()
-	r.cancel()
-	return r.err
-}
-
-// progress prints a progress line to a terminal every 200 ms until stop
-// is called; elsewhere it prints nothing.
-func progress(w io.Writer, total int, issued, rendered func() int64) (stop func()) {
-	if !isTerminal(w) {
-		return func() {}
-	}
-	quit := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Add(1)
-	start := time.Now()
-	show := func() {
-		fmt.Fprintf(w, "\rkidoctl: issued %d/%d, images %d/%d, %s ", issued(), total, rendered(), total, time.Since(start).Round(time.Second))
-	}
-	go func() {
-		defer wg.Done()
-		t := time.NewTicker(200 * time.Millisecond)
-		defer t.Stop()
-		for {
-			select {
-			case <-t.C:
-				show()
-			case <-quit:
-				show()
-				fmt.Fprintln(w)
-				return
-			}
-		}
-	}()
-	return func() { close(quit); wg.Wait() }
 }

@@ -8,6 +8,7 @@ import (
 
 	"kido.dev/kido/cmd/internal/manifest"
 	"kido.dev/kido/cmd/internal/termtable"
+	"kido.dev/kido/cmd/internal/ticketpdf"
 	"kido.dev/kido/internal/privfile"
 	"kido.dev/kido/sync/wire"
 )
@@ -66,14 +67,17 @@ func runRevoke(ctx context.Context, e env, args []string) error {
 }
 
 func runReissue(ctx context.Context, e env, args []string) error {
-	fs, c := newFlags(e, "reissue", "reissue -event ID (SERIAL… | -order REF) -out DIR",
-		`Revokes tickets and issues replacements for the same holders, writing their images and
+	fs, c := newFlags(e, "reissue", "reissue -event ID (SERIAL… | -order REF) -out DIR [-font FILE.ttf] [-pdf=false]",
+		`Revokes tickets and issues replacements for the same holders, writing their images,
+printable PDFs (one per ticket and DIR/reissue.pdf, as kidoctl issue does) and
 DIR/reissue.csv (the manifest columns plus "replaces"). Reissuing a serial that was already
 reissued gives back its replacement, so a retry issues nothing twice.`,
 		"kidoctl reissue -event 1 17 -out reissued/")
 	ev := fs.Uint("event", 0, "event `id`")
 	order := fs.String("order", "", "reissue the valid tickets of this order `reference`")
 	out := fs.String("out", "", "output `directory` for the new images and reissue.csv")
+	fontPath := fs.String("font", "", "TrueType `file` for the PDFs (default: IPAexGothic of fonts-ipaexfont)")
+	withPDF := fs.Bool("pdf", true, "write printable PDFs beside the images")
 	pos, help, err := parseArgs(fs, args)
 	if help || err != nil {
 		return err
@@ -97,6 +101,13 @@ reissued gives back its replacement, so a retry issues nothing twice.`,
 	if err != nil {
 		return err
 	}
+	if *withPDF {
+		// Checked before anything is revoked: a missing font must not
+		// leave revoked tickets without their replacements' files.
+		if _, err := ticketpdf.LoadFont(*fontPath); err != nil {
+			return fmt.Errorf("%w\nnothing was revoked", err)
+		}
+	}
 	if err := privfile.MkdirAll(*out); err != nil {
 		return fmt.Errorf("output directory: %w", err)
 	}
@@ -104,7 +115,13 @@ reissued gives back its replacement, so a retry issues nothing twice.`,
 	if err != nil {
 		return err
 	}
-	r, _ := newRenderer(ctx, event, *out)
+	var print *printer
+	if *withPDF {
+		if print, err = newPrinter(*fontPath, &d, *out, holderTexts(res.Tickets)); err != nil {
+			return fmt.Errorf("%w\nhint: the tickets were reissued; kidoctl reissue again with a font gives back the same replacements", err)
+		}
+	}
+	r, _ := newRenderer(ctx, event, *out, print)
 	for i := range res.Tickets {
 		if err := checkIssued(event, res.Tickets[i]); err != nil {
 			r.fail(err)
@@ -114,6 +131,11 @@ reissued gives back its replacement, so a retry issues nothing twice.`,
 	}
 	if err := r.wait(); err != nil {
 		return err
+	}
+	if print != nil {
+		if _, err := print.writeAll(manifest.ReissuedPDF, res.Tickets); err != nil {
+			return err
+		}
 	}
 	if err := manifest.Write(filepath.Join(*out, manifest.Reissued), event, res.Tickets, newTierIndex(d.Tiers).byID, true); err != nil {
 		return err

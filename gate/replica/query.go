@@ -19,46 +19,96 @@ type Match struct {
 	Last     time.Time // trusted time of the latest passage; zero if none
 }
 
-// Find searches the roster by holder name, order reference or serial,
-// ignoring case and character width (see gate.NormalizeSearch), and returns
-// at most limit matches in serial order.
+// Find searches the roster by holder name, order reference or serial. The
+// query and every entry are folded by gate.NormalizeSearch (case, width,
+// kana, variant kanji, spaces and punctuation), and at most limit matches
+// are returned:
+//
+//   - first the ticket whose serial the query is, then entries whose name
+//     begins with the query, in name order, then those whose order
+//     reference does; each through an index that stops at limit, so a few
+//     milliseconds whatever the roster's size (山田 finds 山田 太郎);
+//   - only when there are none, entries that hold the query anywhere in
+//     name or order reference (花子 finds 佐藤 花子), in serial order. That
+//     reads rows until limit are found, every row when few match: about
+//     0.2 to 0.5 s for a million tickets on the reference machine.
 func (r *Replica) Find(ctx context.Context, query string, limit int) ([]Match, error) {
 	q := gate.NormalizeSearch(query)
-	if q == "" {
+	if q == "" || limit < 1 {
 		return nil, nil
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	exact := int64(-1)
-	if n, err := strconv.ParseUint(q, 10, 32); err == nil {
-		exact = int64(n)
+	// Folded keys are valid UTF-8, which never holds the byte 0xFF: every
+	// key that begins with q sorts between q and q+"\xff".
+	end := q + "\xff"
+	var serials []uint32
+	seen := map[uint32]bool{}
+	add := func(query string, args ...any) error {
+		if len(serials) >= limit {
+			return nil
+		}
+		rows, err := r.conn.QueryContext(ctx, query, append(args, limit)...)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() && len(serials) < limit {
+			var s uint32
+			if err := rows.Scan(&s); err != nil {
+				return err
+			}
+			if !seen[s] {
+				seen[s] = true
+				serials = append(serials, s)
+			}
+		}
+		return rows.Err()
 	}
-	rows, err := r.conn.QueryContext(ctx, `
+	err := func() error {
+		if n, err := strconv.ParseUint(q, 10, 32); err == nil {
+			if err := add("SELECT serial FROM roster WHERE serial = ? LIMIT ?", n); err != nil {
+				return err
+			}
+		}
+		if err := add("SELECT serial FROM roster WHERE name_key >= ? AND name_key < ? ORDER BY name_key, serial LIMIT ?", q, end); err != nil {
+			return err
+		}
+		if err := add("SELECT serial FROM roster WHERE order_key >= ? AND order_key < ? ORDER BY order_key, serial LIMIT ?", q, end); err != nil {
+			return err
+		}
+		if len(serials) == 0 {
+			return add("SELECT serial FROM roster WHERE instr(search, ?) > 0 ORDER BY serial LIMIT ?", q)
+		}
+		return nil
+	}()
+	if err != nil {
+		return nil, r.fault("find", err)
+	}
+	ms := make([]Match, 0, len(serials))
+	for _, s := range serials {
+		m, err := r.match(ctx, s)
+		if err != nil {
+			return nil, r.fault("find", err)
+		}
+		ms = append(ms, m)
+	}
+	return ms, nil
+}
+
+// match reads a found ticket's roster entry, tier name and passages.
+func (r *Replica) match(ctx context.Context, serial uint32) (Match, error) {
+	var m Match
+	var last int64
+	err := r.conn.QueryRowContext(ctx, `
 		SELECT r.serial, r.tier, r.holder, r.order_ref, r.revoked, COALESCE(t.name, ''),
 			(SELECT count(*) FROM admissions a WHERE a.serial = r.serial AND a.kind != 'exit'),
 			(SELECT count(*) FROM admissions a WHERE a.serial = r.serial AND a.kind = 'exit'),
 			(SELECT COALESCE(max(corrected), 0) FROM admissions a WHERE a.serial = r.serial)
-		FROM roster r LEFT JOIN tiers t ON t.id = r.tier
-		WHERE r.serial = ? OR instr(r.search, ?) > 0
-		ORDER BY r.serial != ?, r.serial LIMIT ?`, exact, q, exact, limit)
-	if err != nil {
-		return nil, r.fault("find", err)
-	}
-	defer rows.Close()
-	var ms []Match
-	for rows.Next() {
-		var m Match
-		var last int64
-		if err := rows.Scan(&m.Serial, &m.Tier, &m.Holder, &m.OrderRef, &m.Revoked, &m.TierName, &m.Entries, &m.Exits, &last); err != nil {
-			return nil, r.fault("find", err)
-		}
-		m.Last = fromNanos(last)
-		ms = append(ms, m)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, r.fault("find", err)
-	}
-	return ms, nil
+		FROM roster r LEFT JOIN tiers t ON t.id = r.tier WHERE r.serial = ?`, serial).
+		Scan(&m.Serial, &m.Tier, &m.Holder, &m.OrderRef, &m.Revoked, &m.TierName, &m.Entries, &m.Exits, &last)
+	m.Last = fromNanos(last)
+	return m, err
 }
 
 // Status is what kido-gate status shows.

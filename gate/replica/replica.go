@@ -118,6 +118,11 @@ func (r *Replica) migrate(from int) error {
 			if _, err := tx.Exec(migrations[v]); err != nil {
 				return err
 			}
+			if f := refolds[v]; f != nil {
+				if err := f(tx); err != nil {
+					return err
+				}
+			}
 			_, err := tx.Exec("UPDATE state SET schema = ? WHERE id = 1", v+1)
 			return err
 		}); err != nil {

@@ -420,8 +420,14 @@ func TestFind(t *testing.T) {
 		q    string
 		want []uint32
 	}{
-		{"佐藤", []uint32{6, 12, 18, 24, 30, 36, 42, 48, 54, 60}},
-		{"たなか", nil}, // hiragana is not katakana: no match, by design
+		// In name order: 佐藤 花子 12 sorts before 佐藤 花子 6.
+		{"佐藤", []uint32{12, 18, 24, 30, 36, 42, 48, 54, 6, 60}},
+		{"たなか", []uint32{1, 13, 19, 25, 31, 37, 43, 49, 55, 7}}, // hiragana finds ﾀﾅｶ
+		{"佐藤, 花子 12", []uint32{12}},
+		{"佐藤花子1", []uint32{12, 18}},
+		{"花子 4", []uint32{42, 48}}, // no name begins with it: found inside names
+		{"鈴木一郎 5", []uint32{5, 53, 59}},
+		{"martin", []uint32{2, 8, 14, 20, 26, 32, 38, 44, 50, 56}},
 		{"タナカ ジロウ 7", []uint32{7}},
 		{"ｙａｍａｄａ ｔａｒｏ 3", []uint32{3, 33, 39}},
 		{"ZOË MARTIN 2", []uint32{2, 20, 26}},

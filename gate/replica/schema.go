@@ -1,9 +1,12 @@
 package replica
 
+import "database/sql"
+
 // schemaVersion is stored in state.schema; docs/replica.md describes it.
-// Version 1 was the schema before sync, version 2 had no clock_scan; Open
-// upgrades both.
-const schemaVersion = 3
+// Version 1 was the schema before sync, version 2 had no clock_scan,
+// version 3 had no name_key and order_key and folded search keys without
+// kana or variant kanji folding; Open upgrades each.
+const schemaVersion = 4
 
 // rosterColumns is the roster table's body, shared by the schema and the
 // stage table a snapshot is loaded into (see Apply).
@@ -13,8 +16,16 @@ const rosterColumns = `(
 	holder    TEXT NOT NULL,
 	order_ref TEXT NOT NULL,
 	revoked   INTEGER NOT NULL,
-	search    TEXT NOT NULL
+	search    TEXT NOT NULL,
+	name_key  TEXT NOT NULL DEFAULT '',
+	order_key TEXT NOT NULL DEFAULT ''
 )`
+
+// rosterIndexes indexes a stage table named %[1]s for Find's prefix search.
+// Index names are global and follow a stage table when it is renamed to
+// roster, so each stage's carry its random suffix %[2]s.
+const rosterIndexes = `CREATE INDEX roster_name_%[2]s ON %[1]s (name_key);
+CREATE INDEX roster_order_%[2]s ON %[1]s (order_key);`
 
 // admissionColumns are the columns of admissions and of
 // conflicting_admissions, which holds the same records.
@@ -76,6 +87,8 @@ CREATE TABLE gates (
 	revoked   INTEGER NOT NULL
 );
 CREATE TABLE roster ` + rosterColumns + `;
+CREATE INDEX roster_name ON roster (name_key);
+CREATE INDEX roster_order ON roster (order_key);
 CREATE TABLE admissions (` + admissionColumns + `
 	PRIMARY KEY (gate, seq)
 ) WITHOUT ROWID;
@@ -96,7 +109,7 @@ CREATE TABLE scans (
 	hash      TEXT
 );
 ` + tablesV2 + `
-INSERT INTO state (id, schema) VALUES (1, 3);
+INSERT INTO state (id, schema) VALUES (1, 4); -- schemaVersion
 `
 
 // stateV2 are the sync columns version 2 added to state.
@@ -135,4 +148,15 @@ ALTER TABLE state ADD COLUMN contact_error TEXT NOT NULL DEFAULT '';
 ALTER TABLE state ADD COLUMN stage TEXT NOT NULL DEFAULT '';
 ` + tablesV2,
 	2: `ALTER TABLE state ADD COLUMN clock_scan INTEGER NOT NULL DEFAULT 0;`,
+	3: `ALTER TABLE roster ADD COLUMN name_key TEXT NOT NULL DEFAULT '';
+ALTER TABLE roster ADD COLUMN order_key TEXT NOT NULL DEFAULT '';
+CREATE INDEX roster_name ON roster (name_key);
+CREATE INDEX roster_order ON roster (order_key);`,
+}
+
+// refolds[v] runs after migrations[v], in its transaction, for what SQL
+// cannot do: version 3 to 4 folds every roster entry's keys again with
+// gate.NormalizeSearch.
+var refolds = map[int]func(*sql.Tx) error{
+	3: refoldRoster,
 }

@@ -105,7 +105,8 @@ var errStageLost = errors.New("another snapshot was applied to this replica at t
 func (r *Replica) beginStage(ctx context.Context, gateID uint32, server string) (string, error) {
 	var name [6]byte
 	rand.Read(name[:])
-	stage := "roster_stage_" + hex.EncodeToString(name[:])
+	suffix := hex.EncodeToString(name[:])
+	stage := "roster_stage_" + suffix
 	var wrongGate uint32
 	var wrongServer string
 	err := r.step(ctx, "apply snapshot", func(tx *sql.Tx) error {
@@ -129,7 +130,7 @@ func (r *Replica) beginStage(ctx context.Context, gateID uint32, server string) 
 				return err
 			}
 		}
-		if _, err := tx.ExecContext(ctx, "CREATE TABLE "+stage+" "+rosterColumns); err != nil {
+		if _, err := tx.ExecContext(ctx, "CREATE TABLE "+stage+" "+rosterColumns+";\n"+fmt.Sprintf(rosterIndexes, stage, suffix)); err != nil {
 			return err
 		}
 		_, err := tx.ExecContext(ctx, "UPDATE state SET stage = ? WHERE id = 1", stage)
@@ -271,13 +272,48 @@ func upsertGate(ctx context.Context, tx *sql.Tx, g kido.Gate) error {
 // insertRoster upserts roster entries into table (the roster or a stage
 // table).
 func insertRoster(ctx context.Context, tx *sql.Tx, table string, rs []kido.RosterEntry) error {
-	ins, err := tx.PrepareContext(ctx, "INSERT OR REPLACE INTO "+table+" (serial, tier, holder, order_ref, revoked, search) VALUES (?, ?, ?, ?, ?, ?)")
+	ins, err := tx.PrepareContext(ctx, "INSERT OR REPLACE INTO "+table+" (serial, tier, holder, order_ref, revoked, search, name_key, order_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
 	if err != nil {
 		return err
 	}
 	defer ins.Close()
 	for _, re := range rs {
-		if _, err := ins.ExecContext(ctx, re.Serial, re.Tier, re.Holder, re.OrderRef, re.Revoked, searchKey(re)); err != nil {
+		k := keysOf(re)
+		if _, err := ins.ExecContext(ctx, re.Serial, re.Tier, re.Holder, re.OrderRef, re.Revoked, k.search, k.name, k.order); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// refoldRoster computes every roster entry's search keys again, when a
+// replica is upgraded to a schema whose fold changed.
+func refoldRoster(tx *sql.Tx) error {
+	rows, err := tx.Query("SELECT serial, holder, order_ref FROM roster")
+	if err != nil {
+		return err
+	}
+	var rs []kido.RosterEntry
+	for rows.Next() {
+		var re kido.RosterEntry
+		if err := rows.Scan(&re.Serial, &re.Holder, &re.OrderRef); err != nil {
+			rows.Close()
+			return err
+		}
+		rs = append(rs, re)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	up, err := tx.Prepare("UPDATE roster SET search = ?, name_key = ?, order_key = ? WHERE serial = ?")
+	if err != nil {
+		return err
+	}
+	defer up.Close()
+	for _, re := range rs {
+		k := keysOf(re)
+		if _, err := up.Exec(k.search, k.name, k.order, re.Serial); err != nil {
 			return err
 		}
 	}
@@ -360,10 +396,16 @@ func containsGate(gs []kido.Gate, id uint32) bool {
 	return false
 }
 
-// searchKey is the roster's search column: holder, order reference and
-// serial, folded by gate.NormalizeSearch, one per line.
-func searchKey(re kido.RosterEntry) string {
-	return gate.NormalizeSearch(re.Holder) + "\n" + gate.NormalizeSearch(re.OrderRef) + "\n" + strconv.FormatUint(uint64(re.Serial), 10)
+// searchKeys are a roster entry's search columns, each folded by
+// gate.NormalizeSearch: name (the holder) and order, indexed for Find's
+// prefix search, and search, the holder, order reference and serial one per
+// line, for its substring search.
+type searchKeys struct{ name, order, search string }
+
+func keysOf(re kido.RosterEntry) searchKeys {
+	k := searchKeys{name: gate.NormalizeSearch(re.Holder), order: gate.NormalizeSearch(re.OrderRef)}
+	k.search = k.name + "\n" + k.order + "\n" + strconv.FormatUint(uint64(re.Serial), 10)
+	return k
 }
 
 func optNanos(t *time.Time) any {

@@ -347,6 +347,73 @@ func TestWipe(t *testing.T) {
 	}
 }
 
+// toV3 turns a replica into what schema version 3 wrote: no name and order
+// keys, search keys folded without kana, variant or punctuation folding.
+func toV3(t *testing.T, r *Replica) {
+	t.Helper()
+	rows, err := r.conn.QueryContext(ctx, "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'roster' AND sql IS NOT NULL")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var idx []string
+	for rows.Next() {
+		var n string
+		rows.Scan(&n)
+		idx = append(idx, n)
+	}
+	rows.Close()
+	if len(idx) != 2 {
+		t.Fatalf("roster has indexes %v, want the name and order indexes", idx)
+	}
+	qs := []string{"UPDATE roster SET search = holder || char(10) || lower(order_ref) || char(10) || serial"}
+	for _, n := range idx {
+		qs = append(qs, "DROP INDEX "+n)
+	}
+	qs = append(qs, "ALTER TABLE roster DROP COLUMN name_key", "ALTER TABLE roster DROP COLUMN order_key", "UPDATE state SET schema = 3")
+	for _, q := range qs {
+		if _, err := r.conn.ExecContext(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+}
+
+// TestMigrateV3: a replica of schema 3 is upgraded with every roster entry
+// folded again, so a search typed in hiragana finds a katakana name and the
+// name index serves it.
+func TestMigrateV3(t *testing.T) {
+	r, _ := newReplica(t, 60, gatetest.GateBoth)
+	path := r.Path()
+	var v int
+	if r.conn.QueryRowContext(ctx, "SELECT schema FROM state").Scan(&v); v != schemaVersion {
+		t.Fatalf("a new replica has schema %d, want %d", v, schemaVersion)
+	}
+	toV3(t, r)
+	r.Close()
+	r, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	ms, err := r.Find(ctx, "たなかじろう 13", 10)
+	if err != nil || len(ms) != 1 || ms[0].Serial != 13 {
+		t.Fatalf("Find after upgrade: %+v, %v; want serial 13", ms, err)
+	}
+	var plan, detail string
+	var id, parent, notused int
+	rows, err := r.conn.QueryContext(ctx, "EXPLAIN QUERY PLAN SELECT serial FROM roster WHERE name_key >= 'a' AND name_key < 'b'")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		rows.Scan(&id, &parent, &notused, &detail)
+		plan += detail + "; "
+	}
+	rows.Close()
+	if !strings.Contains(plan, "INDEX") {
+		t.Errorf("name search plan %q uses no index", plan)
+	}
+}
+
 // TestMigrateV1 opens a replica made by the schema before sync: it is
 // upgraded in place, keeps everything, and syncs; a newer schema is refused.
 func TestMigrateV1(t *testing.T) {
@@ -355,6 +422,7 @@ func TestMigrateV1(t *testing.T) {
 	scan(t, r, "junk", false)
 	path := r.Path()
 	// Turn it into what the version-1 code wrote.
+	toV3(t, r)
 	for _, q := range []string{
 		"DROP TABLE conflicting_admissions",
 		"ALTER TABLE state DROP COLUMN seq_floor", "ALTER TABLE state DROP COLUMN audit_floor",
@@ -380,7 +448,7 @@ func TestMigrateV1(t *testing.T) {
 	}
 	var v int
 	r.conn.QueryRowContext(ctx, "SELECT schema FROM state").Scan(&v)
-	r.conn.ExecContext(ctx, "UPDATE state SET schema = 4")
+	r.conn.ExecContext(ctx, "UPDATE state SET schema = ?", schemaVersion+1)
 	r.Close()
 	if v != schemaVersion {
 		t.Errorf("schema %d after upgrade", v)

@@ -113,6 +113,7 @@ type IssuedTicket struct {
 	OrderRef string `json:"order_ref,omitempty"`
 	Text     string `json:"text"`               // exactly what the QR code holds
 	Replaces uint32 `json:"replaces,omitempty"` // for a reissue: the revoked serial
+	Existing bool   `json:"existing,omitempty"` // issued by an earlier request and given back, not issued now
 }
 
 // IssueResponse answers IssueRequest, in request order.

@@ -126,6 +126,30 @@ func TestRenderMatchesLibrary(t *testing.T) {
 	}
 }
 
+// TestModules: the modules given for vector drawing are the ones Render
+// paints, module for module.
+func TestModules(t *testing.T) {
+	key, _ := issuer(t)
+	text := ticket.Sign(key, ticket.Claims{Event: 1001, Serial: 42, Tier: 1}).String()
+	dark, err := qr.Modules(text)
+	if err != nil {
+		t.Fatal(err)
+	}
+	img := decodePNG(t, render(t, text))
+	if n := len(dark) + 2*qr.QuietZone; n*qr.ModulePixels != img.Bounds().Dx() {
+		t.Fatalf("%d modules with the quiet zone, image is %d px wide", n, img.Bounds().Dx())
+	}
+	for y, row := range dark {
+		for x, d := range row {
+			px := (x+qr.QuietZone)*qr.ModulePixels + qr.ModulePixels/2
+			py := (y+qr.QuietZone)*qr.ModulePixels + qr.ModulePixels/2
+			if got := color.GrayModel.Convert(img.At(px, py)).(color.Gray).Y == 0; got != d {
+				t.Fatalf("module (%d,%d): Render dark %v, Modules dark %v", x, y, got, d)
+			}
+		}
+	}
+}
+
 // Image transformations a gate camera meets.
 
 func toGray(img image.Image) *image.Gray {

@@ -47,6 +47,18 @@ func Version(text string) (int, error) {
 	return c.VersionNumber, nil
 }
 
+// Modules returns the symbol Render draws for text, without its quiet zone:
+// dark[y][x] is true for a dark module. It is for drawing the code at any
+// size as vector graphics, in a printable ticket.
+func Modules(text string) (dark [][]bool, err error) {
+	c, err := newCode(text)
+	if err != nil {
+		return nil, err
+	}
+	c.DisableBorder = true
+	return c.Bitmap(), nil
+}
+
 // Render returns text as a QR code at error correction level M in a 1-bit
 // PNG, ModulePixels per module with a QuietZone border. It is safe for
 // concurrent use.

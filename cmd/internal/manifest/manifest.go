@@ -4,7 +4,9 @@
 //
 //	serial,holder,tier,order_ref,text,image[,replaces]
 //
-// where text is exactly what the QR code holds. The manifest is written
+// where text is exactly what the QR code holds. Cells go through
+// internal/safecsv, so a holder named =HYPERLINK(...) opens in a spreadsheet
+// as text. The manifest is written
 // atomically: it appears whole or not at all, so its presence means every
 // image beside it was written first.
 package manifest
@@ -14,10 +16,13 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
+	"slices"
 	"strconv"
+	"strings"
 
 	"kido.dev/kido/internal/atomicfile"
 	"kido.dev/kido/internal/privfile"
+	"kido.dev/kido/internal/safecsv"
 	"kido.dev/kido/sync/wire"
 	"kido.dev/kido/ticket/qr"
 )
@@ -50,7 +55,7 @@ func WriteImage(dir string, event uint32, t *wire.IssuedTicket) error {
 // adds the replaces column of a reissue.
 func Write(path string, event uint32, tickets []wire.IssuedTicket, tierNames map[uint8]string, withReplaces bool) error {
 	err := atomicfile.WriteFile(path, privfile.Mode, func(w io.Writer) error {
-		cw := csv.NewWriter(w)
+		cw := safecsv.NewWriter(w)
 		header := []string{"serial", "holder", "tier", "order_ref", "text", "image"}
 		if withReplaces {
 			header = append(header, "replaces")
@@ -74,4 +79,64 @@ func Write(path string, event uint32, tickets []wire.IssuedTicket, tierNames map
 		return fmt.Errorf("write manifest: %w", err)
 	}
 	return nil
+}
+
+// Printable ticket file names: one PDF per ticket beside its image, and one
+// PDF of every ticket of the manifest for printing in bulk.
+const (
+	IssuedPDF   = "tickets.pdf" // beside manifest.csv
+	ReissuedPDF = "reissue.pdf" // beside reissue.csv
+)
+
+// PDFName is the file name of a ticket's printable PDF.
+func PDFName(event, serial uint32) string {
+	return fmt.Sprintf("e%d-%08d.pdf", event, serial)
+}
+
+// Read reads back a manifest that Write wrote, for re-rendering: each row's
+// serial, holder, order reference, text and (in a reissue manifest)
+// replaces. The tier is left to the caller, who takes it from the ticket
+// text rather than from the name in the file.
+func Read(r io.Reader) ([]wire.IssuedTicket, error) {
+	cr := csv.NewReader(r)
+	cr.ReuseRecord = true
+	head, err := cr.Read()
+	if err != nil {
+		return nil, fmt.Errorf("manifest: %w", err)
+	}
+	want := []string{"serial", "holder", "tier", "order_ref", "text", "image"}
+	withReplaces := len(head) == len(want)+1
+	if withReplaces {
+		want = append(want, "replaces")
+	}
+	if !slices.Equal(head, want) {
+		return nil, fmt.Errorf("manifest: header is %q, want %q\nhint: give the manifest.csv or reissue.csv that kidoctl issue or reissue wrote", strings.Join(head, ","), strings.Join(want, ","))
+	}
+	var out []wire.IssuedTicket
+	for {
+		rec, err := cr.Read()
+		if err == io.EOF {
+			return out, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("manifest: %w", err)
+		}
+		line, _ := cr.FieldPos(0)
+		for i := range rec {
+			rec[i] = safecsv.Uncell(rec[i])
+		}
+		serial, err := strconv.ParseUint(rec[0], 10, 32)
+		if err != nil {
+			return nil, fmt.Errorf("manifest: line %d: serial %q is not a number", line, rec[0])
+		}
+		t := wire.IssuedTicket{Serial: uint32(serial), Holder: rec[1], OrderRef: rec[3], Text: rec[4]}
+		if withReplaces {
+			rep, err := strconv.ParseUint(rec[6], 10, 32)
+			if err != nil {
+				return nil, fmt.Errorf("manifest: line %d: replaces %q is not a number", line, rec[6])
+			}
+			t.Replaces = uint32(rep)
+		}
+		out = append(out, t)
+	}
 }

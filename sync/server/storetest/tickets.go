@@ -89,12 +89,19 @@ func testIssue(t *testing.T, f *fixture) {
 	}
 	checkRoster(t, "changes of Issue", rosterOf(t, changes), want)
 
-	// The same request again gives back the same tickets and issues nothing.
+	for i, tk := range got {
+		if tk.Existing {
+			t.Errorf("new ticket %d marked existing", i)
+		}
+	}
+	// The same request again gives back the same tickets, each marked as
+	// issued before, and issues nothing.
+	given := func(tk wire.IssuedTicket) wire.IssuedTicket { tk.Existing = true; return tk }
 	changes = f.appended(a.ID, func() {
 		again, err := f.s.Issue(f.ctx, a.ID, req, sg)
 		ok(t, "Issue retried", err)
-		if len(again) != 3 || again[0] != got[0] || again[2] != got[2] {
-			t.Errorf("retried Issue = %+v, want %+v", again, got)
+		if len(again) != 3 || again[0] != given(got[0]) || again[2] != given(got[2]) {
+			t.Errorf("retried Issue = %+v, want %+v marked existing", again, got)
 		}
 	})
 	if len(changes) != 0 {
@@ -106,7 +113,7 @@ func testIssue(t *testing.T, f *fixture) {
 	changes = f.appended(a.ID, func() {
 		out, err := f.s.Issue(f.ctx, a.ID, chunk, sg)
 		ok(t, "Issue of an overlapping chunk", err)
-		if len(out) != 2 || out[0] != got[2] {
+		if len(out) != 2 || out[0] != given(got[2]) || out[1].Existing {
 			t.Fatalf("overlapping chunk = %+v, want item 2 as issued before (%+v) and a new ticket", out, got[2])
 		}
 		checkIssued(t, a.ID, a.key, out[1], item(3), 4, 0)
@@ -251,12 +258,15 @@ func testReissue(t *testing.T, f *fixture) {
 	checkIssued(t, a.ID, a.key, got[0], items[0], 5, 1)
 	checkRoster(t, "changes of Reissue", rosterOf(t, changes), []kido.RosterEntry{entry(tks[0], true), entry(got[0], false)})
 
-	// Again: the replacement given back, nothing issued.
+	// Again: the replacement given back, marked as issued before, nothing
+	// issued.
 	changes = f.appended(a.ID, func() {
 		again, err := f.s.Reissue(f.ctx, a.ID, wire.Selection{Serials: []uint32{1}}, sg)
 		ok(t, "Reissue retried", err)
-		if len(again) != 1 || again[0] != got[0] {
-			t.Errorf("retried Reissue = %+v, want %+v", again, got)
+		want := got[0]
+		want.Existing = true
+		if len(again) != 1 || again[0] != want || got[0].Existing {
+			t.Errorf("retried Reissue = %+v, want %+v marked existing after a new one", again, got)
 		}
 	})
 	if len(changes) != 0 {
