@@ -306,3 +306,105 @@ func TestFeedAcrossInstances(t *testing.T) {
 		}
 	}
 }
+
+// TestUploadRaceAcrossInstances sends one gate's batch, and a batch that
+// reuses its keys with other content, to two instances at once, many
+// times over (a gate retrying through a load balancer): each admission is
+// stored and logged once, the rest counted as duplicates, and the other
+// content quarantined once however often it arrived.
+func TestUploadRaceAcrossInstances(t *testing.T) {
+	url := pgtest.DB(t)
+	ctx := t.Context()
+	a, b := open(t, url), open(t, url)
+	ev, err := a.CreateEvent(ctx, wire.EventCreate{Name: "Race", Venue: "Hall", Start: t0, End: t0.Add(time.Hour)}, signingKey(t), t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := a.AddGate(ctx, kido.Gate{Event: ev.ID, Name: "G", Direction: kido.DirectionEntry},
+		server.GateCode{Hash: server.HashToken("code"), Expires: t0.Add(time.Hour)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	head, err := a.Changes(ctx, ev.ID, server.Cursor{}, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n, tries = 20, 16
+	batch := func(hash string) *wire.UploadRequest {
+		req := &wire.UploadRequest{}
+		for seq := uint64(1); seq <= n; seq++ {
+			req.Admissions = append(req.Admissions, kido.Admission{Gate: g.ID, Seq: seq, Serial: uint32(seq), Tier: 1, Kind: kido.KindEntry,
+				At: t0, Corrected: t0, Hash: fmt.Sprintf("%s%d", hash, seq)})
+		}
+		return req
+	}
+	type result struct {
+		other bool
+		resp  wire.UploadResponse
+		err   error
+	}
+	results := make(chan result, 4*tries)
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	for i := range 4 * tries {
+		st, other := a, i%4 >= 2
+		if i%2 == 1 {
+			st = b
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			hash := "h"
+			if other {
+				hash = "x"
+			}
+			resp, err := st.Upload(ctx, ev.ID, g.ID, batch(hash), t0)
+			results <- result{other, resp, err}
+		}()
+	}
+	close(start)
+	wg.Wait()
+	close(results)
+	stored, dups, quarantined := 0, 0, 0
+	firstOther := false
+	for r := range results {
+		if r.err != nil {
+			t.Fatalf("upload: %v", r.err)
+		}
+		if r.resp.Acked != n {
+			t.Errorf("acked %d; want %d", r.resp.Acked, n)
+		}
+		stored += r.resp.Stored
+		dups += r.resp.Duplicates
+		quarantined += len(r.resp.Quarantined)
+		if r.other && r.resp.Stored > 0 {
+			firstOther = true
+		}
+	}
+	// Whichever content came first is stored; every upload of the same
+	// content is a duplicate, every upload of the other quarantined.
+	if stored != n || dups != (2*tries-1)*n || quarantined != 2*tries*n {
+		t.Errorf("stored %d, duplicates %d, quarantined %d; want %d, %d, %d", stored, dups, quarantined, n, (2*tries-1)*n, 2*tries*n)
+	}
+	page, err := b.Changes(ctx, ev.ID, head.Next, 1000)
+	if err != nil || len(page.Changes) != n {
+		t.Fatalf("change log after the race: %d changes, %v; want %d", len(page.Changes), err, n)
+	}
+	recs, err := b.EventRecords(ctx, ev.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "h"
+	if firstOther {
+		want = "x"
+	}
+	for i, a := range recs.Admissions {
+		if a.Hash != fmt.Sprintf("%s%d", want, a.Seq) || a.Seq != uint64(i+1) {
+			t.Errorf("admission %d: seq %d hash %s; want seq %d, hash %s%d", i, a.Seq, a.Hash, i+1, want, i+1)
+		}
+	}
+	if recs.Quarantined != n {
+		t.Errorf("quarantine holds %d records; want %d (each once)", recs.Quarantined, n)
+	}
+}
