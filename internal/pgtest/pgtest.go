@@ -44,17 +44,20 @@ type Cluster struct {
 	n     atomic.Int64 // databases made so far
 }
 
-// Main starts a cluster, runs the package's tests and stops the cluster.
-// Call it from TestMain; it does not return, it exits with the tests'
-// status.
-func Main(m *testing.M) {
+// Main starts a cluster, runs the package's tests, stops the cluster and
+// exits with the tests' status. Call it from TestMain.
+func Main(m *testing.M) { os.Exit(Run(m)) }
+
+// Run is Main for a TestMain with work of its own after the tests: it
+// returns the status instead of exiting.
+func Run(m *testing.M) int {
 	c, err := Start()
 	switch {
 	case errors.Is(err, errNoBinaries):
 		missing = err.Error()
 	case err != nil:
 		fmt.Fprintln(os.Stderr, "pgtest:", err)
-		os.Exit(1)
+		return 1
 	default:
 		cluster = c
 	}
@@ -65,7 +68,7 @@ func Main(m *testing.M) {
 			code = 1
 		}
 	}
-	os.Exit(code)
+	return code
 }
 
 // DB creates a new empty database in the package's cluster and returns
