@@ -27,8 +27,8 @@ type Store struct {
 }
 
 var (
-	_ server.Store           = (*Store)(nil)
-	_ server.ChangeNotifier  = (*Store)(nil)
+	_ server.Store          = (*Store)(nil)
+	_ server.ChangeNotifier = (*Store)(nil)
 )
 
 // Open connects to the database at url (a postgres:// URL or a libpq
