@@ -230,8 +230,9 @@ type Store interface {
 type ChangeNotifier interface {
 	// WatchChanges calls changed with the event of every commit that
 	// appended changes, from any instance, until ctx ends. changed(0)
-	// means any event may have changed: notifications were lost with a
-	// connection, which lost is told of first.
+	// means any event may have changed: it comes each time the watch
+	// takes effect, at start and after a lost connection (which lost is
+	// told of first), since commits before then notified nobody.
 	WatchChanges(ctx context.Context, changed func(event uint32), lost func(error))
 }
 

@@ -340,7 +340,7 @@ func (s *Store) RevokeKey(ctx context.Context, event uint32, id string) (kido.Ke
 		if err != nil {
 			return fmt.Errorf("postgres: revoke key: %w", err)
 		}
-		return tx.logChange(ev, wire.Change{Kind: wire.ChangeKey, Key: &k})
+		return tx.logRevocation(ev, wire.Change{Kind: wire.ChangeKey, Key: &k}, &revocation{"keys", "id", id})
 	})
 	return k, err
 }

@@ -131,18 +131,22 @@ func (s *Store) PruneChanges(ctx context.Context, cutoff, ended time.Time) (int6
 
 // WatchChanges implements server.ChangeNotifier: it listens on its own
 // connection for the notifications every instance's commits send, and
-// calls changed with each one's event. When the connection is lost it
-// tells lost, calls changed(0), since notifications may have been missed,
-// and connects again, backing off up to 5 s, until ctx ends.
+// calls changed with each one's event. Each time the LISTEN takes effect
+// (at start, and after a lost connection, which lost is told of) it calls
+// changed(0): a commit notified before then reached nobody, and a poll
+// waiting since must read the log again. It connects again after a loss,
+// backing off up to 5 s, until ctx ends.
 func (s *Store) WatchChanges(ctx context.Context, changed func(event uint32), lost func(error)) {
 	backoff := 100 * time.Millisecond
 	for {
-		err := s.listen(ctx, changed, func() { backoff = 100 * time.Millisecond })
+		err := s.listen(ctx, changed, func() {
+			backoff = 100 * time.Millisecond
+			changed(0)
+		})
 		if ctx.Err() != nil {
 			return
 		}
 		lost(err)
-		changed(0)
 		select {
 		case <-ctx.Done():
 			return

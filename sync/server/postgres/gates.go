@@ -219,28 +219,42 @@ func roster(ctx context.Context, q querier, event uint32) ([]kido.RosterEntry, e
 	return out, nil
 }
 
+// admissionCols are the columns scanAdmission reads.
+const admissionCols = "gate, seq, serial, tier, kind, at, corrected, text, reason, hash"
+
+// admissions returns the event's counted admissions (status ”), in
+// (gate, seq) order.
 func admissions(ctx context.Context, q querier, event uint32) ([]kido.Admission, error) {
-	rows, err := q.Query(ctx, "SELECT gate, seq, serial, tier, kind, at, corrected, text, hash FROM admissions WHERE event = $1 ORDER BY gate, seq", event)
+	return queryAdmissions(ctx, q, "event = $1 AND status = '' ORDER BY gate, seq", event)
+}
+
+// queryAdmissions returns the admissions matching where (a constant of
+// this package).
+func queryAdmissions(ctx context.Context, q querier, where string, args ...any) ([]kido.Admission, error) {
+	rows, err := q.Query(ctx, "SELECT "+admissionCols+" FROM admissions WHERE "+where, args...)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: admissions: %w", err)
 	}
-	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (kido.Admission, error) {
-		var a kido.Admission
-		var tier int16
-		var at, corrected string
-		if err := r.Scan(&a.Gate, &a.Seq, &a.Serial, &tier, &a.Kind, &at, &corrected, &a.Text, &a.Hash); err != nil {
-			return a, err
-		}
-		a.Tier = uint8(tier)
-		var err error
-		if a.At, err = parseTime(at); err != nil {
-			return a, err
-		}
-		a.Corrected, err = parseTime(corrected)
-		return a, err
-	})
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (kido.Admission, error) { return scanAdmission(r) })
 	if err != nil {
 		return nil, fmt.Errorf("postgres: admissions: %w", err)
 	}
 	return out, nil
+}
+
+// scanAdmission reads a row of admissionCols, then more.
+func scanAdmission(row pgx.Row, more ...any) (kido.Admission, error) {
+	var a kido.Admission
+	var tier int16
+	var at, corrected string
+	if err := row.Scan(append([]any{&a.Gate, &a.Seq, &a.Serial, &tier, &a.Kind, &at, &corrected, &a.Text, &a.Reason, &a.Hash}, more...)...); err != nil {
+		return a, err
+	}
+	a.Tier = uint8(tier)
+	var err error
+	if a.At, err = parseTime(at); err != nil {
+		return a, err
+	}
+	a.Corrected, err = parseTime(corrected)
+	return a, err
 }

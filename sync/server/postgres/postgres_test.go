@@ -264,7 +264,7 @@ func TestFeedAcrossInstances(t *testing.T) {
 						req.Admissions = append(req.Admissions, kido.Admission{Gate: g.ID, Seq: seq, Serial: uint32(seq), Tier: 1, Kind: kido.KindEntry,
 							At: t0, Corrected: t0, Hash: fmt.Sprintf("h%d.%d", g.ID, seq)})
 					}
-					if _, err := st.Upload(ctx, ev.ID, g.ID, &req, t0); err != nil {
+					if _, err := st.Upload(ctx, ev.ID, g.ID, &req, nil, t0); err != nil {
 						errs <- err
 						return
 					}
@@ -359,7 +359,7 @@ func TestUploadRaceAcrossInstances(t *testing.T) {
 			if other {
 				hash = "x"
 			}
-			resp, err := st.Upload(ctx, ev.ID, g.ID, batch(hash), t0)
+			resp, err := st.Upload(ctx, ev.ID, g.ID, batch(hash), nil, t0)
 			results <- result{other, resp, err}
 		}()
 	}

@@ -96,6 +96,9 @@ func TestLongPollWakesAcrossInstances(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if gate, err = gate.Pinned(client.Pin{Identity: enrolled.Server.ID, Event: ev.ID, Gate: enrolled.Gate.ID}); err != nil {
+		t.Fatal(err)
+	}
 	ch, err := gate.Changes(ctx, "0.0", 0)
 	if err != nil {
 		t.Fatal(err)

@@ -2,10 +2,12 @@ package postgres
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/jackc/pgx/v5"
 
+	"kido.dev/kido"
 	"kido.dev/kido/sync/server"
 	"kido.dev/kido/sync/wire"
 )
@@ -42,7 +44,9 @@ func (s *Store) GateStatuses(ctx context.Context, event uint32) ([]wire.GateStat
 		}
 		rows, err := tx.Query(ctx, `SELECT `+gateCols+`, last_contact, pending, clock_skew_ms, version, acked, audit_acked,
 			(SELECT COUNT(*) FROM quarantine q WHERE q.gate = gates.id),
-			(SELECT COUNT(*) FROM refused_uploads r WHERE r.gate = gates.id)
+			(SELECT COUNT(*) FROM refused_uploads r WHERE r.gate = gates.id),
+			(SELECT COUNT(*) FROM admissions a WHERE a.gate = gates.id AND a.status = 'suspect'),
+			(SELECT COUNT(*) FROM admissions a WHERE a.gate = gates.id AND a.status = 'voided')
 			FROM gates WHERE event = $1 ORDER BY id`, event)
 		if err != nil {
 			return fmt.Errorf("postgres: gate statuses: %w", err)
@@ -50,7 +54,7 @@ func (s *Store) GateStatuses(ctx context.Context, event uint32) ([]wire.GateStat
 		out, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (wire.GateStatus, error) {
 			var st wire.GateStatus
 			var last *string
-			g, err := scanGate(r, &last, &st.Pending, &st.ClockSkewMS, &st.Version, &st.Acked, &st.AuditAcked, &st.Quarantined, &st.Refused)
+			g, err := scanGate(r, &last, &st.Pending, &st.ClockSkewMS, &st.Version, &st.Acked, &st.AuditAcked, &st.Quarantined, &st.Refused, &st.Suspect, &st.Voided)
 			if err != nil {
 				return st, err
 			}
@@ -92,6 +96,9 @@ func (s *Store) EventRecords(ctx context.Context, event uint32) (*server.EventRe
 		if err := tx.QueryRow(ctx, "SELECT COUNT(*) FROM quarantine WHERE event = $1", event).Scan(&er.Quarantined); err != nil {
 			return fmt.Errorf("postgres: quarantine: %w", err)
 		}
+		if er.Flagged, er.Voids, err = flagged(ctx, tx, event); err != nil {
+			return err
+		}
 		counts := []struct {
 			q   string
 			add func(k int64, n int)
@@ -126,4 +133,86 @@ func (s *Store) EventRecords(ctx context.Context, event uint32) (*server.EventRe
 		return nil, err
 	}
 	return er, nil
+}
+
+// flagged reads the event's suspect, refused and voided admissions and
+// its voids.
+func flagged(ctx context.Context, q querier, event uint32) ([]wire.Flagged, []kido.Void, error) {
+	rows, err := q.Query(ctx, "SELECT "+admissionCols+", status, why FROM admissions WHERE event = $1 AND status <> '' ORDER BY gate, seq", event)
+	if err != nil {
+		return nil, nil, fmt.Errorf("postgres: flagged: %w", err)
+	}
+	fs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (wire.Flagged, error) {
+		var f wire.Flagged
+		var err error
+		f.Admission, err = scanAdmission(r, &f.Status, &f.Why)
+		return f, err
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("postgres: flagged: %w", err)
+	}
+	rows, err = q.Query(ctx, "SELECT event, gate, from_t, reason, by_name, created FROM voids WHERE event = $1 ORDER BY id", event)
+	if err != nil {
+		return nil, nil, fmt.Errorf("postgres: voids: %w", err)
+	}
+	vs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (kido.Void, error) {
+		var v kido.Void
+		var from, created string
+		if err := r.Scan(&v.Event, &v.Gate, &from, &v.Reason, &v.By, &created); err != nil {
+			return v, err
+		}
+		var err error
+		if v.From, err = parseTime(from); err != nil {
+			return v, err
+		}
+		v.Created, err = parseTime(created)
+		return v, err
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("postgres: voids: %w", err)
+	}
+	return fs, vs, nil
+}
+
+// VoidGate implements server.Store. The gate's row lock orders it with
+// the gate's uploads and revocation.
+func (s *Store) VoidGate(ctx context.Context, v kido.Void) (kido.Void, int, error) {
+	n := 0
+	err := s.write(ctx, func(tx *wtx) error {
+		n = 0
+		g, err := scanGate(tx.QueryRow(ctx, "SELECT "+gateCols+" FROM gates WHERE id = $1 AND event = $2 FOR UPDATE", v.Gate, v.Event))
+		if errors.Is(err, pgx.ErrNoRows) {
+			return server.Errorf(server.ErrNotFound, fmt.Sprintf("kidoctl gates -event %d lists the gates", v.Event), "event %d has no gate %d", v.Event, v.Gate)
+		}
+		if err != nil {
+			return fmt.Errorf("postgres: void: %w", err)
+		}
+		if !g.Revoked {
+			return server.Errorf(server.ErrConflict, fmt.Sprintf("revoke it first: kidoctl gate revoke -event %d %d", v.Event, v.Gate), "gate %d is not revoked", v.Gate)
+		}
+		if _, err := tx.Exec(ctx, "INSERT INTO voids (event, gate, from_t, reason, by_name, created) VALUES ($1, $2, $3, $4, $5, $6)",
+			v.Event, v.Gate, fmtTime(v.From), v.Reason, v.By, fmtTime(v.Created)); err != nil {
+			return fmt.Errorf("postgres: void: %w", err)
+		}
+		// Which admissions a void covers is kido.Void.Covers, in Go: the
+		// one rule, not a second copy in SQL.
+		as, err := queryAdmissions(ctx, tx, "gate = $1 AND status = '' ORDER BY seq", v.Gate)
+		if err != nil {
+			return err
+		}
+		var seqs []int64
+		for _, a := range as {
+			if v.Covers(a) {
+				seqs = append(seqs, int64(a.Seq))
+			}
+		}
+		if len(seqs) > 0 {
+			if _, err := tx.Exec(ctx, "UPDATE admissions SET status = $1, why = $2 WHERE gate = $3 AND seq = ANY ($4)", wire.StatusVoided, "void: "+v.Reason, v.Gate, seqs); err != nil {
+				return fmt.Errorf("postgres: void: %w", err)
+			}
+		}
+		n = len(seqs)
+		return tx.logChange(v.Event, wire.Change{Kind: wire.ChangeVoid, Void: &v})
+	})
+	return v, n, err
 }

@@ -141,16 +141,31 @@ type change struct {
 	event   uint32
 	kind    string
 	payload []byte
+	revokes *revocation // what records this change's position as its revocation, if anything
+}
+
+// revocation names the ticket or key row whose revoked_pos is the
+// position of the change that revoked it (server.Issued); table and
+// column are constants of this package, never input.
+type revocation struct {
+	table, column string
+	id            any
 }
 
 // logChange queues c for the change log of event; write appends the queue
 // just before commit.
 func (tx *wtx) logChange(event uint32, c wire.Change) error {
+	return tx.logRevocation(event, c, nil)
+}
+
+// logRevocation queues c like logChange, and has its position stored as
+// the revocation position of r once it is known.
+func (tx *wtx) logRevocation(event uint32, c wire.Change, r *revocation) error {
 	b, err := json.Marshal(c)
 	if err != nil {
 		return fmt.Errorf("postgres: change: %w", err)
 	}
-	tx.changes = append(tx.changes, change{event: event, kind: c.Kind, payload: b})
+	tx.changes = append(tx.changes, change{event: event, kind: c.Kind, payload: b, revokes: r})
 	return nil
 }
 
@@ -226,6 +241,13 @@ func (tx *wtx) appendChanges(ctx context.Context) error {
 		}
 		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"changes"}, []string{"event", "pos", "tag", "kind", "payload"}, pgx.CopyFromRows(rows)); err != nil {
 			return fmt.Errorf("postgres: change: %w", err)
+		}
+		for k, c := range batch {
+			if r := c.revokes; r != nil {
+				if _, err := tx.Exec(ctx, "UPDATE "+r.table+" SET revoked_pos = $1 WHERE event = $2 AND "+r.column+" = $3", first+int64(k), ev, r.id); err != nil {
+					return fmt.Errorf("postgres: revoke: %w", err)
+				}
+			}
 		}
 		if _, err := tx.Exec(ctx, "SELECT pg_notify($1, $2)", notifyChannel, fmt.Sprint(ev)); err != nil {
 			return fmt.Errorf("postgres: notify: %w", err)

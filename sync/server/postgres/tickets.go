@@ -237,7 +237,7 @@ func revokeOne(ctx context.Context, tx *wtx, event uint32, t *stored) error {
 	}
 	t.revoked = true
 	re := t.roster()
-	return tx.logChange(event, wire.Change{Kind: wire.ChangeRoster, Roster: &re})
+	return tx.logRevocation(event, wire.Change{Kind: wire.ChangeRoster, Roster: &re}, &revocation{"tickets", "serial", int64(t.serial)})
 }
 
 // Revoke implements server.Store. Revoking a revoked ticket changes

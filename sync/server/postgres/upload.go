@@ -17,15 +17,16 @@ import (
 // IssuedTickets implements server.Store.
 func (s *Store) IssuedTickets(ctx context.Context, event uint32, serials []uint32) (map[uint32]server.Issued, error) {
 	out := make(map[uint32]server.Issued, len(serials))
-	rows, err := s.pool.Query(ctx, "SELECT serial, tier, text FROM tickets WHERE event = $1 AND serial = ANY ($2)", event, int64s(serials))
+	rows, err := s.pool.Query(ctx, `SELECT t.serial, t.tier, t.text, t.revoked_pos, COALESCE(k.revoked_pos, 0) FROM tickets t
+		LEFT JOIN keys k ON k.event = t.event AND k.id = t.key WHERE t.event = $1 AND t.serial = ANY ($2)`, event, int64s(serials))
 	if err != nil {
 		return nil, fmt.Errorf("postgres: issued tickets: %w", err)
 	}
-	var serial int64
+	var serial, revoked, keyRevoked int64
 	var tier int16
 	var text string
-	if _, err := pgx.ForEachRow(rows, []any{&serial, &tier, &text}, func() error {
-		out[uint32(serial)] = server.Issued{Tier: uint8(tier), Text: text}
+	if _, err := pgx.ForEachRow(rows, []any{&serial, &tier, &text, &revoked, &keyRevoked}, func() error {
+		out[uint32(serial)] = server.Issued{Tier: uint8(tier), Text: text, Revoked: revoked, KeyRevoked: keyRevoked}
 		return nil
 	}); err != nil {
 		return nil, fmt.Errorf("postgres: issued tickets: %w", err)
@@ -163,12 +164,12 @@ func (u *uploader) acked(ctx context.Context, table string, from uint64) (acked,
 }
 
 var (
-	admissionCols = []string{"event", "gate", "seq", "serial", "tier", "kind", "at", "corrected", "text", "hash"}
-	auditCols     = []string{"event", "gate", "seq", "kind", "reason", "serial", "at", "corrected", "text", "hash"}
+	admissionCopyCols = []string{"event", "gate", "seq", "serial", "tier", "kind", "at", "corrected", "text", "reason", "hash", "status", "why"}
+	auditCols         = []string{"event", "gate", "seq", "kind", "reason", "serial", "at", "corrected", "text", "hash"}
 )
 
 // Upload implements server.Store.
-func (s *Store) Upload(ctx context.Context, event, gate uint32, req *wire.UploadRequest, now time.Time) (wire.UploadResponse, error) {
+func (s *Store) Upload(ctx context.Context, event, gate uint32, req *wire.UploadRequest, flags map[uint64]wire.Flag, now time.Time) (wire.UploadResponse, error) {
 	var resp wire.UploadResponse
 	err := s.write(ctx, func(tx *wtx) error {
 		u := &uploader{tx: tx, event: event, gate: gate, now: fmtTime(now)}
@@ -184,15 +185,23 @@ func (s *Store) Upload(ctx context.Context, event, gate uint32, req *wire.Upload
 		adms := make([]record, len(req.Admissions))
 		for i := range req.Admissions {
 			a := &req.Admissions[i]
+			f := flags[a.Seq]
 			adms[i] = record{seq: a.Seq, hash: a.Hash, value: a, row: []any{ev, gt, int64(a.Seq), int64(a.Serial), int16(a.Tier), a.Kind,
-				a.At.Format(time.RFC3339Nano), fmtTime(a.Corrected), a.Text, a.Hash}}
+				a.At.Format(time.RFC3339Nano), fmtTime(a.Corrected), a.Text, a.Reason, a.Hash, f.Status, f.Reason}}
 		}
-		fresh, err := u.store(ctx, "admissions", wire.RecordAdmission, admissionCols, adms)
+		fresh, err := u.store(ctx, "admissions", wire.RecordAdmission, admissionCopyCols, adms)
 		if err != nil {
 			return err
 		}
 		for _, r := range fresh {
-			if err := tx.logChange(event, wire.Change{Kind: wire.ChangeAdmission, Admission: r.value.(*kido.Admission)}); err != nil {
+			a := r.value.(*kido.Admission)
+			if f, flagged := flags[a.Seq]; flagged {
+				// Kept for the operator, never sent to other gates.
+				f.Seq = a.Seq
+				u.resp.Flagged = append(u.resp.Flagged, f)
+				continue
+			}
+			if err := tx.logChange(event, wire.Change{Kind: wire.ChangeAdmission, Admission: a}); err != nil {
 				return err
 			}
 		}
@@ -218,4 +227,37 @@ func (s *Store) Upload(ctx context.Context, event, gate uint32, req *wire.Upload
 		return nil
 	})
 	return resp, err
+}
+
+// UploadState implements server.Store.
+func (s *Store) UploadState(ctx context.Context, event, gate uint32, from, to uint64) (*server.UploadState, error) {
+	st := &server.UploadState{}
+	err := s.read(ctx, func(tx pgx.Tx) error {
+		var err error
+		if st.Event, err = getEvent(ctx, tx, event, false); err != nil {
+			return err
+		}
+		var enrolled *string
+		st.Gate, err = scanGate(tx.QueryRow(ctx, "SELECT "+gateCols+", enrolled FROM gates WHERE id = $1 AND event = $2", gate, event), &enrolled)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return server.Errorf(server.ErrNotFound, "", "gate %d of event %d not found", gate, event)
+		}
+		if err != nil {
+			return fmt.Errorf("postgres: upload state: %w", err)
+		}
+		if enrolled != nil {
+			if st.Enrolled, err = parseTime(*enrolled); err != nil {
+				return err
+			}
+		}
+		if from > to {
+			return nil
+		}
+		st.Before, err = queryAdmissions(ctx, tx, "gate = $1 AND seq BETWEEN $2 AND $3 ORDER BY seq", gate, int64(from), int64(to))
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return st, nil
 }
