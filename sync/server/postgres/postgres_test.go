@@ -21,7 +21,7 @@ import (
 
 var t0 = time.Date(2027, 8, 1, 1, 0, 0, 0, time.UTC)
 
-func open(t *testing.T, url string) *Store {
+func open(t testing.TB, url string) *Store {
 	t.Helper()
 	s, err := Open(t.Context(), url)
 	if err != nil {
