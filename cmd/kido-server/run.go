@@ -25,6 +25,7 @@ const version = "0.1.0"
 
 const usage = `usage: kido-server [flags]
        kido-server migrate -db URL
+       kido-server copy-store -from DIR -to URL
 
 Runs the kido server: the JSON API under /v1/ (docs/api.md), state in a
 SQLite database in the data directory, or with -db in a PostgreSQL
@@ -60,6 +61,9 @@ type config struct {
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	if len(args) > 0 && args[0] == "migrate" {
 		return runMigrate(ctx, args[1:], stdout, stderr)
+	}
+	if len(args) > 0 && args[0] == "copy-store" {
+		return runCopyStore(ctx, args[1:], stdout, stderr)
 	}
 	var c config
 	fs := flag.NewFlagSet("kido-server", flag.ContinueOnError)

@@ -67,15 +67,18 @@ func cursorValid(ctx context.Context, q querier, event uint32, c server.Cursor) 
 		}
 		return ok, nil
 	}
-	var tag string
-	err := q.QueryRow(ctx, "SELECT tag FROM changes WHERE event = $1 AND pos = $2", event, c.Pos).Scan(&tag)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return false, nil
-	}
+	// A cursor names a row of its own event, except one given out by a
+	// SQLite store before copy-store (CopySQLite): there positions were
+	// global, and an idle event's gates hold the log head, a row of any
+	// event. Every position a copied event gives out here is above the
+	// copied ones, so reading the event's rows after such a cursor skips
+	// nothing; the random tag is what makes it name that very row.
+	var ok bool
+	err := q.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM changes WHERE pos = $1 AND tag = $2 AND (event = $3 OR pos <= (SELECT last FROM copied_log)))", c.Pos, c.Tag, event).Scan(&ok)
 	if err != nil {
 		return false, fmt.Errorf("postgres: cursor: %w", err)
 	}
-	return tag == c.Tag, nil
+	return ok, nil
 }
 
 // Changes implements server.Store.
@@ -117,9 +120,9 @@ func (s *Store) PruneChanges(ctx context.Context, cutoff, ended time.Time) (int6
 		n = 0
 		// Event ends keep the venue's offset, so they are compared as
 		// times; each event's head row stays.
-		tag, err := tx.Exec(ctx, `DELETE FROM changes c USING events e, feed_head h
-			WHERE c.event = e.id AND h.event = e.id AND e.end_at::timestamptz < $2
-			AND c.created < $1 AND c.pos < h.head`, cutoff, ended)
+		tag, err := tx.Exec(ctx, `DELETE FROM changes c USING events e
+			WHERE c.event = e.id AND e.end_at::timestamptz < $2 AND c.created < $1
+			AND c.pos < (SELECT MAX(pos) FROM changes l WHERE l.event = c.event)`, cutoff, ended)
 		if err != nil {
 			return fmt.Errorf("postgres: prune: %w", err)
 		}

@@ -107,14 +107,15 @@ func TestBadURL(t *testing.T) {
 	}
 }
 
-// signingKey returns a fixed test key, sealed as a store keeps it.
-func signingKey(t *testing.T) server.SealedKey {
-	seed := sha256.Sum256([]byte("kido postgres test key"))
+// signingKey returns the test key named name, sealed as a store keeps it
+// (the sealed bytes are opaque to a store).
+func signingKey(t *testing.T, name string) server.SealedKey {
+	seed := sha256.Sum256([]byte("kido postgres test key " + name))
 	k, err := ticket.NewPrivateKeyFromSeed(seed[:])
 	if err != nil {
 		t.Fatal(err)
 	}
-	return server.SealedKey{Public: k.Public(), Sealed: []byte("sealed")}
+	return server.SealedKey{Public: k.Public(), Sealed: []byte("sealed " + name)}
 }
 
 // wakeup is a broadcast: a channel closed and replaced on every signal.
@@ -153,7 +154,7 @@ func TestFeedAcrossInstances(t *testing.T) {
 		stores[i] = open(t, url)
 	}
 	s := stores[0]
-	ev, err := s.CreateEvent(ctx, wire.EventCreate{Name: "Feed", Venue: "Hall", Start: t0, End: t0.Add(time.Hour)}, signingKey(t), t0)
+	ev, err := s.CreateEvent(ctx, wire.EventCreate{Name: "Feed", Venue: "Hall", Start: t0, End: t0.Add(time.Hour)}, signingKey(t, "event"), t0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -316,7 +317,7 @@ func TestUploadRaceAcrossInstances(t *testing.T) {
 	url := pgtest.DB(t)
 	ctx := t.Context()
 	a, b := open(t, url), open(t, url)
-	ev, err := a.CreateEvent(ctx, wire.EventCreate{Name: "Race", Venue: "Hall", Start: t0, End: t0.Add(time.Hour)}, signingKey(t), t0)
+	ev, err := a.CreateEvent(ctx, wire.EventCreate{Name: "Race", Venue: "Hall", Start: t0, End: t0.Add(time.Hour)}, signingKey(t, "event"), t0)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -183,6 +183,12 @@ CREATE TABLE changes (
 	created  timestamptz NOT NULL DEFAULT now(),
 	PRIMARY KEY (event, pos)
 );
+-- The last position of a change log copied from SQLite (CopySQLite), if
+-- one was: cursors up to it may name another event's row.
+CREATE TABLE copied_log (
+	id    integer PRIMARY KEY CHECK (id = 1),
+	last  bigint NOT NULL
+);
 -- The row that health's write probe rewrites (Store.Probe).
 CREATE TABLE probe (
 	id  integer PRIMARY KEY CHECK (id = 1),
