@@ -42,6 +42,8 @@ func TestDBFlagErrors(t *testing.T) {
 		{[]string{"-data", data, "-db", "postgres://kido@127.0.0.1/kido", "-demo"}, "-demo runs on its own SQLite database\nhint:"},
 		{[]string{"migrate"}, "migrate needs -db\nhint:"},
 		{[]string{"migrate", "-db", "postgres://kido:s3cret@[::1/kido"}, "bad database URL\nhint:"},
+		{[]string{"copy-store", "-from", data}, "copy-store needs -from DIR and -to URL\nhint:"},
+		{[]string{"copy-store", "-from", data, "-to", "postgres://kido@127.0.0.1/kido"}, "-from names a kido-server data directory, holding kido.db"},
 	} {
 		var stdout, stderr bytes.Buffer
 		err := run(t.Context(), tc.args, noEnv, &stdout, &stderr)
