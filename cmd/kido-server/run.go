@@ -153,7 +153,7 @@ func serve(ctx context.Context, c config, log *slog.Logger) error {
 	if created {
 		log.Info("first start: admin token written", "file", tokenPath)
 	}
-	warnLoose(log, tokenPath, c.keyFile, dbPath, dbPath+"-wal", dbPath+"-shm")
+	warnLoose(log, append([]string{tokenPath, c.keyFile}, store.files...)...)
 
 	l, err := net.Listen("tcp", c.listen)
 	if err != nil {

@@ -20,8 +20,9 @@ import (
 type openedStore struct {
 	server.Store
 	master  []byte
-	dataDir string // whose free space health watches; "" for PostgreSQL, whose disk is the database server's
-	name    string // for the log: no password
+	dataDir string   // whose free space health watches; "" for PostgreSQL, whose disk is the database server's
+	name    string   // for the log: no password
+	files   []string // the database's files in the data directory, if it has any
 }
 
 // openStore loads the master key and opens the SQLite database in the
@@ -44,7 +45,7 @@ func openStore(ctx context.Context, c config, log *slog.Logger) (*openedStore, e
 		if err != nil {
 			return nil, err
 		}
-		return &openedStore{Store: s, master: master, dataDir: c.data, name: dbPath}, nil
+		return &openedStore{Store: s, master: master, dataDir: c.data, name: dbPath, files: []string{dbPath, dbPath + "-wal", dbPath + "-shm"}}, nil
 	}
 	s, err := postgres.Open(ctx, c.db)
 	if err != nil {
