@@ -27,3 +27,19 @@ func TestPureDeps(t *testing.T) {
 		}
 	}
 }
+
+// TestServerOnlyDeps keeps the PostgreSQL driver, which only kido-server
+// needs, out of the gate and the admin CLI.
+func TestServerOnlyDeps(t *testing.T) {
+	for _, pkg := range []string{"kido.dev/kido/cmd/kido-gate", "kido.dev/kido/cmd/kidoctl"} {
+		out, err := exec.Command("go", "list", "-deps", pkg).CombinedOutput()
+		if err != nil {
+			t.Fatalf("go list -deps %s: %v\n%s", pkg, err, out)
+		}
+		for _, d := range strings.Fields(string(out)) {
+			if strings.HasPrefix(d, "github.com/jackc/") || d == "kido.dev/kido/sync/server/postgres" {
+				t.Errorf("%s depends on %s", pkg, d)
+			}
+		}
+	}
+}

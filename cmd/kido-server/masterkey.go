@@ -19,15 +19,15 @@ import (
 
 // loadMasterKey reads the master key: 64 hex digits in a file readable by
 // its owner only. The default file in the data directory is made on first
-// start, but never next to an existing database: a fresh key could not
-// open its sealed keys.
-func loadMasterKey(c config, dbPath string, log *slog.Logger) ([]byte, error) {
+// start, but never for an existing database (db names it when there is
+// one): a fresh key could not open its sealed keys.
+func loadMasterKey(c config, db string, log *slog.Logger) ([]byte, error) {
 	path := c.masterKey
 	if path == "" {
 		path = filepath.Join(c.data, "master.key")
 		if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
-			if _, err := os.Stat(dbPath); err == nil {
-				return nil, fmt.Errorf("master key %s is missing but %s exists\nhint: restore master.key from backup, or give its path with -master-key", path, dbPath)
+			if db != "" {
+				return nil, fmt.Errorf("master key %s is missing but %s exists\nhint: restore master.key from backup (or copy it from another instance of this database), or give its path with -master-key", path, db)
 			}
 			key := make([]byte, server.MasterKeySize)
 			if _, err := rand.Read(key); err != nil {

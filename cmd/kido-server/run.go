@@ -10,6 +10,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 	_ "time/tzdata" // event time zones work on hosts without a zoneinfo database
 
@@ -17,43 +18,59 @@ import (
 	"kido.dev/kido/internal/privfile"
 	"kido.dev/kido/sync/client"
 	"kido.dev/kido/sync/server"
-	"kido.dev/kido/sync/server/sqlite"
 )
 
 // version is reported to clients in wire.Server.
 const version = "0.1.0"
 
 const usage = `usage: kido-server [flags]
+       kido-server migrate -db URL
+       kido-server copy-store -from DIR -to URL
 
 Runs the kido server: the JSON API under /v1/ (docs/api.md), state in a
-SQLite database in the data directory, private keys sealed under a master
-key kept outside the database.
+SQLite database in the data directory, or with -db in a PostgreSQL
+database that several instances share (docs/ops/postgres.md), private
+keys sealed under a master key kept outside the database.
 
 On first start it creates the data directory, master.key (unless
 -master-key names one) and admin.token, the first admin token, and says
 where they are. Back up master.key apart from the database: without it
 the signing keys cannot be opened.
 
-Example:
+With -db the data directory still holds master.key and admin.token (and
+the lock that keeps two instances off one directory); every instance of a
+database needs the same master key: start the first, then copy its
+master.key to the others or give them -master-key. Put the database
+password in PGPASSWORD or ~/.pgpass rather than in the URL.
+
+Examples:
 
 	kido-server -data /var/lib/kido -listen 0.0.0.0:8700 \
 		-tls-cert /etc/kido/cert.pem -tls-key /etc/kido/key.pem
+	kido-server -data /var/lib/kido -db postgres://kido@db.internal/kido -listen 0.0.0.0:8700
 
 Flags:
 `
 
 type config struct {
-	data, listen, certFile, keyFile, masterKey, addrFile string
-	retention                                            time.Duration
-	uploadWorkers, longPolls, maxConns                   int
+	data, db, listen, certFile, keyFile, masterKey, addrFile string
+	retention                                                time.Duration
+	uploadWorkers, longPolls, maxConns                       int
 }
 
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) > 0 && args[0] == "migrate" {
+		return runMigrate(ctx, args[1:], stdout, stderr)
+	}
+	if len(args) > 0 && args[0] == "copy-store" {
+		return runCopyStore(ctx, args[1:], stdout, stderr)
+	}
 	var c config
 	fs := flag.NewFlagSet("kido-server", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() { fmt.Fprint(stderr, usage); fs.PrintDefaults() }
 	fs.StringVar(&c.data, "data", "./kido-data", "data `directory`")
+	fs.StringVar(&c.db, "db", "", "PostgreSQL database `URL` (postgres://…); empty: SQLite in the data directory")
 	fs.StringVar(&c.listen, "listen", "127.0.0.1:8700", "`address` to listen on")
 	fs.StringVar(&c.certFile, "tls-cert", "", "TLS certificate `file` (PEM); with -tls-key serves HTTPS")
 	fs.StringVar(&c.keyFile, "tls-key", "", "TLS private key `file` (PEM)")
@@ -82,7 +99,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if c.uploadWorkers < 1 || c.longPolls < 1 || c.maxConns < 1 {
 		return errors.New("-upload-workers, -long-polls and -max-conns must be at least 1")
 	}
+	if c.db != "" && !strings.HasPrefix(c.db, "postgres://") && !strings.HasPrefix(c.db, "postgresql://") {
+		return errors.New("-db takes a postgres:// URL\nhint: leave -db out to keep the SQLite database in the data directory")
+	}
 	if demo.on {
+		if c.db != "" {
+			return errors.New("-demo runs on its own SQLite database\nhint: leave -db out with -demo")
+		}
 		return runDemo(ctx, c, demo.dir, stdout)
 	}
 	log := slog.New(slog.NewTextHandler(stderr, nil))
@@ -104,12 +127,7 @@ func serve(ctx context.Context, c config, log *slog.Logger) error {
 		return fmt.Errorf("data directory: %w", err)
 	}
 	defer lock.Release()
-	dbPath := filepath.Join(c.data, "kido.db")
-	master, err := loadMasterKey(c, dbPath, log)
-	if err != nil {
-		return err
-	}
-	store, err := sqlite.Open(dbPath)
+	store, err := openStore(ctx, c, log)
 	if err != nil {
 		return err
 	}
@@ -120,8 +138,8 @@ func serve(ctx context.Context, c config, log *slog.Logger) error {
 			return err
 		}
 	}
-	srv, err := server.New(ctx, server.Config{Store: store, MasterKey: master, Version: version, Logger: log,
-		Retention: c.retention, UploadWorkers: c.uploadWorkers, LongPolls: c.longPolls, TLSExpiry: tlsExpiry, DataDir: c.data})
+	srv, err := server.New(ctx, server.Config{Store: store.Store, MasterKey: store.master, Version: version, Logger: log,
+		Retention: c.retention, UploadWorkers: c.uploadWorkers, LongPolls: c.longPolls, TLSExpiry: tlsExpiry, DataDir: store.dataDir})
 	if err != nil {
 		return err
 	}
@@ -135,7 +153,7 @@ func serve(ctx context.Context, c config, log *slog.Logger) error {
 	if created {
 		log.Info("first start: admin token written", "file", tokenPath)
 	}
-	warnLoose(log, tokenPath, c.keyFile, dbPath, dbPath+"-wal", dbPath+"-shm")
+	warnLoose(log, append([]string{tokenPath, c.keyFile}, store.files...)...)
 
 	l, err := net.Listen("tcp", c.listen)
 	if err != nil {
@@ -159,7 +177,7 @@ func serve(ctx context.Context, c config, log *slog.Logger) error {
 	}
 	info := srv.Info()
 	warnPlainHTTP(log, scheme, l.Addr())
-	log.Info("listening", "url", scheme+"://"+l.Addr().String(), "data", c.data, "fingerprint", info.Fingerprint, "version", version)
+	log.Info("listening", "url", scheme+"://"+l.Addr().String(), "data", c.data, "db", store.name, "fingerprint", info.Fingerprint, "version", version)
 	if c.addrFile != "" {
 		if err := os.WriteFile(c.addrFile, []byte(scheme+"://"+l.Addr().String()+"\n"), 0o644); err != nil {
 			l.Close()

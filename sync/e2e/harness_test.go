@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"math/rand/v2"
 	"os"
 	"os/exec"
@@ -25,6 +26,7 @@ import (
 
 	"kido.dev/kido"
 	"kido.dev/kido/gate/gatedir"
+	"kido.dev/kido/internal/pgtest"
 	"kido.dev/kido/sync/client"
 	"kido.dev/kido/sync/wire"
 )
@@ -64,7 +66,7 @@ func TestMain(m *testing.M) {
 			os.Exit(1)
 		}
 	}
-	code := m.Run()
+	code := pgtest.Run(m) // a PostgreSQL cluster for the scale-out tests
 	os.RemoveAll(dir)
 	os.Exit(code)
 }
@@ -181,16 +183,21 @@ type server struct {
 	url   string
 	token string
 	p     *proc
+	args  []string // flags beyond -data, -listen and -addr-file
 }
 
-// startServer starts kido-server on a free loopback port with a new data
-// directory.
-func startServer(t *testing.T) *server {
+// startServer starts kido-server with args on a free loopback port with
+// a new data directory. An instance of a database another made has no
+// admin token file; its token is left for the test to set.
+func startServer(t *testing.T, args ...string) *server {
 	t.Helper()
 	base := t.TempDir()
-	s := &server{t: t, dir: filepath.Join(base, "server"), log: createLog(t, base, "server.log")}
+	s := &server{t: t, dir: filepath.Join(base, "server"), log: createLog(t, base, "server.log"), args: args}
 	s.start("127.0.0.1:0")
 	tok, err := os.ReadFile(filepath.Join(s.dir, "admin.token"))
+	if errors.Is(err, fs.ErrNotExist) && len(args) > 0 {
+		return s
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -206,7 +213,7 @@ func (s *server) start(listen string) {
 	deadline := time.Now().Add(20 * time.Second)
 	for attempt := 0; ; attempt++ {
 		os.Remove(addrFile)
-		p, err := startProc(s.t, s.log, false, serverBin, "-data", s.dir, "-listen", listen, "-addr-file", addrFile)
+		p, err := startProc(s.t, s.log, false, serverBin, append([]string{"-data", s.dir, "-listen", listen, "-addr-file", addrFile}, s.args...)...)
 		if err != nil {
 			s.t.Fatal(err)
 		}

@@ -53,6 +53,16 @@ func (h *hub) notify(event uint32) {
 	}
 }
 
+// notifyAll wakes the waiters of every event.
+func (h *hub) notifyAll() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for ev, c := range h.chans {
+		close(c)
+		delete(h.chans, ev)
+	}
+}
+
 func (h *hub) shutdown() { h.once.Do(func() { close(h.stop) }) }
 
 // StopWaiting makes every long-poll answer now with what it has; call it
@@ -62,6 +72,20 @@ func (s *Server) StopWaiting() { s.feed.shutdown() }
 // changed is called by handlers after a commit that appended changes of
 // event to the log.
 func (s *Server) changed(event uint32) { s.feed.notify(event) }
+
+// watchChanges wakes this instance's long-polls on the changes every
+// instance sharing the store commits, until ctx ends.
+func (s *Server) watchChanges(ctx context.Context, n ChangeNotifier) {
+	n.WatchChanges(ctx, func(event uint32) {
+		if event == 0 {
+			s.feed.notifyAll()
+			return
+		}
+		s.feed.notify(event)
+	}, func(err error) {
+		s.log.Warn("change notifications lost; long-polls wake late until reconnected", "err", err)
+	})
+}
 
 // parseWait reads the wait parameter: a Go duration from 0 to wire.MaxWait,
 // absent meaning 0.

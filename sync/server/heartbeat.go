@@ -104,8 +104,9 @@ func (s *Server) FlushHeartbeats(ctx context.Context) error {
 // Run does the server's background work until ctx ends: the database
 // checked every second for health (a read, a write, free space);
 // heartbeats written every 5 s; every minute, operator warnings refreshed
-// and gates that fell silent logged; every hour, the change log pruned. On
-// return the last heartbeats are written.
+// and gates that fell silent logged; every hour, the change log pruned;
+// and, when the store is a ChangeNotifier, other instances' commits
+// waking this one's long-polls. On return the last heartbeats are written.
 func (s *Server) Run(ctx context.Context) {
 	flush := time.NewTicker(5 * time.Second)
 	defer flush.Stop()
@@ -115,12 +116,20 @@ func (s *Server) Run(ctx context.Context) {
 	defer hourly.Stop()
 	checked := make(chan struct{})
 	go func() { s.checkDatabase(ctx); close(checked) }()
+	watched := make(chan struct{})
+	go func() {
+		if n, ok := s.store.(ChangeNotifier); ok {
+			s.watchChanges(ctx, n)
+		}
+		close(watched)
+	}()
 	s.prune(ctx)
 	s.check(ctx)
 	for {
 		select {
 		case <-ctx.Done():
 			<-checked // no check left to use the store after Run
+			<-watched
 			fctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			if err := s.FlushHeartbeats(fctx); err != nil {
 				s.log.Error("heartbeats not written at shutdown", "err", err)

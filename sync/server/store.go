@@ -223,6 +223,19 @@ type Store interface {
 	Close() error
 }
 
+// A ChangeNotifier is a Store that several server instances share: it
+// tells each instance of the changes any of them commits, so that
+// long-polls wake on every instance (docs/sync-protocol.md §4.3).
+// Server.Run watches it when the Store is one.
+type ChangeNotifier interface {
+	// WatchChanges calls changed with the event of every commit that
+	// appended changes, from any instance, until ctx ends. changed(0)
+	// means any event may have changed: it comes each time the watch
+	// takes effect, at start and after a lost connection (which lost is
+	// told of first), since commits before then notified nobody.
+	WatchChanges(ctx context.Context, changed func(event uint32), lost func(error))
+}
+
 // Refusal is one row of the refused-uploads log: a record of an upload
 // refused with 400 bad_ticket, kept for audit.
 type Refusal struct {
