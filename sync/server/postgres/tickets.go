@@ -173,7 +173,9 @@ func (s *Store) Issue(ctx context.Context, event uint32, req wire.IssueRequest, 
 					return server.Errorf(server.ErrConflict, "use a new -batch id for a different roster",
 						"batch %q item %d was issued before with other content (serial %d)", req.Batch, n, old.serial)
 				}
-				out = append(out, old.issued())
+				given := old.issued()
+				given.Existing = true // handed back, not issued now
+				out = append(out, given)
 				continue
 			}
 			if !known[it.Tier] {
@@ -295,7 +297,9 @@ func (s *Store) Reissue(ctx context.Context, event uint32, sel wire.Selection, s
 				if err != nil {
 					return fmt.Errorf("postgres: reissue: %w", err)
 				}
-				out = append(out, r.issued())
+				given := r.issued()
+				given.Existing = true // handed back, not issued now
+				out = append(out, given)
 				continue
 			}
 			if err := revokeOne(ctx, tx, event, t); err != nil {
