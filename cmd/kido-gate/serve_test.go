@@ -15,6 +15,10 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+
+	"kido.dev/kido"
+	"kido.dev/kido/sync/wire"
+	"kido.dev/kido/ticket/qr"
 )
 
 // These tests drive the staff app in a real browser: headless Chromium
@@ -144,6 +148,14 @@ func readVerdict(t *testing.T, ctx context.Context, id int) verdict {
 	})()`)
 }
 
+// poll waits until the JavaScript expression is true in the page.
+func poll(t *testing.T, ctx context.Context, expr string) {
+	t.Helper()
+	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](expr)); err != nil {
+		t.Fatalf("waiting for %s: %v", expr, err)
+	}
+}
+
 // text returns the text content of the element the CSS selector matches.
 func text(t *testing.T, ctx context.Context, sel string) string {
 	t.Helper()
@@ -172,14 +184,24 @@ func screenshot(t *testing.T, ctx context.Context, name string) {
 	}
 }
 
-// enrollServe enrols a gate named name with ls and serves its staff app.
+// enrollServe enrols a gate named name that works both ways with ls and
+// serves its staff app.
 func enrollServe(t *testing.T, ls *liveServer, name string, args ...string) (*serving, string) {
 	t.Helper()
-	dir := filepath.Join(t.TempDir(), "gate")
-	if out, err := gateCmd(t, "enroll", "-server", ls.url, "-code", ls.gateCode(t, name), "-data", dir); err != nil {
+	return enrollServeDir(t, ls, name, kido.DirectionBoth, args...)
+}
+
+func enrollServeDir(t *testing.T, ls *liveServer, name string, dir kido.Direction, args ...string) (*serving, string) {
+	t.Helper()
+	g, err := ls.admin.AddGate(context.Background(), ls.event, wire.GateCreate{Name: name, Direction: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := filepath.Join(t.TempDir(), "gate")
+	if out, err := gateCmd(t, "enroll", "-server", ls.url, "-code", g.Code, "-data", data); err != nil {
 		t.Fatalf("enroll: %v\n%s", err, out)
 	}
-	return serve(t, dir, args...), dir
+	return serve(t, data, args...), data
 }
 
 // TestServeWedgeScan: digits typed as a wedge scanner types them, with no
@@ -214,6 +236,26 @@ func TestServeWedgeScan(t *testing.T) {
 	if v.Reason != "malformed" || v.Next == "" {
 		t.Errorf("not a ticket: %+v", v)
 	}
+
+	// A ticket used at another gate, learned through sync: the verdict
+	// names that gate and the time.
+	other := filepath.Join(t.TempDir(), "south")
+	if out, err := gateCmd(t, "enroll", "-server", ls.url, "-code", ls.gateCode(t, "South 2"), "-data", other); err != nil {
+		t.Fatalf("enroll: %v\n%s", err, out)
+	}
+	tk2 := ls.tickets[1]
+	for _, args := range [][]string{{"scan", "-data", other, tk2.Text}, {"sync", "-data", other}} {
+		if out, err := gateCmd(t, args...); err != nil {
+			t.Fatalf("kido-gate %s: %v\n%s", args[0], err, out)
+		}
+	}
+	do(t, ctx, waitVisible(`#counts[data-admitted="2"]`))
+	v = scanKeys(t, ctx, tk2.Text, 4)
+	if v.Reason != "already_used" || !regexp.MustCompile(`^Already used: first at South 2, \d\d:\d\d \(\d+ s ago\)$`).MatchString(v.ReasonText) ||
+		v.Next != "Do not admit: send them to the help desk" {
+		t.Errorf("used at another gate: %+v", v)
+	}
+	screenshot(t, ctx, "already-used-elsewhere")
 }
 
 // stopServer stops ls's HTTP server (the gate sees connections refused)
@@ -268,5 +310,165 @@ func TestServeOffline(t *testing.T) {
 	}
 	if rep.Admitted != 1 {
 		t.Errorf("server report after the gate came back: %d admitted, want 1", rep.Admitted)
+	}
+}
+
+// TestServeExit: at a gate that works both ways, the switch (worked by
+// keyboard alone) records an exit, shown as EXIT in blue; at an entry-only
+// gate there is no switch.
+func TestServeExit(t *testing.T) {
+	ls := startServer(t, 3)
+	sv, _ := enrollServe(t, ls, "North 1")
+	ctx := browser(t, "en-US")
+	tk := ls.tickets[0]
+	do(t, ctx, chromedp.Navigate(sv.url), waitVisible(`#sync[data-state="online"]`), waitVisible(`#direction`))
+	if v := scanKeys(t, ctx, tk.Text, 1); v.Decision != "admit" {
+		t.Fatalf("entry: %+v", v)
+	}
+	do(t, ctx, chromedp.KeyEvent("\x1b")) // Escape clears the verdict
+	do(t, ctx, chromedp.Focus(chromedp.CSS("#exit")), chromedp.KeyEvent(" "), waitVisible(`#mode[data-mode="exit"]`))
+	if got := text(t, ctx, "#mode"); got != "Recording EXITS" {
+		t.Errorf("mode after the switch: %q", got)
+	}
+	v := scanKeys(t, ctx, tk.Text, 2)
+	if v.Decision != "admit" || v.Reason != "exit_recorded" || v.Word != "EXIT" {
+		t.Errorf("exit: %+v", v)
+	}
+	if cls := eval[string](t, ctx, `document.getElementById("verdict").className`); cls != "exit" {
+		t.Errorf("exit verdict class %q", cls)
+	}
+	screenshot(t, ctx, "exit")
+
+	sv2, _ := enrollServeDir(t, ls, "South", kido.DirectionEntry)
+	do(t, ctx, chromedp.Navigate(sv2.url), waitVisible(`#sync[data-state="online"]`))
+	if hidden := eval[bool](t, ctx, `document.getElementById("direction").hidden`); !hidden {
+		t.Errorf("an entry-only gate shows the entry/exit switch")
+	}
+}
+
+// TestServeJapanese: a Japanese browser gets the Japanese page, every
+// string exists in both languages, and the switch turns to English.
+func TestServeJapanese(t *testing.T) {
+	ls := startServer(t, 3)
+	sv, _ := enrollServe(t, ls, "北ゲート")
+	ctx := browser(t, "ja-JP")
+	do(t, ctx, chromedp.Navigate(sv.url), waitVisible(`#sync[data-state="online"]`))
+	if got := eval[string](t, ctx, `document.documentElement.lang`); got != "ja" {
+		t.Errorf("html lang %q", got)
+	}
+	if got := text(t, ctx, "#ready"); got != "チケットをスキャンしてください" {
+		t.Errorf("ready: %q", got)
+	}
+	if got := text(t, ctx, "#sync"); got != "オンライン" {
+		t.Errorf("sync: %q", got)
+	}
+	missing := eval[[]string](t, ctx, `(() => {
+		const out = [];
+		for (const [a, b] of [["en", "ja"], ["ja", "en"]])
+			for (const k of Object.keys(T[a])) if (!(k in T[b]) || T[b][k] === "") out.push(b + ": " + k);
+		for (const el of document.querySelectorAll("[data-i18n]"))
+			for (const l of ["en", "ja"]) if (!(el.dataset.i18n in T[l])) out.push(l + ": " + el.dataset.i18n);
+		return out;
+	})()`)
+	if len(missing) > 0 {
+		t.Errorf("strings missing: %v", missing)
+	}
+	v := scanKeys(t, ctx, ls.tickets[0].Text, 1)
+	if v.Word != "入場OK" || v.ReasonText != "有効なチケットです" || v.Tier != "券種：GA" {
+		t.Errorf("admit in Japanese: %+v", v)
+	}
+	screenshot(t, ctx, "admit-ja")
+	v = scanKeys(t, ctx, ls.tickets[0].Text, 2)
+	if v.Word != "入場不可" || !strings.Contains(v.ReasonText, "このゲートで入場済み") {
+		t.Errorf("already used in Japanese: %+v", v)
+	}
+	do(t, ctx, chromedp.KeyEvent("\x1b"), chromedp.Click(chromedp.CSS("#lang")))
+	if got := text(t, ctx, "#ready"); got != "Scan a ticket" {
+		t.Errorf("after the switch: %q", got)
+	}
+}
+
+// TestServeFindAdmit: find and manual admission are behind the PIN; a
+// wrong PIN is refused; the search finds a Japanese name as typed; the
+// admission needs a reason and shows in the ticket's history.
+func TestServeFindAdmit(t *testing.T) {
+	ls := startServer(t, 3)
+	pin := filepath.Join(t.TempDir(), "pin")
+	if err := os.WriteFile(pin, []byte("246810\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	sv, _ := enrollServe(t, ls, "North 1", "-pin-file", pin)
+	ctx := browser(t, "en-US")
+	tk := ls.tickets[2]
+	do(t, ctx, chromedp.Navigate(sv.url), waitVisible(`#sync[data-state="online"]`))
+
+	do(t, ctx, chromedp.Click(chromedp.CSS("#findbtn")), waitVisible("#pindlg"),
+		chromedp.SendKeys(chromedp.CSS("#pin"), "1111\r"))
+	poll(t, ctx, `document.getElementById("pinerr").textContent === "Wrong PIN"`)
+	if open := eval[bool](t, ctx, `document.getElementById("finddlg").open`); open {
+		t.Fatal("find opened after a wrong PIN")
+	}
+	do(t, ctx, chromedp.SendKeys(chromedp.CSS("#pin"), "246810\r"), waitVisible("#finddlg"))
+
+	do(t, ctx, chromedp.SendKeys(chromedp.CSS("#q"), tk.Holder+"\r"),
+		waitVisible(`#results button[data-serial="`+strconv.Itoa(int(tk.Serial))+`"]`))
+	screenshot(t, ctx, "find")
+	do(t, ctx, chromedp.Click(chromedp.CSS(`#results button[data-serial="`+strconv.Itoa(int(tk.Serial))+`"]`)), waitVisible("#ticket"))
+	if got := text(t, ctx, "#thistory"); got != "Not used yet" {
+		t.Errorf("history before: %q", got)
+	}
+	// No reason: the form does not submit.
+	do(t, ctx, chromedp.Click(chromedp.CSS("#admitbtn")))
+	if shown := eval[bool](t, ctx, `!document.getElementById("verdict").hidden`); shown {
+		t.Fatal("admitted without a reason")
+	}
+	do(t, ctx, chromedp.SendKeys(chromedp.CSS("#reason"), "phone battery dead, ID checked\r"))
+	v := readVerdict(t, ctx, 1)
+	if v.Decision != "admit" || v.Holder != tk.Holder {
+		t.Errorf("manual admission: %+v", v)
+	}
+	do(t, ctx, chromedp.KeyEvent("\x1b"), chromedp.Click(chromedp.CSS("#findbtn")), waitVisible("#finddlg"),
+		chromedp.SendKeys(chromedp.CSS("#q"), tk.OrderRef+"\r"),
+		chromedp.Click(chromedp.CSS(`#results button[data-serial="`+strconv.Itoa(int(tk.Serial))+`"]`)), waitVisible("#ticket"))
+	poll(t, ctx, `document.getElementById("thistory").textContent.includes("manual admission")`)
+	if got := text(t, ctx, "#thistory"); !strings.Contains(got, "North 1 (this gate)") {
+		t.Errorf("history after: %q", got)
+	}
+}
+
+// TestServeCamera: Chromium's fake camera shows a real issued ticket's QR
+// code; the page sends frames to the gate, which decodes and admits it.
+func TestServeCamera(t *testing.T) {
+	ffmpeg, err := exec.LookPath("ffmpeg")
+	if err != nil {
+		t.Skip("ffmpeg is not installed (Debian: apt-get install ffmpeg); .ci/run installs it")
+	}
+	ls := startServer(t, 3)
+	sv, _ := enrollServe(t, ls, "North 1")
+	tk := ls.tickets[1]
+	dir := t.TempDir()
+	pic, err := qr.Render(tk.Text)
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, video := filepath.Join(dir, "ticket.png"), filepath.Join(dir, "camera.y4m")
+	if err := os.WriteFile(code, pic, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// The code fills most of a 640×480 frame on white, as held up to a webcam.
+	out, err := exec.Command(ffmpeg, "-loglevel", "error", "-loop", "1", "-i", code, "-t", "2", "-r", "10",
+		"-vf", "scale=400:400:flags=neighbor,pad=640:480:(ow-iw)/2:(oh-ih)/2:white", "-pix_fmt", "yuv420p", video).CombinedOutput()
+	if err != nil {
+		t.Fatalf("ffmpeg: %v\n%s", err, out)
+	}
+	ctx := browser(t, "en-US",
+		chromedp.Flag("use-fake-ui-for-media-stream", true),
+		chromedp.Flag("use-fake-device-for-media-stream", true),
+		chromedp.Flag("use-file-for-fake-video-capture", video),
+	)
+	do(t, ctx, chromedp.Navigate(sv.url), waitVisible(`#sync[data-state="online"]`), chromedp.Click(chromedp.CSS("#camera")))
+	v := readVerdict(t, ctx, 1)
+	if v.Decision != "admit" || v.Holder != tk.Holder {
+		t.Errorf("camera scan: %+v", v)
 	}
 }

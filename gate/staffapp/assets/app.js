@@ -162,6 +162,7 @@ function renderState() {
   c.hidden = !(s.clock_behind_seconds > 0);
   c.textContent = t("clock", { ago: ago(s.clock_behind_seconds) });
   $("counts").textContent = t("counts", { a: s.admitted, i: s.inside, m: s.per_minute });
+  $("counts").dataset.admitted = s.admitted;
   const both = s.direction === "both";
   $("direction").hidden = !both;
   if (!both) exitMode = s.direction === "exit";
@@ -297,7 +298,9 @@ document.addEventListener("keydown", (e) => {
     clearVerdict();
     return;
   }
-  if (e.key.length === 1 && buf.length < 8192) {
+  // Space stays a key for buttons: no ticket holds one, and the gate
+  // ignores spaces in a scan anyway.
+  if (e.key.length === 1 && e.key !== " " && buf.length < 8192) {
     buf += e.key;
     e.preventDefault();
     e.stopPropagation();
