@@ -34,8 +34,8 @@ var assets embed.FS
 // *replica.Replica has it all.
 type Replica interface {
 	Scan(ctx context.Context, line gate.Line, exit bool) (gate.Decision, error)
-	Status(ctx context.Context) (replica.Status, error)
-	Counts(ctx context.Context, since time.Time) (replica.Counts, error)
+	Glance(ctx context.Context, period time.Duration) (replica.Glance, error)
+	Tally(ctx context.Context) (replica.Tally, error)
 	Find(ctx context.Context, query string, limit int) ([]replica.Match, error)
 	History(ctx context.Context, serial uint32) ([]replica.Pass, error)
 }
@@ -71,7 +71,20 @@ type Config struct {
 	// Now is the device clock for unlock expiry and PIN back-off; nil is
 	// time.Now.
 	Now func() time.Time
+	// TallyEvery is how old the counts of the whole replica (tickets,
+	// admitted, inside) may grow before they are counted again, in the
+	// background; 0 is DefaultTallyEvery. A count that took d waits at
+	// least TallyCost × d before the next.
+	TallyEvery time.Duration
 }
+
+// DefaultTallyEvery is how fresh the counts of a small replica are.
+const DefaultTallyEvery = 10 * time.Second
+
+// TallyCost bounds the time spent counting to one part in TallyCost of one
+// core: counting a replica of a million admissions takes seconds, which
+// the scans beside it would feel.
+const TallyCost = 20
 
 // UnlockFor is how long an unlock lasts after its last use.
 const UnlockFor = 2 * time.Minute
@@ -114,12 +127,19 @@ type Handler struct {
 	lastCam   string
 	lastCamAt time.Time
 	verdicts  uint64
+	tally     replica.Tally
+	tallied   time.Time // device time the tally was taken; zero before the first
+	tallyTook time.Duration
+	tallying  bool // a tally is being taken in the background
 }
 
 // New returns the staff app's handler.
 func New(cfg Config) *Handler {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
+	}
+	if cfg.TallyEvery == 0 {
+		cfg.TallyEvery = DefaultTallyEvery
 	}
 	h := &Handler{cfg: cfg, mux: http.NewServeMux(), hosts: map[string]bool{}, tokens: map[string]time.Time{}}
 	for _, host := range cfg.Hosts {
@@ -238,27 +258,26 @@ type State struct {
 
 func (h *Handler) state(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	st, err := h.cfg.Replica.Status(ctx)
+	g, err := h.cfg.Replica.Glance(ctx, time.Minute)
 	if err != nil {
 		apiError(w, http.StatusServiceUnavailable, "%v", err)
 		return
 	}
-	now := st.Clock.Trusted
-	c, err := h.cfg.Replica.Counts(ctx, now.Add(-time.Minute))
+	t, err := h.counts(ctx)
 	if err != nil {
 		apiError(w, http.StatusServiceUnavailable, "%v", err)
 		return
 	}
 	s := State{
-		Event: st.Event.Name, Gate: st.Gate.Name, Direction: string(st.Gate.Direction),
-		Pending: st.Pending + st.AuditsDue, Tickets: st.Roster, Admitted: st.Admitted, Inside: c.Inside, PerMinute: c.Recent,
-		PIN: h.cfg.PIN != "", Unlocked: h.unlocked(r), Manual: h.cfg.Admit != nil, Now: now,
+		Event: g.Event.Name, Gate: g.Gate.Name, Direction: string(g.Gate.Direction),
+		Pending: g.Pending, Tickets: t.Tickets, Admitted: t.Admitted, Inside: t.Inside, PerMinute: g.Recent,
+		PIN: h.cfg.PIN != "", Unlocked: h.unlocked(r), Manual: h.cfg.Admit != nil, Now: g.Clock.Trusted,
 	}
-	if st.Clock.DeviceBehind() {
-		s.ClockBehind = st.Clock.Behind.Seconds()
+	if g.Clock.DeviceBehind() {
+		s.ClockBehind = g.Clock.Behind.Seconds()
 	}
-	if !st.LastSync.IsZero() {
-		s.LastSync = &st.LastSync
+	if !g.LastSync.IsZero() {
+		s.LastSync = &g.LastSync
 	}
 	s.Sync = "off"
 	if h.cfg.Sync != nil {
@@ -279,6 +298,42 @@ func (h *Handler) state(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	writeJSON(w, http.StatusOK, s)
+}
+
+// counts returns the tally of the whole replica: counted now the first
+// time, afterwards the last one taken, with a new one started in the
+// background once it is older than TallyEvery and TallyCost times what
+// the last one took.
+func (h *Handler) counts(ctx context.Context) (replica.Tally, error) {
+	h.mu.Lock()
+	first := h.tallied.IsZero()
+	due := !first && !h.tallying && h.cfg.Now().Sub(h.tallied) >= max(h.cfg.TallyEvery, TallyCost*h.tallyTook)
+	h.tallying = h.tallying || due
+	h.mu.Unlock()
+	switch {
+	case first:
+		return h.takeTally(ctx)
+	case due:
+		// A failed tally keeps the last one; a later state request tries
+		// again.
+		go h.takeTally(context.WithoutCancel(ctx))
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.tally, nil
+}
+
+func (h *Handler) takeTally(ctx context.Context) (replica.Tally, error) {
+	start := time.Now() // the cost is measured on the monotonic clock, whatever Now says
+	t, err := h.cfg.Replica.Tally(ctx)
+	took := time.Since(start)
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.tallying = false
+	if err == nil {
+		h.tally, h.tallied, h.tallyTook = t, h.cfg.Now(), took
+	}
+	return t, err
 }
 
 // Verdict is a decision as the page shows it.

@@ -276,3 +276,29 @@ func TestFrame(t *testing.T) {
 		t.Errorf("the same code after the repeat window: %+v", a)
 	}
 }
+
+// TestTallyRefresh: the counts of the whole replica are taken once, then
+// served from memory until TallyEvery has passed, when a new count is
+// taken in the background; Glance's figures (pending, per minute) are
+// fresh on every request.
+func TestTallyRefresh(t *testing.T) {
+	x := newFixture(t, "")
+	state := func() staffapp.State { return decode[staffapp.State](t, x.req("GET", "/api/state", "", nil)) }
+	x.scan(x.f.Ticket(2), false)
+	if st := state(); st.Admitted != 1 || st.Tickets != 20 {
+		t.Fatalf("first state: %+v", st)
+	}
+	x.scan(x.f.Ticket(3), false)
+	if st := state(); st.Admitted != 1 || st.Pending != 2 || st.PerMinute != 2 {
+		t.Errorf("state within TallyEvery: %+v, want the admitted count kept and pending and per-minute fresh", st)
+	}
+	x.advance(staffapp.DefaultTallyEvery)
+	state() // starts the count
+	deadline := time.Now().Add(10 * time.Second)
+	for state().Admitted != 2 {
+		if time.Now().After(deadline) {
+			t.Fatal("the admitted count was never taken again")
+		}
+		time.Sleep(10 * time.Millisecond) // polling a background count that signals nothing
+	}
+}
