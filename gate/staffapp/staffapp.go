@@ -130,6 +130,7 @@ type Handler struct {
 	tally     replica.Tally
 	tallied   time.Time // device time the tally was taken; zero before the first
 	tallyTook time.Duration
+	recorded  bool // a passage was recorded since the tally was started
 	tallying  bool // a tally is being taken in the background
 }
 
@@ -302,13 +303,17 @@ func (h *Handler) state(w http.ResponseWriter, r *http.Request) {
 
 // counts returns the tally of the whole replica: counted now the first
 // time, afterwards the last one taken, with a new one started in the
-// background once it is older than TallyEvery and TallyCost times what
-// the last one took.
+// background once it is older than TallyCost times what the last one took
+// and either this page recorded a passage since or it is older than
+// TallyEvery (for what other gates recorded).
 func (h *Handler) counts(ctx context.Context) (replica.Tally, error) {
 	h.mu.Lock()
 	first := h.tallied.IsZero()
-	due := !first && !h.tallying && h.cfg.Now().Sub(h.tallied) >= max(h.cfg.TallyEvery, TallyCost*h.tallyTook)
-	h.tallying = h.tallying || due
+	age, least := h.cfg.Now().Sub(h.tallied), TallyCost*h.tallyTook
+	due := !first && !h.tallying && age >= least && (h.recorded || age >= h.cfg.TallyEvery)
+	if due {
+		h.tallying, h.recorded = true, false
+	}
 	h.mu.Unlock()
 	switch {
 	case first:
@@ -366,6 +371,7 @@ func (h *Handler) verdict(d gate.Decision, err error) Verdict {
 	h.mu.Lock()
 	h.verdicts++
 	id := h.verdicts
+	h.recorded = h.recorded || (d.Admit && err == nil)
 	h.mu.Unlock()
 	v := Verdict{ID: id, Decision: "reject", Kind: d.Kind, Reason: string(d.Reason), Serial: d.Serial,
 		TierName: d.TierName, Holder: d.Holder, OrderRef: d.OrderRef, At: d.At}

@@ -26,18 +26,20 @@ const host = "127.0.0.1:8710"
 // fixture is a staff app on a fabricated replica of gate North 1 (both
 // directions), with a PIN, and a clock the test moves.
 type fixture struct {
-	t   *testing.T
-	f   *gatetest.Fixture
-	r   *replica.Replica
-	h   *staffapp.Handler
-	mu  sync.Mutex
-	now time.Time
+	t    *testing.T
+	f    *gatetest.Fixture
+	r    *replica.Replica
+	path string
+	h    *staffapp.Handler
+	mu   sync.Mutex
+	now  time.Time
 }
 
 func newFixture(t *testing.T, pin string) *fixture {
 	t.Helper()
 	x := &fixture{t: t, f: gatetest.New(20, gatetest.GateBoth, time.Now()), now: time.Now()}
-	r, err := replica.Create(filepath.Join(t.TempDir(), "replica.db"), replica.Options{Leeway: gate.DefaultLeeway})
+	x.path = filepath.Join(t.TempDir(), "replica.db")
+	r, err := replica.Create(x.path, replica.Options{Leeway: gate.DefaultLeeway})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -277,28 +279,50 @@ func TestFrame(t *testing.T) {
 	}
 }
 
-// TestTallyRefresh: the counts of the whole replica are taken once, then
-// served from memory until TallyEvery has passed, when a new count is
-// taken in the background; Glance's figures (pending, per minute) are
-// fresh on every request.
+// TestTallyRefresh: the counts of the whole replica are taken again in
+// the background after a passage recorded here (once the last count's
+// cost allows), and after TallyEvery for what other gates record; Glance's
+// figures (pending, per minute) are fresh on every request.
 func TestTallyRefresh(t *testing.T) {
 	x := newFixture(t, "")
 	state := func() staffapp.State { return decode[staffapp.State](t, x.req("GET", "/api/state", "", nil)) }
-	x.scan(x.f.Ticket(2), false)
-	if st := state(); st.Admitted != 1 || st.Tickets != 20 {
+	// waitAdmitted asks for the state until the count is n: the count is
+	// taken in the background and signals nothing.
+	waitAdmitted := func(n int) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for state().Admitted != n {
+			if time.Now().After(deadline) {
+				t.Fatalf("the admitted count never became %d", n)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	if st := state(); st.Admitted != 0 || st.Tickets != 20 {
 		t.Fatalf("first state: %+v", st)
 	}
-	x.scan(x.f.Ticket(3), false)
-	if st := state(); st.Admitted != 1 || st.Pending != 2 || st.PerMinute != 2 {
-		t.Errorf("state within TallyEvery: %+v, want the admitted count kept and pending and per-minute fresh", st)
+	x.advance(time.Second) // more than TallyCost × a count of 20 tickets
+	x.scan(x.f.Ticket(2), false)
+	if st := state(); st.Pending != 1 || st.PerMinute != 1 {
+		t.Errorf("state after a scan: %+v, want pending and per-minute fresh", st)
+	}
+	waitAdmitted(1)
+
+	// A passage the page did not record (kido-gate scan beside it, or
+	// another gate's through sync) is counted after TallyEvery.
+	other, err := replica.Open(x.path, replica.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	tk := x.f.Ticket(3)
+	if d, err := other.Scan(context.Background(), gate.Line{Text: tk, Length: int64(len(tk))}, false); err != nil || !d.Admit {
+		t.Fatalf("scan beside the page: %+v %v", d, err)
+	}
+	x.advance(time.Second)
+	if st := state(); st.Admitted != 1 || st.Pending != 2 {
+		t.Errorf("state before TallyEvery: %+v, want the count kept, pending fresh", st)
 	}
 	x.advance(staffapp.DefaultTallyEvery)
-	state() // starts the count
-	deadline := time.Now().Add(10 * time.Second)
-	for state().Admitted != 2 {
-		if time.Now().After(deadline) {
-			t.Fatal("the admitted count was never taken again")
-		}
-		time.Sleep(10 * time.Millisecond) // polling a background count that signals nothing
-	}
+	waitAdmitted(2)
 }
