@@ -33,6 +33,7 @@ func TestQuickTable(t *testing.T) {
 		"issuance of 2,000 tickets with PNGs",
 		"QR version of a ticket at ECC M",
 		"staff app: wedge scan, Enter to verdict painted",
+		"staff app: camera, first frame showing a ticket",
 	}
 	for _, want := range wantRows {
 		found := false

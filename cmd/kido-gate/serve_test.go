@@ -3,6 +3,8 @@ package main
 import (
 	"bufio"
 	"context"
+	"fmt"
+	"math"
 	"net"
 	"net/http"
 	"os"
@@ -156,6 +158,32 @@ func poll(t *testing.T, ctx context.Context, expr string) {
 	}
 }
 
+// checkContrast fails the test if the text of the element the CSS
+// selector matches has less than WCAG AA's 4.5:1 contrast with its
+// background, as the browser computed both.
+func checkContrast(t *testing.T, ctx context.Context, sel string) {
+	t.Helper()
+	cs := eval[[]string](t, ctx, `(() => { const s = getComputedStyle(document.querySelector(`+strconv.Quote(sel)+`)); return [s.color, s.backgroundColor]; })()`)
+	lum := func(css string) float64 {
+		var r, g, b float64
+		if _, err := fmt.Sscanf(css, "rgb(%g, %g, %g)", &r, &g, &b); err != nil {
+			t.Fatalf("%s: colour %q: %v", sel, css, err)
+		}
+		lin := func(c float64) float64 {
+			c /= 255
+			if c <= 0.04045 {
+				return c / 12.92
+			}
+			return math.Pow((c+0.055)/1.055, 2.4)
+		}
+		return 0.2126*lin(r) + 0.7152*lin(g) + 0.0722*lin(b)
+	}
+	a, b := lum(cs[0]), lum(cs[1])
+	if ratio := (max(a, b) + 0.05) / (min(a, b) + 0.05); ratio < 4.5 {
+		t.Errorf("%s: contrast %.2f:1 of %s on %s, want at least 4.5:1 (WCAG AA)", sel, ratio, cs[0], cs[1])
+	}
+}
+
 // text returns the text content of the element the CSS selector matches.
 func text(t *testing.T, ctx context.Context, sel string) string {
 	t.Helper()
@@ -221,6 +249,10 @@ func TestServeWedgeScan(t *testing.T) {
 		t.Errorf("first scan: %+v", v)
 	}
 	screenshot(t, ctx, "admit")
+	if got := text(t, ctx, "#announce"); got != "ADMIT. Valid ticket. Let them in. "+tk.Holder {
+		t.Errorf("screen reader announcement: %q", got)
+	}
+	checkContrast(t, ctx, "#verdict")
 	body := text(t, ctx, "body")
 	if strings.Contains(body, tk.Text[:20]) {
 		t.Errorf("the scanned digits are on the page:\n%s", body)
@@ -231,6 +263,7 @@ func TestServeWedgeScan(t *testing.T) {
 		t.Errorf("second scan: %+v", v)
 	}
 	screenshot(t, ctx, "already-used")
+	checkContrast(t, ctx, "#verdict")
 
 	v = scanKeys(t, ctx, "123456", 3)
 	if v.Reason != "malformed" || v.Next == "" {
@@ -297,6 +330,8 @@ func TestServeOffline(t *testing.T) {
 	}
 	// The verdict clears itself; the state bar stays in view under it.
 	do(t, ctx, chromedp.WaitNotVisible(chromedp.CSS(`#verdict`)))
+	checkContrast(t, ctx, "#sync")
+	checkContrast(t, ctx, "#pending")
 	screenshot(t, ctx, "offline")
 
 	restart()
@@ -338,6 +373,7 @@ func TestServeExit(t *testing.T) {
 		t.Errorf("exit verdict class %q", cls)
 	}
 	screenshot(t, ctx, "exit")
+	checkContrast(t, ctx, "#verdict")
 
 	sv2, _ := enrollServeDir(t, ls, "South", kido.DirectionEntry)
 	do(t, ctx, chromedp.Navigate(sv2.url), waitVisible(`#sync[data-state="online"]`))

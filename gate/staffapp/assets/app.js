@@ -83,13 +83,13 @@ let state = null;       // the last GET /api/state
 let exitMode = false;   // at a gate whose direction is both
 let token = "";         // unlock token, in memory only
 let shown = null;       // the verdict on screen
-let shownAt = 0;        // when it was shown (Date.now)
 let clearTimer = 0;
 let buf = "";           // keys typed since the last Enter; never displayed
 let lastKey = 0;
 let audio = null;
 let scans = 0;
-window.kidoTimings = [];  // Enter to verdict painted, ms, for kido-bench
+window.kidoTimings = [];  // Enter (or frame grabbed) to verdict painted, ms, for kido-bench
+window.kidoPainted = [];  // when each of those verdicts was painted (performance.now)
 
 function t(key, vars) {
   let s = T[lang][key];
@@ -217,11 +217,11 @@ function renderVerdict(v) {
   $("vholder").textContent = v.holder || "";
   $("vtier").textContent = v.tier_name ? t("tier", { t: v.tier_name }) : "";
   el.hidden = false;
+  $("announce").textContent = [$("vword").textContent, reason, next, v.holder || ""].join(". ");
 }
 
 function show(v, started) {
   shown = v;
-  shownAt = Date.now();
   renderVerdict(v);
   const kind = v.decision === "admit" ? (v.kind === "exit" ? "exit" : "admit") : "reject";
   sound(kind);
@@ -231,8 +231,10 @@ function show(v, started) {
   if (started !== undefined) {
     // Painted: the frame after this one has begun, so this one is on screen.
     requestAnimationFrame(() => setTimeout(() => {
-      window.kidoTimings.push(performance.now() - started);
-      performance.measure("kido-scan-" + v.id, { start: started });
+      const now = performance.now();
+      window.kidoPainted.push(now);
+      window.kidoTimings.push(now - started);
+      performance.measure("kido-scan-" + v.id, { start: started, end: now });
     }, 0));
   }
   poll();
@@ -244,11 +246,20 @@ function clearVerdict() {
   focusHome();
 }
 
+// startAudio makes the audio context on the first key or click (browsers
+// allow sound only after one), not with the first verdict, which would
+// wait for it.
+function startAudio() {
+  if (!audio) {
+    try { audio = new AudioContext(); } catch (e) { /* no audio device */ }
+  }
+}
+
 // Distinct sounds, made here (no sound files): one high beep to admit, a
 // falling pair for an exit, three low buzzes to reject.
 function sound(kind) {
   try {
-    audio = audio || new AudioContext();
+    startAudio();
     const tones = { admit: [[1320, 0, .15]], exit: [[880, 0, .12], [660, .16, .12]],
       reject: [[200, 0, .22], [200, .3, .22], [200, .6, .22]] }[kind];
     for (const [f, at, len] of tones) {
@@ -281,9 +292,12 @@ function inDialog(target) {
 // Keys are caught before any element sees them, so a scanner's digits
 // never land in a field or press a button, and are never displayed.
 document.addEventListener("keydown", (e) => {
+  startAudio();
   if (inDialog(e.target) || e.ctrlKey || e.altKey || e.metaKey) return;
   const now = performance.now();
-  if (now - lastKey > 1500) buf = ""; // a stray key long ago is not the start of this scan
+  // A stray key long ago is not the start of this scan. A scanner types
+  // its line in milliseconds; the bound is generous for a loaded device.
+  if (now - lastKey > 5000) buf = "";
   lastKey = now;
   if (e.key === "Enter") {
     if (buf === "") return; // Enter on a focused button
@@ -342,7 +356,7 @@ async function toggleCamera() {
 async function grab() {
   if (!stream) return;
   const v = $("video");
-  if (!busy && v.videoWidth > 0 && !(shown && Date.now() - shownAt < 1000)) {
+  if (!busy && v.videoWidth > 0) {
     busy = true;
     const scale = Math.min(1, 960 / v.videoWidth);
     canvas.width = Math.round(v.videoWidth * scale);
@@ -501,7 +515,7 @@ $("entry").onclick = () => { exitMode = false; renderState(); focusHome(); };
 $("exit").onclick = () => { exitMode = true; renderState(); focusHome(); };
 $("verdict").onclick = clearVerdict;
 window.addEventListener("focus", focusHome);
-document.addEventListener("click", () => setTimeout(focusHome, 0));
+document.addEventListener("click", () => { startAudio(); setTimeout(focusHome, 0); });
 
 applyLang();
 poll();
