@@ -104,10 +104,12 @@ const (
 )
 
 // Body limits: a scan line is gate.MaxLine at most; a camera frame is a
-// JPEG of a 640×480 or 1280×720 picture.
+// JPEG the page scales to 960 pixels wide at most (1280 high for a
+// portrait camera). A bigger picture would cost the gate seconds to decode.
 const (
-	maxJSON  = 16 << 10
-	maxFrame = 4 << 20
+	maxJSON      = 16 << 10
+	maxFrame     = 4 << 20
+	maxFrameSide = 1280
 )
 
 // repeatWindow: a camera sees the same code in many frames; the same text
@@ -443,7 +445,7 @@ func (h *Handler) frame(w http.ResponseWriter, r *http.Request) {
 	}
 	// Check the size before decoding: a small file can claim a huge picture.
 	cfg, _, err := image.DecodeConfig(bytes.NewReader(body))
-	if err != nil || cfg.Width*cfg.Height > 4096*4096 {
+	if err != nil || cfg.Width > maxFrameSide || cfg.Height > maxFrameSide {
 		apiError(w, http.StatusBadRequest, "staffapp: frame is not a picture of a usable size")
 		return
 	}

@@ -26,7 +26,7 @@ const host = "127.0.0.1:8710"
 // fixture is a staff app on a fabricated replica of gate North 1 (both
 // directions), with a PIN, and a clock the test moves.
 type fixture struct {
-	t    *testing.T
+	t    testing.TB
 	f    *gatetest.Fixture
 	r    *replica.Replica
 	path string
@@ -35,7 +35,7 @@ type fixture struct {
 	now  time.Time
 }
 
-func newFixture(t *testing.T, pin string) *fixture {
+func newFixture(t testing.TB, pin string) *fixture {
 	t.Helper()
 	x := &fixture{t: t, f: gatetest.New(20, gatetest.GateBoth, time.Now()), now: time.Now()}
 	x.path = filepath.Join(t.TempDir(), "replica.db")
@@ -90,7 +90,7 @@ func (x *fixture) req(method, path, body string, edit func(*http.Request)) *http
 	return w
 }
 
-func decode[T any](t *testing.T, w *httptest.ResponseRecorder) T {
+func decode[T any](t testing.TB, w *httptest.ResponseRecorder) T {
 	t.Helper()
 	var v T
 	if err := json.Unmarshal(w.Body.Bytes(), &v); err != nil {
@@ -269,6 +269,11 @@ func TestFrame(t *testing.T) {
 	if w := frame([]byte("not a picture"), "image/png"); w.Code != http.StatusBadRequest {
 		t.Errorf("garbage frame: %d", w.Code)
 	}
+	var huge bytes.Buffer
+	png.Encode(&huge, image.NewGray(image.Rect(0, 0, 1281, 10)))
+	if w := frame(huge.Bytes(), "image/png"); w.Code != http.StatusBadRequest {
+		t.Errorf("frame wider than 1280 pixels: %d", w.Code)
+	}
 	if w := frame(pic, "text/plain"); w.Code != http.StatusUnsupportedMediaType {
 		t.Errorf("frame as text: %d", w.Code)
 	}
@@ -325,4 +330,32 @@ func TestTallyRefresh(t *testing.T) {
 	}
 	x.advance(staffapp.DefaultTallyEvery)
 	waitAdmitted(2)
+}
+
+// FuzzFrame: whatever bytes arrive as a camera frame, the handler answers
+// without panicking, and admits only a frame holding a genuine ticket.
+func FuzzFrame(f *testing.F) {
+	x := newFixture(f, "")
+	pic, err := qr.Render(x.f.Ticket(7))
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(pic, true)
+	f.Add([]byte("\x89PNG\r\n\x1a\n"), true)
+	f.Add([]byte{0xff, 0xd8, 0xff, 0xe0}, false)
+	f.Fuzz(func(t *testing.T, body []byte, isPNG bool) {
+		ct := "image/jpeg"
+		if isPNG {
+			ct = "image/png"
+		}
+		x.t = t
+		w := x.req("POST", "/api/frame", string(body), func(r *http.Request) { r.Header.Set("Content-Type", ct) })
+		if w.Code != http.StatusOK {
+			return
+		}
+		a := decode[staffapp.FrameAnswer](t, w)
+		if a.Found && a.Verdict.Decision == "admit" && a.Verdict.Serial != 7 {
+			t.Errorf("a frame admitted serial %d", a.Verdict.Serial)
+		}
+	})
 }
