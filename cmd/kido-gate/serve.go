@@ -19,7 +19,7 @@ import (
 	"kido.dev/kido/gate/syncer"
 )
 
-const serveUsage = `usage: kido-gate serve [-data DIR] [-listen ADDR] [-pin-file FILE] [-offline]
+const serveUsage = `usage: kido-gate serve [-data DIR] [-listen ADDR] [-pin-file FILE] [-offline] [-insecure-http] [-ca FILE]
 
 The staff app: serves a page for a kiosk browser at http://ADDR (default
 127.0.0.1:8710) and syncs with the server in the background, as run does.
@@ -37,7 +37,7 @@ One run or serve at a time per data directory.
 
 Example:
 
-	kido-gate serve -data /var/lib/kido-gate -pin-file /etc/kido-gate/pin
+	kido-gate serve -data /var/lib/kido-gate -pin-file /etc/kido-gate/staff-pin
 	chromium --kiosk http://127.0.0.1:8710
 
 Flags:
@@ -48,6 +48,7 @@ func runServe(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	listen := fs.String("listen", "127.0.0.1:8710", "serve the staff app at this `address`")
 	pinFile := fs.String("pin-file", "", "read the staff PIN from this `file`")
 	offline := fs.Bool("offline", false, "do not sync; scan with the replica as it is")
+	sec := securityFlags(fs)
 	leeway := leewayFlag(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -105,7 +106,7 @@ func runServe(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 			mu   sync.Mutex
 			last = staffapp.SyncState{Connecting: true}
 		)
-		s, err := newSyncer(ctx, *data, r, func(st syncer.Status) {
+		s, err := newSyncer(ctx, *data, r, *sec, func(st syncer.Status) {
 			mu.Lock()
 			defer mu.Unlock()
 			last = staffapp.SyncState{Connecting: st.Connecting(), Online: st.Online, Error: st.Error,

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"kido.dev/kido"
 	"kido.dev/kido/gate"
 	"kido.dev/kido/gate/gatetest"
 	"kido.dev/kido/gate/replica"
@@ -39,7 +40,7 @@ func newFixture(t testing.TB, pin string) *fixture {
 	t.Helper()
 	x := &fixture{t: t, f: gatetest.New(20, gatetest.GateBoth, time.Now()), now: time.Now()}
 	x.path = filepath.Join(t.TempDir(), "replica.db")
-	r, err := replica.Create(x.path, replica.Options{Leeway: gate.DefaultLeeway})
+	r, err := replica.Create(x.path, replica.Options{Leeway: kido.DefaultLeeway})
 	if err != nil {
 		t.Fatal(err)
 	}
