@@ -8,7 +8,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -94,42 +93,30 @@ func runServe(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 		},
 		PIN: pin,
 	}
-	syncDone := make(chan error, 1)
-	switch {
-	case *offline:
-		syncDone <- nil
-	case !fileExists(filepath.Join(*data, credentialFile)):
-		fmt.Fprintln(stdout, "sync: off, this gate has no credential (enrol it to sync)")
-		syncDone <- nil
-	default:
-		var (
-			mu   sync.Mutex
-			last = staffapp.SyncState{Connecting: true}
-		)
-		s, err := newSyncer(ctx, *data, r, *sec, func(st syncer.Status) {
-			mu.Lock()
-			defer mu.Unlock()
-			last = staffapp.SyncState{Connecting: st.Connecting(), Online: st.Online, Error: st.Error,
-				Refused: st.Refused, Conflict: st.Conflict, Revoked: st.Revoked}
-		})
-		if err != nil {
-			return err
-		}
-		cfg.Sync = func() staffapp.SyncState { mu.Lock(); defer mu.Unlock(); return last }
-		cfg.Scanned = s.Nudge
-		go func() {
-			err := s.Run(ctx)
-			if errors.Is(err, gate.ErrRevoked) {
-				cancel() // a wiped gate cannot scan: stop
-			}
-			syncDone <- err
-		}()
+	var (
+		mu   sync.Mutex // both sync loops call back, each from its own goroutine
+		last = staffapp.SyncState{Connecting: true}
+	)
+	bs, off, err := startSync(ctx, cancel, *data, r, *sec, *offline, func(st syncer.Status) {
+		mu.Lock()
+		defer mu.Unlock()
+		last = staffapp.SyncState{Connecting: st.Connecting(), Online: st.Online, Error: st.Error,
+			Refused: st.Refused, Conflict: st.Conflict, Revoked: st.Revoked}
+	})
+	if err != nil {
+		return err
 	}
+	if off != "" {
+		fmt.Fprintln(stdout, off)
+	} else {
+		cfg.Sync = func() staffapp.SyncState { mu.Lock(); defer mu.Unlock(); return last }
+	}
+	cfg.Scanned = bs.nudge
 
 	ln, err := net.Listen("tcp", *listen)
 	if err != nil {
 		cancel()
-		<-syncDone
+		bs.wait(stdout)
 		return fmt.Errorf("%w\nhint: another program uses this address; stop it or pick another with -listen", err)
 	}
 	addr := ln.Addr().String()
@@ -148,8 +135,7 @@ func runServe(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	hs.Shutdown(shut)
 	stop()
 	cancel()
-	if serr := <-syncDone; errors.Is(serr, gate.ErrRevoked) {
-		fmt.Fprintf(stdout, "THIS GATE WAS REVOKED by the operator: %s\n", firstLine(serr.Error()))
+	if serr := bs.wait(stdout); serr != nil {
 		return serr
 	}
 	if errors.Is(err, http.ErrServerClosed) {
