@@ -52,11 +52,13 @@ type sizes struct {
 	issue              int // tickets issued with their PNGs
 	samples            int // cross-gate propagation samples
 	herdGates, queued  int // herd: gates and admissions queued at each
+	staffScans         int // wedge scans typed into the staff app in Chromium
+	cameraScans        int // tickets shown to its camera
 }
 
 var (
-	full  = sizes{roster: 1_000_000, admissions: 1_000_000, scans: 5000, gateScans: 5000, enrol: 100_000, issue: 100_000, samples: 200, herdGates: 200, queued: 2500}
-	quick = sizes{quick: true, roster: 20_000, admissions: 20_000, scans: 1000, gateScans: 1000, enrol: 20_000, issue: 2000, samples: 50, herdGates: 20, queued: 100}
+	full  = sizes{roster: 1_000_000, admissions: 1_000_000, scans: 5000, gateScans: 5000, enrol: 100_000, issue: 100_000, samples: 200, herdGates: 200, queued: 2500, staffScans: 500, cameraScans: 100}
+	quick = sizes{quick: true, roster: 20_000, admissions: 20_000, scans: 1000, gateScans: 1000, enrol: 20_000, issue: 2000, samples: 50, herdGates: 20, queued: 100, staffScans: 100, cameraScans: 20}
 )
 
 // scaled returns a time goal for a scenario of size n whose full-size goal
@@ -79,6 +81,7 @@ var scenarios = []scenario{
 	{"herd", runHerd},
 	{"issue", runIssue},
 	{"qr", runQR},
+	{"staffapp", runStaffApp},
 }
 
 func scenarioNames() string {

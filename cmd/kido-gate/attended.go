@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 
@@ -85,58 +84,41 @@ func runAttended(ctx context.Context, args []string, stdin io.Reader, stdout, st
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	var s *syncer.Syncer
-	syncDone := make(chan error, 1)
-	switch {
-	case *offline:
-		fmt.Fprintln(out, "sync: off (-offline)")
-		syncDone <- nil
-	case !fileExists(filepath.Join(*data, credentialFile)):
-		fmt.Fprintln(out, "sync: off, this gate has no credential (enrol it to sync)")
-		syncDone <- nil
-	default:
-		var (
-			shownMu sync.Mutex // both sync loops call back, each from its own goroutine
-			shown   string
-		)
-		s, err = newSyncer(ctx, *data, r, *sec, func(st syncer.Status) {
-			shownMu.Lock()
-			defer shownMu.Unlock()
-			if line := syncLine(st); line != shown {
-				shown = line
-				last := "never"
-				if !st.LastSync.IsZero() {
-					last = st.LastSync.Local().Format("15:04:05")
-				}
-				fmt.Fprintf(out, "%s (last sync %s)\n", line, last)
+	var (
+		shownMu sync.Mutex // both sync loops call back, each from its own goroutine
+		shown   string
+	)
+	bs, off, err := startSync(ctx, cancel, *data, r, *sec, *offline, func(st syncer.Status) {
+		shownMu.Lock()
+		defer shownMu.Unlock()
+		if line := syncLine(st); line != shown {
+			shown = line
+			last := "never"
+			if !st.LastSync.IsZero() {
+				last = st.LastSync.Local().Format("15:04:05")
 			}
-		})
-		if err != nil {
-			return err
+			fmt.Fprintf(out, "%s (last sync %s)\n", line, last)
 		}
+	})
+	if err != nil {
+		return err
+	}
+	if off != "" {
+		fmt.Fprintln(out, off)
+	} else {
 		fmt.Fprintf(out, "sync: with %s, %d records pending\n", st.ServerURL, st.Pending+st.AuditsDue)
-		go func() {
-			err := s.Run(ctx)
-			if errors.Is(err, gate.ErrRevoked) {
-				cancel() // a wiped gate cannot scan: stop
-			}
-			syncDone <- err
-		}()
 	}
 	err = eachLine(ctx, stdin, func(ctx context.Context, l gate.Line) error {
 		d, err := r.Scan(ctx, l, *exit)
 		if err != nil && d.Reason != gate.Fault {
 			return err
 		}
-		if s != nil {
-			s.Nudge()
-		}
+		bs.nudge()
 		banner(out, newResult(d, err), !*plain)
 		return nil
 	})
 	cancel()
-	if serr := <-syncDone; errors.Is(serr, gate.ErrRevoked) {
-		fmt.Fprintf(out, "THIS GATE WAS REVOKED by the operator: %s\n", firstLine(serr.Error()))
+	if serr := bs.wait(out); serr != nil {
 		return serr
 	}
 	if errors.Is(err, context.Canceled) && ctx.Err() != nil {

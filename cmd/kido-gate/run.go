@@ -26,7 +26,8 @@ without a network. Commands:
 
 	enroll   register this device with a server and download the replica
 	scan     decide on tickets given as arguments, an image, or stdin lines
-	run      attended mode: big ADMIT/REJECT for each line a scanner types
+	serve    the staff app: a page for a kiosk browser, with sync
+	run      attended mode in a terminal: ADMIT/REJECT for each line a scanner types
 	find     search the roster by name, order reference or serial
 	admit    admit an attendee by serial, without a scan (recorded as manual)
 	sync     one round of sync with the server: upload, then pull changes
@@ -72,6 +73,7 @@ type command struct {
 var commands = []command{
 	{"enroll", runEnroll},
 	{"scan", runScan},
+	{"serve", runServe},
 	{"run", runAttended},
 	{"find", runFind},
 	{"admit", runAdmit},

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -237,4 +238,55 @@ func syncerAt(dir string, r *replica.Replica, url string, sec client.Security, o
 		Forget:   func() error { return os.Remove(gatedir.Credential(dir)) },
 		OnChange: onChange,
 	}), nil
+}
+
+// backgroundSync is the sync loop that kido-gate run and serve keep going
+// while they scan.
+type backgroundSync struct {
+	s    *syncer.Syncer // nil when the gate does not sync
+	done chan error     // the loop's end; nil at once when it does not run
+}
+
+// startSync starts the sync loop of the gate in dir in the background,
+// unless offline or the gate has no credential; off then says why, in
+// words for the operator. A revoked gate cannot scan: the loop then calls
+// stop.
+func startSync(ctx context.Context, stop context.CancelFunc, dir string, r *replica.Replica, sec client.Security, offline bool, onChange func(syncer.Status)) (bs *backgroundSync, off string, err error) {
+	bs = &backgroundSync{done: make(chan error, 1)}
+	switch {
+	case offline:
+		bs.done <- nil
+		return bs, "sync: off (-offline)", nil
+	case !fileExists(filepath.Join(dir, credentialFile)):
+		bs.done <- nil
+		return bs, "sync: off, this gate has no credential (enrol it to sync)", nil
+	}
+	if bs.s, err = newSyncer(ctx, dir, r, sec, onChange); err != nil {
+		return nil, "", err
+	}
+	go func() {
+		err := bs.s.Run(ctx)
+		if errors.Is(err, gate.ErrRevoked) {
+			stop()
+		}
+		bs.done <- err
+	}()
+	return bs, "", nil
+}
+
+// nudge has the uploader send at once what was just recorded.
+func (bs *backgroundSync) nudge() {
+	if bs.s != nil {
+		bs.s.Nudge()
+	}
+}
+
+// wait waits for the loop to end (its context cancelled) and reports a
+// revocation of the gate, the one end that is an error.
+func (bs *backgroundSync) wait(out io.Writer) error {
+	if err := <-bs.done; errors.Is(err, gate.ErrRevoked) {
+		fmt.Fprintf(out, "THIS GATE WAS REVOKED by the operator: %s\n", firstLine(err.Error()))
+		return err
+	}
+	return nil
 }
