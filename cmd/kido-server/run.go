@@ -13,15 +13,13 @@ import (
 	"time"
 	_ "time/tzdata" // event time zones work on hosts without a zoneinfo database
 
+	"kido.dev/kido/cmd/internal/buildinfo"
 	"kido.dev/kido/cmd/internal/dirlock"
 	"kido.dev/kido/internal/privfile"
 	"kido.dev/kido/sync/client"
 	"kido.dev/kido/sync/server"
 	"kido.dev/kido/sync/server/sqlite"
 )
-
-// version is reported to clients in wire.Server.
-const version = "0.1.0"
 
 const usage = `usage: kido-server [flags]
 
@@ -64,11 +62,15 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	fs.IntVar(&c.maxConns, "max-conns", server.DefaultMaxConns, "client connections open at `once`; more wait to be accepted")
 	fs.StringVar(&c.addrFile, "addr-file", "", "write the address actually listened on to `file` once ready (for scripts; useful with -listen 127.0.0.1:0)")
 	demo := demoFlags(fs)
+	showVersion := fs.Bool("version", false, "print what this binary was built from and exit")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil
 		}
 		return err
+	}
+	if *showVersion {
+		return buildinfo.Read().Write(stdout, "kido-server")
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected argument %q\nhint: kido-server takes flags only; see kido-server -h", fs.Arg(0))
@@ -120,7 +122,7 @@ func serve(ctx context.Context, c config, log *slog.Logger) error {
 			return err
 		}
 	}
-	srv, err := server.New(ctx, server.Config{Store: store, MasterKey: master, Version: version, Logger: log,
+	srv, err := server.New(ctx, server.Config{Store: store, MasterKey: master, Version: buildinfo.Read().Short(), Logger: log,
 		Retention: c.retention, UploadWorkers: c.uploadWorkers, LongPolls: c.longPolls, TLSExpiry: tlsExpiry, DataDir: c.data})
 	if err != nil {
 		return err
@@ -159,7 +161,7 @@ func serve(ctx context.Context, c config, log *slog.Logger) error {
 	}
 	info := srv.Info()
 	warnPlainHTTP(log, scheme, l.Addr())
-	log.Info("listening", "url", scheme+"://"+l.Addr().String(), "data", c.data, "fingerprint", info.Fingerprint, "version", version)
+	log.Info("listening", "url", scheme+"://"+l.Addr().String(), "data", c.data, "fingerprint", info.Fingerprint, "version", info.Version)
 	if c.addrFile != "" {
 		if err := os.WriteFile(c.addrFile, []byte(scheme+"://"+l.Addr().String()+"\n"), 0o644); err != nil {
 			l.Close()

@@ -14,6 +14,8 @@ import (
 	"strings"
 	"time"
 
+	"kido.dev/kido/cmd/internal/buildinfo"
+
 	"kido.dev/kido"
 	"kido.dev/kido/sync/client"
 )
@@ -63,7 +65,8 @@ kidoctl talks to a kido server: -server URL and -token TOKEN on every
 command, or KIDO_SERVER and KIDO_TOKEN in the environment. Every command
 takes -json for output meant for scripts, and -h for its own help. A
 command about one event takes the event's id as -event ID or, when it
-takes no other argument, as its argument: kidoctl report 1.
+takes no other argument, as its argument: kidoctl report 1. kidoctl
+-version prints what the binary was built from.
 
 Commands:
 %s
@@ -86,6 +89,9 @@ func run(ctx context.Context, args []string, e env) error {
 			return usageError{}
 		}
 		return nil
+	}
+	if args[0] == "-version" || args[0] == "--version" {
+		return buildinfo.Read().Write(e.stdout, "kidoctl")
 	}
 	i := slices.IndexFunc(cmds, func(c command) bool { return c.name == args[0] })
 	if i < 0 {
