@@ -122,7 +122,7 @@ func serve(ctx context.Context, c config, log *slog.Logger) error {
 			return err
 		}
 	}
-	srv, err := server.New(ctx, server.Config{Store: store, MasterKey: master, Version: buildinfo.Read().Short(), Logger: log,
+	srv, err := server.New(ctx, server.Config{Store: store, MasterKey: master, Version: buildinfo.Read().Short(), Revision: buildinfo.Read().Revision, Logger: log,
 		Retention: c.retention, UploadWorkers: c.uploadWorkers, LongPolls: c.longPolls, TLSExpiry: tlsExpiry, DataDir: c.data})
 	if err != nil {
 		return err

@@ -1,5 +1,7 @@
 package server
 
+import "context"
+
 // CheckDatabase returns once a database check that started after the call
 // has ended, for tests that change the database and then ask health.
 func (s *Server) CheckDatabase() {
@@ -15,3 +17,7 @@ func (s *Server) CheckDatabase() {
 // ConnsHighest returns the most connections that were open at once on the
 // listener from Listener.
 func (s *Server) ConnsHighest() int64 { return s.conns.Load().highest.Load() }
+
+// CheckNow runs the server's periodic check once (warnings, silent gates,
+// the per-event gauges of the metrics), as Run does every minute.
+func (s *Server) CheckNow(ctx context.Context) { s.check(ctx) }

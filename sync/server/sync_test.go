@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"kido.dev/kido"
+	"kido.dev/kido/internal/promtext"
 	"kido.dev/kido/sync/client"
 	"kido.dev/kido/sync/server"
 	"kido.dev/kido/sync/wire"
@@ -379,27 +380,19 @@ func TestUploadStoresRefusedAndCarriesOn(t *testing.T) {
 	}
 }
 
-// metric returns the value of one line of GET /metrics, such as
+// metric returns the value of one sample of GET /metrics, such as
 // `kido_upload_checks_total{by="signature"}`.
 func (f *fixture) metric(t testing.TB, name string) int {
 	t.Helper()
-	resp, err := f.srv.Client().Get(f.srv.URL + "/metrics")
+	sc, err := promtext.Get(context.Background(), f.srv.Client(), f.srv.URL)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	for line := range strings.Lines(string(b)) {
-		if v, ok := strings.CutPrefix(line, name+" "); ok {
-			var n int
-			if _, err := fmt.Sscan(v, &n); err != nil {
-				t.Fatalf("metric %s: %q", name, v)
-			}
-			return n
-		}
+	v, ok := sc.Map()[name]
+	if !ok {
+		t.Fatalf("no metric %s in: %v", name, sc.Map())
 	}
-	t.Fatalf("no metric %s in:\n%s", name, b)
-	return 0
+	return int(v)
 }
 
 // textless is a Store that keeps no ticket texts, so that every uploaded
