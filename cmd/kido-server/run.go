@@ -21,7 +21,12 @@ import (
 	"kido.dev/kido/sync/server/sqlite"
 )
 
+// dbName is the database's file in the data directory.
+const dbName = "kido.db"
+
 const usage = `usage: kido-server [flags]
+       kido-server backup -data DIR -to FILE
+       kido-server restore -data DIR -from FILE
 
 Runs the kido server: the JSON API under /v1/ (docs/api.md), state in a
 SQLite database in the data directory, private keys sealed under a master
@@ -30,7 +35,8 @@ key kept outside the database.
 On first start it creates the data directory, master.key (unless
 -master-key names one) and admin.token, the first admin token, and says
 where they are. Back up master.key apart from the database: without it
-the signing keys cannot be opened.
+the signing keys cannot be opened. kido-server backup copies the database
+while the server runs; kido-server restore puts a copy back (-h on each).
 
 Example:
 
@@ -47,6 +53,14 @@ type config struct {
 }
 
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) > 0 {
+		switch args[0] {
+		case "backup":
+			return runBackup(ctx, args[1:], stdout, stderr)
+		case "restore":
+			return runRestore(ctx, args[1:], stdout, stderr)
+		}
+	}
 	var c config
 	fs := flag.NewFlagSet("kido-server", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -106,7 +120,7 @@ func serve(ctx context.Context, c config, log *slog.Logger) error {
 		return fmt.Errorf("data directory: %w", err)
 	}
 	defer lock.Release()
-	dbPath := filepath.Join(c.data, "kido.db")
+	dbPath := filepath.Join(c.data, dbName)
 	master, err := loadMasterKey(c, dbPath, log)
 	if err != nil {
 		return err
