@@ -32,6 +32,7 @@ without a network. Commands:
 	admit    admit an attendee by serial, without a scan (recorded as manual)
 	sync     one round of sync with the server: upload, then pull changes
 	status   event, counts, sync state, pending uploads, clock state
+	doctor   check files, disk, replica, network, TLS, server, credential, clock
 
 kido-gate -version prints what the binary was built from.
 
@@ -80,6 +81,7 @@ var commands = []command{
 	{"admit", runAdmit},
 	{"sync", runSync},
 	{"status", runStatus},
+	{"doctor", runDoctor},
 }
 
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
