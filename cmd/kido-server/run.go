@@ -27,6 +27,7 @@ const dbName = "kido.db"
 const usage = `usage: kido-server [flags]
        kido-server backup -data DIR -to FILE
        kido-server restore -data DIR -from FILE
+       kido-server doctor -data DIR [-tls-cert FILE -tls-key FILE] [-json]
 
 Runs the kido server: the JSON API under /v1/ (docs/api.md), state in a
 SQLite database in the data directory, private keys sealed under a master
@@ -36,7 +37,9 @@ On first start it creates the data directory, master.key (unless
 -master-key names one) and admin.token, the first admin token, and says
 where they are. Back up master.key apart from the database: without it
 the signing keys cannot be opened. kido-server backup copies the database
-while the server runs; kido-server restore puts a copy back (-h on each).
+while the server runs; kido-server restore puts a copy back; kido-server
+doctor checks everything the server needs, one line per check (-h on
+each).
 
 Example:
 
@@ -59,6 +62,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			return runBackup(ctx, args[1:], stdout, stderr)
 		case "restore":
 			return runRestore(ctx, args[1:], stdout, stderr)
+		case "doctor":
+			return runDoctor(ctx, args[1:], getenv, stdout, stderr)
 		}
 	}
 	var c config
@@ -169,7 +174,7 @@ func serve(ctx context.Context, c config, log *slog.Logger) error {
 	defer func() { stopBg(); <-bgDone }()
 	hs := srv.HTTPServer()
 	l = srv.Listener(l, c.maxConns)
-	if err := lock.Update(fmt.Sprintf("pid %d, listening on %s://%s", os.Getpid(), scheme, l.Addr())); err != nil {
+	if err := lock.Update(listeningInfo(os.Getpid(), scheme+"://"+l.Addr().String())); err != nil {
 		l.Close()
 		return err
 	}
