@@ -383,7 +383,12 @@ func (d *gateDoctor) auth(ctx context.Context) {
 	_, err = c.Changes(ctx, d.cursor, 0)
 	switch {
 	case errors.Is(err, client.ErrUnauthorized):
-		d.r.Add("auth", doctor.Fail, "the server refuses this gate's credential: "+err.Error(), "the gate was revoked, or the server lost its enrolment (restored from an older backup): enrol it again with a new code (kidoctl gate add)")
+		msg := err.Error()
+		var ce *client.Error
+		if errors.As(err, &ce) {
+			msg = ce.Message // its hint is about admin tokens; the fix below is the gate's
+		}
+		d.r.Add("auth", doctor.Fail, "the server refuses this gate's credential: "+msg, "the gate was revoked, or the server lost its enrolment (restored from an older backup): enrol it again with a new code (kidoctl gate add)")
 	case err != nil:
 		d.r.Add("auth", doctor.Fail, err.Error(), "try kido-gate sync for the full error")
 	default:
