@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"time"
 
+	"kido.dev/kido/internal/atomicfile"
+	"kido.dev/kido/sync/server"
 	"kido.dev/kido/sync/server/sqlite"
 )
 
@@ -49,6 +51,14 @@ func runBackup(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	size, err := sqlite.Backup(ctx, filepath.Join(*data, dbName), *to)
 	if err != nil {
 		return err
+	}
+	// The server's metrics show when this was (kido_backup_last_success_timestamp_seconds).
+	note := fmt.Sprintf("%s %s %d\n", start.UTC().Format(time.RFC3339), *to, size)
+	if err := atomicfile.WriteFile(filepath.Join(*data, server.LastBackupFile), 0o600, func(w io.Writer) error {
+		_, err := io.WriteString(w, note)
+		return err
+	}); err != nil {
+		return fmt.Errorf("backup written, but not noted for the metrics: %w", err)
 	}
 	fmt.Fprintf(stdout, "backup: %s, %d bytes, consistent as of %s, integrity ok (%s)\n", *to, size, start.UTC().Format(time.RFC3339), time.Since(start).Round(time.Millisecond))
 	return nil

@@ -197,6 +197,7 @@ func (s *Server) check(ctx context.Context) {
 	}
 	s.wasSilent = now
 	s.refreshEventGauges(ctx)
+	s.refreshBackupGauge()
 	if len(silent) > 0 {
 		warns = append(warns, fmt.Sprintf("%d gates silent for more than %s during their event: see kidoctl gates", len(silent), defaultSilentAfter))
 	}

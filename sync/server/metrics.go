@@ -3,6 +3,8 @@ package server
 import (
 	"context"
 	"net/http"
+	"os"
+	"path/filepath"
 	"runtime"
 	"strconv"
 	"sync"
@@ -24,6 +26,7 @@ import (
 // database whatever its interval.
 type metrics struct {
 	reg *prometheus.Registry
+	all []prometheus.Collector // every collector registered, kido's and the standard ones
 
 	requests *prometheus.CounterVec   // endpoint, status
 	latency  *prometheus.HistogramVec // endpoint
@@ -36,6 +39,7 @@ type metrics struct {
 	enrols   *prometheus.CounterVec   // outcome: ok, failed, throttled
 
 	dbUp, dataFree prometheus.Gauge
+	lastBackup     prometheus.Gauge
 
 	// Per event, set by the periodic check.
 	gatesSilent, pending, oldestPending, doubleEntries *prometheus.GaugeVec
@@ -48,29 +52,33 @@ var latencyBuckets = []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1
 
 func newMetrics(s *Server, cfg Config) *metrics {
 	m := &metrics{reg: prometheus.NewRegistry()}
+	register := func(cs ...prometheus.Collector) {
+		m.reg.MustRegister(cs...)
+		m.all = append(m.all, cs...)
+	}
 	counterVec := func(name, help string, labels ...string) *prometheus.CounterVec {
 		c := prometheus.NewCounterVec(prometheus.CounterOpts{Name: name, Help: help}, labels)
-		m.reg.MustRegister(c)
+		register(c)
 		return c
 	}
 	gaugeVec := func(name, help string, labels ...string) *prometheus.GaugeVec {
 		g := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: name, Help: help}, labels)
-		m.reg.MustRegister(g)
+		register(g)
 		return g
 	}
 	gauge := func(name, help string) prometheus.Gauge {
 		g := prometheus.NewGauge(prometheus.GaugeOpts{Name: name, Help: help})
-		m.reg.MustRegister(g)
+		register(g)
 		return g
 	}
 	gaugeFunc := func(name, help string, f func() float64) {
-		m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, f))
+		register(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, f))
 	}
 
 	m.requests = counterVec("kido_requests_total", "HTTP requests answered, by endpoint and status (499: the client left first).", "endpoint", "status")
 	m.latency = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "kido_request_duration_seconds",
 		Help: "Time from a request's arrival to the end of its answer, by endpoint; changes includes the long-poll's wait.", Buckets: latencyBuckets}, []string{"endpoint"})
-	m.reg.MustRegister(m.latency)
+	register(m.latency)
 	m.sheds = counterVec("kido_shed_total", "Requests shed with 429 or 503, by kind.", "kind")
 	for _, kind := range []string{"upload", "long-poll", "snapshot", "upload-body"} {
 		m.sheds.WithLabelValues(kind) // shown as 0 before the first shed
@@ -82,7 +90,7 @@ func newMetrics(s *Server, cfg Config) *metrics {
 		Help: "Records (admissions and audit records) per upload request that passed its checks.", Buckets: prometheus.ExponentialBuckets(1, 4, 7)})
 	m.feed = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "kido_feed_answer_changes",
 		Help: "Changes per answer of the delta feed (GET /v1/gate/changes).", Buckets: prometheus.ExponentialBuckets(1, 4, 7)})
-	m.reg.MustRegister(m.batch, m.feed)
+	register(m.batch, m.feed)
 	m.records = counterVec("kido_upload_records_total", "Uploaded records by result: stored (new), duplicate (already stored alike), quarantined (same gate and seq, other content).", "result")
 	for _, r := range []string{"stored", "duplicate", "quarantined"} {
 		m.records.WithLabelValues(r)
@@ -104,6 +112,9 @@ func newMetrics(s *Server, cfg Config) *metrics {
 	}
 	m.dbUp = gauge("kido_database_up", "Whether the latest database check passed, as health reports it: a read, a write, free space.")
 	m.dataFree = gauge("kido_data_free_bytes", "Free space where the database writes, at the latest database check.")
+	if cfg.DataDir != "" {
+		m.lastBackup = gauge("kido_backup_last_success_timestamp_seconds", "When kido-server backup last wrote a checked copy of this data directory's database (Unix time; 0: never), at the latest periodic check.")
+	}
 
 	m.gatesSilent = gaugeVec("kido_gates_silent", "Gates of an event under way silent longer than the threshold (2 min), at the latest periodic check.", "event")
 	m.pending = gaugeVec("kido_gate_pending_records", "Records not yet acknowledged, as the gates of an event under way last reported them.", "event")
@@ -115,7 +126,7 @@ func newMetrics(s *Server, cfg Config) *metrics {
 	info := prometheus.NewGauge(prometheus.GaugeOpts{Name: "kido_build_info", Help: "The running server's build: always 1.",
 		ConstLabels: prometheus.Labels{"version": cfg.Version, "revision": cfg.Revision, "goversion": runtime.Version()}})
 	info.Set(1)
-	m.reg.MustRegister(info,
+	register(info,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
@@ -229,6 +240,25 @@ func (p *pendingSince) get(gate uint32) (time.Time, bool) {
 	defer p.mu.Unlock()
 	t, ok := p.since[gate]
 	return t, ok
+}
+
+// LastBackupFile is the file in the data directory that kido-server backup
+// rewrites after each checked copy; its modification time is the metric
+// kido_backup_last_success_timestamp_seconds.
+const LastBackupFile = "last-backup"
+
+// refreshBackupGauge reads when the last backup was taken (a stat, no
+// store read).
+func (s *Server) refreshBackupGauge() {
+	if s.metrics.lastBackup == nil {
+		return
+	}
+	st, err := os.Stat(filepath.Join(s.dataDir, LastBackupFile))
+	if err != nil {
+		s.metrics.lastBackup.Set(0)
+		return
+	}
+	s.metrics.lastBackup.Set(float64(st.ModTime().Unix()))
 }
 
 // refreshEventGauges sets the per-event gauges from the store, for the

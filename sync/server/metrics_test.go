@@ -5,7 +5,9 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"sync/atomic"
@@ -31,7 +33,14 @@ func TestMetrics(t *testing.T) {
 	t0 := start.Add(time.Hour) // the event is under way
 	now.Store(&t0)
 	var sw *swapStore
+	dataDir := t.TempDir()
+	backedUp := time.Date(2027, 7, 31, 23, 0, 0, 0, time.UTC)
+	if err := os.WriteFile(filepath.Join(dataDir, server.LastBackupFile), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	os.Chtimes(filepath.Join(dataDir, server.LastBackupFile), backedUp, backedUp)
 	f := newFixtureWith(t, func(c *server.Config) {
+		c.DataDir = dataDir
 		sw = &swapStore{c.Store}
 		c.Store = sw
 		c.Now = func() time.Time { return *now.Load() }
@@ -107,6 +116,7 @@ func TestMetrics(t *testing.T) {
 		`kido_database_up`:                                                                         1,
 		`kido_longpolls_active`:                                                                    0,
 		`kido_build_info{goversion="` + runtime.Version() + `",revision="3fbbbf6",version="test"}`: 1,
+		`kido_backup_last_success_timestamp_seconds`:                                               float64(backedUp.Unix()),
 		`kido_shed_total{kind="snapshot"}`:                                                         0,
 	} {
 		if got, ok := m[k]; !ok || got != want {
