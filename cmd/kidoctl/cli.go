@@ -36,6 +36,12 @@ func (e usageError) Error() string { return e.msg }
 
 func usagef(format string, args ...any) error { return usageError{fmt.Sprintf(format, args...)} }
 
+// exitSilently ends kidoctl with status 1 and nothing more to say: the
+// command has printed its verdict (kidoctl readiness).
+type exitSilently struct{}
+
+func (exitSilently) Error() string { return "" }
+
 // A command is one subcommand; run gets the arguments after its name.
 type command struct {
 	name  string
@@ -55,6 +61,7 @@ func commands() []command {
 		{"gates", "gates' last contact, pending records, clock skew; flags silent gates", runGates},
 		{"report", "attendance: admitted, unique holders, per gate and tier, double entries", runReport},
 		{"conflicts", "double entries with both gates and times", runConflicts},
+		{"readiness", "before the doors: is every gate ready? one line per gate and a verdict", runReadiness},
 		{"token", "create, list and revoke API tokens", runToken},
 	}
 }

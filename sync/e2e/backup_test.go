@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
@@ -8,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	kidoserver "kido.dev/kido/sync/server"
 	"kido.dev/kido/sync/wire"
 )
 
@@ -56,6 +58,9 @@ func TestRestoreDrill(t *testing.T) {
 	out, err := exec.Command(serverBin, "backup", "-data", srv.dir, "-to", copyFile).CombinedOutput()
 	if err != nil || !strings.HasPrefix(string(out), "backup: "+copyFile+", ") || !strings.Contains(string(out), "integrity ok") {
 		t.Fatalf("backup of the running server: %v\n%s", err, out)
+	}
+	if _, err := os.Stat(filepath.Join(srv.dir, kidoserver.LastBackupFile)); err != nil {
+		t.Errorf("the backup left no note for the metrics: %v", err)
 	}
 	admitAndSync(after)
 	if rep := report(); rep.Admitted != 8 {
