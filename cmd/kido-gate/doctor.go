@@ -22,7 +22,7 @@ import (
 	"kido.dev/kido/sync/wire"
 )
 
-const doctorUsage = `usage: kido-gate doctor [-data DIR] [-server URL] [-json]
+const doctorUsage = `usage: kido-gate doctor [-data DIR] [-server URL] [-ca FILE] [-insecure-http] [-json]
 
 Checks, in order, what this gate needs before the doors open, and prints
 one line per check: OK, WARN, FAIL (with the exact fault and what to do)
@@ -80,6 +80,7 @@ func runDoctor(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 func doctorWith(ctx context.Context, env doctorEnv, args []string, stdout, stderr io.Writer) error {
 	fl, data := newFlags("doctor", doctorUsage, stderr)
 	asJSON := fl.Bool("json", false, "print one JSON object")
+	sec := securityFlags(fl)
 	serverURL := fl.String("server", "", "check the server at `URL` instead of the one the replica remembers (before moving the gate to it)")
 	if err := parseFlags(fl, args); err != nil {
 		return err
@@ -87,8 +88,15 @@ func doctorWith(ctx context.Context, env doctorEnv, args []string, stdout, stder
 	if fl.NArg() > 0 {
 		return usageErrorf("unexpected argument %q\nhint: kido-gate doctor takes only flags; kido-gate doctor -h shows them", fl.Arg(0))
 	}
+	if sec.CAFile != "" {
+		tr, err := sec.Transport()
+		if err != nil {
+			return err
+		}
+		env.roots = tr.TLSClientConfig.RootCAs
+	}
 	var r doctor.Report
-	d := &gateDoctor{env: env, dir: *data, r: &r, override: *serverURL}
+	d := &gateDoctor{env: env, sec: *sec, dir: *data, r: &r, override: *serverURL}
 	d.run(ctx)
 	if err := r.Write(stdout, *asJSON); err != nil {
 		return err
@@ -101,12 +109,14 @@ func doctorWith(ctx context.Context, env doctorEnv, args []string, stdout, stder
 
 type gateDoctor struct {
 	env      doctorEnv
+	sec      client.Security // -ca, -insecure-http, as the gate's other commands take them
 	override string // -server
 	dir      string
 	r        *doctor.Report
 	cred     string
 	// From the replica.
 	url, pinned, cursor string
+	pin                 client.Pin
 	u                   *url.URL
 	addrs               []string
 	health              wire.Health
@@ -198,6 +208,7 @@ func (d *gateDoctor) replica(ctx context.Context) {
 		return
 	}
 	d.url, d.pinned, d.cursor = st.ServerURL, st.Server.ID, st.Cursor
+	d.pin = client.Pin{Identity: st.Server.ID, Event: st.Event.ID, Gate: st.Gate.ID}
 	if d.override != "" {
 		d.url = d.override
 	}
@@ -266,6 +277,15 @@ func (d *gateDoctor) tcp(ctx context.Context) {
 
 func (d *gateDoctor) tls(ctx context.Context) {
 	if d.u.Scheme != "https" {
+		if err := d.sec.Check(d.url); err != nil {
+			var ce *client.Error
+			if errors.As(err, &ce) {
+				d.r.Add("tls", doctor.Fail, ce.Message, ce.Hint)
+				return
+			}
+			d.r.Add("tls", doctor.Fail, err.Error(), "")
+			return
+		}
 		d.r.Add("tls", doctor.Warn, "plain HTTP to "+d.u.Host+": credentials and records travel unencrypted", "serve kido-server with -tls-cert and -tls-key and enrol gates with an https URL, unless this network is the venue's own closed one")
 		return
 	}
@@ -376,6 +396,9 @@ func (d *gateDoctor) server(ctx context.Context) {
 
 func (d *gateDoctor) auth(ctx context.Context) {
 	c, err := client.New(d.url, d.cred, d.httpClient())
+	if err == nil {
+		c, err = c.Pinned(d.pin) // the answer must be signed by the server enrolled with
+	}
 	if err != nil {
 		d.r.Add("auth", doctor.Fail, err.Error(), "")
 		return
