@@ -110,7 +110,7 @@ func doctorWith(ctx context.Context, env doctorEnv, args []string, stdout, stder
 type gateDoctor struct {
 	env      doctorEnv
 	sec      client.Security // -ca, -insecure-http, as the gate's other commands take them
-	override string // -server
+	override string          // -server
 	dir      string
 	r        *doctor.Report
 	cred     string

@@ -3,15 +3,9 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/json"
 	"fmt"
-	"math/big"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -24,28 +18,8 @@ import (
 
 	"kido.dev/kido/cmd/internal/doctor"
 	"kido.dev/kido/gate/gatedir"
+	"kido.dev/kido/internal/testcert"
 )
-
-// selfSigned makes a certificate for names and ips valid from nb to na,
-// and a pool that trusts it.
-func selfSigned(t *testing.T, names []string, ips []net.IP, nb, na time.Time) (tls.Certificate, *x509.CertPool) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "kido test"}, NotBefore: nb, NotAfter: na,
-		DNSNames: names, IPAddresses: ips, IsCA: true, BasicConstraintsValid: true,
-		KeyUsage: x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, _ := x509.ParseCertificate(der)
-	pool := x509.NewCertPool()
-	pool.AddCert(cert)
-	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: cert}, pool
-}
 
 // tlsServer serves h over TLS with cert on loopback and returns its URL.
 func tlsServer(t *testing.T, h http.Handler, cert tls.Certificate) string {
@@ -82,11 +56,11 @@ func TestDoctor(t *testing.T) {
 		t.Fatalf("sync: %v\n%s", err, out)
 	}
 	now := time.Now()
-	good, goodPool := selfSigned(t, nil, []net.IP{net.IPv4(127, 0, 0, 1)}, now.Add(-time.Hour), now.Add(90*24*time.Hour))
+	good, goodPool := testcert.New(t, nil, []net.IP{net.IPv4(127, 0, 0, 1)}, now.Add(-time.Hour), now.Add(90*24*time.Hour))
 	goodTLS := tlsServer(t, ls.srv.Core.Handler(), good)
-	other, otherPool := selfSigned(t, []string{"kido.example.jp"}, nil, now.Add(-time.Hour), now.Add(90*24*time.Hour))
+	other, otherPool := testcert.New(t, []string{"kido.example.jp"}, nil, now.Add(-time.Hour), now.Add(90*24*time.Hour))
 	wrongName := tlsServer(t, ls.srv.Core.Handler(), other)
-	old, oldPool := selfSigned(t, nil, []net.IP{net.IPv4(127, 0, 0, 1)}, now.Add(-90*24*time.Hour), now.Add(-24*time.Hour))
+	old, oldPool := testcert.New(t, nil, []net.IP{net.IPv4(127, 0, 0, 1)}, now.Add(-90*24*time.Hour), now.Add(-24*time.Hour))
 	expired := tlsServer(t, ls.srv.Core.Handler(), old)
 	notKido := httptest.NewServer(http.NotFoundHandler())
 	t.Cleanup(notKido.Close)

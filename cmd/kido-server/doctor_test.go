@@ -3,15 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/hex"
 	"encoding/json"
-	"encoding/pem"
-	"math/big"
 	"net"
 	"os"
 	"path/filepath"
@@ -21,28 +14,15 @@ import (
 	"time"
 
 	"kido.dev/kido/cmd/internal/doctor"
+	"kido.dev/kido/internal/testcert"
 )
 
-// writeCert writes a self-signed certificate for 127.0.0.1 valid until na
-// and its key, mode 0600, and returns their paths.
+// writeCert writes a self-signed certificate for kido.example.jp and
+// 127.0.0.1 valid until na and its key, and returns their paths.
 func writeCert(t *testing.T, na time.Time) (certFile, keyFile string) {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "kido"}, NotBefore: na.Add(-90 * 24 * time.Hour), NotAfter: na,
-		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}, DNSNames: []string{"kido.example.jp"}}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kb, _ := x509.MarshalECPrivateKey(key)
-	dir := t.TempDir()
-	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
-	os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644)
-	os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb}), 0o600)
-	return certFile, keyFile
+	c, _ := testcert.New(t, []string{"kido.example.jp"}, []net.IP{net.IPv4(127, 0, 0, 1)}, na.Add(-90*24*time.Hour), na)
+	return testcert.WriteFiles(t, c)
 }
 
 // TestDoctor runs kido-server doctor on the data directory of a running
@@ -81,7 +61,7 @@ func TestDoctor(t *testing.T) {
 		{name: "expired certificate", args: []string{"-tls-cert", oldCert, "-tls-key", oldKey}, want: []want{
 			{"tls", doctor.Fail, "expired at", "renew the certificate"}}},
 		{name: "certificate expires in 10 days", args: []string{"-tls-cert", okCert, "-tls-key", okKey},
-			env: func(e *doctorEnv) { e.now = func() time.Time { return time.Now().Add(80 * 24 * time.Hour) } },
+			env:  func(e *doctorEnv) { e.now = func() time.Time { return time.Now().Add(80 * 24 * time.Hour) } },
 			want: []want{{"tls", doctor.Warn, "expires in 2", "renew"}}},
 		{name: "certificate and key do not match", args: []string{"-tls-cert", okCert, "-tls-key", oldKey}, want: []want{
 			{"tls", doctor.Fail, "private key does not match public key", "belongs to it"}}},

@@ -106,7 +106,7 @@ func newMetrics(s *Server, cfg Config) *metrics {
 
 	gaugeFunc("kido_longpolls_active", "Long-polls waiting or being answered.", func() float64 { return float64(len(s.polls)) })
 	gaugeFunc("kido_uploads_active", "Uploads being worked on or queued.", func() float64 { return float64(s.uploads.inUse()) })
-	m.reg.MustRegister(connsCollector{s})
+	register(connsCollector{s})
 	if !cfg.TLSExpiry.IsZero() {
 		gaugeFunc("kido_tls_certificate_expiry_seconds", "Time left until the served TLS certificate expires.", func() float64 { return s.tlsExpiry.Sub(s.now()).Round(time.Second).Seconds() })
 	}
