@@ -35,7 +35,7 @@ func newSyncGate(url, credential string, id uint32, r *replica.Replica, rec *rec
 		return nil, err
 	}
 	pin := client.Pin{Identity: st.Server.ID, Event: st.Event.ID, Gate: id}
-	c, err := client.NewGate(url, credential, pin, client.Security{}, syncer.Heartbeat(r, "kido-bench", time.Now))
+	c, err := client.NewGate(url, credential, pin, client.Security{}, syncer.Heartbeat(r, "kido-bench", time.Now, nil))
 	if err != nil {
 		return nil, err
 	}

@@ -69,10 +69,6 @@ type doctorEnv struct {
 	free  func(dir string) (int64, error)
 }
 
-// gateMinFree is the free space below which the disk check fails: the
-// replica's write-ahead log needs room to checkpoint.
-const gateMinFree = 64 << 20
-
 func runDoctor(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	return doctorWith(ctx, doctorEnv{now: time.Now, write: doctor.WriteProbe, free: doctor.FreeSpace}, args, stdout, stderr)
 }
@@ -127,7 +123,7 @@ type gateDoctor struct {
 func (d *gateDoctor) run(ctx context.Context) {
 	d.files()
 	if d.r.Passed("files") {
-		d.r.Disk(d.dir, gateMinFree, d.env.write, d.env.free)
+		d.r.Disk(d.dir, doctor.GateMinFree, d.env.write, d.env.free)
 	} else {
 		d.r.Add("disk", doctor.Skip, "needs files", "")
 	}

@@ -179,8 +179,9 @@ func cmdSetenvOut(ts *testscript.TestScript, neg bool, args []string) {
 // uploads, as that gate, one admission of KIND (entry, exit, manual) of
 // each ticket named by serial in MANIFEST, a minute apart, with heartbeat
 // headers (version "script/1", 2 pending unless $GATE_PENDING says
-// otherwise, the device clock off by $GATE_CLOCK_OFFSET): what a kido-gate
-// would send.
+// otherwise, the device clock off by $GATE_CLOCK_OFFSET, 5 GiB free unless
+// $GATE_FREE says otherwise, the replica synced 10 s before): what a
+// kido-gate would send.
 func cmdGateUpload(ts *testscript.TestScript, neg bool, args []string) {
 	if len(args) < 4 || neg {
 		ts.Fatalf("usage: gateupload CODE MANIFEST KIND SERIAL...")
@@ -232,7 +233,13 @@ func cmdGateUpload(ts *testscript.TestScript, neg bool, args []string) {
 		offset, err = time.ParseDuration(v)
 		ts.Check(err)
 	}
-	wire.Heartbeat{Version: "script/1", Pending: pending, Time: time.Now().Add(offset)}.SetHeaders(hr.Header)
+	free := int64(5 << 30)
+	if v := ts.Getenv("GATE_FREE"); v != "" {
+		free, err = strconv.ParseInt(v, 10, 64)
+		ts.Check(err)
+	}
+	sent := time.Now().Add(offset)
+	wire.Heartbeat{Version: "script/1", Pending: pending, Time: sent, Free: free, Synced: sent.Add(-10 * time.Second)}.SetHeaders(hr.Header)
 	resp, err := http.DefaultClient.Do(hr)
 	ts.Check(err)
 	defer resp.Body.Close()

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"kido.dev/kido/cmd/internal/doctor"
 	"kido.dev/kido/cmd/internal/termtable"
 	"kido.dev/kido/sync/wire"
 )
@@ -34,8 +35,8 @@ type gateReady struct {
 
 func runReadiness(ctx context.Context, e env, args []string) error {
 	fs, c := newFlags(e, "readiness", "readiness [-event] ID [-contact-within 2m]",
-		"The check before the doors open, across every unrevoked gate of the event: a gate is ready when it was in contact within -contact-within, "+
-			"has no records waiting to upload, its clock is within a minute of the server's, and nothing of it is quarantined or refused. "+
+		"The check before the doors open, across every unrevoked gate of the event: a gate is ready when it was in contact and its replica synced within -contact-within, "+
+			"has no records waiting to upload, its clock is within a minute of the server's, 64 MiB or more free, and nothing of it is quarantined or refused. "+
 			"Prints each gate and one verdict line; exits 1 when a gate is not ready. On a gate, kido-gate doctor names the fault.",
 		"kidoctl readiness 1")
 	ev := fs.Uint("event", 0, "event `id`")
@@ -61,7 +62,7 @@ func runReadiness(ctx context.Context, e env, args []string) error {
 			return err
 		}
 	} else {
-		rows := [][]string{{"GATE", "NAME", "READY", "LAST CONTACT", "PENDING", "SKEW", "VERSION", "WHY NOT"}}
+		rows := [][]string{{"GATE", "NAME", "READY", "LAST CONTACT", "PENDING", "SKEW", "REPLICA", "FREE", "VERSION", "WHY NOT"}}
 		now := time.Now()
 		for _, g := range rd.Each {
 			last, pending := "never", "?"
@@ -75,7 +76,7 @@ func runReadiness(ctx context.Context, e env, args []string) error {
 			if !g.Ready {
 				ready = "NO"
 			}
-			rows = append(rows, []string{strconv.FormatUint(uint64(g.ID), 10), g.Name, ready, last, pending, skewText(g.GateStatus), dash(g.Version), dash(strings.Join(g.Reasons, "; "))})
+			rows = append(rows, []string{strconv.FormatUint(uint64(g.ID), 10), g.Name, ready, last, pending, skewText(g.GateStatus), replicaAge(g.GateStatus, now), freeText(g.FreeBytes), dash(g.Version), dash(strings.Join(g.Reasons, "; "))})
 		}
 		if err := termtable.Write(e.stdout, rows); err != nil {
 			return err
@@ -117,6 +118,12 @@ func judge(event uint32, sts []wire.GateStatus, now time.Time, within time.Durat
 				dir = "behind"
 			}
 			g.Reasons = append(g.Reasons, fmt.Sprintf("clock %s %s", absDur(skew).Round(time.Second), dir))
+		}
+		if st.LastContact != nil && st.Synced != nil && now.Sub(*st.Synced) > within {
+			g.Reasons = append(g.Reasons, "replica last synced "+now.Sub(*st.Synced).Round(time.Second).String()+" ago")
+		}
+		if st.FreeBytes >= 0 && st.FreeBytes < doctor.GateMinFree {
+			g.Reasons = append(g.Reasons, fmt.Sprintf("disk nearly full (%d MiB free)", st.FreeBytes>>20))
 		}
 		if st.Quarantined > 0 {
 			g.Reasons = append(g.Reasons, fmt.Sprintf("%d records quarantined", st.Quarantined))

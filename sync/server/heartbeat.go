@@ -21,6 +21,40 @@ type heartbeats struct {
 	mu    sync.Mutex
 	last  map[uint32]GateHeartbeat
 	dirty map[uint32]bool
+	// health is what heartbeats say beyond GateHeartbeat, kept in memory
+	// only: a restarted server knows it again from each gate's next
+	// contact (every 30 s at most while online).
+	health map[uint32]gateHealth
+}
+
+// gateHealth is a gate's free space and replica freshness.
+type gateHealth struct {
+	free   int64     // -1: unknown
+	synced time.Time // server time; zero: unknown
+}
+
+func (h *heartbeats) recordHealth(gate uint32, g gateHealth) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.health == nil {
+		h.health = map[uint32]gateHealth{}
+	}
+	prev, ok := h.health[gate]
+	// An absent header leaves the field as it was known.
+	if ok && g.free < 0 {
+		g.free = prev.free
+	}
+	if ok && g.synced.IsZero() {
+		g.synced = prev.synced
+	}
+	h.health[gate] = g
+}
+
+func (h *heartbeats) getHealth(gate uint32) (gateHealth, bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	g, ok := h.health[gate]
+	return g, ok
 }
 
 func (h *heartbeats) record(hb GateHeartbeat) {
@@ -89,6 +123,12 @@ func (s *Server) heartbeat(r *http.Request, tok wire.Token) error {
 		g.ClockSkewMS = prev.ClockSkewMS
 	}
 	s.hbs.record(g)
+	gh := gateHealth{free: hb.Free}
+	if !hb.Synced.IsZero() {
+		// The gate's clock, corrected by the skew measured now.
+		gh.synced = hb.Synced.Add(-time.Duration(g.ClockSkewMS) * time.Millisecond).UTC()
+	}
+	s.hbs.recordHealth(tok.Gate, gh)
 	if hb.Pending >= 0 {
 		s.pendingSince.note(tok.Gate, hb.Pending, now)
 	}
@@ -260,6 +300,14 @@ func (s *Server) gateStatuses(ctx context.Context, ev kido.Event, after time.Dur
 		if hb, ok := s.hbs.get(sts[i].ID); ok {
 			t := hb.LastContact
 			sts[i].LastContact, sts[i].Pending, sts[i].ClockSkewMS, sts[i].Version = &t, hb.Pending, hb.ClockSkewMS, hb.Version
+		}
+		sts[i].FreeBytes = -1
+		if gh, ok := s.hbs.getHealth(sts[i].ID); ok {
+			sts[i].FreeBytes = gh.free
+			if !gh.synced.IsZero() {
+				t := gh.synced
+				sts[i].Synced = &t
+			}
 		}
 	}
 	markSilent(sts, ev, s.now(), after)

@@ -110,6 +110,12 @@ func oneLine(s string) string {
 // day's records and logs want room to spare.
 const WarnFree = 1 << 30
 
+// GateMinFree is the free space below which a gate's data directory fails
+// (kido-gate doctor's disk check, kidoctl readiness): the replica's
+// write-ahead log needs room to checkpoint, as the server's database does
+// (sync/server.DefaultMinFree).
+const GateMinFree = 64 << 20
+
 // FreeSpace returns the bytes an unprivileged writer may still use on the
 // file system of dir.
 func FreeSpace(dir string) (int64, error) {
