@@ -13,6 +13,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"kido.dev/kido/cmd/internal/buildinfo"
 )
 
 const usage = `usage: kido-bench [-quick] [-only NAME,…] [-dir DIR] [-bin DIR] [-cpuprofile FILE]
@@ -103,12 +105,16 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	only := fs.String("only", "", "run only these `scenarios`, comma-separated")
 	dir := fs.String("dir", "", "work `directory`, new or empty, kept afterwards (default: a temporary one, removed)")
 	bin := fs.String("bin", "", "`directory` with prebuilt kido-server, kido-gate and kidoctl (default: build them)")
+	showVersion := fs.Bool("version", false, "print what this binary was built from and exit")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of this process (the in-process scans and gate sync loops) to `file`")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil
 		}
 		return err
+	}
+	if *showVersion {
+		return buildinfo.Read().Write(stdout, "kido-bench")
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected argument %q\nhint: kido-bench takes flags only; see kido-bench -h", fs.Arg(0))

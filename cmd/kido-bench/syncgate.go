@@ -1,11 +1,9 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
 	"slices"
 	"strconv"
 	"strings"
@@ -14,6 +12,7 @@ import (
 
 	"kido.dev/kido/gate/replica"
 	"kido.dev/kido/gate/syncer"
+	"kido.dev/kido/internal/promtext"
 	"kido.dev/kido/sync/client"
 	"kido.dev/kido/sync/wire"
 )
@@ -36,7 +35,7 @@ func newSyncGate(url, credential string, id uint32, r *replica.Replica, rec *rec
 		return nil, err
 	}
 	pin := client.Pin{Identity: st.Server.ID, Event: st.Event.ID, Gate: id}
-	c, err := client.NewGate(url, credential, pin, client.Security{}, syncer.Heartbeat(r, "kido-bench", time.Now))
+	c, err := client.NewGate(url, credential, pin, client.Security{}, syncer.Heartbeat(r, "kido-bench", time.Now, nil))
 	if err != nil {
 		return nil, err
 	}
@@ -126,45 +125,20 @@ func (s recordingServer) Changes(ctx context.Context, cursor string, wait time.D
 // kido_requests_total and kido_shed_total) as "endpoint status" → count,
 // and "shed kind" → count.
 func serverCounts(ctx context.Context, url string) (map[string]int, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url+"/metrics", nil)
+	sc, err := promtext.Get(ctx, nil, url)
 	if err != nil {
 		return nil, err
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("GET /metrics: %s", resp.Status)
 	}
 	out := map[string]int{}
-	sc := bufio.NewScanner(resp.Body)
-	for sc.Scan() {
-		line := sc.Text()
-		name, rest, ok := strings.Cut(line, "{")
-		if !ok || (name != "kido_requests_total" && name != "kido_shed_total") {
-			continue
+	for _, s := range sc {
+		switch s.Name {
+		case "kido_requests_total":
+			out[s.Labels["endpoint"]+" "+s.Labels["status"]] = int(s.Value)
+		case "kido_shed_total":
+			out["shed "+s.Labels["kind"]] = int(s.Value)
 		}
-		labels, value, ok := strings.Cut(rest, "} ")
-		if !ok {
-			continue
-		}
-		n, err := strconv.Atoi(value)
-		if err != nil {
-			continue
-		}
-		var key []string
-		if name == "kido_shed_total" {
-			key = append(key, "shed")
-		}
-		for l := range strings.SplitSeq(labels, ",") {
-			_, v, _ := strings.Cut(l, "=")
-			key = append(key, strings.Trim(v, `"`))
-		}
-		out[strings.Join(key, " ")] = n
 	}
-	return out, sc.Err()
+	return out, nil
 }
 
 // delta returns after−before for every key that moved, as "key: n" in key

@@ -22,6 +22,7 @@ func TestGateDeps(t *testing.T) {
 		"kido.dev/kido/sync/server",
 		"golang.org/x/crypto/chacha20poly1305", // server-side key sealing
 		"github.com/jackc/pgx",
+		"github.com/prometheus/client_golang", // the server's metrics
 	}
 	for _, d := range deps {
 		for _, f := range forbidden {

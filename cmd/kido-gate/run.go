@@ -11,13 +11,14 @@ import (
 	"time"
 
 	"kido.dev/kido"
+	"kido.dev/kido/cmd/internal/buildinfo"
 	"kido.dev/kido/gate/gatedir"
 	"kido.dev/kido/gate/replica"
 	"kido.dev/kido/sync/client"
 )
 
 // version is sent to the server and shown by status.
-const version = "0.1.0"
+var version = buildinfo.Read().Short()
 
 const usage = `usage: kido-gate COMMAND [flags] [arguments]
 
@@ -32,6 +33,9 @@ without a network. Commands:
 	admit    admit an attendee by serial, without a scan (recorded as manual)
 	sync     one round of sync with the server: upload, then pull changes
 	status   event, counts, sync state, pending uploads, clock state
+	doctor   check files, disk, replica, network, TLS, server, credential, clock
+
+kido-gate -version prints what the binary was built from.
 
 Every command takes -data DIR (default ./kido-gate-data). Run
 "kido-gate COMMAND -h" for its flags and an example.
@@ -79,6 +83,7 @@ var commands = []command{
 	{"admit", runAdmit},
 	{"sync", runSync},
 	{"status", runStatus},
+	{"doctor", runDoctor},
 }
 
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
@@ -88,6 +93,9 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 			return errUsage
 		}
 		return nil
+	}
+	if args[0] == "-version" || args[0] == "--version" {
+		return buildinfo.Read().Write(stdout, "kido-gate")
 	}
 	for _, c := range commands {
 		if c.name == args[0] {

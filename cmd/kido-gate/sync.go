@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"kido.dev/kido/cmd/internal/doctor"
 	"kido.dev/kido/gate"
 	"kido.dev/kido/gate/gatedir"
 	"kido.dev/kido/gate/replica"
@@ -228,7 +229,7 @@ func syncerAt(dir string, r *replica.Replica, url string, sec client.Security, o
 		return nil, err
 	}
 	pin := client.Pin{Identity: st.Server.ID, Event: st.Event.ID, Gate: st.Gate.ID}
-	c, err := client.NewGate(url, cred, pin, sec, syncer.Heartbeat(r, version, time.Now))
+	c, err := client.NewGate(url, cred, pin, sec, syncer.Heartbeat(r, version, time.Now, func() (int64, error) { return doctor.FreeSpace(dir) }))
 	if err != nil {
 		return nil, err
 	}

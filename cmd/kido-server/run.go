@@ -14,18 +14,22 @@ import (
 	"time"
 	_ "time/tzdata" // event time zones work on hosts without a zoneinfo database
 
+	"kido.dev/kido/cmd/internal/buildinfo"
 	"kido.dev/kido/cmd/internal/dirlock"
 	"kido.dev/kido/internal/privfile"
 	"kido.dev/kido/sync/client"
 	"kido.dev/kido/sync/server"
 )
 
-// version is reported to clients in wire.Server.
-const version = "0.1.0"
+// dbName is the database's file in the data directory.
+const dbName = "kido.db"
 
 const usage = `usage: kido-server [flags]
        kido-server migrate -db URL
        kido-server copy-store -from DIR -to URL
+       kido-server backup -data DIR -to FILE
+       kido-server restore -data DIR -from FILE
+       kido-server doctor -data DIR [-tls-cert FILE -tls-key FILE] [-json]
 
 Runs the kido server: the JSON API under /v1/ (docs/api.md), state in a
 SQLite database in the data directory, or with -db in a PostgreSQL
@@ -35,7 +39,10 @@ keys sealed under a master key kept outside the database.
 On first start it creates the data directory, master.key (unless
 -master-key names one) and admin.token, the first admin token, and says
 where they are. Back up master.key apart from the database: without it
-the signing keys cannot be opened.
+the signing keys cannot be opened. kido-server backup copies the database
+while the server runs; kido-server restore puts a copy back; kido-server
+doctor checks everything the server needs, one line per check (-h on
+each).
 
 With -db the data directory still holds master.key and admin.token (and
 the lock that keeps two instances off one directory); every instance of a
@@ -59,11 +66,19 @@ type config struct {
 }
 
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	if len(args) > 0 && args[0] == "migrate" {
-		return runMigrate(ctx, args[1:], stdout, stderr)
-	}
-	if len(args) > 0 && args[0] == "copy-store" {
-		return runCopyStore(ctx, args[1:], stdout, stderr)
+	if len(args) > 0 {
+		switch args[0] {
+		case "migrate":
+			return runMigrate(ctx, args[1:], stdout, stderr)
+		case "copy-store":
+			return runCopyStore(ctx, args[1:], stdout, stderr)
+		case "backup":
+			return runBackup(ctx, args[1:], stdout, stderr)
+		case "restore":
+			return runRestore(ctx, args[1:], stdout, stderr)
+		case "doctor":
+			return runDoctor(ctx, args[1:], getenv, stdout, stderr)
+		}
 	}
 	var c config
 	fs := flag.NewFlagSet("kido-server", flag.ContinueOnError)
@@ -81,11 +96,15 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	fs.IntVar(&c.maxConns, "max-conns", server.DefaultMaxConns, "client connections open at `once`; more wait to be accepted")
 	fs.StringVar(&c.addrFile, "addr-file", "", "write the address actually listened on to `file` once ready (for scripts; useful with -listen 127.0.0.1:0)")
 	demo := demoFlags(fs)
+	showVersion := fs.Bool("version", false, "print what this binary was built from and exit")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil
 		}
 		return err
+	}
+	if *showVersion {
+		return buildinfo.Read().Write(stdout, "kido-server")
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected argument %q\nhint: kido-server takes flags only; see kido-server -h", fs.Arg(0))
@@ -138,7 +157,7 @@ func serve(ctx context.Context, c config, log *slog.Logger) error {
 			return err
 		}
 	}
-	srv, err := server.New(ctx, server.Config{Store: store.Store, MasterKey: store.master, Version: version, Logger: log,
+	srv, err := server.New(ctx, server.Config{Store: store.Store, MasterKey: store.master, Version: buildinfo.Read().Short(), Revision: buildinfo.Read().Revision, Logger: log,
 		Retention: c.retention, UploadWorkers: c.uploadWorkers, LongPolls: c.longPolls, TLSExpiry: tlsExpiry, DataDir: store.dataDir})
 	if err != nil {
 		return err
@@ -171,13 +190,13 @@ func serve(ctx context.Context, c config, log *slog.Logger) error {
 	defer func() { stopBg(); <-bgDone }()
 	hs := srv.HTTPServer()
 	l = srv.Listener(l, c.maxConns)
-	if err := lock.Update(fmt.Sprintf("pid %d, listening on %s://%s", os.Getpid(), scheme, l.Addr())); err != nil {
+	if err := lock.Update(listeningInfo(os.Getpid(), scheme+"://"+l.Addr().String())); err != nil {
 		l.Close()
 		return err
 	}
 	info := srv.Info()
 	warnPlainHTTP(log, scheme, l.Addr())
-	log.Info("listening", "url", scheme+"://"+l.Addr().String(), "data", c.data, "db", store.name, "fingerprint", info.Fingerprint, "version", version)
+	log.Info("listening", "url", scheme+"://"+l.Addr().String(), "data", c.data, "db", store.name, "fingerprint", info.Fingerprint, "version", info.Version)
 	if c.addrFile != "" {
 		if err := os.WriteFile(c.addrFile, []byte(scheme+"://"+l.Addr().String()+"\n"), 0o644); err != nil {
 			l.Close()

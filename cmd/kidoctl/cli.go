@@ -14,6 +14,8 @@ import (
 	"strings"
 	"time"
 
+	"kido.dev/kido/cmd/internal/buildinfo"
+
 	"kido.dev/kido"
 	"kido.dev/kido/sync/client"
 )
@@ -33,6 +35,12 @@ type usageError struct{ msg string }
 func (e usageError) Error() string { return e.msg }
 
 func usagef(format string, args ...any) error { return usageError{fmt.Sprintf(format, args...)} }
+
+// exitSilently ends kidoctl with status 1 and nothing more to say: the
+// command has printed its verdict (kidoctl readiness).
+type exitSilently struct{}
+
+func (exitSilently) Error() string { return "" }
 
 // A command is one subcommand; run gets the arguments after its name.
 type command struct {
@@ -54,6 +62,7 @@ func commands() []command {
 		{"gates", "gates' last contact, pending records, clock skew; flags silent gates", runGates},
 		{"report", "attendance: admitted, unique holders, per gate and tier, double entries", runReport},
 		{"conflicts", "double entries with both gates and times", runConflicts},
+		{"readiness", "before the doors: is every gate ready? one line per gate and a verdict", runReadiness},
 		{"token", "create, list and revoke API tokens", runToken},
 	}
 }
@@ -64,7 +73,8 @@ kidoctl talks to a kido server: -server URL and -token TOKEN on every
 command, or KIDO_SERVER and KIDO_TOKEN in the environment. Every command
 takes -json for output meant for scripts, and -h for its own help. A
 command about one event takes the event's id as -event ID or, when it
-takes no other argument, as its argument: kidoctl report 1.
+takes no other argument, as its argument: kidoctl report 1. kidoctl
+-version prints what the binary was built from.
 
 Commands:
 %s
@@ -87,6 +97,9 @@ func run(ctx context.Context, args []string, e env) error {
 			return usageError{}
 		}
 		return nil
+	}
+	if args[0] == "-version" || args[0] == "--version" {
+		return buildinfo.Read().Write(e.stdout, "kidoctl")
 	}
 	i := slices.IndexFunc(cmds, func(c command) bool { return c.name == args[0] })
 	if i < 0 {

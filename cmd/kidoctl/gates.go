@@ -16,7 +16,7 @@ const skewLimit = 5 * time.Minute
 
 func runGates(ctx context.Context, e env, args []string) error {
 	fs, c := newFlags(e, "gates", "gates [-event] ID [-silent-after 2m]",
-		"Lists an event's gates with their last contact, records waiting to sync, clock skew, version and upload state. "+
+		"Lists an event's gates with their last contact, records waiting to sync, clock skew, when the replica last synced, free disk, version and upload state. "+
 			"During the event (from 3 h before its start to its end) a gate not heard from for longer than -silent-after is flagged SILENT; "+
 			"a clock more than 5 min off is flagged SKEW; records in quarantine or refused uploads are flagged too.",
 		"kidoctl gates 1 -silent-after 5m")
@@ -41,7 +41,7 @@ func runGates(ctx context.Context, e env, args []string) error {
 		return printJSON(e.stdout, sts)
 	}
 	now := time.Now()
-	rows := [][]string{{"GATE", "NAME", "DIRECTION", "LAST CONTACT", "PENDING", "SKEW", "VERSION", "ACKED", "FLAGS"}}
+	rows := [][]string{{"GATE", "NAME", "DIRECTION", "LAST CONTACT", "PENDING", "SKEW", "REPLICA", "FREE", "VERSION", "ACKED", "FLAGS"}}
 	flagged := 0
 	for _, st := range sts {
 		flags := gateFlags(st)
@@ -56,7 +56,7 @@ func runGates(ctx context.Context, e env, args []string) error {
 			pending = strconv.FormatInt(st.Pending, 10)
 		}
 		rows = append(rows, []string{strconv.FormatUint(uint64(st.ID), 10), st.Name, string(st.Direction), last, pending,
-			skewText(st), dash(st.Version), fmt.Sprintf("%d/%d", st.Acked, st.AuditAcked), flags})
+			skewText(st), replicaAge(st, now), freeText(st.FreeBytes), dash(st.Version), fmt.Sprintf("%d/%d", st.Acked, st.AuditAcked), flags})
 	}
 	if err := termtable.Write(e.stdout, rows); err != nil {
 		return err
@@ -97,15 +97,36 @@ func gateFlags(st wire.GateStatus) string {
 	return strings.Join(fl, ",")
 }
 
+// replicaAge is how long ago the gate's replica last took the server's
+// changes, as its heartbeat said.
+func replicaAge(st wire.GateStatus, now time.Time) string {
+	if st.Synced == nil {
+		return "-"
+	}
+	return ago(now.Sub(*st.Synced))
+}
+
+// freeText is the gate's free disk space in MiB or GiB.
+func freeText(n int64) string {
+	switch {
+	case n < 0:
+		return "-"
+	case n < 10<<30:
+		return fmt.Sprintf("%d MiB", n>>20)
+	}
+	return fmt.Sprintf("%d GiB", n>>30)
+}
+
 func skewText(st wire.GateStatus) string {
 	if st.LastContact == nil {
 		return "-"
 	}
-	d := time.Duration(st.ClockSkewMS) * time.Millisecond
+	// Rounded before the sign is chosen: -0.4 s is "+0s", never "0s".
+	d := (time.Duration(st.ClockSkewMS) * time.Millisecond).Round(time.Second)
 	if d >= 0 {
-		return "+" + d.Round(time.Second).String()
+		return "+" + d.String()
 	}
-	return d.Round(time.Second).String()
+	return d.String()
 }
 
 func ago(d time.Duration) string {

@@ -18,7 +18,8 @@ func main() {
 	stop()
 	if err != nil {
 		var ue usageError
-		if !errors.As(err, &ue) || ue.msg != "" {
+		var quiet exitSilently
+		if (!errors.As(err, &ue) || ue.msg != "") && !errors.As(err, &quiet) {
 			fmt.Fprintln(os.Stderr, "kidoctl:", err)
 		}
 		if errors.As(err, &ue) {

@@ -236,7 +236,10 @@ func cmdSetenvOut(ts *testscript.TestScript, neg bool, args []string) {
 // gateupload CODE MANIFEST KIND SERIAL... enrols a gate with CODE and
 // uploads, as that gate, one admission of KIND (entry, exit, manual) of
 // each ticket named by serial in MANIFEST, a minute apart, with heartbeat
-// headers (version "script/1", 2 pending): what a kido-gate would send.
+// headers (version "script/1", 2 pending unless $GATE_PENDING says
+// otherwise, the device clock off by $GATE_CLOCK_OFFSET, 5 GiB free unless
+// $GATE_FREE says otherwise, the replica synced 10 s before): what a
+// kido-gate would send.
 func cmdGateUpload(ts *testscript.TestScript, neg bool, args []string) {
 	if len(args) < 4 || neg {
 		ts.Fatalf("usage: gateupload CODE MANIFEST KIND SERIAL...")
@@ -279,7 +282,22 @@ func cmdGateUpload(ts *testscript.TestScript, neg bool, args []string) {
 	hr, err := http.NewRequest(http.MethodPost, server+"/v1/gate/upload", bytes.NewReader(body))
 	ts.Check(err)
 	hr.Header.Set("Authorization", "Bearer "+enr.Credential)
-	wire.Heartbeat{Version: "script/1", Pending: 2, Time: time.Now()}.SetHeaders(hr.Header)
+	pending, offset := int64(2), time.Duration(0)
+	if v := ts.Getenv("GATE_PENDING"); v != "" {
+		pending, err = strconv.ParseInt(v, 10, 64)
+		ts.Check(err)
+	}
+	if v := ts.Getenv("GATE_CLOCK_OFFSET"); v != "" {
+		offset, err = time.ParseDuration(v)
+		ts.Check(err)
+	}
+	free := int64(5 << 30)
+	if v := ts.Getenv("GATE_FREE"); v != "" {
+		free, err = strconv.ParseInt(v, 10, 64)
+		ts.Check(err)
+	}
+	sent := time.Now().Add(offset)
+	wire.Heartbeat{Version: "script/1", Pending: pending, Time: sent, Free: free, Synced: sent.Add(-10 * time.Second)}.SetHeaders(hr.Header)
 	resp, err := http.DefaultClient.Do(hr)
 	ts.Check(err)
 	defer resp.Body.Close()

@@ -256,7 +256,7 @@ func newGate(t *testing.T, instant bool, tweak func(*Config)) *gateUnderTest {
 	}
 	g.r = r
 	pin := client.Pin{Identity: f.Snapshot.Server.ID, Event: gatetest.EventID, Gate: gatetest.GateBoth}
-	c, err := client.NewGate(g.srv.srv.URL, "cred", pin, client.Security{}, Heartbeat(r, "9.9.9", g.clock.Now))
+	c, err := client.NewGate(g.srv.srv.URL, "cred", pin, client.Security{}, Heartbeat(r, "9.9.9", g.clock.Now, func() (int64, error) { return 7 << 30, nil }))
 	if err != nil {
 		t.Fatal(err)
 	}

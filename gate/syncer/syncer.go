@@ -179,15 +179,24 @@ func New(cfg Config) *Syncer {
 }
 
 // Heartbeat returns the heartbeat function for client.NewGate: the
-// version, the replica's pending count (absent if it cannot be read) and
-// the device clock, read when each request is sent.
-func Heartbeat(r Replica, version string, now func() time.Time) func() wire.Heartbeat {
+// version, the replica's pending count and last sync, the free space free
+// reports (nil: none) and the device clock, read when each request is
+// sent. What cannot be read is left absent.
+func Heartbeat(r Replica, version string, now func() time.Time, free func() (int64, error)) func() wire.Heartbeat {
 	return func() wire.Heartbeat {
-		hb := wire.Heartbeat{Version: version, Pending: -1, Time: now()}
+		hb := wire.Heartbeat{Version: version, Pending: -1, Free: -1, Time: now()}
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		defer cancel()
 		if n, m, err := r.Pending(ctx); err == nil {
 			hb.Pending = int64(n + m)
+		}
+		if t, err := r.LastSync(ctx); err == nil {
+			hb.Synced = t
+		}
+		if free != nil {
+			if n, err := free(); err == nil {
+				hb.Free = n
+			}
 		}
 		return hb
 	}

@@ -111,7 +111,7 @@ func TestLoopWaits(t *testing.T) {
 	}
 	for i, u := range ups {
 		hb, err := wire.ParseHeartbeat(u.header)
-		if err != nil || hb.Version != "9.9.9" || hb.Time.IsZero() || hb.Pending < 0 {
+		if err != nil || hb.Version != "9.9.9" || hb.Time.IsZero() || hb.Pending < 0 || hb.Free != 7<<30 || hb.Synced.IsZero() {
 			t.Errorf("upload %d: heartbeat %+v %v", i, hb, err)
 		}
 	}

@@ -43,15 +43,32 @@ func WriteFile(path string, perm os.FileMode, write func(io.Writer) error) (err 
 	if err := f.Chmod(perm); err != nil {
 		return err
 	}
-	if err := f.Sync(); err != nil {
-		return err
-	}
 	if err := f.Close(); err != nil {
 		return err
 	}
-	if err := os.Rename(f.Name(), path); err != nil {
+	return Install(f.Name(), path)
+}
+
+// Install moves the finished file tmp to path, in the same directory, as
+// WriteFile does with its temporary file: tmp is synced, renamed over path,
+// and the directory synced. For files written by other means (SQLite's
+// VACUUM INTO); on failure tmp is left for the caller to remove.
+func Install(tmp, path string) error {
+	f, err := os.OpenFile(tmp, os.O_RDWR, 0)
+	if err != nil {
 		return err
 	}
+	err = f.Sync()
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return err
+	}
+	dir := filepath.Dir(path)
 	return syncDir(dir)
 }
 

@@ -4,12 +4,12 @@ import (
 	"bufio"
 	"context"
 	"fmt"
-	"net/http"
 	"os"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"kido.dev/kido/internal/promtext"
 )
 
 // TestScanInAnotherProcessReachesOtherGates (issue 9, item 3): with
@@ -104,29 +104,9 @@ func (s *server) waitMetrics(t *testing.T, limit time.Duration, ok func(map[stri
 func (s *server) metrics() (map[string]float64, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.url+"/metrics", nil)
+	sc, err := promtext.Get(ctx, nil, s.url)
 	if err != nil {
 		return nil, err
 	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("GET /metrics: %s", resp.Status)
-	}
-	m := map[string]float64{}
-	sc := bufio.NewScanner(resp.Body)
-	for sc.Scan() {
-		l := sc.Text()
-		i := strings.LastIndexByte(l, ' ')
-		if strings.HasPrefix(l, "#") || i < 0 {
-			continue
-		}
-		if v, err := strconv.ParseFloat(l[i+1:], 64); err == nil {
-			m[l[:i]] = v
-		}
-	}
-	return m, sc.Err()
+	return sc.Map(), nil
 }

@@ -213,6 +213,7 @@ func (s *Server) yieldToUploads(ctx context.Context, end time.Time) {
 // one asked (the long-poll moved on past other events' changes) is still
 // the whole truth about this event after the cursor asked.
 func (s *Server) writeChanges(w http.ResponseWriter, ev uint32, asked string, p FeedPage) {
+	s.metrics.feed.Observe(float64(len(p.Changes)))
 	var b bytes.Buffer
 	b.WriteString(`{"changes":[`)
 	for i, c := range p.Changes {

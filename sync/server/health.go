@@ -142,6 +142,7 @@ func (s *Server) startCheck() <-chan struct{} {
 			prev := s.checks.last
 			s.checks.last, s.checks.running = &c, nil
 			s.checks.mu.Unlock()
+			s.metrics.databaseChecked(c)
 			s.logCheck(prev, c)
 			close(done)
 		}()

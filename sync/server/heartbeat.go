@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"kido.dev/kido"
 	"kido.dev/kido/sync/wire"
 )
 
@@ -20,6 +21,40 @@ type heartbeats struct {
 	mu    sync.Mutex
 	last  map[uint32]GateHeartbeat
 	dirty map[uint32]bool
+	// health is what heartbeats say beyond GateHeartbeat, kept in memory
+	// only: a restarted server knows it again from each gate's next
+	// contact (every 30 s at most while online).
+	health map[uint32]gateHealth
+}
+
+// gateHealth is a gate's free space and replica freshness.
+type gateHealth struct {
+	free   int64     // -1: unknown
+	synced time.Time // server time; zero: unknown
+}
+
+func (h *heartbeats) recordHealth(gate uint32, g gateHealth) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.health == nil {
+		h.health = map[uint32]gateHealth{}
+	}
+	prev, ok := h.health[gate]
+	// An absent header leaves the field as it was known.
+	if ok && g.free < 0 {
+		g.free = prev.free
+	}
+	if ok && g.synced.IsZero() {
+		g.synced = prev.synced
+	}
+	h.health[gate] = g
+}
+
+func (h *heartbeats) getHealth(gate uint32) (gateHealth, bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	g, ok := h.health[gate]
+	return g, ok
 }
 
 func (h *heartbeats) record(hb GateHeartbeat) {
@@ -88,6 +123,15 @@ func (s *Server) heartbeat(r *http.Request, tok wire.Token) error {
 		g.ClockSkewMS = prev.ClockSkewMS
 	}
 	s.hbs.record(g)
+	gh := gateHealth{free: hb.Free}
+	if !hb.Synced.IsZero() {
+		// The gate's clock, corrected by the skew measured now.
+		gh.synced = hb.Synced.Add(-time.Duration(g.ClockSkewMS) * time.Millisecond).UTC()
+	}
+	s.hbs.recordHealth(tok.Gate, gh)
+	if hb.Pending >= 0 {
+		s.pendingSince.note(tok.Gate, hb.Pending, now)
+	}
 	return nil
 }
 
@@ -103,10 +147,11 @@ func (s *Server) FlushHeartbeats(ctx context.Context) error {
 
 // Run does the server's background work until ctx ends: the database
 // checked every second for health (a read, a write, free space);
-// heartbeats written every 5 s; every minute, operator warnings refreshed
-// and gates that fell silent logged; every hour, the change log pruned;
-// and, when the store is a ChangeNotifier, other instances' commits
-// waking this one's long-polls. On return the last heartbeats are written.
+// heartbeats written every 5 s; every minute, operator warnings and the
+// per-event gauges of the metrics refreshed and gates that fell silent
+// logged; every hour, the change log pruned; and, when the store is a
+// ChangeNotifier, other instances' commits waking this one's long-polls.
+// On return the last heartbeats are written.
 func (s *Server) Run(ctx context.Context) {
 	flush := time.NewTicker(5 * time.Second)
 	defer flush.Stop()
@@ -200,6 +245,8 @@ func (s *Server) check(ctx context.Context) {
 		}
 	}
 	s.wasSilent = now
+	s.refreshEventGauges(ctx)
+	s.refreshBackupGauge()
 	if len(silent) > 0 {
 		warns = append(warns, fmt.Sprintf("%d gates silent for more than %s during their event: see kidoctl gates", len(silent), defaultSilentAfter))
 	}
@@ -228,4 +275,75 @@ func timeLeft(d time.Duration) string {
 		return "1 " + unit
 	}
 	return fmt.Sprintf("%d %ss", n, unit)
+}
+
+// defaultSilentAfter is how long a gate may go without contact during its
+// event before it is flagged silent (an online gate polls every 30 s).
+const defaultSilentAfter = 2 * time.Minute
+
+// underWay reports whether the server's clock is between 3 h before the
+// event's start and its end: when its gates are watched.
+func underWay(ev kido.Event, now time.Time) bool {
+	return !now.Before(ev.Start.Add(-3*time.Hour)) && !now.After(ev.End)
+}
+
+// markSilent sets Silent on the statuses of gates of event ev: unrevoked,
+// the server's clock between 3 h before the event's start and its end, and
+// no contact for longer than after (or never).
+func markSilent(sts []wire.GateStatus, ev kido.Event, now time.Time, after time.Duration) {
+	during := underWay(ev, now)
+	for i := range sts {
+		st := &sts[i]
+		st.Silent = during && !st.Revoked && (st.LastContact == nil || now.Sub(*st.LastContact) > after)
+	}
+}
+
+// gateStatuses returns the event's gates with the freshest heartbeats
+// (those in memory win over those stored) and Silent set.
+func (s *Server) gateStatuses(ctx context.Context, ev kido.Event, after time.Duration) ([]wire.GateStatus, error) {
+	sts, err := s.store.GateStatuses(ctx, ev.ID)
+	if err != nil {
+		return nil, err
+	}
+	for i := range sts {
+		if hb, ok := s.hbs.get(sts[i].ID); ok {
+			t := hb.LastContact
+			sts[i].LastContact, sts[i].Pending, sts[i].ClockSkewMS, sts[i].Version = &t, hb.Pending, hb.ClockSkewMS, hb.Version
+		}
+		sts[i].FreeBytes = -1
+		if gh, ok := s.hbs.getHealth(sts[i].ID); ok {
+			sts[i].FreeBytes = gh.free
+			if !gh.synced.IsZero() {
+				t := gh.synced
+				sts[i].Synced = &t
+			}
+		}
+	}
+	markSilent(sts, ev, s.now(), after)
+	return sts, nil
+}
+
+// silentGates returns the silent gates of every event under way.
+func (s *Server) silentGates(ctx context.Context) ([]wire.GateStatus, error) {
+	evs, err := s.store.Events(ctx, nil)
+	if err != nil {
+		return nil, err
+	}
+	var out []wire.GateStatus
+	now := s.now()
+	for _, ev := range evs {
+		if !underWay(ev, now) {
+			continue
+		}
+		sts, err := s.gateStatuses(ctx, ev, defaultSilentAfter)
+		if err != nil {
+			return nil, err
+		}
+		for _, st := range sts {
+			if st.Silent {
+				out = append(out, st)
+			}
+		}
+	}
+	return out, nil
 }

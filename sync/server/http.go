@@ -350,7 +350,7 @@ func (s *Server) logged(h http.Handler) http.Handler {
 		sw := &statusWriter{ResponseWriter: w}
 		bodyWithin(sw, r, s.bodyWait)
 		h.ServeHTTP(sw, r)
-		s.metrics.request(endpointOf(r.URL.Path), sw.status)
+		s.metrics.request(endpointOf(r.URL.Path), sw.status, time.Since(start))
 		s.log.Info("request", "method", r.Method, "path", r.URL.Path, "status", sw.status,
 			"ms", fmt.Sprintf("%.1f", float64(time.Since(start).Microseconds())/1000), "remote", r.RemoteAddr)
 	})

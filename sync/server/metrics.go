@@ -2,77 +2,189 @@ package server
 
 import (
 	"context"
-	"fmt"
-	"io"
 	"net/http"
-	"slices"
-	"strings"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
 	"sync"
 	"time"
 
-	"kido.dev/kido"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
 	"kido.dev/kido/sync/wire"
 )
 
-// metrics are the counters behind GET /metrics, in the Prometheus text
-// format (written by hand: a few counters do not need a client library).
+// metrics are the server's Prometheus metrics, served by GET /metrics
+// (docs/api.md lists them). Every metric is declared and registered here,
+// in newMetrics, and nowhere else: a new counter is one field and one
+// line below. A scrape reads only memory: the gauges that need the store
+// are set by the database check (every second) and by the periodic check
+// (every minute), never by the scrape, so a scraper adds no load to the
+// database whatever its interval.
 type metrics struct {
-	mu       sync.Mutex
-	requests map[[2]string]int64 // endpoint, status
-	sheds    map[string]int64
-	// Uploaded admissions checked against the issued text, and by
-	// signature (docs/sync-protocol.md §3.3).
-	byText, bySignature int64
-	// Uploaded admissions stored as suspect or refused
-	// (docs/sync-protocol.md §3.6).
-	suspect, refused int64
-	// Enrolment attempts by outcome: ok, failed (a code looked at and
-	// refused), throttled (no budget left; no code looked at).
-	enrolments map[string]int64
+	reg *prometheus.Registry
+	all []prometheus.Collector // every collector registered, kido's and the standard ones
+
+	requests *prometheus.CounterVec   // endpoint, status
+	latency  *prometheus.HistogramVec // endpoint
+	sheds    *prometheus.CounterVec   // kind
+	checks   *prometheus.CounterVec   // by
+	batch    prometheus.Histogram     // records per upload
+	feed     prometheus.Histogram     // changes per feed answer
+	records  *prometheus.CounterVec   // result: stored, duplicate, quarantined
+	flags    *prometheus.CounterVec   // status: suspect, refused
+	enrols   *prometheus.CounterVec   // outcome: ok, failed, throttled
+
+	dbUp, dataFree prometheus.Gauge
+	lastBackup     prometheus.Gauge
+
+	// Per event, set by the periodic check.
+	gatesSilent, pending, oldestPending, doubleEntries *prometheus.GaugeVec
+	keyAge, keyExpiry                                  *prometheus.GaugeVec
 }
 
-func (m *metrics) flagged(status string) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if status == wire.StatusRefused {
-		m.refused++
-	} else {
-		m.suspect++
-	}
-}
+// latencyBuckets reach past the longest long-poll (30 s) so that a
+// changes request that waited its whole time lands in a bucket of its own.
+var latencyBuckets = []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60}
 
-func (m *metrics) enrolment(outcome string) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.enrolments == nil {
-		m.enrolments = map[string]int64{}
+func newMetrics(s *Server, cfg Config) *metrics {
+	m := &metrics{reg: prometheus.NewRegistry()}
+	register := func(cs ...prometheus.Collector) {
+		m.reg.MustRegister(cs...)
+		m.all = append(m.all, cs...)
 	}
-	m.enrolments[outcome]++
+	counterVec := func(name, help string, labels ...string) *prometheus.CounterVec {
+		c := prometheus.NewCounterVec(prometheus.CounterOpts{Name: name, Help: help}, labels)
+		register(c)
+		return c
+	}
+	gaugeVec := func(name, help string, labels ...string) *prometheus.GaugeVec {
+		g := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: name, Help: help}, labels)
+		register(g)
+		return g
+	}
+	gauge := func(name, help string) prometheus.Gauge {
+		g := prometheus.NewGauge(prometheus.GaugeOpts{Name: name, Help: help})
+		register(g)
+		return g
+	}
+	gaugeFunc := func(name, help string, f func() float64) {
+		register(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, f))
+	}
+
+	m.requests = counterVec("kido_requests_total", "HTTP requests answered, by endpoint and status (499: the client left first).", "endpoint", "status")
+	m.latency = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "kido_request_duration_seconds",
+		Help: "Time from a request's arrival to the end of its answer, by endpoint; changes includes the long-poll's wait.", Buckets: latencyBuckets}, []string{"endpoint"})
+	register(m.latency)
+	m.sheds = counterVec("kido_shed_total", "Requests shed with 429 or 503, by kind.", "kind")
+	for _, kind := range []string{"upload", "long-poll", "snapshot", "upload-body"} {
+		m.sheds.WithLabelValues(kind) // shown as 0 before the first shed
+	}
+	m.checks = counterVec("kido_upload_checks_total", "Uploaded admissions checked, by how: the text the server issued, or the signature.", "by")
+	m.checks.WithLabelValues("issued_text")
+	m.checks.WithLabelValues("signature")
+	m.batch = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "kido_upload_batch_records",
+		Help: "Records (admissions and audit records) per upload request that passed its checks.", Buckets: prometheus.ExponentialBuckets(1, 4, 7)})
+	m.feed = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "kido_feed_answer_changes",
+		Help: "Changes per answer of the delta feed (GET /v1/gate/changes).", Buckets: prometheus.ExponentialBuckets(1, 4, 7)})
+	register(m.batch, m.feed)
+	m.records = counterVec("kido_upload_records_total", "Uploaded records by result: stored (new), duplicate (already stored alike), quarantined (same gate and seq, other content).", "result")
+	for _, r := range []string{"stored", "duplicate", "quarantined"} {
+		m.records.WithLabelValues(r)
+	}
+	m.flags = counterVec("kido_flagged_admissions_total", "Uploaded admissions stored as suspect or refused (docs/sync-protocol.md §3.6), counted nowhere else.", "status")
+	for _, st := range []string{wire.StatusSuspect, wire.StatusRefused} {
+		m.flags.WithLabelValues(st)
+	}
+	m.enrols = counterVec("kido_enrolments_total", "Enrolment attempts, by outcome: ok, failed (a code refused), throttled (over the attempt budget).", "outcome")
+	for _, o := range []string{"ok", "failed", "throttled"} {
+		m.enrols.WithLabelValues(o)
+	}
+
+	gaugeFunc("kido_longpolls_active", "Long-polls waiting or being answered.", func() float64 { return float64(len(s.polls)) })
+	gaugeFunc("kido_uploads_active", "Uploads being worked on or queued.", func() float64 { return float64(s.uploads.inUse()) })
+	register(connsCollector{s})
+	if !cfg.TLSExpiry.IsZero() {
+		gaugeFunc("kido_tls_certificate_expiry_seconds", "Time left until the served TLS certificate expires.", func() float64 { return s.tlsExpiry.Sub(s.now()).Round(time.Second).Seconds() })
+	}
+	m.dbUp = gauge("kido_database_up", "Whether the latest database check passed, as health reports it: a read, a write, free space.")
+	m.dataFree = gauge("kido_data_free_bytes", "Free space where the database writes, at the latest database check.")
+	if cfg.DataDir != "" {
+		m.lastBackup = gauge("kido_backup_last_success_timestamp_seconds", "When kido-server backup last wrote a checked copy of this data directory's database (Unix time; 0: never), at the latest periodic check.")
+	}
+
+	m.gatesSilent = gaugeVec("kido_gates_silent", "Gates of an event under way silent longer than the threshold (2 min), at the latest periodic check.", "event")
+	m.pending = gaugeVec("kido_gate_pending_records", "Records not yet acknowledged, as the gates of an event under way last reported them.", "event")
+	m.oldestPending = gaugeVec("kido_gate_oldest_pending_seconds", "How long the gate of an event under way that has reported pending records longest has been reporting them: a lower bound of the oldest unsynced record's age (0: none pending).", "event")
+	m.doubleEntries = gaugeVec("kido_double_entries", "Tickets of an event under way with at least one excess admission, at the latest periodic check.", "event")
+	m.keyAge = gaugeVec("kido_signing_key_age_seconds", "Age of each event's current signing key.", "event")
+	m.keyExpiry = gaugeVec("kido_signing_key_expiry_seconds", "Time left until each event's current signing key stops being valid (only keys with an end of validity).", "event")
+
+	info := prometheus.NewGauge(prometheus.GaugeOpts{Name: "kido_build_info", Help: "The running server's build: always 1.",
+		ConstLabels: prometheus.Labels{"version": cfg.Version, "revision": cfg.Revision, "goversion": runtime.Version()}})
+	info.Set(1)
+	register(info,
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
 }
 
 func (m *metrics) verified(byText, bySignature int) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.byText += int64(byText)
-	m.bySignature += int64(bySignature)
+	m.checks.WithLabelValues("issued_text").Add(float64(byText))
+	m.checks.WithLabelValues("signature").Add(float64(bySignature))
 }
 
-func (m *metrics) request(endpoint string, status int) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.requests == nil {
-		m.requests = map[[2]string]int64{}
-	}
-	m.requests[[2]string{endpoint, fmt.Sprint(status)}]++
+func (m *metrics) request(endpoint string, status int, took time.Duration) {
+	m.requests.WithLabelValues(endpoint, strconv.Itoa(status)).Inc()
+	m.latency.WithLabelValues(endpoint).Observe(took.Seconds())
 }
 
-func (m *metrics) shed(what string) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.sheds == nil {
-		m.sheds = map[string]int64{}
+func (m *metrics) shed(what string) { m.sheds.WithLabelValues(what).Inc() }
+
+func (m *metrics) uploaded(req *wire.UploadRequest, resp *wire.UploadResponse) {
+	m.batch.Observe(float64(len(req.Admissions) + len(req.Audits)))
+	m.records.WithLabelValues("stored").Add(float64(resp.Stored))
+	m.records.WithLabelValues("duplicate").Add(float64(resp.Duplicates))
+	m.records.WithLabelValues("quarantined").Add(float64(len(resp.Quarantined)))
+}
+
+// flagged counts an admission stored as suspect or refused.
+func (m *metrics) flagged(status string) { m.flags.WithLabelValues(status).Inc() }
+
+// enrolment counts an enrolment attempt by its outcome.
+func (m *metrics) enrolment(outcome string) { m.enrols.WithLabelValues(outcome).Inc() }
+
+func (m *metrics) databaseChecked(c dbCheck) {
+	up := 0.0
+	if c.err == nil {
+		up = 1
 	}
-	m.sheds[what]++
+	m.dbUp.Set(up)
+	if c.free >= 0 {
+		m.dataFree.Set(float64(c.free))
+	}
+}
+
+// connsCollector shows the listener's connections once Listener has
+// wrapped one (kido-server always does; a Handler served by other means
+// has none to show).
+type connsCollector struct{ s *Server }
+
+var (
+	connsOpen  = prometheus.NewDesc("kido_connections_open", "Client connections open.", nil, nil)
+	connsLimit = prometheus.NewDesc("kido_connections_limit", "Most client connections open at once; more wait to be accepted.", nil, nil)
+)
+
+func (c connsCollector) Describe(ch chan<- *prometheus.Desc) { ch <- connsOpen; ch <- connsLimit }
+
+func (c connsCollector) Collect(ch chan<- prometheus.Metric) {
+	if l := c.s.conns.Load(); l != nil {
+		ch <- prometheus.MustNewConstMetric(connsOpen, prometheus.GaugeValue, float64(l.open()))
+		ch <- prometheus.MustNewConstMetric(connsLimit, prometheus.GaugeValue, float64(cap(l.slots)))
+	}
 }
 
 // endpointOf names the sync endpoints for metrics; everything else is
@@ -91,124 +203,124 @@ func endpointOf(path string) string {
 	return "api"
 }
 
-// serveMetrics writes GET /metrics. It needs no token and shows counts
-// only, never names of events or gates.
-func (s *Server) serveMetrics(w http.ResponseWriter, r *http.Request) {
-	var b strings.Builder
-	s.metrics.mu.Lock()
-	reqs := make([][2]string, 0, len(s.metrics.requests))
-	for k := range s.metrics.requests {
-		reqs = append(reqs, k)
-	}
-	slices.SortFunc(reqs, func(a, b [2]string) int { return strings.Compare(a[0]+" "+a[1], b[0]+" "+b[1]) })
-	b.WriteString("# HELP kido_requests_total HTTP requests answered, by endpoint and status.\n# TYPE kido_requests_total counter\n")
-	for _, k := range reqs {
-		fmt.Fprintf(&b, "kido_requests_total{endpoint=%q,status=%q} %d\n", k[0], k[1], s.metrics.requests[k])
-	}
-	b.WriteString("# HELP kido_shed_total Requests shed with 429 or 503, by kind.\n# TYPE kido_shed_total counter\n")
-	for _, what := range []string{"upload", "long-poll", "snapshot", "upload-body"} {
-		fmt.Fprintf(&b, "kido_shed_total{kind=%q} %d\n", what, s.metrics.sheds[what])
-	}
-	b.WriteString("# HELP kido_upload_checks_total Uploaded admissions checked, by how: the text the server issued, or the signature.\n# TYPE kido_upload_checks_total counter\n")
-	fmt.Fprintf(&b, "kido_upload_checks_total{by=\"issued_text\"} %d\nkido_upload_checks_total{by=\"signature\"} %d\n", s.metrics.byText, s.metrics.bySignature)
-	b.WriteString("# HELP kido_flagged_admissions_total Uploaded admissions stored as suspect or refused, counted nowhere.\n# TYPE kido_flagged_admissions_total counter\n")
-	fmt.Fprintf(&b, "kido_flagged_admissions_total{status=\"suspect\"} %d\nkido_flagged_admissions_total{status=\"refused\"} %d\n", s.metrics.suspect, s.metrics.refused)
-	b.WriteString("# HELP kido_enrolments_total Enrolment attempts, by outcome: ok, failed (a code refused), throttled (over the attempt budget).\n# TYPE kido_enrolments_total counter\n")
-	for _, o := range []string{"ok", "failed", "throttled"} {
-		fmt.Fprintf(&b, "kido_enrolments_total{outcome=%q} %d\n", o, s.metrics.enrolments[o])
-	}
-	s.metrics.mu.Unlock()
-	fmt.Fprintf(&b, "# HELP kido_longpolls_active Long-polls waiting or being answered.\n# TYPE kido_longpolls_active gauge\nkido_longpolls_active %d\n", len(s.polls))
-	if l := s.conns.Load(); l != nil {
-		fmt.Fprintf(&b, "# HELP kido_connections_open Client connections open.\n# TYPE kido_connections_open gauge\nkido_connections_open %d\n", l.open())
-		fmt.Fprintf(&b, "# HELP kido_connections_limit Most client connections open at once; more wait to be accepted.\n# TYPE kido_connections_limit gauge\nkido_connections_limit %d\n", cap(l.slots))
-	}
-	fmt.Fprintf(&b, "# HELP kido_uploads_active Uploads being worked on or queued.\n# TYPE kido_uploads_active gauge\nkido_uploads_active %d\n", s.uploads.inUse())
-
-	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
-	defer cancel()
-	silent, err := s.silentGates(ctx)
-	if err == nil {
-		fmt.Fprintf(&b, "# HELP kido_gates_silent Gates of running events silent longer than the threshold.\n# TYPE kido_gates_silent gauge\nkido_gates_silent %d\n", len(silent))
-	}
-	if keys, err := s.store.Keys(ctx, 0); err == nil {
-		b.WriteString("# HELP kido_signing_key_age_seconds Age of each event's current signing key.\n# TYPE kido_signing_key_age_seconds gauge\n")
-		for _, k := range keys {
-			if k.Current && !k.Revoked {
-				fmt.Fprintf(&b, "kido_signing_key_age_seconds{event=\"%d\"} %.0f\n", k.Event, s.now().Sub(k.Created).Seconds())
-			}
-		}
-	}
-	if c, err := s.dbState(r.Context()); err == nil {
-		dbUp := 1
-		if c.err != nil {
-			dbUp = 0
-		}
-		fmt.Fprintf(&b, "# HELP kido_database_up Whether the latest database check passed, as health reports it: a read, a write, free space.\n# TYPE kido_database_up gauge\nkido_database_up %d\n", dbUp)
-		if c.free >= 0 {
-			fmt.Fprintf(&b, "# HELP kido_data_free_bytes Free space where the database writes.\n# TYPE kido_data_free_bytes gauge\nkido_data_free_bytes %d\n", c.free)
-		}
-	}
-	if !s.tlsExpiry.IsZero() {
-		fmt.Fprintf(&b, "# HELP kido_tls_certificate_expiry_seconds Time left until the TLS certificate expires.\n# TYPE kido_tls_certificate_expiry_seconds gauge\nkido_tls_certificate_expiry_seconds %.0f\n", s.tlsExpiry.Sub(s.now()).Seconds())
-	}
-	w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
-	io.WriteString(w, b.String())
+// serveMetrics answers GET /metrics from memory. It needs no token and
+// shows counts only, never names of events or gates.
+func (s *Server) serveMetrics() http.Handler {
+	return promhttp.HandlerFor(s.metrics.reg, promhttp.HandlerOpts{ErrorLog: slogPrinter{s}})
 }
 
-// defaultSilentAfter is how long a gate may go without contact during its
-// event before it is flagged silent (an online gate polls every 30 s).
-const defaultSilentAfter = 2 * time.Minute
+type slogPrinter struct{ s *Server }
 
-// markSilent sets Silent on the statuses of gates of event ev: unrevoked,
-// the server's clock between 3 h before the event's start and its end, and
-// no contact for longer than after (or never).
-func markSilent(sts []wire.GateStatus, ev kido.Event, now time.Time, after time.Duration) {
-	during := !now.Before(ev.Start.Add(-3*time.Hour)) && !now.After(ev.End)
-	for i := range sts {
-		st := &sts[i]
-		st.Silent = during && !st.Revoked && (st.LastContact == nil || now.Sub(*st.LastContact) > after)
+func (p slogPrinter) Println(v ...any) { p.s.log.Error("metrics", "err", v) }
+
+// pendingSince remembers, per gate, since when its heartbeats have
+// reported pending records without a break (in memory only: a restart
+// starts it again, so it is a lower bound).
+type pendingSince struct {
+	mu    sync.Mutex
+	since map[uint32]time.Time
+}
+
+func (p *pendingSince) note(gate uint32, pending int64, now time.Time) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.since == nil {
+		p.since = map[uint32]time.Time{}
+	}
+	switch _, ok := p.since[gate]; {
+	case pending == 0:
+		delete(p.since, gate)
+	case pending > 0 && !ok:
+		p.since[gate] = now
 	}
 }
 
-// gateStatuses returns the event's gates with the freshest heartbeats
-// (those in memory win over those stored) and Silent set.
-func (s *Server) gateStatuses(ctx context.Context, ev kido.Event, after time.Duration) ([]wire.GateStatus, error) {
-	sts, err := s.store.GateStatuses(ctx, ev.ID)
+func (p *pendingSince) get(gate uint32) (time.Time, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	t, ok := p.since[gate]
+	return t, ok
+}
+
+// LastBackupFile is the file in the data directory that kido-server backup
+// rewrites after each checked copy; its modification time is the metric
+// kido_backup_last_success_timestamp_seconds.
+const LastBackupFile = "last-backup"
+
+// refreshBackupGauge reads when the last backup was taken (a stat, no
+// store read).
+func (s *Server) refreshBackupGauge() {
+	if s.metrics.lastBackup == nil {
+		return
+	}
+	st, err := os.Stat(filepath.Join(s.dataDir, LastBackupFile))
 	if err != nil {
-		return nil, err
+		s.metrics.lastBackup.Set(0)
+		return
 	}
-	for i := range sts {
-		if hb, ok := s.hbs.get(sts[i].ID); ok {
-			t := hb.LastContact
-			sts[i].LastContact, sts[i].Pending, sts[i].ClockSkewMS, sts[i].Version = &t, hb.Pending, hb.ClockSkewMS, hb.Version
-		}
-	}
-	markSilent(sts, ev, s.now(), after)
-	return sts, nil
+	s.metrics.lastBackup.Set(float64(st.ModTime().Unix()))
 }
 
-// silentGates returns the silent gates of every event under way.
-func (s *Server) silentGates(ctx context.Context) ([]wire.GateStatus, error) {
+// refreshEventGauges sets the per-event gauges from the store, for the
+// events under way (3 h before the start to the end); the gauges of other
+// events are dropped. The periodic check calls it.
+func (s *Server) refreshEventGauges(ctx context.Context) {
+	m := s.metrics
+	now := s.now()
 	evs, err := s.store.Events(ctx, nil)
 	if err != nil {
-		return nil, err
+		s.log.Error("event gauges not refreshed", "err", err)
+		return
 	}
-	var out []wire.GateStatus
-	now := s.now()
-	for _, ev := range evs {
-		if now.Before(ev.Start.Add(-3*time.Hour)) || now.After(ev.End) {
+	keys, err := s.store.Keys(ctx, 0)
+	if err != nil {
+		s.log.Error("event gauges not refreshed", "err", err)
+		return
+	}
+	for _, v := range []*prometheus.GaugeVec{m.gatesSilent, m.pending, m.oldestPending, m.doubleEntries, m.keyAge, m.keyExpiry} {
+		v.Reset()
+	}
+	for _, k := range keys {
+		if !k.Current || k.Revoked {
 			continue
 		}
-		sts, err := s.gateStatuses(ctx, ev, defaultSilentAfter)
-		if err != nil {
-			return nil, err
-		}
-		for _, st := range sts {
-			if st.Silent {
-				out = append(out, st)
-			}
+		ev := strconv.FormatUint(uint64(k.Event), 10)
+		m.keyAge.WithLabelValues(ev).Set(now.Sub(k.Created).Round(time.Second).Seconds())
+		if k.NotAfter != nil {
+			m.keyExpiry.WithLabelValues(ev).Set(k.NotAfter.Sub(now).Round(time.Second).Seconds())
 		}
 	}
-	return out, nil
+	for _, e := range evs {
+		if !underWay(e, now) {
+			continue
+		}
+		ev := strconv.FormatUint(uint64(e.ID), 10)
+		sts, err := s.gateStatuses(ctx, e, defaultSilentAfter)
+		if err != nil {
+			s.log.Error("event gauges not refreshed", "event", e.ID, "err", err)
+			continue
+		}
+		var silent, pending int
+		var oldest time.Duration
+		for _, st := range sts {
+			if st.Silent {
+				silent++
+			}
+			if st.Revoked || st.Pending <= 0 {
+				continue
+			}
+			pending += int(st.Pending)
+			if t, ok := s.pendingSince.get(st.ID); ok {
+				oldest = max(oldest, now.Sub(t))
+			}
+		}
+		m.gatesSilent.WithLabelValues(ev).Set(float64(silent))
+		m.pending.WithLabelValues(ev).Set(float64(pending))
+		m.oldestPending.WithLabelValues(ev).Set(oldest.Round(time.Second).Seconds())
+		if er, err := s.store.EventRecords(ctx, e.ID); err != nil {
+			s.log.Error("double entries not counted", "event", e.ID, "err", err)
+		} else {
+			m.doubleEntries.WithLabelValues(ev).Set(float64(len(DoubleEntries(er))))
+		}
+	}
 }

@@ -23,7 +23,8 @@ import (
 type Config struct {
 	Store     Store
 	MasterKey []byte // MasterKeySize bytes; seals every private key
-	Version   string // reported in wire.Server
+	Version   string // reported in wire.Server and in the metrics' kido_build_info
+	Revision  string // VCS revision of the build, for kido_build_info
 	Logger    *slog.Logger
 	Now       func() time.Time // nil: time.Now
 	Rand      io.Reader        // nil: crypto/rand
@@ -84,7 +85,8 @@ type Server struct {
 	bodyWait       time.Duration
 	conns          atomic.Pointer[limitListener] // nil until Listener
 	tlsExpiry      time.Time
-	metrics        metrics
+	metrics        *metrics
+	pendingSince   pendingSince
 	warns          atomic.Pointer[[]string]
 	checks         dbChecks // the database checks behind health
 	dataDir        string
@@ -135,6 +137,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s.info.Version = cfg.Version
+	s.metrics = newMetrics(s, cfg)
 	return s, nil
 }
 
@@ -265,7 +268,7 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("GET /v1/gate/snapshot", s.authedStream(gateOnly, s.snapshot))
 	mux.Handle("POST /v1/gate/upload", s.authedStream(gateOnly, s.upload))
 	mux.Handle("GET /v1/gate/changes", s.authedStream(gateOnly, s.changes))
-	mux.HandleFunc("GET /metrics", s.serveMetrics)
+	mux.Handle("GET /metrics", s.serveMetrics())
 
 	mux.Handle("POST /v1/tokens", s.authed(adminOnly, s.createToken))
 	mux.Handle("GET /v1/tokens", s.authed(adminOnly, s.listTokens))

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"kido.dev/kido"
+	"kido.dev/kido/internal/promtext"
 	"kido.dev/kido/sync/client"
 	"kido.dev/kido/sync/server"
 	"kido.dev/kido/sync/wire"
@@ -101,7 +102,8 @@ func (g *gateDev) do(t testing.TB, method, path string, body []byte) answer {
 	t.Helper()
 	req, _ := http.NewRequest(method, g.f.srv.URL+path, bytes.NewReader(body))
 	req.Header.Set("Authorization", "Bearer "+g.cred)
-	wire.Heartbeat{Version: "gate-test/1", Pending: 3, Time: time.Now().Add(90 * time.Second)}.SetHeaders(req.Header)
+	sent := time.Now().Add(90 * time.Second)
+	wire.Heartbeat{Version: "gate-test/1", Pending: 3, Time: sent, Free: 8 << 30, Synced: sent.Add(-30 * time.Second)}.SetHeaders(req.Header)
 	resp, err := g.f.srv.Client().Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -379,27 +381,19 @@ func TestUploadStoresRefusedAndCarriesOn(t *testing.T) {
 	}
 }
 
-// metric returns the value of one line of GET /metrics, such as
+// metric returns the value of one sample of GET /metrics, such as
 // `kido_upload_checks_total{by="signature"}`.
 func (f *fixture) metric(t testing.TB, name string) int {
 	t.Helper()
-	resp, err := f.srv.Client().Get(f.srv.URL + "/metrics")
+	sc, err := promtext.Get(context.Background(), f.srv.Client(), f.srv.URL)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	for line := range strings.Lines(string(b)) {
-		if v, ok := strings.CutPrefix(line, name+" "); ok {
-			var n int
-			if _, err := fmt.Sscan(v, &n); err != nil {
-				t.Fatalf("metric %s: %q", name, v)
-			}
-			return n
-		}
+	v, ok := sc.Map()[name]
+	if !ok {
+		t.Fatalf("no metric %s in: %v", name, sc.Map())
 	}
-	t.Fatalf("no metric %s in:\n%s", name, b)
-	return 0
+	return int(v)
 }
 
 // textless is a Store that keeps no ticket texts, so that every uploaded
@@ -585,7 +579,12 @@ func TestHeartbeatAndSilentGates(t *testing.T) {
 	if d := time.Duration(st.ClockSkewMS)*time.Millisecond + wantSkew; d < -time.Minute || d > time.Minute {
 		t.Errorf("skew %d ms, want about %v", st.ClockSkewMS, -wantSkew)
 	}
-	if !sts[1].Silent || sts[1].LastContact != nil || sts[1].ID != g2.id {
+	// Free space and replica freshness: the gate's last sync, 30 s before
+	// it sent by its clock, in the server's time.
+	if st.FreeBytes != 8<<30 || st.Synced == nil || st.Synced.Sub(now.Add(-30*time.Second)).Abs() > time.Second {
+		t.Errorf("gate 1's free space and last sync: %d, %v; want 8 GiB and %v", st.FreeBytes, st.Synced, now.Add(-30*time.Second))
+	}
+	if !sts[1].Silent || sts[1].LastContact != nil || sts[1].ID != g2.id || sts[1].FreeBytes != -1 || sts[1].Synced != nil {
 		t.Errorf("gate 2 never in contact: %+v", sts[1])
 	}
 	// Heartbeats survive a flush to the store.

@@ -117,6 +117,8 @@ const (
 	HeaderGateVersion = "Kido-Gate-Version" // software version, 1..64 printable ASCII bytes
 	HeaderGatePending = "Kido-Gate-Pending" // records not yet acknowledged, decimal
 	HeaderGateTime    = "Kido-Gate-Time"    // device clock when sent, RFC 3339
+	HeaderGateFree    = "Kido-Gate-Free"    // bytes free in the gate's data directory, decimal
+	HeaderGateSynced  = "Kido-Gate-Synced"  // when the replica last took the server's changes, RFC 3339
 )
 
 // Heartbeat is what a gate reports about itself on each contact. A zero
@@ -125,6 +127,8 @@ type Heartbeat struct {
 	Version string
 	Pending int64 // -1 when absent
 	Time    time.Time
+	Free    int64     // -1 when absent
+	Synced  time.Time // the replica's last sync by the device clock
 }
 
 // SetHeaders writes hb into h. Absent fields (empty Version, negative
@@ -139,35 +143,55 @@ func (hb Heartbeat) SetHeaders(h http.Header) {
 	if !hb.Time.IsZero() {
 		h.Set(HeaderGateTime, hb.Time.UTC().Format(time.RFC3339Nano))
 	}
+	if hb.Free >= 0 {
+		h.Set(HeaderGateFree, strconv.FormatInt(hb.Free, 10))
+	}
+	if !hb.Synced.IsZero() {
+		h.Set(HeaderGateSynced, hb.Synced.UTC().Format(time.RFC3339Nano))
+	}
 }
 
 // ErrBadHeartbeat reports a heartbeat header that is present but malformed.
 var ErrBadHeartbeat = errors.New("wire: malformed heartbeat header")
 
 // ParseHeartbeat reads the heartbeat headers of a request. Absent headers
-// give zero fields (Pending -1); present but malformed ones are an error
+// give zero fields (Pending and Free -1); present but malformed ones are an error
 // wrapping ErrBadHeartbeat.
 func ParseHeartbeat(h http.Header) (Heartbeat, error) {
-	hb := Heartbeat{Pending: -1}
+	hb := Heartbeat{Pending: -1, Free: -1}
 	if vs := h.Values(HeaderGateVersion); len(vs) > 0 {
 		if len(vs) > 1 || !printableASCII(vs[0], 64) {
 			return Heartbeat{}, fmt.Errorf("%w: %s must be 1 to 64 printable ASCII characters", ErrBadHeartbeat, HeaderGateVersion)
 		}
 		hb.Version = vs[0]
 	}
-	if vs := h.Values(HeaderGatePending); len(vs) > 0 {
+	for _, f := range []struct {
+		name string
+		to   *int64
+	}{{HeaderGatePending, &hb.Pending}, {HeaderGateFree, &hb.Free}} {
+		vs := h.Values(f.name)
+		if len(vs) == 0 {
+			continue
+		}
 		n, err := strconv.ParseInt(vs[0], 10, 64)
 		if len(vs) > 1 || err != nil || n < 0 || strconv.FormatInt(n, 10) != vs[0] {
-			return Heartbeat{}, fmt.Errorf("%w: %s must be one non-negative decimal number", ErrBadHeartbeat, HeaderGatePending)
+			return Heartbeat{}, fmt.Errorf("%w: %s must be one non-negative decimal number", ErrBadHeartbeat, f.name)
 		}
-		hb.Pending = n
+		*f.to = n
 	}
-	if vs := h.Values(HeaderGateTime); len(vs) > 0 {
+	for _, f := range []struct {
+		name string
+		to   *time.Time
+	}{{HeaderGateTime, &hb.Time}, {HeaderGateSynced, &hb.Synced}} {
+		vs := h.Values(f.name)
+		if len(vs) == 0 {
+			continue
+		}
 		t, err := time.Parse(time.RFC3339Nano, vs[0])
 		if len(vs) > 1 || err != nil {
-			return Heartbeat{}, fmt.Errorf("%w: %s must be one RFC 3339 time", ErrBadHeartbeat, HeaderGateTime)
+			return Heartbeat{}, fmt.Errorf("%w: %s must be one RFC 3339 time", ErrBadHeartbeat, f.name)
 		}
-		hb.Time = t
+		*f.to = t
 	}
 	return hb, nil
 }
@@ -192,6 +216,8 @@ type GateStatus struct {
 	Pending     int64      `json:"pending"`                // from the last heartbeat; -1: unknown
 	ClockSkewMS int64      `json:"clock_skew_ms"`          // gate clock minus server clock at the last contact
 	Version     string     `json:"version,omitempty"`
+	FreeBytes   int64      `json:"free_bytes"`               // free in the gate's data directory, from the last heartbeat; -1: unknown
+	Synced      *time.Time `json:"replica_synced,omitempty"` // the gate's last sync, by its clock corrected by ClockSkewMS; nil: unknown
 	Acked       uint64     `json:"acked"`
 	AuditAcked  uint64     `json:"audit_acked"`
 	Quarantined int        `json:"quarantined"`     // records held in quarantine

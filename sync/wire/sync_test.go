@@ -339,18 +339,19 @@ func FuzzDecodeUpload(f *testing.F) {
 func TestHeartbeatHeaders(t *testing.T) {
 	when := time.Date(2027, 8, 1, 1, 2, 3, 4, time.UTC)
 	h := http.Header{}
-	Heartbeat{Version: "0.3.1", Pending: 12, Time: when}.SetHeaders(h)
+	synced := when.Add(-40 * time.Second)
+	Heartbeat{Version: "0.3.1", Pending: 12, Time: when, Free: 5 << 30, Synced: synced}.SetHeaders(h)
 	got, err := ParseHeartbeat(h)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got.Version != "0.3.1" || got.Pending != 12 || !got.Time.Equal(when) {
+	if got.Version != "0.3.1" || got.Pending != 12 || !got.Time.Equal(when) || got.Free != 5<<30 || !got.Synced.Equal(synced) {
 		t.Errorf("round trip = %+v", got)
 	}
 
 	got, err = ParseHeartbeat(http.Header{})
-	if err != nil || got.Pending != -1 || got.Version != "" || !got.Time.IsZero() {
-		t.Errorf("absent headers = %+v, %v; want zero fields and Pending -1", got, err)
+	if err != nil || got.Pending != -1 || got.Version != "" || !got.Time.IsZero() || got.Free != -1 || !got.Synced.IsZero() {
+		t.Errorf("absent headers = %+v, %v; want zero fields and Pending, Free -1", got, err)
 	}
 
 	bad := []struct{ k, v string }{
@@ -364,6 +365,9 @@ func TestHeartbeatHeaders(t *testing.T) {
 		{HeaderGatePending, "99999999999999999999"},
 		{HeaderGateTime, "yesterday"},
 		{HeaderGateTime, "2027-08-01 01:02:03"},
+		{HeaderGateFree, "-5"},
+		{HeaderGateFree, "1 GiB"},
+		{HeaderGateSynced, "never"},
 	}
 	for _, b := range bad {
 		h := http.Header{}
@@ -383,11 +387,11 @@ func TestHeartbeatHeaders(t *testing.T) {
 // FuzzParseHeartbeat: never panics, and what it accepts it writes back to
 // headers that parse to the same heartbeat.
 func FuzzParseHeartbeat(f *testing.F) {
-	f.Add("0.1.0", "0", "2027-08-01T01:02:03Z")
-	f.Add("", "-5", "garbage")
-	f.Fuzz(func(t *testing.T, version, pending, at string) {
+	f.Add("0.1.0", "0", "2027-08-01T01:02:03Z", "5368709120", "2027-08-01T01:01:58.2Z")
+	f.Add("", "-5", "garbage", "1 GiB", "never")
+	f.Fuzz(func(t *testing.T, version, pending, at, free, synced string) {
 		h := http.Header{}
-		for k, v := range map[string]string{HeaderGateVersion: version, HeaderGatePending: pending, HeaderGateTime: at} {
+		for k, v := range map[string]string{HeaderGateVersion: version, HeaderGatePending: pending, HeaderGateTime: at, HeaderGateFree: free, HeaderGateSynced: synced} {
 			if v != "" {
 				h[k] = []string{v}
 			}
@@ -405,7 +409,7 @@ func FuzzParseHeartbeat(f *testing.F) {
 		if err != nil {
 			t.Fatalf("written heartbeat does not parse: %v", err)
 		}
-		if back.Version != hb.Version || back.Pending != hb.Pending || !back.Time.Equal(hb.Time) {
+		if back.Version != hb.Version || back.Pending != hb.Pending || !back.Time.Equal(hb.Time) || back.Free != hb.Free || !back.Synced.Equal(hb.Synced) {
 			t.Fatalf("round trip %+v -> %+v", hb, back)
 		}
 	})
