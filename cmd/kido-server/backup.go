@@ -35,11 +35,15 @@ func runBackup(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	fs.Usage = func() { io.WriteString(stderr, backupUsage); fs.PrintDefaults() }
 	data := fs.String("data", "./kido-data", "data `directory` of the server")
 	to := fs.String("to", "", "new `file` to write the copy to")
+	pgURL := fs.String("db", "", "refused: a PostgreSQL database is backed up with its own tools")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil
 		}
 		return err
+	}
+	if *pgURL != "" {
+		return errors.New("backup copies the SQLite database of a data directory; a PostgreSQL database (-db) is backed up and restored with pg_dump and pg_restore or the engine's base backups\nhint: docs/ops/postgres.md, "Backup and restore"")
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected argument %q\nhint: kido-server backup takes flags only; see kido-server backup -h", fs.Arg(0))

@@ -28,6 +28,8 @@ func TestBackupAndRestoreRefuse(t *testing.T) {
 		{[]string{"restore", "-data", data}, "-from FILE is missing\nhint: "},
 		{[]string{"restore", "-data", data, "-from", notACopy}, "restore: sqlite: "},
 		{[]string{"restore", "-data", data, "-from", filepath.Join(data, "missing.db")}, "no such file"},
+		{[]string{"backup", "-data", data, "-db", "postgres://kido@127.0.0.1/kido", "-to", "x.db"}, "pg_dump"},
+		{[]string{"restore", "-data", data, "-db", "postgres://kido@127.0.0.1/kido", "-from", notACopy}, "pg_dump"},
 	} {
 		var stdout, stderr bytes.Buffer
 		err := run(context.Background(), c.args, func(string) string { return "" }, &stdout, &stderr)

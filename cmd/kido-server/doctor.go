@@ -19,11 +19,12 @@ import (
 	"kido.dev/kido/cmd/internal/dirlock"
 	"kido.dev/kido/cmd/internal/doctor"
 	"kido.dev/kido/sync/server"
+	"kido.dev/kido/sync/server/postgres"
 	"kido.dev/kido/sync/server/sqlite"
 	"kido.dev/kido/sync/wire"
 )
 
-const doctorUsage = `usage: kido-server doctor -data DIR [-master-key FILE] [-tls-cert FILE -tls-key FILE] [-json]
+const doctorUsage = `usage: kido-server doctor -data DIR [-db URL] [-master-key FILE] [-tls-cert FILE -tls-key FILE] [-json]
 
 Checks, in order, what the server needs, with the flags the server runs
 with, and prints one line per check: OK, WARN, FAIL (with the exact fault
@@ -34,7 +35,8 @@ one-row probe that health also makes.
 	files     data directory, master key and admin token, and their modes
 	tls       certificate and key: they match, expiry (with -tls-cert)
 	disk      the data directory takes a write; free space
-	database  schema, integrity, a write
+	database  schema, integrity, a write (with -db: the PostgreSQL
+	          database's schema, without migrating it, and a write)
 	keys      the master key opens the server's sealed identity key
 	server    a kido-server runs on this directory and its health is ok
 
@@ -65,6 +67,7 @@ func doctorWith(ctx context.Context, env doctorEnv, args []string, getenv func(s
 	fl.SetOutput(stderr)
 	fl.Usage = func() { fmt.Fprint(stderr, doctorUsage); fl.PrintDefaults() }
 	fl.StringVar(&c.data, "data", "./kido-data", "data `directory` of the server")
+	fl.StringVar(&c.db, "db", "", "PostgreSQL database `URL` the server runs with (-db); empty: SQLite in the data directory")
 	fl.StringVar(&c.masterKey, "master-key", getenv("KIDO_MASTER_KEY"), "master key `file` (default DATA/master.key; env KIDO_MASTER_KEY)")
 	fl.StringVar(&c.certFile, "tls-cert", "", "TLS certificate `file` (PEM) the server serves")
 	fl.StringVar(&c.keyFile, "tls-key", "", "TLS private key `file` (PEM)")
@@ -95,7 +98,10 @@ type serverDoctor struct {
 	c      config
 	r      *doctor.Report
 	master []byte
-	store  *sqlite.Store
+	store  interface {
+		server.Store
+		Close() error
+	}
 }
 
 func (d *serverDoctor) run(ctx context.Context) {
@@ -195,6 +201,10 @@ func (d *serverDoctor) tls() {
 }
 
 func (d *serverDoctor) database(ctx context.Context) {
+	if d.c.db != "" {
+		d.postgres(ctx)
+		return
+	}
 	db := filepath.Join(d.c.data, dbName)
 	if _, err := os.Stat(db); errors.Is(err, fs.ErrNotExist) {
 		d.r.Add("database", doctor.Fail, "no database "+db, "start kido-server once to create it, or give the right -data directory; to restore one: kido-server restore")
@@ -217,6 +227,29 @@ func (d *serverDoctor) database(ctx context.Context) {
 		return
 	}
 	d.r.Add("database", doctor.OK, fmt.Sprintf("%s: schema current, integrity ok, a write committed", db), "")
+}
+
+// postgres checks the database of -db: its schema without migrating it
+// (a starting server would), then a write.
+func (d *serverDoctor) postgres(ctx context.Context) {
+	name := redactURL(d.c.db)
+	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := postgres.Check(cctx, d.c.db); err != nil {
+		d.r.Add("database", doctor.Fail, fmt.Sprintf("%s: %v", name, err), "docs/ops/postgres.md")
+		return
+	}
+	s, err := postgres.Open(cctx, d.c.db)
+	if err != nil {
+		d.r.Add("database", doctor.Fail, fmt.Sprintf("%s: %v", name, err), "docs/ops/postgres.md")
+		return
+	}
+	d.store = s
+	if err := s.Probe(cctx); err != nil {
+		d.r.Add("database", doctor.Fail, fmt.Sprintf("%s takes no write: %v", name, err), "check the database user's privileges and the database server's disk; docs/ops/postgres.md")
+		return
+	}
+	d.r.Add("database", doctor.OK, fmt.Sprintf("%s: schema current, a write committed", name), "")
 }
 
 func (d *serverDoctor) keys(ctx context.Context) {

@@ -3,13 +3,17 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
+	neturl "net/url"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"kido.dev/kido/cmd/internal/doctor"
 	"kido.dev/kido/internal/pgtest"
+	"kido.dev/kido/sync/server/postgres"
 )
 
 func TestMain(m *testing.M) { pgtest.Main(m) }
@@ -118,5 +122,71 @@ func serveInProcess(t *testing.T, args ...string) func() {
 		if err := <-done; err != nil {
 			t.Errorf("kido-server %s: %v", strings.Join(args, " "), err)
 		}
+	}
+}
+
+// TestDoctorPostgres: with -db the doctor checks the PostgreSQL database
+// without migrating it: a database with no kido schema fails with the
+// command that makes one, and is left as it was; the database of a
+// running instance passes with a write; the URL's password is never
+// printed.
+func TestDoctorPostgres(t *testing.T) {
+	url := pgtest.DB(t)
+	u, err := neturl.Parse(url)
+	if err != nil || u.User == nil {
+		t.Fatalf("test URL %q: %v", url, err)
+	}
+	u.User = neturl.UserPassword(u.User.Username(), "s3cret") // trust auth ignores it
+	withPassword := u.String()
+	data := filepath.Join(t.TempDir(), "data")
+	env := doctorEnv{now: time.Now, write: doctor.WriteProbe, free: func(string) (int64, error) { return 50 << 30, nil }}
+	doc := func() (doctor.Report, string) {
+		t.Helper()
+		var out, errOut bytes.Buffer
+		doctorWith(t.Context(), env, []string{"-data", data, "-db", withPassword, "-json"}, noEnv, &out, &errOut)
+		var rep doctor.Report
+		if err := json.Unmarshal(out.Bytes(), &rep); err != nil {
+			t.Fatalf("doctor -json: %v\n%s%s", err, out.String(), errOut.String())
+		}
+		return rep, out.String() + errOut.String()
+	}
+	result := func(rep doctor.Report, check string) doctor.Result {
+		for _, r := range rep.Results {
+			if r.Check == check {
+				return r
+			}
+		}
+		t.Fatalf("no %s check in %+v", check, rep.Results)
+		return doctor.Result{}
+	}
+
+	// The first instance makes the data directory and the schema; before
+	// it, the database is empty.
+	os.MkdirAll(data, 0o700)
+	os.WriteFile(filepath.Join(data, "master.key"), []byte(strings.Repeat("ab", 32)+"\n"), 0o600)
+	rep, out := doc()
+	if db := result(rep, "database"); db.Status != doctor.Fail || !strings.Contains(db.Detail, "no kido schema") || !strings.Contains(db.Detail, "kido-server migrate -db URL") {
+		t.Errorf("empty database: %+v", db)
+	}
+	if strings.Contains(out, "s3cret") {
+		t.Errorf("the doctor printed the database password:\n%s", out)
+	}
+	if err := postgres.Check(t.Context(), url); err == nil || !strings.Contains(err.Error(), "no kido schema") {
+		t.Errorf("the doctor changed the empty database: Check says %v", err)
+	}
+
+	stop := serveInProcess(t, "-data", data, "-db", url)
+	defer stop()
+	rep, out = doc()
+	for _, c := range []struct {
+		check  string
+		detail string
+	}{{"database", "schema current, a write committed"}, {"keys", "opens the identity key"}, {"server", "version"}} {
+		if r := result(rep, c.check); r.Status != doctor.OK || !strings.Contains(r.Detail, c.detail) {
+			t.Errorf("running instance: %s = %+v; want OK with %q", c.check, r, c.detail)
+		}
+	}
+	if strings.Contains(out, "s3cret") {
+		t.Errorf("the doctor printed the database password:\n%s", out)
 	}
 }

@@ -337,3 +337,33 @@ func (s *Store) Probe(ctx context.Context) error {
 	}
 	return nil
 }
+
+// Check connects to the database at url and reports whether its schema is
+// the one this release runs, without changing anything: kido-server doctor
+// calls it before it opens the store, since Open migrates.
+func Check(ctx context.Context, url string) error {
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		if _, perr := pgx.ParseConfig(url); perr != nil {
+			return errors.New("postgres: bad database URL\nhint: postgres://USER:PASSWORD@HOST:5432/DB?sslmode=verify-full")
+		}
+		return fmt.Errorf("postgres: connect: %w\nhint: is the database server running and the URL right?", err)
+	}
+	defer conn.Close(ctx)
+	var v int
+	err = conn.QueryRow(ctx, "SELECT COALESCE(MAX(version), 0) FROM schema_migrations").Scan(&v)
+	if err != nil {
+		var pgErr *pgconn.PgError
+		if errors.As(err, &pgErr) && pgErr.Code == "42P01" { // undefined_table
+			return errors.New("postgres: the database holds no kido schema\nhint: kido-server migrate -db URL, or start kido-server -db URL once")
+		}
+		return fmt.Errorf("postgres: schema version: %w", err)
+	}
+	switch {
+	case v < len(migrations):
+		return fmt.Errorf("postgres: database schema version %d, this kido-server runs %d\nhint: kido-server migrate -db URL (a starting kido-server does it too)", v, len(migrations))
+	case v > len(migrations):
+		return fmt.Errorf("postgres: database schema version %d, this kido-server knows %d\nhint: run the kido-server release that made this database, or a newer one", v, len(migrations))
+	}
+	return nil
+}
