@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -201,6 +202,12 @@ func ManualBurst(manual, scanned int) bool { return manual > ManualFloor+scanned
 
 // MaxReason is the most bytes of a manual admission's staff reason.
 const MaxReason = 200
+
+// HasReason reports whether a manual admission's staff reason says
+// something: not empty, not only white space. A gate refuses to admit by
+// hand without one, and the server holds a manual admission without one as
+// suspect.
+func HasReason(reason string) bool { return strings.TrimSpace(reason) != "" }
 
 // Void is an operator's decision that a revoked gate's admissions from a
 // time on do not count: the gate was stolen or misused (kidoctl gate void).

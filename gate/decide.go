@@ -32,6 +32,7 @@ type Input struct {
 	ParseErr error          // why the text did not parse, when Ticket is nil and not Manual
 	Manual   bool           // admission by staff without a scan (Serial names the ticket)
 	Serial   uint32         // for Manual
+	Reason   string         // for Manual: why staff admitted by hand (kido.HasReason), recorded with the admission
 	Exit     bool           // the scan is an exit
 	Now      time.Time      // trusted time, see Clock
 	Roster   *kido.RosterEntry
@@ -248,6 +249,8 @@ type Recorder interface {
 	// that works both ways. A non-nil error is a fault: nothing was
 	// recorded and the Decision's Reason is Fault.
 	Scan(ctx context.Context, line Line, exit bool) (Decision, error)
-	// Admit records a manual admission of a roster serial.
-	Admit(ctx context.Context, serial uint32) (Decision, error)
+	// Admit records a manual admission of a roster serial by staff, with
+	// their reason (kido.HasReason); no reason is a fault wrapping
+	// ErrNoReason.
+	Admit(ctx context.Context, serial uint32, reason string) (Decision, error)
 }

@@ -341,14 +341,14 @@ func mergeAdmissions(ctx context.Context, tx *sql.Tx, as []kido.Admission) (Merg
 	}
 	// Most admissions a feed answer carries are new: inserting first costs
 	// them one statement; only a key already held is looked up.
-	ins, err := tx.PrepareContext(ctx, "INSERT INTO admissions (gate, seq, serial, tier, kind, at, corrected, text, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (gate, seq) DO NOTHING")
+	ins, err := tx.PrepareContext(ctx, "INSERT INTO admissions (gate, seq, serial, tier, kind, at, corrected, text, hash, reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (gate, seq) DO NOTHING")
 	if err != nil {
 		return m, err
 	}
 	defer ins.Close()
 	var get, alt *sql.Stmt
 	for _, a := range as {
-		res, err := ins.ExecContext(ctx, a.Gate, a.Seq, a.Serial, a.Tier, a.Kind, toNanos(a.At), toNanos(a.Corrected), a.Text, a.Hash)
+		res, err := ins.ExecContext(ctx, a.Gate, a.Seq, a.Serial, a.Tier, a.Kind, toNanos(a.At), toNanos(a.Corrected), a.Text, a.Hash, a.Reason)
 		if err != nil {
 			return m, err
 		}
@@ -374,12 +374,12 @@ func mergeAdmissions(ctx context.Context, tx *sql.Tx, as []kido.Admission) (Merg
 			continue
 		}
 		if alt == nil {
-			if alt, err = tx.PrepareContext(ctx, "INSERT OR IGNORE INTO conflicting_admissions (gate, seq, serial, tier, kind, at, corrected, text, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"); err != nil {
+			if alt, err = tx.PrepareContext(ctx, "INSERT OR IGNORE INTO conflicting_admissions (gate, seq, serial, tier, kind, at, corrected, text, hash, reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"); err != nil {
 				return m, err
 			}
 			defer alt.Close()
 		}
-		if _, err := alt.ExecContext(ctx, a.Gate, a.Seq, a.Serial, a.Tier, a.Kind, toNanos(a.At), toNanos(a.Corrected), a.Text, a.Hash); err != nil {
+		if _, err := alt.ExecContext(ctx, a.Gate, a.Seq, a.Serial, a.Tier, a.Kind, toNanos(a.At), toNanos(a.Corrected), a.Text, a.Hash, a.Reason); err != nil {
 			return m, err
 		}
 		m.Conflicting++

@@ -348,7 +348,8 @@ func TestWipe(t *testing.T) {
 }
 
 // toV3 turns a replica into what schema version 3 wrote: no name and order
-// keys, search keys folded without kana, variant or punctuation folding.
+// keys, search keys folded without kana, variant or punctuation folding,
+// no staff reasons and no voids.
 func toV3(t *testing.T, r *Replica) {
 	t.Helper()
 	rows, err := r.conn.QueryContext(ctx, "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'roster' AND sql IS NOT NULL")
@@ -365,7 +366,9 @@ func toV3(t *testing.T, r *Replica) {
 	if len(idx) != 2 {
 		t.Fatalf("roster has indexes %v, want the name and order indexes", idx)
 	}
-	qs := []string{"UPDATE roster SET search = holder || char(10) || lower(order_ref) || char(10) || serial"}
+	// Version 5's staff reasons and voids go first.
+	qs := []string{"DROP TABLE voids", "ALTER TABLE admissions DROP COLUMN reason", "ALTER TABLE conflicting_admissions DROP COLUMN reason",
+		"UPDATE roster SET search = holder || char(10) || lower(order_ref) || char(10) || serial"}
 	for _, n := range idx {
 		qs = append(qs, "DROP INDEX "+n)
 	}

@@ -38,6 +38,8 @@ func TestUploadFlagsWhatACorrectGateCouldNotRecord(t *testing.T) {
 		{"exit at an entry-only gate", "records entry passages, not exit", vip.admission(tks[2], kido.KindExit, admitTime)},
 		{"manual, other tier, backdated", "is not taken at gate", manual(3, start.Add(-48*time.Hour), "vip guest")},
 		{"manual, backdated before the event", "outside the event window", manual(4, start.Add(-48*time.Hour), "vip guest")},
+		{"manual without a reason", "without a staff reason", manual(6, admitTime, "")},
+		{"manual with a blank reason", "without a staff reason", manual(10, admitTime, "  ")},
 	}
 	req := wire.UploadRequest{}
 	for _, c := range cases {
@@ -64,7 +66,7 @@ func TestUploadFlagsWhatACorrectGateCouldNotRecord(t *testing.T) {
 		}
 	}
 	var entries []kido.Admission
-	for _, i := range []int{1, 2, 3, 4} {
+	for _, i := range []int{1, 2, 3, 4, 6, 10} {
 		entries = append(entries, south.admission(tks[i], kido.KindEntry, admitTime.Add(time.Hour)))
 	}
 	if a := south.upload(t, wire.UploadRequest{Admissions: entries}); a.status != 200 || len(a.upload(t).Flagged) != 0 {
