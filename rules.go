@@ -223,7 +223,37 @@ type Void struct {
 }
 
 // Covers reports whether void v takes admission a out of every count: a
-// passage of v's gate at or after v.From.
+// passage of v's gate at or after v.From, by the gate's trusted time.
 func (v Void) Covers(a Admission) bool {
-	return a.Gate == v.Gate && !a.Corrected.Before(v.From)
+	return v.CoversPassage(Passage{Gate: a.Gate, Seq: a.Seq, Kind: a.Kind, At: a.Corrected})
+}
+
+// CoversPassage is Covers for a passage as the entry rule sees it.
+func (v Void) CoversPassage(p Passage) bool {
+	return p.Gate == v.Gate && !p.At.Before(v.From)
+}
+
+// Counted returns the passages of ps that no void of voids covers, in
+// their order: what the entry rule counts. ps itself is returned when
+// nothing is covered.
+func Counted(ps []Passage, voids []Void) []Passage {
+	if len(voids) == 0 {
+		return ps
+	}
+	var out []Passage
+	for i, p := range ps {
+		if !slices.ContainsFunc(voids, func(v Void) bool { return v.CoversPassage(p) }) {
+			if out != nil {
+				out = append(out, p)
+			}
+			continue
+		}
+		if out == nil {
+			out = append(make([]Passage, 0, len(ps)-1), ps[:i]...)
+		}
+	}
+	if out == nil {
+		return ps
+	}
+	return out
 }

@@ -23,6 +23,7 @@ type Config struct {
 	GateNames map[uint32]string // every gate of the event, to name them
 	Keyring   *ticket.Keyring
 	Leeway    time.Duration // around the event window; see kido.DefaultLeeway
+	Voids     []kido.Void   // operators' voids of revoked gates: the passages they cover do not count
 }
 
 // Input is one scan, or one manual admission, with what the replica knows
@@ -138,7 +139,9 @@ func Decide(cfg *Config, in Input) (Decision, error) {
 		d.Admit, d.Reason = true, ExitRecorded
 		return d, nil
 	}
-	if prior := refusing(rule, in.History, cfg.Gate.ID, in.Now); prior != nil {
+	// A passage an operator voided (a stolen gate's) never counts against
+	// the holder (kido.Counted).
+	if prior := refusing(rule, kido.Counted(in.History, cfg.Voids), cfg.Gate.ID, in.Now); prior != nil {
 		d.Reason, d.Prior = AlreadyUsed, prior
 		d.PriorGateName = cfg.GateNames[prior.Gate]
 		d.Here = prior.Gate == cfg.Gate.ID
