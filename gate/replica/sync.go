@@ -404,12 +404,12 @@ func changeEvent(c wire.Change) uint32 {
 	return 0
 }
 
-// checkVoid refuses a void the replica could not apply: one without a gate
-// or a from time, or (event not 0) for another event.
+// checkVoid refuses a void the replica could not apply: one without an
+// event, a gate or a from time, or (event not 0) for another event.
 func checkVoid(v kido.Void, event uint32) error {
 	switch {
-	case v.Gate == 0 || v.From.IsZero():
-		return fmt.Errorf("void of gate %d from %s: gate and from are required", v.Gate, v.From.Format(time.RFC3339))
+	case v.Event == 0 || v.Gate == 0 || v.From.IsZero():
+		return fmt.Errorf("void of gate %d of event %d from %s: event, gate and from are required", v.Gate, v.Event, v.From.Format(time.RFC3339))
 	case event != 0 && v.Event != event:
 		return fmt.Errorf("void of gate %d is for event %d, not %d", v.Gate, v.Event, event)
 	}

@@ -595,6 +595,7 @@ func TestVoidStopsCountingAStolenGate(t *testing.T) {
 	for name, bad := range map[string]kido.Void{
 		"no gate":     {Event: gatetest.EventID, From: theft},
 		"no from":     {Event: gatetest.EventID, Gate: 8},
+		"no event":    {Gate: 8, From: theft},
 		"other event": {Event: 99, Gate: 8, From: theft},
 	} {
 		if _, err := r.ApplyChanges(ctx, changesOf("c9", wire.Change{Kind: wire.ChangeVoid, Void: &bad})); !errors.Is(err, ErrBadChange) {
