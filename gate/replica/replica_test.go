@@ -458,7 +458,7 @@ func TestManualAdmit(t *testing.T) {
 	r, _ := newReplica(t, 20, gatetest.GateBoth)
 	// Without a reason that says something, or with one the server would
 	// refuse, nothing is recorded.
-	for _, reason := range []string{"", " \t", strings.Repeat("x", kido.MaxReason+1), "two\nlines"} {
+	for _, reason := range []string{"", " \t", strings.Repeat("x", kido.MaxReason+1), "two\nlines", "dead \u202ephone"} {
 		if d, err := r.Admit(ctx, 4, reason); !errors.Is(err, gate.ErrNoReason) || d.Reason != gate.Fault || !strings.Contains(err.Error(), "hint:") {
 			t.Errorf("admit with reason %q: %v %s, want ErrNoReason with a hint", reason, err, d.Reason)
 		}

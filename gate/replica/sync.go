@@ -413,7 +413,7 @@ func checkVoid(v kido.Void, event uint32) error {
 	case event != 0 && v.Event != event:
 		return fmt.Errorf("void of gate %d is for event %d, not %d", v.Gate, v.Event, event)
 	}
-	return nil
+	return v.CheckTimes()
 }
 
 // Wipe closes the replica and deletes its files (the database, -wal and

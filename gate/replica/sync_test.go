@@ -593,10 +593,11 @@ func TestVoidStopsCountingAStolenGate(t *testing.T) {
 	// A void without a gate or a from time, or for another event, is
 	// refused with the whole answer.
 	for name, bad := range map[string]kido.Void{
-		"no gate":     {Event: gatetest.EventID, From: theft},
-		"no from":     {Event: gatetest.EventID, Gate: 8},
-		"no event":    {Gate: 8, From: theft},
-		"other event": {Event: 99, Gate: 8, From: theft},
+		"no gate":      {Event: gatetest.EventID, From: theft},
+		"no from":      {Event: gatetest.EventID, Gate: 8},
+		"no event":     {Gate: 8, From: theft},
+		"from in 2300": {Event: gatetest.EventID, Gate: 8, From: time.Date(2300, 1, 1, 0, 0, 0, 0, time.UTC)},
+		"other event":  {Event: 99, Gate: 8, From: theft},
 	} {
 		if _, err := r.ApplyChanges(ctx, changesOf("c9", wire.Change{Kind: wire.ChangeVoid, Void: &bad})); !errors.Is(err, ErrBadChange) {
 			t.Errorf("%s: %v, want ErrBadChange", name, err)

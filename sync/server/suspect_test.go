@@ -197,12 +197,13 @@ func TestVoidGateEndpoint(t *testing.T) {
 		reason string
 		want   error
 	}{
-		"no reason":    {stolen.id, from, "", client.ErrBadRequest},
-		"blank reason": {stolen.id, from, " ", client.ErrBadRequest},
-		"two lines":    {stolen.id, from, "a\nb", client.ErrBadRequest},
-		"no from":      {stolen.id, time.Time{}, "tablet stolen", client.ErrBadRequest},
-		"from in 1999": {stolen.id, time.Date(1999, 12, 31, 0, 0, 0, 0, time.UTC), "tablet stolen", client.ErrBadRequest},
-		"unknown gate": {999, from, "tablet stolen", client.ErrNotFound},
+		"no reason":     {stolen.id, from, "", client.ErrBadRequest},
+		"blank reason":  {stolen.id, from, " ", client.ErrBadRequest},
+		"two lines":     {stolen.id, from, "a\nb", client.ErrBadRequest},
+		"bidi override": {stolen.id, from, "stolen \u202eyb", client.ErrBadRequest},
+		"no from":       {stolen.id, time.Time{}, "tablet stolen", client.ErrBadRequest},
+		"from in 1999":  {stolen.id, time.Date(1999, 12, 31, 0, 0, 0, 0, time.UTC), "tablet stolen", client.ErrBadRequest},
+		"unknown gate":  {999, from, "tablet stolen", client.ErrNotFound},
 	} {
 		if _, err := f.admin.VoidGate(ctx, ev, c.gate, c.from, c.reason); !errors.Is(err, c.want) || !strings.Contains(err.Error(), "hint:") {
 			t.Errorf("%s: %v, want %v with a hint", name, err, c.want)
