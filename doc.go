@@ -9,6 +9,9 @@
 //     scan asks for an entry or an exit;
 //   - trusted time ([Clock]): a clock that the device cannot move back past
 //     a time the server vouched for.
+//   - what counts from a stolen gate: a manual admission needs a staff
+//     reason ([HasReason]), and an operator's [Void] takes a revoked gate's
+//     passages out of every count ([Void.Covers], [Counted]).
 //
 // The package does no I/O and imports no network code: the gate's pure
 // decision (package gate) builds on it, and a test keeps it that way. The

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -202,6 +203,12 @@ func ManualBurst(manual, scanned int) bool { return manual > ManualFloor+scanned
 // MaxReason is the most bytes of a manual admission's staff reason.
 const MaxReason = 200
 
+// HasReason reports whether a manual admission's staff reason says
+// something: not empty, not only white space. A gate refuses to admit by
+// hand without one, and the server holds a manual admission without one as
+// suspect.
+func HasReason(reason string) bool { return strings.TrimSpace(reason) != "" }
+
 // Void is an operator's decision that a revoked gate's admissions from a
 // time on do not count: the gate was stolen or misused (kidoctl gate void).
 // It is kept with who made it, when and why, and travels through the
@@ -216,7 +223,37 @@ type Void struct {
 }
 
 // Covers reports whether void v takes admission a out of every count: a
-// passage of v's gate at or after v.From.
+// passage of v's gate at or after v.From, by the gate's trusted time.
 func (v Void) Covers(a Admission) bool {
-	return a.Gate == v.Gate && !a.Corrected.Before(v.From)
+	return v.CoversPassage(Passage{Gate: a.Gate, Seq: a.Seq, Kind: a.Kind, At: a.Corrected})
+}
+
+// CoversPassage is Covers for a passage as the entry rule sees it.
+func (v Void) CoversPassage(p Passage) bool {
+	return p.Gate == v.Gate && !p.At.Before(v.From)
+}
+
+// Counted returns the passages of ps that no void of voids covers, in
+// their order: what the entry rule counts. ps itself is returned when
+// nothing is covered.
+func Counted(ps []Passage, voids []Void) []Passage {
+	if len(voids) == 0 {
+		return ps
+	}
+	var out []Passage
+	for i, p := range ps {
+		if !slices.ContainsFunc(voids, func(v Void) bool { return v.CoversPassage(p) }) {
+			if out != nil {
+				out = append(out, p)
+			}
+			continue
+		}
+		if out == nil {
+			out = append(make([]Passage, 0, len(ps)-1), ps[:i]...)
+		}
+	}
+	if out == nil {
+		return ps
+	}
+	return out
 }

@@ -96,3 +96,34 @@ func BenchmarkRefusing(b *testing.B) {
 		}
 	}
 }
+
+// TestVoidCovers: a void takes out its gate's passages at or after From,
+// nothing of other gates and nothing before; Counted keeps the order of
+// the rest.
+func TestVoidCovers(t *testing.T) {
+	from := time.Date(2027, 8, 1, 1, 0, 0, 0, time.UTC)
+	v := kido.Void{Gate: 3, From: from}
+	ps := []kido.Passage{
+		{Gate: 3, Seq: 1, Kind: kido.KindEntry, At: from.Add(-time.Nanosecond)},
+		{Gate: 3, Seq: 2, Kind: kido.KindManual, At: from},
+		{Gate: 4, Seq: 1, Kind: kido.KindEntry, At: from.Add(time.Hour)},
+		{Gate: 3, Seq: 3, Kind: kido.KindExit, At: from.Add(time.Hour)},
+	}
+	want := []bool{false, true, false, true}
+	for i, p := range ps {
+		a := kido.Admission{Gate: p.Gate, Seq: p.Seq, Kind: p.Kind, Corrected: p.At, At: p.At.Add(-24 * time.Hour)}
+		if v.CoversPassage(p) != want[i] || v.Covers(a) != want[i] {
+			t.Errorf("passage %+v: covered %v, want %v", p, v.CoversPassage(p), want[i])
+		}
+	}
+	got := kido.Counted(ps, []kido.Void{{Gate: 9, From: from}, v})
+	if len(got) != 2 || got[0] != ps[0] || got[1] != ps[2] {
+		t.Errorf("kido.Counted = %+v, want passages 0 and 2", got)
+	}
+	if got := kido.Counted(ps, nil); len(got) != len(ps) {
+		t.Errorf("kido.Counted without voids dropped passages: %+v", got)
+	}
+	if got := kido.Counted(ps[1:2], []kido.Void{v}); len(got) != 0 {
+		t.Errorf("kido.Counted of a voided passage alone = %+v, want none", got)
+	}
+}

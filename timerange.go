@@ -62,3 +62,8 @@ func (k Key) CheckTimes() error {
 func (a Admission) CheckTimes() error {
 	return errors.Join(CheckTime("admission at", a.At), CheckTime("admission corrected", a.Corrected))
 }
+
+// CheckTimes checks the void's times with CheckTime.
+func (v Void) CheckTimes() error {
+	return errors.Join(CheckTime("void from", v.From), CheckTime("void created", v.Created))
+}

@@ -23,6 +23,7 @@ type Config struct {
 	GateNames map[uint32]string // every gate of the event, to name them
 	Keyring   *ticket.Keyring
 	Leeway    time.Duration // around the event window; see kido.DefaultLeeway
+	Voids     []kido.Void   // operators' voids of revoked gates: the passages they cover do not count
 }
 
 // Input is one scan, or one manual admission, with what the replica knows
@@ -32,6 +33,7 @@ type Input struct {
 	ParseErr error          // why the text did not parse, when Ticket is nil and not Manual
 	Manual   bool           // admission by staff without a scan (Serial names the ticket)
 	Serial   uint32         // for Manual
+	Reason   string         // for Manual: why staff admitted by hand (kido.HasReason), recorded with the admission
 	Exit     bool           // the scan is an exit
 	Now      time.Time      // trusted time, see Clock
 	Roster   *kido.RosterEntry
@@ -137,7 +139,9 @@ func Decide(cfg *Config, in Input) (Decision, error) {
 		d.Admit, d.Reason = true, ExitRecorded
 		return d, nil
 	}
-	if prior := refusing(rule, in.History, cfg.Gate.ID, in.Now); prior != nil {
+	// A passage an operator voided (a stolen gate's) never counts against
+	// the holder (kido.Counted).
+	if prior := refusing(rule, kido.Counted(in.History, cfg.Voids), cfg.Gate.ID, in.Now); prior != nil {
 		d.Reason, d.Prior = AlreadyUsed, prior
 		d.PriorGateName = cfg.GateNames[prior.Gate]
 		d.Here = prior.Gate == cfg.Gate.ID
@@ -248,6 +252,8 @@ type Recorder interface {
 	// that works both ways. A non-nil error is a fault: nothing was
 	// recorded and the Decision's Reason is Fault.
 	Scan(ctx context.Context, line Line, exit bool) (Decision, error)
-	// Admit records a manual admission of a roster serial.
-	Admit(ctx context.Context, serial uint32) (Decision, error)
+	// Admit records a manual admission of a roster serial by staff, with
+	// their reason (kido.HasReason); no reason is a fault wrapping
+	// ErrNoReason.
+	Admit(ctx context.Context, serial uint32, reason string) (Decision, error)
 }

@@ -213,6 +213,16 @@ func TestDecideDirection(t *testing.T) {
 	if d, err := gate.Decide(config(f, gatetest.GateExit), gate.Input{Ticket: in.Ticket, Now: now}); err != nil || d.Kind != kido.KindExit {
 		t.Errorf("entry asked at an exit gate: kind %q, %v; want an exit", d.Kind, err)
 	}
+	// An exit-only gate admits no one, by hand either: the server would
+	// hold such a manual admission as suspect (kido.Gate.Records).
+	manual := gate.Input{Manual: true, Serial: 2, Reason: "phone battery dead", Now: now, Roster: &kido.RosterEntry{Serial: 2, Tier: 1}}
+	d, err = gate.Decide(config(f, gatetest.GateExit), manual)
+	if !errors.Is(err, kido.ErrDirection) || d.Admit || d.Reason != gate.Fault || !strings.Contains(err.Error(), "hint:") {
+		t.Errorf("manual admission at an exit gate: %s, admit %v, %v; want fault, ErrDirection and a hint", d.Reason, d.Admit, err)
+	}
+	if d, err := gate.Decide(config(f, gatetest.GateEntry), manual); err != nil || !d.Admit || d.Kind != kido.KindManual {
+		t.Errorf("manual admission at an entry gate: %s, %v; want admitted", d.Reason, err)
+	}
 }
 
 // BenchmarkDecide is the pure decision on a ticket with two passages

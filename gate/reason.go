@@ -70,6 +70,7 @@ var (
 	ErrReadOnly    = errors.New("gate: replica is read-only")
 	ErrIO          = errors.New("gate: replica cannot be read or written")
 	ErrNotInRoster = errors.New("gate: serial not in the roster")
+	ErrNoReason    = errors.New("gate: a manual admission needs a staff reason")
 	ErrVersion     = errors.New("gate: replica written by a newer kido-gate")
 	ErrRevoked     = errors.New("gate: this gate was revoked by the operator")
 )

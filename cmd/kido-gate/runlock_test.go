@@ -48,7 +48,7 @@ func TestRunExclusive(t *testing.T) {
 	if out, err := gateCmd("scan", "-json", f.Ticket(1)); err != nil || !strings.Contains(out, `"decision":"admit"`) {
 		t.Errorf("scan beside run: %v\n%s", err, out)
 	}
-	if out, err := gateCmd("admit", "-serial", "2"); err != nil {
+	if out, err := gateCmd("admit", "-serial", "2", "-reason", "phone battery dead"); err != nil {
 		t.Errorf("admit beside run: %v\n%s", err, out)
 	}
 	if out, err := gateCmd("status", "-json"); err != nil || !strings.Contains(out, `"passages":2,`) {

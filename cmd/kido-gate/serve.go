@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"kido.dev/kido/cmd/internal/dirlock"
-	"kido.dev/kido/gate"
 	"kido.dev/kido/gate/staffapp"
 	"kido.dev/kido/gate/syncer"
 )
@@ -86,12 +85,10 @@ func runServe(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	defer cancel()
 	cfg := staffapp.Config{
 		Replica: r,
-		// The replica records no reason yet: the page requires one, and
-		// the replica's manual admission takes it once it can store it.
-		Admit: func(ctx context.Context, serial uint32, reason string) (gate.Decision, error) {
-			return r.Admit(ctx, serial)
-		},
-		PIN: pin,
+		// The replica records the staff reason with the admission and
+		// refuses an admission without one (gate.ErrNoReason).
+		Admit: r.Admit,
+		PIN:   pin,
 	}
 	var (
 		mu   sync.Mutex // both sync loops call back, each from its own goroutine

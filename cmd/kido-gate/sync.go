@@ -189,6 +189,7 @@ func pulledParts(r syncer.Report) []string {
 		{k.Tiers, "tier", "tiers"},
 		{k.Gates, "gate", "gates"},
 		{k.Event, "event update", "event updates"},
+		{k.Voids, "void of a revoked gate", "voids of revoked gates"},
 	} {
 		if c.n > 0 {
 			parts = append(parts, count(c.n, c.one, c.many))

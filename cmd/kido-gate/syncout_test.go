@@ -89,6 +89,7 @@ func TestSyncCountsEveryChange(t *testing.T) {
 	adm := kido.Admission{Gate: gatetest.GateEntry, Seq: 1, Serial: 4, Tier: gatetest.TierOf(4), Kind: kido.KindEntry, At: at, Corrected: at}
 	adm.Hash = wire.AdmissionHash(adm)
 	newGate := kido.Gate{ID: 9, Event: gatetest.EventID, Name: "West", Direction: kido.DirectionEntry}
+	void := kido.Void{Event: gatetest.EventID, Gate: 9, From: at, Reason: "tablet stolen", By: "ops", Created: at}
 	feed := feedServer(t,
 		[]wire.Change{
 			{Kind: wire.ChangeEvent, Event: &f.Snapshot.Event},
@@ -97,6 +98,7 @@ func TestSyncCountsEveryChange(t *testing.T) {
 			{Kind: wire.ChangeGate, Gate: &newGate},
 			{Kind: wire.ChangeRoster, Roster: &kido.RosterEntry{Serial: 21, Tier: gatetest.TierGA, Holder: "Late Buyer"}},
 			{Kind: wire.ChangeAdmission, Admission: &adm},
+			{Kind: wire.ChangeVoid, Void: &void},
 		},
 		[]wire.Change{{Kind: wire.ChangeAdmission, Admission: &adm}}, // known by now
 	)
@@ -106,7 +108,7 @@ func TestSyncCountsEveryChange(t *testing.T) {
 	if err := run(ctx, []string{"sync", "-data", fixtureGate(t, f, feed.URL)}, nil, &out, &out); err != nil {
 		t.Fatalf("sync: %v\n%s", err, out.String())
 	}
-	const want = "pulled 7 changes in 3 answers: 2 admissions (1 new), 1 roster entry, 1 key, 1 tier, 1 gate, 1 event update\n"
+	const want = "pulled 8 changes in 3 answers: 2 admissions (1 new), 1 roster entry, 1 key, 1 tier, 1 gate, 1 event update, 1 void of a revoked gate\n"
 	if !strings.Contains(out.String(), want) {
 		t.Errorf("sync printed\n%s\nwant the line\n%s", out.String(), want)
 	}
@@ -135,7 +137,7 @@ func TestSyncCountsEveryChange(t *testing.T) {
 	if err := json.Unmarshal(out.Bytes(), &got); err != nil {
 		t.Fatal(err)
 	}
-	wantKinds := replica.Kinds{Event: 1, Tiers: 1, Keys: 1, Gates: 1, Roster: 1, Admissions: 2}
+	wantKinds := replica.Kinds{Event: 1, Tiers: 1, Keys: 1, Gates: 1, Roster: 1, Admissions: 2, Voids: 1}
 	if got.Pulled != wantKinds || got.Pulled.Total() != got.Changes || got.Learned != 1 {
 		t.Errorf("sync -json: pulled %+v of %d changes, %d learned; want %+v adding up, 1 learned", got.Pulled, got.Changes, got.Learned, wantKinds)
 	}

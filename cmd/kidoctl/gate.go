@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -20,6 +21,7 @@ func runGate(ctx context.Context, e env, args []string) error {
 		"add":    runGateAdd,
 		"list":   runGateList,
 		"revoke": runGateRevoke,
+		"void":   runGateVoid,
 	})
 }
 
@@ -188,5 +190,54 @@ func runGateRevoke(ctx context.Context, e env, args []string) error {
 		return printJSON(e.stdout, g)
 	}
 	fmt.Fprintf(e.stdout, "revoked gate %d (%s) of event %d; its next contact wipes its replica\n", g.ID, g.Name, g.Event)
+	return nil
+}
+
+func runGateVoid(ctx context.Context, e env, args []string) error {
+	fs, c := newFlags(e, "gate void", "gate void -event ID -gate G -from TIME -reason TEXT",
+		"Voids a revoked gate's admissions from TIME on (trusted time at the gate), for a gate that was stolen or misused: "+
+			"they stop counting in the report and double entries, and every gate stops counting them against the holders at its next sync, "+
+			"so the real holders get in. Nothing is deleted: the report lists the voided admissions and the void, with who made it, when and why. "+
+			"Only a revoked gate can be voided (kidoctl gate revoke first). Upgrade every kido-gate first: "+
+			"one built before voids refuses the feed answer that carries the void and stops syncing until upgraded (docs/sync-protocol.md §3.6).",
+		`kidoctl gate void -event 1 -gate 3 -from 2027-08-01T10:00:00+09:00 -reason "tablet stolen at North 1"`)
+	ev := fs.Uint("event", 0, "event `id`")
+	gid := fs.Uint("gate", 0, "`id` of the revoked gate (kidoctl gates lists them)")
+	fromText := fs.String("from", "", "RFC 3339 `time` from which the gate's admissions are void, e.g. when the tablet went missing")
+	reason := fs.String("reason", "", "why, one line, at most 200 bytes (required; recorded with the void)")
+	pos, help, err := parseArgs(fs, args)
+	if help || err != nil {
+		return err
+	}
+	id, err := eventID(*ev)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		return usagef("unexpected argument %q\nhint: quote a reason of several words: -reason \"tablet stolen\"", pos[0])
+	}
+	if *gid == 0 || *gid > math.MaxUint32 {
+		return usagef("-gate G is required\nhint: kidoctl gates -event %d lists the gates; revoke the gate first", id)
+	}
+	from, err := parseTime("-from", *fromText)
+	if err != nil {
+		return err
+	}
+	if !kido.HasReason(*reason) {
+		return usagef("-reason is required: the void is recorded with why\nhint: -reason \"tablet stolen at North 1\"")
+	}
+	cl, err := c.client()
+	if err != nil {
+		return err
+	}
+	v, err := cl.VoidGate(ctx, id, uint32(*gid), from, *reason)
+	if err != nil {
+		return err
+	}
+	if c.json {
+		return printJSON(e.stdout, v)
+	}
+	fmt.Fprintf(e.stdout, "voided %d admissions of gate %d of event %d from %s (by %s: %s); gates stop counting them at their next sync\n",
+		v.Voided, v.Void.Gate, v.Void.Event, v.Void.From.Local().Format(time.RFC3339), v.Void.By, v.Void.Reason)
 	return nil
 }

@@ -272,7 +272,7 @@ func cmdGateUpload(ts *testscript.TestScript, neg bool, args []string) {
 		a := kido.Admission{Gate: enr.Gate.ID, Seq: uint64(i + 1), Serial: tk.Serial, Tier: tk.Tier, Kind: args[2],
 			At: at.Add(time.Duration(i) * time.Minute), Corrected: at.Add(time.Duration(i) * time.Minute), Text: row[1]}
 		if a.Kind == kido.KindManual {
-			a.Text = ""
+			a.Text, a.Reason = "", "phone battery dead"
 		}
 		a.Hash = wire.AdmissionHash(a)
 		req.Admissions = append(req.Admissions, a)

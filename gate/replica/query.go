@@ -203,7 +203,7 @@ func (r *Replica) OwnAdmissions(ctx context.Context, after uint64, limit int) ([
 	if limit <= 0 {
 		limit = -1
 	}
-	rows, err := r.conn.QueryContext(ctx, `SELECT gate, seq, serial, tier, kind, at, corrected, text, hash FROM admissions
+	rows, err := r.conn.QueryContext(ctx, `SELECT gate, seq, serial, tier, kind, at, corrected, text, hash, reason FROM admissions
 		WHERE gate = (SELECT gate FROM state WHERE id = 1) AND seq > ? ORDER BY seq LIMIT ?`, after, limit)
 	if err != nil {
 		return nil, r.fault("read admissions", err)
@@ -213,7 +213,7 @@ func (r *Replica) OwnAdmissions(ctx context.Context, after uint64, limit int) ([
 	for rows.Next() {
 		var a kido.Admission
 		var at, corrected int64
-		if err := rows.Scan(&a.Gate, &a.Seq, &a.Serial, &a.Tier, &a.Kind, &at, &corrected, &a.Text, &a.Hash); err != nil {
+		if err := rows.Scan(&a.Gate, &a.Seq, &a.Serial, &a.Tier, &a.Kind, &at, &corrected, &a.Text, &a.Hash, &a.Reason); err != nil {
 			return nil, r.fault("read admissions", err)
 		}
 		a.At, a.Corrected = fromNanos(at), fromNanos(corrected)

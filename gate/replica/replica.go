@@ -406,7 +406,30 @@ func loadConfig(ctx context.Context, q querier, gateID uint32) (*gate.Config, er
 	if cfg.Gate.ID != gateID {
 		return nil, fmt.Errorf("gate %d missing from the gates table", gateID)
 	}
+	if cfg.Voids, err = loadVoids(ctx, q, cfg.Event.ID); err != nil {
+		return nil, err
+	}
 	return cfg, nil
+}
+
+// loadVoids reads the voids the server sent, in the order they were made.
+func loadVoids(ctx context.Context, q querier, event uint32) ([]kido.Void, error) {
+	rows, err := q.QueryContext(ctx, "SELECT gate, from_time, reason, by, created FROM voids ORDER BY created, gate, from_time")
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var vs []kido.Void
+	for rows.Next() {
+		v := kido.Void{Event: event}
+		var from, created int64
+		if err := rows.Scan(&v.Gate, &from, &v.Reason, &v.By, &created); err != nil {
+			return nil, err
+		}
+		v.From, v.Created = fromNanos(from), fromNanos(created)
+		vs = append(vs, v)
+	}
+	return vs, rows.Err()
 }
 
 // toNanos stores a time as Unix nanoseconds. Times from the server are

@@ -119,6 +119,7 @@ func dump(t *testing.T, r *Replica) string {
 	for _, q := range []string{
 		"SELECT * FROM state", "SELECT * FROM event", "SELECT * FROM tiers", "SELECT * FROM keys",
 		"SELECT * FROM gates", "SELECT * FROM roster ORDER BY serial", "SELECT * FROM admissions ORDER BY gate, seq",
+		"SELECT * FROM voids ORDER BY gate, from_time, created",
 	} {
 		rows, err := r.conn.QueryContext(ctx, q)
 		if err != nil {
@@ -455,20 +456,38 @@ func TestFind(t *testing.T) {
 
 func TestManualAdmit(t *testing.T) {
 	r, _ := newReplica(t, 20, gatetest.GateBoth)
-	d, err := r.Admit(ctx, 4)
+	// Without a reason that says something, or with one the server would
+	// refuse, nothing is recorded.
+	for _, reason := range []string{"", " \t", strings.Repeat("x", kido.MaxReason+1), "two\nlines", "dead \u202ephone"} {
+		if d, err := r.Admit(ctx, 4, reason); !errors.Is(err, gate.ErrNoReason) || d.Reason != gate.Fault || !strings.Contains(err.Error(), "hint:") {
+			t.Errorf("admit with reason %q: %v %s, want ErrNoReason with a hint", reason, err, d.Reason)
+		}
+	}
+	if n, m, _ := r.Pending(ctx); n != 0 || m != 0 {
+		t.Fatalf("refused admits recorded %d admissions, %d audit records", n, m)
+	}
+	const why = "phone battery dead"
+	d, err := r.Admit(ctx, 4, why)
 	if err != nil || d.Reason != gate.OK || d.Kind != kido.KindManual || d.Seq != 1 {
 		t.Fatalf("admit: %v %s %s %d", err, d.Reason, d.Kind, d.Seq)
 	}
-	if d, _ := r.Admit(ctx, 4); d.Reason != gate.AlreadyUsed {
+	if d, _ := r.Admit(ctx, 4, why); d.Reason != gate.AlreadyUsed {
 		t.Errorf("second manual admit: %s", d.Reason)
 	}
-	if _, err := r.Admit(ctx, 999); !errors.Is(err, gate.ErrNotInRoster) {
+	if _, err := r.Admit(ctx, 999, why); !errors.Is(err, gate.ErrNotInRoster) {
 		t.Errorf("unknown serial: %v", err)
 	}
-	var kind string
-	r.conn.QueryRowContext(ctx, "SELECT kind FROM admissions WHERE seq = 1").Scan(&kind)
-	if kind != kido.KindManual {
-		t.Errorf("recorded kind %q", kind)
+	// The reason is recorded and uploaded, under the hash that covers it.
+	up, err := r.NextUpload(ctx, 10)
+	if err != nil || len(up.Admissions) != 1 {
+		t.Fatalf("upload: %v %+v", err, up)
+	}
+	a := up.Admissions[0]
+	if a.Kind != kido.KindManual || a.Reason != why || a.Text != "" || a.Hash != wire.AdmissionHash(a) {
+		t.Errorf("uploaded %+v", a)
+	}
+	if err := up.Check(); err != nil {
+		t.Errorf("the upload does not pass the server's checks: %v", err)
 	}
 }
 

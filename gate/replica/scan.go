@@ -38,12 +38,25 @@ func (r *Replica) Scan(ctx context.Context, line gate.Line, exit bool) (gate.Dec
 	return r.record(ctx, reading, line, text, in, exit)
 }
 
-// Admit records a manual admission of serial by staff (kido-gate admit),
-// under the same checks and entry rules as a scan, minus the signature.
-// A serial missing from the roster is gate.ErrNotInRoster.
-func (r *Replica) Admit(ctx context.Context, serial uint32) (gate.Decision, error) {
+// Admit records a manual admission of serial by staff (kido-gate admit, a
+// staff app), under the same checks and entry rules as a scan, minus the
+// signature. reason is why staff admitted by hand ("phone battery dead"):
+// it is recorded with the admission and uploaded, and the server holds a
+// manual admission without one as suspect (docs/sync-protocol.md §3.6).
+// A reason that says nothing (kido.HasReason) or that the server would
+// refuse (over kido.MaxReason bytes, a control character) is an error
+// wrapping gate.ErrNoReason, and nothing is recorded. A serial missing from
+// the roster is gate.ErrNotInRoster.
+func (r *Replica) Admit(ctx context.Context, serial uint32, reason string) (gate.Decision, error) {
 	reading := r.clock.Now()
-	in := gate.Input{Now: reading.Trusted, Manual: true, Serial: serial}
+	fault := gate.Decision{Reason: gate.Fault, At: reading.Trusted, Serial: serial}
+	if !kido.HasReason(reason) {
+		return fault, fmt.Errorf("%w\nhint: say why the ticket cannot be scanned, e.g. -reason \"phone battery dead\"", gate.ErrNoReason)
+	}
+	if err := wire.CheckReason(reason); err != nil {
+		return fault, fmt.Errorf("%w: %v\nhint: a short sentence on one line, at most %d bytes", gate.ErrNoReason, err, kido.MaxReason)
+	}
+	in := gate.Input{Now: reading.Trusted, Manual: true, Serial: serial, Reason: reason}
 	presented := fmt.Sprintf("manual %d", serial)
 	return r.record(ctx, reading, gate.Line{Text: presented, Length: int64(len(presented))}, "", in, false)
 }
@@ -117,7 +130,7 @@ func (r *Replica) record(ctx context.Context, reading kido.Reading, line gate.Li
 		return d, err
 	}
 	if d.Admit {
-		if d.Seq, err = r.insertOwnAdmission(ctx, tx, cfg.Gate.ID, d, reading.Device, text); err != nil {
+		if d.Seq, err = r.insertOwnAdmission(ctx, tx, cfg.Gate.ID, d, reading.Device, text, in.Reason); err != nil {
 			return failed(err)
 		}
 	}
@@ -177,16 +190,16 @@ func history(ctx context.Context, tx execQuerier, serial uint32) ([]kido.Passage
 // twice whatever the number of scanners; it is the highest so far plus one,
 // or state.seq_floor when that is higher (docs/sync-protocol.md §3.5: the
 // server holds records under lower numbers that this replica lacks).
-func (r *Replica) insertOwnAdmission(ctx context.Context, tx execQuerier, gateID uint32, d gate.Decision, device time.Time, text string) (uint64, error) {
+func (r *Replica) insertOwnAdmission(ctx context.Context, tx execQuerier, gateID uint32, d gate.Decision, device time.Time, text, reason string) (uint64, error) {
 	var next uint64
 	if err := tx.QueryRowContext(ctx, "SELECT max(COALESCE((SELECT MAX(seq) FROM admissions WHERE gate = ?), 0) + 1, seq_floor) FROM state WHERE id = 1", gateID).Scan(&next); err != nil {
 		return 0, err
 	}
 	a := kido.Admission{Gate: gateID, Seq: next, Serial: d.Serial, Tier: d.Tier, Kind: d.Kind,
-		At: device.UTC(), Corrected: d.At.UTC(), Text: text}
+		At: device.UTC(), Corrected: d.At.UTC(), Text: text, Reason: reason}
 	a.Hash = wire.AdmissionHash(a)
-	_, err := tx.ExecContext(ctx, "INSERT INTO admissions (gate, seq, serial, tier, kind, at, corrected, text, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-		a.Gate, a.Seq, a.Serial, a.Tier, a.Kind, toNanos(a.At), toNanos(a.Corrected), a.Text, a.Hash)
+	_, err := tx.ExecContext(ctx, "INSERT INTO admissions (gate, seq, serial, tier, kind, at, corrected, text, hash, reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+		a.Gate, a.Seq, a.Serial, a.Tier, a.Kind, toNanos(a.At), toNanos(a.Corrected), a.Text, a.Hash, a.Reason)
 	return a.Seq, err
 }
 

@@ -5,8 +5,9 @@ import "database/sql"
 // schemaVersion is stored in state.schema; docs/replica.md describes it.
 // Version 1 was the schema before sync, version 2 had no clock_scan,
 // version 3 had no name_key and order_key and folded search keys without
-// kana or variant kanji folding; Open upgrades each.
-const schemaVersion = 4
+// kana or variant kanji folding, version 4 had no staff reasons and no
+// voids; Open upgrades each.
+const schemaVersion = 5
 
 // rosterColumns is the roster table's body, shared by the schema and the
 // stage table a snapshot is loaded into (see Apply).
@@ -28,8 +29,16 @@ const rosterIndexes = `CREATE INDEX roster_name_%[2]s ON %[1]s (name_key);
 CREATE INDEX roster_order_%[2]s ON %[1]s (order_key);`
 
 // admissionColumns are the columns of admissions and of
-// conflicting_admissions, which holds the same records.
-const admissionColumns = `
+// conflicting_admissions, which holds the same records: those of version 4
+// and the staff reason version 5 added.
+const admissionColumns = admissionColumnsV4 + `
+	reason    TEXT NOT NULL DEFAULT '',
+`
+
+// admissionColumnsV4 are the admission columns up to version 4, with which
+// the upgrade from version 1 creates conflicting_admissions before the
+// upgrade to version 5 adds the reason.
+const admissionColumnsV4 = `
 	gate      INTEGER NOT NULL,
 	seq       INTEGER NOT NULL CHECK (seq >= 1),
 	serial    INTEGER NOT NULL,
@@ -38,12 +47,11 @@ const admissionColumns = `
 	at        INTEGER NOT NULL,
 	corrected INTEGER NOT NULL,
 	text      TEXT NOT NULL,
-	hash      TEXT NOT NULL,
-`
+	hash      TEXT NOT NULL,`
 
 // schema creates an empty replica. Times are Unix nanoseconds (UTC) so that
 // they compare and sort as integers.
-const schema = `
+var schema = `
 CREATE TABLE state (
 	id            INTEGER PRIMARY KEY CHECK (id = 1),
 	schema        INTEGER NOT NULL,
@@ -108,8 +116,8 @@ CREATE TABLE scans (
 	audit_seq INTEGER UNIQUE,
 	hash      TEXT
 );
-` + tablesV2 + `
-INSERT INTO state (id, schema) VALUES (1, 4); -- schemaVersion
+` + conflictingTable(admissionColumns) + tablesV5 + `
+INSERT INTO state (id, schema) VALUES (1, 5); -- schemaVersion
 `
 
 // stateV2 are the sync columns version 2 added to state.
@@ -128,12 +136,28 @@ const stateV2 = `,
 const stateV3 = `,
 	clock_scan    INTEGER NOT NULL DEFAULT 0`
 
-// tablesV2 are the tables version 2 added.
-const tablesV2 = `
-CREATE TABLE conflicting_admissions (` + admissionColumns + `
+// conflictingTable creates the table version 2 added, with columns cols.
+func conflictingTable(cols string) string {
+	return `
+CREATE TABLE conflicting_admissions (` + cols + `
 	PRIMARY KEY (gate, seq, hash)
 ) WITHOUT ROWID;
 CREATE INDEX conflicting_admissions_serial ON conflicting_admissions (serial);
+`
+}
+
+// tablesV5 are the tables version 5 added: the operators' voids of revoked
+// gates (kido.Void), as the server sent them. A void is never undone, so
+// the table only grows; the same void applied twice is one row.
+const tablesV5 = `
+CREATE TABLE voids (
+	gate      INTEGER NOT NULL,
+	from_time INTEGER NOT NULL,
+	reason    TEXT NOT NULL,
+	by        TEXT NOT NULL,
+	created   INTEGER NOT NULL,
+	PRIMARY KEY (gate, from_time, created)
+) WITHOUT ROWID;
 `
 
 // migrations[v] upgrades a replica of schema version v to v+1, inside one
@@ -146,12 +170,16 @@ ALTER TABLE state ADD COLUMN refused TEXT NOT NULL DEFAULT '';
 ALTER TABLE state ADD COLUMN contact INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE state ADD COLUMN contact_error TEXT NOT NULL DEFAULT '';
 ALTER TABLE state ADD COLUMN stage TEXT NOT NULL DEFAULT '';
-` + tablesV2,
+` + conflictingTable(admissionColumnsV4),
 	2: `ALTER TABLE state ADD COLUMN clock_scan INTEGER NOT NULL DEFAULT 0;`,
 	3: `ALTER TABLE roster ADD COLUMN name_key TEXT NOT NULL DEFAULT '';
 ALTER TABLE roster ADD COLUMN order_key TEXT NOT NULL DEFAULT '';
 CREATE INDEX roster_name ON roster (name_key);
 CREATE INDEX roster_order ON roster (order_key);`,
+	// A column added last in both tables, as admissionColumns has it.
+	4: `ALTER TABLE admissions ADD COLUMN reason TEXT NOT NULL DEFAULT '';
+ALTER TABLE conflicting_admissions ADD COLUMN reason TEXT NOT NULL DEFAULT '';
+` + tablesV5,
 }
 
 // refolds[v] runs after migrations[v], in its transaction, for what SQL

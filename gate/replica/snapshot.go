@@ -196,6 +196,11 @@ func checkSnapshot(s *wire.Snapshot) error {
 			return bad("key %s: %v", k.ID, err)
 		}
 	}
+	for _, v := range s.Voids {
+		if err := checkVoid(v, s.Event.ID); err != nil {
+			return bad("%v", err)
+		}
+	}
 	for _, a := range s.Admissions {
 		if err := a.CheckTimes(); err != nil {
 			return bad("admission (gate %d, seq %d): %v", a.Gate, a.Seq, err)
@@ -231,6 +236,13 @@ func replaceConfig(ctx context.Context, tx *sql.Tx, s *wire.Snapshot) error {
 			return err
 		}
 	}
+	// Voids are kept, not replaced: the snapshot leaves out the voided
+	// admissions, but this replica may hold them already.
+	for _, v := range s.Voids {
+		if err := insertVoid(ctx, tx, v); err != nil {
+			return err
+		}
+	}
 	gates := s.Gates
 	if !containsGate(gates, s.Gate.ID) {
 		gates = append(gates, s.Gate)
@@ -244,6 +256,14 @@ func replaceConfig(ctx context.Context, tx *sql.Tx, s *wire.Snapshot) error {
 		}
 	}
 	return nil
+}
+
+// insertVoid keeps a void the server sent; a void is never undone, so one
+// already held is left as it is.
+func insertVoid(ctx context.Context, tx *sql.Tx, v kido.Void) error {
+	_, err := tx.ExecContext(ctx, "INSERT OR IGNORE INTO voids (gate, from_time, reason, by, created) VALUES (?, ?, ?, ?, ?)",
+		v.Gate, toNanos(v.From), v.Reason, v.By, toNanos(v.Created))
+	return err
 }
 
 func upsertEvent(ctx context.Context, tx *sql.Tx, e kido.Event) error {
@@ -341,14 +361,14 @@ func mergeAdmissions(ctx context.Context, tx *sql.Tx, as []kido.Admission) (Merg
 	}
 	// Most admissions a feed answer carries are new: inserting first costs
 	// them one statement; only a key already held is looked up.
-	ins, err := tx.PrepareContext(ctx, "INSERT INTO admissions (gate, seq, serial, tier, kind, at, corrected, text, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (gate, seq) DO NOTHING")
+	ins, err := tx.PrepareContext(ctx, "INSERT INTO admissions (gate, seq, serial, tier, kind, at, corrected, text, hash, reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (gate, seq) DO NOTHING")
 	if err != nil {
 		return m, err
 	}
 	defer ins.Close()
 	var get, alt *sql.Stmt
 	for _, a := range as {
-		res, err := ins.ExecContext(ctx, a.Gate, a.Seq, a.Serial, a.Tier, a.Kind, toNanos(a.At), toNanos(a.Corrected), a.Text, a.Hash)
+		res, err := ins.ExecContext(ctx, a.Gate, a.Seq, a.Serial, a.Tier, a.Kind, toNanos(a.At), toNanos(a.Corrected), a.Text, a.Hash, a.Reason)
 		if err != nil {
 			return m, err
 		}
@@ -374,12 +394,12 @@ func mergeAdmissions(ctx context.Context, tx *sql.Tx, as []kido.Admission) (Merg
 			continue
 		}
 		if alt == nil {
-			if alt, err = tx.PrepareContext(ctx, "INSERT OR IGNORE INTO conflicting_admissions (gate, seq, serial, tier, kind, at, corrected, text, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"); err != nil {
+			if alt, err = tx.PrepareContext(ctx, "INSERT OR IGNORE INTO conflicting_admissions (gate, seq, serial, tier, kind, at, corrected, text, hash, reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"); err != nil {
 				return m, err
 			}
 			defer alt.Close()
 		}
-		if _, err := alt.ExecContext(ctx, a.Gate, a.Seq, a.Serial, a.Tier, a.Kind, toNanos(a.At), toNanos(a.Corrected), a.Text, a.Hash); err != nil {
+		if _, err := alt.ExecContext(ctx, a.Gate, a.Seq, a.Serial, a.Tier, a.Kind, toNanos(a.At), toNanos(a.Corrected), a.Text, a.Hash, a.Reason); err != nil {
 			return m, err
 		}
 		m.Conflicting++

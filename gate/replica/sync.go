@@ -72,7 +72,7 @@ func (r *Replica) NextUpload(ctx context.Context, max int) (*wire.UploadRequest,
 	if err := r.conn.QueryRowContext(ctx, "SELECT gate, acked_seq, audit_acked FROM state WHERE id = 1").Scan(&gateID, &acked, &auditAcked); err != nil {
 		return nil, r.fault("read uploads", err)
 	}
-	rows, err := r.conn.QueryContext(ctx, `SELECT seq, serial, tier, kind, at, corrected, text, hash FROM admissions
+	rows, err := r.conn.QueryContext(ctx, `SELECT seq, serial, tier, kind, at, corrected, text, hash, reason FROM admissions
 		WHERE gate = ? AND seq > ? ORDER BY seq LIMIT ?`, gateID, acked, max)
 	if err != nil {
 		return nil, r.fault("read uploads", err)
@@ -80,7 +80,7 @@ func (r *Replica) NextUpload(ctx context.Context, max int) (*wire.UploadRequest,
 	for rows.Next() {
 		a := kido.Admission{Gate: gateID}
 		var at, corrected int64
-		if err := rows.Scan(&a.Seq, &a.Serial, &a.Tier, &a.Kind, &at, &corrected, &a.Text, &a.Hash); err != nil {
+		if err := rows.Scan(&a.Seq, &a.Serial, &a.Tier, &a.Kind, &at, &corrected, &a.Text, &a.Hash, &a.Reason); err != nil {
 			rows.Close()
 			return nil, r.fault("read uploads", err)
 		}
@@ -220,16 +220,17 @@ type Kinds struct {
 	Gates      int `json:"gates"`
 	Roster     int `json:"roster"` // tickets issued, changed, revoked
 	Admissions int `json:"admissions"`
+	Voids      int `json:"voids"` // an operator voided a revoked gate's admissions
 }
 
 // Total returns the number of changes counted.
 func (k Kinds) Total() int {
-	return k.Event + k.Tiers + k.Keys + k.Gates + k.Roster + k.Admissions
+	return k.Event + k.Tiers + k.Keys + k.Gates + k.Roster + k.Admissions + k.Voids
 }
 
 // Config returns the number of changes to what the gate decides with
-// besides the roster and the admissions: event, tiers, keys, gates.
-func (k Kinds) Config() int { return k.Event + k.Tiers + k.Keys + k.Gates }
+// besides the roster and the admissions: event, tiers, keys, gates, voids.
+func (k Kinds) Config() int { return k.Event + k.Tiers + k.Keys + k.Gates + k.Voids }
 
 // Add adds o to k.
 func (k *Kinds) Add(o Kinds) {
@@ -239,6 +240,7 @@ func (k *Kinds) Add(o Kinds) {
 	k.Gates += o.Gates
 	k.Roster += o.Roster
 	k.Admissions += o.Admissions
+	k.Voids += o.Voids
 }
 
 // ErrBadChange reports a feed answer the replica cannot apply; nothing
@@ -301,6 +303,9 @@ func (r *Replica) ApplyChanges(ctx context.Context, ch *wire.Changes) (Applied, 
 			case wire.ChangeAdmission:
 				ap.Kinds.Admissions++
 				admissions = append(admissions, *c.Admission)
+			case wire.ChangeVoid:
+				ap.Kinds.Voids++
+				err = insertVoid(ctx, tx, *c.Void)
 			}
 			if err != nil {
 				return err
@@ -335,7 +340,7 @@ func (r *Replica) ApplyChanges(ctx context.Context, ch *wire.Changes) (Applied, 
 // checkChange refuses a change the replica could not decide with.
 func checkChange(c wire.Change) error {
 	set := 0
-	for _, p := range []bool{c.Event != nil, c.Tier != nil, c.Key != nil, c.Roster != nil, c.Admission != nil, c.Gate != nil} {
+	for _, p := range []bool{c.Event != nil, c.Tier != nil, c.Key != nil, c.Roster != nil, c.Admission != nil, c.Gate != nil, c.Void != nil} {
 		if p {
 			set++
 		}
@@ -374,6 +379,8 @@ func checkChange(c wire.Change) error {
 			return fmt.Errorf("admission (gate %d, seq %d): hash is not the record's hash", a.Gate, a.Seq)
 		}
 		return a.CheckTimes()
+	case c.Kind == wire.ChangeVoid && c.Void != nil:
+		return checkVoid(*c.Void, 0)
 	default:
 		return fmt.Errorf("unknown kind %q or its object missing", c.Kind)
 	}
@@ -391,8 +398,22 @@ func changeEvent(c wire.Change) uint32 {
 		return c.Key.Event
 	case c.Gate != nil:
 		return c.Gate.Event
+	case c.Void != nil:
+		return c.Void.Event
 	}
 	return 0
+}
+
+// checkVoid refuses a void the replica could not apply: one without an
+// event, a gate or a from time, or (event not 0) for another event.
+func checkVoid(v kido.Void, event uint32) error {
+	switch {
+	case v.Event == 0 || v.Gate == 0 || v.From.IsZero():
+		return fmt.Errorf("void of gate %d of event %d from %s: event, gate and from are required", v.Gate, v.Event, v.From.Format(time.RFC3339))
+	case event != 0 && v.Event != event:
+		return fmt.Errorf("void of gate %d is for event %d, not %d", v.Gate, v.Event, event)
+	}
+	return v.CheckTimes()
 }
 
 // Wipe closes the replica and deletes its files (the database, -wal and

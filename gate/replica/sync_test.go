@@ -348,7 +348,8 @@ func TestWipe(t *testing.T) {
 }
 
 // toV3 turns a replica into what schema version 3 wrote: no name and order
-// keys, search keys folded without kana, variant or punctuation folding.
+// keys, search keys folded without kana, variant or punctuation folding,
+// no staff reasons and no voids.
 func toV3(t *testing.T, r *Replica) {
 	t.Helper()
 	rows, err := r.conn.QueryContext(ctx, "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'roster' AND sql IS NOT NULL")
@@ -365,7 +366,9 @@ func toV3(t *testing.T, r *Replica) {
 	if len(idx) != 2 {
 		t.Fatalf("roster has indexes %v, want the name and order indexes", idx)
 	}
-	qs := []string{"UPDATE roster SET search = holder || char(10) || lower(order_ref) || char(10) || serial"}
+	// Version 5's staff reasons and voids go first.
+	qs := []string{"DROP TABLE voids", "ALTER TABLE admissions DROP COLUMN reason", "ALTER TABLE conflicting_admissions DROP COLUMN reason",
+		"UPDATE roster SET search = holder || char(10) || lower(order_ref) || char(10) || serial"}
 	for _, n := range idx {
 		qs = append(qs, "DROP INDEX "+n)
 	}
@@ -522,5 +525,87 @@ func TestCreateIsPrivate(t *testing.T) {
 		} else if m := st.Mode().Perm(); m != 0o600 {
 			t.Errorf("%s has mode %04o, want 0600", filepath.Base(p), m)
 		}
+	}
+}
+
+// TestVoidStopsCountingAStolenGate: passages of a gate an operator voided
+// from a time on stop counting against the holders once the void arrives,
+// by the feed or by a snapshot; passages before it still count, and the
+// voided admissions are kept.
+func TestVoidStopsCountingAStolenGate(t *testing.T) {
+	r, f := newReplica(t, 50, gatetest.GateBoth)
+	now := time.Now()
+	stolen := kido.Gate{ID: 8, Event: gatetest.EventID, Name: "West", Direction: kido.DirectionEntry, Revoked: true}
+	theft := now.Add(-30 * time.Minute)
+	before, after := admission(8, 1, 6, theft.Add(-time.Minute)), admission(8, 2, 24, theft)
+	burnt := admission(8, 3, 22, now.Add(-time.Minute))
+	if _, err := r.ApplyChanges(ctx, changesOf("c1", wire.Change{Kind: wire.ChangeGate, Gate: &stolen},
+		wire.Change{Kind: wire.ChangeAdmission, Admission: &before}, wire.Change{Kind: wire.ChangeAdmission, Admission: &after},
+		wire.Change{Kind: wire.ChangeAdmission, Admission: &burnt})); err != nil {
+		t.Fatal(err)
+	}
+	if d := scan(t, r, f.Ticket(24), false); d.Reason != gate.AlreadyUsed {
+		t.Fatalf("before the void: %s, want already_used", d.Reason)
+	}
+	v := kido.Void{Event: gatetest.EventID, Gate: 8, From: theft, Reason: "tablet stolen", By: "ops", Created: now}
+	ap, err := r.ApplyChanges(ctx, changesOf("c2", wire.Change{Kind: wire.ChangeVoid, Void: &v}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ap.Kinds.Voids != 1 || ap.Kinds.Total() != 1 {
+		t.Errorf("applied %+v, want one void", ap.Kinds)
+	}
+	if d := scan(t, r, f.Ticket(24), false); d.Reason != gate.OK {
+		t.Errorf("passage at the void's from time: %s, want admitted", d.Reason)
+	}
+	if d := scan(t, r, f.Ticket(6), false); d.Reason != gate.AlreadyUsed || d.PriorGateName != "West" {
+		t.Errorf("passage before the void: %s at %q, want already_used at West", d.Reason, d.PriorGateName)
+	}
+	// The same void again changes nothing; the voided admissions stay.
+	once := dump(t, r)
+	if _, err := r.ApplyChanges(ctx, changesOf("c2", wire.Change{Kind: wire.ChangeVoid, Void: &v})); err != nil {
+		t.Fatal(err)
+	}
+	if twice := dump(t, r); stripGeneration(twice) != stripGeneration(once) {
+		t.Errorf("applying a void twice changed the replica")
+	}
+	if st, _ := r.Status(ctx); st.Passages != 4 {
+		t.Errorf("%d passages, want 4 (3 learned, 1 admitted): voided admissions are kept", st.Passages)
+	}
+
+	// A replica that learns of the void from a snapshot, holding the
+	// voided admission already (the snapshot leaves it out).
+	r2, f2 := newReplica(t, 50, gatetest.GateBoth)
+	if _, err := r2.ApplyChanges(ctx, changesOf("c1", wire.Change{Kind: wire.ChangeGate, Gate: &stolen}, wire.Change{Kind: wire.ChangeAdmission, Admission: &burnt})); err != nil {
+		t.Fatal(err)
+	}
+	snap := f2.Snapshot
+	snap.Gates = append(slices.Clone(snap.Gates), stolen)
+	snap.Voids = []kido.Void{v}
+	snap.Cursor = "c3"
+	if err := r2.Apply(ctx, &snap, ""); err != nil {
+		t.Fatal(err)
+	}
+	if d := scan(t, r2, f2.Ticket(22), false); d.Reason != gate.OK {
+		t.Errorf("after a snapshot with the void: %s, want admitted", d.Reason)
+	}
+
+	// A void without a gate or a from time, or for another event, is
+	// refused with the whole answer.
+	for name, bad := range map[string]kido.Void{
+		"no gate":      {Event: gatetest.EventID, From: theft},
+		"no from":      {Event: gatetest.EventID, Gate: 8},
+		"no event":     {Gate: 8, From: theft},
+		"from in 2300": {Event: gatetest.EventID, Gate: 8, From: time.Date(2300, 1, 1, 0, 0, 0, 0, time.UTC)},
+		"other event":  {Event: 99, Gate: 8, From: theft},
+	} {
+		if _, err := r.ApplyChanges(ctx, changesOf("c9", wire.Change{Kind: wire.ChangeVoid, Void: &bad})); !errors.Is(err, ErrBadChange) {
+			t.Errorf("%s: %v, want ErrBadChange", name, err)
+		}
+	}
+	bad := snap
+	bad.Voids = []kido.Void{{Event: gatetest.EventID, Gate: 8}}
+	if err := r2.Apply(ctx, &bad, ""); err == nil {
+		t.Errorf("a snapshot with a void without a from time was applied")
 	}
 }

@@ -51,12 +51,10 @@ func newFixture(t testing.TB, pin string) *fixture {
 	x.r = r
 	x.h = staffapp.New(staffapp.Config{
 		Replica: r,
-		Admit: func(ctx context.Context, serial uint32, reason string) (gate.Decision, error) {
-			return r.Admit(ctx, serial)
-		},
-		Hosts: staffapp.AllowedHosts(host),
-		PIN:   pin,
-		Now:   x.clock,
+		Admit:   r.Admit,
+		Hosts:   staffapp.AllowedHosts(host),
+		PIN:     pin,
+		Now:     x.clock,
 	})
 	return x
 }

@@ -125,6 +125,14 @@ func (c *Client) RevokeGate(ctx context.Context, event, gate uint32) (kido.Gate,
 	return out, c.Do(ctx, http.MethodPost, eventPath(event, "/gates/"+strconv.FormatUint(uint64(gate), 10)+"/revoke"), nil, nil, &out)
 }
 
+// VoidGate voids revoked gate's admissions at or after from, with reason
+// (kidoctl gate void).
+func (c *Client) VoidGate(ctx context.Context, event, gate uint32, from time.Time, reason string) (wire.Voided, error) {
+	var out wire.Voided
+	in := wire.VoidRequest{From: from, Reason: reason}
+	return out, c.Do(ctx, http.MethodPost, eventPath(event, "/gates/"+strconv.FormatUint(uint64(gate), 10)+"/void"), nil, in, &out)
+}
+
 // Report returns an event's admission report.
 func (c *Client) Report(ctx context.Context, event uint32) (wire.Report, error) {
 	var out wire.Report

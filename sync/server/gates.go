@@ -119,6 +119,41 @@ func (s *Server) revokeGate(r *http.Request, _ wire.Token) (int, any, error) {
 	return http.StatusOK, g, nil
 }
 
+// voidGate voids a revoked gate's admissions from a time on, recorded with
+// who, when and why (docs/sync-protocol.md §3.6); the void travels through
+// the feed so the gates stop counting them.
+func (s *Server) voidGate(r *http.Request, tok wire.Token) (int, any, error) {
+	ev, _ := parseEvent(r.PathValue("event"))
+	id, err := strconv.ParseUint(r.PathValue("gate"), 10, 32)
+	if err != nil || id == 0 {
+		return 0, nil, Errorf(ErrInvalid, fmt.Sprintf("gate ids are the numbers kidoctl gates -event %d shows", ev), "bad gate id %q", r.PathValue("gate"))
+	}
+	var in wire.VoidRequest
+	if err := readJSON(r, maxBody, &in); err != nil {
+		return 0, nil, err
+	}
+	if in.From.IsZero() {
+		return 0, nil, Errorf(ErrInvalid, "give from: the time the gate was stolen or misused, e.g. 2027-08-01T10:00:00+09:00", "void without a from time")
+	}
+	if err := kido.CheckTime("from", in.From); err != nil {
+		return 0, nil, Errorf(ErrInvalid, "give the time the gate was stolen or misused, e.g. 2027-08-01T10:00:00+09:00", "void %v", err)
+	}
+	if !kido.HasReason(in.Reason) {
+		return 0, nil, Errorf(ErrInvalid, "say why, e.g. \"tablet stolen at North 1\"", "void without a reason")
+	}
+	if err := wire.CheckReason(in.Reason); err != nil {
+		return 0, nil, Errorf(ErrInvalid, fmt.Sprintf("one line of at most %d bytes", kido.MaxReason), "void %v", err)
+	}
+	v := kido.Void{Event: ev, Gate: uint32(id), From: in.From.UTC(), Reason: in.Reason, By: tok.Name, Created: s.now().UTC()}
+	v, n, err := s.store.VoidGate(r.Context(), v)
+	if err != nil {
+		return 0, nil, err
+	}
+	s.changed(ev)
+	s.log.Warn("gate voided", "event", ev, "gate", v.Gate, "from", v.From, "voided", n, "by", v.By, "reason", v.Reason)
+	return http.StatusOK, wire.Voided{Void: v, Voided: n}, nil
+}
+
 // enroll needs no token: the single-use code is the credential. Every
 // attempt takes from the global and per-source budgets before any code is
 // looked at (a success gives it back), and a failure counts against the

@@ -261,6 +261,7 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("POST /v1/events/{event}/gates", s.authed(pathEvent, s.addGate))
 	mux.Handle("GET /v1/events/{event}/gates", s.authed(pathEvent, s.listGates))
 	mux.Handle("POST /v1/events/{event}/gates/{gate}/revoke", s.authed(pathEvent, s.revokeGate))
+	mux.Handle("POST /v1/events/{event}/gates/{gate}/void", s.authed(pathEvent, s.voidGate))
 	mux.Handle("GET /v1/events/{event}/report", s.authed(pathEvent, s.report))
 	mux.Handle("GET /v1/events/{event}/conflicts", s.authed(pathEvent, s.conflicts))
 	mux.Handle("POST /v1/enroll", s.public(s.enroll))

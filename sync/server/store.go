@@ -147,8 +147,9 @@ type Store interface {
 	Enroll(ctx context.Context, code TokenHash, device string, cred NewToken, now time.Time) (kido.Gate, error)
 
 	// Snapshot returns the state a gate needs, read in one transaction,
-	// with Cursor set to the change-log position it reflects. Server and
-	// ServerTime are left for the caller.
+	// with Cursor set to the change-log position it reflects: counted
+	// admissions only, and every void of the event. Server and ServerTime
+	// are left for the caller.
 	Snapshot(ctx context.Context, gate uint32) (*wire.Snapshot, error)
 
 	// RevokedToken returns a revoked token by hash, or ErrNotFound; it lets

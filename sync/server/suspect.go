@@ -122,6 +122,8 @@ func (sp *suspicion) suspect(a kido.Admission, t Issued) string {
 		return fmt.Sprintf("recorded at %s, before the gate enrolled at %s", a.Corrected.UTC().Format(time.RFC3339), sp.st.Enrolled.UTC().Format(time.RFC3339))
 	case a.Kind == kido.KindManual && a.Text != "":
 		return "a manual admission carries ticket text"
+	case a.Kind == kido.KindManual && !kido.HasReason(a.Reason):
+		return "a manual admission without a staff reason"
 	}
 	if sp.marked && a.Seq > sp.mark.Seq {
 		if t.Revoked > 0 && t.Revoked <= sp.mark.Pos {

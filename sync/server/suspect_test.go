@@ -2,12 +2,14 @@ package server_test
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
 
 	"kido.dev/kido"
+	"kido.dev/kido/sync/client"
 	"kido.dev/kido/sync/wire"
 )
 
@@ -38,6 +40,8 @@ func TestUploadFlagsWhatACorrectGateCouldNotRecord(t *testing.T) {
 		{"exit at an entry-only gate", "records entry passages, not exit", vip.admission(tks[2], kido.KindExit, admitTime)},
 		{"manual, other tier, backdated", "is not taken at gate", manual(3, start.Add(-48*time.Hour), "vip guest")},
 		{"manual, backdated before the event", "outside the event window", manual(4, start.Add(-48*time.Hour), "vip guest")},
+		{"manual without a reason", "without a staff reason", manual(6, admitTime, "")},
+		{"manual with a blank reason", "without a staff reason", manual(10, admitTime, "  ")},
 	}
 	req := wire.UploadRequest{}
 	for _, c := range cases {
@@ -64,7 +68,7 @@ func TestUploadFlagsWhatACorrectGateCouldNotRecord(t *testing.T) {
 		}
 	}
 	var entries []kido.Admission
-	for _, i := range []int{1, 2, 3, 4} {
+	for _, i := range []int{1, 2, 3, 4, 6, 10} {
 		entries = append(entries, south.admission(tks[i], kido.KindEntry, admitTime.Add(time.Hour)))
 	}
 	if a := south.upload(t, wire.UploadRequest{Admissions: entries}); a.status != 200 || len(a.upload(t).Flagged) != 0 {
@@ -162,5 +166,75 @@ func TestUploadFlagsManualBurst(t *testing.T) {
 	late := g.admission(tks[0], kido.KindManual, admitTime.Add(time.Hour))
 	if r := g.upload(t, wire.UploadRequest{Admissions: []kido.Admission{late}}).upload(t); len(r.Flagged) != 0 {
 		t.Errorf("manual an hour later flagged: %+v", r.Flagged)
+	}
+}
+
+// The void endpoint: only a revoked gate, with a from time and a reason;
+// it records who voided (the token's name), when and why, voids the
+// gate's admissions from that time, and the void reaches the other gates'
+// feed and the report.
+func TestVoidGateEndpoint(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	ev := f.event(t)
+	tks := f.issue(t, ev, "b1", 4)
+	stolen, other := f.gate(t, ev, "North 1"), f.gate(t, ev, "South 1")
+	cursor := other.snapshotCursor(t)
+	as := []kido.Admission{stolen.admission(tks[0], kido.KindEntry, admitTime), stolen.admission(tks[1], kido.KindManual, admitTime.Add(10*time.Minute))}
+	if a := stolen.upload(t, wire.UploadRequest{Admissions: as}); a.status != 200 || len(a.upload(t).Flagged) != 0 {
+		t.Fatalf("upload: %d %s", a.status, a.body)
+	}
+	from := admitTime.Add(5 * time.Minute)
+	if _, err := f.admin.VoidGate(ctx, ev, stolen.id, from, "tablet stolen"); !errors.Is(err, client.ErrConflict) || !strings.Contains(err.Error(), "kidoctl gate revoke") {
+		t.Errorf("void of a gate not revoked: %v, want 409 with a hint to revoke", err)
+	}
+	if _, err := f.admin.RevokeGate(ctx, ev, stolen.id); err != nil {
+		t.Fatal(err)
+	}
+	for name, c := range map[string]struct {
+		gate   uint32
+		from   time.Time
+		reason string
+		want   error
+	}{
+		"no reason":     {stolen.id, from, "", client.ErrBadRequest},
+		"blank reason":  {stolen.id, from, " ", client.ErrBadRequest},
+		"two lines":     {stolen.id, from, "a\nb", client.ErrBadRequest},
+		"bidi override": {stolen.id, from, "stolen \u202eyb", client.ErrBadRequest},
+		"no from":       {stolen.id, time.Time{}, "tablet stolen", client.ErrBadRequest},
+		"from in 1999":  {stolen.id, time.Date(1999, 12, 31, 0, 0, 0, 0, time.UTC), "tablet stolen", client.ErrBadRequest},
+		"unknown gate":  {999, from, "tablet stolen", client.ErrNotFound},
+	} {
+		if _, err := f.admin.VoidGate(ctx, ev, c.gate, c.from, c.reason); !errors.Is(err, c.want) || !strings.Contains(err.Error(), "hint:") {
+			t.Errorf("%s: %v, want %v with a hint", name, err, c.want)
+		}
+	}
+	if rep, _ := f.admin.Report(ctx, ev); rep.Voided != 0 || len(rep.Voids) != 0 {
+		t.Fatalf("a refused void changed the report: %+v", rep)
+	}
+
+	before := time.Now()
+	v, err := f.admin.VoidGate(ctx, ev, stolen.id, from, "tablet stolen")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v.Voided != 1 || v.Void.Gate != stolen.id || v.Void.Event != ev || !v.Void.From.Equal(from) || v.Void.By != "admin (first start)" || v.Void.Created.Before(before.Add(-time.Second)) {
+		t.Errorf("void: %+v; want 1 voided, by the admin token, now", v)
+	}
+	var voids []kido.Void
+	for _, c := range other.changes(t, cursor, 0).Changes {
+		if c.Kind == wire.ChangeVoid {
+			voids = append(voids, *c.Void)
+		}
+	}
+	if len(voids) != 1 || voids[0].Gate != stolen.id || !voids[0].From.Equal(from) {
+		t.Errorf("void changes in the other gate's feed: %+v", voids)
+	}
+	rep, err := f.admin.Report(ctx, ev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Voided != 1 || rep.Admitted != 1 || len(rep.Voids) != 1 || rep.Voids[0].Reason != "tablet stolen" {
+		t.Errorf("report: %d voided, %d admitted, voids %+v; want 1, 1 and the void", rep.Voided, rep.Admitted, rep.Voids)
 	}
 }

@@ -285,6 +285,7 @@ func TestUploadRefusesBadInput(t *testing.T) {
 		{"other gate's records", rec(func(a *kido.Admission) { a.Gate = other.id }), 403, wire.CodeWrongGate},
 		{"reason on an entry", rec(func(a *kido.Admission) { a.Reason = "x" }), 400, wire.CodeBadRecord},
 		{"reason with a newline", rec(func(a *kido.Admission) { a.Kind, a.Text, a.Reason = kido.KindManual, "", "a\nb" }), 400, wire.CodeBadRecord},
+		{"reason with a bidi override", rec(func(a *kido.Admission) { a.Kind, a.Text, a.Reason = kido.KindManual, "", "a\u202eb" }), 400, wire.CodeBadRecord},
 	}
 	before := f.state(t, ev)
 	for _, c := range cases {

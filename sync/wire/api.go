@@ -149,6 +149,20 @@ type GateCreate struct {
 	Direction kido.Direction `json:"direction,omitempty"` // DirectionEntry (default), DirectionExit or DirectionBoth
 }
 
+// VoidRequest voids a revoked gate's admissions from a time on
+// (POST /v1/events/{event}/gates/{gate}/void, kidoctl gate void).
+type VoidRequest struct {
+	From   time.Time `json:"from"`   // trusted time: the gate's admissions at or after it are void
+	Reason string    `json:"reason"` // why, one line (CheckReason), required
+}
+
+// Voided answers VoidRequest: the void as recorded, and how many of the
+// gate's counted admissions it voided.
+type Voided struct {
+	Void   kido.Void `json:"void"`
+	Voided int       `json:"voided"`
+}
+
 // GateCreated answers GateCreate with the gate's single-use enrolment
 // code (see ParseEnrollCode).
 type GateCreated struct {

@@ -394,21 +394,18 @@ func (r *UploadRequest) Check() error {
 	return nil
 }
 
-// CheckReason checks a manual admission's staff reason as every gate and
-// the server take it: at most kido.MaxReason bytes of valid UTF-8 without
-// control characters (a newline would make two records hash alike). An
-// empty reason passes here; whether one is needed is the caller's rule.
+// CheckReason checks a staff reason (of a manual admission, of a void) as
+// every gate and the server take it: at most kido.MaxReason bytes of text
+// kido.CheckText accepts — no control characters (a newline would make two
+// records hash alike), no bidirectional overrides or zero-width
+// characters (the report shows it to people). An empty reason passes here;
+// whether one is needed is the caller's rule (kido.HasReason).
 func CheckReason(reason string) error {
 	if len(reason) > kido.MaxReason {
 		return fmt.Errorf("reason is %d bytes, at most %d", len(reason), kido.MaxReason)
 	}
-	if !utf8.ValidString(reason) {
-		return errors.New("reason is not valid UTF-8")
-	}
-	for _, r := range reason {
-		if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) {
-			return errors.New("reason has a control character")
-		}
+	if err := kido.CheckText(reason); err != nil {
+		return fmt.Errorf("reason: %w", err)
 	}
 	return nil
 }

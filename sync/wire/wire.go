@@ -32,8 +32,12 @@ type Snapshot struct {
 	Admissions []kido.Admission   `json:"admissions"`
 	Gate       kido.Gate          `json:"gate"`  // the gate this snapshot is for
 	Gates      []kido.Gate        `json:"gates"` // every gate of the event, to name them
-	Cursor     string             `json:"cursor"`
-	ServerTime time.Time          `json:"server_time"`
+	// Voids of revoked gates (docs/sync-protocol.md §3.6); left out when
+	// there are none, so that a kido-gate older than voids still takes
+	// the snapshot of an event without one.
+	Voids      []kido.Void `json:"voids,omitempty"`
+	Cursor     string      `json:"cursor"`
+	ServerTime time.Time   `json:"server_time"`
 }
 
 // Change kinds in the delta feed.

@@ -192,7 +192,10 @@ func (s *Store) Snapshot(ctx context.Context, gate uint32) (*wire.Snapshot, erro
 		if snap.Roster, err = roster(ctx, tx, ev); err != nil {
 			return err
 		}
-		snap.Admissions, err = admissions(ctx, tx, ev)
+		if snap.Admissions, err = admissions(ctx, tx, ev); err != nil {
+			return err
+		}
+		snap.Voids, err = voids(ctx, tx, ev)
 		return err
 	})
 	if err != nil {

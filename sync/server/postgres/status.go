@@ -151,9 +151,15 @@ func flagged(ctx context.Context, q querier, event uint32) ([]wire.Flagged, []ki
 	if err != nil {
 		return nil, nil, fmt.Errorf("postgres: flagged: %w", err)
 	}
-	rows, err = q.Query(ctx, "SELECT event, gate, from_t, reason, by_name, created FROM voids WHERE event = $1 ORDER BY id", event)
+	vs, err := voids(ctx, q, event)
+	return fs, vs, err
+}
+
+// voids reads the event's voids in the order they were made.
+func voids(ctx context.Context, q querier, event uint32) ([]kido.Void, error) {
+	rows, err := q.Query(ctx, "SELECT event, gate, from_t, reason, by_name, created FROM voids WHERE event = $1 ORDER BY id", event)
 	if err != nil {
-		return nil, nil, fmt.Errorf("postgres: voids: %w", err)
+		return nil, fmt.Errorf("postgres: voids: %w", err)
 	}
 	vs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (kido.Void, error) {
 		var v kido.Void
@@ -169,9 +175,9 @@ func flagged(ctx context.Context, q querier, event uint32) ([]wire.Flagged, []ki
 		return v, err
 	})
 	if err != nil {
-		return nil, nil, fmt.Errorf("postgres: voids: %w", err)
+		return nil, fmt.Errorf("postgres: voids: %w", err)
 	}
-	return fs, vs, nil
+	return vs, nil
 }
 
 // VoidGate implements server.Store. The gate's row lock orders it with

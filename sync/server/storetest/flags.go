@@ -197,4 +197,14 @@ func testVoidGate(t *testing.T, f *fixture) {
 	if sts[0].Voided != 2 || sts[1].Voided != 0 {
 		t.Errorf("GateStatuses: %+v", sts)
 	}
+	// A snapshot leaves the voided admissions out and carries the void:
+	// a gate that already holds them learns not to count them.
+	snap, err := f.s.Snapshot(f.ctx, other.ID)
+	if err != nil {
+		t.Fatalf("Snapshot: %v", err)
+	}
+	checkAdmissions(t, "Snapshot.Admissions", snap.Admissions, []kido.Admission{as[0], kept})
+	if len(snap.Voids) != 1 || snap.Voids[0].Gate != g.ID || !snap.Voids[0].From.Equal(v.From) || snap.Voids[0].By != v.By {
+		t.Errorf("Snapshot.Voids: %+v", snap.Voids)
+	}
 }
