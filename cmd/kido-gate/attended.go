@@ -16,7 +16,11 @@ import (
 
 const runUsage = `usage: kido-gate run [-data DIR] [-exit] [-plain] [-offline]
 
-Attended mode for staff: reads what the scanner types (one ticket per
+The terminal mode. For venue staff, kido-gate serve is the gate app: a
+full-screen page in a kiosk browser with camera, search, manual admission
+and a PIN lock (docs/staff-guide.md). run suits a technician's terminal.
+
+Attended mode: reads what the scanner types (one ticket per
 line) and shows a big, coloured ADMIT, EXIT or REJECT with the reason and
 the holder, ringing the terminal bell on every reject. Each decision is on
 disk before it is shown. End with Ctrl-D or Ctrl-C.
