@@ -144,3 +144,15 @@ func (c *Client) Conflicts(ctx context.Context, event uint32) ([]wire.Conflict, 
 	var out []wire.Conflict
 	return out, c.Do(ctx, http.MethodGet, eventPath(event, "/conflicts"), nil, nil, &out)
 }
+
+// Admissions returns an event's stored admissions, counted and flagged.
+func (c *Client) Admissions(ctx context.Context, event uint32) ([]wire.AdmissionRecord, error) {
+	var out []wire.AdmissionRecord
+	return out, c.Do(ctx, http.MethodGet, eventPath(event, "/admissions"), nil, nil, &out)
+}
+
+// Tickets returns every ticket of an event with its e-mail address.
+func (c *Client) Tickets(ctx context.Context, event uint32) ([]wire.TicketRecord, error) {
+	var out []wire.TicketRecord
+	return out, c.Do(ctx, http.MethodGet, eventPath(event, "/tickets"), nil, nil, &out)
+}

@@ -156,3 +156,33 @@ func (s *Server) conflicts(r *http.Request, _ wire.Token) (int, any, error) {
 	}
 	return http.StatusOK, cs, nil
 }
+
+// Admissions lists an event's stored admissions for export: the counted
+// ones, then the flagged ones, each in (gate, seq) order, with gate name
+// and holder. Quarantined records are not admissions and are left out.
+func Admissions(er *EventRecords) []wire.AdmissionRecord {
+	names := map[uint32]string{}
+	for _, g := range er.Gates {
+		names[g.ID] = g.Name
+	}
+	out := make([]wire.AdmissionRecord, 0, len(er.Admissions)+len(er.Flagged))
+	for _, a := range er.Admissions {
+		out = append(out, wire.AdmissionRecord{Admission: a, GateName: names[a.Gate], Holder: er.Holders[a.Serial]})
+	}
+	slices.SortFunc(out, func(a, b wire.AdmissionRecord) int {
+		return cmp.Or(cmp.Compare(a.Gate, b.Gate), cmp.Compare(a.Seq, b.Seq))
+	})
+	for _, f := range er.Flagged {
+		out = append(out, wire.AdmissionRecord{Admission: f.Admission, GateName: names[f.Gate], Holder: er.Holders[f.Serial], Status: f.Status, Why: f.Why})
+	}
+	return out
+}
+
+func (s *Server) admissions(r *http.Request, _ wire.Token) (int, any, error) {
+	ev, _ := parseEvent(r.PathValue("event"))
+	er, err := s.store.EventRecords(r.Context(), ev)
+	if err != nil {
+		return 0, nil, err
+	}
+	return http.StatusOK, Admissions(er), nil
+}

@@ -136,6 +136,10 @@ type Store interface {
 	// without valid tickets; ErrConflict for s as in Issue.
 	Reissue(ctx context.Context, event uint32, sel wire.Selection, s Signer) ([]wire.IssuedTicket, error)
 
+	// Tickets returns every ticket of the event, revoked ones included,
+	// in serial order; ErrNotFound for an unknown event.
+	Tickets(ctx context.Context, event uint32) ([]wire.TicketRecord, error)
+
 	// AddGate adds a gate (tiers by id, ErrInvalid for one the event lacks)
 	// with its enrolment code.
 	AddGate(ctx context.Context, g kido.Gate, code GateCode) (kido.Gate, error)

@@ -131,3 +131,12 @@ func (s *Server) reissue(r *http.Request, _ wire.Token) (int, any, error) {
 	s.log.Info("tickets reissued", "event", ev, "count", len(out))
 	return http.StatusOK, wire.Reissued{Tickets: out}, nil
 }
+
+func (s *Server) tickets(r *http.Request, _ wire.Token) (int, any, error) {
+	ev, _ := parseEvent(r.PathValue("event"))
+	out, err := s.store.Tickets(r.Context(), ev)
+	if err != nil {
+		return 0, nil, err
+	}
+	return http.StatusOK, out, nil
+}

@@ -142,6 +142,32 @@ type Reissued struct {
 	Tickets []IssuedTicket `json:"tickets"`
 }
 
+// TicketRecord is an issued ticket as GET /v1/events/{event}/tickets
+// lists it for the promoter: with the e-mail address, which gates never
+// see, and its issue batch.
+type TicketRecord struct {
+	Serial     uint32 `json:"serial"`
+	Tier       uint8  `json:"tier"`
+	Holder     string `json:"holder,omitempty"`
+	Email      string `json:"email,omitempty"`
+	OrderRef   string `json:"order_ref,omitempty"`
+	Batch      string `json:"batch,omitempty"` // empty for a reissue's replacement
+	Revoked    bool   `json:"revoked"`
+	Replaces   uint32 `json:"replaces,omitempty"`
+	ReplacedBy uint32 `json:"replaced_by,omitempty"`
+}
+
+// AdmissionRecord is one stored admission as GET
+// /v1/events/{event}/admissions lists it: counted (Status empty) or
+// flagged (docs/sync-protocol.md §3.6), never quarantined.
+type AdmissionRecord struct {
+	kido.Admission
+	GateName string `json:"gate_name"`
+	Holder   string `json:"holder,omitempty"`
+	Status   string `json:"status,omitempty"` // empty: counted; else StatusSuspect, StatusRefused or StatusVoided
+	Why      string `json:"why,omitempty"`
+}
+
 // GateCreate adds a gate to an event (POST /v1/events/{event}/gates).
 type GateCreate struct {
 	Name      string         `json:"name"`

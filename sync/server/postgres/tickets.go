@@ -318,3 +318,34 @@ func (s *Store) Reissue(ctx context.Context, event uint32, sel wire.Selection, s
 	})
 	return out, err
 }
+
+// Tickets implements server.Store.
+func (s *Store) Tickets(ctx context.Context, event uint32) ([]wire.TicketRecord, error) {
+	out := []wire.TicketRecord{}
+	err := s.read(ctx, func(tx pgx.Tx) error {
+		if _, err := getEvent(ctx, tx, event, false); err != nil {
+			return err
+		}
+		rows, err := tx.Query(ctx, `SELECT serial, tier, holder, email, order_ref, COALESCE(batch, ''), revoked,
+			COALESCE(replaces, 0), COALESCE(replaced_by, 0) FROM tickets WHERE event = $1 ORDER BY serial`, event)
+		if err != nil {
+			return fmt.Errorf("postgres: tickets: %w", err)
+		}
+		var serial, replaces, replacedBy int64
+		var tier int16
+		var t wire.TicketRecord
+		_, err = pgx.ForEachRow(rows, []any{&serial, &tier, &t.Holder, &t.Email, &t.OrderRef, &t.Batch, &t.Revoked, &replaces, &replacedBy}, func() error {
+			t.Serial, t.Tier, t.Replaces, t.ReplacedBy = uint32(serial), uint8(tier), uint32(replaces), uint32(replacedBy)
+			out = append(out, t)
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("postgres: tickets: %w", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}

@@ -316,3 +316,34 @@ func (s *Store) Reissue(ctx context.Context, event uint32, sel wire.Selection, s
 	})
 	return out, err
 }
+
+// Tickets implements server.Store.
+func (s *Store) Tickets(ctx context.Context, event uint32) ([]wire.TicketRecord, error) {
+	out := []wire.TicketRecord{}
+	err := s.read(ctx, func(tx *sql.Tx) error {
+		if _, err := getEvent(ctx, tx, event); err != nil {
+			return err
+		}
+		rows, err := tx.QueryContext(ctx, `SELECT serial, tier, holder, email, order_ref, COALESCE(batch, ''), revoked,
+			COALESCE(replaces, 0), COALESCE(replaced_by, 0) FROM tickets WHERE event = ? ORDER BY serial`, event)
+		if err != nil {
+			return fmt.Errorf("sqlite: tickets: %w", err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var t wire.TicketRecord
+			if err := rows.Scan(&t.Serial, &t.Tier, &t.Holder, &t.Email, &t.OrderRef, &t.Batch, &t.Revoked, &t.Replaces, &t.ReplacedBy); err != nil {
+				return fmt.Errorf("sqlite: tickets: %w", err)
+			}
+			out = append(out, t)
+		}
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("sqlite: tickets: %w", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}

@@ -17,6 +17,7 @@ var ticketTests = []storeTest{
 	{"Revoke", testRevoke},
 	{"Reissue", testReissue},
 	{"IssuedTickets", testIssuedTickets},
+	{"Tickets", testTickets},
 }
 
 // checkIssued checks that tk is item it issued as serial (replacing
@@ -339,4 +340,37 @@ func testIssuedTickets(t *testing.T, f *fixture) {
 	if len(got) != 0 {
 		t.Errorf("IssuedTickets of no serial = %+v", got)
 	}
+}
+
+// testTickets: every ticket of the event in serial order with its e-mail,
+// batch, revocation and replacement; none of another event.
+func testTickets(t *testing.T, f *fixture) {
+	a := f.liveEvent("A")
+	b := f.liveEvent("B")
+	tks := f.issue(a, "b1", 3)
+	f.issue(b, "b1", 1)
+	re, err := f.s.Reissue(f.ctx, a.ID, wire.Selection{Serials: []uint32{tks[1].Serial}}, signer(a.key))
+	ok(t, "Reissue", err)
+	_, err = f.s.Revoke(f.ctx, a.ID, wire.Selection{Serials: []uint32{tks[2].Serial}})
+	ok(t, "Revoke", err)
+	got, err := f.s.Tickets(f.ctx, a.ID)
+	ok(t, "Tickets", err)
+	rec := func(i int, serial uint32) wire.TicketRecord {
+		it := item(i)
+		return wire.TicketRecord{Serial: serial, Tier: it.Tier, Holder: it.Holder, Email: it.Email, OrderRef: it.OrderRef, Batch: "b1"}
+	}
+	want := []wire.TicketRecord{rec(0, tks[0].Serial), rec(1, tks[1].Serial), rec(2, tks[2].Serial), rec(1, re[0].Serial)}
+	want[1].Revoked, want[1].ReplacedBy = true, re[0].Serial
+	want[2].Revoked = true
+	want[3].Batch, want[3].Replaces = "", tks[1].Serial
+	if len(got) != len(want) {
+		t.Fatalf("Tickets = %+v\nwant %+v", got, want)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Errorf("Tickets[%d] = %+v\nwant %+v", i, got[i], want[i])
+		}
+	}
+	_, err = f.s.Tickets(f.ctx, 999)
+	wantErr(t, "Tickets of an unknown event", err, server.ErrNotFound)
 }
