@@ -62,6 +62,7 @@ func commands() []command {
 		{"gates", "gates' last contact, pending records, clock skew; flags silent gates", runGates},
 		{"report", "attendance: admitted, unique holders, per gate and tier, double entries", runReport},
 		{"conflicts", "double entries with both gates and times", runConflicts},
+		{"export", "admissions, double entries or tickets as CSV or JSON for a spreadsheet", runExport},
 		{"readiness", "before the doors: is every gate ready? one line per gate and a verdict", runReadiness},
 		{"token", "create, list and revoke API tokens", runToken},
 	}

@@ -269,16 +269,23 @@ func printable(s string) string {
 	}, s)
 }
 
+// Zone is where an event's times are shown, on tickets and in exports: its
+// time zone when it names one this machine knows, else the fixed offset its
+// start carries. The label names it: the zone's name, or "UTC+09:00".
+func Zone(e kido.Event) (loc *time.Location, label string) {
+	if e.TimeZone != "" {
+		if l, err := time.LoadLocation(e.TimeZone); err == nil {
+			return l, e.TimeZone
+		}
+	}
+	return e.Start.Location(), "UTC" + e.Start.Format("-07:00")
+}
+
 // When is the event's date and time as printed: in the event's time zone
 // when it names one, else at the offset its start carries, with the zone
 // shown, e.g. "2027-08-01 (日 Sun) 10:00–21:00 JST".
 func When(e kido.Event) string {
-	loc := e.Start.Location()
-	if e.TimeZone != "" {
-		if l, err := time.LoadLocation(e.TimeZone); err == nil {
-			loc = l
-		}
-	}
+	loc, _ := Zone(e)
 	start, end := e.Start.In(loc), e.End.In(loc)
 	day := func(t time.Time) string {
 		return fmt.Sprintf("%s (%s %s)", t.Format("2006-01-02"), weekdayJA[t.Weekday()], t.Format("Mon"))
