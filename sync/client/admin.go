@@ -156,3 +156,10 @@ func (c *Client) Tickets(ctx context.Context, event uint32) ([]wire.TicketRecord
 	var out []wire.TicketRecord
 	return out, c.Do(ctx, http.MethodGet, eventPath(event, "/tickets"), nil, nil, &out)
 }
+
+// Deliver records mail outcomes and claims tickets for sending
+// (kidoctl send).
+func (c *Client) Deliver(ctx context.Context, event uint32, in wire.DeliveryRequest) (wire.DeliveryResponse, error) {
+	var out wire.DeliveryResponse
+	return out, c.Do(ctx, http.MethodPost, eventPath(event, "/deliveries"), nil, in, &out)
+}

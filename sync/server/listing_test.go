@@ -65,3 +65,37 @@ func TestListings(t *testing.T) {
 		t.Errorf("admissions for another event's promoter: %v, want forbidden", err)
 	}
 }
+
+// TestDeliveriesChecked: a delivery request with a bad run id, a line
+// break in an answer, or for another event's promoter changes nothing.
+func TestDeliveriesChecked(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	ev, other := f.event(t), f.event(t)
+	tks := f.issue(t, ev, "b1", 1)
+	const run = "0123456789abcdef"
+	for _, req := range []wire.DeliveryRequest{
+		{Run: "short", Claim: []uint32{tks[0].Serial}},
+		{Run: "0123456789ABCDEF", Claim: []uint32{tks[0].Serial}},
+		{Run: run, Claim: []uint32{tks[0].Serial}, Results: []wire.DeliveryResult{{Serial: tks[0].Serial, Accepted: true, Answer: "250 ok\r\nBcc: x@evil"}}},
+	} {
+		if _, err := f.admin.Deliver(ctx, ev, req); !errors.Is(err, client.ErrBadRequest) {
+			t.Errorf("Deliver %+v: %v, want bad request", req, err)
+		}
+	}
+	tok, err := f.admin.CreateToken(ctx, wire.TokenCreate{Name: "other promoter", Scope: wire.ScopePromoter, Events: []uint32{other}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.client(t, tok.Secret).Deliver(ctx, ev, wire.DeliveryRequest{Run: run, Claim: []uint32{tks[0].Serial}}); !errors.Is(err, client.ErrForbidden) {
+		t.Errorf("Deliver for another event's promoter: %v, want forbidden", err)
+	}
+	ts, err := f.admin.Tickets(ctx, ev)
+	if err != nil || ts[0].Mail != nil {
+		t.Fatalf("after refused requests: %+v, %v; want no mail record", ts, err)
+	}
+	resp, err := f.admin.Deliver(ctx, ev, wire.DeliveryRequest{Run: run, Claim: []uint32{tks[0].Serial}})
+	if err != nil || len(resp.Claimed) != 1 {
+		t.Errorf("Deliver: %+v, %v", resp, err)
+	}
+}

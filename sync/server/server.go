@@ -266,6 +266,7 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("GET /v1/events/{event}/conflicts", s.authed(pathEvent, s.conflicts))
 	mux.Handle("GET /v1/events/{event}/admissions", s.authed(pathEvent, s.admissions))
 	mux.Handle("GET /v1/events/{event}/tickets", s.authed(pathEvent, s.tickets))
+	mux.Handle("POST /v1/events/{event}/deliveries", s.authed(pathEvent, s.deliver))
 	mux.Handle("POST /v1/enroll", s.public(s.enroll))
 	mux.Handle("POST /v1/identity", s.public(s.proveIdentity))
 	mux.Handle("GET /v1/gate/snapshot", s.authedStream(gateOnly, s.snapshot))

@@ -140,6 +140,13 @@ type Store interface {
 	// in serial order; ErrNotFound for an unknown event.
 	Tickets(ctx context.Context, event uint32) ([]wire.TicketRecord, error)
 
+	// Deliver records req.Results, each of a ticket req.Run holds in state
+	// wire.MailSending (else ErrConflict), then claims req.Claim, in one
+	// transaction (docs/api.md, deliveries): a ticket revoked, unknown,
+	// sent, or being sent by another run (unless req.Retake) is refused
+	// with why; any other becomes wire.MailSending by req.Run.
+	Deliver(ctx context.Context, event uint32, req wire.DeliveryRequest, now time.Time) (wire.DeliveryResponse, error)
+
 	// AddGate adds a gate (tiers by id, ErrInvalid for one the event lacks)
 	// with its enrolment code.
 	AddGate(ctx context.Context, g kido.Gate, code GateCode) (kido.Gate, error)

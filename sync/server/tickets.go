@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"regexp"
 
+	"kido.dev/kido"
+
 	"kido.dev/kido/sync/wire"
 	"kido.dev/kido/ticket"
 )
@@ -139,4 +141,68 @@ func (s *Server) tickets(r *http.Request, _ wire.Token) (int, any, error) {
 		return 0, nil, err
 	}
 	return http.StatusOK, out, nil
+}
+
+// DeliveryRefused says why a run may not claim a ticket for sending, ""
+// when it may: every Store's Deliver decides by it.
+func DeliveryRefused(revoked bool, m *wire.Mail, req wire.DeliveryRequest) string {
+	switch {
+	case revoked:
+		return "revoked"
+	case m == nil:
+		return ""
+	case m.State == wire.MailSent:
+		return wire.MailSent
+	case m.State == wire.MailSending && m.Run != req.Run && !req.Retake:
+		return wire.MailSending
+	}
+	return ""
+}
+
+// maxDelivery bounds a DeliveryRequest's claims and results, and a
+// result's address and answer.
+const (
+	maxDeliveryItems = 1000
+	maxDeliveryText  = 1000
+)
+
+func (s *Server) deliver(r *http.Request, _ wire.Token) (int, any, error) {
+	ev, _ := parseEvent(r.PathValue("event"))
+	var req wire.DeliveryRequest
+	if err := readJSON(r, maxBody, &req); err != nil {
+		return 0, nil, err
+	}
+	if !validRun(req.Run) {
+		return 0, nil, Errorf(ErrInvalid, "run is 16 to 64 of a-z and 0-9, chosen at random by the sender", "bad run id %q", req.Run)
+	}
+	if len(req.Claim) > maxDeliveryItems || len(req.Results) > maxDeliveryItems {
+		return 0, nil, Errorf(ErrInvalid, "", "at most %d claims and %d results in a request", maxDeliveryItems, maxDeliveryItems)
+	}
+	for _, res := range req.Results {
+		for what, v := range map[string]string{"to": res.To, "answer": res.Answer} {
+			if len(v) > maxDeliveryText {
+				return 0, nil, Errorf(ErrInvalid, "", "result of ticket %d: %s longer than %d bytes", res.Serial, what, maxDeliveryText)
+			}
+			if err := kido.CheckText(v); err != nil {
+				return 0, nil, Errorf(ErrInvalid, "", "result of ticket %d: %s: %v", res.Serial, what, err)
+			}
+		}
+	}
+	out, err := s.store.Deliver(r.Context(), ev, req, s.now())
+	if err != nil {
+		return 0, nil, err
+	}
+	return http.StatusOK, out, nil
+}
+
+func validRun(run string) bool {
+	if len(run) < 16 || len(run) > 64 {
+		return false
+	}
+	for _, c := range []byte(run) {
+		if (c < 'a' || c > 'z') && (c < '0' || c > '9') {
+			return false
+		}
+	}
+	return true
 }

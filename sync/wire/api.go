@@ -155,6 +155,61 @@ type TicketRecord struct {
 	Revoked    bool   `json:"revoked"`
 	Replaces   uint32 `json:"replaces,omitempty"`
 	ReplacedBy uint32 `json:"replaced_by,omitempty"`
+	// Mail is the record of mailing the ticket (kidoctl send), nil when
+	// it never was.
+	Mail *Mail `json:"mail,omitempty"`
+}
+
+// Mail states of a ticket (docs/api.md, deliveries).
+const (
+	MailSending = "sending" // claimed by a run that has not told its outcome: the mail may have gone
+	MailSent    = "sent"    // accepted by the SMTP server
+	MailFailed  = "failed"  // refused, or not handed over; a later run sends it again
+)
+
+// Mail is a ticket's mail record: the latest attempt's state, the run that
+// made it, the address and the SMTP server's answer (or why it failed).
+type Mail struct {
+	State    string    `json:"state"`
+	Run      string    `json:"run"`
+	To       string    `json:"to,omitempty"`
+	Answer   string    `json:"answer,omitempty"`
+	At       time.Time `json:"at"`
+	Attempts int       `json:"attempts"`
+}
+
+// DeliveryRequest (POST /v1/events/{event}/deliveries) records the
+// outcomes of tickets a run claimed, then claims more for sending, in one
+// transaction.
+type DeliveryRequest struct {
+	Run     string           `json:"run"` // the sending run's random id, 16 to 64 of a-z 0-9
+	Results []DeliveryResult `json:"results,omitempty"`
+	Claim   []uint32         `json:"claim,omitempty"`
+	// Retake claims also tickets another run claimed and never told the
+	// outcome of: only when the promoter has checked they did not go.
+	Retake bool `json:"retake,omitempty"`
+}
+
+// DeliveryResult is the outcome of sending one claimed ticket.
+type DeliveryResult struct {
+	Serial   uint32 `json:"serial"`
+	Accepted bool   `json:"accepted"`
+	To       string `json:"to"`
+	Answer   string `json:"answer"` // the SMTP server's answer, or why the mail was not handed over
+}
+
+// DeliveryResponse answers a DeliveryRequest: the serials this run may
+// send now, and the others with why not.
+type DeliveryResponse struct {
+	Claimed []uint32          `json:"claimed"`
+	Refused []DeliveryRefusal `json:"refused"`
+}
+
+// DeliveryRefusal is a ticket a run may not send, and why.
+type DeliveryRefusal struct {
+	Serial uint32 `json:"serial"`
+	Why    string `json:"why"` // "revoked", "unknown", or the Mail state: "sent", "sending"
+	Mail   *Mail  `json:"mail,omitempty"`
 }
 
 // AdmissionRecord is one stored admission as GET

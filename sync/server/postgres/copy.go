@@ -25,7 +25,7 @@ type copyTable struct {
 	serial bool     // an identity id column to move past the copied ids
 }
 
-// copyTables follow sync/server/sqlite's schema, version 4, in an order
+// copyTables follow sync/server/sqlite's schema, version 5, in an order
 // that satisfies the foreign keys.
 var copyTables = []copyTable{
 	{name: "identity", cols: []string{"id", "public", "sealed"}, query: "SELECT id, public, sealed FROM identity"},
@@ -51,9 +51,11 @@ var copyTables = []copyTable{
 		query: "SELECT id, event, gate, record, seq, hash, error, received FROM refused_uploads", serial: true},
 	{name: "voids", cols: []string{"id", "event", "gate", "from_t", "reason", "by_name", "created"},
 		query: "SELECT id, event, gate, from_t, reason, by, created FROM voids", serial: true},
+	{name: "deliveries", cols: []string{"event", "serial", "state", "run", "to_addr", "answer", "at", "attempts"},
+		query: "SELECT event, serial, state, run, to_addr, answer, at, attempts FROM deliveries"},
 }
 
-// CopySQLite copies a kido SQLite store (src, schema version 4, which no
+// CopySQLite copies a kido SQLite store (src, schema version 5, which no
 // server may be writing) into this store, which must be new: migrated, no
 // server identity yet. Everything is copied in one transaction, keys
 // still sealed. Change-log rows keep their positions and tags, and every
@@ -65,8 +67,8 @@ func (s *Store) CopySQLite(ctx context.Context, src *sql.DB) (int64, error) {
 	if err := src.QueryRowContext(ctx, "PRAGMA user_version").Scan(&v); err != nil {
 		return 0, fmt.Errorf("postgres: copy: read source: %w", err)
 	}
-	if v != 4 {
-		return 0, fmt.Errorf("postgres: copy: source schema version %d, copy-store reads version 4\nhint: start and stop this release's kido-server on the data directory once, which upgrades it", v)
+	if v != 5 {
+		return 0, fmt.Errorf("postgres: copy: source schema version %d, copy-store reads version 5\nhint: start and stop this release's kido-server on the data directory once, which upgrades it", v)
 	}
 	var n int64
 	err := s.write(ctx, func(tx *wtx) error {

@@ -195,4 +195,20 @@ CREATE TABLE probe (
 	at  timestamptz NOT NULL
 );
 `,
+	// Version 2: the mail record of each ticket (kidoctl send; docs/api.md,
+	// deliveries), as sync/server/sqlite's schema version 5.
+	`
+CREATE TABLE deliveries (
+	event     bigint NOT NULL,
+	serial    bigint NOT NULL,
+	state     text NOT NULL,            -- 'sending', 'sent' or 'failed'
+	run       text NOT NULL,
+	to_addr   text NOT NULL DEFAULT '',
+	answer    text NOT NULL DEFAULT '',
+	at        text NOT NULL,
+	attempts  integer NOT NULL,
+	PRIMARY KEY (event, serial),
+	FOREIGN KEY (event, serial) REFERENCES tickets (event, serial)
+);
+`,
 }

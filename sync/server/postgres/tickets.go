@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -326,16 +327,23 @@ func (s *Store) Tickets(ctx context.Context, event uint32) ([]wire.TicketRecord,
 		if _, err := getEvent(ctx, tx, event, false); err != nil {
 			return err
 		}
-		rows, err := tx.Query(ctx, `SELECT serial, tier, holder, email, order_ref, COALESCE(batch, ''), revoked,
-			COALESCE(replaces, 0), COALESCE(replaced_by, 0) FROM tickets WHERE event = $1 ORDER BY serial`, event)
+		rows, err := tx.Query(ctx, `SELECT t.serial, t.tier, t.holder, t.email, t.order_ref, COALESCE(t.batch, ''), t.revoked,
+			COALESCE(t.replaces, 0), COALESCE(t.replaced_by, 0), `+mailCols+`
+			FROM tickets t LEFT JOIN deliveries d ON d.event = t.event AND d.serial = t.serial
+			WHERE t.event = $1 ORDER BY t.serial`, event)
 		if err != nil {
 			return fmt.Errorf("postgres: tickets: %w", err)
 		}
 		var serial, replaces, replacedBy int64
 		var tier int16
 		var t wire.TicketRecord
-		_, err = pgx.ForEachRow(rows, []any{&serial, &tier, &t.Holder, &t.Email, &t.OrderRef, &t.Batch, &t.Revoked, &replaces, &replacedBy}, func() error {
+		var m mailRow
+		_, err = pgx.ForEachRow(rows, append([]any{&serial, &tier, &t.Holder, &t.Email, &t.OrderRef, &t.Batch, &t.Revoked, &replaces, &replacedBy}, m.dest()...), func() error {
 			t.Serial, t.Tier, t.Replaces, t.ReplacedBy = uint32(serial), uint8(tier), uint32(replaces), uint32(replacedBy)
+			var err error
+			if t.Mail, err = m.mail(); err != nil {
+				return err
+			}
 			out = append(out, t)
 			return nil
 		})
@@ -348,4 +356,89 @@ func (s *Store) Tickets(ctx context.Context, event uint32) ([]wire.TicketRecord,
 		return nil, err
 	}
 	return out, nil
+}
+
+// mailCols are a deliveries row d's columns as mailRow scans them; NULL
+// when the ticket was never mailed.
+const mailCols = "d.state, d.run, d.to_addr, d.answer, d.at, d.attempts"
+
+type mailRow struct {
+	state, run, to, answer, at *string
+	attempts                   *int32
+}
+
+func (m *mailRow) dest() []any {
+	return []any{&m.state, &m.run, &m.to, &m.answer, &m.at, &m.attempts}
+}
+
+func (m *mailRow) mail() (*wire.Mail, error) {
+	if m.state == nil {
+		return nil, nil
+	}
+	at, err := parseTime(*m.at)
+	if err != nil {
+		return nil, err
+	}
+	return &wire.Mail{State: *m.state, Run: *m.run, To: *m.to, Answer: *m.answer, At: at, Attempts: int(*m.attempts)}, nil
+}
+
+// Deliver implements server.Store. The ticket rows are locked (FOR
+// UPDATE) so that two runs claiming one ticket at once serialise and the
+// second sees the first's claim.
+func (s *Store) Deliver(ctx context.Context, event uint32, req wire.DeliveryRequest, now time.Time) (wire.DeliveryResponse, error) {
+	var resp wire.DeliveryResponse
+	err := s.write(ctx, func(tx *wtx) error {
+		resp = wire.DeliveryResponse{Claimed: []uint32{}, Refused: []wire.DeliveryRefusal{}}
+		if _, err := getEvent(ctx, tx, event, false); err != nil {
+			return err
+		}
+		for _, r := range req.Results {
+			state := wire.MailFailed
+			if r.Accepted {
+				state = wire.MailSent
+			}
+			tag, err := tx.Exec(ctx, `UPDATE deliveries SET state = $1, to_addr = $2, answer = $3, at = $4
+				WHERE event = $5 AND serial = $6 AND state = 'sending' AND run = $7`, state, r.To, r.Answer, fmtTime(now), event, r.Serial, req.Run)
+			if err != nil {
+				return fmt.Errorf("postgres: deliveries: %w", err)
+			}
+			if tag.RowsAffected() != 1 {
+				return server.Errorf(server.ErrConflict, "", "ticket %d of event %d is not being sent by run %s", r.Serial, event, req.Run)
+			}
+		}
+		for _, serial := range req.Claim {
+			var revoked bool
+			var m mailRow
+			err := tx.QueryRow(ctx, `SELECT t.revoked, `+mailCols+` FROM tickets t
+				LEFT JOIN deliveries d ON d.event = t.event AND d.serial = t.serial WHERE t.event = $1 AND t.serial = $2 FOR UPDATE OF t`, event, serial).
+				Scan(append([]any{&revoked}, m.dest()...)...)
+			if errors.Is(err, pgx.ErrNoRows) {
+				resp.Refused = append(resp.Refused, wire.DeliveryRefusal{Serial: serial, Why: "unknown"})
+				continue
+			}
+			if err != nil {
+				return fmt.Errorf("postgres: deliveries: %w", err)
+			}
+			mail, err := m.mail()
+			if err != nil {
+				return err
+			}
+			if why := server.DeliveryRefused(revoked, mail, req); why != "" {
+				resp.Refused = append(resp.Refused, wire.DeliveryRefusal{Serial: serial, Why: why, Mail: mail})
+				continue
+			}
+			_, err = tx.Exec(ctx, `INSERT INTO deliveries (event, serial, state, run, at, attempts) VALUES ($1, $2, 'sending', $3, $4, 1)
+				ON CONFLICT (event, serial) DO UPDATE SET state = 'sending', run = excluded.run, to_addr = '', answer = '', at = excluded.at,
+				attempts = deliveries.attempts + 1`, event, serial, req.Run, fmtTime(now))
+			if err != nil {
+				return fmt.Errorf("postgres: deliveries: %w", err)
+			}
+			resp.Claimed = append(resp.Claimed, serial)
+		}
+		return nil
+	})
+	if err != nil {
+		return wire.DeliveryResponse{}, err
+	}
+	return resp, nil
 }

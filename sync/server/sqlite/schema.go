@@ -1,7 +1,7 @@
 package sqlite
 
 // schemaVersion is stored in PRAGMA user_version.
-const schemaVersion = 4
+const schemaVersion = 5
 
 // schema creates the tables. Times are RFC 3339 text (event start and end
 // keep the venue's offset; everything else is UTC).
@@ -192,5 +192,22 @@ CREATE TABLE voids (
 	reason   TEXT NOT NULL,
 	by       TEXT NOT NULL,
 	created  TEXT NOT NULL
+);
+`
+
+// schemaV5 adds the mail record of each ticket (kidoctl send; docs/api.md,
+// deliveries): the latest attempt's state, run, address and the SMTP
+// server's answer.
+const schemaV5 = `
+CREATE TABLE deliveries (
+	event     INTEGER NOT NULL,
+	serial    INTEGER NOT NULL,
+	state     TEXT NOT NULL,            -- 'sending', 'sent' or 'failed'
+	run       TEXT NOT NULL,
+	to_addr   TEXT NOT NULL DEFAULT '',
+	answer    TEXT NOT NULL DEFAULT '',
+	at        TEXT NOT NULL,
+	attempts  INTEGER NOT NULL,
+	PRIMARY KEY (event, serial)
 );
 `

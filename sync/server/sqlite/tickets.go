@@ -2,9 +2,11 @@ package sqlite
 
 import (
 	"context"
+	"errors"
 	"database/sql"
 	"fmt"
 	"math"
+	"time"
 
 	"kido.dev/kido"
 	"kido.dev/kido/sync/server"
@@ -324,16 +326,22 @@ func (s *Store) Tickets(ctx context.Context, event uint32) ([]wire.TicketRecord,
 		if _, err := getEvent(ctx, tx, event); err != nil {
 			return err
 		}
-		rows, err := tx.QueryContext(ctx, `SELECT serial, tier, holder, email, order_ref, COALESCE(batch, ''), revoked,
-			COALESCE(replaces, 0), COALESCE(replaced_by, 0) FROM tickets WHERE event = ? ORDER BY serial`, event)
+		rows, err := tx.QueryContext(ctx, `SELECT t.serial, t.tier, t.holder, t.email, t.order_ref, COALESCE(t.batch, ''), t.revoked,
+			COALESCE(t.replaces, 0), COALESCE(t.replaced_by, 0), `+mailCols+`
+			FROM tickets t LEFT JOIN deliveries d ON d.event = t.event AND d.serial = t.serial
+			WHERE t.event = ? ORDER BY t.serial`, event)
 		if err != nil {
 			return fmt.Errorf("sqlite: tickets: %w", err)
 		}
 		defer rows.Close()
 		for rows.Next() {
 			var t wire.TicketRecord
-			if err := rows.Scan(&t.Serial, &t.Tier, &t.Holder, &t.Email, &t.OrderRef, &t.Batch, &t.Revoked, &t.Replaces, &t.ReplacedBy); err != nil {
+			var m mailRow
+			if err := rows.Scan(append([]any{&t.Serial, &t.Tier, &t.Holder, &t.Email, &t.OrderRef, &t.Batch, &t.Revoked, &t.Replaces, &t.ReplacedBy}, m.dest()...)...); err != nil {
 				return fmt.Errorf("sqlite: tickets: %w", err)
+			}
+			if t.Mail, err = m.mail(); err != nil {
+				return err
 			}
 			out = append(out, t)
 		}
@@ -346,4 +354,86 @@ func (s *Store) Tickets(ctx context.Context, event uint32) ([]wire.TicketRecord,
 		return nil, err
 	}
 	return out, nil
+}
+
+// mailCols are a deliveries row d's columns as mailRow scans them; NULL
+// when the ticket was never mailed.
+const mailCols = "d.state, d.run, d.to_addr, d.answer, d.at, d.attempts"
+
+type mailRow struct {
+	state, run, to, answer, at sql.NullString
+	attempts                   sql.NullInt64
+}
+
+func (m *mailRow) dest() []any {
+	return []any{&m.state, &m.run, &m.to, &m.answer, &m.at, &m.attempts}
+}
+
+func (m *mailRow) mail() (*wire.Mail, error) {
+	if !m.state.Valid {
+		return nil, nil
+	}
+	at, err := parseTime(m.at.String)
+	if err != nil {
+		return nil, err
+	}
+	return &wire.Mail{State: m.state.String, Run: m.run.String, To: m.to.String, Answer: m.answer.String, At: at, Attempts: int(m.attempts.Int64)}, nil
+}
+
+// Deliver implements server.Store.
+func (s *Store) Deliver(ctx context.Context, event uint32, req wire.DeliveryRequest, now time.Time) (wire.DeliveryResponse, error) {
+	resp := wire.DeliveryResponse{Claimed: []uint32{}, Refused: []wire.DeliveryRefusal{}}
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		if _, err := getEvent(ctx, tx, event); err != nil {
+			return err
+		}
+		for _, r := range req.Results {
+			state := wire.MailFailed
+			if r.Accepted {
+				state = wire.MailSent
+			}
+			res, err := tx.ExecContext(ctx, `UPDATE deliveries SET state = ?, to_addr = ?, answer = ?, at = ?
+				WHERE event = ? AND serial = ? AND state = 'sending' AND run = ?`, state, r.To, r.Answer, fmtTime(now), event, r.Serial, req.Run)
+			if err != nil {
+				return fmt.Errorf("sqlite: deliveries: %w", err)
+			}
+			if n, err := res.RowsAffected(); err != nil || n != 1 {
+				return server.Errorf(server.ErrConflict, "", "ticket %d of event %d is not being sent by run %s", r.Serial, event, req.Run)
+			}
+		}
+		for _, serial := range req.Claim {
+			var revoked bool
+			var m mailRow
+			err := tx.QueryRowContext(ctx, `SELECT t.revoked, `+mailCols+` FROM tickets t
+				LEFT JOIN deliveries d ON d.event = t.event AND d.serial = t.serial WHERE t.event = ? AND t.serial = ?`, event, serial).
+				Scan(append([]any{&revoked}, m.dest()...)...)
+			if errors.Is(err, sql.ErrNoRows) {
+				resp.Refused = append(resp.Refused, wire.DeliveryRefusal{Serial: serial, Why: "unknown"})
+				continue
+			}
+			if err != nil {
+				return fmt.Errorf("sqlite: deliveries: %w", err)
+			}
+			mail, err := m.mail()
+			if err != nil {
+				return err
+			}
+			if why := server.DeliveryRefused(revoked, mail, req); why != "" {
+				resp.Refused = append(resp.Refused, wire.DeliveryRefusal{Serial: serial, Why: why, Mail: mail})
+				continue
+			}
+			_, err = tx.ExecContext(ctx, `INSERT INTO deliveries (event, serial, state, run, at, attempts) VALUES (?, ?, 'sending', ?, ?, 1)
+				ON CONFLICT (event, serial) DO UPDATE SET state = 'sending', run = excluded.run, to_addr = '', answer = '', at = excluded.at,
+				attempts = attempts + 1`, event, serial, req.Run, fmtTime(now))
+			if err != nil {
+				return fmt.Errorf("sqlite: deliveries: %w", err)
+			}
+			resp.Claimed = append(resp.Claimed, serial)
+		}
+		return nil
+	})
+	if err != nil {
+		return wire.DeliveryResponse{}, err
+	}
+	return resp, nil
 }

@@ -1,7 +1,10 @@
 package storetest
 
 import (
+	"maps"
+	"slices"
 	"testing"
+	"time"
 
 	"kido.dev/kido"
 	"kido.dev/kido/sync/server"
@@ -18,6 +21,7 @@ var ticketTests = []storeTest{
 	{"Reissue", testReissue},
 	{"IssuedTickets", testIssuedTickets},
 	{"Tickets", testTickets},
+	{"Deliver", testDeliver},
 }
 
 // checkIssued checks that tk is item it issued as serial (replacing
@@ -367,10 +371,87 @@ func testTickets(t *testing.T, f *fixture) {
 		t.Fatalf("Tickets = %+v\nwant %+v", got, want)
 	}
 	for i := range want {
+		if got[i].Mail != nil {
+			t.Errorf("Tickets[%d] has a mail record before any: %+v", i, got[i].Mail)
+		}
+		got[i].Mail = nil
 		if got[i] != want[i] {
 			t.Errorf("Tickets[%d] = %+v\nwant %+v", i, got[i], want[i])
 		}
 	}
 	_, err = f.s.Tickets(f.ctx, 999)
 	wantErr(t, "Tickets of an unknown event", err, server.ErrNotFound)
+}
+
+// testDeliver: claims refuse revoked, unknown, sent tickets and another
+// run's; results are recorded only for the run's own claims, all or
+// nothing; a failed ticket may be claimed again, a retake takes an
+// unfinished claim.
+func testDeliver(t *testing.T, f *fixture) {
+	a := f.liveEvent("A")
+	tks := f.issue(a, "b1", 3)
+	_, err := f.s.Revoke(f.ctx, a.ID, wire.Selection{Serials: []uint32{tks[2].Serial}})
+	ok(t, "Revoke", err)
+	s1, s2, s3 := tks[0].Serial, tks[1].Serial, tks[2].Serial
+	const runA, runB = "runaaaaaaaaaaaaaaaaa", "runbbbbbbbbbbbbbbbbb"
+	deliver := func(req wire.DeliveryRequest, at time.Time) wire.DeliveryResponse {
+		t.Helper()
+		resp, err := f.s.Deliver(f.ctx, a.ID, req, at)
+		ok(t, "Deliver", err)
+		return resp
+	}
+	why := func(resp wire.DeliveryResponse) map[uint32]string {
+		m := map[uint32]string{}
+		for _, r := range resp.Refused {
+			m[r.Serial] = r.Why
+		}
+		return m
+	}
+	resp := deliver(wire.DeliveryRequest{Run: runA, Claim: []uint32{s1, s2, s3, 99}}, t0)
+	if !slices.Equal(resp.Claimed, []uint32{s1, s2}) || !maps.Equal(why(resp), map[uint32]string{s3: "revoked", 99: "unknown"}) {
+		t.Errorf("first claim: %+v", resp)
+	}
+	resp = deliver(wire.DeliveryRequest{Run: runB, Claim: []uint32{s1}}, t0)
+	if len(resp.Claimed) != 0 || len(resp.Refused) != 1 || resp.Refused[0].Why != wire.MailSending || resp.Refused[0].Mail == nil || resp.Refused[0].Mail.Run != runA {
+		t.Errorf("another run's claim: %+v", resp)
+	}
+	t1 := t0.Add(time.Minute)
+	deliver(wire.DeliveryRequest{Run: runA, Results: []wire.DeliveryResult{
+		{Serial: s1, Accepted: true, To: "holder0@example.jp", Answer: "250 2.0.0 Ok: queued as 4F3A"},
+		{Serial: s2, To: "holder1@example.jp", Answer: "550 5.1.1 no such user"}}}, t1)
+	got, err := f.s.Tickets(f.ctx, a.ID)
+	ok(t, "Tickets", err)
+	want1 := wire.Mail{State: wire.MailSent, Run: runA, To: "holder0@example.jp", Answer: "250 2.0.0 Ok: queued as 4F3A", At: t1, Attempts: 1}
+	want2 := wire.Mail{State: wire.MailFailed, Run: runA, To: "holder1@example.jp", Answer: "550 5.1.1 no such user", At: t1, Attempts: 1}
+	if got[0].Mail == nil || !got[0].Mail.At.Equal(t1) || got[1].Mail == nil || got[2].Mail != nil {
+		t.Fatalf("mail records %+v %+v %+v", got[0].Mail, got[1].Mail, got[2].Mail)
+	}
+	got[0].Mail.At, got[1].Mail.At = t1, t1
+	if *got[0].Mail != want1 || *got[1].Mail != want2 {
+		t.Errorf("mail records\n%+v\n%+v\nwant\n%+v\n%+v", *got[0].Mail, *got[1].Mail, want1, want2)
+	}
+
+	// A result for a ticket the run does not hold is refused, and the
+	// claim beside it is not made.
+	_, err = f.s.Deliver(f.ctx, a.ID, wire.DeliveryRequest{Run: runB, Claim: []uint32{s2},
+		Results: []wire.DeliveryResult{{Serial: s1, Accepted: true, To: "x@example.jp", Answer: "250 ok"}}}, t1)
+	wantErr(t, "Deliver with another run's result", err, server.ErrConflict)
+	resp = deliver(wire.DeliveryRequest{Run: runB, Claim: []uint32{s1, s2}}, t1)
+	if !slices.Equal(resp.Claimed, []uint32{s2}) || !maps.Equal(why(resp), map[uint32]string{s1: wire.MailSent}) {
+		t.Errorf("claim after the results: %+v", resp)
+	}
+	// runB never tells; runA may take the ticket over only with Retake.
+	if resp := deliver(wire.DeliveryRequest{Run: runA, Claim: []uint32{s2}}, t1); len(resp.Claimed) != 0 {
+		t.Errorf("claimed another run's unfinished ticket without Retake: %+v", resp)
+	}
+	if resp := deliver(wire.DeliveryRequest{Run: runA, Claim: []uint32{s2}, Retake: true}, t1); !slices.Equal(resp.Claimed, []uint32{s2}) {
+		t.Errorf("Retake: %+v", resp)
+	}
+	got, err = f.s.Tickets(f.ctx, a.ID)
+	ok(t, "Tickets", err)
+	if m := got[1].Mail; m == nil || m.State != wire.MailSending || m.Run != runA || m.Attempts != 3 || m.Answer != "" {
+		t.Errorf("retaken ticket's record %+v, want sending by run A, attempt 3", m)
+	}
+	_, err = f.s.Deliver(f.ctx, 999, wire.DeliveryRequest{Run: runA, Claim: []uint32{1}}, t1)
+	wantErr(t, "Deliver in an unknown event", err, server.ErrNotFound)
 }
