@@ -55,6 +55,7 @@ func commands() []command {
 		{"tier", "add a ticket tier to an event", runTier},
 		{"issue", "issue tickets with QR images, printable PDFs and a manifest", runIssue},
 		{"render", "write a manifest's images and PDFs again", runRender},
+		{"send", "mail each holder their printable ticket, once", runSend},
 		{"revoke", "revoke tickets by serial or order", runRevoke},
 		{"reissue", "revoke tickets and issue replacements", runReissue},
 		{"keys", "list, rotate and revoke signing keys", runKeys},
