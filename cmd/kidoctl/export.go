@@ -31,8 +31,9 @@ func runExport(ctx context.Context, e env, args []string) error {
               suspect, refused, voided with why); manual admissions with their reason
   conflicts   one row per admission of each double entry, EXCESS marking those
               beyond the tier's entry rule (as kidoctl conflicts)
-  tickets     every ticket with holder, e-mail, order, batch, revoked, and the
-              serial it replaces or was replaced by
+  tickets     every ticket with holder, e-mail, order, batch, revoked, the
+              serial it replaces or was replaced by, and its mail record
+              (kidoctl send: sending, sent or failed, address, answer, time)
 
 Times are in the event's time zone, named in the column headers (CSV) or
 carried as offsets with time_zone beside them (JSON). CSV cells that a
@@ -175,7 +176,8 @@ func exportTickets(ctx context.Context, cl *client.Client, id uint32, x exportCt
 	if err != nil {
 		return table{}, err
 	}
-	tab := table{header: []string{"serial", "tier", "tier_name", "holder", "email", "order_ref", "batch", "status", "replaces", "replaced_by"}}
+	tab := table{header: []string{"serial", "tier", "tier_name", "holder", "email", "order_ref", "batch", "status", "replaces", "replaced_by",
+		"mail", "mailed_to", "mail_answer", "mailed (" + x.zone + ")"}}
 	opt := func(v uint32) string {
 		if v == 0 {
 			return ""
@@ -187,7 +189,14 @@ func exportTickets(ctx context.Context, cl *client.Client, id uint32, x exportCt
 		if t.Revoked {
 			status = "revoked"
 		}
-		tab.rows = append(tab.rows, []string{num(t.Serial), num(t.Tier), x.tiers[t.Tier], t.Holder, t.Email, t.OrderRef, t.Batch, status, opt(t.Replaces), opt(t.ReplacedBy)})
+		row := []string{num(t.Serial), num(t.Tier), x.tiers[t.Tier], t.Holder, t.Email, t.OrderRef, t.Batch, status, opt(t.Replaces), opt(t.ReplacedBy)}
+		if m := t.Mail; m != nil {
+			m.At = m.At.In(x.loc)
+			row = append(row, m.State, m.To, m.Answer, x.time(m.At))
+		} else {
+			row = append(row, "", "", "", "")
+		}
+		tab.rows = append(tab.rows, row)
 	}
 	if ts == nil {
 		ts = []wire.TicketRecord{}
