@@ -59,11 +59,28 @@ func runRevoke(ctx context.Context, e env, args []string) error {
 	if c.json {
 		return printJSON(e.stdout, res.Tickets)
 	}
+	already := map[uint32]bool{}
+	for _, s := range res.AlreadyRevoked {
+		already[s] = true
+	}
 	rows := [][]string{{"SERIAL", "TIER", "HOLDER", "ORDER", "REVOKED"}}
 	for _, t := range res.Tickets {
-		rows = append(rows, []string{strconv.FormatUint(uint64(t.Serial), 10), strconv.Itoa(int(t.Tier)), t.Holder, t.OrderRef, yesNo(t.Revoked)})
+		revoked := yesNo(t.Revoked)
+		if already[t.Serial] {
+			revoked = "already"
+		}
+		rows = append(rows, []string{strconv.FormatUint(uint64(t.Serial), 10), strconv.Itoa(int(t.Tier)), t.Holder, t.OrderRef, revoked})
 	}
-	return termtable.Write(e.stdout, rows)
+	if err := termtable.Write(e.stdout, rows); err != nil {
+		return err
+	}
+	switch n := len(already); {
+	case n == len(res.Tickets):
+		fmt.Fprintf(e.stdout, "\nevery ticket selected was already revoked: nothing changed\n")
+	case n > 0:
+		fmt.Fprintf(e.stdout, "\nrevoked %d tickets; %d were already revoked\n", len(res.Tickets)-n, n)
+	}
+	return nil
 }
 
 func runReissue(ctx context.Context, e env, args []string) error {

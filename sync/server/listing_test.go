@@ -99,3 +99,24 @@ func TestDeliveriesChecked(t *testing.T) {
 		t.Errorf("Deliver: %+v, %v", resp, err)
 	}
 }
+
+// TestRevokeTwice: the answer names the tickets revoked before, by serial
+// and by order.
+func TestRevokeTwice(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	ev := f.event(t)
+	tks := f.issue(t, ev, "b1", 2) // both of order ORD-b1
+	res, err := f.admin.Revoke(ctx, ev, wire.Selection{Serials: []uint32{tks[0].Serial}})
+	if err != nil || len(res.AlreadyRevoked) != 0 {
+		t.Fatalf("first revocation: %+v, %v; want none already revoked", res, err)
+	}
+	res, err = f.admin.Revoke(ctx, ev, wire.Selection{Serials: []uint32{tks[0].Serial, tks[1].Serial, tks[0].Serial}})
+	if err != nil || len(res.AlreadyRevoked) != 1 || res.AlreadyRevoked[0] != tks[0].Serial {
+		t.Errorf("second revocation: %+v, %v; want serial %d already revoked", res, err, tks[0].Serial)
+	}
+	res, err = f.admin.Revoke(ctx, ev, wire.Selection{OrderRef: "ORD-b1"})
+	if err != nil || len(res.AlreadyRevoked) != 2 {
+		t.Errorf("revocation of the order: %+v, %v; want both already revoked", res, err)
+	}
+}

@@ -136,9 +136,10 @@ type Store interface {
 	// without valid tickets; ErrConflict for s as in Issue.
 	Reissue(ctx context.Context, event uint32, sel wire.Selection, s Signer) ([]wire.IssuedTicket, error)
 
-	// Tickets returns every ticket of the event, revoked ones included,
-	// in serial order; ErrNotFound for an unknown event.
-	Tickets(ctx context.Context, event uint32) ([]wire.TicketRecord, error)
+	// Tickets returns every ticket of the event, or of its order orderRef
+	// when that is not empty, revoked ones included, in serial order;
+	// ErrNotFound for an unknown event.
+	Tickets(ctx context.Context, event uint32, orderRef string) ([]wire.TicketRecord, error)
 
 	// Deliver records req.Results, each of a ticket req.Run holds in state
 	// wire.MailSending (else ErrConflict), then claims req.Claim, in one

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"math"
@@ -107,13 +108,49 @@ func (s *Server) revoke(r *http.Request, _ wire.Token) (int, any, error) {
 	if err != nil {
 		return 0, nil, err
 	}
+	already, err := s.revokedBefore(r.Context(), ev, sel)
+	if err != nil {
+		return 0, nil, err
+	}
 	out, err := s.store.Revoke(r.Context(), ev, sel)
 	if err != nil {
 		return 0, nil, err
 	}
 	s.changed(ev)
-	s.log.Info("tickets revoked", "event", ev, "count", len(out))
-	return http.StatusOK, wire.Revoked{Tickets: out}, nil
+	s.log.Info("tickets revoked", "event", ev, "count", len(out)-len(already))
+	return http.StatusOK, wire.Revoked{Tickets: out, AlreadyRevoked: already}, nil
+}
+
+// revokedBefore returns which of the selected tickets are revoked already,
+// for the answer to say so. It is read before the revocation, in a
+// transaction of its own: a revocation racing this one may be told as new
+// to both callers, which changes nothing but the message.
+func (s *Server) revokedBefore(ctx context.Context, ev uint32, sel wire.Selection) ([]uint32, error) {
+	var already []uint32
+	if sel.OrderRef != "" {
+		ts, err := s.store.Tickets(ctx, ev, sel.OrderRef)
+		if err != nil {
+			return nil, err
+		}
+		for _, t := range ts {
+			if t.Revoked {
+				already = append(already, t.Serial)
+			}
+		}
+		return already, nil
+	}
+	is, err := s.store.IssuedTickets(ctx, ev, sel.Serials)
+	if err != nil {
+		return nil, err
+	}
+	seen := map[uint32]bool{}
+	for _, serial := range sel.Serials {
+		if i, ok := is[serial]; ok && i.Revoked != 0 && !seen[serial] {
+			seen[serial] = true
+			already = append(already, serial)
+		}
+	}
+	return already, nil
 }
 
 func (s *Server) reissue(r *http.Request, _ wire.Token) (int, any, error) {
@@ -136,7 +173,7 @@ func (s *Server) reissue(r *http.Request, _ wire.Token) (int, any, error) {
 
 func (s *Server) tickets(r *http.Request, _ wire.Token) (int, any, error) {
 	ev, _ := parseEvent(r.PathValue("event"))
-	out, err := s.store.Tickets(r.Context(), ev)
+	out, err := s.store.Tickets(r.Context(), ev, "")
 	if err != nil {
 		return 0, nil, err
 	}

@@ -130,9 +130,11 @@ type Selection struct {
 	OrderRef string   `json:"order_ref,omitempty"`
 }
 
-// Revoked answers a revocation: the selected tickets, now revoked.
+// Revoked answers a revocation: the selected tickets, now revoked, and
+// the serials of those that were revoked before this request.
 type Revoked struct {
-	Tickets []kido.RosterEntry `json:"tickets"`
+	Tickets        []kido.RosterEntry `json:"tickets"`
+	AlreadyRevoked []uint32           `json:"already_revoked,omitempty"`
 }
 
 // Reissued answers a reissue: the new tickets, each naming the serial it

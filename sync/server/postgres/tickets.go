@@ -321,7 +321,7 @@ func (s *Store) Reissue(ctx context.Context, event uint32, sel wire.Selection, s
 }
 
 // Tickets implements server.Store.
-func (s *Store) Tickets(ctx context.Context, event uint32) ([]wire.TicketRecord, error) {
+func (s *Store) Tickets(ctx context.Context, event uint32, orderRef string) ([]wire.TicketRecord, error) {
 	out := []wire.TicketRecord{}
 	err := s.read(ctx, func(tx pgx.Tx) error {
 		if _, err := getEvent(ctx, tx, event, false); err != nil {
@@ -330,7 +330,7 @@ func (s *Store) Tickets(ctx context.Context, event uint32) ([]wire.TicketRecord,
 		rows, err := tx.Query(ctx, `SELECT t.serial, t.tier, t.holder, t.email, t.order_ref, COALESCE(t.batch, ''), t.revoked,
 			COALESCE(t.replaces, 0), COALESCE(t.replaced_by, 0), `+mailCols+`
 			FROM tickets t LEFT JOIN deliveries d ON d.event = t.event AND d.serial = t.serial
-			WHERE t.event = $1 ORDER BY t.serial`, event)
+			WHERE t.event = $1 AND ($2 = '' OR t.order_ref = $2) ORDER BY t.serial`, event, orderRef)
 		if err != nil {
 			return fmt.Errorf("postgres: tickets: %w", err)
 		}

@@ -357,7 +357,7 @@ func testTickets(t *testing.T, f *fixture) {
 	ok(t, "Reissue", err)
 	_, err = f.s.Revoke(f.ctx, a.ID, wire.Selection{Serials: []uint32{tks[2].Serial}})
 	ok(t, "Revoke", err)
-	got, err := f.s.Tickets(f.ctx, a.ID)
+	got, err := f.s.Tickets(f.ctx, a.ID, "")
 	ok(t, "Tickets", err)
 	rec := func(i int, serial uint32) wire.TicketRecord {
 		it := item(i)
@@ -379,7 +379,15 @@ func testTickets(t *testing.T, f *fixture) {
 			t.Errorf("Tickets[%d] = %+v\nwant %+v", i, got[i], want[i])
 		}
 	}
-	_, err = f.s.Tickets(f.ctx, 999)
+	byOrder, err := f.s.Tickets(f.ctx, a.ID, item(1).OrderRef)
+	ok(t, "Tickets of an order", err)
+	if len(byOrder) != 2 || byOrder[0].Serial != tks[1].Serial || byOrder[1].Serial != re[0].Serial {
+		t.Errorf("Tickets of order %s = %+v, want the revoked ticket and its replacement", item(1).OrderRef, byOrder)
+	}
+	if none, err := f.s.Tickets(f.ctx, a.ID, "no such order"); err != nil || len(none) != 0 {
+		t.Errorf("Tickets of an unknown order = %+v, %v; want none", none, err)
+	}
+	_, err = f.s.Tickets(f.ctx, 999, "")
 	wantErr(t, "Tickets of an unknown event", err, server.ErrNotFound)
 }
 
@@ -419,7 +427,7 @@ func testDeliver(t *testing.T, f *fixture) {
 	deliver(wire.DeliveryRequest{Run: runA, Results: []wire.DeliveryResult{
 		{Serial: s1, Accepted: true, To: "holder0@example.jp", Answer: "250 2.0.0 Ok: queued as 4F3A"},
 		{Serial: s2, To: "holder1@example.jp", Answer: "550 5.1.1 no such user"}}}, t1)
-	got, err := f.s.Tickets(f.ctx, a.ID)
+	got, err := f.s.Tickets(f.ctx, a.ID, "")
 	ok(t, "Tickets", err)
 	want1 := wire.Mail{State: wire.MailSent, Run: runA, To: "holder0@example.jp", Answer: "250 2.0.0 Ok: queued as 4F3A", At: t1, Attempts: 1}
 	want2 := wire.Mail{State: wire.MailFailed, Run: runA, To: "holder1@example.jp", Answer: "550 5.1.1 no such user", At: t1, Attempts: 1}
@@ -447,7 +455,7 @@ func testDeliver(t *testing.T, f *fixture) {
 	if resp := deliver(wire.DeliveryRequest{Run: runA, Claim: []uint32{s2}, Retake: true}, t1); !slices.Equal(resp.Claimed, []uint32{s2}) {
 		t.Errorf("Retake: %+v", resp)
 	}
-	got, err = f.s.Tickets(f.ctx, a.ID)
+	got, err = f.s.Tickets(f.ctx, a.ID, "")
 	ok(t, "Tickets", err)
 	if m := got[1].Mail; m == nil || m.State != wire.MailSending || m.Run != runA || m.Attempts != 3 || m.Answer != "" {
 		t.Errorf("retaken ticket's record %+v, want sending by run A, attempt 3", m)
