@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"kido.dev/kido/cmd/internal/manifest"
+	"kido.dev/kido/sync/wire"
 	"kido.dev/kido/ticket"
 )
 
@@ -35,26 +36,9 @@ its new details.`,
 	if combined == "" {
 		return usagef("-manifest %q: give %s or %s, the name of a manifest in DIR", *name, manifest.Issued, manifest.Reissued)
 	}
-	f, err := os.Open(filepath.Join(*dir, *name))
+	tickets, err := readManifest(*dir, *name, event, "nothing was written")
 	if err != nil {
-		return fmt.Errorf("%w\nhint: -dir is the -out directory of kidoctl issue (or reissue, with -manifest %s)", err, manifest.Reissued)
-	}
-	tickets, err := manifest.Read(f)
-	f.Close()
-	if err != nil {
-		return fmt.Errorf("%s: %w", filepath.Join(*dir, *name), err)
-	}
-	// The tier is the one the signed text carries, never the manifest's
-	// name for it; a text that does not name this event is refused.
-	for i := range tickets {
-		p, err := ticket.Parse(tickets[i].Text)
-		if err != nil {
-			return fmt.Errorf("%s: serial %d: %w\nnothing was written", *name, tickets[i].Serial, err)
-		}
-		tickets[i].Tier = p.Tier
-		if err := checkIssued(event, tickets[i]); err != nil {
-			return fmt.Errorf("%s: %w\nhint: is this manifest of event %d?\nnothing was written", *name, err, event)
-		}
+		return err
 	}
 	cl, err := c.client()
 	if err != nil {
@@ -88,4 +72,31 @@ its new details.`,
 	}
 	fmt.Fprintf(e.stdout, "rendered %d tickets of event %d: images and PDFs in %s, all of them in %s\n", len(tickets), event, *dir, strings.Join(all, ", "))
 	return nil
+}
+
+// readManifest reads the manifest name in dir for a command about event:
+// each ticket's tier is the one its signed text carries, never the
+// manifest's name for it, and a text that does not name this event is
+// refused, the error ending with nothing (what the command did not do).
+func readManifest(dir, name string, event uint32, nothing string) ([]wire.IssuedTicket, error) {
+	f, err := os.Open(filepath.Join(dir, name))
+	if err != nil {
+		return nil, fmt.Errorf("%w\nhint: -dir is the -out directory of kidoctl issue (or reissue, with -manifest %s)", err, manifest.Reissued)
+	}
+	tickets, err := manifest.Read(f)
+	f.Close()
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", filepath.Join(dir, name), err)
+	}
+	for i := range tickets {
+		p, err := ticket.Parse(tickets[i].Text)
+		if err != nil {
+			return nil, fmt.Errorf("%s: serial %d: %w\n%s", name, tickets[i].Serial, err, nothing)
+		}
+		tickets[i].Tier = p.Tier
+		if err := checkIssued(event, tickets[i]); err != nil {
+			return nil, fmt.Errorf("%s: %w\nhint: is this manifest of event %d?\n%s", name, err, event, nothing)
+		}
+	}
+	return tickets, nil
 }

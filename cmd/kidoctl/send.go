@@ -20,7 +20,6 @@ import (
 	"kido.dev/kido/cmd/internal/ticketpdf"
 	"kido.dev/kido/sync/client"
 	"kido.dev/kido/sync/wire"
-	"kido.dev/kido/ticket"
 )
 
 // maxDialFailures is how many connections to the SMTP server in a row may
@@ -104,24 +103,9 @@ shows the record of every ticket.`,
 		}
 	}
 
-	f, err := os.Open(filepath.Join(*dir, *name))
+	rows, err := readManifest(*dir, *name, event, "nothing was sent")
 	if err != nil {
-		return fmt.Errorf("%w\nhint: -dir is the -out directory of kidoctl issue (or reissue, with -manifest %s)", err, manifest.Reissued)
-	}
-	rows, err := manifest.Read(f)
-	f.Close()
-	if err != nil {
-		return fmt.Errorf("%s: %w", filepath.Join(*dir, *name), err)
-	}
-	for i := range rows {
-		p, err := ticket.Parse(rows[i].Text)
-		if err != nil {
-			return fmt.Errorf("%s: serial %d: %w\nnothing was sent", *name, rows[i].Serial, err)
-		}
-		rows[i].Tier = p.Tier
-		if err := checkIssued(event, rows[i]); err != nil {
-			return fmt.Errorf("%s: %w\nhint: is this manifest of event %d?\nnothing was sent", *name, err, event)
-		}
+		return err
 	}
 	cl, err := c.client()
 	if err != nil {
