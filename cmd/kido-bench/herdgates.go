@@ -40,8 +40,9 @@ const herdGatesUsage = `usage: kido-bench herd-gates -spec FILE
 
 Internal: the process in which the herd's gates run their sync loops, apart
 from the process that measures the server. It prints "started" once every
-loop runs, then "learned N" every half second (admissions made elsewhere
-learned from the feed, all gates together); when its stdin closes it stops
+loop runs, then "learned N M" every half second (admissions made elsewhere
+learned from the feed, all gates together, and the fewest one gate has
+learned); when its stdin closes it stops
 the loops and prints a JSON summary.
 
 Example (kido-bench runs it itself):
@@ -109,7 +110,7 @@ loop:
 		case <-ctx.Done():
 			break loop
 		case <-tick.C:
-			say("learned %d", learned(gates))
+			say("learned %d %d", learned(gates), fewestLearned(gates))
 		}
 	}
 	cancel()
@@ -130,6 +131,18 @@ loop:
 	}
 	say("%s", j)
 	return nil
+}
+
+// fewestLearned is the fewest admissions made elsewhere that one gate has
+// learned from the feed.
+func fewestLearned(gates []*syncGate) int {
+	fewest := -1
+	for _, g := range gates {
+		if n := g.s.Status().Moved.Learned; fewest < 0 || n < fewest {
+			fewest = n
+		}
+	}
+	return max(fewest, 0)
 }
 
 // learned is how many admissions made elsewhere the gates have learned
