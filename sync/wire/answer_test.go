@@ -115,6 +115,7 @@ func TestSignatureDomainsDistinct(t *testing.T) {
 		"enrolment answer":   first(wire.EnrollSignedMessage("n", 1, "c")),
 		"identity proof":     first(wire.IdentitySignedMessage("n")),
 		"feed answer":        wire.ChangesDomain,
+		"feed answer v2":     first(wire.ChangesV2SignedMessage(1, "0.0", nil)),
 		"snapshot":           wire.SnapshotDomain,
 		"upload answer":      wire.UploadDomain,
 		"gate revoked":       wire.GateRevokedDomain,
