@@ -204,7 +204,7 @@ func (r *Replica) OwnAdmissions(ctx context.Context, after uint64, limit int) ([
 		limit = -1
 	}
 	rows, err := r.conn.QueryContext(ctx, `SELECT gate, seq, serial, tier, kind, at, corrected, text, hash, reason FROM admissions
-		WHERE gate = (SELECT gate FROM state WHERE id = 1) AND seq > ? ORDER BY seq LIMIT ?`, after, limit)
+		WHERE gate = (SELECT gate FROM state WHERE id = 1) AND seq > ? AND `+uploadable+` ORDER BY seq LIMIT ?`, after, limit)
 	if err != nil {
 		return nil, r.fault("read admissions", err)
 	}

@@ -22,7 +22,7 @@ func (r *Replica) Pending(ctx context.Context) (admissions, audits int, err erro
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	err = r.conn.QueryRowContext(ctx, `SELECT
-		(SELECT count(*) FROM admissions WHERE gate = s.gate AND seq > s.acked_seq),
+		(SELECT count(*) FROM admissions WHERE gate = s.gate AND seq > s.acked_seq AND `+uploadable+`),
 		(SELECT count(*) FROM scans WHERE audit_seq > s.audit_acked)
 		FROM state s WHERE id = 1`).Scan(&admissions, &audits)
 	if err != nil {
@@ -60,6 +60,12 @@ func (r *Replica) LastSync(ctx context.Context) (time.Time, error) {
 	return fromNanos(t), nil
 }
 
+// uploadable is the condition on an own admission that it can be
+// uploaded: it holds its whole content hash. One learned back from a
+// compact feed page (a replica restored from a backup) holds only its
+// check and no text; the server has it already, since it sent it.
+const uploadable = "length(hash) = 64"
+
 // NextUpload returns the next upload: this gate's admissions after the
 // acknowledged seq, then its audit records after theirs, at most max
 // records in all, each list in seq order. Both lists may be empty.
@@ -73,7 +79,7 @@ func (r *Replica) NextUpload(ctx context.Context, max int) (*wire.UploadRequest,
 		return nil, r.fault("read uploads", err)
 	}
 	rows, err := r.conn.QueryContext(ctx, `SELECT seq, serial, tier, kind, at, corrected, text, hash, reason FROM admissions
-		WHERE gate = ? AND seq > ? ORDER BY seq LIMIT ?`, gateID, acked, max)
+		WHERE gate = ? AND seq > ? AND `+uploadable+` ORDER BY seq LIMIT ?`, gateID, acked, max)
 	if err != nil {
 		return nil, r.fault("read uploads", err)
 	}
@@ -375,7 +381,9 @@ func checkChange(c wire.Change) error {
 		if a.Seq == 0 || a.Seq > wire.MaxSeq || (a.Kind != kido.KindEntry && a.Kind != kido.KindExit && a.Kind != kido.KindManual) {
 			return fmt.Errorf("admission (gate %d, seq %d) of kind %q", a.Gate, a.Seq, a.Kind)
 		}
-		if wire.AdmissionHash(a) != a.Hash {
+		// An admission from a compact page carries a check, not its text:
+		// the page's signature vouches for it (docs/sync-protocol.md §4.5).
+		if !wire.IsCheckOnly(a) && wire.AdmissionHash(a) != a.Hash {
 			return fmt.Errorf("admission (gate %d, seq %d): hash is not the record's hash", a.Gate, a.Seq)
 		}
 		return a.CheckTimes()

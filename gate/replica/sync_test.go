@@ -609,3 +609,71 @@ func TestVoidStopsCountingAStolenGate(t *testing.T) {
 		t.Errorf("a snapshot with a void without a from time was applied")
 	}
 }
+
+// compact passes changes through the version 2 feed encoding, as a gate
+// receives them: admissions come back with a check instead of their hash,
+// and without text or device time.
+func compact(t *testing.T, cursor string, cs ...wire.Change) *wire.Changes {
+	t.Helper()
+	b, err := wire.MarshalFeed(&wire.Changes{Changes: cs, Cursor: cursor, ServerTime: time.Now()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ch, err := wire.UnmarshalFeed(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ch
+}
+
+// TestFeedChecksOnly: admissions from a compact page (a check, no text)
+// merge as full ones do, compared by their check; decisions see them; an
+// own record learned back that way is never uploaded (it has no text to
+// send, and the server holds it); the same conflicting record arriving in
+// both forms is kept once.
+func TestFeedChecksOnly(t *testing.T) {
+	r, f := newReplica(t, 50, gatetest.GateBoth)
+	d := scan(t, r, f.Ticket(2), false)
+	own, _ := r.OwnAdmissions(ctx, 0, 0)
+	now := time.Now()
+	lost := admission(gatetest.GateBoth, 2, 3, now.Add(-time.Hour))
+	other := admission(gatetest.GateBoth, d.Seq, 4, now.Add(-2*time.Hour))
+	elsewhere := admission(gatetest.GateEntry, 7, 6, now.Add(-3*time.Hour))
+	ap, err := r.ApplyChanges(ctx, compact(t, "c1",
+		wire.Change{Kind: wire.ChangeAdmission, Admission: &own[0]},
+		wire.Change{Kind: wire.ChangeAdmission, Admission: &lost},
+		wire.Change{Kind: wire.ChangeAdmission, Admission: &other},
+		wire.Change{Kind: wire.ChangeAdmission, Admission: &elsewhere},
+	))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ap.Admissions != (Merge{Added: 2, Known: 1, Conflicting: 1}) {
+		t.Errorf("merge %+v", ap.Admissions)
+	}
+	for _, serial := range []uint32{3, 4, 6} {
+		if d := scan(t, r, f.Ticket(serial), false); d.Reason != gate.AlreadyUsed {
+			t.Errorf("ticket %d: %s, want already used", serial, d.Reason)
+		}
+	}
+	if d := scan(t, r, f.Ticket(5), false); d.Seq != 3 {
+		t.Errorf("next seq %d, want 3 (above the restored 2)", d.Seq)
+	}
+	up, err := r.NextUpload(ctx, wire.MaxBatch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(up.Admissions) != 2 || up.Admissions[0].Seq != 1 || up.Admissions[1].Seq != 3 || up.Check() != nil {
+		t.Errorf("upload %+v (%v), want seqs 1 and 3, each whole", up.Admissions, up.Check())
+	}
+	if n, _, _ := r.Pending(ctx); n != 2 {
+		t.Errorf("pending %d, want 2", n)
+	}
+	// The server's conflicting record again, whole this time: kept once.
+	if _, err := r.ApplyChanges(ctx, changesOf("c2", wire.Change{Kind: wire.ChangeAdmission, Admission: &other})); err != nil {
+		t.Fatal(err)
+	}
+	if st, _ := r.Status(ctx); st.Conflicting != 1 {
+		t.Errorf("conflicting %d, want 1", st.Conflicting)
+	}
+}
