@@ -31,6 +31,8 @@ type Client struct {
 	// are checked against; nil pinKey: no gate answer is accepted.
 	pin    Pin
 	pinKey []byte
+	// jsonFeed: Changes asks for the version 1 (JSON) feed only.
+	jsonFeed bool
 }
 
 // New returns a client for the server at baseURL (e.g.
@@ -91,6 +93,11 @@ func (c *Client) Do(ctx context.Context, method, path string, query url.Values, 
 // 2xx; the caller must close its body. Use it to stream large answers; any
 // other status becomes an *Error.
 func (c *Client) Send(ctx context.Context, method, path string, query url.Values, in any) (*http.Response, error) {
+	return c.send(ctx, method, path, query, in, "application/json")
+}
+
+// send is Send with the Accept header given.
+func (c *Client) send(ctx context.Context, method, path string, query url.Values, in any, accept string) (*http.Response, error) {
 	var body io.Reader
 	if raw, ok := in.(json.RawMessage); ok {
 		body = bytes.NewReader(raw) // sent exactly: its hash may be signed into the answer
@@ -110,7 +117,7 @@ func (c *Client) Send(ctx context.Context, method, path string, query url.Values
 	if err != nil {
 		return nil, fmt.Errorf("client: %w", err)
 	}
-	req.Header.Set("Accept", "application/json")
+	req.Header.Set("Accept", accept)
 	if in != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}

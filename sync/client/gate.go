@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"mime"
 	"net/http"
 	"net/url"
 	"time"
@@ -162,17 +163,55 @@ func (c *Client) Upload(ctx context.Context, req *wire.UploadRequest) (*wire.Upl
 
 // Changes asks the delta feed for the changes after cursor (GET
 // /v1/gate/changes), waiting up to wait for one when there are none yet.
-// The answer must be signed for the pinned event and this cursor.
+// It accepts the compact encoding (version 2) and JSON (version 1, from
+// a server of before version 2), and reads whichever the answer's
+// Content-Type names (docs/sync-protocol.md §4.5). The answer must be
+// signed for the pinned event and this cursor under that encoding's
+// domain.
 func (c *Client) Changes(ctx context.Context, cursor string, wait time.Duration) (*wire.Changes, error) {
 	ctx, cancel := context.WithTimeout(ctx, wait+ChangesGrace)
 	defer cancel()
-	var ch wire.Changes
+	if c.pinKey == nil {
+		return nil, errors.New("client: no pinned server identity to check the answer against")
+	}
+	const path = "/v1/gate/changes"
 	q := url.Values{"cursor": {cursor}, "wait": {wait.String()}}
-	msg := func(body []byte) []byte { return wire.ChangesSignedMessage(c.pin.Event, cursor, body) }
-	if err := c.signedGet(ctx, "/v1/gate/changes", q, MaxChangesAnswer, msg, &ch); err != nil {
+	accept := wire.FeedV2Type + ", application/json;q=0.5"
+	if c.jsonFeed {
+		accept = "application/json"
+	}
+	resp, err := c.send(ctx, http.MethodGet, path, q, nil, accept)
+	if err != nil {
 		return nil, err
 	}
-	return &ch, nil
+	defer resp.Body.Close()
+	if mt, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type")); mt != wire.FeedV2Type {
+		var ch wire.Changes
+		msg := func(body []byte) []byte { return wire.ChangesSignedMessage(c.pin.Event, cursor, body) }
+		if err := c.readSigned(resp.Body, resp.Header, resp.StatusCode, http.MethodGet, path, MaxChangesAnswer, msg, &ch); err != nil {
+			return nil, err
+		}
+		return &ch, nil
+	}
+	body, err := c.readVerified(resp.Body, resp.Header, resp.StatusCode, http.MethodGet, path, MaxChangesAnswer,
+		func(body []byte) []byte { return wire.ChangesV2SignedMessage(c.pin.Event, cursor, body) })
+	if err != nil {
+		return nil, err
+	}
+	ch, err := wire.UnmarshalFeed(body)
+	if err != nil {
+		return nil, &Error{Status: resp.StatusCode, Message: fmt.Sprintf("client: GET %s: unreadable answer: %v", path, err), Hint: "kido-gate and kido-server may be different versions", verdict: ErrServer}
+	}
+	return ch, nil
+}
+
+// JSONFeed returns a copy of c whose Changes asks for the JSON feed
+// (version 1) only, as a gate of before version 2 does: for benchmarks
+// and tests of the transition.
+func (c *Client) JSONFeed() *Client {
+	cp := *c
+	cp.jsonFeed = true
+	return &cp
 }
 
 // Snapshot downloads the full state the client's gate needs to decide
@@ -223,19 +262,30 @@ func (c *Client) signedGet(ctx context.Context, path string, q url.Values, limit
 	return c.readSigned(resp.Body, resp.Header, resp.StatusCode, http.MethodGet, path, limit, msg, out)
 }
 
+// readVerified reads an answer's body (at most limit bytes) and returns
+// it once its signature header over msg(body) verifies under the pinned
+// identity.
+func (c *Client) readVerified(r io.Reader, h http.Header, status int, method, path string, limit int64, msg func([]byte) []byte) ([]byte, error) {
+	body, err := io.ReadAll(io.LimitReader(r, limit+1))
+	if err != nil {
+		return nil, &Error{Status: status, Message: fmt.Sprintf("client: %s %s: answer cut short: %v", method, path, err), Hint: "the connection broke; the gate retries", verdict: ErrServer}
+	}
+	if int64(len(body)) > limit {
+		return nil, &Error{Status: status, Message: fmt.Sprintf("client: %s %s: answer over %d bytes", method, path, limit), Hint: "kido-gate and kido-server may be different versions", verdict: ErrServer}
+	}
+	if err := wire.VerifyAnswer(c.pinKey, msg(body), h.Get(wire.HeaderSignature)); err != nil {
+		return nil, untrusted(c.BaseURL(), method, path, err)
+	}
+	return body, nil
+}
+
 // readSigned reads an answer's body (at most limit bytes), checks its
 // signature header over msg(body) against the pinned identity, and only
 // then decodes it strictly into out.
 func (c *Client) readSigned(r io.Reader, h http.Header, status int, method, path string, limit int64, msg func([]byte) []byte, out any) error {
-	body, err := io.ReadAll(io.LimitReader(r, limit+1))
+	body, err := c.readVerified(r, h, status, method, path, limit, msg)
 	if err != nil {
-		return &Error{Status: status, Message: fmt.Sprintf("client: %s %s: answer cut short: %v", method, path, err), Hint: "the connection broke; the gate retries", verdict: ErrServer}
-	}
-	if int64(len(body)) > limit {
-		return &Error{Status: status, Message: fmt.Sprintf("client: %s %s: answer over %d bytes", method, path, limit), Hint: "kido-gate and kido-server may be different versions", verdict: ErrServer}
-	}
-	if err := wire.VerifyAnswer(c.pinKey, msg(body), h.Get(wire.HeaderSignature)); err != nil {
-		return untrusted(c.BaseURL(), method, path, err)
+		return err
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()

@@ -47,3 +47,7 @@ func (s *Server) MetricNames() []string {
 }
 
 var fqName = regexp.MustCompile(`fqName: "([^"]+)"`)
+
+// PagesBuilt returns how many feed pages the server has built (read,
+// encoded, compressed and signed) so far.
+func (s *Server) PagesBuilt() int { return s.pages.built() }

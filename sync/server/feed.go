@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"strconv"
 	"sync"
@@ -20,9 +21,15 @@ const maxChanges = 1000
 // and replaced after every such commit. A poll takes the channel before
 // it reads the log, so a commit between its read and its wait still
 // closes the channel it waits on.
+//
+// The hub also counts the commits of every event (the generation), so
+// that a cached feed page read before the latest commit is known to be
+// stale: its cursor, the log head of its read, has moved on even when the
+// commit was another event's.
 type hub struct {
 	mu    sync.Mutex
 	chans map[uint32]chan struct{}
+	gen   uint64
 	stop  chan struct{} // closed at shutdown: every waiter answers
 	once  sync.Once
 }
@@ -31,8 +38,9 @@ func newHub() *hub {
 	return &hub{chans: map[uint32]chan struct{}{}, stop: make(chan struct{})}
 }
 
-// channel returns the channel the next commit for event will close.
-func (h *hub) channel(event uint32) <-chan struct{} {
+// channel returns the channel the next commit for event will close, and
+// the generation: how many commits were notified before it.
+func (h *hub) channel(event uint32) (<-chan struct{}, uint64) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	c, ok := h.chans[event]
@@ -40,13 +48,14 @@ func (h *hub) channel(event uint32) <-chan struct{} {
 		c = make(chan struct{})
 		h.chans[event] = c
 	}
-	return c
+	return c, h.gen
 }
 
 // notify wakes the waiters of event; call it after the commit.
 func (h *hub) notify(event uint32) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	h.gen++
 	if c, ok := h.chans[event]; ok {
 		close(c)
 		delete(h.chans, event)
@@ -57,6 +66,7 @@ func (h *hub) notify(event uint32) {
 func (h *hub) notifyAll() {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	h.gen++
 	for ev, c := range h.chans {
 		close(c)
 		delete(h.chans, ev)
@@ -101,7 +111,8 @@ func parseWait(v string) (time.Duration, error) {
 }
 
 // changes serves GET /v1/gate/changes: the gate's event's changes after
-// its cursor, waiting up to wait for one when there are none.
+// its cursor, waiting up to wait for one when there are none, in the
+// encoding the gate accepts (docs/sync-protocol.md §4.5).
 func (s *Server) changes(w http.ResponseWriter, r *http.Request, tok wire.Token) error {
 	if err := s.heartbeat(r, tok); err != nil {
 		return err
@@ -135,33 +146,38 @@ func (s *Server) changes(w http.ResponseWriter, r *http.Request, tok wire.Token)
 		s.marks.polled(tok.Gate, cur.Pos, hb.Pending)
 	}
 	ev := tok.Events[0]
+	key := pageKey{event: ev, cursor: asked, enc: feedEncodingOf(r)}
 	end := time.Now().Add(wait)
 	deadline := time.NewTimer(wait)
 	defer deadline.Stop()
 	for {
 		s.yieldToUploads(r.Context(), end)
 		// Take the channel before reading: see hub.
-		woken := s.feed.channel(ev)
-		page, err := s.readFeed(r.Context(), ev, cur)
+		woken, gen := s.feed.channel(ev)
+		pg, err := s.page(r.Context(), key, cur, gen)
 		if err != nil {
 			return err
 		}
-		if page.Resnapshot || len(page.Changes) > 0 || !time.Now().Before(end) {
+		if pg.resnapshot || pg.changes > 0 || !time.Now().Before(end) {
 			leave()
-			s.writeChanges(w, ev, asked, page)
+			s.writePage(w, r, key.enc, pg)
 			return nil
 		}
-		cur = page.Next
+		cur = pg.next
 		select {
 		case <-woken:
-			continue
 		case <-deadline.C:
+			// Answer from a fresh read: the page read before the wait
+			// carries the server time of then.
 		case <-r.Context().Done():
+			leave()
+			s.writePage(w, r, key.enc, pg)
+			return nil
 		case <-s.feed.stop:
+			leave()
+			s.writePage(w, r, key.enc, pg)
+			return nil
 		}
-		leave()
-		s.writeChanges(w, ev, asked, page)
-		return nil
 	}
 }
 
@@ -207,13 +223,9 @@ func (s *Server) yieldToUploads(ctx context.Context, end time.Time) {
 	}
 }
 
-// writeChanges writes a wire.Changes with the stored changes passed
-// through as they are, signed for the event and the cursor asked from
-// (docs/sync-protocol.md §13). A page read from a later cursor than the
-// one asked (the long-poll moved on past other events' changes) is still
-// the whole truth about this event after the cursor asked.
-func (s *Server) writeChanges(w http.ResponseWriter, ev uint32, asked string, p FeedPage) {
-	s.metrics.feed.Observe(float64(len(p.Changes)))
+// jsonPage writes a version 1 feed answer (wire.Changes in JSON) with the
+// stored changes passed through as they are.
+func jsonPage(p FeedPage, now time.Time) []byte {
 	var b bytes.Buffer
 	b.WriteString(`{"changes":[`)
 	for i, c := range p.Changes {
@@ -231,15 +243,30 @@ func (s *Server) writeChanges(w http.ResponseWriter, ev uint32, asked string, p 
 	if p.Resnapshot {
 		b.WriteString(`,"resnapshot":true`)
 	}
-	st, _ := json.Marshal(s.now().UTC())
+	st, _ := json.Marshal(now.UTC())
 	b.WriteString(`,"server_time":`)
 	b.Write(st)
 	b.WriteString("}\n")
-	w.Header().Set(wire.HeaderSignature, wire.SignAnswer(s.identity, wire.ChangesSignedMessage(ev, asked, b.Bytes())))
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Content-Length", strconv.Itoa(b.Len()))
-	w.WriteHeader(http.StatusOK)
-	w.Write(b.Bytes())
+	return b.Bytes()
+}
+
+// compactPage writes a version 2 feed answer (wire.MarshalFeed) of the
+// stored changes.
+func compactPage(p FeedPage, now time.Time) ([]byte, error) {
+	ch := &wire.Changes{Changes: make([]wire.Change, len(p.Changes)), Resnapshot: p.Resnapshot, ServerTime: now}
+	if !p.Resnapshot {
+		ch.Cursor = p.Next.String()
+	}
+	for i, raw := range p.Changes {
+		if err := json.Unmarshal(raw, &ch.Changes[i]); err != nil {
+			return nil, fmt.Errorf("server: stored change: %w", err)
+		}
+	}
+	b, err := wire.MarshalFeed(ch)
+	if err != nil {
+		return nil, fmt.Errorf("server: feed page: %w", err)
+	}
+	return b, nil
 }
 
 // PruneChanges deletes change-log rows older than the retention window
@@ -247,5 +274,11 @@ func (s *Server) writeChanges(w http.ResponseWriter, ev uint32, asked string, p 
 // Gates whose cursor pointed at a pruned row are told to resnapshot.
 func (s *Server) PruneChanges(ctx context.Context) (int64, error) {
 	now := s.now()
-	return s.store.PruneChanges(ctx, now.Add(-s.retention), now.Add(-24*time.Hour))
+	n, err := s.store.PruneChanges(ctx, now.Add(-s.retention), now.Add(-24*time.Hour))
+	if n > 0 {
+		// A cached page that leads to a pruned row would send its gates
+		// on to resnapshot later than the log says; start afresh.
+		s.pages.clear()
+	}
+	return n, err
 }

@@ -70,6 +70,7 @@ type Server struct {
 	enrolGuard *enrolGuard
 
 	feed      *hub
+	pages     *pageCache
 	marks     *marks
 	hbs       heartbeats
 	uploads   *budget
@@ -127,6 +128,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	s.snapshots = make(chan struct{}, cmp.Or(cfg.Snapshots, 2))
 	s.feedReads = make(chan struct{}, cmp.Or(cfg.FeedReads, max(1, runtime.GOMAXPROCS(0)-1)))
 	s.feed = newHub()
+	s.pages = newPageCache()
 	s.marks = newMarks()
 	s.retention = max(cfg.Retention, MinRetention)
 	s.bodyWait = cmp.Or(cfg.BodyWait, DefaultBodyWait)

@@ -1,0 +1,109 @@
+package server_test
+
+import (
+	"bytes"
+	"net/http"
+	"net/url"
+	"sync"
+	"testing"
+
+	"kido.dev/kido"
+	"kido.dev/kido/sync/wire"
+	"kido.dev/kido/ticket"
+)
+
+// getPage asks the feed from cursor in the encoding accept names and
+// returns the answer after checking its signature under domain sign.
+func (g *gateDev) getPage(t testing.TB, cursor, accept string, sign func(uint32, string, []byte) []byte) answer {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, g.f.srv.URL+"/v1/gate/changes?"+url.Values{"cursor": {cursor}}.Encode(), nil)
+	req.Header.Set("Authorization", "Bearer "+g.cred)
+	req.Header.Set("Accept", accept)
+	resp, err := g.f.srv.Client().Do(req)
+	if err != nil {
+		t.Error(err)
+		return answer{}
+	}
+	defer resp.Body.Close()
+	var body bytes.Buffer
+	body.ReadFrom(resp.Body)
+	a := answer{resp.StatusCode, resp.Header, body.Bytes()}
+	id, _ := ticket.ParsePublicKey(g.f.info.ID)
+	if err := wire.VerifyAnswer(id.Bytes(), sign(g.event, cursor, a.body), a.header.Get(wire.HeaderSignature)); a.status != 200 || err != nil {
+		t.Errorf("gate %d from %s: %d %v", g.id, cursor, a.status, err)
+	}
+	return a
+}
+
+// TestFeedPageBuiltOnce: many gates of an event asking from one cursor
+// get the same bytes and signature, from one page built once; the JSON
+// encoding an older gate asks for is its own page; a commit makes a page
+// that ended at the log head be built again, with the new change.
+func TestFeedPageBuiltOnce(t *testing.T) {
+	f := newFixture(t)
+	ev := f.event(t)
+	const gates = 20
+	var gs []*gateDev
+	for range gates {
+		gs = append(gs, f.gate(t, ev, "Herd"))
+	}
+	up := f.gate(t, ev, "Uploader")
+	tks := f.issue(t, ev, "b1", 1200)
+	cur := gs[0].snapshotCursor(t)
+	for i := 0; i < len(tks); i += wire.MaxBatch {
+		var req wire.UploadRequest
+		for _, tk := range tks[i:min(i+wire.MaxBatch, len(tks))] {
+			req.Admissions = append(req.Admissions, up.admission(tk, kido.KindEntry, admitTime))
+		}
+		if a := up.upload(t, req); a.status != 200 {
+			t.Fatalf("upload: %d %s", a.status, a.body)
+		}
+	}
+
+	before := f.server.PagesBuilt()
+	pages := make([]answer, gates)
+	var wg sync.WaitGroup
+	for i, g := range gs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			pages[i] = g.getPage(t, cur, wire.FeedV2Type, wire.ChangesV2SignedMessage)
+		}()
+	}
+	wg.Wait()
+	if n := f.server.PagesBuilt() - before; n != 1 {
+		t.Errorf("%d gates asking from one cursor: %d pages built, want 1", gates, n)
+	}
+	for i, p := range pages {
+		if !bytes.Equal(p.body, pages[0].body) || p.header.Get(wire.HeaderSignature) != pages[0].header.Get(wire.HeaderSignature) {
+			t.Errorf("gate %d got other bytes or another signature than gate 0", i)
+		}
+	}
+	full, err := wire.UnmarshalFeed(pages[0].body)
+	if err != nil || len(full.Changes) != 1000 || pages[0].header.Get("Content-Type") != wire.FeedV2Type {
+		t.Fatalf("page: %v, %v", full, err)
+	}
+
+	// An older gate asks for JSON: a page of its own, built once too.
+	before = f.server.PagesBuilt()
+	j1 := gs[0].getPage(t, cur, "application/json", wire.ChangesSignedMessage)
+	j2 := gs[1].getPage(t, cur, "application/json", wire.ChangesSignedMessage)
+	if n := f.server.PagesBuilt() - before; n != 1 || !bytes.Equal(j1.body, j2.body) || j1.header.Get("Content-Type") != "application/json" {
+		t.Errorf("JSON pages: %d built, same bytes %v, type %q", n, bytes.Equal(j1.body, j2.body), j1.header.Get("Content-Type"))
+	}
+
+	// The rest ends at the log head: after a commit it is read again.
+	tail := gs[0].getPage(t, full.Cursor, wire.FeedV2Type, wire.ChangesV2SignedMessage)
+	if p, err := wire.UnmarshalFeed(tail.body); err != nil || len(p.Changes) != len(tks)-1000 {
+		t.Fatalf("tail: %+v, %v", p, err)
+	}
+	more := f.issue(t, ev, "b2", 1)
+	if a := up.upload(t, wire.UploadRequest{Admissions: []kido.Admission{up.admission(more[0], kido.KindEntry, admitTime)}}); a.status != 200 {
+		t.Fatalf("upload: %d %s", a.status, a.body)
+	}
+	again := gs[1].getPage(t, full.Cursor, wire.FeedV2Type, wire.ChangesV2SignedMessage)
+	p, err := wire.UnmarshalFeed(again.body)
+	if err != nil || len(p.Changes) < len(tks)-1000+1 {
+		t.Fatalf("tail after a commit: %d changes, %v; want the new admission too", len(p.Changes), err)
+	}
+}
