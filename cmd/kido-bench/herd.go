@@ -112,6 +112,7 @@ func runHerd(ctx context.Context, h *harness) ([]row, error) {
 		}
 	}
 	learnedAtEnd, fewestAtEnd := gp.learned(), gp.fewestLearned()
+	serverFeed := s.cpu() - serverAtConv // the feed's, since the uploads are over
 	healthAt, healthLat, healthErrs := health()
 	sum, gatesCPU, err := gp.stop()
 	if err != nil {
@@ -200,6 +201,9 @@ func runHerd(ctx context.Context, h *harness) ([]row, error) {
 	} else {
 		feed += fmt.Sprintf("; %.1f%% of all by %s, when the run stopped", 100*float64(learnedAtEnd)/float64(want), secs(limit))
 	}
+	if served := learnedAtEnd - learnedAtConv; served > 0 {
+		feed += fmt.Sprintf("; server CPU %.1f s per million admissions served after convergence (%.1f s for %s)", serverFeed.Seconds()*1e6/float64(served), serverFeed.Seconds(), count(served))
+	}
 	catchName := "herd: delta feed catch-up, from convergence until every gate knows 99% of the others' admissions"
 	if feed99 > 0 {
 		rows = append(rows, within(catchName, feed, "< 120 s", feed99.Seconds(), 120, false))
@@ -220,9 +224,9 @@ func runHerd(ctx context.Context, h *harness) ([]row, error) {
 
 // gatesProcess is the herd-gates process (see runHerdGates).
 type gatesProcess struct {
-	cmd   *exec.Cmd
-	stdin io.WriteCloser
-	lines chan string
+	cmd    *exec.Cmd
+	stdin  io.WriteCloser
+	lines  chan string
 	mu     sync.Mutex
 	n      int // the last "learned" count
 	fewest int // and the fewest one gate had learned
@@ -410,23 +414,6 @@ func prepareHerd(ctx context.Context, h *harness, s *serverProc) ([]*herdGate, [
 		gates[i] = &herdGate{syncGate: &syncGate{id: resp.Gate.ID}, credential: resp.Credential}
 		identity = resp.Server.ID
 	}
-	type enrolled struct {
-		encoding   string
-		id         uint32
-		credential string
-	}
-	var spareIDs []enrolled
-	for _, enc := range spareEncodings {
-		gc, err := s.admin.AddGate(ctx, event, wire.GateCreate{Name: "Spare " + enc, Direction: kido.DirectionEntry})
-		if err != nil {
-			return nil, nil, 0, err
-		}
-		resp, err := anon.Enroll(ctx, gc.Code, "bench-spare-"+enc)
-		if err != nil {
-			return nil, nil, 0, err
-		}
-		spareIDs = append(spareIDs, enrolled{enc, resp.Gate.ID, resp.Credential})
-	}
 	// The snapshot is the same for every gate but for Gate.
 	c, err := client.New(s.url, gates[0].credential, nil)
 	if err != nil {
@@ -448,18 +435,48 @@ func prepareHerd(ctx context.Context, h *harness, s *serverProc) ([]*herdGate, [
 		byID[g.ID] = g
 	}
 	h.logf("herd: %d gates enrolled, snapshot of %s tickets downloaded; building replicas and scanning", len(gates), count(len(snap.Roster)))
+	// The spare gates are enrolled after the herd's snapshot and start from
+	// a snapshot of their own, whose cursor is a few changes (their own
+	// enrolments) past the herd's: their pages are other pages than the
+	// herd's, built for them alone, as one gate catching up by itself is.
+	type enrolled struct {
+		encoding   string
+		id         uint32
+		credential string
+	}
+	var spareIDs []enrolled
+	for _, enc := range spareEncodings {
+		gc, err := s.admin.AddGate(ctx, event, wire.GateCreate{Name: "Spare " + enc, Direction: kido.DirectionEntry})
+		if err != nil {
+			return nil, nil, 0, err
+		}
+		resp, err := anon.Enroll(ctx, gc.Code, "bench-spare-"+enc)
+		if err != nil {
+			return nil, nil, 0, err
+		}
+		spareIDs = append(spareIDs, enrolled{enc, resp.Gate.ID, resp.Credential})
+	}
 	var spares []*spareGate
 	for _, e := range spareIDs {
-		own := *snap
-		own.Gate, own.Roster = byID[e.id], nil
-		g, err := newSpareGate(ctx, spareDir(h, e.encoding), &own, s.url, e.id, e.credential)
+		sc, err := client.New(s.url, e.credential, nil)
+		if err != nil {
+			return nil, spares, 0, err
+		}
+		if sc, err = sc.Pinned(client.Pin{Identity: identity, Event: event, Gate: e.id}); err != nil {
+			return nil, spares, 0, err
+		}
+		own, err := sc.Snapshot(ctx)
+		if err != nil {
+			return nil, spares, 0, err
+		}
+		own.Roster = nil
+		g, err := newSpareGate(ctx, spareDir(h, e.encoding), own, s.url, e.id, e.credential)
 		if err != nil {
 			return nil, spares, 0, err
 		}
 		g.encoding = e.encoding
 		spares = append(spares, g)
 	}
-
 	t0 = time.Now()
 	jobs := make(chan int)
 	errs := make(chan error, len(gates))
