@@ -359,6 +359,11 @@ func mergeAdmissions(ctx context.Context, tx *sql.Tx, as []kido.Admission) (Merg
 	if len(as) == 0 {
 		return m, nil
 	}
+	// Under a context that can end, the driver starts a goroutine per
+	// statement to watch it: most of a statement's cost here, a thousand
+	// times per feed page. The transaction ignores cancellation anyway
+	// (Replica.begin).
+	ctx = context.WithoutCancel(ctx)
 	// Most admissions a feed answer carries are new: inserting first costs
 	// them one statement; only a key already held is looked up.
 	ins, err := tx.PrepareContext(ctx, "INSERT INTO admissions (gate, seq, serial, tier, kind, at, corrected, text, hash, reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (gate, seq) DO NOTHING")
