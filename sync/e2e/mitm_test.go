@@ -21,6 +21,7 @@ import (
 
 	"kido.dev/kido"
 	"kido.dev/kido/gate/gatedir"
+	"kido.dev/kido/sync/wire"
 	"kido.dev/kido/ticket"
 )
 
@@ -75,6 +76,9 @@ func (m *mitm) modify(resp *http.Response) error {
 	if !m.attack.Load() || resp.StatusCode != http.StatusOK || (path != "/v1/gate/changes" && path != "/v1/gate/snapshot") {
 		return nil
 	}
+	if path == "/v1/gate/changes" && resp.Header.Get("Content-Type") == wire.FeedV2Type {
+		return m.rewriteFeed(resp)
+	}
 	var key any
 	kb, _ := json.Marshal(m.key)
 	json.Unmarshal(kb, &key)
@@ -85,6 +89,31 @@ func (m *mitm) modify(resp *http.Response) error {
 			doc["keys"] = append(doc["keys"].([]any), key)
 		}
 	})
+}
+
+// rewriteFeed adds the attacker's key to a compact feed page (version 2,
+// docs/sync-protocol.md §4.5), keeping every header but the length.
+func (m *mitm) rewriteFeed(resp *http.Response) error {
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		return err
+	}
+	ch, err := wire.UnmarshalFeed(body)
+	if err != nil {
+		return err
+	}
+	key := m.key
+	ch.Changes = append(ch.Changes, wire.Change{Kind: wire.ChangeKey, Key: &key})
+	out, err := wire.MarshalFeed(ch)
+	if err != nil {
+		return err
+	}
+	resp.Body = io.NopCloser(bytes.NewReader(out))
+	resp.ContentLength = int64(len(out))
+	resp.Header.Set("Content-Length", strconv.Itoa(len(out)))
+	m.tampered.Add(1)
+	return nil
 }
 
 // rewrite replaces resp's JSON object body by what change makes of it,
