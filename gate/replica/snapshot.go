@@ -364,56 +364,102 @@ func mergeAdmissions(ctx context.Context, tx *sql.Tx, as []kido.Admission) (Merg
 	// times per feed page. The transaction ignores cancellation anyway
 	// (Replica.begin).
 	ctx = context.WithoutCancel(ctx)
-	// Most admissions a feed answer carries are new: inserting first costs
-	// them one statement; only a key already held is looked up.
-	ins, err := tx.PrepareContext(ctx, "INSERT INTO admissions (gate, seq, serial, tier, kind, at, corrected, text, hash, reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (gate, seq) DO NOTHING")
-	if err != nil {
-		return m, err
-	}
-	defer ins.Close()
+	// Most admissions a feed answer carries are new: they are inserted
+	// mergeChunk at a time, one statement each (a statement per admission
+	// cost most of a catching-up gate's CPU in database/sql and cgo); only
+	// a chunk in which some key was held already is looked at row by row.
+	var ins *sql.Stmt
+	defer func() {
+		if ins != nil {
+			ins.Close()
+		}
+	}()
 	var get, alt *sql.Stmt
-	for _, a := range as {
-		res, err := ins.ExecContext(ctx, a.Gate, a.Seq, a.Serial, a.Tier, a.Kind, toNanos(a.At), toNanos(a.Corrected), a.Text, a.Hash, a.Reason)
+	args := make([]any, 0, 10*mergeChunk)
+	for len(as) > 0 {
+		chunk := as[:min(mergeChunk, len(as))]
+		as = as[len(chunk):]
+		args = args[:0]
+		for _, a := range chunk {
+			args = append(args, a.Gate, a.Seq, a.Serial, a.Tier, a.Kind, toNanos(a.At), toNanos(a.Corrected), a.Text, a.Hash, a.Reason)
+		}
+		var res sql.Result
+		var err error
+		if len(chunk) == mergeChunk {
+			if ins == nil {
+				if ins, err = tx.PrepareContext(ctx, insertAdmissions(mergeChunk)); err != nil {
+					return m, err
+				}
+			}
+			res, err = ins.ExecContext(ctx, args...)
+		} else {
+			res, err = tx.ExecContext(ctx, insertAdmissions(len(chunk)), args...)
+		}
 		if err != nil {
 			return m, err
 		}
-		if n, err := res.RowsAffected(); err != nil || n == 1 {
-			m.Added++
-			if err != nil {
-				return m, err
-			}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return m, err
+		}
+		m.Added += int(n)
+		if int(n) == len(chunk) {
 			continue
 		}
+		// Some keys were held: every key of the chunk is held now, and
+		// those held with another record are kept beside it.
 		if get == nil {
 			if get, err = tx.PrepareContext(ctx, "SELECT hash FROM admissions WHERE gate = ? AND seq = ?"); err != nil {
 				return m, err
 			}
 			defer get.Close()
 		}
-		var held string
-		if err := get.QueryRowContext(ctx, a.Gate, a.Seq).Scan(&held); err != nil {
-			return m, err
-		}
-		// A compact page carries a check, the first 16 hex digits of the
-		// hash: a record is the same when those agree.
-		if wire.SameRecord(held, a.Hash) {
-			m.Known++
-			continue
-		}
-		if alt == nil {
-			if alt, err = tx.PrepareContext(ctx, `INSERT INTO conflicting_admissions (gate, seq, serial, tier, kind, at, corrected, text, hash, reason)
-				SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10 WHERE NOT EXISTS (SELECT 1 FROM conflicting_admissions
-				WHERE gate = ?1 AND seq = ?2 AND substr(hash, 1, 16) = substr(?9, 1, 16))`); err != nil {
+		for _, a := range chunk {
+			var held string
+			if err := get.QueryRowContext(ctx, a.Gate, a.Seq).Scan(&held); err != nil {
 				return m, err
 			}
-			defer alt.Close()
+			// A compact feed page carries a check, the first 16 hex digits
+			// of the hash: a record is the same when those agree.
+			if wire.SameRecord(held, a.Hash) {
+				continue
+			}
+			if alt == nil {
+				if alt, err = tx.PrepareContext(ctx, `INSERT INTO conflicting_admissions (gate, seq, serial, tier, kind, at, corrected, text, hash, reason)
+					SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10 WHERE NOT EXISTS (SELECT 1 FROM conflicting_admissions
+					WHERE gate = ?1 AND seq = ?2 AND substr(hash, 1, 16) = substr(?9, 1, 16))`); err != nil {
+					return m, err
+				}
+				defer alt.Close()
+			}
+			if _, err := alt.ExecContext(ctx, a.Gate, a.Seq, a.Serial, a.Tier, a.Kind, toNanos(a.At), toNanos(a.Corrected), a.Text, a.Hash, a.Reason); err != nil {
+				return m, err
+			}
+			m.Conflicting++
 		}
-		if _, err := alt.ExecContext(ctx, a.Gate, a.Seq, a.Serial, a.Tier, a.Kind, toNanos(a.At), toNanos(a.Corrected), a.Text, a.Hash, a.Reason); err != nil {
-			return m, err
-		}
-		m.Conflicting++
+		m.Known += len(chunk) - int(n)
 	}
+	m.Known -= m.Conflicting
 	return m, nil
+}
+
+// mergeChunk is how many admissions one statement of mergeAdmissions
+// inserts: 1,000 parameters, far below SQLite's limit.
+const mergeChunk = 100
+
+// insertAdmissions returns the statement that inserts n admissions, each
+// unless its key is held.
+func insertAdmissions(n int) string {
+	var b strings.Builder
+	b.WriteString("INSERT INTO admissions (gate, seq, serial, tier, kind, at, corrected, text, hash, reason) VALUES ")
+	for i := range n {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+	}
+	b.WriteString(" ON CONFLICT (gate, seq) DO NOTHING")
+	return b.String()
 }
 
 func containsGate(gs []kido.Gate, id uint32) bool {

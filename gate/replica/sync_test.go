@@ -677,3 +677,34 @@ func TestFeedChecksOnly(t *testing.T) {
 		t.Errorf("conflicting %d, want 1", st.Conflicting)
 	}
 }
+
+// TestMergeInChunks: a page longer than one insert statement's chunk,
+// with keys already held in the middle of one, counts every admission
+// once, as added, known or conflicting.
+func TestMergeInChunks(t *testing.T) {
+	r, _ := newReplica(t, 10, gatetest.GateBoth)
+	at := time.Now().Add(-time.Hour)
+	var first []wire.Change
+	for seq := uint64(120); seq < 130; seq++ {
+		a := admission(9, seq, uint32(1000+seq), at)
+		first = append(first, wire.Change{Kind: wire.ChangeAdmission, Admission: &a})
+	}
+	if _, err := r.ApplyChanges(ctx, changesOf("c1", first...)); err != nil {
+		t.Fatal(err)
+	}
+	var page []wire.Change
+	for seq := uint64(1); seq <= 250; seq++ {
+		a := admission(9, seq, uint32(1000+seq), at)
+		if seq == 125 {
+			a = admission(9, seq, 7, at) // another record under a held key
+		}
+		page = append(page, wire.Change{Kind: wire.ChangeAdmission, Admission: &a})
+	}
+	ap, err := r.ApplyChanges(ctx, compact(t, "c2", page...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := (Merge{Added: 240, Known: 9, Conflicting: 1}); ap.Admissions != want {
+		t.Errorf("merge %+v, want %+v", ap.Admissions, want)
+	}
+}
