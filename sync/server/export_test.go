@@ -48,6 +48,13 @@ func (s *Server) MetricNames() []string {
 
 var fqName = regexp.MustCompile(`fqName: "([^"]+)"`)
 
-// PagesBuilt returns how many feed pages the server has built (read,
-// encoded, compressed and signed) so far.
-func (s *Server) PagesBuilt() int { return s.pages.built() }
+// PagesBuilt returns how many times the server has built (read, encoded,
+// compressed and signed) the feed page of event from cursor, compact or
+// JSON.
+func (s *Server) PagesBuilt(event uint32, cursor string, compact bool) int {
+	enc := feedJSON
+	if compact {
+		enc = feedCompact
+	}
+	return s.pages.built(pageKey{event: event, cursor: cursor, enc: enc})
+}

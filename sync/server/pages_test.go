@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"sync"
 	"testing"
+	"time"
 
 	"kido.dev/kido"
 	"kido.dev/kido/sync/wire"
@@ -36,9 +37,10 @@ func (g *gateDev) getPage(t testing.TB, cursor, accept string, sign func(uint32,
 }
 
 // TestFeedPageBuiltOnce: many gates of an event asking from one cursor
-// get the same bytes and signature, from one page built once; the JSON
-// encoding an older gate asks for is its own page; a commit makes a page
-// that ended at the log head be built again, with the new change.
+// get the same bytes and signature, from one page built once; the page
+// after a full one is built before it is asked for; the JSON encoding an
+// older gate asks for is its own page; a commit makes a page that ended
+// at the log head be built again, with the new change.
 func TestFeedPageBuiltOnce(t *testing.T) {
 	f := newFixture(t)
 	ev := f.event(t)
@@ -60,7 +62,6 @@ func TestFeedPageBuiltOnce(t *testing.T) {
 		}
 	}
 
-	before := f.server.PagesBuilt()
 	pages := make([]answer, gates)
 	var wg sync.WaitGroup
 	for i, g := range gs {
@@ -71,7 +72,7 @@ func TestFeedPageBuiltOnce(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	if n := f.server.PagesBuilt() - before; n != 1 {
+	if n := f.server.PagesBuilt(ev, cur, true); n != 1 {
 		t.Errorf("%d gates asking from one cursor: %d pages built, want 1", gates, n)
 	}
 	for i, p := range pages {
@@ -84,11 +85,18 @@ func TestFeedPageBuiltOnce(t *testing.T) {
 		t.Fatalf("page: %v, %v", full, err)
 	}
 
+	// The next page is being built already.
+	for deadline := time.Now().Add(10 * time.Second); f.server.PagesBuilt(ev, full.Cursor, true) == 0; {
+		if time.Now().After(deadline) {
+			t.Fatal("the page after a full one was not built before it was asked for")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+
 	// An older gate asks for JSON: a page of its own, built once too.
-	before = f.server.PagesBuilt()
 	j1 := gs[0].getPage(t, cur, "application/json", wire.ChangesSignedMessage)
 	j2 := gs[1].getPage(t, cur, "application/json", wire.ChangesSignedMessage)
-	if n := f.server.PagesBuilt() - before; n != 1 || !bytes.Equal(j1.body, j2.body) || j1.header.Get("Content-Type") != "application/json" {
+	if n := f.server.PagesBuilt(ev, cur, false); n != 1 || !bytes.Equal(j1.body, j2.body) || j1.header.Get("Content-Type") != "application/json" {
 		t.Errorf("JSON pages: %d built, same bytes %v, type %q", n, bytes.Equal(j1.body, j2.body), j1.header.Get("Content-Type"))
 	}
 
