@@ -40,6 +40,15 @@ type catchUp struct {
 // newSpareGate builds the replica of a spare gate in dir from snap (with
 // no roster: catching up never reads it).
 func newSpareGate(ctx context.Context, dir string, snap *wire.Snapshot, url string, id uint32, credential string) (*spareGate, error) {
+	r, err := replicaFrom(ctx, dir, snap, url)
+	if err != nil {
+		return nil, err
+	}
+	return &spareGate{id: id, credential: credential, r: r}, nil
+}
+
+// replicaFrom creates a gate's replica in dir and applies snap to it.
+func replicaFrom(ctx context.Context, dir string, snap *wire.Snapshot, url string) (*replica.Replica, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
 	}
@@ -51,7 +60,7 @@ func newSpareGate(ctx context.Context, dir string, snap *wire.Snapshot, url stri
 		r.Close()
 		return nil, err
 	}
-	return &spareGate{id: id, credential: credential, r: r}, nil
+	return r, nil
 }
 
 // catchUpFeed pulls the feed with g's replica, as fast as it answers (wait

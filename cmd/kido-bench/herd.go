@@ -20,7 +20,6 @@ import (
 	"kido.dev/kido"
 	"kido.dev/kido/gate"
 	"kido.dev/kido/gate/bench"
-	"kido.dev/kido/gate/gatedir"
 	"kido.dev/kido/gate/replica"
 	"kido.dev/kido/sync/client"
 	"kido.dev/kido/sync/wire"
@@ -519,15 +518,9 @@ func prepareHerd(ctx context.Context, h *harness, s *serverProc) ([]*herdGate, [
 // queueAdmissions builds a gate's replica in dir from snap and scans every
 // ticket there, as an offline gate would; each must be admitted.
 func queueAdmissions(ctx context.Context, dir string, snap *wire.Snapshot, url string, tickets []wire.IssuedTicket) (*replica.Replica, error) {
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, err
-	}
-	r, err := replica.Create(gatedir.Replica(dir), replica.Options{})
+	r, err := replicaFrom(ctx, dir, snap, url)
 	if err != nil {
 		return nil, err
-	}
-	if err := r.Apply(ctx, snap, url); err != nil {
-		return r, err
 	}
 	for _, t := range tickets {
 		d, err := r.Scan(ctx, gate.Line{Text: t.Text, Length: int64(len(t.Text))}, false)
