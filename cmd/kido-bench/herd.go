@@ -111,7 +111,8 @@ func runHerd(ctx context.Context, h *harness) ([]row, error) {
 		}
 	}
 	learnedAtEnd, fewestAtEnd := gp.learned(), gp.fewestLearned()
-	serverFeed := s.cpu() - serverAtConv // the feed's, since the uploads are over
+	// The feed's, since the uploads are over.
+	serverFeed, gatesFeed, feedWall := s.cpu()-serverAtConv, processCPU(gp.cmd.Process.Pid)-gatesAtConv, time.Since(convAt)
 	healthAt, healthLat, healthErrs := health()
 	sum, gatesCPU, err := gp.stop()
 	if err != nil {
@@ -201,7 +202,8 @@ func runHerd(ctx context.Context, h *harness) ([]row, error) {
 		feed += fmt.Sprintf("; %.1f%% of all by %s, when the run stopped", 100*float64(learnedAtEnd)/float64(want), secs(limit))
 	}
 	if served := learnedAtEnd - learnedAtConv; served > 0 {
-		feed += fmt.Sprintf("; server CPU %.1f s per million admissions served after convergence (%.1f s for %s)", serverFeed.Seconds()*1e6/float64(served), serverFeed.Seconds(), count(served))
+		feed += fmt.Sprintf("; after convergence %s admissions learned in %s (%.0f/s), server CPU %.1f s (%.2f s per million served), gates CPU %.1f s (%.1f µs per admission applied)",
+			count(served), secs(feedWall), float64(served)/feedWall.Seconds(), serverFeed.Seconds(), serverFeed.Seconds()*1e6/float64(served), gatesFeed.Seconds(), gatesFeed.Seconds()*1e6/float64(served))
 	}
 	catchName := "herd: delta feed catch-up, from convergence until every gate knows 99% of the others' admissions"
 	if feed99 > 0 {
