@@ -14,14 +14,8 @@ import (
 	"kido.dev/kido/sync/wire"
 )
 
-// The most changes one feed answer carries: a JSON page (about 450 bytes
-// a change) as always, a compact one (about 10 bytes compressed) five
-// times as many by default (Config.CompactPage), so that a catching-up gate commits, and fsyncs, once per
-// 5,000 admissions instead of once per 1,000 (docs/sync-protocol.md §4.1).
-const (
-	maxChanges        = 1000
-	maxCompactChanges = 5000
-)
+// maxChanges is the most changes one feed answer carries.
+const maxChanges = 1000
 
 // hub wakes the long-polls of an event when changes for it commit
 // (docs/sync-protocol.md §4.3): each event has a channel that is closed
@@ -192,14 +186,14 @@ func (s *Server) changes(w http.ResponseWriter, r *http.Request, tok wire.Token)
 // pages read at once: a feed catching up pages through the log as fast as
 // gates ask, and with a read per waiting gate at once it would take every
 // core from uploads and health; one less than the cores leaves them one.
-func (s *Server) readFeed(ctx context.Context, ev uint32, cur Cursor, limit int) (FeedPage, error) {
+func (s *Server) readFeed(ctx context.Context, ev uint32, cur Cursor) (FeedPage, error) {
 	select {
 	case s.feedReads <- struct{}{}:
 		defer func() { <-s.feedReads }()
 	case <-ctx.Done():
 		return FeedPage{}, ctx.Err()
 	}
-	return s.store.Changes(ctx, ev, cur, limit)
+	return s.store.Changes(ctx, ev, cur, maxChanges)
 }
 
 // yieldCheck is how often a long-poll held back by uploads looks again.

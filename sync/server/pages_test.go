@@ -2,7 +2,6 @@ package server_test
 
 import (
 	"bytes"
-	"encoding/json"
 	"net/http"
 	"net/url"
 	"sync"
@@ -10,7 +9,6 @@ import (
 	"time"
 
 	"kido.dev/kido"
-	"kido.dev/kido/sync/server"
 	"kido.dev/kido/sync/wire"
 	"kido.dev/kido/ticket"
 )
@@ -44,8 +42,7 @@ func (g *gateDev) getPage(t testing.TB, cursor, accept string, sign func(uint32,
 // older gate asks for is its own page; a commit makes a page that ended
 // at the log head be built again, with the new change.
 func TestFeedPageBuiltOnce(t *testing.T) {
-	// Compact pages of 1,000 changes, as JSON ones: the test stays small.
-	f := newFixtureWith(t, func(c *server.Config) { c.CompactPage = 1000 })
+	f := newFixture(t)
 	ev := f.event(t)
 	const gates = 20
 	var gs []*gateDev
@@ -116,33 +113,5 @@ func TestFeedPageBuiltOnce(t *testing.T) {
 	p, err := wire.UnmarshalFeed(again.body)
 	if err != nil || len(p.Changes) < len(tks)-1000+1 {
 		t.Fatalf("tail after a commit: %d changes, %v; want the new admission too", len(p.Changes), err)
-	}
-}
-
-// TestCompactPagesHoldMore: a compact page carries up to 5,000 changes, a
-// JSON page 1,000 as always (docs/sync-protocol.md §4.1).
-func TestCompactPagesHoldMore(t *testing.T) {
-	f := newFixture(t)
-	ev := f.event(t)
-	g := f.gate(t, ev, "North")
-	cur := g.snapshotCursor(t)
-	tks := f.issue(t, ev, "b1", 1200)
-	for i := 0; i < len(tks); i += wire.MaxBatch {
-		var req wire.UploadRequest
-		for _, tk := range tks[i:min(i+wire.MaxBatch, len(tks))] {
-			req.Admissions = append(req.Admissions, g.admission(tk, kido.KindEntry, admitTime))
-		}
-		if a := g.upload(t, req); a.status != 200 {
-			t.Fatalf("upload: %d %s", a.status, a.body)
-		}
-	}
-	j := g.getPage(t, cur, "application/json", wire.ChangesSignedMessage)
-	var jp wire.Changes
-	if err := json.Unmarshal(j.body, &jp); err != nil || len(jp.Changes) != 1000 {
-		t.Errorf("JSON page: %d changes, %v; want 1,000", len(jp.Changes), err)
-	}
-	c := g.getPage(t, cur, wire.FeedV2Type, wire.ChangesV2SignedMessage)
-	if cp, err := wire.UnmarshalFeed(c.body); err != nil || len(cp.Changes) < len(tks) {
-		t.Errorf("compact page: %v; want all %d admissions and more", err, len(tks))
 	}
 }

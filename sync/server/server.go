@@ -36,9 +36,6 @@ type Config struct {
 	// feed pages read from the store at once (default one less than
 	// GOMAXPROCS, at least 1).
 	UploadWorkers, LongPolls, Snapshots, FeedReads int
-	// CompactPage is the most changes a compact feed page carries
-	// (docs/sync-protocol.md §4.1; default 5,000).
-	CompactPage int
 	// Retention is how long change-log rows are kept at least (default and
 	// minimum 7 days; rows of an event are also kept until 24 h after its
 	// end).
@@ -72,16 +69,14 @@ type Server struct {
 	info       wire.Server
 	enrolGuard *enrolGuard
 
-	feed  *hub
-	pages *pageCache
-	// compactPage is the most changes of a compact feed page.
-	compactPage int
-	marks       *marks
-	hbs         heartbeats
-	uploads     *budget
-	uploading   inflight // gates with an upload in progress
-	polling     inflight // gates with a long-poll in progress
-	snapping    inflight // gates with a snapshot in progress
+	feed      *hub
+	pages     *pageCache
+	marks     *marks
+	hbs       heartbeats
+	uploads   *budget
+	uploading inflight // gates with an upload in progress
+	polling   inflight // gates with a long-poll in progress
+	snapping  inflight // gates with a snapshot in progress
 	// lastUploadShed is when an upload was last shed (Unix ns, 0: never).
 	lastUploadShed atomic.Int64
 	polls          chan struct{} // one place per long-poll
@@ -132,7 +127,6 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	s.polls = make(chan struct{}, cmp.Or(cfg.LongPolls, 2048))
 	s.snapshots = make(chan struct{}, cmp.Or(cfg.Snapshots, 2))
 	s.feedReads = make(chan struct{}, cmp.Or(cfg.FeedReads, max(1, runtime.GOMAXPROCS(0)-1)))
-	s.compactPage = cmp.Or(cfg.CompactPage, maxCompactChanges)
 	s.feed = newHub()
 	s.pages = newPageCache()
 	s.marks = newMarks()
