@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 	_ "time/tzdata" // event time zones work on hosts without a zoneinfo database
 
@@ -118,6 +119,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if c.uploadWorkers < 1 || c.longPolls < 1 || c.maxConns < 1 {
 		return errors.New("-upload-workers, -long-polls and -max-conns must be at least 1")
 	}
+	if err := checkListen(c.listen); err != nil {
+		return err
+	}
 	if c.db != "" && !strings.HasPrefix(c.db, "postgres://") && !strings.HasPrefix(c.db, "postgresql://") {
 		return errors.New("-db takes a postgres:// URL\nhint: leave -db out to keep the SQLite database in the data directory")
 	}
@@ -129,6 +133,22 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	log := slog.New(slog.NewTextHandler(stderr, nil))
 	return serve(ctx, c, log)
+}
+
+// checkListen refuses a -listen address that is not HOST:PORT before
+// anything is created: a typo must not leave a fresh data directory behind.
+func checkListen(addr string) error {
+	host, port, err := net.SplitHostPort(addr)
+	if err == nil {
+		_, err = net.LookupPort("tcp", port)
+	}
+	if err == nil && strings.ContainsAny(host, " /") {
+		err = fmt.Errorf("host %q is not a host name or IP address", host)
+	}
+	if err != nil {
+		return fmt.Errorf("-listen %q is not HOST:PORT: %v\nhint: give a host and port, such as 127.0.0.1:8700, 0.0.0.0:8700 (all interfaces) or [::1]:8700", addr, err)
+	}
+	return nil
 }
 
 func serve(ctx context.Context, c config, log *slog.Logger) error {
@@ -176,7 +196,10 @@ func serve(ctx context.Context, c config, log *slog.Logger) error {
 
 	l, err := net.Listen("tcp", c.listen)
 	if err != nil {
-		return fmt.Errorf("listen: %w\nhint: is another kido-server running on %s? choose another -listen address", err, c.listen)
+		if errors.Is(err, syscall.EADDRINUSE) {
+			return fmt.Errorf("listen: %w\nhint: is another kido-server running on %s? choose another -listen address", err, c.listen)
+		}
+		return fmt.Errorf("listen: %w\nhint: -listen takes HOST:PORT with HOST an address of this machine (or empty for all), such as 127.0.0.1:8700", err)
 	}
 	scheme := "http"
 	if c.certFile != "" {
