@@ -36,3 +36,17 @@ func TestListenFlag(t *testing.T) {
 		t.Errorf("-listen on an address in use: %v", err)
 	}
 }
+
+// TestHelpPlaceholders: -h names each flag's value by what it is (the
+// backquoted word of its usage), exits 0 and prints no error.
+func TestHelpPlaceholders(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	if err := run(t.Context(), []string{"-h"}, noEnv, &stdout, &stderr); err != nil {
+		t.Fatalf("-h: %v", err)
+	}
+	for _, want := range []string{"-long-polls n\n", "-max-conns n\n", "-upload-workers n\n", "-change-retention duration\n", "-listen address\n"} {
+		if !strings.Contains(stderr.String(), want) {
+			t.Errorf("-h lacks %q:\n%s", want, stderr.String())
+		}
+	}
+}
