@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"fmt"
@@ -126,4 +127,29 @@ func cmdLock(ts *testscript.TestScript, neg bool, args []string) {
 		tx.Rollback()
 		db.Close()
 	})
+}
+
+// TestUsageExitStatus: every usage error, of the binary or of a
+// subcommand, exits 2 with one error line and one hint; -h exits 0.
+func TestUsageExitStatus(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want int
+	}{
+		{[]string{"bogus"}, exitUsage},
+		{[]string{"sync", "-bogus"}, exitUsage},
+		{[]string{"scan", "-leeway", "x"}, exitUsage},
+		{[]string{"doctor", "extra"}, exitUsage},
+		{[]string{"sync", "-h"}, exitOK},
+		{[]string{"-h"}, exitOK},
+	} {
+		var stdout, stderr bytes.Buffer
+		got := exitCode(run(context.Background(), tc.args, strings.NewReader(""), &stdout, &stderr), &stderr)
+		if got != tc.want {
+			t.Errorf("kido-gate %s: exit %d, want %d\n%s", strings.Join(tc.args, " "), got, tc.want, stderr.String())
+		}
+		if lines := strings.Count(stderr.String(), "\n"); tc.want == exitUsage && (lines != 2 || !strings.Contains(stderr.String(), "\nhint: ")) {
+			t.Errorf("kido-gate %s said %d lines, want an error and a hint:\n%s", strings.Join(tc.args, " "), lines, stderr.String())
+		}
+	}
 }

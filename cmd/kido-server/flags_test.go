@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"errors"
 	"net"
 	"os"
 	"path/filepath"
@@ -47,6 +48,41 @@ func TestHelpPlaceholders(t *testing.T) {
 	for _, want := range []string{"-long-polls n\n", "-max-conns n\n", "-upload-workers n\n", "-change-retention duration\n", "-listen address\n"} {
 		if !strings.Contains(stderr.String(), want) {
 			t.Errorf("-h lacks %q:\n%s", want, stderr.String())
+		}
+	}
+}
+
+// TestUsageErrors: a bad flag or argument, of kido-server or a subcommand,
+// is a usage error (main exits 2) of one line and a hint, with no help
+// printed; -h prints the help and is no error.
+func TestUsageErrors(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"-bogus"}, "flag provided but not defined: -bogus\nhint: kido-server -h shows the flags"},
+		{[]string{"bogus"}, "unknown command \"bogus\"\nhint: kido-server -h shows the commands and flags"},
+		{[]string{"-max-conns", "x"}, "invalid value \"x\" for flag -max-conns: parse error\nhint: kido-server -h shows the flags"},
+		{[]string{"backup", "-bogus"}, "hint: kido-server backup -h shows the flags"},
+		{[]string{"restore", "-bogus"}, "hint: kido-server restore -h shows the flags"},
+		{[]string{"migrate", "-bogus"}, "hint: kido-server migrate -h shows the flags"},
+		{[]string{"copy-store", "-bogus"}, "hint: kido-server copy-store -h shows the flags"},
+		{[]string{"doctor", "-bogus"}, "hint: kido-server doctor -h shows the flags"},
+		{[]string{"doctor", "extra"}, "unexpected argument \"extra\""},
+	} {
+		var stdout, stderr bytes.Buffer
+		err := run(t.Context(), tc.args, noEnv, &stdout, &stderr)
+		if !errors.As(err, new(usageError)) || !strings.Contains(err.Error(), tc.want) || strings.Count(err.Error(), "\n") != 1 {
+			t.Errorf("kido-server %s: %v; want a usage error with %q", strings.Join(tc.args, " "), err, tc.want)
+		}
+		if stdout.Len()+stderr.Len() > 0 {
+			t.Errorf("kido-server %s printed %q%q; main prints the error alone", strings.Join(tc.args, " "), stdout.String(), stderr.String())
+		}
+	}
+	for _, args := range [][]string{{"-h"}, {"backup", "-h"}, {"doctor", "-h"}} {
+		var stdout, stderr bytes.Buffer
+		if err := run(t.Context(), args, noEnv, &stdout, &stderr); err != nil || !strings.Contains(stderr.String(), "usage: kido-server") {
+			t.Errorf("kido-server %s: %v, help %q", strings.Join(args, " "), err, stderr.String())
 		}
 	}
 }

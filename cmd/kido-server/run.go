@@ -16,6 +16,7 @@ import (
 	_ "time/tzdata" // event time zones work on hosts without a zoneinfo database
 
 	"kido.dev/kido/cmd/internal/buildinfo"
+	"kido.dev/kido/cmd/internal/cliflags"
 	"kido.dev/kido/cmd/internal/dirlock"
 	"kido.dev/kido/internal/privfile"
 	"kido.dev/kido/sync/client"
@@ -60,6 +61,22 @@ Examples:
 Flags:
 `
 
+// usageError is a wrong command line: main exits 2 on it, as kido-gate
+// and kidoctl do, and 1 on any other error.
+type usageError struct{ error }
+
+func usagef(format string, a ...any) error { return usageError{fmt.Errorf(format, a...)} }
+
+// parseFlags parses a command's flags as cliflags.Parse does; a bad flag
+// is a usage error.
+func parseFlags(fs *flag.FlagSet, args []string) error {
+	err := cliflags.Parse(fs, fs.Name(), args)
+	if err != nil && !errors.Is(err, flag.ErrHelp) {
+		return usageError{err}
+	}
+	return err
+}
+
 type config struct {
 	data, db, listen, certFile, keyFile, masterKey, addrFile string
 	retention                                                time.Duration
@@ -98,7 +115,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	fs.StringVar(&c.addrFile, "addr-file", "", "write the address actually listened on to `file` once ready (for scripts; useful with -listen 127.0.0.1:0)")
 	demo := demoFlags(fs)
 	showVersion := fs.Bool("version", false, "print what this binary was built from and exit")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil
 		}
@@ -108,7 +125,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return buildinfo.Read().Write(stdout, "kido-server")
 	}
 	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected argument %q\nhint: kido-server takes flags only; see kido-server -h", fs.Arg(0))
+		return usagef("unknown command %q\nhint: kido-server -h shows the commands and flags", fs.Arg(0))
 	}
 	if (c.certFile == "") != (c.keyFile == "") {
 		return errors.New("-tls-cert and -tls-key go together\nhint: give both to serve HTTPS, or neither")
