@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"kido.dev/kido/cmd/internal/doctor"
+	"kido.dev/kido/cmd/internal/plural"
 	"kido.dev/kido/gate/gatedir"
 	"kido.dev/kido/gate/syncer"
 	"kido.dev/kido/sync/client"
@@ -227,7 +228,7 @@ func (d *gateDoctor) replica(ctx context.Context) {
 	}
 	d.hb = syncer.Heartbeat(r, version, d.env.now, free)()
 	pending := st.Pending + st.AuditsDue
-	detail := fmt.Sprintf("integrity ok, event %d %q, %s, %s, %d pending, %d KiB", st.Event.ID, st.Event.Name, count(st.Roster, "ticket", "tickets"), count(st.Passages, "passage", "passages"), pending, size>>10)
+	detail := fmt.Sprintf("integrity ok, event %d %q, %s, %s, %d pending, %d KiB", st.Event.ID, st.Event.Name, plural.Count(st.Roster, "ticket", "tickets"), plural.Count(st.Passages, "passage", "passages"), pending, size>>10)
 	status, fix := doctor.OK, ""
 	switch {
 	case st.LastSync.IsZero():
@@ -241,7 +242,7 @@ func (d *gateDoctor) replica(ctx context.Context) {
 	// kidoctl readiness holds a gate with records waiting not ready: so
 	// does the doctor.
 	if pending > 0 {
-		detail += "; " + count(pending, "record", "records") + " not uploaded yet"
+		detail += "; " + plural.Count(pending, "record", "records") + " not uploaded yet"
 		if status == doctor.OK {
 			status, fix = doctor.Warn, "upload them: kido-gate sync (kido-gate run uploads by itself)"
 		}

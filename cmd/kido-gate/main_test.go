@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
+	"errors"
+	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -150,6 +152,25 @@ func TestUsageExitStatus(t *testing.T) {
 		}
 		if lines := strings.Count(stderr.String(), "\n"); tc.want == exitUsage && (lines != 2 || !strings.Contains(stderr.String(), "\nhint: ")) {
 			t.Errorf("kido-gate %s said %d lines, want an error and a hint:\n%s", strings.Join(tc.args, " "), lines, stderr.String())
+		}
+	}
+}
+
+// TestUsageLineShowsSecurityFlags: every command that talks to the server
+// takes -ca and -insecure-http, and its usage line says so.
+func TestUsageLineShowsSecurityFlags(t *testing.T) {
+	for _, c := range commands {
+		var stdout, stderr bytes.Buffer
+		if err := run(context.Background(), []string{c.name, "-h"}, strings.NewReader(""), &stdout, &stderr); err != nil && !errors.Is(err, flag.ErrHelp) {
+			t.Fatalf("kido-gate %s -h: %v", c.name, err)
+		}
+		help := stderr.String()
+		if !strings.Contains(help, "\n  -ca file\n") {
+			continue
+		}
+		synopsis, _, _ := strings.Cut(help, "\n\n")
+		if !strings.Contains(synopsis, "[-ca FILE]") || !strings.Contains(synopsis, "[-insecure-http]") {
+			t.Errorf("kido-gate %s takes -ca and -insecure-http; its usage line does not say so:\n%s", c.name, synopsis)
 		}
 	}
 }
