@@ -14,7 +14,7 @@ import (
 	"kido.dev/kido/gate/syncer"
 )
 
-const runUsage = `usage: kido-gate run [-data DIR] [-exit] [-plain] [-offline]
+const runUsage = `usage: kido-gate run [-data DIR] [-exit] [-plain] [-offline] [-ca FILE] [-insecure-http]
 
 The terminal mode. For venue staff, kido-gate serve is the gate app: a
 full-screen page in a kiosk browser with camera, search, manual admission

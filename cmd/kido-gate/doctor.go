@@ -17,7 +17,9 @@ import (
 	"time"
 
 	"kido.dev/kido/cmd/internal/doctor"
+	"kido.dev/kido/cmd/internal/plural"
 	"kido.dev/kido/gate/gatedir"
+	"kido.dev/kido/gate/syncer"
 	"kido.dev/kido/sync/client"
 	"kido.dev/kido/sync/wire"
 )
@@ -118,6 +120,10 @@ type gateDoctor struct {
 	health              wire.Health
 	rtt                 time.Duration
 	sent                time.Time
+	// hb is the heartbeat the auth check sends, as a syncing gate would:
+	// without it the server would refresh the gate's last contact and
+	// keep an old pending count, which readiness reads as fresh.
+	hb wire.Heartbeat
 }
 
 func (d *gateDoctor) run(ctx context.Context) {
@@ -216,15 +222,32 @@ func (d *gateDoctor) replica(ctx context.Context) {
 	if fi, err := os.Stat(gatedir.Replica(d.dir)); err == nil {
 		size = fi.Size()
 	}
-	detail := fmt.Sprintf("integrity ok, event %d %q, %d tickets, %d passages, %d pending, %d KiB", st.Event.ID, st.Event.Name, st.Roster, st.Passages, st.Pending+st.AuditsDue, size>>10)
+	free := func() (int64, error) { return d.env.free(d.dir) }
+	if d.env.free == nil {
+		free = nil
+	}
+	d.hb = syncer.Heartbeat(r, version, d.env.now, free)()
+	pending := st.Pending + st.AuditsDue
+	detail := fmt.Sprintf("integrity ok, event %d %q, %s, %s, %d pending, %d KiB", st.Event.ID, st.Event.Name, plural.Count(st.Roster, "ticket", "tickets"), plural.Count(st.Passages, "passage", "passages"), pending, size>>10)
+	status, fix := doctor.OK, ""
 	switch {
 	case st.LastSync.IsZero():
-		d.r.Add("replica", doctor.Warn, detail+", never synced", "sync it: kido-gate sync")
+		status, fix, detail = doctor.Warn, "sync it: kido-gate sync", detail+", never synced"
 	case d.env.now().Sub(st.LastSync) > staleSync:
-		d.r.Add("replica", doctor.Warn, fmt.Sprintf("%s, last sync %s ago", detail, d.env.now().Sub(st.LastSync).Round(time.Second)), "sync it: kido-gate sync (kido-gate run syncs by itself)")
+		status, fix = doctor.Warn, "sync it: kido-gate sync (kido-gate run syncs by itself)"
+		detail = fmt.Sprintf("%s, last sync %s ago", detail, d.env.now().Sub(st.LastSync).Round(time.Second))
 	default:
-		d.r.Add("replica", doctor.OK, fmt.Sprintf("%s, last sync %s ago", detail, d.env.now().Sub(st.LastSync).Round(time.Second)), "")
+		detail = fmt.Sprintf("%s, last sync %s ago", detail, d.env.now().Sub(st.LastSync).Round(time.Second))
 	}
+	// kidoctl readiness holds a gate with records waiting not ready: so
+	// does the doctor.
+	if pending > 0 {
+		detail += "; " + plural.Count(pending, "record", "records") + " not uploaded yet"
+		if status == doctor.OK {
+			status, fix = doctor.Warn, "upload them: kido-gate sync (kido-gate run uploads by itself)"
+		}
+	}
+	d.r.Add("replica", status, detail, fix)
 }
 
 func (d *gateDoctor) dns(ctx context.Context) {
@@ -391,7 +414,13 @@ func (d *gateDoctor) server(ctx context.Context) {
 }
 
 func (d *gateDoctor) auth(ctx context.Context) {
-	c, err := client.New(d.url, d.cred, d.httpClient())
+	hc := d.httpClient()
+	hc.Transport = client.WithHeartbeat(hc.Transport, func() wire.Heartbeat {
+		hb := d.hb
+		hb.Time = d.env.now()
+		return hb
+	})
+	c, err := client.New(d.url, d.cred, hc)
 	if err == nil {
 		c, err = c.Pinned(d.pin) // the answer must be signed by the server enrolled with
 	}

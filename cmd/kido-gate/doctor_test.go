@@ -43,11 +43,10 @@ func freePort(t *testing.T) string {
 
 func plenty(string) (int64, error) { return 50 << 30, nil }
 
-// TestDoctor runs kido-gate doctor on an enrolled, synced gate, healthy
-// and then against each fault it names: each fault is named by the check
-// that finds it, FAIL, with what to do, and the doctor fails.
-func TestDoctor(t *testing.T) {
-	ls := startServer(t, 3)
+// syncedGate enrols the kido-gate binary as gate "North 1" of ls and
+// syncs it once; it returns the gate's data directory.
+func syncedGate(t *testing.T, ls *liveServer) string {
+	t.Helper()
 	dir := filepath.Join(t.TempDir(), "gate")
 	if out, err := gateCmd(t, "enroll", "-server", ls.url, "-code", ls.gateCode(t, "North 1"), "-data", dir); err != nil {
 		t.Fatalf("enroll: %v\n%s", err, out)
@@ -55,6 +54,15 @@ func TestDoctor(t *testing.T) {
 	if out, err := gateCmd(t, "sync", "-data", dir); err != nil {
 		t.Fatalf("sync: %v\n%s", err, out)
 	}
+	return dir
+}
+
+// TestDoctor runs kido-gate doctor on an enrolled, synced gate, healthy
+// and then against each fault it names: each fault is named by the check
+// that finds it, FAIL, with what to do, and the doctor fails.
+func TestDoctor(t *testing.T) {
+	ls := startServer(t, 3)
+	dir := syncedGate(t, ls)
 	now := time.Now()
 	good, goodPool := testcert.New(t, nil, []net.IP{net.IPv4(127, 0, 0, 1)}, now.Add(-time.Hour), now.Add(90*24*time.Hour))
 	goodTLS := tlsServer(t, ls.srv.Core.Handler(), good)
@@ -142,6 +150,41 @@ func TestDoctor(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestDoctorReportsPending: a gate holding records it has not uploaded is
+// not ready, so the doctor warns of them; and its request to the server
+// carries the replica's pending count, so the server does not take its
+// old count for fresh (docs/sync-protocol.md §6).
+func TestDoctorReportsPending(t *testing.T) {
+	ls := startServer(t, 3)
+	dir := syncedGate(t, ls)
+	if out, err := gateCmd(t, "scan", "-data", dir, ls.tickets[0].Text); err != nil {
+		t.Fatalf("scan: %v\n%s", err, out)
+	}
+	var out bytes.Buffer
+	if err := doctorWith(context.Background(), doctorEnv{now: time.Now, write: doctor.WriteProbe, free: plenty}, []string{"-data", dir, "-json"}, &out, &out); err != nil {
+		t.Fatalf("doctor: %v\n%s", err, out.String())
+	}
+	var rep doctor.Report
+	if err := json.Unmarshal(out.Bytes(), &rep); err != nil {
+		t.Fatalf("doctor -json: %v\n%s", err, out.String())
+	}
+	for _, r := range rep.Results {
+		if r.Check == "replica" && (r.Status != doctor.Warn || !strings.Contains(r.Detail, "1 record not uploaded yet") || !strings.Contains(r.Fix, "kido-gate sync")) {
+			t.Errorf("replica check with a record waiting: %+v", r)
+		}
+		if r.Check == "auth" && r.Status != doctor.OK {
+			t.Errorf("auth: %+v", r)
+		}
+	}
+	sts, err := ls.admin.GateStatuses(context.Background(), ls.event, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sts[0].Pending != 1 {
+		t.Errorf("server's pending count after the doctor's contact: %d, want the replica's 1", sts[0].Pending)
 	}
 }
 

@@ -12,7 +12,7 @@ import (
 	"kido.dev/kido/sync/wire"
 )
 
-const enrollUsage = `usage: kido-gate enroll -server URL -code CODE [-data DIR]
+const enrollUsage = `usage: kido-gate enroll -server URL -code CODE [-data DIR] [-ca FILE] [-insecure-http]
 
 Registers this device as the gate the one-time CODE names (from kidoctl
 gate add), stores its credential in DIR/credential (mode 0600), and

@@ -1,8 +1,11 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
+	"errors"
+	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -126,4 +129,48 @@ func cmdLock(ts *testscript.TestScript, neg bool, args []string) {
 		tx.Rollback()
 		db.Close()
 	})
+}
+
+// TestUsageExitStatus: every usage error, of the binary or of a
+// subcommand, exits 2 with one error line and one hint; -h exits 0.
+func TestUsageExitStatus(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want int
+	}{
+		{[]string{"bogus"}, exitUsage},
+		{[]string{"sync", "-bogus"}, exitUsage},
+		{[]string{"scan", "-leeway", "x"}, exitUsage},
+		{[]string{"doctor", "extra"}, exitUsage},
+		{[]string{"sync", "-h"}, exitOK},
+		{[]string{"-h"}, exitOK},
+	} {
+		var stdout, stderr bytes.Buffer
+		got := exitCode(run(context.Background(), tc.args, strings.NewReader(""), &stdout, &stderr), &stderr)
+		if got != tc.want {
+			t.Errorf("kido-gate %s: exit %d, want %d\n%s", strings.Join(tc.args, " "), got, tc.want, stderr.String())
+		}
+		if lines := strings.Count(stderr.String(), "\n"); tc.want == exitUsage && (lines != 2 || !strings.Contains(stderr.String(), "\nhint: ")) {
+			t.Errorf("kido-gate %s said %d lines, want an error and a hint:\n%s", strings.Join(tc.args, " "), lines, stderr.String())
+		}
+	}
+}
+
+// TestUsageLineShowsSecurityFlags: every command that talks to the server
+// takes -ca and -insecure-http, and its usage line says so.
+func TestUsageLineShowsSecurityFlags(t *testing.T) {
+	for _, c := range commands {
+		var stdout, stderr bytes.Buffer
+		if err := run(context.Background(), []string{c.name, "-h"}, strings.NewReader(""), &stdout, &stderr); err != nil && !errors.Is(err, flag.ErrHelp) {
+			t.Fatalf("kido-gate %s -h: %v", c.name, err)
+		}
+		help := stderr.String()
+		if !strings.Contains(help, "\n  -ca file\n") {
+			continue
+		}
+		synopsis, _, _ := strings.Cut(help, "\n\n")
+		if !strings.Contains(synopsis, "[-ca FILE]") || !strings.Contains(synopsis, "[-insecure-http]") {
+			t.Errorf("kido-gate %s takes -ca and -insecure-http; its usage line does not say so:\n%s", c.name, synopsis)
+		}
+	}
 }

@@ -12,6 +12,7 @@ import (
 
 	"kido.dev/kido"
 	"kido.dev/kido/cmd/internal/buildinfo"
+	"kido.dev/kido/cmd/internal/cliflags"
 	"kido.dev/kido/gate/gatedir"
 	"kido.dev/kido/gate/replica"
 	"kido.dev/kido/sync/client"
@@ -146,15 +147,14 @@ func securityFlags(fs *flag.FlagSet) *client.Security {
 	return sec
 }
 
-// parseFlags parses args, turning flag errors into usage errors.
+// parseFlags parses args as cliflags.Parse does, a bad flag being a usage
+// error (exit 2).
 func parseFlags(fs *flag.FlagSet, args []string) error {
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return errUsage // the flag package has printed the problem and usage
+	err := cliflags.Parse(fs, fs.Name(), args)
+	if err != nil && !errors.Is(err, flag.ErrHelp) {
+		return usageError(err.Error())
 	}
-	return nil
+	return err
 }
 
 // Files in the data directory, as gate/gatedir names them.

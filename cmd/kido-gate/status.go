@@ -10,6 +10,7 @@ import (
 	_ "time/tzdata" // a gate device may have no zone database, and status shows the venue's time
 
 	"kido.dev/kido"
+	"kido.dev/kido/cmd/internal/plural"
 	"kido.dev/kido/cmd/internal/termtable"
 	"kido.dev/kido/gate"
 	"kido.dev/kido/gate/replica"
@@ -156,8 +157,8 @@ func printStatus(w io.Writer, s statusOut, clock kido.Reading) error {
 		{"gate", fmt.Sprintf("%d %s, direction %s, %s", s.Gate, s.GateName, s.Direction, tiers)},
 		{"server", s.ServerURL},
 		{"tickets", fmt.Sprintf("%d in the roster, %d revoked", s.Tickets, s.Revoked)},
-		{"admitted", fmt.Sprintf("%d tickets; %d passages recorded, %d at this gate", s.Admitted, s.Passages, s.Here)},
-		{"pending", fmt.Sprintf("%d passages and %d rejected scans not yet uploaded", s.Pending, s.PendingAudits)},
+		{"admitted", fmt.Sprintf("%s; %s recorded, %d at this gate", plural.Count(s.Admitted, "ticket", "tickets"), plural.Count(s.Passages, "passage", "passages"), s.Here)},
+		{"pending", fmt.Sprintf("%s and %s not yet uploaded", plural.Count(s.Pending, "passage", "passages"), plural.Count(s.PendingAudits, "rejected scan", "rejected scans"))},
 		{"scans", fmt.Sprintf("%d, %d rejected", s.Scans, s.Rejected)},
 	}
 	if s.LastSync != nil {

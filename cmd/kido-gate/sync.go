@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"kido.dev/kido/cmd/internal/doctor"
+	"kido.dev/kido/cmd/internal/plural"
 	"kido.dev/kido/gate"
 	"kido.dev/kido/gate/gatedir"
 	"kido.dev/kido/gate/replica"
@@ -19,7 +20,7 @@ import (
 	"kido.dev/kido/sync/client"
 )
 
-const syncUsage = `usage: kido-gate sync [-data DIR] [-json] [-server URL]
+const syncUsage = `usage: kido-gate sync [-data DIR] [-json] [-server URL] [-ca FILE] [-insecure-http]
 
 Does one round of sync with the server the gate enrolled with: uploads
 every admission and rejected scan not yet acknowledged, then applies the
@@ -150,9 +151,10 @@ func checkMove(ctx context.Context, st replica.Status, to string, sec client.Sec
 }
 
 func printSync(w io.Writer, o syncOut) {
-	fmt.Fprintf(w, "uploaded %d admissions and %d rejected scans in %d requests: %d stored, %d already there, %d quarantined\n",
-		o.Admissions, o.Audits, o.Uploads, o.Stored, o.Duplicates, o.Quarantined)
-	fmt.Fprintf(w, "pulled %s in %s", count(o.Changes, "change", "changes"), count(o.Polls, "answer", "answers"))
+	fmt.Fprintf(w, "uploaded %s and %s in %s: %d stored, %d already there, %d quarantined\n",
+		plural.Count(o.Admissions, "admission", "admissions"), plural.Count(o.Audits, "rejected scan", "rejected scans"), plural.Count(o.Uploads, "request", "requests"),
+		o.Stored, o.Duplicates, o.Quarantined)
+	fmt.Fprintf(w, "pulled %s in %s", plural.Count(o.Changes, "change", "changes"), plural.Count(o.Polls, "answer", "answers"))
 	if parts := pulledParts(o.Report); len(parts) > 0 {
 		fmt.Fprintf(w, ": %s", strings.Join(parts, ", "))
 	}
@@ -161,7 +163,7 @@ func printSync(w io.Writer, o syncOut) {
 	}
 	fmt.Fprintln(w)
 	if o.Error == "" {
-		fmt.Fprintf(w, "%d records wait for upload\n", o.Pending)
+		fmt.Fprintf(w, "%s for upload\n", plural.Count(o.Pending, "record waits", "records wait"))
 	}
 	if o.Conflict != "" {
 		fmt.Fprintf(w, "SYNC CONFLICT, call the operator: %s\n", o.Conflict)
@@ -174,7 +176,7 @@ func pulledParts(r syncer.Report) []string {
 	k := r.Pulled
 	var parts []string
 	if k.Admissions > 0 {
-		p := fmt.Sprintf("%s (%d new", count(k.Admissions, "admission", "admissions"), r.Learned)
+		p := fmt.Sprintf("%s (%d new", plural.Count(k.Admissions, "admission", "admissions"), r.Learned)
 		if r.Conflicting > 0 {
 			p += fmt.Sprintf(", %d held beside this gate's own", r.Conflicting)
 		}
@@ -192,18 +194,10 @@ func pulledParts(r syncer.Report) []string {
 		{k.Voids, "void of a revoked gate", "voids of revoked gates"},
 	} {
 		if c.n > 0 {
-			parts = append(parts, count(c.n, c.one, c.many))
+			parts = append(parts, plural.Count(c.n, c.one, c.many))
 		}
 	}
 	return parts
-}
-
-// count writes n and the noun in the number n takes.
-func count(n int, one, many string) string {
-	if n == 1 {
-		return "1 " + one
-	}
-	return fmt.Sprintf("%d %s", n, many)
 }
 
 // newSyncer sets up the sync of the gate in dir with the server URL its

@@ -240,7 +240,7 @@ func TestSyncCommandAndRevocation(t *testing.T) {
 		t.Errorf("sync moved %+v", got)
 	}
 	out, _ = gateCmd(t, "sync", "-data", dir)
-	if !strings.Contains(out, "uploaded 0 admissions and 0 rejected scans in 1 requests") || !strings.Contains(out, "0 records wait for upload") {
+	if !strings.Contains(out, "uploaded 0 admissions and 0 rejected scans in 1 request") || !strings.Contains(out, "0 records wait for upload") {
 		t.Errorf("second sync:\n%s", out)
 	}
 	out, _ = gateCmd(t, "status", "-data", dir, "-json")

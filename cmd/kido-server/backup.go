@@ -36,7 +36,7 @@ func runBackup(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	data := fs.String("data", "./kido-data", "data `directory` of the server")
 	to := fs.String("to", "", "new `file` to write the copy to")
 	pgURL := fs.String("db", "", "refused: a PostgreSQL database is backed up with its own tools")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil
 		}
@@ -46,7 +46,7 @@ func runBackup(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return errors.New("backup copies the SQLite database of a data directory; a PostgreSQL database (-db) is backed up and restored with pg_dump and pg_restore or the engine's base backups\nhint: docs/ops/postgres.md, Backup and restore")
 	}
 	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected argument %q\nhint: kido-server backup takes flags only; see kido-server backup -h", fs.Arg(0))
+		return usagef("unexpected argument %q\nhint: kido-server backup takes flags only; see kido-server backup -h", fs.Arg(0))
 	}
 	if *to == "" {
 		return errors.New("backup: -to FILE is missing\nhint: kido-server backup -data /var/lib/kido -to /backup/kido-$(date +%Y%m%dT%H%M).db")

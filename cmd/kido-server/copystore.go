@@ -40,7 +40,7 @@ func runCopyStore(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	fs.Usage = func() { fmt.Fprint(stderr, copyStoreUsage); fs.PrintDefaults() }
 	from := fs.String("from", "", "data `directory` of the SQLite deployment")
 	to := fs.String("to", "", "PostgreSQL database `URL` (postgres://…)")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil
 		}

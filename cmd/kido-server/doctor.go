@@ -72,14 +72,14 @@ func doctorWith(ctx context.Context, env doctorEnv, args []string, getenv func(s
 	fl.StringVar(&c.certFile, "tls-cert", "", "TLS certificate `file` (PEM) the server serves")
 	fl.StringVar(&c.keyFile, "tls-key", "", "TLS private key `file` (PEM)")
 	asJSON := fl.Bool("json", false, "print one JSON object")
-	if err := fl.Parse(args); err != nil {
+	if err := parseFlags(fl, args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil
 		}
 		return err
 	}
 	if fl.NArg() > 0 {
-		return fmt.Errorf("unexpected argument %q\nhint: kido-server doctor takes flags only; see kido-server doctor -h", fl.Arg(0))
+		return usagef("unexpected argument %q\nhint: kido-server doctor takes flags only; see kido-server doctor -h", fl.Arg(0))
 	}
 	if c.masterKey == "" {
 		c.masterKey = filepath.Join(c.data, "master.key")

@@ -41,7 +41,7 @@ func runRestore(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	data := fl.String("data", "./kido-data", "data `directory` of the server")
 	from := fl.String("from", "", "the backup `file` to restore")
 	pgURL := fl.String("db", "", "refused: a PostgreSQL database is backed up with its own tools")
-	if err := fl.Parse(args); err != nil {
+	if err := parseFlags(fl, args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil
 		}
@@ -51,7 +51,7 @@ func runRestore(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return errors.New("restore copies the SQLite database of a data directory; a PostgreSQL database (-db) is backed up and restored with pg_dump and pg_restore or the engine's base backups\nhint: docs/ops/postgres.md, Backup and restore")
 	}
 	if fl.NArg() > 0 {
-		return fmt.Errorf("unexpected argument %q\nhint: kido-server restore takes flags only; see kido-server restore -h", fl.Arg(0))
+		return usagef("unexpected argument %q\nhint: kido-server restore takes flags only; see kido-server restore -h", fl.Arg(0))
 	}
 	if *from == "" {
 		return errors.New("restore: -from FILE is missing\nhint: kido-server restore -data /var/lib/kido -from /backup/kido-20270801T0900.db")

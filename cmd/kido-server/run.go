@@ -11,10 +11,12 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 	_ "time/tzdata" // event time zones work on hosts without a zoneinfo database
 
 	"kido.dev/kido/cmd/internal/buildinfo"
+	"kido.dev/kido/cmd/internal/cliflags"
 	"kido.dev/kido/cmd/internal/dirlock"
 	"kido.dev/kido/internal/privfile"
 	"kido.dev/kido/sync/client"
@@ -59,6 +61,22 @@ Examples:
 Flags:
 `
 
+// usageError is a wrong command line: main exits 2 on it, as kido-gate
+// and kidoctl do, and 1 on any other error.
+type usageError struct{ error }
+
+func usagef(format string, a ...any) error { return usageError{fmt.Errorf(format, a...)} }
+
+// parseFlags parses a command's flags as cliflags.Parse does; a bad flag
+// is a usage error.
+func parseFlags(fs *flag.FlagSet, args []string) error {
+	err := cliflags.Parse(fs, fs.Name(), args)
+	if err != nil && !errors.Is(err, flag.ErrHelp) {
+		return usageError{err}
+	}
+	return err
+}
+
 type config struct {
 	data, db, listen, certFile, keyFile, masterKey, addrFile string
 	retention                                                time.Duration
@@ -90,14 +108,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	fs.StringVar(&c.certFile, "tls-cert", "", "TLS certificate `file` (PEM); with -tls-key serves HTTPS")
 	fs.StringVar(&c.keyFile, "tls-key", "", "TLS private key `file` (PEM)")
 	fs.StringVar(&c.masterKey, "master-key", getenv("KIDO_MASTER_KEY"), "master key `file` (default DATA/master.key; env KIDO_MASTER_KEY)")
-	fs.DurationVar(&c.retention, "change-retention", server.MinRetention, "keep change-log rows at least this `long` (at least 168h; rows of an event also stay until 24 h after its end)")
-	fs.IntVar(&c.uploadWorkers, "upload-workers", 4, "uploads worked on at `once`; four times as many wait up to 2 s, more are shed with 503")
-	fs.IntVar(&c.longPolls, "long-polls", 2048, "long-polls waiting at `once`; more are shed with 503")
-	fs.IntVar(&c.maxConns, "max-conns", server.DefaultMaxConns, "client connections open at `once`; more wait to be accepted")
+	fs.DurationVar(&c.retention, "change-retention", server.MinRetention, "keep change-log rows at least this `duration` (at least 168h; rows of an event also stay until 24 h after its end)")
+	fs.IntVar(&c.uploadWorkers, "upload-workers", 4, "`n` uploads worked on at once; four times as many wait up to 2 s, more are shed with 503")
+	fs.IntVar(&c.longPolls, "long-polls", 2048, "`n` long-polls waiting at once; more are shed with 503")
+	fs.IntVar(&c.maxConns, "max-conns", server.DefaultMaxConns, "`n` client connections open at once; more wait to be accepted")
 	fs.StringVar(&c.addrFile, "addr-file", "", "write the address actually listened on to `file` once ready (for scripts; useful with -listen 127.0.0.1:0)")
 	demo := demoFlags(fs)
 	showVersion := fs.Bool("version", false, "print what this binary was built from and exit")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil
 		}
@@ -107,7 +125,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return buildinfo.Read().Write(stdout, "kido-server")
 	}
 	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected argument %q\nhint: kido-server takes flags only; see kido-server -h", fs.Arg(0))
+		return usagef("unknown command %q\nhint: kido-server -h shows the commands and flags", fs.Arg(0))
 	}
 	if (c.certFile == "") != (c.keyFile == "") {
 		return errors.New("-tls-cert and -tls-key go together\nhint: give both to serve HTTPS, or neither")
@@ -117,6 +135,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	if c.uploadWorkers < 1 || c.longPolls < 1 || c.maxConns < 1 {
 		return errors.New("-upload-workers, -long-polls and -max-conns must be at least 1")
+	}
+	if err := checkListen(c.listen); err != nil {
+		return err
 	}
 	if c.db != "" && !strings.HasPrefix(c.db, "postgres://") && !strings.HasPrefix(c.db, "postgresql://") {
 		return errors.New("-db takes a postgres:// URL\nhint: leave -db out to keep the SQLite database in the data directory")
@@ -129,6 +150,22 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	log := slog.New(slog.NewTextHandler(stderr, nil))
 	return serve(ctx, c, log)
+}
+
+// checkListen refuses a -listen address that is not HOST:PORT before
+// anything is created: a typo must not leave a fresh data directory behind.
+func checkListen(addr string) error {
+	host, port, err := net.SplitHostPort(addr)
+	if err == nil {
+		_, err = net.LookupPort("tcp", port)
+	}
+	if err == nil && strings.ContainsAny(host, " /") {
+		err = fmt.Errorf("host %q is not a host name or IP address", host)
+	}
+	if err != nil {
+		return fmt.Errorf("-listen %q is not HOST:PORT: %v\nhint: give a host and port, such as 127.0.0.1:8700, 0.0.0.0:8700 (all interfaces) or [::1]:8700", addr, err)
+	}
+	return nil
 }
 
 func serve(ctx context.Context, c config, log *slog.Logger) error {
@@ -176,7 +213,10 @@ func serve(ctx context.Context, c config, log *slog.Logger) error {
 
 	l, err := net.Listen("tcp", c.listen)
 	if err != nil {
-		return fmt.Errorf("listen: %w\nhint: is another kido-server running on %s? choose another -listen address", err, c.listen)
+		if errors.Is(err, syscall.EADDRINUSE) {
+			return fmt.Errorf("listen: %w\nhint: is another kido-server running on %s? choose another -listen address", err, c.listen)
+		}
+		return fmt.Errorf("listen: %w\nhint: -listen takes HOST:PORT with HOST an address of this machine (or empty for all), such as 127.0.0.1:8700", err)
 	}
 	scheme := "http"
 	if c.certFile != "" {

@@ -101,14 +101,14 @@ func runMigrate(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	fs.SetOutput(stderr)
 	fs.Usage = func() { fmt.Fprint(stderr, migrateUsage); fs.PrintDefaults() }
 	db := fs.String("db", "", "PostgreSQL database `URL` (postgres://…)")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil
 		}
 		return err
 	}
 	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected argument %q\nhint: kido-server migrate takes -db only", fs.Arg(0))
+		return usagef("unexpected argument %q\nhint: kido-server migrate takes -db only", fs.Arg(0))
 	}
 	if *db == "" {
 		return errors.New("migrate needs -db\nhint: kido-server migrate -db postgres://USER@HOST/DB (the SQLite database migrates itself at start)")

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"kido.dev/kido/cmd/internal/buildinfo"
+	"kido.dev/kido/cmd/internal/cliflags"
 
 	"kido.dev/kido"
 	"kido.dev/kido/sync/client"
@@ -162,8 +163,7 @@ func newFlags(e env, name, synopsis, about, example string) (*flag.FlagSet, *com
 }
 
 // parse parses flags for a command that takes no arguments; -h is not an
-// error (exit 0), a bad flag is a usage error whose text the FlagSet
-// already printed.
+// error (exit 0), a bad flag is a usage error (cliflags.Parse).
 func parse(fs *flag.FlagSet, args []string) (help bool, err error) {
 	pos, help, err := parseArgs(fs, args)
 	if err == nil && !help && len(pos) > 0 {
@@ -176,11 +176,11 @@ func parse(fs *flag.FlagSet, args []string) (help bool, err error) {
 // before, between or after the flags (kidoctl revoke 17 18 -event 1).
 func parseArgs(fs *flag.FlagSet, args []string) (pos []string, help bool, err error) {
 	for {
-		if err := fs.Parse(args); err != nil {
+		if err := cliflags.Parse(fs, "kidoctl "+fs.Name(), args); err != nil {
 			if errors.Is(err, flag.ErrHelp) {
 				return nil, true, nil
 			}
-			return nil, false, usageError{}
+			return nil, false, usageError{err.Error()}
 		}
 		args = fs.Args()
 		if len(args) == 0 {

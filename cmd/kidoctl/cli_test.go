@@ -1,8 +1,11 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"os"
+	"os/exec"
 	"regexp"
 	"slices"
 	"strings"
@@ -160,5 +163,43 @@ func TestPlainHTTPRefused(t *testing.T) {
 	_, err = runArgs("event", "list", "-server", "https://192.0.2.1:8700", "-token", "secret", "-ca", "/nonexistent/ca.pem")
 	if err == nil || !strings.Contains(err.Error(), "-ca") {
 		t.Errorf("missing -ca file: got %v, want a refusal naming -ca", err)
+	}
+}
+
+// TestUsageExitStatus: the kidoctl binary exits 2 on a usage error of its
+// own or of a subcommand, with one error line and one hint; -h exits 0.
+func TestUsageExitStatus(t *testing.T) {
+	bin, err := exec.LookPath("kidoctl") // installed in PATH by testscript.Main
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		args []string
+		want int
+	}{
+		{[]string{"bogus"}, 2},
+		{[]string{"readiness", "-bogus"}, 2},
+		{[]string{"gate", "add", "-direction"}, 2},
+		{[]string{"gates", "-silent-after", "x"}, 2},
+		{[]string{"readiness", "-h"}, 0},
+		{[]string{"-h"}, 0},
+	} {
+		var stderr bytes.Buffer
+		cmd := exec.Command(bin, tc.args...)
+		cmd.Env = []string{"PATH=" + os.Getenv("PATH")}
+		cmd.Stderr = &stderr
+		err := cmd.Run()
+		got := 0
+		if ee, ok := err.(*exec.ExitError); ok {
+			got = ee.ExitCode()
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		if got != tc.want {
+			t.Errorf("kidoctl %s: exit %d, want %d\n%s", strings.Join(tc.args, " "), got, tc.want, stderr.String())
+		}
+		if lines := strings.Count(stderr.String(), "\n"); tc.want == 2 && (lines != 2 || !strings.Contains(stderr.String(), "\nhint: ")) {
+			t.Errorf("kidoctl %s said %d lines, want an error and a hint:\n%s", strings.Join(tc.args, " "), lines, stderr.String())
+		}
 	}
 }

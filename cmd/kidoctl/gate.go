@@ -11,6 +11,7 @@ import (
 	qrcode "github.com/skip2/go-qrcode"
 
 	"kido.dev/kido"
+	"kido.dev/kido/cmd/internal/plural"
 	"kido.dev/kido/cmd/internal/termtable"
 	"kido.dev/kido/internal/privfile"
 	"kido.dev/kido/sync/wire"
@@ -178,7 +179,7 @@ func runGateRevoke(ctx context.Context, e env, args []string) error {
 		}
 		for _, st := range sts {
 			if st.ID == uint32(gid) && st.Pending > 0 && !st.Revoked {
-				return fmt.Errorf("gate %d (%s) reported %d records not yet uploaded; revoking wipes them from the device\nhint: let it sync first, or add -force to revoke anyway", st.ID, st.Name, st.Pending)
+				return fmt.Errorf("gate %d (%s) reported %s not yet uploaded; revoking wipes them from the device\nhint: let it sync first, or add -force to revoke anyway", st.ID, st.Name, plural.Count(st.Pending, "record", "records"))
 			}
 		}
 	}

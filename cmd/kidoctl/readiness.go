@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"kido.dev/kido/cmd/internal/doctor"
+	"kido.dev/kido/cmd/internal/plural"
 	"kido.dev/kido/cmd/internal/termtable"
 	"kido.dev/kido/sync/wire"
 )
@@ -110,7 +111,7 @@ func judge(event uint32, sts []wire.GateStatus, now time.Time, within time.Durat
 		case st.Pending < 0:
 			g.Reasons = append(g.Reasons, "pending records unknown")
 		case st.Pending > 0:
-			g.Reasons = append(g.Reasons, fmt.Sprintf("%d records not uploaded", st.Pending))
+			g.Reasons = append(g.Reasons, plural.Count(st.Pending, "record", "records")+" not uploaded")
 		}
 		if skew := time.Duration(st.ClockSkewMS) * time.Millisecond; st.LastContact != nil && absDur(skew) >= readinessSkew {
 			dir := "ahead"
@@ -126,10 +127,10 @@ func judge(event uint32, sts []wire.GateStatus, now time.Time, within time.Durat
 			g.Reasons = append(g.Reasons, fmt.Sprintf("disk nearly full (%d MiB free)", st.FreeBytes>>20))
 		}
 		if st.Quarantined > 0 {
-			g.Reasons = append(g.Reasons, fmt.Sprintf("%d records quarantined", st.Quarantined))
+			g.Reasons = append(g.Reasons, plural.Count(st.Quarantined, "record", "records")+" quarantined")
 		}
 		if st.Refused > 0 {
-			g.Reasons = append(g.Reasons, fmt.Sprintf("%d uploads refused", st.Refused))
+			g.Reasons = append(g.Reasons, plural.Count(st.Refused, "upload", "uploads")+" refused")
 		}
 		g.Ready = len(g.Reasons) == 0
 		if !g.Ready {

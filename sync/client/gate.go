@@ -85,7 +85,7 @@ func NewGate(baseURL, credential string, pin Pin, sec Security, hb func() wire.H
 		return nil, err
 	}
 	tr.MaxIdleConnsPerHost = 2 // the uploader and the long-poll
-	c, err := New(baseURL, credential, &http.Client{Transport: &heartbeatTransport{base: tr, hb: hb}})
+	c, err := New(baseURL, credential, &http.Client{Transport: WithHeartbeat(tr, hb)})
 	if err != nil {
 		return nil, err
 	}
@@ -105,6 +105,14 @@ func (c *Client) Pinned(pin Pin) (*Client, error) {
 	cp := *c
 	cp.pin, cp.pinKey = pin, id.Bytes()
 	return &cp, nil
+}
+
+// WithHeartbeat returns base with the heartbeat headers hb returns added to
+// each request: for a gate's calls made with New, such as kido-gate
+// doctor's, which the server must not take for a contact that says
+// nothing of the gate's pending records (docs/sync-protocol.md §6).
+func WithHeartbeat(base http.RoundTripper, hb func() wire.Heartbeat) http.RoundTripper {
+	return &heartbeatTransport{base: base, hb: hb}
 }
 
 // heartbeatTransport adds the heartbeat headers to each request.

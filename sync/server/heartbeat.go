@@ -84,6 +84,22 @@ func (h *heartbeats) get(gate uint32) (GateHeartbeat, bool) {
 	return hb, ok
 }
 
+// acked lowers the gate's last reported pending count by n records an
+// upload acknowledged, never below 0, and returns the new count (-1:
+// unknown, left so).
+func (h *heartbeats) acked(gate uint32, n int64) int64 {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	hb, ok := h.last[gate]
+	if !ok || hb.Pending < 0 {
+		return -1
+	}
+	hb.Pending = max(hb.Pending-n, 0)
+	h.last[gate] = hb
+	h.dirty[gate] = true
+	return hb.Pending
+}
+
 // takeDirty returns the heartbeats changed since the last call.
 func (h *heartbeats) takeDirty() []GateHeartbeat {
 	h.mu.Lock()
@@ -133,6 +149,28 @@ func (s *Server) heartbeat(r *http.Request, tok wire.Token) error {
 		s.pendingSince.note(tok.Gate, hb.Pending, now)
 	}
 	return nil
+}
+
+// uploadAcked brings the gate's pending count down by the records of req
+// that resp acknowledges: the count the gate sent with this upload was
+// taken before it, and without this a gate that uploaded everything
+// would look to readiness as if it still held them until its next
+// request (docs/sync-protocol.md §6).
+func (s *Server) uploadAcked(gate uint32, req *wire.UploadRequest, resp *wire.UploadResponse) {
+	var n int64
+	for _, a := range req.Admissions {
+		if a.Seq <= resp.Acked {
+			n++
+		}
+	}
+	for _, a := range req.Audits {
+		if a.Seq <= resp.AuditAcked {
+			n++
+		}
+	}
+	if p := s.hbs.acked(gate, n); p >= 0 {
+		s.pendingSince.note(gate, p, s.now())
+	}
 }
 
 // FlushHeartbeats writes the heartbeats received since the last flush.

@@ -117,7 +117,7 @@ func newMetrics(s *Server, cfg Config) *metrics {
 	}
 
 	m.gatesSilent = gaugeVec("kido_gates_silent", "Gates of an event under way silent longer than the threshold (2 min), at the latest periodic check.", "event")
-	m.pending = gaugeVec("kido_gate_pending_records", "Records not yet acknowledged, as the gates of an event under way last reported them.", "event")
+	m.pending = gaugeVec("kido_gate_pending_records", "Records not yet acknowledged, as the gates of an event under way last reported them, less what their uploads acknowledged since.", "event")
 	m.oldestPending = gaugeVec("kido_gate_oldest_pending_seconds", "How long the gate of an event under way that has reported pending records longest has been reporting them: a lower bound of the oldest unsynced record's age (0: none pending).", "event")
 	m.doubleEntries = gaugeVec("kido_double_entries", "Tickets of an event under way with at least one excess admission, at the latest periodic check.", "event")
 	m.keyAge = gaugeVec("kido_signing_key_age_seconds", "Age of each event's current signing key.", "event")

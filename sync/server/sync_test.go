@@ -611,6 +611,42 @@ func TestHeartbeatAndSilentGates(t *testing.T) {
 	}
 }
 
+// TestUploadLowersPending: the pending count a gate sends with an upload
+// was taken before it, so the server lowers it by what the upload
+// acknowledged; readiness right after the gate's last upload then sees
+// none waiting.
+func TestUploadLowersPending(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	ev := f.event(t)
+	tks := f.issue(t, ev, "b1", 4)
+	g := f.gate(t, ev, "North 1")
+	pending := func() int64 {
+		t.Helper()
+		sts, err := f.admin.GateStatuses(ctx, ev, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return sts[0].Pending
+	}
+	// g.do reports 3 pending; this batch acknowledges 2 of them.
+	a1, a2 := g.admission(tks[0], kido.KindEntry, admitTime), g.admission(tks[1], kido.KindEntry, admitTime)
+	if ans := g.upload(t, wire.UploadRequest{Admissions: []kido.Admission{a1, a2}}); ans.status != http.StatusOK {
+		t.Fatalf("upload: %d %s", ans.status, ans.body)
+	}
+	if got := pending(); got != 1 {
+		t.Errorf("pending after 2 of 3 acknowledged: %d, want 1", got)
+	}
+	// 4 acknowledged against 3 reported: never below 0.
+	a3, a4 := g.admission(tks[2], kido.KindEntry, admitTime), g.admission(tks[3], kido.KindEntry, admitTime)
+	if ans := g.upload(t, wire.UploadRequest{Admissions: []kido.Admission{a1, a2, a3, a4}}); ans.status != http.StatusOK {
+		t.Fatalf("upload: %d %s", ans.status, ans.body)
+	}
+	if got := pending(); got != 0 {
+		t.Errorf("pending after all acknowledged: %d, want 0", got)
+	}
+}
+
 // TestSnapshotNeedsNonce: a snapshot is signed with the gate's fresh nonce
 // (docs/sync-protocol.md §13), so a request without a well-formed one is
 // refused before anything is read.

@@ -96,6 +96,7 @@ func (s *Server) doUpload(r *http.Request, tok wire.Token, body []byte) (int, *w
 		return 0, nil, err
 	}
 	s.marks.stored(tok.Gate, resp.Highest)
+	s.uploadAcked(tok.Gate, &req, &resp)
 	s.metrics.uploaded(&req, &resp)
 	for _, f := range resp.Flagged {
 		s.metrics.flagged(f.Status)
