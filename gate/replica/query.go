@@ -107,6 +107,19 @@ func (r *Replica) match(ctx context.Context, serial uint32) (Match, error) {
 			(SELECT COALESCE(max(corrected), 0) FROM admissions a WHERE a.serial = r.serial)
 		FROM roster r LEFT JOIN tiers t ON t.id = r.tier WHERE r.serial = ?`, serial).
 		Scan(&m.Serial, &m.Tier, &m.Holder, &m.OrderRef, &m.Revoked, &m.TierName, &m.Entries, &m.Exits, &last)
+	if err != nil {
+		return m, err
+	}
+	// learnt has no index by serial in SQL; the replica's index finds them.
+	ps, err := r.learntHistory(ctx, r.conn, serial)
+	for _, p := range ps {
+		if p.Kind == kido.KindExit {
+			m.Exits++
+		} else {
+			m.Entries++
+		}
+		last = max(last, toNanos(p.At))
+	}
 	m.Last = fromNanos(last)
 	return m, err
 }
@@ -158,8 +171,8 @@ func (r *Replica) Status(ctx context.Context) (Status, error) {
 	err = r.conn.QueryRowContext(ctx, `SELECT server_id, server_fp, server_url, cursor, server_time, last_sync, acked_seq, audit_acked,
 		contact, contact_error, refused, conflict, (SELECT count(*) FROM conflicting_admissions),
 		(SELECT count(*) FROM roster), (SELECT count(*) FROM roster WHERE revoked),
-		(SELECT count(DISTINCT serial) FROM admissions WHERE kind != 'exit'),
-		(SELECT count(*) FROM admissions),
+		(SELECT count(DISTINCT serial) FROM (SELECT serial, kind FROM admissions UNION ALL SELECT serial, kind FROM learnt) WHERE kind != 'exit'),
+		(SELECT count(*) FROM admissions) + (SELECT count(*) FROM learnt),
 		(SELECT count(*) FROM admissions WHERE gate = state.gate),
 		(SELECT count(*) FROM admissions WHERE gate = state.gate AND seq > state.acked_seq),
 		(SELECT count(*) FROM scans), (SELECT count(*) FROM scans WHERE decision = 'reject'),

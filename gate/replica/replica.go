@@ -41,6 +41,7 @@ type Replica struct {
 	gen    int64        // generation of cfg
 	cfg    *gate.Config // nil until loaded
 	gateID uint32
+	learnt *learntIndex // nil until a decision or query needs it
 	wiped  bool // Wipe deleted the files; every call fails with gate.ErrRevoked
 }
 

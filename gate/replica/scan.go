@@ -120,7 +120,7 @@ func (r *Replica) record(ctx context.Context, reading kido.Reading, line gate.Li
 		if in.Manual && in.Roster == nil {
 			return gate.Decision{Reason: gate.Fault, At: in.Now, Serial: serial}, fmt.Errorf("%w: %d\nhint: look the attendee up with kido-gate find NAME and admit the serial it shows", gate.ErrNotInRoster, serial)
 		}
-		if in.History, err = history(ctx, tx, serial); err != nil {
+		if in.History, err = r.history(ctx, tx, serial); err != nil {
 			return failed(err)
 		}
 	}
@@ -163,16 +163,22 @@ func rosterEntry(ctx context.Context, tx execQuerier, serial uint32) (*kido.Rost
 	return &re, nil
 }
 
-func history(ctx context.Context, tx execQuerier, serial uint32) ([]kido.Passage, error) {
-	// The server's version of a (gate, seq) this replica holds with other
-	// content counts too: both passages happened somewhere.
+// history returns every passage of serial the replica holds: its own and
+// whole records, other gates' from compact pages (learnt), and the
+// server's version of a (gate, seq) this replica holds with other content,
+// which counts too: both passages happened somewhere. Called with r.mu
+// held.
+func (r *Replica) history(ctx context.Context, tx querier, serial uint32) ([]kido.Passage, error) {
+	ps, err := r.learntHistory(ctx, tx, serial)
+	if err != nil {
+		return nil, err
+	}
 	rows, err := tx.QueryContext(ctx, `SELECT gate, seq, kind, corrected FROM admissions WHERE serial = ?
 		UNION ALL SELECT gate, seq, kind, corrected FROM conflicting_admissions WHERE serial = ?`, serial, serial)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	var ps []kido.Passage
 	for rows.Next() {
 		var p kido.Passage
 		var at int64

@@ -6,8 +6,10 @@ import "database/sql"
 // Version 1 was the schema before sync, version 2 had no clock_scan,
 // version 3 had no name_key and order_key and folded search keys without
 // kana or variant kanji folding, version 4 had no staff reasons and no
-// voids; Open upgrades each.
-const schemaVersion = 5
+// voids, version 5 had no learnt table (other gates' admissions from
+// compact feed pages went to admissions; see learnt.go); Open upgrades
+// each.
+const schemaVersion = 6
 
 // rosterColumns is the roster table's body, shared by the schema and the
 // stage table a snapshot is loaded into (see Apply).
@@ -116,8 +118,8 @@ CREATE TABLE scans (
 	audit_seq INTEGER UNIQUE,
 	hash      TEXT
 );
-` + conflictingTable(admissionColumns) + tablesV5 + `
-INSERT INTO state (id, schema) VALUES (1, 5); -- schemaVersion
+` + conflictingTable(admissionColumns) + tablesV5 + tablesV6 + `
+INSERT INTO state (id, schema) VALUES (1, 6); -- schemaVersion
 `
 
 // stateV2 are the sync columns version 2 added to state.
@@ -180,6 +182,9 @@ CREATE INDEX roster_order ON roster (order_key);`,
 	4: `ALTER TABLE admissions ADD COLUMN reason TEXT NOT NULL DEFAULT '';
 ALTER TABLE conflicting_admissions ADD COLUMN reason TEXT NOT NULL DEFAULT '';
 ` + tablesV5,
+	// The admissions a replica learned from compact pages before stay
+	// where they are: decisions read both tables.
+	5: tablesV6,
 }
 
 // refolds[v] runs after migrations[v], in its transaction, for what SQL

@@ -347,6 +347,13 @@ type Merge struct {
 	Conflicting int // held under the same (gate, seq) with another hash: kept beside it
 }
 
+// Add adds o to m.
+func (m *Merge) Add(o Merge) {
+	m.Added += o.Added
+	m.Known += o.Known
+	m.Conflicting += o.Conflicting
+}
+
 // mergeAdmissions adds admissions learned from the server
 // (docs/sync-protocol.md §4.2). A (gate, seq) the replica lacks is
 // inserted, an own one too (a replica restored from a backup gets its lost
@@ -364,17 +371,24 @@ func mergeAdmissions(ctx context.Context, tx *sql.Tx, as []kido.Admission) (Merg
 	// times per feed page. The transaction ignores cancellation anyway
 	// (Replica.begin).
 	ctx = context.WithoutCancel(ctx)
+	var ins, get, alt *sql.Stmt
+	defer func() {
+		for _, s := range []*sql.Stmt{ins, get, alt} {
+			if s != nil {
+				s.Close()
+			}
+		}
+	}()
+	// A key may be held in learnt, other gates' records from compact
+	// pages, rather than here.
+	as, m, err := notLearnt(ctx, tx, as, &alt)
+	if err != nil {
+		return m, err
+	}
 	// Most admissions a feed answer carries are new: they are inserted
 	// mergeChunk at a time, one statement each (a statement per admission
 	// cost most of a catching-up gate's CPU in database/sql and cgo); only
 	// a chunk in which some key was held already is looked at row by row.
-	var ins *sql.Stmt
-	defer func() {
-		if ins != nil {
-			ins.Close()
-		}
-	}()
-	var get, alt *sql.Stmt
 	args := make([]any, 0, 10*mergeChunk)
 	for len(as) > 0 {
 		chunk := as[:min(mergeChunk, len(as))]
@@ -384,7 +398,6 @@ func mergeAdmissions(ctx context.Context, tx *sql.Tx, as []kido.Admission) (Merg
 			args = append(args, a.Gate, a.Seq, a.Serial, a.Tier, a.Kind, toNanos(a.At), toNanos(a.Corrected), a.Text, a.Hash, a.Reason)
 		}
 		var res sql.Result
-		var err error
 		if len(chunk) == mergeChunk {
 			if ins == nil {
 				if ins, err = tx.PrepareContext(ctx, insertAdmissions(mergeChunk)); err != nil {
@@ -412,7 +425,6 @@ func mergeAdmissions(ctx context.Context, tx *sql.Tx, as []kido.Admission) (Merg
 			if get, err = tx.PrepareContext(ctx, "SELECT hash FROM admissions WHERE gate = ? AND seq = ?"); err != nil {
 				return m, err
 			}
-			defer get.Close()
 		}
 		for _, a := range chunk {
 			var held string
@@ -422,24 +434,16 @@ func mergeAdmissions(ctx context.Context, tx *sql.Tx, as []kido.Admission) (Merg
 			// A compact feed page carries a check, the first 16 hex digits
 			// of the hash: a record is the same when those agree.
 			if wire.SameRecord(held, a.Hash) {
+				m.Known++
 				continue
 			}
-			if alt == nil {
-				if alt, err = tx.PrepareContext(ctx, `INSERT INTO conflicting_admissions (gate, seq, serial, tier, kind, at, corrected, text, hash, reason)
-					SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10 WHERE NOT EXISTS (SELECT 1 FROM conflicting_admissions
-					WHERE gate = ?1 AND seq = ?2 AND substr(hash, 1, 16) = substr(?9, 1, 16))`); err != nil {
-					return m, err
-				}
-				defer alt.Close()
-			}
-			if _, err := alt.ExecContext(ctx, a.Gate, a.Seq, a.Serial, a.Tier, a.Kind, toNanos(a.At), toNanos(a.Corrected), a.Text, a.Hash, a.Reason); err != nil {
+			if err := keepConflicting(ctx, tx, &alt, a); err != nil {
 				return m, err
 			}
 			m.Conflicting++
 		}
-		m.Known += len(chunk) - int(n)
+		m.Known -= int(n)
 	}
-	m.Known -= m.Conflicting
 	return m, nil
 }
 

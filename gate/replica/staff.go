@@ -32,7 +32,7 @@ func (r *Replica) History(ctx context.Context, serial uint32) ([]Pass, error) {
 	if err != nil {
 		return nil, r.fault("history", err)
 	}
-	ps, err := history(ctx, r.conn, serial)
+	ps, err := r.history(ctx, r.conn, serial)
 	if err != nil {
 		return nil, r.fault("history", err)
 	}
@@ -109,9 +109,12 @@ func (r *Replica) Tally(ctx context.Context) (Tally, error) {
 	}
 	defer db.Close()
 	// SQLite takes the bare column kind from the row holding max(corrected).
-	err = db.QueryRowContext(ctx, `SELECT (SELECT count(*) FROM roster),
-		(SELECT count(DISTINCT serial) FROM admissions WHERE kind != 'exit'),
-		(SELECT count(*) FROM (SELECT kind, max(corrected) FROM admissions GROUP BY serial) WHERE kind != 'exit')`).
+	// Other gates' admissions from compact pages are in learnt.
+	err = db.QueryRowContext(ctx, `WITH passages AS (SELECT serial, kind, corrected FROM admissions
+			UNION ALL SELECT serial, kind, corrected FROM learnt)
+		SELECT (SELECT count(*) FROM roster),
+		(SELECT count(DISTINCT serial) FROM passages WHERE kind != 'exit'),
+		(SELECT count(*) FROM (SELECT kind, max(corrected) FROM passages GROUP BY serial) WHERE kind != 'exit')`).
 		Scan(&t.Tickets, &t.Admitted, &t.Inside)
 	if err != nil {
 		return t, r.fault("tally", err)

@@ -274,9 +274,14 @@ func (r *Replica) ApplyChanges(ctx context.Context, ch *wire.Changes) (Applied, 
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	var event uint32
+	var event, own uint32
+	var learntBefore int64
+	var learnt []learntRow
 	err := r.inTx(ctx, func(tx *sql.Tx) error {
 		if err := tx.QueryRowContext(ctx, "SELECT id FROM event").Scan(&event); err != nil {
+			return err
+		}
+		if err := tx.QueryRowContext(ctx, "SELECT gate FROM state WHERE id = 1").Scan(&own); err != nil {
 			return err
 		}
 		ap = Applied{Changes: len(ch.Changes)}
@@ -284,7 +289,10 @@ func (r *Replica) ApplyChanges(ctx context.Context, ch *wire.Changes) (Applied, 
 		// prepared once per answer: nothing else in an answer reads or
 		// writes the admission tables, so the order does not change what
 		// is stored.
-		var admissions []kido.Admission
+		// Other gates' admissions from a compact page go to learnt
+		// (learnt.go); whole records, and own ones (a restored replica
+		// learning back what it lost), to admissions.
+		var admissions, checked []kido.Admission
 		for i, c := range ch.Changes {
 			if ev := changeEvent(c); ev != 0 && ev != event {
 				return fmt.Errorf("%w: change %d is for event %d, this gate is for event %d", ErrBadChange, i, ev, event)
@@ -308,7 +316,11 @@ func (r *Replica) ApplyChanges(ctx context.Context, ch *wire.Changes) (Applied, 
 				err = insertRoster(ctx, tx, "roster", []kido.RosterEntry{*c.Roster})
 			case wire.ChangeAdmission:
 				ap.Kinds.Admissions++
-				admissions = append(admissions, *c.Admission)
+				if a := *c.Admission; wire.IsCheckOnly(a) && a.Gate != own {
+					checked = append(checked, a)
+				} else {
+					admissions = append(admissions, a)
+				}
 			case wire.ChangeVoid:
 				ap.Kinds.Voids++
 				err = insertVoid(ctx, tx, *c.Void)
@@ -321,6 +333,11 @@ func (r *Replica) ApplyChanges(ctx context.Context, ch *wire.Changes) (Applied, 
 		if ap.Admissions, err = mergeAdmissions(ctx, tx, admissions); err != nil {
 			return err
 		}
+		var m Merge
+		if m, learntBefore, learnt, err = mergeLearnt(ctx, tx, checked); err != nil {
+			return err
+		}
+		ap.Admissions.Add(m)
 		gen := 0
 		if ap.Kinds.Config() > 0 {
 			gen = 1
@@ -339,6 +356,7 @@ func (r *Replica) ApplyChanges(ctx context.Context, ch *wire.Changes) (Applied, 
 	if ap.Kinds.Config() > 0 {
 		r.cfg = nil
 	}
+	r.noteLearnt(learntBefore, learnt)
 	r.clock.Observe(ch.ServerTime)
 	return ap, nil
 }
@@ -385,6 +403,10 @@ func checkChange(c wire.Change) error {
 		// the page's signature vouches for it (docs/sync-protocol.md §4.5).
 		if !wire.IsCheckOnly(a) && wire.AdmissionHash(a) != a.Hash {
 			return fmt.Errorf("admission (gate %d, seq %d): hash is not the record's hash", a.Gate, a.Seq)
+		}
+		// A check is stored as the integer it writes (learnt.chk).
+		if c, err := checkOf(a.Hash); wire.IsCheckOnly(a) && (err != nil || checkHex(c) != a.Hash) {
+			return fmt.Errorf("admission (gate %d, seq %d): check %q is not 16 lowercase hex digits", a.Gate, a.Seq, a.Hash)
 		}
 		return a.CheckTimes()
 	case c.Kind == wire.ChangeVoid && c.Void != nil:
