@@ -42,7 +42,7 @@ type Replica struct {
 	cfg    *gate.Config // nil until loaded
 	gateID uint32
 	learnt *learntIndex // nil until a decision or query needs it
-	wiped  bool // Wipe deleted the files; every call fails with gate.ErrRevoked
+	wiped  bool         // Wipe deleted the files; every call fails with gate.ErrRevoked
 }
 
 // Error is a replica fault: Err is one of the gate.Err… sentinels, Cause
