@@ -3,9 +3,10 @@ package replica
 import (
 	"context"
 	"database/sql"
+	"encoding/binary"
+	"errors"
 	"fmt"
-	"strconv"
-	"strings"
+	"slices"
 
 	"kido.dev/kido"
 	"kido.dev/kido/sync/wire"
@@ -14,54 +15,148 @@ import (
 // Other gates' admissions learned from compact feed pages (version 2,
 // docs/sync-protocol.md §4.5) are kept apart from the records the gate can
 // upload or relay: a check instead of a hash, no text, no device time. A
-// catching-up gate writes hundreds of thousands of them, so their table
-// is built to be appended to: rows in the order learned, a unique index on
-// (gate, seq) that the feed also fills nearly in order, and no index by
-// serial. A random insert into a serial index of half a million rows
-// dirtied a page per admission and cost most of the apply (about 9 µs of
-// a catching-up gate's CPU per admission); decisions find a ticket's rows
-// through an index by serial kept in memory instead (learntIndex), built
-// from the table the first time a decision needs it and extended as rows
+// gate catching up after an outage learns hundreds of thousands of them,
+// so they are stored a page at a time: the page's records, fixed-width, in
+// one blob (learnt_pages), and which (gate, seq) it holds as runs of
+// consecutive seqs (learnt_runs), a handful per page. A row per admission
+// in a table indexed by serial dirtied a random index page per admission
+// and cost about 9 µs of a catching-up gate's CPU per admission; a row per
+// admission without that index still about 2.5 µs, most of it binding
+// seven values through database/sql and cgo. Decisions find a ticket's
+// records through an index by serial kept in memory (learntIndex), built
+// from the blobs the first time a decision needs it and extended as pages
 // come. docs/replica.md ("Learnt admissions") binds this.
 
-// tablesV6 is the table version 6 added. kind carries no CHECK: the feed's
-// checks (checkChange) decide which kinds are taken, so a new kind needs
-// no migration of this table.
+// tablesV6 are the tables version 6 added.
 const tablesV6 = `
-CREATE TABLE learnt (
-	id        INTEGER PRIMARY KEY,
-	gate      INTEGER NOT NULL,
-	seq       INTEGER NOT NULL CHECK (seq >= 1),
-	serial    INTEGER NOT NULL,
-	tier      INTEGER NOT NULL,
-	kind      TEXT NOT NULL,
-	corrected INTEGER NOT NULL,
-	chk       INTEGER NOT NULL,
-	UNIQUE (gate, seq)
+CREATE TABLE learnt_pages (
+	id   INTEGER PRIMARY KEY,
+	recs BLOB NOT NULL
 );
+CREATE TABLE learnt_runs (
+	gate INTEGER NOT NULL,
+	lo   INTEGER NOT NULL,
+	hi   INTEGER NOT NULL,
+	page INTEGER NOT NULL,
+	slot INTEGER NOT NULL,
+	PRIMARY KEY (gate, lo)
+) WITHOUT ROWID;
 `
 
-// checkOf returns the check of a hash (a whole one or a check alone) as
-// learnt stores it: its first wire.CheckLen bytes as a signed integer.
-func checkOf(hash string) (int64, error) {
+// A learnt_pages blob is learntFormat, one byte, then records of
+// learntRecLen bytes, big-endian: gate (4), seq (8), serial (4), tier (1),
+// kind (1, learntKinds), corrected (8, Unix nanoseconds), check (8). A
+// record that needs more (a kind with fields of its own) takes a new
+// format byte; a reader refuses a format it does not know.
+const (
+	learntFormat = 1
+	learntRecLen = 34
+	// learntSlots bounds the records of one blob, so that a position
+	// (page, slot) packs into one integer of the index.
+	learntSlots = 1 << 16
+)
+
+// learntKinds are the kinds a record can hold, by their code; 0 is none.
+var learntKinds = [...]string{1: kido.KindEntry, 2: kido.KindExit, 3: kido.KindManual}
+
+// learntRec is one record of learnt_pages.
+type learntRec struct {
+	gate      uint32
+	seq       uint64
+	serial    uint32
+	tier      uint8
+	kind      string
+	corrected int64
+	check     uint64
+}
+
+// recOf returns a's record; a carries a check (wire.IsCheckOnly) that
+// checkChange has found to be 16 lowercase hex digits.
+func recOf(a kido.Admission) (learntRec, error) {
+	c, err := checkOf(a.Hash)
+	if err != nil {
+		return learntRec{}, err
+	}
+	if slices.Index(learntKinds[:], a.Kind) < 1 {
+		return learntRec{}, fmt.Errorf("kind %q", a.Kind)
+	}
+	return learntRec{gate: a.Gate, seq: a.Seq, serial: a.Serial, tier: a.Tier, kind: a.Kind, corrected: toNanos(a.Corrected), check: c}, nil
+}
+
+// admission returns the record as the admission a compact page carries.
+func (x learntRec) admission() kido.Admission {
+	return kido.Admission{Gate: x.gate, Seq: x.seq, Serial: x.serial, Tier: x.tier, Kind: x.kind,
+		Corrected: fromNanos(x.corrected), Hash: checkHex(x.check)}
+}
+
+func appendRec(b []byte, x learntRec) []byte {
+	b = binary.BigEndian.AppendUint32(b, x.gate)
+	b = binary.BigEndian.AppendUint64(b, x.seq)
+	b = binary.BigEndian.AppendUint32(b, x.serial)
+	b = append(b, x.tier, byte(slices.Index(learntKinds[:], x.kind)))
+	b = binary.BigEndian.AppendUint64(b, uint64(x.corrected))
+	return binary.BigEndian.AppendUint64(b, x.check)
+}
+
+func readRec(b []byte) (learntRec, error) {
+	if len(b) != learntRecLen {
+		return learntRec{}, fmt.Errorf("learnt record of %d bytes", len(b))
+	}
+	k := int(b[17])
+	if k < 1 || k >= len(learntKinds) {
+		return learntRec{}, fmt.Errorf("learnt record of kind %d", k)
+	}
+	return learntRec{gate: binary.BigEndian.Uint32(b), seq: binary.BigEndian.Uint64(b[4:]), serial: binary.BigEndian.Uint32(b[12:]),
+		tier: b[16], kind: learntKinds[k], corrected: int64(binary.BigEndian.Uint64(b[18:])), check: binary.BigEndian.Uint64(b[26:])}, nil
+}
+
+// pageRecs calls fn with every record of a learnt_pages blob, in slot order.
+func pageRecs(blob []byte, fn func(slot int, x learntRec)) error {
+	if len(blob) < 1 || blob[0] != learntFormat || (len(blob)-1)%learntRecLen != 0 {
+		return errors.New("learnt page of an unknown format")
+	}
+	for slot := 0; 1+slot*learntRecLen < len(blob); slot++ {
+		x, err := readRec(blob[1+slot*learntRecLen : 1+(slot+1)*learntRecLen])
+		if err != nil {
+			return err
+		}
+		fn(slot, x)
+	}
+	return nil
+}
+
+// checkOf returns the check of a hash (a whole one or a check alone): its
+// first wire.CheckLen bytes, written as lowercase hex digits.
+func checkOf(hash string) (uint64, error) {
 	if len(hash) < 2*wire.CheckLen {
 		return 0, fmt.Errorf("hash %q is shorter than a check", hash)
 	}
-	u, err := strconv.ParseUint(hash[:2*wire.CheckLen], 16, 64)
-	return int64(u), err
+	// By hand: strconv and fmt took most of a page's checks.
+	var c uint64
+	for i := range 2 * wire.CheckLen {
+		switch d := hash[i]; {
+		case '0' <= d && d <= '9':
+			c = c<<4 | uint64(d-'0')
+		case 'a' <= d && d <= 'f':
+			c = c<<4 | uint64(d-'a'+10)
+		default:
+			return 0, fmt.Errorf("check %q is not lowercase hex", hash[:2*wire.CheckLen])
+		}
+	}
+	return c, nil
 }
 
 // checkHex is the check as the hex digits a compact page carries.
-func checkHex(c int64) string { return fmt.Sprintf("%016x", uint64(c)) }
+func checkHex(c uint64) string { return fmt.Sprintf("%016x", c) }
 
-// learntIndex finds the rows of learnt by serial. Rows are never deleted
-// or changed and their ids only grow, so the index follows the table by
-// reading the rows after the highest id it holds.
+// learntIndex finds learnt records by serial. Pages are never deleted or
+// changed and their ids only grow, so the index follows the table by
+// reading the pages after the highest id it holds.
 type learntIndex struct {
-	upTo int64   // highest learnt.id indexed
-	ids  []int64 // ids[i]: the id of indexed row i
-	prev []int32 // prev[i]: 1 + the index of the row before i of the same serial; 0 none
-	near []int32 // near[s]: 1 + the index of serial s's latest row; 0 none (s < nearSerials)
+	upTo int64    // highest learnt_pages.id indexed
+	pos  []uint64 // pos[i]: record i's page id << 16 | slot
+	prev []int32  // prev[i]: 1 + the index of the record before i of the same serial; 0 none
+	near []int32  // near[s]: 1 + the index of serial s's latest record; 0 none (s < nearSerials)
 	far  map[uint32]int32
 }
 
@@ -70,10 +165,9 @@ type learntIndex struct {
 // stray large serial costs a map entry, not a slice that long.
 const nearSerials = 1 << 22
 
-func (x *learntIndex) add(id int64, serial uint32) {
-	i := int32(len(x.ids)) + 1
-	x.ids = append(x.ids, id)
-	x.upTo = id
+func (x *learntIndex) add(page int64, slot int, serial uint32) {
+	i := int32(len(x.pos)) + 1
+	x.pos = append(x.pos, uint64(page)<<16|uint64(slot))
 	if serial < nearSerials {
 		if n := int(serial) + 1; n > len(x.near) {
 			x.near = append(x.near, make([]int32, n-len(x.near))...)
@@ -89,8 +183,16 @@ func (x *learntIndex) add(id int64, serial uint32) {
 	x.far[serial] = i
 }
 
-// rows returns the ids of serial's rows, latest first.
-func (x *learntIndex) rows(serial uint32) []int64 {
+// addPage indexes a page's records and moves upTo to it.
+func (x *learntIndex) addPage(page int64, recs []learntRec) {
+	for slot, rec := range recs {
+		x.add(page, slot, rec.serial)
+	}
+	x.upTo = page
+}
+
+// positions returns the (page, slot) of serial's records, latest first.
+func (x *learntIndex) positions(serial uint32) [][2]int64 {
 	var i int32
 	if serial < nearSerials {
 		if int(serial) < len(x.near) {
@@ -99,52 +201,66 @@ func (x *learntIndex) rows(serial uint32) []int64 {
 	} else {
 		i = x.far[serial]
 	}
-	var ids []int64
+	var ps [][2]int64
 	for ; i != 0; i = x.prev[i-1] {
-		ids = append(ids, x.ids[i-1])
+		p := x.pos[i-1]
+		ps = append(ps, [2]int64{int64(p >> 16), int64(p & (learntSlots - 1))})
 	}
-	return ids
+	return ps
 }
 
-// learntRow is a row written to learnt, for the index.
-type learntRow struct {
-	id     int64
-	serial uint32
+// learntPage is a page written to learnt_pages, for the index.
+type learntPage struct {
+	id   int64
+	recs []learntRec
 }
 
-// refreshLearnt brings the index up to the rows committed (or written in
+// refreshLearnt brings the index up to the pages committed (or written in
 // q's transaction) by this or any other process, building it the first
 // time. Called with r.mu held.
 func (r *Replica) refreshLearnt(ctx context.Context, q querier) error {
 	if r.learnt == nil {
 		r.learnt = &learntIndex{}
 	}
-	rows, err := q.QueryContext(ctx, "SELECT id, serial FROM learnt WHERE id > ? ORDER BY id", r.learnt.upTo)
+	rows, err := q.QueryContext(ctx, "SELECT id, recs FROM learnt_pages WHERE id > ? ORDER BY id", r.learnt.upTo)
 	if err != nil {
 		return err
 	}
 	defer rows.Close()
 	for rows.Next() {
-		var row learntRow
-		if err := rows.Scan(&row.id, &row.serial); err != nil {
+		var id int64
+		var blob []byte
+		if err := rows.Scan(&id, &blob); err != nil {
 			return err
 		}
-		r.learnt.add(row.id, row.serial)
+		if err := pageRecs(blob, func(slot int, x learntRec) { r.learnt.add(id, slot, x.serial) }); err != nil {
+			return fmt.Errorf("learnt page %d: %w", id, err)
+		}
+		r.learnt.upTo = id
 	}
 	return rows.Err()
 }
 
-// noteLearnt adds the rows a committed transaction wrote to learnt, after
-// the highest id before was before, to an index built already. When the
-// index is behind before (another process wrote rows in between), it is
+// noteLearnt adds the pages a committed transaction wrote, after the
+// highest page id before was before, to an index built already. When the
+// index is behind before (another process wrote pages in between), it is
 // left as it is: the next refresh reads them all in order.
-func (r *Replica) noteLearnt(before int64, rows []learntRow) {
+func (r *Replica) noteLearnt(before int64, pages []learntPage) {
 	if r.learnt == nil || r.learnt.upTo != before {
 		return
 	}
-	for _, row := range rows {
-		r.learnt.add(row.id, row.serial)
+	for _, p := range pages {
+		r.learnt.addPage(p.id, p.recs)
 	}
+}
+
+// learntAt reads the record at (page, slot).
+func learntAt(ctx context.Context, q querier, page, slot int64) (learntRec, error) {
+	var b []byte
+	if err := q.QueryRowContext(ctx, "SELECT substr(recs, ?, ?) FROM learnt_pages WHERE id = ?", 2+slot*learntRecLen, learntRecLen, page).Scan(&b); err != nil {
+		return learntRec{}, fmt.Errorf("learnt page %d slot %d: %w", page, slot, err)
+	}
+	return readRec(b)
 }
 
 // learntHistory returns serial's passages learned from compact pages.
@@ -154,25 +270,108 @@ func (r *Replica) learntHistory(ctx context.Context, q querier, serial uint32) (
 		return nil, err
 	}
 	var ps []kido.Passage
-	for _, id := range r.learnt.rows(serial) {
-		var p kido.Passage
-		var at int64
-		if err := q.QueryRowContext(ctx, "SELECT gate, seq, kind, corrected FROM learnt WHERE id = ?", id).Scan(&p.Gate, &p.Seq, &p.Kind, &at); err != nil {
+	for _, p := range r.learnt.positions(serial) {
+		x, err := learntAt(ctx, q, p[0], p[1])
+		if err != nil {
 			return nil, err
 		}
-		p.At = fromNanos(at)
-		ps = append(ps, p)
+		ps = append(ps, x.admission().Passage())
 	}
 	return ps, nil
 }
 
+// eachLearnt calls fn with every learnt record, page by page.
+func eachLearnt(ctx context.Context, q querier, fn func(learntRec)) error {
+	rows, err := q.QueryContext(ctx, "SELECT id, recs FROM learnt_pages ORDER BY id")
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id int64
+		var blob []byte
+		if err := rows.Scan(&id, &blob); err != nil {
+			return err
+		}
+		if err := pageRecs(blob, func(_ int, x learntRec) { fn(x) }); err != nil {
+			return fmt.Errorf("learnt page %d: %w", id, err)
+		}
+	}
+	return rows.Err()
+}
+
+// Learnt returns the admissions of other gates the replica learned from
+// compact feed pages, in the order learned, each as the page carried it
+// (a check for its hash, no text or device time).
+func (r *Replica) Learnt(ctx context.Context) ([]kido.Admission, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var as []kido.Admission
+	if err := eachLearnt(ctx, r.conn, func(x learntRec) { as = append(as, x.admission()) }); err != nil {
+		return nil, r.fault("read learnt admissions", err)
+	}
+	return as, nil
+}
+
+// learntHeld returns where learnt holds (gate, seq), if it does. Runs
+// never overlap, so the one that could hold it is the last starting at or
+// before seq.
+func learntHeld(ctx context.Context, q querier, gate uint32, seq uint64) (page, slot int64, ok bool, err error) {
+	var lo, hi uint64
+	err = q.QueryRowContext(ctx, "SELECT lo, hi, page, slot FROM learnt_runs WHERE gate = ? AND lo <= ? ORDER BY lo DESC LIMIT 1", gate, seq).Scan(&lo, &hi, &page, &slot)
+	if errors.Is(err, sql.ErrNoRows) || err == nil && hi < seq {
+		return 0, 0, false, nil
+	}
+	if err != nil {
+		return 0, 0, false, err
+	}
+	return page, slot + int64(seq-lo), true, nil
+}
+
+// run is a stretch of records of one gate with consecutive seqs.
+type run struct {
+	gate   uint32
+	lo, hi uint64
+	first  int // index of lo's record
+}
+
+// runsOf splits records into runs, in their order.
+func runsOf(recs []learntRec) []run {
+	var rs []run
+	for i, x := range recs {
+		if n := len(rs); n > 0 && rs[n-1].gate == x.gate && rs[n-1].hi+1 == x.seq {
+			rs[n-1].hi++
+			continue
+		}
+		rs = append(rs, run{gate: x.gate, lo: x.seq, hi: x.seq, first: i})
+	}
+	return rs
+}
+
+// overlapping reports whether any two runs share a key.
+func overlapping(rs []run) bool {
+	s := slices.Clone(rs)
+	slices.SortFunc(s, func(a, b run) int {
+		if a.gate != b.gate {
+			return int(int64(a.gate) - int64(b.gate))
+		}
+		return int(int64(a.lo) - int64(b.lo)) // seqs are at most wire.MaxSeq
+	})
+	for i := 1; i < len(s); i++ {
+		if s[i].gate == s[i-1].gate && s[i].lo <= s[i-1].hi {
+			return true
+		}
+	}
+	return false
+}
+
 // mergeLearnt merges admissions of other gates carrying a check only
 // (wire.IsCheckOnly) with the rules of mergeAdmissions: a (gate, seq) not
-// held goes to learnt; one held, in learnt or in admissions, with the same
+// held is learnt; one held, in learnt or in admissions, with the same
 // check is left alone; one held with another check is kept beside it in
-// conflicting_admissions. It returns the highest learnt id before and the
-// rows it wrote, for noteLearnt once the transaction is committed.
-func mergeLearnt(ctx context.Context, tx *sql.Tx, as []kido.Admission) (Merge, int64, []learntRow, error) {
+// conflicting_admissions. It returns the highest learnt page id before and
+// the pages it wrote, for noteLearnt once the transaction is committed.
+func mergeLearnt(ctx context.Context, tx *sql.Tx, as []kido.Admission) (Merge, int64, []learntPage, error) {
 	var m Merge
 	if len(as) == 0 {
 		return m, 0, nil, nil
@@ -185,105 +384,121 @@ func mergeLearnt(ctx context.Context, tx *sql.Tx, as []kido.Admission) (Merge, i
 	if err != nil {
 		return m, 0, nil, err
 	}
-	if len(held) > 0 {
-		var there []kido.Admission
-		rest := as[:0:0]
-		for _, a := range as {
-			if held[[2]uint64{uint64(a.Gate), a.Seq}] {
-				there = append(there, a)
-			} else {
-				rest = append(rest, a)
-			}
+	recs := make([]learntRec, 0, len(as))
+	var there []kido.Admission
+	for _, a := range as {
+		if held[[2]uint64{uint64(a.Gate), a.Seq}] {
+			there = append(there, a)
+			continue
 		}
-		if m, err = mergeAdmissions(ctx, tx, there); err != nil {
+		x, err := recOf(a)
+		if err != nil {
 			return m, 0, nil, err
 		}
-		as = rest
+		recs = append(recs, x)
 	}
-	var before int64
-	if err := tx.QueryRowContext(ctx, "SELECT COALESCE(max(id), 0) FROM learnt").Scan(&before); err != nil {
+	if m, err = mergeAdmissions(ctx, tx, there); err != nil {
 		return m, 0, nil, err
 	}
-	last := before
-	var written []learntRow
-	var ins, get, alt *sql.Stmt
-	defer func() {
-		for _, s := range []*sql.Stmt{ins, get, alt} {
-			if s != nil {
-				s.Close()
+
+	// Which records learnt holds already: runs overlapping a held run,
+	// found by two reads of learnt_runs per run of the page, and keys the
+	// page repeats (looked at one by one only when its runs overlap).
+	type at struct{ page, slot int64 }
+	var heldAt map[int]at // index in recs → where learnt holds its key
+	for _, rn := range runsOf(recs) {
+		rows, err := tx.QueryContext(ctx, `SELECT lo, hi, page, slot FROM (SELECT * FROM learnt_runs WHERE gate = ?1 AND lo <= ?2 ORDER BY lo DESC LIMIT 1)
+			UNION ALL SELECT lo, hi, page, slot FROM learnt_runs WHERE gate = ?1 AND lo > ?2 AND lo <= ?3`, rn.gate, rn.lo, rn.hi)
+		if err != nil {
+			return m, 0, nil, err
+		}
+		for rows.Next() {
+			var lo, hi uint64
+			var page, slot int64
+			if err := rows.Scan(&lo, &hi, &page, &slot); err != nil {
+				rows.Close()
+				return m, 0, nil, err
+			}
+			for seq := max(lo, rn.lo); seq <= min(hi, rn.hi); seq++ {
+				if heldAt == nil {
+					heldAt = map[int]at{}
+				}
+				heldAt[rn.first+int(seq-rn.lo)] = at{page, slot + int64(seq-lo)}
 			}
 		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return m, 0, nil, err
+		}
+	}
+	var firstOf map[[2]uint64]int // the page's repeated keys: index of the first
+	if overlapping(runsOf(recs)) {
+		firstOf = map[[2]uint64]int{}
+	}
+	var alt *sql.Stmt
+	defer func() {
+		if alt != nil {
+			alt.Close()
+		}
 	}()
-	args := make([]any, 0, 7*mergeChunk)
-	for len(as) > 0 {
-		chunk := as[:min(mergeChunk, len(as))]
-		as = as[len(chunk):]
-		args = args[:0]
-		for _, a := range chunk {
-			c, err := checkOf(a.Hash)
+	fresh := make([]learntRec, 0, len(recs))
+	for i, x := range recs {
+		var heldCheck uint64
+		if h, ok := heldAt[i]; ok {
+			y, err := learntAt(ctx, tx, h.page, h.slot)
 			if err != nil {
 				return m, 0, nil, err
 			}
-			args = append(args, a.Gate, a.Seq, a.Serial, a.Tier, a.Kind, toNanos(a.Corrected), c)
-		}
-		var res sql.Result
-		if len(chunk) == mergeChunk {
-			if ins == nil {
-				if ins, err = tx.PrepareContext(ctx, insertLearnt(mergeChunk)); err != nil {
-					return m, 0, nil, err
-				}
-			}
-			res, err = ins.ExecContext(ctx, args...)
+			heldCheck = y.check
+		} else if j, ok := firstOf[[2]uint64{uint64(x.gate), x.seq}]; ok {
+			heldCheck = recs[j].check
 		} else {
-			res, err = tx.ExecContext(ctx, insertLearnt(len(chunk)), args...)
-		}
-		if err != nil {
-			return m, 0, nil, err
-		}
-		n, err := res.RowsAffected()
-		if err != nil {
-			return m, 0, nil, err
-		}
-		m.Added += int(n)
-		if int(n) == len(chunk) {
-			// Each row took the highest id plus one, in order: nothing is
-			// ever deleted from learnt.
-			for i, a := range chunk {
-				written = append(written, learntRow{id: last + int64(i) + 1, serial: a.Serial})
+			if firstOf != nil {
+				firstOf[[2]uint64{uint64(x.gate), x.seq}] = i
 			}
-			last += n
+			fresh = append(fresh, x)
 			continue
 		}
-		// Some keys were held: rows with an id above last are this
-		// chunk's, the first of each key; the others are compared.
-		if get == nil {
-			if get, err = tx.PrepareContext(ctx, "SELECT id, chk FROM learnt WHERE gate = ? AND seq = ?"); err != nil {
-				return m, 0, nil, err
-			}
+		if heldCheck == x.check {
+			m.Known++
+			continue
 		}
-		top := last
-		for _, a := range chunk {
-			var id, chk int64
-			if err := get.QueryRowContext(ctx, a.Gate, a.Seq).Scan(&id, &chk); err != nil {
-				return m, 0, nil, err
-			}
-			if id > top {
-				written = append(written, learntRow{id: id, serial: a.Serial})
-				top = id
-				continue
-			}
-			if c, _ := checkOf(a.Hash); c == chk {
-				m.Known++
-				continue
-			}
-			if err := keepConflicting(ctx, tx, &alt, a); err != nil {
-				return m, 0, nil, err
-			}
-			m.Conflicting++
+		if err := keepConflicting(ctx, tx, &alt, x.admission()); err != nil {
+			return m, 0, nil, err
 		}
-		last = top
+		m.Conflicting++
 	}
-	return m, before, written, nil
+	m.Added += len(fresh)
+
+	var before int64
+	if err := tx.QueryRowContext(ctx, "SELECT COALESCE(max(id), 0) FROM learnt_pages").Scan(&before); err != nil {
+		return m, 0, nil, err
+	}
+	var pages []learntPage
+	for len(fresh) > 0 {
+		part := fresh[:min(learntSlots, len(fresh))]
+		fresh = fresh[len(part):]
+		blob := make([]byte, 1, 1+len(part)*learntRecLen)
+		blob[0] = learntFormat
+		for _, x := range part {
+			blob = appendRec(blob, x)
+		}
+		res, err := tx.ExecContext(ctx, "INSERT INTO learnt_pages (recs) VALUES (?)", blob)
+		if err != nil {
+			return m, 0, nil, err
+		}
+		id, err := res.LastInsertId()
+		if err != nil {
+			return m, 0, nil, err
+		}
+		for _, rn := range runsOf(part) {
+			if _, err := tx.ExecContext(ctx, "INSERT INTO learnt_runs (gate, lo, hi, page, slot) VALUES (?, ?, ?, ?, ?)", rn.gate, rn.lo, rn.hi, id, rn.first); err != nil {
+				return m, 0, nil, err
+			}
+		}
+		pages = append(pages, learntPage{id: id, recs: part})
+	}
+	return m, before, pages, nil
 }
 
 // heldInAdmissions returns which keys of as the admissions table holds.
@@ -329,26 +544,24 @@ func heldInAdmissions(ctx context.Context, tx *sql.Tx, as []kido.Admission) (map
 func notLearnt(ctx context.Context, tx *sql.Tx, as []kido.Admission, alt **sql.Stmt) ([]kido.Admission, Merge, error) {
 	var m Merge
 	var any bool
-	if err := tx.QueryRowContext(ctx, "SELECT EXISTS (SELECT 1 FROM learnt)").Scan(&any); err != nil || !any {
+	if err := tx.QueryRowContext(ctx, "SELECT EXISTS (SELECT 1 FROM learnt_runs)").Scan(&any); err != nil || !any {
 		return as, m, err
 	}
-	get, err := tx.PrepareContext(ctx, "SELECT chk FROM learnt WHERE gate = ? AND seq = ?")
-	if err != nil {
-		return nil, m, err
-	}
-	defer get.Close()
 	rest := as[:0:0]
 	for _, a := range as {
-		var chk int64
-		err := get.QueryRowContext(ctx, a.Gate, a.Seq).Scan(&chk)
-		if err == sql.ErrNoRows {
-			rest = append(rest, a)
-			continue
-		}
+		page, slot, ok, err := learntHeld(ctx, tx, a.Gate, a.Seq)
 		if err != nil {
 			return nil, m, err
 		}
-		if c, err := checkOf(a.Hash); err == nil && c == chk {
+		if !ok {
+			rest = append(rest, a)
+			continue
+		}
+		x, err := learntAt(ctx, tx, page, slot)
+		if err != nil {
+			return nil, m, err
+		}
+		if c, err := checkOf(a.Hash); err == nil && c == x.check {
 			m.Known++
 			continue
 		}
@@ -376,17 +589,62 @@ func keepConflicting(ctx context.Context, tx *sql.Tx, alt **sql.Stmt, a kido.Adm
 	return err
 }
 
-// insertLearnt returns the statement that inserts n learnt admissions,
-// each unless its key is held.
-func insertLearnt(n int) string {
-	var b strings.Builder
-	b.WriteString("INSERT INTO learnt (gate, seq, serial, tier, kind, corrected, chk) VALUES ")
-	for i := range n {
-		if i > 0 {
-			b.WriteByte(',')
-		}
-		b.WriteString("(?, ?, ?, ?, ?, ?, ?)")
+// passageTally counts, over every passage the replica holds (admissions
+// and learnt records), the passages, the tickets with an entry or manual
+// admission, and those whose latest passage (by trusted time) is one.
+func passageTally(ctx context.Context, q querier) (passages, admitted, inside int, err error) {
+	type last struct {
+		at      int64
+		in, ent bool
 	}
-	b.WriteString(" ON CONFLICT (gate, seq) DO NOTHING")
-	return b.String()
+	per := map[uint32]last{}
+	note := func(serial uint32, kind string, at int64) {
+		l, ok := per[serial]
+		in := kind != kido.KindExit
+		if !ok || at > l.at {
+			l.at, l.in = at, in
+		}
+		l.ent = l.ent || in
+		per[serial] = l
+	}
+	var learnt int
+	if err := eachLearnt(ctx, q, func(x learntRec) { learnt++; note(x.serial, x.kind, x.corrected) }); err != nil {
+		return 0, 0, 0, err
+	}
+	// SQLite takes the bare column kind from the row holding max(corrected).
+	rows, err := q.QueryContext(ctx, `SELECT serial, kind, max(corrected), max(kind != 'exit'), count(*) FROM admissions GROUP BY serial`)
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	defer rows.Close()
+	passages = learnt
+	for rows.Next() {
+		var serial uint32
+		var kind string
+		var at int64
+		var ent bool
+		var n int
+		if err := rows.Scan(&serial, &kind, &at, &ent, &n); err != nil {
+			return 0, 0, 0, err
+		}
+		passages += n
+		note(serial, kind, at)
+		if ent {
+			l := per[serial]
+			l.ent = true
+			per[serial] = l
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return 0, 0, 0, err
+	}
+	for _, l := range per {
+		if l.ent {
+			admitted++
+		}
+		if l.in {
+			inside++
+		}
+	}
+	return passages, admitted, inside, nil
 }

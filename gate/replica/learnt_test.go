@@ -2,6 +2,10 @@ package replica
 
 import (
 	"errors"
+	"fmt"
+	"maps"
+	"math/rand/v2"
+	"reflect"
 	"slices"
 	"testing"
 	"time"
@@ -11,6 +15,16 @@ import (
 	"kido.dev/kido/gate/gatetest"
 	"kido.dev/kido/sync/wire"
 )
+
+// learnt returns r.Learnt.
+func learnt(t *testing.T, r *Replica) []kido.Admission {
+	t.Helper()
+	as, err := r.Learnt(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return as
+}
 
 // count returns the result of a count query on r's connection.
 func count(t *testing.T, r *Replica, q string) int {
@@ -43,13 +57,15 @@ func TestLearntApart(t *testing.T) {
 	if ap.Admissions != (Merge{Added: 3}) {
 		t.Errorf("merge %+v, want 3 added", ap.Admissions)
 	}
-	if n, m := count(t, r, "SELECT count(*) FROM learnt"), count(t, r, "SELECT count(*) FROM admissions"); n != 3 || m != 0 {
+	if n, m := len(learnt(t, r)), count(t, r, "SELECT count(*) FROM admissions"); n != 3 || m != 0 {
 		t.Errorf("learnt %d, admissions %d; want 3 and 0", n, m)
 	}
-	var chk string
-	r.conn.QueryRowContext(ctx, "SELECT printf('%016x', chk) FROM learnt WHERE gate = ? AND seq = 1", gatetest.GateEntry).Scan(&chk)
-	if !wire.SameRecord(chk, in.Hash) {
-		t.Errorf("stored check %s, hash %s", chk, in.Hash)
+	for i, a := range []kido.Admission{in, out, other} {
+		want := a
+		want.At, want.Hash = time.Time{}, a.Hash[:2*wire.CheckLen]
+		if got := learnt(t, r)[i]; !reflect.DeepEqual(got, want) {
+			t.Errorf("learnt record %d:\n%+v, want\n%+v", i, got, want)
+		}
 	}
 
 	for _, ch := range []*wire.Changes{compact(t, "c2", page...), changesOf("c2", page...)} {
@@ -57,7 +73,7 @@ func TestLearntApart(t *testing.T) {
 			t.Errorf("the same records again: %+v, %v; want 3 known", ap.Admissions, err)
 		}
 	}
-	if n, m := count(t, r, "SELECT count(*) FROM learnt"), count(t, r, "SELECT count(*) FROM admissions"); n != 3 || m != 0 {
+	if n, m := len(learnt(t, r)), count(t, r, "SELECT count(*) FROM admissions"); n != 3 || m != 0 {
 		t.Errorf("after the same records again: learnt %d, admissions %d; want 3 and 0", n, m)
 	}
 
@@ -129,24 +145,22 @@ func TestLearntSeenByOtherProcess(t *testing.T) {
 	}
 }
 
-// TestLearntIndex: rows by serial, latest first, for serials held in the
-// slice and in the map.
+// TestLearntIndex: positions by serial, latest first, for serials held in
+// the slice and in the map.
 func TestLearntIndex(t *testing.T) {
 	var x learntIndex
-	serials := []uint32{5, nearSerials + 9, 5, 0, nearSerials + 9, 70}
-	for i, s := range serials {
-		x.add(int64(i+1), s)
-	}
+	x.addPage(3, []learntRec{{serial: 5}, {serial: nearSerials + 9}, {serial: 5}})
+	x.addPage(7, []learntRec{{serial: 0}, {serial: nearSerials + 9}, {serial: 70}})
 	for _, c := range []struct {
 		serial uint32
-		want   []int64
-	}{{5, []int64{3, 1}}, {nearSerials + 9, []int64{5, 2}}, {0, []int64{4}}, {70, []int64{6}}, {6, nil}, {1 << 30, nil}} {
-		if got := x.rows(c.serial); !slices.Equal(got, c.want) {
-			t.Errorf("rows(%d) = %v, want %v", c.serial, got, c.want)
+		want   [][2]int64
+	}{{5, [][2]int64{{3, 2}, {3, 0}}}, {nearSerials + 9, [][2]int64{{7, 1}, {3, 1}}}, {0, [][2]int64{{7, 0}}}, {70, [][2]int64{{7, 2}}}, {6, nil}, {1 << 30, nil}} {
+		if got := x.positions(c.serial); !slices.Equal(got, c.want) {
+			t.Errorf("positions(%d) = %v, want %v", c.serial, got, c.want)
 		}
 	}
-	if x.upTo != 6 {
-		t.Errorf("upTo %d, want 6", x.upTo)
+	if x.upTo != 7 {
+		t.Errorf("upTo %d, want 7", x.upTo)
 	}
 }
 
@@ -175,7 +189,7 @@ func TestMigrateV5(t *testing.T) {
 	a := admission(gatetest.GateEntry, 1, 3, time.Now().Add(-time.Hour))
 	old := a
 	old.Hash = a.Hash[:2*wire.CheckLen]
-	for _, q := range []string{"DROP TABLE learnt", "UPDATE state SET schema = 5"} {
+	for _, q := range []string{"DROP TABLE learnt_pages", "DROP TABLE learnt_runs", "UPDATE state SET schema = 5"} {
 		if _, err := r.conn.ExecContext(ctx, q); err != nil {
 			t.Fatal(err)
 		}
@@ -199,10 +213,136 @@ func TestMigrateV5(t *testing.T) {
 	if err != nil || ap.Admissions != (Merge{Added: 1, Known: 1}) {
 		t.Fatalf("merge %+v, %v; want 1 added, 1 known", ap.Admissions, err)
 	}
-	if n := count(t, r, "SELECT count(*) FROM learnt"); n != 1 {
+	if n := len(learnt(t, r)); n != 1 {
 		t.Errorf("learnt %d rows, want 1", n)
 	}
 	if d := scan(t, r, f.Ticket(4), false); d.Reason != gate.AlreadyUsed {
 		t.Errorf("record learned after the upgrade: %s, want already used", d.Reason)
+	}
+}
+
+// TestLearntMergeModel applies random pages, compact and JSON, of
+// admissions from a few gates with keys repeated within and across pages,
+// runs broken and overlapping, some keys carrying another record, and
+// compares every answer's merge and the final replica with a model: the
+// first record of a key is held, the same again is known, another is
+// conflicting and kept once.
+func TestLearntMergeModel(t *testing.T) {
+	r, _ := newReplica(t, 10, gatetest.GateBoth)
+	rnd := rand.New(rand.NewPCG(16, 1))
+	at := time.Now().Add(-time.Hour).UTC()
+	record := func(g uint32, seq uint64, variant int) kido.Admission {
+		a := admission(g, seq, uint32(seq)*10+uint32(variant), at.Add(time.Duration(seq)*time.Second))
+		if variant == 2 {
+			a.Kind = kido.KindExit
+			a.Hash = wire.AdmissionHash(a)
+		}
+		return a
+	}
+	type key struct {
+		gate uint32
+		seq  uint64
+	}
+	held := map[key]kido.Admission{}
+	conflicts := map[[3]uint64]bool{} // gate, seq, serial of the conflicting record
+	for page := range 60 {
+		var cs []wire.Change
+		var want Merge
+		seen := map[key]kido.Admission{}
+		for n := rnd.IntN(300); len(cs) < n; {
+			g := []uint32{gatetest.GateBoth, gatetest.GateEntry, 9, 11}[rnd.IntN(4)]
+			lo := uint64(1 + rnd.IntN(400))
+			for seq := lo; seq < lo+uint64(1+rnd.IntN(40)) && len(cs) < n; seq++ {
+				if rnd.IntN(8) == 0 {
+					continue // a gap: the page's run breaks
+				}
+				variant := 0
+				if rnd.IntN(20) == 0 {
+					variant = 1 + rnd.IntN(2)
+				}
+				a := record(g, seq, variant)
+				cs = append(cs, wire.Change{Kind: wire.ChangeAdmission, Admission: &a})
+				k := key{g, seq}
+				h, ok := held[k]
+				if !ok {
+					h, ok = seen[k]
+				}
+				switch {
+				case !ok:
+					want.Added++
+					seen[k] = a
+				case wire.SameRecord(h.Hash, a.Hash):
+					want.Known++
+				default:
+					want.Conflicting++
+					conflicts[[3]uint64{uint64(g), seq, uint64(a.Serial)}] = true
+				}
+			}
+		}
+		maps.Copy(held, seen)
+		ch := compact(t, fmt.Sprint("c", page), cs...)
+		if page%5 == 4 {
+			ch = changesOf(fmt.Sprint("c", page), cs...)
+		}
+		ap, err := r.ApplyChanges(ctx, ch)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ap.Admissions != want {
+			t.Fatalf("page %d: merge %+v, want %+v", page, ap.Admissions, want)
+		}
+	}
+	// Every held record once, in admissions or learnt, and every
+	// conflicting one once.
+	got := map[key]string{}
+	for _, a := range learnt(t, r) {
+		got[key{a.Gate, a.Seq}] += a.Hash[:16]
+	}
+	rows, err := r.conn.QueryContext(ctx, "SELECT gate, seq, substr(hash, 1, 16) FROM admissions")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var k key
+		var h string
+		rows.Scan(&k.gate, &k.seq, &h)
+		got[k] += h
+	}
+	rows.Close()
+	if len(got) != len(held) {
+		t.Errorf("%d keys held, want %d", len(got), len(held))
+	}
+	for k, a := range held {
+		if got[k] != a.Hash[:16] {
+			t.Errorf("key %v holds %q, want %q", k, got[k], a.Hash[:16])
+		}
+	}
+	if n := count(t, r, "SELECT count(*) FROM conflicting_admissions"); n != len(conflicts) {
+		t.Errorf("%d conflicting records, want %d", n, len(conflicts))
+	}
+	// Decisions see them all: each serial's history is its held and
+	// conflicting records.
+	for k, a := range held {
+		if k.seq%17 != 0 {
+			continue
+		}
+		h, err := r.History(ctx, a.Serial)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := 0
+		for _, b := range held {
+			if b.Serial == a.Serial {
+				want++
+			}
+		}
+		for c := range conflicts {
+			if uint32(c[2]) == a.Serial {
+				want++
+			}
+		}
+		if len(h) != want {
+			t.Errorf("serial %d: %d passages, want %d", a.Serial, len(h), want)
+		}
 	}
 }
