@@ -26,6 +26,7 @@ import (
 
 	"kido.dev/kido"
 	"kido.dev/kido/gate/gatedir"
+	"kido.dev/kido/gate/replica"
 	"kido.dev/kido/internal/pgtest"
 	"kido.dev/kido/sync/client"
 	"kido.dev/kido/sync/wire"
@@ -558,6 +559,20 @@ func readReplica(t *testing.T, g *gateDir) (map[[2]uint64]record, int) {
 	var conflicting int
 	if err := db.QueryRow("SELECT count(*) FROM conflicting_admissions").Scan(&conflicting); err != nil {
 		t.Fatal(err)
+	}
+	// Other gates' admissions from compact pages are in the replica's
+	// learnt pages, which only the replica reads.
+	r, err := replica.Open(gatedir.Replica(g.dir), replica.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	learnt, err := r.Learnt(context.Background())
+	if err != nil {
+		t.Fatalf("read replica of %s: %v", g.name, err)
+	}
+	for _, a := range learnt {
+		recs[[2]uint64{uint64(a.Gate), a.Seq}] = record{Gate: a.Gate, Seq: a.Seq, Serial: a.Serial, Kind: a.Kind, Corrected: a.Corrected.UnixNano(), Hash: a.Hash}
 	}
 	return recs, conflicting
 }

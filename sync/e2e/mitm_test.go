@@ -142,7 +142,8 @@ func (m *mitm) rewrite(resp *http.Response, change func(map[string]any)) error {
 }
 
 // replicaDigest hashes what a gate decides from and where its feed
-// stands: event, tiers, keys, gates, roster, admissions and the cursor.
+// stands: event, tiers, keys, gates, roster, admissions (learnt ones too)
+// and the cursor.
 // No process may have the replica open.
 func replicaDigest(t *testing.T, g *gateDir) string {
 	t.Helper()
@@ -155,7 +156,8 @@ func replicaDigest(t *testing.T, g *gateDir) string {
 	for _, q := range []string{
 		"SELECT * FROM event", "SELECT * FROM tiers ORDER BY id", "SELECT * FROM keys ORDER BY id",
 		"SELECT * FROM gates ORDER BY id", "SELECT * FROM roster ORDER BY serial",
-		"SELECT * FROM admissions ORDER BY gate, seq", "SELECT cursor FROM state",
+		"SELECT * FROM admissions ORDER BY gate, seq", "SELECT * FROM learnt_pages ORDER BY id",
+		"SELECT * FROM learnt_runs ORDER BY gate, lo", "SELECT cursor FROM state",
 	} {
 		rows, err := db.Query(q)
 		if err != nil {

@@ -58,3 +58,7 @@ func (s *Server) PagesBuilt(event uint32, cursor string, compact bool) int {
 	}
 	return s.pages.built(pageKey{event: event, cursor: cursor, enc: enc})
 }
+
+// ForgetPages empties the feed page cache, so that the next pages are
+// built again.
+func (s *Server) ForgetPages() { s.pages.clear() }

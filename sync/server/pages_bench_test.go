@@ -55,3 +55,31 @@ func BenchmarkCompactPage(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkJSONPage is BenchmarkCompactPage for a version 1 (JSON) page,
+// what a gate of before version 2 gets: the stored changes written as
+// they are, compressed at the level the server uses.
+func BenchmarkJSONPage(b *testing.B) {
+	at := time.Date(2027, 8, 1, 1, 0, 0, 0, time.UTC)
+	var p FeedPage
+	for i := range maxChanges {
+		a := kido.Admission{Gate: uint32(1 + i/500), Seq: uint64(1 + i%500), Serial: uint32(i * 7919 % 500000), Tier: 1, Kind: kido.KindEntry,
+			At: at.Add(time.Duration(i) * time.Millisecond), Corrected: at.Add(time.Duration(i)*time.Millisecond + 12345), Text: strings.Repeat("7", 188)}
+		a.Hash = wire.AdmissionHash(a)
+		raw, _ := json.Marshal(wire.Change{Kind: wire.ChangeAdmission, Admission: &a})
+		p.Changes = append(p.Changes, raw)
+	}
+	p.Next = Cursor{Pos: 1000, Tag: "0123456789abcdef"}
+	var size int
+	cpu0 := processCPU()
+	for b.Loop() {
+		body := jsonPage(p, at)
+		var gz bytes.Buffer
+		zw, _ := gzip.NewWriterLevel(&gz, gzip.BestSpeed)
+		zw.Write(body)
+		zw.Close()
+		size = gz.Len()
+	}
+	b.ReportMetric(float64(size)/maxChanges, "B/admission")
+	b.ReportMetric(float64((processCPU()-cpu0).Microseconds())/1000/float64(b.N), "cpu-ms/op")
+}
