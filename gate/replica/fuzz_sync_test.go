@@ -16,6 +16,8 @@ func FuzzApplyChanges(f *testing.F) {
 	f.Add([]byte(`{"changes":[{"kind":"tier","tier":{"id":1,"event":7,"name":"GA","entries":-1}}],"cursor":"c1","server_time":"2027-08-01T00:00:00Z"}`))
 	f.Add([]byte(`{"changes":[{"kind":"gate","gate":{"id":1,"event":7,"name":"N","direction":"up","revoked":false}}],"cursor":"c2","server_time":"2027-08-01T00:00:00Z"}`))
 	f.Add([]byte(`{"changes":[{"kind":"admission","admission":{"gate":2,"seq":1,"serial":3,"tier":1,"kind":"entry","at":"2027-08-01T00:00:00Z","corrected":"2027-08-01T00:00:00Z","hash":"00"}}],"cursor":"c3","server_time":"2027-08-01T00:00:00Z"}`))
+	// Admissions with a check only, as from a compact page: learnt.
+	f.Add([]byte(`{"changes":[{"kind":"admission","admission":{"gate":9,"seq":1,"serial":3,"tier":1,"kind":"entry","at":"0001-01-01T00:00:00Z","corrected":"2027-08-01T00:00:00Z","hash":"0123456789abcdef"}},{"kind":"admission","admission":{"gate":9,"seq":2,"serial":4,"tier":1,"kind":"exit","at":"0001-01-01T00:00:00Z","corrected":"2027-08-01T00:00:00Z","hash":"fedcba9876543210"}}],"cursor":"c5","server_time":"2027-08-01T00:00:00Z"}`))
 	f.Add([]byte(`{"changes":[{"kind":"void","void":{"event":7,"gate":2,"from":"2027-08-01T00:00:00Z","reason":"stolen","by":"ops","created":"2027-08-01T01:00:00Z"}}],"cursor":"c4","server_time":"2027-08-01T00:00:00Z"}`))
 	f.Add([]byte(`{"changes":[{"kind":"void","void":{"event":0,"gate":2,"from":"0001-01-01T00:00:00Z"}}],"cursor":"c4","server_time":"2027-08-01T00:00:00Z"}`))
 	r, _ := newReplica(f, 20, gatetest.GateBoth)
