@@ -611,8 +611,10 @@ func passageTally(ctx context.Context, q querier) (passages, admitted, inside in
 	if err := eachLearnt(ctx, q, func(x learntRec) { learnt++; note(x.serial, x.kind, x.corrected) }); err != nil {
 		return 0, 0, 0, err
 	}
-	// SQLite takes the bare column kind from the row holding max(corrected).
-	rows, err := q.QueryContext(ctx, `SELECT serial, kind, max(corrected), max(kind != 'exit'), count(*) FROM admissions GROUP BY serial`)
+	// SQLite takes the bare column kind from the row holding max(corrected)
+	// only when that is the query's one min() or max(): entries are
+	// counted with sum().
+	rows, err := q.QueryContext(ctx, `SELECT serial, kind, max(corrected), sum(kind != 'exit') > 0, count(*) FROM admissions GROUP BY serial`)
 	if err != nil {
 		return 0, 0, 0, err
 	}

@@ -346,3 +346,34 @@ func TestLearntMergeModel(t *testing.T) {
 		}
 	}
 }
+
+// TestTallyLatestPassage: a ticket is inside when its latest passage, own
+// or learnt, is not an exit.
+func TestTallyLatestPassage(t *testing.T) {
+	r, f := newReplica(t, 50, gatetest.GateBoth)
+	scan(t, r, f.Ticket(2), false) // own entry, then own exit
+	scan(t, r, f.Ticket(2), true)
+	at := time.Now().Add(-2 * time.Hour)
+	in3 := admission(9, 1, 3, at) // learnt entry, then own exit
+	in4 := admission(9, 2, 4, at) // learnt entry and exit
+	out4 := admission(9, 3, 4, at.Add(time.Hour))
+	out4.Kind = kido.KindExit
+	out4.Hash = wire.AdmissionHash(out4)
+	in5 := admission(9, 4, 5, at) // learnt entry only
+	var cs []wire.Change
+	for _, a := range []*kido.Admission{&in3, &in4, &out4, &in5} {
+		cs = append(cs, wire.Change{Kind: wire.ChangeAdmission, Admission: a})
+	}
+	if _, err := r.ApplyChanges(ctx, compact(t, "c1", cs...)); err != nil {
+		t.Fatal(err)
+	}
+	scan(t, r, f.Ticket(3), true)
+	tally, err := r.Tally(ctx)
+	if err != nil || tally.Admitted != 4 || tally.Inside != 1 {
+		t.Errorf("tally %+v, %v; want 4 admitted, 1 inside (serial 5)", tally, err)
+	}
+	st, err := r.Status(ctx)
+	if err != nil || st.Admitted != 4 || st.Passages != 7 {
+		t.Errorf("status admitted %d, passages %d (%v); want 4 and 7", st.Admitted, st.Passages, err)
+	}
+}
