@@ -222,23 +222,11 @@ func (r *Replica) refreshLearnt(ctx context.Context, q querier) error {
 	if r.learnt == nil {
 		r.learnt = &learntIndex{}
 	}
-	rows, err := q.QueryContext(ctx, "SELECT id, recs FROM learnt_pages WHERE id > ? ORDER BY id", r.learnt.upTo)
-	if err != nil {
-		return err
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var id int64
-		var blob []byte
-		if err := rows.Scan(&id, &blob); err != nil {
-			return err
-		}
-		if err := pageRecs(blob, func(slot int, x learntRec) { r.learnt.add(id, slot, x.serial) }); err != nil {
-			return fmt.Errorf("learnt page %d: %w", id, err)
-		}
-		r.learnt.upTo = id
-	}
-	return rows.Err()
+	x := r.learnt
+	return eachLearnt(ctx, q, x.upTo, func(page int64, slot int, rec learntRec) {
+		x.add(page, slot, rec.serial)
+		x.upTo = page
+	})
 }
 
 // noteLearnt adds the pages a committed transaction wrote, after the
@@ -280,9 +268,10 @@ func (r *Replica) learntHistory(ctx context.Context, q querier, serial uint32) (
 	return ps, nil
 }
 
-// eachLearnt calls fn with every learnt record, page by page.
-func eachLearnt(ctx context.Context, q querier, fn func(learntRec)) error {
-	rows, err := q.QueryContext(ctx, "SELECT id, recs FROM learnt_pages ORDER BY id")
+// eachLearnt calls fn with every learnt record of the pages after page
+// id after, in order.
+func eachLearnt(ctx context.Context, q querier, after int64, fn func(page int64, slot int, x learntRec)) error {
+	rows, err := q.QueryContext(ctx, "SELECT id, recs FROM learnt_pages WHERE id > ? ORDER BY id", after)
 	if err != nil {
 		return err
 	}
@@ -293,7 +282,7 @@ func eachLearnt(ctx context.Context, q querier, fn func(learntRec)) error {
 		if err := rows.Scan(&id, &blob); err != nil {
 			return err
 		}
-		if err := pageRecs(blob, func(_ int, x learntRec) { fn(x) }); err != nil {
+		if err := pageRecs(blob, func(slot int, x learntRec) { fn(id, slot, x) }); err != nil {
 			return fmt.Errorf("learnt page %d: %w", id, err)
 		}
 	}
@@ -307,7 +296,7 @@ func (r *Replica) Learnt(ctx context.Context) ([]kido.Admission, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	var as []kido.Admission
-	if err := eachLearnt(ctx, r.conn, func(x learntRec) { as = append(as, x.admission()) }); err != nil {
+	if err := eachLearnt(ctx, r.conn, 0, func(_ int64, _ int, x learntRec) { as = append(as, x.admission()) }); err != nil {
 		return nil, r.fault("read learnt admissions", err)
 	}
 	return as, nil
@@ -608,7 +597,7 @@ func passageTally(ctx context.Context, q querier) (passages, admitted, inside in
 		per[serial] = l
 	}
 	var learnt int
-	if err := eachLearnt(ctx, q, func(x learntRec) { learnt++; note(x.serial, x.kind, x.corrected) }); err != nil {
+	if err := eachLearnt(ctx, q, 0, func(_ int64, _ int, x learntRec) { learnt++; note(x.serial, x.kind, x.corrected) }); err != nil {
 		return 0, 0, 0, err
 	}
 	// SQLite takes the bare column kind from the row holding max(corrected)

@@ -16,6 +16,18 @@ import (
 	"kido.dev/kido/sync/wire"
 )
 
+// reopen closes r and opens its file again, as the next process does.
+func reopen(t *testing.T, r *Replica) *Replica {
+	t.Helper()
+	r.Close()
+	r, err := Open(r.Path(), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close() })
+	return r
+}
+
 // learnt returns r.Learnt.
 func learnt(t *testing.T, r *Replica) []kido.Admission {
 	t.Helper()
@@ -198,13 +210,7 @@ func TestMigrateV5(t *testing.T) {
 		a.Gate, a.Tier, toNanos(a.Corrected), old.Hash); err != nil {
 		t.Fatal(err)
 	}
-	path := r.Path()
-	r.Close()
-	r, err := Open(path, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
+	r = reopen(t, r)
 	if d := scan(t, r, f.Ticket(3), false); d.Reason != gate.AlreadyUsed {
 		t.Errorf("record of a compact page before the upgrade: %s, want already used", d.Reason)
 	}

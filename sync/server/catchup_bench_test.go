@@ -6,7 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"kido.dev/kido"
 	"kido.dev/kido/sync/wire"
 )
 
@@ -24,15 +23,7 @@ func BenchmarkFeedCatchUp(b *testing.B) {
 	const n = 10_000
 	tks := f.issue(b, ev, "b1", n)
 	cur := g.snapshotCursor(b)
-	for i := 0; i < len(tks); i += wire.MaxBatch {
-		var req wire.UploadRequest
-		for _, tk := range tks[i:min(i+wire.MaxBatch, len(tks))] {
-			req.Admissions = append(req.Admissions, up.admission(tk, kido.KindEntry, admitTime))
-		}
-		if a := up.upload(b, req); a.status != 200 {
-			b.Fatalf("upload: %d %s", a.status, a.body)
-		}
-	}
+	up.uploadEntries(b, tks)
 	for _, enc := range []struct {
 		name, accept string
 		sign         func(uint32, string, []byte) []byte

@@ -52,15 +52,7 @@ func TestFeedPageBuiltOnce(t *testing.T) {
 	up := f.gate(t, ev, "Uploader")
 	tks := f.issue(t, ev, "b1", 1200)
 	cur := gs[0].snapshotCursor(t)
-	for i := 0; i < len(tks); i += wire.MaxBatch {
-		var req wire.UploadRequest
-		for _, tk := range tks[i:min(i+wire.MaxBatch, len(tks))] {
-			req.Admissions = append(req.Admissions, up.admission(tk, kido.KindEntry, admitTime))
-		}
-		if a := up.upload(t, req); a.status != 200 {
-			t.Fatalf("upload: %d %s", a.status, a.body)
-		}
-	}
+	up.uploadEntries(t, tks)
 
 	pages := make([]answer, gates)
 	var wg sync.WaitGroup
@@ -113,5 +105,19 @@ func TestFeedPageBuiltOnce(t *testing.T) {
 	p, err := wire.UnmarshalFeed(again.body)
 	if err != nil || len(p.Changes) < len(tks)-1000+1 {
 		t.Fatalf("tail after a commit: %d changes, %v; want the new admission too", len(p.Changes), err)
+	}
+}
+
+// uploadEntries uploads an entry of each ticket, a batch at a time.
+func (g *gateDev) uploadEntries(t testing.TB, tks []wire.IssuedTicket) {
+	t.Helper()
+	for i := 0; i < len(tks); i += wire.MaxBatch {
+		var req wire.UploadRequest
+		for _, tk := range tks[i:min(i+wire.MaxBatch, len(tks))] {
+			req.Admissions = append(req.Admissions, g.admission(tk, kido.KindEntry, admitTime))
+		}
+		if a := g.upload(t, req); a.status != 200 {
+			t.Fatalf("upload: %d %s", a.status, a.body)
+		}
 	}
 }
