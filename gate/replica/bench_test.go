@@ -118,3 +118,30 @@ func BenchmarkFind(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkLearntIndex builds the index by serial of 500,000 learnt
+// admissions from their pages, as the first decision of a process does:
+// ns/op is one build.
+func BenchmarkLearntIndex(b *testing.B) {
+	r, _ := newReplica(b, 50, gatetest.GateBoth)
+	at := time.Date(2027, 8, 1, 10, 0, 0, 0, time.UTC)
+	const pages, per = 500, 1000
+	for p := range pages {
+		cs := make([]wire.Change, per)
+		for j := range cs {
+			seq := uint64(p*per + j + 1)
+			a := kido.Admission{Gate: 9, Seq: seq, Serial: uint32(seq*7919) % 1_000_000, Tier: gatetest.TierOf(uint32(seq)), Kind: kido.KindEntry,
+				Corrected: at.Add(time.Duration(seq) * time.Millisecond), Hash: fmt.Sprintf("%016x", seq)}
+			cs[j] = wire.Change{Kind: wire.ChangeAdmission, Admission: &a}
+		}
+		if _, err := r.ApplyChanges(context.Background(), changesOf(fmt.Sprint(p), cs...)); err != nil {
+			b.Fatal(err)
+		}
+	}
+	for b.Loop() {
+		r.learnt = nil
+		if err := r.refreshLearnt(context.Background(), r.conn); err != nil || len(r.learnt.pos) != pages*per {
+			b.Fatalf("indexed %d, %v", len(r.learnt.pos), err)
+		}
+	}
+}
