@@ -15,9 +15,9 @@ import (
 )
 
 // herdSpec is what the gates process of the herd runs: the gates prepared
-// by the parent, each with its replica directory and credential.
+// by the parent, each with its replica directory, credential and server.
 type herdSpec struct {
-	URL   string         `json:"url"`
+	URL   string         `json:"url"` // every gate's server but for those that name their own
 	Gates []herdSpecGate `json:"gates"`
 }
 
@@ -25,6 +25,7 @@ type herdSpecGate struct {
 	ID         uint32 `json:"id"`
 	Replica    string `json:"replica"`
 	Credential string `json:"credential"`
+	URL        string `json:"url,omitempty"` // the instance this gate syncs with
 }
 
 // herdSummary is what the gates process reports when told to stop.
@@ -81,7 +82,11 @@ func runHerdGates(ctx context.Context, args []string, stdin io.Reader, stdout, s
 		if err != nil {
 			return err
 		}
-		g, err := newSyncGate(spec.URL, sg.Credential, sg.ID, r, rec, nil)
+		url := spec.URL
+		if sg.URL != "" {
+			url = sg.URL
+		}
+		g, err := newSyncGate(url, sg.Credential, sg.ID, r, rec, nil)
 		if err != nil {
 			r.Close()
 			return err

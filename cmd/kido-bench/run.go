@@ -79,8 +79,10 @@ type scenario struct {
 var scenarios = []scenario{
 	{"scan", runScan},
 	{"propagation", runPropagation},
+	{"propagation-pg", runPropagationPG},
 	{"enrol", runEnrol},
 	{"herd", runHerd},
+	{"herd-pg", runHerdPG},
 	{"issue", runIssue},
 	{"qr", runQR},
 	{"staffapp", runStaffApp},
