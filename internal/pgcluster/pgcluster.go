@@ -53,13 +53,17 @@ type Cluster struct {
 	n     atomic.Int64 // databases made so far
 }
 
+// debianBins are Debian's directories of PostgreSQL's server programs, one
+// per major version.
+var debianBins = "/usr/lib/postgresql/*/bin"
+
 // findBin returns the directory holding initdb and pg_ctl: PATH first,
 // then Debian's versioned directories, newest first.
 func findBin() (string, error) {
 	if p, err := exec.LookPath("initdb"); err == nil {
 		return filepath.Dir(p), nil
 	}
-	dirs, _ := filepath.Glob("/usr/lib/postgresql/*/bin")
+	dirs, _ := filepath.Glob(debianBins)
 	sort.Slice(dirs, func(i, j int) bool {
 		vi, _ := strconv.Atoi(filepath.Base(filepath.Dir(dirs[i])))
 		vj, _ := strconv.Atoi(filepath.Base(filepath.Dir(dirs[j])))
@@ -71,6 +75,13 @@ func findBin() (string, error) {
 		}
 	}
 	return "", ErrNoBinaries
+}
+
+// Installed returns ErrNoBinaries when Start could not find PostgreSQL's
+// server programs, and nil otherwise.
+func Installed() error {
+	_, err := findBin()
+	return err
 }
 
 // Start creates and starts a cluster.

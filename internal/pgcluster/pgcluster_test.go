@@ -3,6 +3,8 @@ package pgcluster
 import (
 	"context"
 	"errors"
+	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
@@ -57,5 +59,24 @@ func TestStopServerAndStart(t *testing.T) {
 	var n int
 	if err := conn.QueryRow(ctx, "SELECT count(*) FROM t").Scan(&n); err != nil || n != 100000 {
 		t.Errorf("after the restart t has %d rows (%v), want 100000", n, err)
+	}
+}
+
+// TestNotInstalled: without PostgreSQL's programs, Start fails with
+// ErrNoBinaries, whose message names the package to install.
+func TestNotInstalled(t *testing.T) {
+	t.Setenv("PATH", t.TempDir())
+	was := debianBins
+	debianBins = filepath.Join(t.TempDir(), "*", "bin")
+	defer func() { debianBins = was }()
+	c, err := Start(Options{})
+	if !errors.Is(err, ErrNoBinaries) || !strings.Contains(err.Error(), "install Debian's postgresql") {
+		if c != nil {
+			c.Stop()
+		}
+		t.Fatalf("Start without PostgreSQL: %v, want ErrNoBinaries naming the package", err)
+	}
+	if err := Installed(); !errors.Is(err, ErrNoBinaries) {
+		t.Errorf("Installed without PostgreSQL: %v, want ErrNoBinaries", err)
 	}
 }
