@@ -245,7 +245,9 @@ func herd(ctx context.Context, h *harness, setup herdSetup) ([]row, error) {
 			later = append(later, healthLat[i])
 		}
 	}
-	hf += fmt.Sprintf("; until convergence p99 %s, after it p99 %s", ms(p(during, 99)), ms(p(later, 99)))
+	if len(later) > 0 {
+		hf += fmt.Sprintf("; until convergence p99 %s, after it p99 %s", ms(p(during, 99)), ms(p(later, 99)))
+	}
 	hr := within(setup.prefix+": GET /v1/health during the herd"+perInstance(setup.servers), hf+")", "p99 < 100 ms", h99.Seconds(), 0.1, false)
 	if healthErrs > 0 {
 		hr.mark = markFail
