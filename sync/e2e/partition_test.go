@@ -3,7 +3,6 @@ package e2e
 import (
 	"encoding/json"
 	"io"
-	"path/filepath"
 	"strconv"
 	"testing"
 	"time"
@@ -33,9 +32,7 @@ func TestPartitionDoubleEntry(t *testing.T) {
 func TestPartitionTwoInstances(t *testing.T) {
 	t.Parallel()
 	url := pgtest.DB(t)
-	a := startServer(t, "-db", url)
-	b := startServer(t, "-db", url, "-master-key", filepath.Join(a.dir, "master.key"))
-	b.token = a.token
+	a, b := startInstances(t, url)
 	partitionDoubleEntry(t, [2]*server{a, b})
 }
 

@@ -26,9 +26,7 @@ import (
 func TestTwoInstancesOnePostgres(t *testing.T) {
 	t.Parallel()
 	url := pgtest.DB(t)
-	a := startServer(t, "-db", url)
-	b := startServer(t, "-db", url, "-master-key", filepath.Join(a.dir, "master.key"))
-	b.token = a.token
+	a, b := startInstances(t, url)
 	const gates, each = 4, killTotal / 4
 	ev := newEvent(t, a, gates*each)
 	gs := make([]*gateDir, gates)
@@ -61,6 +59,17 @@ func TestTwoInstancesOnePostgres(t *testing.T) {
 		stopRun(t, g, runs[i])
 	}
 	ev.checkExact(t, gs, shares)
+}
+
+// startInstances starts two kido-server instances on the PostgreSQL
+// database at url as docs/ops/postgres.md says to: the first makes the
+// master key and the admin token, the second is given both.
+func startInstances(t *testing.T, url string) (a, b *server) {
+	t.Helper()
+	a = startServer(t, "-db", url)
+	b = startServer(t, "-db", url, "-master-key", filepath.Join(a.dir, "master.key"))
+	b.token = a.token
+	return a, b
 }
 
 // waitAcked polls the gates' status until each has its own n records
@@ -141,9 +150,7 @@ func TestSurvivesPostgresRestart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a := startServer(t, "-db", url)
-	b := startServer(t, "-db", url, "-master-key", filepath.Join(a.dir, "master.key"))
-	b.token = a.token
+	a, b := startInstances(t, url)
 	const each = killTotal / 2
 	ev := newEvent(t, a, 2*each)
 	gs := []*gateDir{ev.enroll(t, "Gate 1 via A", a.url), ev.enroll(t, "Gate 2 via B", b.url)}
