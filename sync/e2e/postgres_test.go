@@ -138,10 +138,10 @@ func TestCopyStoreKeepsGatesSyncing(t *testing.T) {
 // TestSurvivesPostgresRestart is the failover of docs/ops/postgres.md as
 // far as one machine can show it: two kido-server instances on one
 // PostgreSQL database, a gate syncing through each, uploading its offline
-// queue. Mid-upload PostgreSQL stops, cutting every connection: both
-// instances' health turns red, and the gates' requests fail. PostgreSQL comes
-// back at the same address and the same instance processes, never
-// restarted, carry on: the gates back off, resume by themselves and
+// queue. Twice, at random moments of the upload, PostgreSQL stops,
+// cutting every connection: both instances' health turns red, and the
+// gates' requests fail. PostgreSQL comes back at the same address and
+// the same instance processes, never restarted, carry on: the gates back off, resume by themselves and
 // converge, and the server holds each admission exactly once.
 func TestSurvivesPostgresRestart(t *testing.T) {
 	t.Parallel()
@@ -157,7 +157,7 @@ func TestSurvivesPostgresRestart(t *testing.T) {
 	shares := split(1, 2, each)
 	ev.queue(t, gs, shares)
 	runs := []*proc{gs[0].startRun(t), gs[1].startRun(t)}
-	killAtMarks(t, b, ev, 1, "PostgreSQL", func() {
+	killAtMarks(t, b, ev, 2, "PostgreSQL", func() {
 		if err := pg.StopServer(); err != nil {
 			t.Fatal(err)
 		}
