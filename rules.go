@@ -31,8 +31,8 @@ func RuleOf(tiers map[uint8]Tier, id uint8) EntryRule {
 // A Passage is one recorded admission or exit of a ticket, as the entry
 // rule sees it.
 type Passage struct {
-	Gate uint32
-	Seq  uint64
+	Gate   uint32
+	Seq    uint64
 	Kind   string    // KindEntry, KindExit, KindManual, or KindUndo (which Counted takes out)
 	At     time.Time // trusted (corrected) time at the recording gate
 	Undoes uint64    // KindUndo: the seq of the same gate's passage it annuls
