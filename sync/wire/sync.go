@@ -359,8 +359,14 @@ func (r *UploadRequest) Check() error {
 		if err := checkCommon(RecordAdmission, a.Seq, a.Kind, a.At, a.Corrected); err != nil {
 			return err
 		}
-		if a.Kind != kido.KindManual && a.Text == "" {
+		if a.Kind != kido.KindManual && a.Kind != kido.KindUndo && a.Text == "" {
 			return badUpload(CodeBadRecord, "admission %d: a %s admission needs the ticket text", a.Seq, a.Kind)
+		}
+		if err := a.CheckUndoes(); err != nil {
+			return badUpload(CodeBadRecord, "admission %d: %v", a.Seq, err)
+		}
+		if a.Kind == kido.KindUndo && a.Text != "" {
+			return badUpload(CodeBadRecord, "admission %d: an undo carries no ticket text", a.Seq)
 		}
 		if err := CheckReason(a.Reason); err != nil {
 			return badUpload(CodeBadRecord, "admission %d: %v", a.Seq, err)
@@ -421,8 +427,9 @@ func checkSeq(record string, seq, last uint64) error {
 }
 
 func checkCommon(record string, seq uint64, kind string, at, corrected time.Time) error {
-	switch kind {
-	case kido.KindEntry, kido.KindExit, kido.KindManual:
+	switch {
+	case kind == kido.KindEntry, kind == kido.KindExit, kind == kido.KindManual:
+	case kind == kido.KindUndo && record == RecordAdmission: // a rejected scan is never an undo
 	default:
 		return badUpload(CodeBadRecord, "%s %d: unknown kind %q", record, seq, kind)
 	}
