@@ -15,9 +15,13 @@ import (
 // steppedClock is a device clock that tests move by hand.
 type steppedClock struct{ ns atomic.Int64 }
 
-func (c *steppedClock) now() time.Time          { return time.Unix(0, c.ns.Load()) }
-func (c *steppedClock) step(d time.Duration)    { c.ns.Add(int64(d)) }
-func newSteppedClock(t time.Time) *steppedClock { c := &steppedClock{}; c.ns.Store(t.UnixNano()); return c }
+func (c *steppedClock) now() time.Time       { return time.Unix(0, c.ns.Load()) }
+func (c *steppedClock) step(d time.Duration) { c.ns.Add(int64(d)) }
+func newSteppedClock(t time.Time) *steppedClock {
+	c := &steppedClock{}
+	c.ns.Store(t.UnixNano())
+	return c
+}
 
 // TestUndo: the gate's last admission is annulled by an undo record,
 // durable (it survives reopening), uploaded, counted nowhere; the same
