@@ -85,6 +85,7 @@ const (
 	StatusSuspect = "suspect" // a correct gate could not have recorded it
 	StatusRefused = "refused" // its ticket fails verification
 	StatusVoided  = "voided"  // covered by an operator's void (kido.Void)
+	StatusUndone  = "undone"  // annulled by its gate's undo (kido.KindUndo); in exports, not in uploads' flags
 )
 
 // Flag names an uploaded admission stored as suspect or refused, and why.
@@ -239,7 +240,9 @@ type Report struct {
 	Suspect       int         `json:"suspect"` // admissions flagged suspect, counted nowhere else
 	Refused       int         `json:"refused"` // admissions whose ticket failed verification
 	Voided        int         `json:"voided"`  // admissions voided by an operator
+	Undone        int         `json:"undone"`  // admissions annulled by their gate's undo, counted nowhere else
 	Flagged       []Flagged   `json:"flagged"` // every suspect, refused and voided admission
+	Undos         []Undone    `json:"undos"`   // every undone admission, with its undo
 	Voids         []kido.Void `json:"voids"`
 	PerGate       []GateCount `json:"per_gate"`
 	PerTier       []TierCount `json:"per_tier"`
@@ -252,6 +255,16 @@ type Flagged struct {
 	GateName string `json:"gate_name"`
 	Status   string `json:"status"` // StatusSuspect, StatusRefused or StatusVoided
 	Why      string `json:"why"`
+}
+
+// Undone is an admission annulled by its gate's undo (kido.KindUndo):
+// the admission, and the undo's seq and trusted time.
+type Undone struct {
+	kido.Admission
+	GateName string    `json:"gate_name"`
+	Holder   string    `json:"holder,omitempty"`
+	UndoSeq  uint64    `json:"undo_seq"`
+	UndoneAt time.Time `json:"undone_at"`
 }
 
 // GateCount is one gate's line of a Report.
