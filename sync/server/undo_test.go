@@ -76,7 +76,7 @@ func TestUndoUpload(t *testing.T) {
 		{"too late", "too old", []kido.Admission{late, north.undo(late, admitTime.Add(kido.UndoWindow+kido.DefaultLeeway+time.Second))}},
 		{"twice", "already undone", func() []kido.Admission {
 			u := north.undo(first, admitTime) // a good undo, then one of it
-			u2 := north.undo(u, admitTime) // an undo of the undo
+			u2 := north.undo(u, admitTime)    // an undo of the undo
 			u2.Kind, u2.Undoes, u2.Serial, u2.Tier = kido.KindUndo, u.Seq, first.Serial, first.Tier
 			u2.Hash = wire.AdmissionHash(u2)
 			return []kido.Admission{first, u, u2}
