@@ -25,7 +25,7 @@ func (sp *suspicion) undoFault(u kido.Admission) string {
 	return kido.UndoFault(u, last, kido.DefaultLeeway)
 }
 
-// undoSplit is an event's counted admissions (status ”) split by
+// undoSplit is an event's unflagged admissions (empty status) split by
 // kido.Counted: those that count, and the undone ones, each with its undo.
 type undoSplit struct {
 	counted []kido.Admission // entries, exits and manual admissions no undo annuls
