@@ -48,6 +48,20 @@ func TestUndoUpload(t *testing.T) {
 	if !found {
 		t.Error("the undo is not in South's feed")
 	}
+	// The compact encoding carries the seq it undoes too.
+	page, err := wire.UnmarshalFeed(south.getPage(t, "0.0", wire.FeedV2Type, wire.ChangesV2SignedMessage).body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	found = false
+	for _, c := range page.Changes {
+		if c.Kind == wire.ChangeAdmission && c.Admission.Gate == north.id && c.Admission.Seq == undo.Seq {
+			found = c.Admission.Kind == kido.KindUndo && c.Admission.Undoes == wrong.Seq && wire.SameRecord(c.Admission.Hash, undo.Hash)
+		}
+	}
+	if !found {
+		t.Error("the undo is not in South's compact feed with the seq it undoes")
+	}
 	if a := south.upload(t, wire.UploadRequest{Admissions: []kido.Admission{south.admission(tks[0], kido.KindEntry, admitTime.Add(time.Hour))}}); a.status != 200 {
 		t.Fatalf("South: %d %s", a.status, a.body)
 	}
