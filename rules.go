@@ -240,15 +240,20 @@ func (v Void) CoversPassage(p Passage) bool {
 // the gate's counts and the server's report walk. It takes out every undo
 // record (KindUndo) with the passage it annuls (the one of its gate whose
 // seq it names, Undo), and every passage a void of voids covers; the rest
-// keep their order. ps itself is returned when nothing is taken out.
+// keep their order. An undo a void covers annuls nothing: the server
+// holds it as voided, like every record of the gate from the void on. ps
+// itself is returned when nothing is taken out.
 func Counted(ps []Passage, voids []Void) []Passage {
 	type key struct {
 		gate uint32
 		seq  uint64
 	}
+	covered := func(p Passage) bool {
+		return slices.ContainsFunc(voids, func(v Void) bool { return v.CoversPassage(p) })
+	}
 	var undone map[key]bool
 	for _, p := range ps {
-		if p.Kind == KindUndo {
+		if p.Kind == KindUndo && !covered(p) {
 			if undone == nil {
 				undone = map[key]bool{}
 			}
@@ -260,8 +265,7 @@ func Counted(ps []Passage, voids []Void) []Passage {
 	}
 	var out []Passage
 	for i, p := range ps {
-		drop := p.Kind == KindUndo || undone[key{p.Gate, p.Seq}] ||
-			slices.ContainsFunc(voids, func(v Void) bool { return v.CoversPassage(p) })
+		drop := p.Kind == KindUndo || undone[key{p.Gate, p.Seq}] || covered(p)
 		if !drop {
 			if out != nil {
 				out = append(out, p)

@@ -118,3 +118,15 @@ func TestCheckUndoes(t *testing.T) {
 		}
 	}
 }
+
+// TestCountedVoidedUndo: an undo that a void covers annuls nothing, as the
+// server, which holds it as voided, counts it.
+func TestCountedVoidedUndo(t *testing.T) {
+	from := time.Date(2027, 8, 1, 1, 0, 0, 0, time.UTC)
+	entry := kido.Passage{Gate: 3, Seq: 7, Kind: kido.KindEntry, At: from.Add(-time.Second)}
+	undo := kido.Passage{Gate: 3, Seq: 8, Kind: kido.KindUndo, At: from, Undoes: 7}
+	got := kido.Counted([]kido.Passage{entry, undo}, []kido.Void{{Gate: 3, From: from}})
+	if len(got) != 1 || got[0] != entry {
+		t.Errorf("Counted = %+v, want the entry before the void", got)
+	}
+}
