@@ -198,27 +198,25 @@ ALTER TABLE conflicting_admissions ADD COLUMN reason TEXT NOT NULL DEFAULT '';
 
 // undoTables upgrades admissions and conflicting_admissions to version 6
 // (admissionColumns): each rebuilt under a new name with its rows, then
-// renamed, its indexes created again. A replica of a million admissions
-// takes a few seconds, once.
-const undoTables = `
-CREATE TABLE admissions_v6 (` + admissionColumns + `
-	PRIMARY KEY (gate, seq)
+// renamed, its indexes made again. A replica of a million admissions takes
+// a few seconds, once.
+var undoTables = rebuildAdmissions("admissions", "gate, seq", `CREATE INDEX admissions_serial ON admissions (serial);
+CREATE INDEX admissions_undoes ON admissions (gate, undoes) WHERE kind = 'undo';`) +
+	rebuildAdmissions("conflicting_admissions", "gate, seq, hash", `CREATE INDEX conflicting_admissions_serial ON conflicting_admissions (serial);`)
+
+// rebuildAdmissions is the statements that rebuild a version 5 admission
+// table with primary key key as version 6's, then run indexes.
+func rebuildAdmissions(table, key, indexes string) string {
+	const v5 = "gate, seq, serial, tier, kind, at, corrected, text, hash, reason"
+	return `
+CREATE TABLE ` + table + `_v6 (` + admissionColumns + `
+	PRIMARY KEY (` + key + `)
 ) WITHOUT ROWID;
-INSERT INTO admissions_v6 (gate, seq, serial, tier, kind, at, corrected, text, hash, reason)
-	SELECT gate, seq, serial, tier, kind, at, corrected, text, hash, reason FROM admissions;
-DROP TABLE admissions;
-ALTER TABLE admissions_v6 RENAME TO admissions;
-CREATE INDEX admissions_serial ON admissions (serial);
-CREATE INDEX admissions_undoes ON admissions (gate, undoes) WHERE kind = 'undo';
-CREATE TABLE conflicting_admissions_v6 (` + admissionColumns + `
-	PRIMARY KEY (gate, seq, hash)
-) WITHOUT ROWID;
-INSERT INTO conflicting_admissions_v6 (gate, seq, serial, tier, kind, at, corrected, text, hash, reason)
-	SELECT gate, seq, serial, tier, kind, at, corrected, text, hash, reason FROM conflicting_admissions;
-DROP TABLE conflicting_admissions;
-ALTER TABLE conflicting_admissions_v6 RENAME TO conflicting_admissions;
-CREATE INDEX conflicting_admissions_serial ON conflicting_admissions (serial);
-`
+INSERT INTO ` + table + `_v6 (` + v5 + `) SELECT ` + v5 + ` FROM ` + table + `;
+DROP TABLE ` + table + `;
+ALTER TABLE ` + table + `_v6 RENAME TO ` + table + `;
+` + indexes + "\n"
+}
 
 // refolds[v] runs after migrations[v], in its transaction, for what SQL
 // cannot do: version 3 to 4 folds every roster entry's keys again with
