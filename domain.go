@@ -53,6 +53,7 @@ const (
 	KindEntry  = "entry"  // a scan admitted at an entry gate
 	KindExit   = "exit"   // a scan recorded at an exit gate
 	KindManual = "manual" // admitted by staff without a scan (kido-gate admit -reason)
+	KindUndo   = "undo"   // staff annulled the gate's last admission (see Undo); not a passage
 )
 
 // Admission is one recorded passage of a ticket at a gate. (Gate, Seq) is
@@ -63,17 +64,18 @@ type Admission struct {
 	Seq       uint64    `json:"seq"` // per-gate sequence number, from 1, no gaps
 	Serial    uint32    `json:"serial"`
 	Tier      uint8     `json:"tier"`
-	Kind      string    `json:"kind"`      // KindEntry, KindExit or KindManual
+	Kind      string    `json:"kind"`      // KindEntry, KindExit, KindManual or KindUndo
 	At        time.Time `json:"at"`        // the gate's device clock
 	Corrected time.Time `json:"corrected"` // the gate's trusted time (see docs/replica.md)
 	Text      string    `json:"text,omitempty"`
 	Reason    string    `json:"reason,omitempty"` // KindManual: why staff admitted without a scan
+	Undoes    uint64    `json:"undoes,omitempty"` // KindUndo: the seq of the same gate's admission it annuls
 	Hash      string    `json:"hash"`
 }
 
 // Passage is the part of an admission the entry rule reads.
 func (a Admission) Passage() Passage {
-	return Passage{Gate: a.Gate, Seq: a.Seq, Kind: a.Kind, At: a.Corrected}
+	return Passage{Gate: a.Gate, Seq: a.Seq, Kind: a.Kind, At: a.Corrected, Undoes: a.Undoes}
 }
 
 // Gate is an enrolled gate device and its settings.

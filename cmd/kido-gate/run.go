@@ -32,6 +32,7 @@ without a network. Commands:
 	run      attended mode in a terminal: ADMIT/REJECT for each line a scanner types
 	find     search the roster by name, order reference or serial
 	admit    admit an attendee by serial, without a scan (recorded as manual)
+	undo     annul this gate's last admission, within 2 minutes (a wrong ticket scanned)
 	sync     one round of sync with the server: upload, then pull changes
 	status   event, counts, sync state, pending uploads, clock state
 	doctor   check files, disk, replica, network, TLS, server, credential, clock
@@ -82,6 +83,7 @@ var commands = []command{
 	{"run", runAttended},
 	{"find", runFind},
 	{"admit", runAdmit},
+	{"undo", runUndo},
 	{"sync", runSync},
 	{"status", runStatus},
 	{"doctor", runDoctor},

@@ -9,6 +9,7 @@ import (
 	"time"
 	_ "time/tzdata" // times are shown in the event's zone, also on a laptop without a zone database
 
+	"kido.dev/kido"
 	"kido.dev/kido/cmd/internal/ticketpdf"
 	"kido.dev/kido/internal/atomicfile"
 	"kido.dev/kido/internal/privfile"
@@ -133,7 +134,10 @@ func exportAdmissions(ctx context.Context, cl *client.Client, id uint32, x expor
 		a := &as[i]
 		a.At, a.Corrected = a.At.In(x.loc), a.Corrected.In(x.loc)
 		status := a.Status
-		if status == "" {
+		switch {
+		case status == "" && a.Kind == kido.KindUndo:
+			status, a.Why = "undo", fmt.Sprintf("undoes seq %d", a.Undoes) // the record that annuls, counted nowhere
+		case status == "":
 			status = "counted"
 		}
 		tab.rows = append(tab.rows, []string{num(a.Gate), a.GateName, num(a.Seq), num(a.Serial), num(a.Tier), x.tiers[a.Tier], a.Holder, a.Kind,

@@ -14,7 +14,7 @@ import (
 
 func runReport(ctx context.Context, e env, args []string) error {
 	fs, c := newFlags(e, "report", "report [-event] ID",
-		"Prints an event's attendance as the server knows it: admissions, unique holders, exits, double entries, rejected scans and quarantined records, per gate and per tier; then every suspect, refused and voided admission with why, and the voids, none of which is counted above.",
+		"Prints an event's attendance as the server knows it: admissions, unique holders, exits, double entries, rejected scans and quarantined records, per gate and per tier; then every suspect, refused and voided admission with why, the voids, and every admission its gate undid (a wrong ticket scanned), none of which is counted above.",
 		"kidoctl report 1")
 	ev := fs.Uint("event", 0, "event `id`")
 	return askEvent(ctx, e, fs, c, ev, args, true, (*client.Client).Report, printReport)
@@ -32,6 +32,7 @@ func printReport(w io.Writer, _ uint32, rep wire.Report) error {
 		{"suspect", strconv.Itoa(rep.Suspect)},
 		{"refused", strconv.Itoa(rep.Refused)},
 		{"voided", strconv.Itoa(rep.Voided)},
+		{"undone", strconv.Itoa(rep.Undone)},
 	}); err != nil {
 		return err
 	}
@@ -58,6 +59,18 @@ func printReport(w io.Writer, _ uint32, rep wire.Report) error {
 		for _, f := range rep.Flagged {
 			rows = append(rows, []string{strings.ToUpper(f.Status), f.GateName, strconv.FormatUint(f.Seq, 10), strconv.FormatUint(uint64(f.Serial), 10),
 				f.Kind, f.Corrected.Local().Format("2006-01-02 15:04:05"), f.Why})
+		}
+		if err := termtable.Write(w, rows); err != nil {
+			return err
+		}
+	}
+	if len(rep.Undos) > 0 {
+		// Annulled by the gate's staff within minutes (docs/sync-protocol.md §3.7).
+		fmt.Fprintln(w)
+		rows = [][]string{{"UNDONE", "GATE", "SEQ", "SERIAL", "HOLDER", "KIND", "AT", "UNDONE AT"}}
+		for _, u := range rep.Undos {
+			rows = append(rows, []string{"UNDONE", u.GateName, strconv.FormatUint(u.Seq, 10), strconv.FormatUint(uint64(u.Serial), 10), u.Holder,
+				u.Kind, u.Corrected.Local().Format("2006-01-02 15:04:05"), u.UndoneAt.Local().Format("2006-01-02 15:04:05")})
 		}
 		if err := termtable.Write(w, rows); err != nil {
 			return err

@@ -102,7 +102,7 @@ func (r *Replica) match(ctx context.Context, serial uint32) (Match, error) {
 	var last int64
 	err := r.conn.QueryRowContext(ctx, `
 		SELECT r.serial, r.tier, r.holder, r.order_ref, r.revoked, COALESCE(t.name, ''),
-			(SELECT count(*) FROM admissions a WHERE a.serial = r.serial AND a.kind != 'exit'),
+			(SELECT count(*) FROM admissions a WHERE a.serial = r.serial AND a.kind IN ('entry', 'manual') AND `+notUndone+`),
 			(SELECT count(*) FROM admissions a WHERE a.serial = r.serial AND a.kind = 'exit'),
 			(SELECT COALESCE(max(corrected), 0) FROM admissions a WHERE a.serial = r.serial)
 		FROM roster r LEFT JOIN tiers t ON t.id = r.tier WHERE r.serial = ?`, serial).
@@ -158,7 +158,7 @@ func (r *Replica) Status(ctx context.Context) (Status, error) {
 	err = r.conn.QueryRowContext(ctx, `SELECT server_id, server_fp, server_url, cursor, server_time, last_sync, acked_seq, audit_acked,
 		contact, contact_error, refused, conflict, (SELECT count(*) FROM conflicting_admissions),
 		(SELECT count(*) FROM roster), (SELECT count(*) FROM roster WHERE revoked),
-		(SELECT count(DISTINCT serial) FROM admissions WHERE kind != 'exit'),
+		(SELECT count(DISTINCT serial) FROM admissions a WHERE kind IN ('entry', 'manual') AND `+notUndone+`),
 		(SELECT count(*) FROM admissions),
 		(SELECT count(*) FROM admissions WHERE gate = state.gate),
 		(SELECT count(*) FROM admissions WHERE gate = state.gate AND seq > state.acked_seq),
@@ -203,7 +203,7 @@ func (r *Replica) OwnAdmissions(ctx context.Context, after uint64, limit int) ([
 	if limit <= 0 {
 		limit = -1
 	}
-	rows, err := r.conn.QueryContext(ctx, `SELECT gate, seq, serial, tier, kind, at, corrected, text, hash, reason FROM admissions
+	rows, err := r.conn.QueryContext(ctx, `SELECT gate, seq, serial, tier, kind, at, corrected, text, hash, reason, undoes FROM admissions
 		WHERE gate = (SELECT gate FROM state WHERE id = 1) AND seq > ? AND `+uploadable+` ORDER BY seq LIMIT ?`, after, limit)
 	if err != nil {
 		return nil, r.fault("read admissions", err)
@@ -213,7 +213,7 @@ func (r *Replica) OwnAdmissions(ctx context.Context, after uint64, limit int) ([
 	for rows.Next() {
 		var a kido.Admission
 		var at, corrected int64
-		if err := rows.Scan(&a.Gate, &a.Seq, &a.Serial, &a.Tier, &a.Kind, &at, &corrected, &a.Text, &a.Hash, &a.Reason); err != nil {
+		if err := rows.Scan(&a.Gate, &a.Seq, &a.Serial, &a.Tier, &a.Kind, &at, &corrected, &a.Text, &a.Hash, &a.Reason, &a.Undoes); err != nil {
 			return nil, r.fault("read admissions", err)
 		}
 		a.At, a.Corrected = fromNanos(at), fromNanos(corrected)

@@ -166,8 +166,8 @@ func rosterEntry(ctx context.Context, tx execQuerier, serial uint32) (*kido.Rost
 func history(ctx context.Context, tx execQuerier, serial uint32) ([]kido.Passage, error) {
 	// The server's version of a (gate, seq) this replica holds with other
 	// content counts too: both passages happened somewhere.
-	rows, err := tx.QueryContext(ctx, `SELECT gate, seq, kind, corrected FROM admissions WHERE serial = ?
-		UNION ALL SELECT gate, seq, kind, corrected FROM conflicting_admissions WHERE serial = ?`, serial, serial)
+	rows, err := tx.QueryContext(ctx, `SELECT gate, seq, kind, corrected, undoes FROM admissions WHERE serial = ?
+		UNION ALL SELECT gate, seq, kind, corrected, undoes FROM conflicting_admissions WHERE serial = ?`, serial, serial)
 	if err != nil {
 		return nil, err
 	}
@@ -176,7 +176,7 @@ func history(ctx context.Context, tx execQuerier, serial uint32) ([]kido.Passage
 	for rows.Next() {
 		var p kido.Passage
 		var at int64
-		if err := rows.Scan(&p.Gate, &p.Seq, &p.Kind, &at); err != nil {
+		if err := rows.Scan(&p.Gate, &p.Seq, &p.Kind, &at, &p.Undoes); err != nil {
 			return nil, err
 		}
 		p.At = fromNanos(at)

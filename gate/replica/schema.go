@@ -6,8 +6,8 @@ import "database/sql"
 // Version 1 was the schema before sync, version 2 had no clock_scan,
 // version 3 had no name_key and order_key and folded search keys without
 // kana or variant kanji folding, version 4 had no staff reasons and no
-// voids; Open upgrades each.
-const schemaVersion = 5
+// voids, version 5 had no undos; Open upgrades each.
+const schemaVersion = 6
 
 // rosterColumns is the roster table's body, shared by the schema and the
 // stage table a snapshot is loaded into (see Apply).
@@ -29,10 +29,22 @@ const rosterIndexes = `CREATE INDEX roster_name_%[2]s ON %[1]s (name_key);
 CREATE INDEX roster_order_%[2]s ON %[1]s (order_key);`
 
 // admissionColumns are the columns of admissions and of
-// conflicting_admissions, which holds the same records: those of version 4
-// and the staff reason version 5 added.
-const admissionColumns = admissionColumnsV4 + `
+// conflicting_admissions, which hold the same records: version 6's, where
+// an admission may be an undo (kido.KindUndo) naming the seq it undoes.
+// SQLite cannot widen a CHECK in place, so the upgrade to version 6
+// rebuilds both tables (undoTables).
+const admissionColumns = `
+	gate      INTEGER NOT NULL,
+	seq       INTEGER NOT NULL CHECK (seq >= 1),
+	serial    INTEGER NOT NULL,
+	tier      INTEGER NOT NULL,
+	kind      TEXT NOT NULL CHECK (kind IN ('entry', 'exit', 'manual', 'undo')),
+	at        INTEGER NOT NULL,
+	corrected INTEGER NOT NULL,
+	text      TEXT NOT NULL,
+	hash      TEXT NOT NULL,
 	reason    TEXT NOT NULL DEFAULT '',
+	undoes    INTEGER NOT NULL DEFAULT 0 CHECK ((kind = 'undo') = (undoes >= 1)),
 `
 
 // admissionColumnsV4 are the admission columns up to version 4, with which
@@ -101,6 +113,7 @@ CREATE TABLE admissions (` + admissionColumns + `
 	PRIMARY KEY (gate, seq)
 ) WITHOUT ROWID;
 CREATE INDEX admissions_serial ON admissions (serial);
+CREATE INDEX admissions_undoes ON admissions (gate, undoes) WHERE kind = 'undo';
 CREATE TABLE scans (
 	id        INTEGER PRIMARY KEY,
 	at        INTEGER NOT NULL,
@@ -117,7 +130,7 @@ CREATE TABLE scans (
 	hash      TEXT
 );
 ` + conflictingTable(admissionColumns) + tablesV5 + `
-INSERT INTO state (id, schema) VALUES (1, 5); -- schemaVersion
+INSERT INTO state (id, schema) VALUES (1, 6); -- schemaVersion
 `
 
 // stateV2 are the sync columns version 2 added to state.
@@ -176,10 +189,33 @@ ALTER TABLE state ADD COLUMN stage TEXT NOT NULL DEFAULT '';
 ALTER TABLE roster ADD COLUMN order_key TEXT NOT NULL DEFAULT '';
 CREATE INDEX roster_name ON roster (name_key);
 CREATE INDEX roster_order ON roster (order_key);`,
-	// A column added last in both tables, as admissionColumns has it.
+	// A column added last in both tables, as admissionColumns had it at version 5.
 	4: `ALTER TABLE admissions ADD COLUMN reason TEXT NOT NULL DEFAULT '';
 ALTER TABLE conflicting_admissions ADD COLUMN reason TEXT NOT NULL DEFAULT '';
 ` + tablesV5,
+	5: undoTables,
+}
+
+// undoTables upgrades admissions and conflicting_admissions to version 6
+// (admissionColumns): each rebuilt under a new name with its rows, then
+// renamed, its indexes made again. A replica of a million admissions takes
+// a few seconds, once.
+var undoTables = rebuildAdmissions("admissions", "gate, seq", `CREATE INDEX admissions_serial ON admissions (serial);
+CREATE INDEX admissions_undoes ON admissions (gate, undoes) WHERE kind = 'undo';`) +
+	rebuildAdmissions("conflicting_admissions", "gate, seq, hash", `CREATE INDEX conflicting_admissions_serial ON conflicting_admissions (serial);`)
+
+// rebuildAdmissions is the statements that rebuild a version 5 admission
+// table with primary key key as version 6's, then run indexes.
+func rebuildAdmissions(table, key, indexes string) string {
+	const v5 = "gate, seq, serial, tier, kind, at, corrected, text, hash, reason"
+	return `
+CREATE TABLE ` + table + `_v6 (` + admissionColumns + `
+	PRIMARY KEY (` + key + `)
+) WITHOUT ROWID;
+INSERT INTO ` + table + `_v6 (` + v5 + `) SELECT ` + v5 + ` FROM ` + table + `;
+DROP TABLE ` + table + `;
+ALTER TABLE ` + table + `_v6 RENAME TO ` + table + `;
+` + indexes + "\n"
 }
 
 // refolds[v] runs after migrations[v], in its transaction, for what SQL

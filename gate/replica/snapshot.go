@@ -205,8 +205,8 @@ func checkSnapshot(s *wire.Snapshot) error {
 		if err := a.CheckTimes(); err != nil {
 			return bad("admission (gate %d, seq %d): %v", a.Gate, a.Seq, err)
 		}
-		if a.Seq == 0 || (a.Kind != kido.KindEntry && a.Kind != kido.KindExit && a.Kind != kido.KindManual) {
-			return bad("admission (gate %d, seq %d) of kind %q", a.Gate, a.Seq, a.Kind)
+		if err := checkAdmission(a); err != nil {
+			return bad("%v", err)
 		}
 	}
 	return nil
@@ -375,13 +375,13 @@ func mergeAdmissions(ctx context.Context, tx *sql.Tx, as []kido.Admission) (Merg
 		}
 	}()
 	var get, alt *sql.Stmt
-	args := make([]any, 0, 10*mergeChunk)
+	args := make([]any, 0, 11*mergeChunk)
 	for len(as) > 0 {
 		chunk := as[:min(mergeChunk, len(as))]
 		as = as[len(chunk):]
 		args = args[:0]
 		for _, a := range chunk {
-			args = append(args, a.Gate, a.Seq, a.Serial, a.Tier, a.Kind, toNanos(a.At), toNanos(a.Corrected), a.Text, a.Hash, a.Reason)
+			args = append(args, a.Gate, a.Seq, a.Serial, a.Tier, a.Kind, toNanos(a.At), toNanos(a.Corrected), a.Text, a.Hash, a.Reason, a.Undoes)
 		}
 		var res sql.Result
 		var err error
@@ -425,14 +425,14 @@ func mergeAdmissions(ctx context.Context, tx *sql.Tx, as []kido.Admission) (Merg
 				continue
 			}
 			if alt == nil {
-				if alt, err = tx.PrepareContext(ctx, `INSERT INTO conflicting_admissions (gate, seq, serial, tier, kind, at, corrected, text, hash, reason)
-					SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10 WHERE NOT EXISTS (SELECT 1 FROM conflicting_admissions
+				if alt, err = tx.PrepareContext(ctx, `INSERT INTO conflicting_admissions (gate, seq, serial, tier, kind, at, corrected, text, hash, reason, undoes)
+					SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11 WHERE NOT EXISTS (SELECT 1 FROM conflicting_admissions
 					WHERE gate = ?1 AND seq = ?2 AND substr(hash, 1, 16) = substr(?9, 1, 16))`); err != nil {
 					return m, err
 				}
 				defer alt.Close()
 			}
-			if _, err := alt.ExecContext(ctx, a.Gate, a.Seq, a.Serial, a.Tier, a.Kind, toNanos(a.At), toNanos(a.Corrected), a.Text, a.Hash, a.Reason); err != nil {
+			if _, err := alt.ExecContext(ctx, a.Gate, a.Seq, a.Serial, a.Tier, a.Kind, toNanos(a.At), toNanos(a.Corrected), a.Text, a.Hash, a.Reason, a.Undoes); err != nil {
 				return m, err
 			}
 			m.Conflicting++
@@ -444,19 +444,19 @@ func mergeAdmissions(ctx context.Context, tx *sql.Tx, as []kido.Admission) (Merg
 }
 
 // mergeChunk is how many admissions one statement of mergeAdmissions
-// inserts: 1,000 parameters, far below SQLite's limit.
+// inserts: 1,100 parameters, far below SQLite's limit.
 const mergeChunk = 100
 
 // insertAdmissions returns the statement that inserts n admissions, each
 // unless its key is held.
 func insertAdmissions(n int) string {
 	var b strings.Builder
-	b.WriteString("INSERT INTO admissions (gate, seq, serial, tier, kind, at, corrected, text, hash, reason) VALUES ")
+	b.WriteString("INSERT INTO admissions (gate, seq, serial, tier, kind, at, corrected, text, hash, reason, undoes) VALUES ")
 	for i := range n {
 		if i > 0 {
 			b.WriteByte(',')
 		}
-		b.WriteString("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+		b.WriteString("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
 	}
 	b.WriteString(" ON CONFLICT (gate, seq) DO NOTHING")
 	return b.String()

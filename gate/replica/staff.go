@@ -93,8 +93,8 @@ func (r *Replica) Glance(ctx context.Context, period time.Duration) (Glance, err
 // A Tally counts the whole replica.
 type Tally struct {
 	Tickets  int // roster entries
-	Admitted int // distinct tickets with an entry or manual admission, at any gate
-	Inside   int // tickets whose latest passage, at any gate, is an entry or manual admission
+	Admitted int // distinct tickets with an entry or manual admission not undone, at any gate
+	Inside   int // tickets whose latest passage not undone, at any gate, is an entry or manual admission
 }
 
 // Tally counts tickets, admitted and inside. It reads on a read-only
@@ -110,8 +110,8 @@ func (r *Replica) Tally(ctx context.Context) (Tally, error) {
 	defer db.Close()
 	// SQLite takes the bare column kind from the row holding max(corrected).
 	err = db.QueryRowContext(ctx, `SELECT (SELECT count(*) FROM roster),
-		(SELECT count(DISTINCT serial) FROM admissions WHERE kind != 'exit'),
-		(SELECT count(*) FROM (SELECT kind, max(corrected) FROM admissions GROUP BY serial) WHERE kind != 'exit')`).
+		(SELECT count(DISTINCT serial) FROM admissions a WHERE kind IN ('entry', 'manual') AND `+notUndone+`),
+		(SELECT count(*) FROM (SELECT kind, max(corrected) FROM admissions a WHERE kind != 'undo' AND `+notUndone+` GROUP BY serial) WHERE kind != 'exit')`).
 		Scan(&t.Tickets, &t.Admitted, &t.Inside)
 	if err != nil {
 		return t, r.fault("tally", err)

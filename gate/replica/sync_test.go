@@ -352,6 +352,7 @@ func TestWipe(t *testing.T) {
 // no staff reasons and no voids.
 func toV3(t *testing.T, r *Replica) {
 	t.Helper()
+	toV5(t, r)
 	rows, err := r.conn.QueryContext(ctx, "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'roster' AND sql IS NOT NULL")
 	if err != nil {
 		t.Fatal(err)

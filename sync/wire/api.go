@@ -221,7 +221,7 @@ type AdmissionRecord struct {
 	kido.Admission
 	GateName string `json:"gate_name"`
 	Holder   string `json:"holder,omitempty"`
-	Status   string `json:"status,omitempty"` // empty: counted; else StatusSuspect, StatusRefused or StatusVoided
+	Status   string `json:"status,omitempty"` // empty: counted (an undo record: the record itself); else StatusSuspect, StatusRefused, StatusVoided or StatusUndone
 	Why      string `json:"why,omitempty"`
 }
 

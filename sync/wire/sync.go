@@ -85,6 +85,7 @@ const (
 	StatusSuspect = "suspect" // a correct gate could not have recorded it
 	StatusRefused = "refused" // its ticket fails verification
 	StatusVoided  = "voided"  // covered by an operator's void (kido.Void)
+	StatusUndone  = "undone"  // annulled by its gate's undo (kido.KindUndo); in exports, not in uploads' flags
 )
 
 // Flag names an uploaded admission stored as suspect or refused, and why.
@@ -239,7 +240,9 @@ type Report struct {
 	Suspect       int         `json:"suspect"` // admissions flagged suspect, counted nowhere else
 	Refused       int         `json:"refused"` // admissions whose ticket failed verification
 	Voided        int         `json:"voided"`  // admissions voided by an operator
+	Undone        int         `json:"undone"`  // admissions annulled by their gate's undo, counted nowhere else
 	Flagged       []Flagged   `json:"flagged"` // every suspect, refused and voided admission
+	Undos         []Undone    `json:"undos"`   // every undone admission, with its undo
 	Voids         []kido.Void `json:"voids"`
 	PerGate       []GateCount `json:"per_gate"`
 	PerTier       []TierCount `json:"per_tier"`
@@ -252,6 +255,16 @@ type Flagged struct {
 	GateName string `json:"gate_name"`
 	Status   string `json:"status"` // StatusSuspect, StatusRefused or StatusVoided
 	Why      string `json:"why"`
+}
+
+// Undone is an admission annulled by its gate's undo (kido.KindUndo):
+// the admission, and the undo's seq and trusted time.
+type Undone struct {
+	kido.Admission
+	GateName string    `json:"gate_name"`
+	Holder   string    `json:"holder,omitempty"`
+	UndoSeq  uint64    `json:"undo_seq"`
+	UndoneAt time.Time `json:"undone_at"`
 }
 
 // GateCount is one gate's line of a Report.
@@ -359,8 +372,14 @@ func (r *UploadRequest) Check() error {
 		if err := checkCommon(RecordAdmission, a.Seq, a.Kind, a.At, a.Corrected); err != nil {
 			return err
 		}
-		if a.Kind != kido.KindManual && a.Text == "" {
+		if a.Kind != kido.KindManual && a.Kind != kido.KindUndo && a.Text == "" {
 			return badUpload(CodeBadRecord, "admission %d: a %s admission needs the ticket text", a.Seq, a.Kind)
+		}
+		if err := a.CheckUndoes(); err != nil {
+			return badUpload(CodeBadRecord, "admission %d: %v", a.Seq, err)
+		}
+		if a.Kind == kido.KindUndo && a.Text != "" {
+			return badUpload(CodeBadRecord, "admission %d: an undo carries no ticket text", a.Seq)
 		}
 		if err := CheckReason(a.Reason); err != nil {
 			return badUpload(CodeBadRecord, "admission %d: %v", a.Seq, err)
@@ -421,8 +440,9 @@ func checkSeq(record string, seq, last uint64) error {
 }
 
 func checkCommon(record string, seq uint64, kind string, at, corrected time.Time) error {
-	switch kind {
-	case kido.KindEntry, kido.KindExit, kido.KindManual:
+	switch {
+	case kind == kido.KindEntry, kind == kido.KindExit, kind == kido.KindManual:
+	case kind == kido.KindUndo && record == RecordAdmission: // a rejected scan is never an undo
 	default:
 		return badUpload(CodeBadRecord, "%s %d: unknown kind %q", record, seq, kind)
 	}

@@ -102,6 +102,7 @@ func TestHashCoversEveryField(t *testing.T) {
 		"at":        func(a *kido.Admission) { a.At = a.At.Add(time.Nanosecond) },
 		"corrected": func(a *kido.Admission) { a.Corrected = a.Corrected.Add(time.Nanosecond) },
 		"text":      func(a *kido.Admission) { a.Text += "0" },
+		"undoes":    func(a *kido.Admission) { a.Kind, a.Undoes = kido.KindUndo, 1 },
 	}
 	for name, edit := range edits {
 		a := base
@@ -168,6 +169,15 @@ func TestAuditText(t *testing.T) {
 	}
 }
 
+// undo makes the admission of seq in r an undo of seq undoes.
+func undo(r *UploadRequest, seq, undoes uint64) {
+	for i := range r.Admissions {
+		if a := &r.Admissions[i]; a.Seq == seq {
+			a.Kind, a.Text, a.Undoes = kido.KindUndo, "", undoes
+		}
+	}
+}
+
 func TestUploadCheck(t *testing.T) {
 	ok := func() UploadRequest {
 		return UploadRequest{
@@ -212,6 +222,13 @@ func TestUploadCheck(t *testing.T) {
 		}, CodeBadRecord},
 		{"audit in 2200", func(r *UploadRequest) { r.Audits[0].At = time.Date(2200, 1, 1, 0, 0, 0, 0, time.UTC); rehash(r) }, CodeBadRecord},
 		{"entry without text", func(r *UploadRequest) { r.Admissions[0].Text = ""; rehash(r) }, CodeBadRecord},
+		{"undo", func(r *UploadRequest) { undo(r, 2, 1); rehash(r) }, ""},
+		{"undo of a later seq", func(r *UploadRequest) { undo(r, 1, 2); rehash(r) }, CodeBadRecord},
+		{"undo of nothing", func(r *UploadRequest) { undo(r, 2, 0); rehash(r) }, CodeBadRecord},
+		{"undo with text", func(r *UploadRequest) { undo(r, 2, 1); r.Admissions[1].Text = "1"; rehash(r) }, CodeBadRecord},
+		{"undo with a reason", func(r *UploadRequest) { undo(r, 2, 1); r.Admissions[1].Reason = "oops"; rehash(r) }, CodeBadRecord},
+		{"entry naming a seq", func(r *UploadRequest) { r.Admissions[1].Undoes = 1; rehash(r) }, CodeBadRecord},
+		{"audit of kind undo", func(r *UploadRequest) { r.Audits[0].Kind = kido.KindUndo; rehash(r) }, CodeBadRecord},
 		{"audit reason empty", func(r *UploadRequest) { r.Audits[0].Reason = ""; rehash(r) }, CodeBadRecord},
 		{"audit reason newline", func(r *UploadRequest) { r.Audits[0].Reason = "a\nb"; rehash(r) }, CodeBadRecord},
 		{"audit text too long", func(r *UploadRequest) { r.Audits[0].Text = strings.Repeat("1", MaxAuditText+1); rehash(r) }, CodeBadRecord},

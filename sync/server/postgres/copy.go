@@ -41,8 +41,8 @@ var copyTables = []copyTable{
 		bools: []string{"revoked"}, lists: []string{"tiers"}, serial: true},
 	{name: "tokens", cols: []string{"id", "name", "scope", "events", "gate", "hash", "created", "revoked"},
 		query: "SELECT id, name, scope, events, gate, hash, created, revoked FROM tokens", lists: []string{"events"}, serial: true},
-	{name: "admissions", cols: []string{"event", "gate", "seq", "serial", "tier", "kind", "at", "corrected", "text", "reason", "hash", "status", "why"},
-		query: "SELECT event, gate, seq, serial, tier, kind, at, corrected, text, reason, hash, status, why FROM admissions"},
+	{name: "admissions", cols: []string{"event", "gate", "seq", "serial", "tier", "kind", "at", "corrected", "text", "reason", "hash", "status", "why", "undoes"},
+		query: "SELECT event, gate, seq, serial, tier, kind, at, corrected, text, reason, hash, status, why, undoes FROM admissions"},
 	{name: "audits", cols: []string{"event", "gate", "seq", "kind", "reason", "serial", "at", "corrected", "text", "hash"},
 		query: "SELECT event, gate, seq, kind, reason, serial, at, corrected, text, hash FROM audits"},
 	{name: "quarantine", cols: []string{"event", "gate", "record", "seq", "hash", "payload", "received"},
@@ -55,7 +55,7 @@ var copyTables = []copyTable{
 		query: "SELECT event, serial, state, run, to_addr, answer, at, attempts FROM deliveries"},
 }
 
-// CopySQLite copies a kido SQLite store (src, schema version 5, which no
+// CopySQLite copies a kido SQLite store (src, schema version 6, which no
 // server may be writing) into this store, which must be new: migrated, no
 // server identity yet. Everything is copied in one transaction, keys
 // still sealed. Change-log rows keep their positions and tags, and every
@@ -67,8 +67,8 @@ func (s *Store) CopySQLite(ctx context.Context, src *sql.DB) (int64, error) {
 	if err := src.QueryRowContext(ctx, "PRAGMA user_version").Scan(&v); err != nil {
 		return 0, fmt.Errorf("postgres: copy: read source: %w", err)
 	}
-	if v != 5 {
-		return 0, fmt.Errorf("postgres: copy: source schema version %d, copy-store reads version 5\nhint: start and stop this release's kido-server on the data directory once, which upgrades it", v)
+	if v != 6 {
+		return 0, fmt.Errorf("postgres: copy: source schema version %d, copy-store reads version 6\nhint: start and stop this release's kido-server on the data directory once, which upgrades it", v)
 	}
 	var n int64
 	err := s.write(ctx, func(tx *wtx) error {

@@ -223,7 +223,7 @@ func roster(ctx context.Context, q querier, event uint32) ([]kido.RosterEntry, e
 }
 
 // admissionCols are the columns scanAdmission reads.
-const admissionCols = "gate, seq, serial, tier, kind, at, corrected, text, reason, hash"
+const admissionCols = "gate, seq, serial, tier, kind, at, corrected, text, reason, hash, undoes"
 
 // admissions returns the event's counted admissions (status ”), in
 // (gate, seq) order.
@@ -250,10 +250,11 @@ func scanAdmission(row pgx.Row, more ...any) (kido.Admission, error) {
 	var a kido.Admission
 	var tier int16
 	var at, corrected string
-	if err := row.Scan(append([]any{&a.Gate, &a.Seq, &a.Serial, &tier, &a.Kind, &at, &corrected, &a.Text, &a.Reason, &a.Hash}, more...)...); err != nil {
+	var undoes int64
+	if err := row.Scan(append([]any{&a.Gate, &a.Seq, &a.Serial, &tier, &a.Kind, &at, &corrected, &a.Text, &a.Reason, &a.Hash, &undoes}, more...)...); err != nil {
 		return a, err
 	}
-	a.Tier = uint8(tier)
+	a.Tier, a.Undoes = uint8(tier), uint64(undoes)
 	var err error
 	if a.At, err = parseTime(at); err != nil {
 		return a, err

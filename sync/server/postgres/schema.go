@@ -211,4 +211,10 @@ CREATE TABLE deliveries (
 	FOREIGN KEY (event, serial) REFERENCES tickets (event, serial)
 );
 `,
+	// Version 3: the seq an undo annuls (kido.KindUndo; docs/sync-protocol.md
+	// §3.7), as sync/server/sqlite's schema version 6: 0 for every other
+	// admission.
+	`
+ALTER TABLE admissions ADD COLUMN undoes bigint NOT NULL DEFAULT 0;
+`,
 }

@@ -193,7 +193,7 @@ func roster(ctx context.Context, tx *sql.Tx, event uint32) ([]kido.RosterEntry, 
 }
 
 // admissionCols are the columns scanAdmissions reads.
-const admissionCols = "gate, seq, serial, tier, kind, at, corrected, text, reason, hash"
+const admissionCols = "gate, seq, serial, tier, kind, at, corrected, text, reason, hash, undoes"
 
 // admissions returns the event's counted admissions (status ”), in (gate,
 // seq) order.
@@ -211,7 +211,7 @@ func scanAdmissions(rows *sql.Rows, err error) ([]kido.Admission, error) {
 	for rows.Next() {
 		var a kido.Admission
 		var at, corrected string
-		if err := rows.Scan(&a.Gate, &a.Seq, &a.Serial, &a.Tier, &a.Kind, &at, &corrected, &a.Text, &a.Reason, &a.Hash); err != nil {
+		if err := rows.Scan(&a.Gate, &a.Seq, &a.Serial, &a.Tier, &a.Kind, &at, &corrected, &a.Text, &a.Reason, &a.Hash, &a.Undoes); err != nil {
 			return nil, fmt.Errorf("sqlite: admissions: %w", err)
 		}
 		if a.At, err = parseTime(at); err != nil {

@@ -169,7 +169,7 @@ func (u *uploader) admissions(as []kido.Admission) error {
 	if err != nil {
 		return err
 	}
-	ins, err := u.prepare("INSERT INTO admissions (event, gate, seq, serial, tier, kind, at, corrected, text, reason, hash, status, why) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+	ins, err := u.prepare("INSERT INTO admissions (event, gate, seq, serial, tier, kind, at, corrected, text, reason, hash, status, why, undoes) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
 	if err != nil {
 		return err
 	}
@@ -181,7 +181,7 @@ func (u *uploader) admissions(as []kido.Admission) error {
 		a := &as[i]
 		f, flagged := u.flags[a.Seq]
 		inserted, err := u.store(get, wire.RecordAdmission, a.Seq, a.Hash, a, func() error {
-			_, err := ins.ExecContext(u.ctx, u.event, u.gate, int64(a.Seq), a.Serial, a.Tier, a.Kind, a.At.Format(time.RFC3339Nano), fmtTime(a.Corrected), a.Text, a.Reason, a.Hash, f.Status, f.Reason)
+			_, err := ins.ExecContext(u.ctx, u.event, u.gate, int64(a.Seq), a.Serial, a.Tier, a.Kind, a.At.Format(time.RFC3339Nano), fmtTime(a.Corrected), a.Text, a.Reason, a.Hash, f.Status, f.Reason, int64(a.Undoes))
 			return err
 		})
 		if err != nil {
