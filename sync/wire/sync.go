@@ -119,6 +119,7 @@ const (
 	HeaderGateTime    = "Kido-Gate-Time"    // device clock when sent, RFC 3339
 	HeaderGateFree    = "Kido-Gate-Free"    // bytes free in the gate's data directory, decimal
 	HeaderGateSynced  = "Kido-Gate-Synced"  // when the replica last took the server's changes, RFC 3339
+	HeaderGateMesh    = "Kido-Gate-Mesh"    // host:port where the gate listens for peers (CheckMeshAddr)
 )
 
 // Heartbeat is what a gate reports about itself on each contact. A zero
@@ -129,6 +130,7 @@ type Heartbeat struct {
 	Time    time.Time
 	Free    int64     // -1 when absent
 	Synced  time.Time // the replica's last sync by the device clock
+	Mesh    string    // the gate's mesh address; empty when absent
 }
 
 // SetHeaders writes hb into h. Absent fields (empty Version, negative
@@ -148,6 +150,9 @@ func (hb Heartbeat) SetHeaders(h http.Header) {
 	}
 	if !hb.Synced.IsZero() {
 		h.Set(HeaderGateSynced, hb.Synced.UTC().Format(time.RFC3339Nano))
+	}
+	if hb.Mesh != "" {
+		h.Set(HeaderGateMesh, hb.Mesh)
 	}
 }
 
@@ -192,6 +197,15 @@ func ParseHeartbeat(h http.Header) (Heartbeat, error) {
 			return Heartbeat{}, fmt.Errorf("%w: %s must be one RFC 3339 time", ErrBadHeartbeat, f.name)
 		}
 		*f.to = t
+	}
+	if vs := h.Values(HeaderGateMesh); len(vs) > 0 {
+		if len(vs) > 1 {
+			return Heartbeat{}, fmt.Errorf("%w: %s given twice", ErrBadHeartbeat, HeaderGateMesh)
+		}
+		if err := CheckMeshAddr(vs[0]); err != nil {
+			return Heartbeat{}, fmt.Errorf("%w: %s: %v", ErrBadHeartbeat, HeaderGateMesh, err)
+		}
+		hb.Mesh = vs[0]
 	}
 	return hb, nil
 }
