@@ -73,6 +73,7 @@ type Server struct {
 	pages     *pageCache
 	marks     *marks
 	hbs       heartbeats
+	meshAddrs meshAddrs // each gate's mesh address as last stored
 	uploads   *budget
 	uploading inflight // gates with an upload in progress
 	polling   inflight // gates with a long-poll in progress

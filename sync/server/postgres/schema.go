@@ -211,4 +211,13 @@ CREATE TABLE deliveries (
 	FOREIGN KEY (event, serial) REFERENCES tickets (event, serial)
 );
 `,
+	// Version 3: gate identity (docs/mesh.md), as sync/server/sqlite's
+	// schema version 6: each gate's public key, mesh address and
+	// revocation time; each admission's signature.
+	`
+ALTER TABLE gates ADD COLUMN pub bytea;
+ALTER TABLE gates ADD COLUMN mesh text NOT NULL DEFAULT '';
+ALTER TABLE gates ADD COLUMN revoked_at text;
+ALTER TABLE admissions ADD COLUMN sig bytea;
+`,
 }

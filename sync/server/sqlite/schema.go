@@ -1,7 +1,7 @@
 package sqlite
 
 // schemaVersion is stored in PRAGMA user_version.
-const schemaVersion = 5
+const schemaVersion = 6
 
 // schema creates the tables. Times are RFC 3339 text (event start and end
 // keep the venue's offset; everything else is UTC).
@@ -210,4 +210,16 @@ CREATE TABLE deliveries (
 	attempts  INTEGER NOT NULL,
 	PRIMARY KEY (event, serial)
 );
+`
+
+// schemaV6 adds gate identity (docs/mesh.md): each gate's Ed25519 public
+// key from its enrolment (NULL for a gate enrolled before), its mesh
+// address from its heartbeat, the server time of its revocation (NULL for
+// one revoked before version 6: its records are refused from no time on),
+// and the signature each admission was uploaded with.
+const schemaV6 = `
+ALTER TABLE gates ADD COLUMN pub BLOB;
+ALTER TABLE gates ADD COLUMN mesh TEXT NOT NULL DEFAULT '';
+ALTER TABLE gates ADD COLUMN revoked_at TEXT;
+ALTER TABLE admissions ADD COLUMN sig BLOB;
 `
