@@ -49,7 +49,11 @@ func runPropagation(ctx context.Context, h *harness) ([]row, error) {
 		if err != nil {
 			return nil, err
 		}
-		r, err := replica.Open(gatedir.Replica(dir), replica.Options{})
+		key, err := gatedir.ReadKey(dir)
+		if err != nil {
+			return nil, err
+		}
+		r, err := replica.Open(gatedir.Replica(dir), replica.Options{Key: key})
 		if err != nil {
 			return nil, err
 		}

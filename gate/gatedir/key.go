@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"crypto/ed25519"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 
@@ -37,13 +39,11 @@ func ReadKey(dir string) (ed25519.PrivateKey, error) {
 	return ed25519.NewKeyFromSeed(seed), nil
 }
 
-// WriteKey stores key in dir, atomically, readable by the owner only. It
-// refuses to replace a key there: records already signed with it would no
-// longer match the key the server holds.
+// WriteKey stores key in dir, atomically, readable by the owner only,
+// replacing any key there: only an enrolment writes it, after the server
+// recorded the key, into a directory without a credential (a key left
+// there belongs to no enrolment that can still sync).
 func WriteKey(dir string, key ed25519.PrivateKey) error {
-	if _, err := os.Stat(Key(dir)); err == nil {
-		return fmt.Errorf("gate key: %s exists", Key(dir))
-	}
 	err := atomicfile.WriteFile(Key(dir), privfile.Mode, func(w io.Writer) error {
 		_, err := io.WriteString(w, hex.EncodeToString(key.Seed())+"\n")
 		return err
@@ -52,4 +52,26 @@ func WriteKey(dir string, key ed25519.PrivateKey) error {
 		return fmt.Errorf("gate key: %w", err)
 	}
 	return nil
+}
+
+// Forget deletes the gate's credential and key from dir, as a revoked
+// gate does after wiping its replica: neither vouches for anything any
+// more. A key that is not there (a gate enrolled before gate keys) is no
+// error.
+func Forget(dir string) error {
+	err := os.Remove(Credential(dir))
+	if kerr := os.Remove(Key(dir)); kerr != nil && !errors.Is(kerr, fs.ErrNotExist) {
+		err = errors.Join(err, kerr)
+	}
+	return err
+}
+
+// OptionalKey is ReadKey for a gate that may have been enrolled before
+// gate keys: nil and no error when dir holds no key.
+func OptionalKey(dir string) (ed25519.PrivateKey, error) {
+	key, err := ReadKey(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	return key, err
 }

@@ -183,6 +183,11 @@ func checkSnapshot(s *wire.Snapshot) error {
 			return bad("key %s: %v", k.ID, err)
 		}
 	}
+	for _, g := range append(s.Gates, s.Gate) {
+		if err := checkGateIdentity(g); err != nil {
+			return bad("%v", err)
+		}
+	}
 	for _, t := range s.Tiers {
 		if t.Entries < 0 {
 			return bad("tier %d has %d entries", t.ID, t.Entries)
@@ -284,8 +289,15 @@ func upsertKey(ctx context.Context, tx *sql.Tx, k kido.Key) error {
 }
 
 func upsertGate(ctx context.Context, tx *sql.Tx, g kido.Gate) error {
-	_, err := tx.ExecContext(ctx, "INSERT OR REPLACE INTO gates (id, name, tiers, direction, revoked) VALUES (?, ?, ?, ?, ?)",
-		g.ID, g.Name, formatTiers(g.Tiers), g.Direction, g.Revoked)
+	if err := checkGateIdentity(g); err != nil {
+		return err
+	}
+	var pub any
+	if len(g.Pub) > 0 {
+		pub = []byte(g.Pub)
+	}
+	_, err := tx.ExecContext(ctx, "INSERT OR REPLACE INTO gates (id, name, tiers, direction, revoked, pub, mesh, revoked_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+		g.ID, g.Name, formatTiers(g.Tiers), g.Direction, g.Revoked, pub, g.Mesh, optNanos(g.RevokedAt))
 	return err
 }
 
