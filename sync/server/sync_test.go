@@ -1,9 +1,9 @@
 package server_test
 
 import (
-	"crypto/ed25519"
 	"bytes"
 	"context"
+	"crypto/ed25519"
 	"encoding/json"
 	"errors"
 	"fmt"
