@@ -163,7 +163,7 @@ CREATE TABLE voids (
 
 // gatesV6 are the gate columns version 6 added (docs/mesh.md): the gate's
 // Ed25519 public key (NULL: none, a gate enrolled before gate keys), its
-// mesh address (” unknown) and the server time of its revocation (NULL:
+// mesh address (empty: unknown) and the server time of its revocation (NULL:
 // not revoked, or revoked by a server that did not say when).
 const gatesV6 = `,
 	pub        BLOB CHECK (pub IS NULL OR length(pub) = 32),
