@@ -3,6 +3,7 @@ package server_test
 import (
 	"context"
 	"crypto/ed25519"
+	"io"
 	"net/http"
 	"strings"
 	"sync"
@@ -231,5 +232,55 @@ func TestRelayOfRevokedGate(t *testing.T) {
 	}
 	if rep.Admitted != 1 || rep.Suspect != 1 || len(rep.Flagged) != 1 || rep.Flagged[0].Seq != at.Seq || !strings.Contains(rep.Flagged[0].Why, "revoked") {
 		t.Errorf("report admitted %d suspect %d flagged %+v; want the record made at the revocation flagged", rep.Admitted, rep.Suspect, rep.Flagged)
+	}
+}
+
+// A gate's mesh address from its heartbeat reaches every replica's gate
+// list through the feed, once; a malformed one is refused.
+func TestHeartbeatMeshAddress(t *testing.T) {
+	f := newFixture(t)
+	ev := f.event(t)
+	a, b := f.keyedGate(t, ev, "North"), f.keyedGate(t, ev, "South")
+	cursor := b.snapshotCursor(t)
+	send := func(addr string) answer {
+		req, _ := http.NewRequest(http.MethodPost, f.srv.URL+"/v1/gate/upload", strings.NewReader(`{"admissions":[],"audits":[]}`))
+		req.Header.Set("Authorization", "Bearer "+a.cred)
+		req.Header.Set(wire.HeaderGateMesh, addr)
+		resp, err := f.srv.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var body strings.Builder
+		io.Copy(&body, resp.Body)
+		return answer{status: resp.StatusCode, header: resp.Header, body: []byte(body.String())}
+	}
+	for range 2 {
+		if ans := send("192.168.1.20:7421"); ans.status != http.StatusOK {
+			t.Fatalf("upload with a mesh address: %d %s", ans.status, ans.body)
+		}
+	}
+	var seen []string
+	for _, c := range b.changes(t, cursor, 0).Changes {
+		if c.Gate != nil && c.Gate.ID == a.id {
+			seen = append(seen, c.Gate.Mesh)
+		}
+	}
+	if len(seen) != 1 || seen[0] != "192.168.1.20:7421" {
+		t.Errorf("gate changes of North carry addresses %q, want one with 192.168.1.20:7421", seen)
+	}
+	for _, junk := range []string{"192.168.1.20", "http://192.168.1.20:7421", "a b:1"} {
+		if ans := send(junk); ans.status != http.StatusBadRequest || ans.code() != wire.CodeBadHeader {
+			t.Errorf("mesh address %q: %d %s, want 400 %s", junk, ans.status, ans.body, wire.CodeBadHeader)
+		}
+	}
+	snap, err := b.client.Snapshot(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, g := range snap.Gates {
+		if g.ID == a.id && g.Mesh != "192.168.1.20:7421" {
+			t.Errorf("snapshot: North's address %q after the junk", g.Mesh)
+		}
 	}
 }
