@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"sync"
 
 	"kido.dev/kido"
 	"kido.dev/kido/sync/wire"
@@ -26,13 +27,9 @@ func (s *Server) checkSigs(ctx context.Context, ev uint32, tok wire.Token, req *
 	if len(req.Admissions) == 0 && len(req.Relayed) == 0 {
 		return nil
 	}
-	gs, err := s.store.Gates(ctx, ev)
+	pubs, err := s.gateKeys.of(ctx, s.store, ev, tok.Gate, req.Relayed)
 	if err != nil {
 		return err
-	}
-	pubs := map[uint32]ed25519.PublicKey{}
-	for _, g := range gs {
-		pubs[g.ID] = g.Pub
 	}
 	const hint = "the record was changed after its gate signed it, or forged; call the operator"
 	own := pubs[tok.Gate]
@@ -130,4 +127,64 @@ func (s *Server) storeRelayed(r *http.Request, ev, uploader uint32, relayed []ki
 		acks = append(acks, ack)
 	}
 	return acks, stored, nil
+}
+
+// gateKeys caches the gates' public keys, so that an upload's signature
+// checks cost no read of the store. A gate's key is set once, at its
+// enrolment, and never changes: a gate known with a key is known for
+// good, and so is an enrolled gate known without one (the uploader, whose
+// credential proves its enrolment). Only a gate not yet enrolled can gain
+// a key, so no other gate is cached without one.
+type gateKeys struct {
+	mu sync.Mutex
+	m  map[uint32]ed25519.PublicKey // gate → key; nil: enrolled without one
+}
+
+// of returns the keys of the uploader and of every origin of relayed, by
+// gate id; a gate absent from the map is not a gate of event ev. It reads
+// the store only when one of them is not cached.
+func (k *gateKeys) of(ctx context.Context, st Store, ev, uploader uint32, relayed []kido.Admission) (map[uint32]ed25519.PublicKey, error) {
+	k.mu.Lock()
+	out := map[uint32]ed25519.PublicKey{}
+	missing := false
+	for _, g := range append([]uint32{uploader}, gatesOf(relayed)...) {
+		pub, ok := k.m[g]
+		if !ok {
+			missing = true
+			break
+		}
+		out[g] = pub
+	}
+	k.mu.Unlock()
+	if !missing {
+		return out, nil
+	}
+	gs, err := st.Gates(ctx, ev)
+	if err != nil {
+		return nil, err
+	}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.m == nil {
+		k.m = map[uint32]ed25519.PublicKey{}
+	}
+	out = map[uint32]ed25519.PublicKey{}
+	for _, g := range gs {
+		out[g.ID] = g.Pub
+		if len(g.Pub) > 0 || g.ID == uploader {
+			k.m[g.ID] = g.Pub
+		}
+	}
+	return out, nil
+}
+
+// gatesOf lists the gates of records, each once.
+func gatesOf(recs []kido.Admission) []uint32 {
+	var out []uint32
+	for i, a := range recs {
+		if i == 0 || a.Gate != recs[i-1].Gate {
+			out = append(out, a.Gate)
+		}
+	}
+	return out
 }

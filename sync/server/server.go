@@ -74,6 +74,7 @@ type Server struct {
 	marks     *marks
 	hbs       heartbeats
 	meshAddrs meshAddrs // each gate's mesh address as last stored
+	gateKeys  gateKeys  // the gates' public keys, for upload signature checks
 	uploads   *budget
 	uploading inflight // gates with an upload in progress
 	polling   inflight // gates with a long-poll in progress
