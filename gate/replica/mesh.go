@@ -258,9 +258,7 @@ func learnRecord(ctx context.Context, tx *sql.Tx, a kido.Admission) (isNew, conf
 			toNanos(a.At), a.Text, a.Hash, a.Reason, a.Sig, a.Gate, a.Seq)
 		return false, false, err
 	}
-	_, err = tx.ExecContext(ctx, `INSERT INTO conflicting_admissions (gate, seq, serial, tier, kind, at, corrected, text, hash, reason)
-		SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10 WHERE NOT EXISTS (SELECT 1 FROM conflicting_admissions
-		WHERE gate = ?1 AND seq = ?2 AND substr(hash, 1, 16) = substr(?9, 1, 16))`,
+	_, err = tx.ExecContext(ctx, insertConflicting,
 		a.Gate, a.Seq, a.Serial, a.Tier, a.Kind, toNanos(a.At), toNanos(a.Corrected), a.Text, a.Hash, a.Reason)
 	return false, true, err
 }

@@ -437,9 +437,7 @@ func mergeAdmissions(ctx context.Context, tx *sql.Tx, as []kido.Admission) (Merg
 				continue
 			}
 			if alt == nil {
-				if alt, err = tx.PrepareContext(ctx, `INSERT INTO conflicting_admissions (gate, seq, serial, tier, kind, at, corrected, text, hash, reason)
-					SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10 WHERE NOT EXISTS (SELECT 1 FROM conflicting_admissions
-					WHERE gate = ?1 AND seq = ?2 AND substr(hash, 1, 16) = substr(?9, 1, 16))`); err != nil {
+				if alt, err = tx.PrepareContext(ctx, insertConflicting); err != nil {
 					return m, err
 				}
 				defer alt.Close()
@@ -454,6 +452,13 @@ func mergeAdmissions(ctx context.Context, tx *sql.Tx, as []kido.Admission) (Merg
 	m.Known -= m.Conflicting
 	return m, nil
 }
+
+// insertConflicting keeps a record beside the one held under its (gate,
+// seq), unless it is held there already (by its check: a compact page's
+// first 16 hex digits of the hash).
+const insertConflicting = `INSERT INTO conflicting_admissions (gate, seq, serial, tier, kind, at, corrected, text, hash, reason)
+	SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10 WHERE NOT EXISTS (SELECT 1 FROM conflicting_admissions
+	WHERE gate = ?1 AND seq = ?2 AND substr(hash, 1, 16) = substr(?9, 1, 16))`
 
 // mergeChunk is how many admissions one statement of mergeAdmissions
 // inserts: 1,000 parameters, far below SQLite's limit.
