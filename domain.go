@@ -71,6 +71,10 @@ type Admission struct {
 	Reason    string    `json:"reason,omitempty"` // KindManual: why staff admitted without a scan
 	Undoes    uint64    `json:"undoes,omitempty"` // KindUndo: the seq of the same gate's admission it annuls
 	Hash      string    `json:"hash"`
+	// Sig is the origin gate's Ed25519 signature over Hash
+	// (wire.SignAdmission); empty for a gate enrolled before gate keys, and
+	// in the feed and snapshot, which carry no signatures.
+	Sig []byte `json:"sig,omitempty"`
 }
 
 // Passage is the part of an admission the entry rule reads.
@@ -86,6 +90,16 @@ type Gate struct {
 	Tiers     TierIDs   `json:"tiers,omitempty"` // empty: every tier
 	Direction Direction `json:"direction"`
 	Revoked   bool      `json:"revoked"`
+	// RevokedAt is the server time of the revocation, when the server
+	// recorded it: a record the gate signed at or after it is refused.
+	RevokedAt *time.Time `json:"revoked_at,omitempty"`
+	// Pub is the gate's Ed25519 public key (32 bytes), made at enrolment,
+	// that every record of the gate is signed with; empty for a gate
+	// enrolled before gate keys (docs/mesh.md).
+	Pub []byte `json:"pub,omitempty"`
+	// Mesh is the host:port where the gate listens for its peers, as its
+	// last heartbeat reported it; empty: unknown.
+	Mesh string `json:"mesh,omitempty"`
 }
 
 // TierIDs is a list of tier ids. It is a named type only so that JSON

@@ -8,9 +8,11 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"time"
 
 	"kido.dev/kido/gate/bench"
+	"kido.dev/kido/gate/gatedir"
 	"kido.dev/kido/gate/replica"
 )
 
@@ -78,7 +80,11 @@ func runHerdGates(ctx context.Context, args []string, stdin io.Reader, stdout, s
 		}
 	}()
 	for _, sg := range spec.Gates {
-		r, err := replica.Open(sg.Replica, replica.Options{})
+		key, err := gatedir.OptionalKey(filepath.Dir(sg.Replica))
+		if err != nil {
+			return err
+		}
+		r, err := replica.Open(sg.Replica, replica.Options{Key: key})
 		if err != nil {
 			return err
 		}

@@ -59,7 +59,11 @@ func propagate(ctx context.Context, h *harness, servers [2]*serverProc, event ui
 		if err != nil {
 			return nil, err
 		}
-		r, err := replica.Open(gatedir.Replica(dir), replica.Options{})
+		key, err := gatedir.ReadKey(dir)
+		if err != nil {
+			return nil, err
+		}
+		r, err := replica.Open(gatedir.Replica(dir), replica.Options{Key: key})
 		if err != nil {
 			return nil, err
 		}

@@ -165,12 +165,18 @@ const (
 	credentialFile = gatedir.CredentialFile
 )
 
-// openReplica opens the replica in dir with the leeway given.
+// openReplica opens the replica in dir with the leeway given, and with
+// the gate's key when the directory holds one (a gate enrolled before
+// gate keys has none; docs/mesh.md).
 func openReplica(dir string, leeway time.Duration) (*replica.Replica, error) {
 	if leeway == 0 {
 		leeway = -1 // replica.Options: negative means none
 	}
-	return replica.Open(filepath.Join(dir, replicaFile), replica.Options{Leeway: leeway})
+	key, err := gatedir.OptionalKey(dir)
+	if err != nil {
+		return nil, err
+	}
+	return replica.Open(filepath.Join(dir, replicaFile), replica.Options{Leeway: leeway, Key: key})
 }
 
 // leewayFlag adds -leeway to fs.

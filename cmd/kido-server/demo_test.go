@@ -167,10 +167,10 @@ func TestDemo(t *testing.T) {
 func checkGateDir(t *testing.T, dir string) {
 	t.Helper()
 	names := dirNames(t, dir)
-	if want := []string{gatedir.CredentialFile, gatedir.ReplicaFile}; !slices.Equal(names, want) {
+	if want := []string{gatedir.CredentialFile, gatedir.KeyFile, gatedir.ReplicaFile}; !slices.Equal(names, want) {
 		t.Errorf("%s holds %q, want %q", dir, names, want)
 	}
-	for _, p := range []string{gatedir.Credential(dir), gatedir.Replica(dir)} {
+	for _, p := range []string{gatedir.Credential(dir), gatedir.Key(dir), gatedir.Replica(dir)} {
 		if fi, err := os.Stat(p); err != nil || fi.Mode().Perm() != 0o600 {
 			t.Errorf("%s: %v, mode %v; want 0600", p, err, fi.Mode().Perm())
 		}

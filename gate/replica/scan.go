@@ -2,6 +2,7 @@ package replica
 
 import (
 	"context"
+	"crypto/ed25519"
 	"database/sql"
 	"errors"
 	"fmt"
@@ -130,7 +131,11 @@ func (r *Replica) record(ctx context.Context, reading kido.Reading, line gate.Li
 		return d, err
 	}
 	if d.Admit {
-		if d.Seq, err = r.insertOwnAdmission(ctx, tx, cfg.Gate.ID, d, reading.Device, text, in.Reason); err != nil {
+		key, err := r.signer(cfg.Gate)
+		if err != nil {
+			return failed(err)
+		}
+		if d.Seq, err = r.insertOwnAdmission(ctx, tx, cfg.Gate.ID, key, d, reading.Device, text, in.Reason); err != nil {
 			return failed(err)
 		}
 	}
@@ -189,8 +194,10 @@ func history(ctx context.Context, tx execQuerier, serial uint32) ([]kido.Passage
 // is read and used inside the same write transaction, so it is never used
 // twice whatever the number of scanners; it is the highest so far plus one,
 // or state.seq_floor when that is higher (docs/sync-protocol.md §3.5: the
-// server holds records under lower numbers that this replica lacks).
-func (r *Replica) insertOwnAdmission(ctx context.Context, tx execQuerier, gateID uint32, d gate.Decision, device time.Time, text, reason string) (uint64, error) {
+// server holds records under lower numbers that this replica lacks). With
+// key, the record is signed (wire.SignAdmission) in the same transaction:
+// no record of a keyed gate exists unsigned.
+func (r *Replica) insertOwnAdmission(ctx context.Context, tx execQuerier, gateID uint32, key ed25519.PrivateKey, d gate.Decision, device time.Time, text, reason string) (uint64, error) {
 	var next uint64
 	if err := tx.QueryRowContext(ctx, "SELECT max(COALESCE((SELECT MAX(seq) FROM admissions WHERE gate = ?), 0) + 1, seq_floor) FROM state WHERE id = 1", gateID).Scan(&next); err != nil {
 		return 0, err
@@ -198,8 +205,12 @@ func (r *Replica) insertOwnAdmission(ctx context.Context, tx execQuerier, gateID
 	a := kido.Admission{Gate: gateID, Seq: next, Serial: d.Serial, Tier: d.Tier, Kind: d.Kind,
 		At: device.UTC(), Corrected: d.At.UTC(), Text: text, Reason: reason}
 	a.Hash = wire.AdmissionHash(a)
-	_, err := tx.ExecContext(ctx, "INSERT INTO admissions (gate, seq, serial, tier, kind, at, corrected, text, hash, reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-		a.Gate, a.Seq, a.Serial, a.Tier, a.Kind, toNanos(a.At), toNanos(a.Corrected), a.Text, a.Hash, a.Reason)
+	var sig any
+	if key != nil {
+		sig = wire.SignAdmission(key, a).Sig
+	}
+	_, err := tx.ExecContext(ctx, "INSERT INTO admissions (gate, seq, serial, tier, kind, at, corrected, text, hash, reason, sig) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+		a.Gate, a.Seq, a.Serial, a.Tier, a.Kind, toNanos(a.At), toNanos(a.Corrected), a.Text, a.Hash, a.Reason, sig)
 	return a.Seq, err
 }
 

@@ -6,8 +6,9 @@ import "database/sql"
 // Version 1 was the schema before sync, version 2 had no clock_scan,
 // version 3 had no name_key and order_key and folded search keys without
 // kana or variant kanji folding, version 4 had no staff reasons and no
-// voids, version 5 had no undos; Open upgrades each.
-const schemaVersion = 6
+// voids, version 5 had no undos, version 6 had no gate keys and record
+// signatures; Open upgrades each.
+const schemaVersion = 7
 
 // rosterColumns is the roster table's body, shared by the schema and the
 // stage table a snapshot is loaded into (see Apply).
@@ -104,12 +105,12 @@ CREATE TABLE gates (
 	name      TEXT NOT NULL,
 	tiers     TEXT NOT NULL,
 	direction TEXT NOT NULL,
-	revoked   INTEGER NOT NULL
+	revoked   INTEGER NOT NULL` + gatesV7 + `
 );
 CREATE TABLE roster ` + rosterColumns + `;
 CREATE INDEX roster_name ON roster (name_key);
 CREATE INDEX roster_order ON roster (order_key);
-CREATE TABLE admissions (` + admissionColumns + `
+CREATE TABLE admissions (` + admissionColumns + admissionsV7 + `
 	PRIMARY KEY (gate, seq)
 ) WITHOUT ROWID;
 CREATE INDEX admissions_serial ON admissions (serial);
@@ -130,7 +131,7 @@ CREATE TABLE scans (
 	hash      TEXT
 );
 ` + conflictingTable(admissionColumns) + tablesV5 + `
-INSERT INTO state (id, schema) VALUES (1, 6); -- schemaVersion
+INSERT INTO state (id, schema) VALUES (1, 7); -- schemaVersion
 `
 
 // stateV2 are the sync columns version 2 added to state.
@@ -173,6 +174,22 @@ CREATE TABLE voids (
 ) WITHOUT ROWID;
 `
 
+// gatesV7 are the gate columns version 6 added (docs/mesh.md): the gate's
+// Ed25519 public key (NULL: none, a gate enrolled before gate keys), its
+// mesh address (empty: unknown) and the server time of its revocation (NULL:
+// not revoked, or revoked by a server that did not say when).
+const gatesV7 = `,
+	pub        BLOB CHECK (pub IS NULL OR length(pub) = 32),
+	mesh       TEXT NOT NULL DEFAULT '',
+	revoked_at INTEGER`
+
+// admissionsV7 is the admission column version 7 added: the origin gate's
+// signature (NULL: unsigned, as the feed and the snapshot carry records,
+// or made by a gate without a key). Only admissions has it: a record kept
+// beside another in conflicting_admissions is never passed on to peers.
+const admissionsV7 = `
+	sig       BLOB CHECK (sig IS NULL OR length(sig) = 64),`
+
 // migrations[v] upgrades a replica of schema version v to v+1, inside one
 // transaction with the update of state.schema.
 var migrations = map[int]string{
@@ -194,6 +211,10 @@ CREATE INDEX roster_order ON roster (order_key);`,
 ALTER TABLE conflicting_admissions ADD COLUMN reason TEXT NOT NULL DEFAULT '';
 ` + tablesV5,
 	5: undoTables,
+	6: `ALTER TABLE gates ADD COLUMN pub BLOB CHECK (pub IS NULL OR length(pub) = 32);
+ALTER TABLE gates ADD COLUMN mesh TEXT NOT NULL DEFAULT '';
+ALTER TABLE gates ADD COLUMN revoked_at INTEGER;
+ALTER TABLE admissions ADD COLUMN sig BLOB CHECK (sig IS NULL OR length(sig) = 64);`,
 }
 
 // undoTables upgrades admissions and conflicting_admissions to version 6

@@ -183,6 +183,11 @@ func checkSnapshot(s *wire.Snapshot) error {
 			return bad("key %s: %v", k.ID, err)
 		}
 	}
+	for _, g := range append(s.Gates, s.Gate) {
+		if err := checkGateIdentity(g); err != nil {
+			return bad("%v", err)
+		}
+	}
 	for _, t := range s.Tiers {
 		if t.Entries < 0 {
 			return bad("tier %d has %d entries", t.ID, t.Entries)
@@ -284,8 +289,15 @@ func upsertKey(ctx context.Context, tx *sql.Tx, k kido.Key) error {
 }
 
 func upsertGate(ctx context.Context, tx *sql.Tx, g kido.Gate) error {
-	_, err := tx.ExecContext(ctx, "INSERT OR REPLACE INTO gates (id, name, tiers, direction, revoked) VALUES (?, ?, ?, ?, ?)",
-		g.ID, g.Name, formatTiers(g.Tiers), g.Direction, g.Revoked)
+	if err := checkGateIdentity(g); err != nil {
+		return err
+	}
+	var pub any
+	if len(g.Pub) > 0 {
+		pub = []byte(g.Pub)
+	}
+	_, err := tx.ExecContext(ctx, "INSERT OR REPLACE INTO gates (id, name, tiers, direction, revoked, pub, mesh, revoked_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+		g.ID, g.Name, formatTiers(g.Tiers), g.Direction, g.Revoked, pub, g.Mesh, optNanos(g.RevokedAt))
 	return err
 }
 
@@ -425,9 +437,7 @@ func mergeAdmissions(ctx context.Context, tx *sql.Tx, as []kido.Admission) (Merg
 				continue
 			}
 			if alt == nil {
-				if alt, err = tx.PrepareContext(ctx, `INSERT INTO conflicting_admissions (gate, seq, serial, tier, kind, at, corrected, text, hash, reason, undoes)
-					SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11 WHERE NOT EXISTS (SELECT 1 FROM conflicting_admissions
-					WHERE gate = ?1 AND seq = ?2 AND substr(hash, 1, 16) = substr(?9, 1, 16))`); err != nil {
+				if alt, err = tx.PrepareContext(ctx, insertConflicting); err != nil {
 					return m, err
 				}
 				defer alt.Close()
@@ -442,6 +452,13 @@ func mergeAdmissions(ctx context.Context, tx *sql.Tx, as []kido.Admission) (Merg
 	m.Known -= m.Conflicting
 	return m, nil
 }
+
+// insertConflicting keeps a record beside the one held under its (gate,
+// seq), unless it is held there already (by its check: a compact page's
+// first 16 hex digits of the hash).
+const insertConflicting = `INSERT INTO conflicting_admissions (gate, seq, serial, tier, kind, at, corrected, text, hash, reason, undoes)
+	SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11 WHERE NOT EXISTS (SELECT 1 FROM conflicting_admissions
+	WHERE gate = ?1 AND seq = ?2 AND substr(hash, 1, 16) = substr(?9, 1, 16))`
 
 // mergeChunk is how many admissions one statement of mergeAdmissions
 // inserts: 1,100 parameters, far below SQLite's limit.

@@ -78,7 +78,7 @@ func (r *Replica) NextUpload(ctx context.Context, max int) (*wire.UploadRequest,
 	if err := r.conn.QueryRowContext(ctx, "SELECT gate, acked_seq, audit_acked FROM state WHERE id = 1").Scan(&gateID, &acked, &auditAcked); err != nil {
 		return nil, r.fault("read uploads", err)
 	}
-	rows, err := r.conn.QueryContext(ctx, `SELECT seq, serial, tier, kind, at, corrected, text, hash, reason, undoes FROM admissions
+	rows, err := r.conn.QueryContext(ctx, `SELECT seq, serial, tier, kind, at, corrected, text, hash, reason, undoes, sig FROM admissions
 		WHERE gate = ? AND seq > ? AND `+uploadable+` ORDER BY seq LIMIT ?`, gateID, acked, max)
 	if err != nil {
 		return nil, r.fault("read uploads", err)
@@ -86,7 +86,7 @@ func (r *Replica) NextUpload(ctx context.Context, max int) (*wire.UploadRequest,
 	for rows.Next() {
 		a := kido.Admission{Gate: gateID}
 		var at, corrected int64
-		if err := rows.Scan(&a.Seq, &a.Serial, &a.Tier, &a.Kind, &at, &corrected, &a.Text, &a.Hash, &a.Reason, &a.Undoes); err != nil {
+		if err := rows.Scan(&a.Seq, &a.Serial, &a.Tier, &a.Kind, &at, &corrected, &a.Text, &a.Hash, &a.Reason, &a.Undoes, &a.Sig); err != nil {
 			rows.Close()
 			return nil, r.fault("read uploads", err)
 		}

@@ -107,8 +107,17 @@ func (r *Replica) Undo(ctx context.Context) (undone Last, undo kido.Admission, e
 		}
 		undo = kido.Undo(undone.Admission, next, reading.Device.UTC(), reading.Trusted.UTC())
 		undo.Hash = wire.AdmissionHash(undo)
-		_, err = tx.ExecContext(ctx, "INSERT INTO admissions (gate, seq, serial, tier, kind, at, corrected, text, hash, reason, undoes) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-			undo.Gate, undo.Seq, undo.Serial, undo.Tier, undo.Kind, toNanos(undo.At), toNanos(undo.Corrected), undo.Text, undo.Hash, undo.Reason, undo.Undoes)
+		key, err := r.signer(cfg.Gate)
+		if err != nil {
+			return err
+		}
+		var sig any
+		if key != nil {
+			undo = wire.SignAdmission(key, undo)
+			sig = undo.Sig
+		}
+		_, err = tx.ExecContext(ctx, "INSERT INTO admissions (gate, seq, serial, tier, kind, at, corrected, text, hash, reason, undoes, sig) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+			undo.Gate, undo.Seq, undo.Serial, undo.Tier, undo.Kind, toNanos(undo.At), toNanos(undo.Corrected), undo.Text, undo.Hash, undo.Reason, undo.Undoes, sig)
 		return err
 	})
 	switch {

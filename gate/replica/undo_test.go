@@ -2,6 +2,7 @@ package replica
 
 import (
 	"errors"
+	"reflect"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -87,7 +88,7 @@ func TestUndo(t *testing.T) {
 		}
 	}
 	req, err := r.NextUpload(ctx, 10)
-	if err != nil || len(req.Admissions) != 2 || req.Admissions[1] != undo {
+	if err != nil || len(req.Admissions) != 2 || !reflect.DeepEqual(req.Admissions[1], undo) {
 		t.Fatalf("upload %+v, %v; want the admission and the undo", req, err)
 	}
 	if err := req.Check(); err != nil {

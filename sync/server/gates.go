@@ -206,6 +206,9 @@ func (s *Server) tryEnroll(r *http.Request) (kido.Gate, string, *wire.EnrollResp
 	if n := len(in.Nonce); n < 16 || n > 128 {
 		return kido.Gate{}, id, nil, Errorf(ErrInvalid, "send 16 to 128 random characters", "nonce of %d characters", n)
 	}
+	if n := len(in.Pub); n != 0 && n != ed25519.PublicKeySize {
+		return kido.Gate{}, id, nil, Errorf(ErrInvalid, "send the gate's Ed25519 public key, 32 bytes", "gate key of %d bytes", n)
+	}
 	device, err := cleanText("device", in.Device, 100, false)
 	if err != nil {
 		return kido.Gate{}, id, nil, err
@@ -215,7 +218,7 @@ func (s *Server) tryEnroll(r *http.Request) (kido.Gate, string, *wire.EnrollResp
 		return kido.Gate{}, id, nil, err
 	}
 	cred := NewToken{Token: wire.Token{Name: "gate device " + device, Scope: wire.ScopeGate}, Hash: HashToken(secret)}
-	g, err := s.store.Enroll(r.Context(), HashToken(code.Secret), device, cred, s.now())
+	g, err := s.store.Enroll(r.Context(), HashToken(code.Secret), device, in.Pub, cred, s.now())
 	if errors.Is(err, ErrNotFound) {
 		// The store says why (used by which gate, when, expired): the log
 		// keeps it, the caller may be guessing and learns nothing.

@@ -73,6 +73,8 @@ type Server struct {
 	pages     *pageCache
 	marks     *marks
 	hbs       heartbeats
+	meshAddrs meshAddrs // each gate's mesh address as last stored
+	gateKeys  gateKeys  // the gates' public keys, for upload signature checks
 	uploads   *budget
 	uploading inflight // gates with an upload in progress
 	polling   inflight // gates with a long-poll in progress

@@ -153,10 +153,16 @@ type Store interface {
 	AddGate(ctx context.Context, g kido.Gate, code GateCode) (kido.Gate, error)
 	Gates(ctx context.Context, event uint32) ([]kido.Gate, error)
 	// Enroll uses up an unexpired code and stores the gate's credential
-	// (Token.Gate and Token.Events are filled in from the code's gate). An
-	// unknown, used or expired code, or one of a revoked gate, is
-	// ErrNotFound.
-	Enroll(ctx context.Context, code TokenHash, device string, cred NewToken, now time.Time) (kido.Gate, error)
+	// (Token.Gate and Token.Events are filled in from the code's gate) and
+	// its public key pub (empty: a gate without one, from before gate
+	// keys), appending a gate change when there is a key. An unknown, used
+	// or expired code, or one of a revoked gate, is ErrNotFound.
+	Enroll(ctx context.Context, code TokenHash, device string, pub []byte, cred NewToken, now time.Time) (kido.Gate, error)
+	// SetGateMesh stores the mesh address a gate's heartbeat reported and
+	// appends a gate change, unless the gate holds that address already or
+	// is revoked; it reports whether it changed anything. ErrNotFound
+	// unless the event has the gate.
+	SetGateMesh(ctx context.Context, event, gate uint32, addr string) (bool, error)
 
 	// Snapshot returns the state a gate needs, read in one transaction,
 	// with Cursor set to the change-log position it reflects: counted
@@ -167,7 +173,7 @@ type Store interface {
 	// RevokedToken returns a revoked token by hash, or ErrNotFound; it lets
 	// a revoked gate be told so (401 gate_revoked) rather than "unknown".
 	RevokedToken(ctx context.Context, h TokenHash) (wire.Token, error)
-	// RevokeGate marks a gate revoked, revokes its credentials (keeping
+	// RevokeGate marks a gate revoked at now (kido.Gate.RevokedAt), revokes its credentials (keeping
 	// their hashes), voids its unused code and appends a gate change, in
 	// one transaction; ErrNotFound unless the event has the gate. Revoking
 	// a revoked gate changes nothing.
@@ -184,7 +190,8 @@ type Store interface {
 	// against, with its stored admissions of seq from..to (none when from
 	// > to); ErrNotFound unless the event has the gate.
 	UploadState(ctx context.Context, event, gate uint32, from, to uint64) (*UploadState, error)
-	// Upload stores a checked and verified batch of one gate of event in
+	// Upload stores a checked and verified batch of one gate of event, with
+	// each admission's signature (never appended to the change log), in
 	// one write transaction, per docs/sync-protocol.md §3.4: new records
 	// inserted (admissions also appended to the change log), same key and
 	// hash counted as duplicates, same key with another hash quarantined;

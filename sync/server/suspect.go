@@ -124,6 +124,8 @@ func (sp *suspicion) suspect(a kido.Admission, t Issued) string {
 		return fmt.Sprintf("%s at %s, outside the event window", a.Kind, a.Corrected.UTC().Format(time.RFC3339))
 	case !sp.st.Enrolled.IsZero() && a.Corrected.Before(sp.st.Enrolled.Add(-enrolSlack)):
 		return fmt.Sprintf("recorded at %s, before the gate enrolled at %s", a.Corrected.UTC().Format(time.RFC3339), sp.st.Enrolled.UTC().Format(time.RFC3339))
+	case g.RevokedAt != nil && !a.Corrected.Before(*g.RevokedAt):
+		return fmt.Sprintf("recorded at %s, at or after gate %d was revoked at %s", a.Corrected.UTC().Format(time.RFC3339Nano), g.ID, g.RevokedAt.UTC().Format(time.RFC3339Nano))
 	case a.Kind == kido.KindManual && a.Text != "":
 		return "a manual admission carries ticket text"
 	case a.Kind == kido.KindManual && !kido.HasReason(a.Reason):

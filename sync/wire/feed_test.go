@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"reflect"
 	"testing"
 	"time"
 
@@ -91,7 +92,7 @@ func TestFeedCarriesWhatGatesNeed(t *testing.T) {
 	}
 	g := *got.Changes[0].Admission
 	want := kido.Admission{Gate: 4, Seq: 99, Serial: 1 << 30, Tier: 255, Kind: kido.KindExit, Corrected: at, Hash: a.Hash[:16]}
-	if g != want || !wire.IsCheckOnly(g) || !wire.SameRecord(g.Hash, a.Hash) || got.Cursor != "5.0000000000000005" || !got.ServerTime.Equal(at) {
+	if !reflect.DeepEqual(g, want) || !wire.IsCheckOnly(g) || !wire.SameRecord(g.Hash, a.Hash) || got.Cursor != "5.0000000000000005" || !got.ServerTime.Equal(at) {
 		t.Errorf("read %+v (page %+v), want %+v", g, got, want)
 	}
 }

@@ -404,11 +404,11 @@ func TestHeartbeatHeaders(t *testing.T) {
 // FuzzParseHeartbeat: never panics, and what it accepts it writes back to
 // headers that parse to the same heartbeat.
 func FuzzParseHeartbeat(f *testing.F) {
-	f.Add("0.1.0", "0", "2027-08-01T01:02:03Z", "5368709120", "2027-08-01T01:01:58.2Z")
-	f.Add("", "-5", "garbage", "1 GiB", "never")
-	f.Fuzz(func(t *testing.T, version, pending, at, free, synced string) {
+	f.Add("0.1.0", "0", "2027-08-01T01:02:03Z", "5368709120", "2027-08-01T01:01:58.2Z", "192.168.1.20:7421")
+	f.Add("", "-5", "garbage", "1 GiB", "never", "http://[::1]:80/")
+	f.Fuzz(func(t *testing.T, version, pending, at, free, synced, mesh string) {
 		h := http.Header{}
-		for k, v := range map[string]string{HeaderGateVersion: version, HeaderGatePending: pending, HeaderGateTime: at, HeaderGateFree: free, HeaderGateSynced: synced} {
+		for k, v := range map[string]string{HeaderGateVersion: version, HeaderGatePending: pending, HeaderGateTime: at, HeaderGateFree: free, HeaderGateSynced: synced, HeaderGateMesh: mesh} {
 			if v != "" {
 				h[k] = []string{v}
 			}
@@ -426,7 +426,7 @@ func FuzzParseHeartbeat(f *testing.F) {
 		if err != nil {
 			t.Fatalf("written heartbeat does not parse: %v", err)
 		}
-		if back.Version != hb.Version || back.Pending != hb.Pending || !back.Time.Equal(hb.Time) || back.Free != hb.Free || !back.Synced.Equal(hb.Synced) {
+		if back.Version != hb.Version || back.Pending != hb.Pending || !back.Time.Equal(hb.Time) || back.Free != hb.Free || !back.Synced.Equal(hb.Synced) || back.Mesh != hb.Mesh {
 			t.Fatalf("round trip %+v -> %+v", hb, back)
 		}
 	})

@@ -25,7 +25,7 @@ type copyTable struct {
 	serial bool     // an identity id column to move past the copied ids
 }
 
-// copyTables follow sync/server/sqlite's schema, version 5, in an order
+// copyTables follow sync/server/sqlite's schema, version 7, in an order
 // that satisfies the foreign keys.
 var copyTables = []copyTable{
 	{name: "identity", cols: []string{"id", "public", "sealed"}, query: "SELECT id, public, sealed FROM identity"},
@@ -36,13 +36,13 @@ var copyTables = []copyTable{
 		query: "SELECT event, id, public, sealed, current, revoked, revoked_pos, created FROM keys", bools: []string{"current", "revoked"}},
 	{name: "tickets", cols: []string{"event", "serial", "tier", "holder", "email", "order_ref", "text", "key", "batch", "item", "revoked", "revoked_pos", "replaces", "replaced_by"},
 		query: "SELECT event, serial, tier, holder, email, order_ref, text, key, batch, item, revoked, revoked_pos, replaces, replaced_by FROM tickets", bools: []string{"revoked"}},
-	{name: "gates", cols: []string{"id", "event", "name", "tiers", "direction", "revoked", "device", "enrolled", "code_hash", "code_expires", "acked", "audit_acked", "last_contact", "pending", "clock_skew_ms", "version"},
-		query: "SELECT id, event, name, tiers, direction, revoked, device, enrolled, code_hash, code_expires, acked, audit_acked, last_contact, pending, clock_skew_ms, version FROM gates",
+	{name: "gates", cols: []string{"id", "event", "name", "tiers", "direction", "revoked", "device", "enrolled", "code_hash", "code_expires", "acked", "audit_acked", "last_contact", "pending", "clock_skew_ms", "version", "pub", "mesh", "revoked_at"},
+		query: "SELECT id, event, name, tiers, direction, revoked, device, enrolled, code_hash, code_expires, acked, audit_acked, last_contact, pending, clock_skew_ms, version, pub, mesh, revoked_at FROM gates",
 		bools: []string{"revoked"}, lists: []string{"tiers"}, serial: true},
 	{name: "tokens", cols: []string{"id", "name", "scope", "events", "gate", "hash", "created", "revoked"},
 		query: "SELECT id, name, scope, events, gate, hash, created, revoked FROM tokens", lists: []string{"events"}, serial: true},
-	{name: "admissions", cols: []string{"event", "gate", "seq", "serial", "tier", "kind", "at", "corrected", "text", "reason", "hash", "status", "why", "undoes"},
-		query: "SELECT event, gate, seq, serial, tier, kind, at, corrected, text, reason, hash, status, why, undoes FROM admissions"},
+	{name: "admissions", cols: []string{"event", "gate", "seq", "serial", "tier", "kind", "at", "corrected", "text", "reason", "hash", "status", "why", "undoes", "sig"},
+		query: "SELECT event, gate, seq, serial, tier, kind, at, corrected, text, reason, hash, status, why, undoes, sig FROM admissions"},
 	{name: "audits", cols: []string{"event", "gate", "seq", "kind", "reason", "serial", "at", "corrected", "text", "hash"},
 		query: "SELECT event, gate, seq, kind, reason, serial, at, corrected, text, hash FROM audits"},
 	{name: "quarantine", cols: []string{"event", "gate", "record", "seq", "hash", "payload", "received"},
@@ -55,7 +55,7 @@ var copyTables = []copyTable{
 		query: "SELECT event, serial, state, run, to_addr, answer, at, attempts FROM deliveries"},
 }
 
-// CopySQLite copies a kido SQLite store (src, schema version 6, which no
+// CopySQLite copies a kido SQLite store (src, schema version 7, which no
 // server may be writing) into this store, which must be new: migrated, no
 // server identity yet. Everything is copied in one transaction, keys
 // still sealed. Change-log rows keep their positions and tags, and every
@@ -67,8 +67,8 @@ func (s *Store) CopySQLite(ctx context.Context, src *sql.DB) (int64, error) {
 	if err := src.QueryRowContext(ctx, "PRAGMA user_version").Scan(&v); err != nil {
 		return 0, fmt.Errorf("postgres: copy: read source: %w", err)
 	}
-	if v != 6 {
-		return 0, fmt.Errorf("postgres: copy: source schema version %d, copy-store reads version 6\nhint: start and stop this release's kido-server on the data directory once, which upgrades it", v)
+	if v != 7 {
+		return 0, fmt.Errorf("postgres: copy: source schema version %d, copy-store reads version 7\nhint: start and stop this release's kido-server on the data directory once, which upgrades it", v)
 	}
 	var n int64
 	err := s.write(ctx, func(tx *wtx) error {

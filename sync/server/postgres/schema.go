@@ -217,4 +217,13 @@ CREATE TABLE deliveries (
 	`
 ALTER TABLE admissions ADD COLUMN undoes bigint NOT NULL DEFAULT 0;
 `,
+	// Version 4: gate identity (docs/mesh.md), as sync/server/sqlite's
+	// schema version 7: each gate's public key, mesh address and
+	// revocation time; each admission's signature.
+	`
+ALTER TABLE gates ADD COLUMN pub bytea;
+ALTER TABLE gates ADD COLUMN mesh text NOT NULL DEFAULT '';
+ALTER TABLE gates ADD COLUMN revoked_at text;
+ALTER TABLE admissions ADD COLUMN sig bytea;
+`,
 }

@@ -1,7 +1,12 @@
 package sqlite
 
-// schemaVersion is stored in PRAGMA user_version.
-const schemaVersion = 6
+// schemaVersion is stored in PRAGMA user_version: the number of
+// migrations applied.
+var schemaVersion = len(migrations)
+
+// migrations[v] upgrades a database of schema version v to v+1; version 0
+// is an empty file.
+var migrations = []string{schema, schemaV2, schemaV3, schemaV4, schemaV5, schemaV6, schemaV7}
 
 // schema creates the tables. Times are RFC 3339 text (event start and end
 // keep the venue's offset; everything else is UTC).
@@ -216,4 +221,16 @@ CREATE TABLE deliveries (
 // §3.7): 0 for every other admission.
 const schemaV6 = `
 ALTER TABLE admissions ADD COLUMN undoes INTEGER NOT NULL DEFAULT 0;
+`
+
+// schemaV7 adds gate identity (docs/mesh.md): each gate's Ed25519 public
+// key from its enrolment (NULL for a gate enrolled before), its mesh
+// address from its heartbeat, the server time of its revocation (NULL for
+// one revoked before version 7: its records are refused from no time on),
+// and the signature each admission was uploaded with.
+const schemaV7 = `
+ALTER TABLE gates ADD COLUMN pub BLOB;
+ALTER TABLE gates ADD COLUMN mesh TEXT NOT NULL DEFAULT '';
+ALTER TABLE gates ADD COLUMN revoked_at TEXT;
+ALTER TABLE admissions ADD COLUMN sig BLOB;
 `

@@ -47,6 +47,7 @@ func Run(t *testing.T, open func(t *testing.T) server.Store) {
 		{"events", eventTests},
 		{"tickets", ticketTests},
 		{"gates", gateTests},
+		{"identity", identityTests},
 		{"upload", uploadTests},
 		{"feed", feedTests},
 		{"flags", flagTests},
@@ -207,7 +208,7 @@ func (f *fixture) enroll(name string) server.TokenHash {
 	f.t.Helper()
 	h := server.HashToken("credential " + name)
 	cred := server.NewToken{Token: wire.Token{Scope: wire.ScopeGate}, Hash: h}
-	if _, err := f.s.Enroll(f.ctx, gateCode(name).Hash, "tablet", cred, t0.Add(time.Hour)); err != nil {
+	if _, err := f.s.Enroll(f.ctx, gateCode(name).Hash, "tablet", nil, cred, t0.Add(time.Hour)); err != nil {
 		f.t.Fatalf("Enroll: %v", err)
 	}
 	return h
