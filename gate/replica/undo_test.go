@@ -225,10 +225,23 @@ func TestMigrateV5(t *testing.T) {
 	}
 }
 
+// toV6 turns r into a replica of schema 6: no gate keys, mesh addresses,
+// revocation times or record signatures.
+func toV6(t *testing.T, r *Replica) {
+	t.Helper()
+	for _, q := range []string{"ALTER TABLE gates DROP COLUMN pub", "ALTER TABLE gates DROP COLUMN mesh", "ALTER TABLE gates DROP COLUMN revoked_at",
+		"ALTER TABLE admissions DROP COLUMN sig", "UPDATE state SET schema = 6"} {
+		if _, err := r.conn.ExecContext(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+}
+
 // toV5 turns r's admission tables into those of schema 5: no undo kind,
-// no undoes column.
+// no undoes column (and, first, schema 6's: toV6).
 func toV5(t *testing.T, r *Replica) {
 	t.Helper()
+	toV6(t, r)
 	v5 := admissionColumnsV4 + `
 	reason    TEXT NOT NULL DEFAULT '',`
 	cols := "gate, seq, serial, tier, kind, at, corrected, text, hash, reason"
