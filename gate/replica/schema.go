@@ -6,8 +6,9 @@ import "database/sql"
 // Version 1 was the schema before sync, version 2 had no clock_scan,
 // version 3 had no name_key and order_key and folded search keys without
 // kana or variant kanji folding, version 4 had no staff reasons and no
-// voids; Open upgrades each.
-const schemaVersion = 5
+// voids, version 5 had no retired tiers and no replacement serials; Open
+// upgrades each.
+const schemaVersion = 6
 
 // rosterColumns is the roster table's body, shared by the schema and the
 // stage table a snapshot is loaded into (see Apply).
@@ -19,7 +20,8 @@ const rosterColumns = `(
 	revoked   INTEGER NOT NULL,
 	search    TEXT NOT NULL,
 	name_key  TEXT NOT NULL DEFAULT '',
-	order_key TEXT NOT NULL DEFAULT ''
+	order_key TEXT NOT NULL DEFAULT '',
+	replaced_by INTEGER NOT NULL DEFAULT 0
 )`
 
 // rosterIndexes indexes a stage table named %[1]s for Find's prefix search.
@@ -77,7 +79,8 @@ CREATE TABLE event (
 CREATE TABLE tiers (
 	id      INTEGER PRIMARY KEY,
 	name    TEXT NOT NULL,
-	entries INTEGER NOT NULL CHECK (entries >= 0)
+	entries INTEGER NOT NULL CHECK (entries >= 0),
+	retired INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE keys (
 	id         TEXT PRIMARY KEY,
@@ -117,7 +120,7 @@ CREATE TABLE scans (
 	hash      TEXT
 );
 ` + conflictingTable(admissionColumns) + tablesV5 + `
-INSERT INTO state (id, schema) VALUES (1, 5); -- schemaVersion
+INSERT INTO state (id, schema) VALUES (1, 6); -- schemaVersion
 `
 
 // stateV2 are the sync columns version 2 added to state.
@@ -180,6 +183,10 @@ CREATE INDEX roster_order ON roster (order_key);`,
 	4: `ALTER TABLE admissions ADD COLUMN reason TEXT NOT NULL DEFAULT '';
 ALTER TABLE conflicting_admissions ADD COLUMN reason TEXT NOT NULL DEFAULT '';
 ` + tablesV5,
+	// Columns added last, as the schema has them (a snapshot's stage
+	// table is made from rosterColumns).
+	5: `ALTER TABLE tiers ADD COLUMN retired INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE roster ADD COLUMN replaced_by INTEGER NOT NULL DEFAULT 0;`,
 }
 
 // refolds[v] runs after migrations[v], in its transaction, for what SQL

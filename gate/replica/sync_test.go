@@ -367,7 +367,7 @@ func toV3(t *testing.T, r *Replica) {
 		t.Fatalf("roster has indexes %v, want the name and order indexes", idx)
 	}
 	// Version 5's staff reasons and voids go first.
-	qs := []string{"DROP TABLE voids", "ALTER TABLE admissions DROP COLUMN reason", "ALTER TABLE conflicting_admissions DROP COLUMN reason",
+	qs := []string{"ALTER TABLE tiers DROP COLUMN retired", "ALTER TABLE roster DROP COLUMN replaced_by", "DROP TABLE voids", "ALTER TABLE admissions DROP COLUMN reason", "ALTER TABLE conflicting_admissions DROP COLUMN reason",
 		"UPDATE roster SET search = holder || char(10) || lower(order_ref) || char(10) || serial"}
 	for _, n := range idx {
 		qs = append(qs, "DROP INDEX "+n)

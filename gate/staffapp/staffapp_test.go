@@ -8,6 +8,7 @@ import (
 	"image/png"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -357,4 +358,20 @@ func FuzzFrame(f *testing.F) {
 			t.Errorf("a frame admitted serial %d", a.Verdict.Serial)
 		}
 	})
+}
+
+// TestEveryReasonInBothLanguages: the page has a line and a next step in
+// English and in Japanese for every reason the gate can give.
+func TestEveryReasonInBothLanguages(t *testing.T) {
+	js, err := os.ReadFile("assets/app.js")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range gate.Reasons {
+		for _, key := range []string{"r_" + string(r) + ":", "n_" + string(r) + ":"} {
+			if n := strings.Count(string(js), " "+key); n != 2 {
+				t.Errorf("%s appears %d times in app.js, want 2 (English and Japanese)", key, n)
+			}
+		}
+	}
 }

@@ -48,6 +48,16 @@ func (s *Server) addGate(r *http.Request, _ wire.Token) (int, any, error) {
 
 // checkGate validates a GateCreate and resolves its tier names to ids.
 func (s *Server) checkGate(r *http.Request, ev uint32, in wire.GateCreate) (kido.Gate, error) {
+	tiers, err := s.store.Tiers(r.Context(), ev)
+	if err != nil {
+		return kido.Gate{}, err
+	}
+	return resolveGate(ev, in, tiers)
+}
+
+// resolveGate validates a gate's settings and resolves its tier names (or
+// ids) to ids among the event's tiers: for a new gate and a corrected one.
+func resolveGate(ev uint32, in wire.GateCreate, tiers []kido.Tier) (kido.Gate, error) {
 	g := kido.Gate{Event: ev, Direction: in.Direction}
 	var err error
 	if g.Name, err = cleanText("gate name", in.Name, 100, true); err != nil {
@@ -59,10 +69,6 @@ func (s *Server) checkGate(r *http.Request, ev uint32, in wire.GateCreate) (kido
 	case kido.DirectionEntry, kido.DirectionExit, kido.DirectionBoth:
 	default:
 		return g, Errorf(ErrInvalid, "use entry, exit or both", "unknown direction %q", in.Direction)
-	}
-	tiers, err := s.store.Tiers(r.Context(), ev)
-	if err != nil {
-		return g, err
 	}
 	for _, name := range in.Tiers {
 		i := slices.IndexFunc(tiers, func(t kido.Tier) bool {

@@ -1,7 +1,7 @@
 package sqlite
 
 // schemaVersion is stored in PRAGMA user_version.
-const schemaVersion = 5
+const schemaVersion = 6
 
 // schema creates the tables. Times are RFC 3339 text (event start and end
 // keep the venue's offset; everything else is UTC).
@@ -210,4 +210,23 @@ CREATE TABLE deliveries (
 	attempts  INTEGER NOT NULL,
 	PRIMARY KEY (event, serial)
 );
+`
+
+// schemaV6 adds the corrections of events, tiers and gates (kidoctl event
+// edit, tier edit and retire, gate edit; docs/api.md): a tier's retired
+// flag and the record of every edit, with who made it and the object
+// before and after, as the feed carries it.
+const schemaV6 = `
+ALTER TABLE tiers ADD COLUMN retired INTEGER NOT NULL DEFAULT 0;
+CREATE TABLE edits (
+	id       INTEGER PRIMARY KEY,
+	event    INTEGER NOT NULL,
+	object   TEXT NOT NULL,             -- 'event', 'tier' or 'gate'
+	ref      INTEGER NOT NULL,
+	by       TEXT NOT NULL,
+	at       TEXT NOT NULL,
+	before   TEXT NOT NULL,
+	after    TEXT NOT NULL
+);
+CREATE INDEX edits_event ON edits(event, id);
 `
