@@ -29,16 +29,20 @@ func given(fs *flag.FlagSet) map[string]bool {
 	return set
 }
 
-// checkText refuses a flag's text a person would read differently from
-// what it holds (kido.CheckText), before anything is sent.
-func checkText(flag, s string) error {
-	if err := kido.CheckText(s); err != nil {
-		return usagef("%s: %s\nhint: type the text again without invisible or control characters", flag, err.(*kido.TextError).Msg)
+// textFlag is a text flag's value to send, nil when the flag was not
+// given. Text a person would read differently from what it holds
+// (kido.CheckText), or none, is refused before anything is sent.
+func textFlag(set map[string]bool, name string, v *string) (*string, error) {
+	if !set[name] {
+		return nil, nil
 	}
-	if strings.TrimSpace(s) == "" {
-		return usagef("%s is empty\nhint: leave the flag out to keep the current value", flag)
+	if err := kido.CheckText(*v); err != nil {
+		return nil, usagef("-%s: %s\nhint: type the text again without invisible or control characters", name, err.(*kido.TextError).Msg)
 	}
-	return nil
+	if strings.TrimSpace(*v) == "" {
+		return nil, usagef("-%s is empty\nhint: leave the flag out to keep the current value", name)
+	}
+	return v, nil
 }
 
 func runEventEdit(ctx context.Context, e env, args []string) error {
@@ -61,17 +65,11 @@ func runEventEdit(ctx context.Context, e env, args []string) error {
 	}
 	set := given(fs)
 	var in wire.EventEdit
-	if set["name"] {
-		if err := checkText("-name", *name); err != nil {
-			return err
-		}
-		in.Name = name
+	if in.Name, err = textFlag(set, "name", name); err != nil {
+		return err
 	}
-	if set["venue"] {
-		if err := checkText("-venue", *venue); err != nil {
-			return err
-		}
-		in.Venue = venue
+	if in.Venue, err = textFlag(set, "venue", venue); err != nil {
+		return err
 	}
 	for _, f := range []struct {
 		flag string
@@ -180,14 +178,11 @@ func runTierEdit(ctx context.Context, e env, args []string) error {
 	}
 	set := given(fs)
 	var in wire.TierEdit
-	if set["name"] {
-		if err := checkText("-name", *name); err != nil {
-			return err
-		}
-		if _, err := strconv.Atoi(strings.TrimSpace(*name)); err == nil {
-			return usagef("-name %q is a number\nhint: name tiers with words (VIP, GA); kidoctl takes a number as a tier id", *name)
-		}
-		in.Name = name
+	if in.Name, err = textFlag(set, "name", name); err != nil {
+		return err
+	}
+	if _, err := strconv.Atoi(strings.TrimSpace(*name)); err == nil && in.Name != nil {
+		return usagef("-name %q is a number\nhint: name tiers with words (VIP, GA); kidoctl takes a number as a tier id", *name)
 	}
 	if set["entries"] {
 		if *entries < 0 {
@@ -234,11 +229,8 @@ func runGateEdit(ctx context.Context, e env, args []string) error {
 	}
 	set := given(fs)
 	var in wire.GateEdit
-	if set["name"] {
-		if err := checkText("-name", *name); err != nil {
-			return err
-		}
-		in.Name = name
+	if in.Name, err = textFlag(set, "name", name); err != nil {
+		return err
 	}
 	if set["direction"] {
 		d := kido.Direction(*dir)

@@ -1,8 +1,11 @@
 package server
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -190,4 +193,52 @@ func (s *Server) history(r *http.Request, _ wire.Token) (int, any, error) {
 	ev, _ := parseEvent(r.PathValue("event"))
 	es, err := s.store.Edits(r.Context(), ev)
 	return http.StatusOK, es, err
+}
+
+// The parts of a correction every Store does alike.
+
+// TierAndOthers returns the event's tier id among its tiers, and the
+// others; ErrNotFound when it has none.
+func TierAndOthers(event uint32, tiers []kido.Tier, id uint8) (kido.Tier, []kido.Tier, error) {
+	var others []kido.Tier
+	var t kido.Tier
+	found := false
+	for _, x := range tiers {
+		if x.ID == id {
+			t, found = x, true
+		} else {
+			others = append(others, x)
+		}
+	}
+	if !found {
+		return t, nil, Errorf(ErrNotFound, fmt.Sprintf("kidoctl event show %d lists its tiers", event), "event %d has no tier %d", event, id)
+	}
+	return t, others, nil
+}
+
+// CorrectedGate is the gate a store keeps after a correction: the settings
+// a correction may change (name, direction, tiers) from edited, the rest
+// (id, event, revoked) from old; ErrInvalid for a tier the event lacks.
+func CorrectedGate(old, edited kido.Gate, tiers []kido.Tier) (kido.Gate, error) {
+	for _, id := range edited.Tiers {
+		if !slices.ContainsFunc(tiers, func(t kido.Tier) bool { return t.ID == id }) {
+			return old, Errorf(ErrInvalid, "", "event %d has no tier %d", old.Event, id)
+		}
+	}
+	g := old
+	g.Name, g.Direction, g.Tiers = edited.Name, edited.Direction, edited.Tiers
+	return g, nil
+}
+
+// EditJSON is an edited object before and after, in JSON as a wire.Edit
+// records it; same reports that the edit changed nothing, so that a store
+// stores, logs and records nothing.
+func EditJSON(before, after any) (b, a []byte, same bool, err error) {
+	if b, err = json.Marshal(before); err == nil {
+		a, err = json.Marshal(after)
+	}
+	if err != nil {
+		return nil, nil, false, fmt.Errorf("server: edit: %w", err)
+	}
+	return b, a, bytes.Equal(a, b), nil
 }

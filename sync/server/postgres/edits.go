@@ -1,7 +1,6 @@
 package postgres
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -84,18 +83,9 @@ func (s *Store) EditTier(ctx context.Context, event uint32, tier uint8, edit fun
 		if err != nil {
 			return err
 		}
-		var old kido.Tier
-		var others []kido.Tier
-		found := false
-		for _, x := range all {
-			if x.ID == tier {
-				old, found = x, true
-			} else {
-				others = append(others, x)
-			}
-		}
-		if !found {
-			return server.Errorf(server.ErrNotFound, fmt.Sprintf("kidoctl event show %d lists its tiers", event), "event %d has no tier %d", event, tier)
+		old, others, err := server.TierAndOthers(event, all, tier)
+		if err != nil {
+			return err
 		}
 		if t, err = edit(old, others); err != nil {
 			return err
@@ -136,20 +126,9 @@ func (s *Store) EditGate(ctx context.Context, event, gate uint32, edit func(kido
 		if g, err = edit(old, ts); err != nil {
 			return err
 		}
-		known := map[uint8]bool{}
-		for _, t := range ts {
-			known[t.ID] = true
+		if g, err = server.CorrectedGate(old, g, ts); err != nil {
+			return err
 		}
-		for _, t := range g.Tiers {
-			if !known[t] {
-				return server.Errorf(server.ErrInvalid, "", "event %d has no tier %d", event, t)
-			}
-		}
-		// Only the settings a correction may change; the rest is the
-		// stored gate's.
-		n := old
-		n.Name, n.Direction, n.Tiers = g.Name, g.Direction, g.Tiers
-		g = n
 		same, err := recordEdit(ctx, tx, event, wire.EditGate, gate, by, now, old, g)
 		if same || err != nil {
 			g = old
@@ -167,16 +146,9 @@ func (s *Store) EditGate(ctx context.Context, event, gate uint32, edit func(kido
 // recordEdit records an edit of an object from before to after, unless
 // the two are the same (same reports so, and nothing is recorded).
 func recordEdit(ctx context.Context, tx *wtx, event uint32, object string, ref uint32, by string, now time.Time, before, after any) (same bool, err error) {
-	b, err := json.Marshal(before)
-	if err != nil {
-		return false, fmt.Errorf("postgres: edit: %w", err)
-	}
-	a, err := json.Marshal(after)
-	if err != nil {
-		return false, fmt.Errorf("postgres: edit: %w", err)
-	}
-	if bytes.Equal(a, b) {
-		return true, nil
+	b, a, same, err := server.EditJSON(before, after)
+	if same || err != nil {
+		return same, err
 	}
 	if _, err := tx.Exec(ctx, "INSERT INTO edits (event, object, ref, by_name, at, before, after) VALUES ($1, $2, $3, $4, $5, $6, $7)",
 		event, object, ref, by, fmtTime(now), string(b), string(a)); err != nil {
