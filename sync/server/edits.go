@@ -143,9 +143,9 @@ func (s *Server) editTier(r *http.Request, tok wire.Token) (int, any, error) {
 
 func (s *Server) editGate(r *http.Request, tok wire.Token) (int, any, error) {
 	ev, _ := parseEvent(r.PathValue("event"))
-	id, err := strconv.ParseUint(r.PathValue("gate"), 10, 32)
-	if err != nil || id == 0 {
-		return 0, nil, Errorf(ErrInvalid, fmt.Sprintf("gate ids are the numbers kidoctl gates -event %d shows", ev), "bad gate id %q", r.PathValue("gate"))
+	id, err := pathGate(r, ev)
+	if err != nil {
+		return 0, nil, err
 	}
 	var in wire.GateEdit
 	if err := readJSON(r, maxBody, &in); err != nil {
@@ -154,7 +154,7 @@ func (s *Server) editGate(r *http.Request, tok wire.Token) (int, any, error) {
 	if in.Name == nil && in.Direction == nil && in.Tiers == nil {
 		return 0, nil, nothingToChange("gate")
 	}
-	g, err := s.store.EditGate(r.Context(), ev, uint32(id), func(g kido.Gate, tiers []kido.Tier) (kido.Gate, error) {
+	g, err := s.store.EditGate(r.Context(), ev, id, func(g kido.Gate, tiers []kido.Tier) (kido.Gate, error) {
 		if g.Revoked {
 			return g, Errorf(ErrConflict, "a revoked gate stays revoked; add a new gate instead", "gate %d (%s) is revoked", g.ID, g.Name)
 		}

@@ -112,11 +112,11 @@ func (s *Server) listGates(r *http.Request, _ wire.Token) (int, any, error) {
 // gate_revoked and it wipes its replica (docs/sync-protocol.md §8).
 func (s *Server) revokeGate(r *http.Request, _ wire.Token) (int, any, error) {
 	ev, _ := parseEvent(r.PathValue("event"))
-	id, err := strconv.ParseUint(r.PathValue("gate"), 10, 32)
-	if err != nil || id == 0 {
-		return 0, nil, Errorf(ErrInvalid, fmt.Sprintf("gate ids are the numbers kidoctl gates -event %d shows", ev), "bad gate id %q", r.PathValue("gate"))
+	id, err := pathGate(r, ev)
+	if err != nil {
+		return 0, nil, err
 	}
-	g, err := s.store.RevokeGate(r.Context(), ev, uint32(id), s.now())
+	g, err := s.store.RevokeGate(r.Context(), ev, id, s.now())
 	if err != nil {
 		return 0, nil, err
 	}
@@ -130,9 +130,9 @@ func (s *Server) revokeGate(r *http.Request, _ wire.Token) (int, any, error) {
 // the feed so the gates stop counting them.
 func (s *Server) voidGate(r *http.Request, tok wire.Token) (int, any, error) {
 	ev, _ := parseEvent(r.PathValue("event"))
-	id, err := strconv.ParseUint(r.PathValue("gate"), 10, 32)
-	if err != nil || id == 0 {
-		return 0, nil, Errorf(ErrInvalid, fmt.Sprintf("gate ids are the numbers kidoctl gates -event %d shows", ev), "bad gate id %q", r.PathValue("gate"))
+	id, err := pathGate(r, ev)
+	if err != nil {
+		return 0, nil, err
 	}
 	var in wire.VoidRequest
 	if err := readJSON(r, maxBody, &in); err != nil {
@@ -150,7 +150,7 @@ func (s *Server) voidGate(r *http.Request, tok wire.Token) (int, any, error) {
 	if err := wire.CheckReason(in.Reason); err != nil {
 		return 0, nil, Errorf(ErrInvalid, fmt.Sprintf("one line of at most %d bytes", kido.MaxReason), "void %v", err)
 	}
-	v := kido.Void{Event: ev, Gate: uint32(id), From: in.From.UTC(), Reason: in.Reason, By: tok.Name, Created: s.now().UTC()}
+	v := kido.Void{Event: ev, Gate: id, From: in.From.UTC(), Reason: in.Reason, By: tok.Name, Created: s.now().UTC()}
 	v, n, err := s.store.VoidGate(r.Context(), v)
 	if err != nil {
 		return 0, nil, err
@@ -295,4 +295,13 @@ func (s *Server) snapshot(w http.ResponseWriter, r *http.Request, tok wire.Token
 		s.log.Warn("snapshot not sent whole", "gate", tok.Gate, "err", err)
 	}
 	return nil
+}
+
+// pathGate reads the gate id of a request's path.
+func pathGate(r *http.Request, ev uint32) (uint32, error) {
+	id, err := strconv.ParseUint(r.PathValue("gate"), 10, 32)
+	if err != nil || id == 0 {
+		return 0, Errorf(ErrInvalid, fmt.Sprintf("gate ids are the numbers kidoctl gates -event %d shows", ev), "bad gate id %q", r.PathValue("gate"))
+	}
+	return uint32(id), nil
 }
