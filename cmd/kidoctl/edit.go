@@ -160,6 +160,10 @@ func editTier(ctx context.Context, e env, c *common, id uint32, tier string, in 
 	if got.Retired {
 		state = ", retired: its tickets are refused"
 	}
+	if got == old {
+		fmt.Fprintf(e.stdout, "tier %d of event %d is already so: %s (%s)%s\n", got.ID, got.Event, got.Name, entriesText(got.Entries), state)
+		return nil
+	}
 	fmt.Fprintf(e.stdout, "corrected tier %d of event %d: %s (%s)%s\nthe gates take it at their next sync\n", got.ID, got.Event, got.Name, entriesText(got.Entries), state)
 	return nil
 }
