@@ -32,8 +32,8 @@ func (s *Server) editEvent(r *http.Request, tok wire.Token) (int, any, error) {
 	if in.Name == nil && in.Venue == nil && in.Start == nil && in.End == nil && in.TimeZone == nil {
 		return 0, nil, nothingToChange("event")
 	}
-	e, err := s.store.EditEvent(r.Context(), ev, func(old kido.Event, span EntrySpan) (kido.Event, error) {
-		return correctEvent(old, in, span)
+	e, err := s.store.EditEvent(r.Context(), ev, func(old kido.Event, entries Entries) (kido.Event, error) {
+		return correctEvent(old, in, entries)
 	}, tok.Name, s.now())
 	if err != nil {
 		return 0, nil, err
@@ -47,7 +47,7 @@ func (s *Server) editEvent(r *http.Request, tok wire.Token) (int, any, error) {
 // (checkEvent), and refuses a new window that would leave out an entry
 // already recorded: those admissions happened, and a window that
 // contradicts them is more likely a typo than a correction.
-func correctEvent(old kido.Event, in wire.EventEdit, span EntrySpan) (kido.Event, error) {
+func correctEvent(old kido.Event, in wire.EventEdit, entries Entries) (kido.Event, error) {
 	c := wire.EventCreate{Name: old.Name, Venue: old.Venue, Start: old.Start, End: old.End, TimeZone: old.TimeZone}
 	if in.Name != nil {
 		c.Name = *in.Name
@@ -70,9 +70,15 @@ func correctEvent(old kido.Event, in wire.EventEdit, span EntrySpan) (kido.Event
 	e := kido.Event{ID: old.ID, Name: c.Name, Venue: c.Venue, Start: c.Start, End: c.End, TimeZone: c.TimeZone}
 	// Checked only when the window changes: a gate run with a wider
 	// -leeway may have admitted outside it, and that must not block a
-	// correction of the name.
-	moved := in.Start != nil || in.End != nil
-	if moved && span.N > 0 && (e.Window(span.First, kido.DefaultLeeway) != 0 || e.Window(span.Last, kido.DefaultLeeway) != 0) {
+	// correction of the name (nor the scan of every admission delay it).
+	if in.Start == nil && in.End == nil {
+		return e, nil
+	}
+	span, err := entries()
+	if err != nil {
+		return old, err
+	}
+	if span.N > 0 && (e.Window(span.First, kido.DefaultLeeway) != 0 || e.Window(span.Last, kido.DefaultLeeway) != 0) {
 		loc := zone(e)
 		return old, Errorf(ErrConflict,
 			fmt.Sprintf("a window must hold the entries recorded: start no later than %s and end no earlier than %s (gates admit %s either side)",

@@ -216,13 +216,14 @@ type Store interface {
 	VoidGate(ctx context.Context, v kido.Void) (kido.Void, int, error)
 
 	// EditEvent corrects an event in one transaction: edit gets the event
-	// as stored and the span of its counted entries, and gives back the
+	// as stored and the span of its counted entries, read when edit calls
+	// for it (a scan of the event's admissions), and gives back the
 	// event corrected (its id kept) or an error, which EditEvent returns
 	// as is, nothing changed. The corrected event is stored, appended to
 	// the change log, and recorded as a wire.Edit made by by at now; an
 	// event given back unchanged is neither logged nor recorded.
 	// ErrNotFound for an unknown event.
-	EditEvent(ctx context.Context, event uint32, edit func(kido.Event, EntrySpan) (kido.Event, error), by string, now time.Time) (kido.Event, error)
+	EditEvent(ctx context.Context, event uint32, edit func(kido.Event, Entries) (kido.Event, error), by string, now time.Time) (kido.Event, error)
 	// EditTier is EditEvent for a tier: edit gets the tier and the
 	// event's other tiers. ErrNotFound unless the event has the tier.
 	EditTier(ctx context.Context, event uint32, tier uint8, edit func(t kido.Tier, others []kido.Tier) (kido.Tier, error), by string, now time.Time) (kido.Tier, error)
@@ -320,6 +321,10 @@ type EntrySpan struct {
 	N           int
 	First, Last time.Time
 }
+
+// Entries reads the span of an event's counted entries, inside the
+// transaction of the edit it is given to.
+type Entries func() (EntrySpan, error)
 
 // With returns the span with one more entry at t.
 func (s EntrySpan) With(t time.Time) EntrySpan {

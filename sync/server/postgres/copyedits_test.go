@@ -52,7 +52,7 @@ func TestCopySQLiteKeepsCorrections(t *testing.T) {
 	if err != nil || len(ts) != 1 || !ts[0].Retired {
 		t.Fatalf("copied tiers %+v, %v; want VIP retired", ts, err)
 	}
-	rename := func(e kido.Event, _ server.EntrySpan) (kido.Event, error) { e.Name = "A2"; return e, nil }
+	rename := func(e kido.Event, _ server.Entries) (kido.Event, error) { e.Name = "A2"; return e, nil }
 	if _, err := pg.EditEvent(ctx, ev.ID, rename, "bob", t0.Add(time.Minute)); err != nil {
 		t.Fatal(err)
 	}

@@ -16,18 +16,15 @@ import (
 
 // EditEvent implements server.Store. The event's row lock orders it with
 // the event's other administrative writes, as AddTier.
-func (s *Store) EditEvent(ctx context.Context, event uint32, edit func(kido.Event, server.EntrySpan) (kido.Event, error), by string, now time.Time) (kido.Event, error) {
+func (s *Store) EditEvent(ctx context.Context, event uint32, edit func(kido.Event, server.Entries) (kido.Event, error), by string, now time.Time) (kido.Event, error) {
 	var e kido.Event
 	err := s.write(ctx, func(tx *wtx) error {
 		old, err := getEvent(ctx, tx, event, true)
 		if err != nil {
 			return err
 		}
-		span, err := entrySpan(ctx, tx, event)
-		if err != nil {
-			return err
-		}
-		if e, err = edit(old, span); err != nil {
+		entries := func() (server.EntrySpan, error) { return entrySpan(ctx, tx, event) }
+		if e, err = edit(old, entries); err != nil {
 			return err
 		}
 		e.ID = old.ID

@@ -50,9 +50,9 @@ func testEditEvent(t *testing.T, f *fixture) {
 	var got kido.Event
 	changes := f.appended(a.ID, func() {
 		var err error
-		got, err = f.s.EditEvent(f.ctx, a.ID, func(e kido.Event, span server.EntrySpan) (kido.Event, error) {
-			if span.N != 0 {
-				t.Errorf("span of an event without admissions: %+v", span)
+		got, err = f.s.EditEvent(f.ctx, a.ID, func(e kido.Event, entries server.Entries) (kido.Event, error) {
+			if span, err := entries(); err != nil || span.N != 0 {
+				t.Errorf("span of an event without admissions: %+v, %v", span, err)
 			}
 			e.ID = 999 // a store keeps the id whatever the edit says
 			e.Name, e.Venue = "A (corrected)", "Hall 2"
@@ -86,12 +86,12 @@ func testEditEvent(t *testing.T, f *fixture) {
 	// An edit that changes nothing, and one refused, append and record
 	// nothing; the refusal comes back as the edit gave it.
 	changes = f.appended(a.ID, func() {
-		same, err := f.s.EditEvent(f.ctx, a.ID, func(e kido.Event, _ server.EntrySpan) (kido.Event, error) { return e, nil }, "alice", at)
+		same, err := f.s.EditEvent(f.ctx, a.ID, func(e kido.Event, _ server.Entries) (kido.Event, error) { return e, nil }, "alice", at)
 		ok(t, "EditEvent changing nothing", err)
 		if !sameEvent(same, want) {
 			t.Errorf("EditEvent changing nothing = %+v", same)
 		}
-		_, err = f.s.EditEvent(f.ctx, a.ID, func(e kido.Event, _ server.EntrySpan) (kido.Event, error) {
+		_, err = f.s.EditEvent(f.ctx, a.ID, func(e kido.Event, _ server.Entries) (kido.Event, error) {
 			e.Name = "never stored"
 			return e, errRefused
 		}, "alice", at)
@@ -102,7 +102,7 @@ func testEditEvent(t *testing.T, f *fixture) {
 	if len(changes) != 0 || len(f.edits(a.ID)) != 1 {
 		t.Errorf("EditEvent changing nothing or refused appended %s", kinds(changes))
 	}
-	_, err = f.s.EditEvent(f.ctx, 9999, func(e kido.Event, _ server.EntrySpan) (kido.Event, error) { return e, nil }, "alice", at)
+	_, err = f.s.EditEvent(f.ctx, 9999, func(e kido.Event, _ server.Entries) (kido.Event, error) { return e, nil }, "alice", at)
 	wantErr(t, "EditEvent of an unknown event", err, server.ErrNotFound)
 	_, err = f.s.Edits(f.ctx, 9999)
 	wantErr(t, "Edits of an unknown event", err, server.ErrNotFound)
@@ -122,9 +122,10 @@ func testEditEventSpan(t *testing.T, f *fixture) {
 	exit.Hash = wire.AdmissionHash(exit)
 	f.upload(a.ID, g.ID, wire.UploadRequest{Admissions: []kido.Admission{first, admission(g.ID, 2, tks[1]), last, exit}})
 	var span server.EntrySpan
-	_, err := f.s.EditEvent(f.ctx, a.ID, func(e kido.Event, s server.EntrySpan) (kido.Event, error) {
-		span = s
-		return e, nil
+	_, err := f.s.EditEvent(f.ctx, a.ID, func(e kido.Event, entries server.Entries) (kido.Event, error) {
+		var err error
+		span, err = entries()
+		return e, err
 	}, "alice", t0)
 	ok(t, "EditEvent", err)
 	if span.N != 3 || !span.First.Equal(first.Corrected) || !span.Last.Equal(last.Corrected) {
