@@ -23,6 +23,10 @@ type Tier struct {
 	Event   uint32    `json:"event"`
 	Name    string    `json:"name"`
 	Entries EntryRule `json:"entries"` // N entries; EntriesUnlimited: unlimited with re-entry after exit
+	// Retired: the tier's tickets are refused at every gate (kidoctl tier
+	// retire); left out of JSON when false, so that a kido-gate older
+	// than retiring reads every tier never retired.
+	Retired bool `json:"retired,omitempty"`
 }
 
 // Key is a trusted ticket-signing public key. Private keys never leave the
@@ -46,6 +50,10 @@ type RosterEntry struct {
 	Holder   string `json:"holder,omitempty"`
 	OrderRef string `json:"order_ref,omitempty"`
 	Revoked  bool   `json:"revoked"`
+	// ReplacedBy is the serial of the ticket that replaced this revoked
+	// one (kidoctl reissue), 0 for none; left out of JSON when 0, as
+	// Tier.Retired.
+	ReplacedBy uint32 `json:"replaced_by,omitempty"`
 }
 
 // Admission kinds.

@@ -52,15 +52,15 @@ type command struct {
 
 func commands() []command {
 	return []command{
-		{"event", "create, list and show events", runEvent},
-		{"tier", "add a ticket tier to an event", runTier},
+		{"event", "create, list, show and correct events; the history of corrections", runEvent},
+		{"tier", "add, correct and retire an event's ticket tiers", runTier},
 		{"issue", "issue tickets with QR images, printable PDFs and a manifest", runIssue},
 		{"render", "write a manifest's images and PDFs again", runRender},
 		{"send", "mail each holder their printable ticket, once", runSend},
 		{"revoke", "revoke tickets by serial or order", runRevoke},
 		{"reissue", "revoke tickets and issue replacements", runReissue},
 		{"keys", "list, rotate and revoke signing keys", runKeys},
-		{"gate", "add, list and revoke gates (enrolment codes)", runGate},
+		{"gate", "add, list, correct and revoke gates (enrolment codes)", runGate},
 		{"gates", "gates' last contact, pending records, clock skew; flags silent gates", runGates},
 		{"report", "attendance: admitted, unique holders, per gate and tier, double entries", runReport},
 		{"conflicts", "double entries with both gates and times", runConflicts},

@@ -88,7 +88,8 @@ func runReissue(ctx context.Context, e env, args []string) error {
 		`Revokes tickets and issues replacements for the same holders, writing their images,
 printable PDFs (one per ticket and DIR/reissue.pdf, as kidoctl issue does) and
 DIR/reissue.csv (the manifest columns plus "replaces"). Reissuing a serial that was already
-reissued gives back its replacement, so a retry issues nothing twice.`,
+reissued gives back its replacement, so a retry issues nothing twice. After their next
+sync the gates refuse an old ticket as "replaced by serial N", naming its replacement.`,
 		"kidoctl reissue -event 1 17 -out reissued/")
 	ev := fs.Uint("event", 0, "event `id`")
 	order := fs.String("order", "", "reissue the valid tickets of this order `reference`")

@@ -19,6 +19,8 @@ func FuzzApplyChanges(f *testing.F) {
 	f.Add([]byte(`{"changes":[{"kind":"void","void":{"event":7,"gate":2,"from":"2027-08-01T00:00:00Z","reason":"stolen","by":"ops","created":"2027-08-01T01:00:00Z"}}],"cursor":"c4","server_time":"2027-08-01T00:00:00Z"}`))
 	f.Add([]byte(`{"changes":[{"kind":"void","void":{"event":0,"gate":2,"from":"0001-01-01T00:00:00Z"}}],"cursor":"c4","server_time":"2027-08-01T00:00:00Z"}`))
 	f.Add([]byte(`{"changes":[{"kind":"admission","admission":{"gate":2,"seq":2,"serial":3,"tier":1,"kind":"undo","at":"2027-08-01T00:00:00Z","corrected":"2027-08-01T00:00:00Z","undoes":1,"hash":"0011223344556677"}}],"cursor":"c5","server_time":"2027-08-01T00:00:00Z"}`))
+	// Corrections: a retired tier, a ticket replaced by another.
+	f.Add([]byte(`{"changes":[{"kind":"tier","tier":{"id":2,"event":7,"name":"VIP","entries":1,"retired":true}},{"kind":"roster","roster":{"serial":3,"tier":1,"holder":"x","revoked":true,"replaced_by":21}}],"cursor":"c5","server_time":"2027-08-01T00:00:00Z"}`))
 	r, _ := newReplica(f, 20, gatetest.GateBoth)
 	f.Fuzz(func(t *testing.T, data []byte) {
 		var ch wire.Changes

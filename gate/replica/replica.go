@@ -340,13 +340,13 @@ func loadConfig(ctx context.Context, q querier, gateID uint32) (*gate.Config, er
 	}
 	cfg.Event.Start, cfg.Event.End = fromNanos(start), fromNanos(end)
 
-	rows, err := q.QueryContext(ctx, "SELECT id, name, entries FROM tiers")
+	rows, err := q.QueryContext(ctx, "SELECT id, name, entries, retired FROM tiers")
 	if err != nil {
 		return nil, err
 	}
 	for rows.Next() {
 		t := kido.Tier{Event: cfg.Event.ID}
-		if err := rows.Scan(&t.ID, &t.Name, &t.Entries); err != nil {
+		if err := rows.Scan(&t.ID, &t.Name, &t.Entries, &t.Retired); err != nil {
 			rows.Close()
 			return nil, err
 		}

@@ -157,8 +157,8 @@ type execQuerier interface {
 
 func rosterEntry(ctx context.Context, tx execQuerier, serial uint32) (*kido.RosterEntry, error) {
 	re := kido.RosterEntry{Serial: serial}
-	err := tx.QueryRowContext(ctx, "SELECT tier, holder, order_ref, revoked FROM roster WHERE serial = ?", serial).
-		Scan(&re.Tier, &re.Holder, &re.OrderRef, &re.Revoked)
+	err := tx.QueryRowContext(ctx, "SELECT tier, holder, order_ref, revoked, replaced_by FROM roster WHERE serial = ?", serial).
+		Scan(&re.Tier, &re.Holder, &re.OrderRef, &re.Revoked, &re.ReplacedBy)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
 	}

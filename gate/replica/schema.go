@@ -7,8 +7,9 @@ import "database/sql"
 // version 3 had no name_key and order_key and folded search keys without
 // kana or variant kanji folding, version 4 had no staff reasons and no
 // voids, version 5 had no undos, version 6 had no gate keys and record
-// signatures; Open upgrades each.
-const schemaVersion = 7
+// signatures, version 7 had no retired tiers and no replacement serials;
+// Open upgrades each.
+const schemaVersion = 8
 
 // rosterColumns is the roster table's body, shared by the schema and the
 // stage table a snapshot is loaded into (see Apply).
@@ -20,7 +21,8 @@ const rosterColumns = `(
 	revoked   INTEGER NOT NULL,
 	search    TEXT NOT NULL,
 	name_key  TEXT NOT NULL DEFAULT '',
-	order_key TEXT NOT NULL DEFAULT ''
+	order_key TEXT NOT NULL DEFAULT '',
+	replaced_by INTEGER NOT NULL DEFAULT 0
 )`
 
 // rosterIndexes indexes a stage table named %[1]s for Find's prefix search.
@@ -90,7 +92,8 @@ CREATE TABLE event (
 CREATE TABLE tiers (
 	id      INTEGER PRIMARY KEY,
 	name    TEXT NOT NULL,
-	entries INTEGER NOT NULL CHECK (entries >= 0)
+	entries INTEGER NOT NULL CHECK (entries >= 0),
+	retired INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE keys (
 	id         TEXT PRIMARY KEY,
@@ -131,7 +134,7 @@ CREATE TABLE scans (
 	hash      TEXT
 );
 ` + conflictingTable(admissionColumns) + tablesV5 + `
-INSERT INTO state (id, schema) VALUES (1, 7); -- schemaVersion
+INSERT INTO state (id, schema) VALUES (1, 8); -- schemaVersion
 `
 
 // stateV2 are the sync columns version 2 added to state.
@@ -215,6 +218,10 @@ ALTER TABLE conflicting_admissions ADD COLUMN reason TEXT NOT NULL DEFAULT '';
 ALTER TABLE gates ADD COLUMN mesh TEXT NOT NULL DEFAULT '';
 ALTER TABLE gates ADD COLUMN revoked_at INTEGER;
 ALTER TABLE admissions ADD COLUMN sig BLOB CHECK (sig IS NULL OR length(sig) = 64);`,
+	// Columns added last, as the schema has them (a snapshot's stage
+	// table is made from rosterColumns).
+	7: `ALTER TABLE tiers ADD COLUMN retired INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE roster ADD COLUMN replaced_by INTEGER NOT NULL DEFAULT 0;`,
 }
 
 // undoTables upgrades admissions and conflicting_admissions to version 6

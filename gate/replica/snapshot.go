@@ -278,7 +278,7 @@ func upsertEvent(ctx context.Context, tx *sql.Tx, e kido.Event) error {
 }
 
 func upsertTier(ctx context.Context, tx *sql.Tx, t kido.Tier) error {
-	_, err := tx.ExecContext(ctx, "INSERT OR REPLACE INTO tiers (id, name, entries) VALUES (?, ?, ?)", t.ID, t.Name, t.Entries)
+	_, err := tx.ExecContext(ctx, "INSERT OR REPLACE INTO tiers (id, name, entries, retired) VALUES (?, ?, ?, ?)", t.ID, t.Name, t.Entries, t.Retired)
 	return err
 }
 
@@ -304,14 +304,14 @@ func upsertGate(ctx context.Context, tx *sql.Tx, g kido.Gate) error {
 // insertRoster upserts roster entries into table (the roster or a stage
 // table).
 func insertRoster(ctx context.Context, tx *sql.Tx, table string, rs []kido.RosterEntry) error {
-	ins, err := tx.PrepareContext(ctx, "INSERT OR REPLACE INTO "+table+" (serial, tier, holder, order_ref, revoked, search, name_key, order_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
+	ins, err := tx.PrepareContext(ctx, "INSERT OR REPLACE INTO "+table+" (serial, tier, holder, order_ref, revoked, search, name_key, order_key, replaced_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
 	if err != nil {
 		return err
 	}
 	defer ins.Close()
 	for _, re := range rs {
 		k := keysOf(re)
-		if _, err := ins.ExecContext(ctx, re.Serial, re.Tier, re.Holder, re.OrderRef, re.Revoked, k.search, k.name, k.order); err != nil {
+		if _, err := ins.ExecContext(ctx, re.Serial, re.Tier, re.Holder, re.OrderRef, re.Revoked, k.search, k.name, k.order, re.ReplacedBy); err != nil {
 			return err
 		}
 	}

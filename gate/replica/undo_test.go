@@ -225,10 +225,22 @@ func TestMigrateV5(t *testing.T) {
 	}
 }
 
+// toV7 turns r into a replica of schema 7: no retired tiers or
+// replacement serials.
+func toV7(t *testing.T, r *Replica) {
+	t.Helper()
+	for _, q := range []string{"ALTER TABLE tiers DROP COLUMN retired", "ALTER TABLE roster DROP COLUMN replaced_by", "UPDATE state SET schema = 7"} {
+		if _, err := r.conn.ExecContext(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+}
+
 // toV6 turns r into a replica of schema 6: no gate keys, mesh addresses,
-// revocation times or record signatures.
+// revocation times or record signatures (and, first, schema 7's: toV7).
 func toV6(t *testing.T, r *Replica) {
 	t.Helper()
+	toV7(t, r)
 	for _, q := range []string{"ALTER TABLE gates DROP COLUMN pub", "ALTER TABLE gates DROP COLUMN mesh", "ALTER TABLE gates DROP COLUMN revoked_at",
 		"ALTER TABLE admissions DROP COLUMN sig", "UPDATE state SET schema = 6"} {
 		if _, err := r.conn.ExecContext(ctx, q); err != nil {

@@ -359,6 +359,8 @@ type Verdict struct {
 	Holder   string    `json:"holder,omitempty"`
 	OrderRef string    `json:"order_ref,omitempty"`
 	At       time.Time `json:"at"`
+	// For replaced: the serial of the ticket that replaced this one.
+	ReplacedBy uint32 `json:"replaced_by,omitempty"`
 	// For already_used: the passage that makes this one too many.
 	First *First `json:"first,omitempty"`
 	// For fault: what is wrong, in English (the replica's words).
@@ -381,7 +383,7 @@ func (h *Handler) verdict(d gate.Decision, err error) Verdict {
 	h.recorded = h.recorded || (d.Admit && err == nil)
 	h.mu.Unlock()
 	v := Verdict{ID: id, Decision: "reject", Kind: d.Kind, Reason: string(d.Reason), Serial: d.Serial,
-		TierName: d.TierName, Holder: d.Holder, OrderRef: d.OrderRef, At: d.At}
+		TierName: d.TierName, Holder: d.Holder, OrderRef: d.OrderRef, At: d.At, ReplacedBy: d.ReplacedBy}
 	if d.Admit {
 		v.Decision = "admit"
 	}

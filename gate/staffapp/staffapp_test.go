@@ -8,6 +8,7 @@ import (
 	"image/png"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -19,6 +20,7 @@ import (
 	"kido.dev/kido/gate/gatetest"
 	"kido.dev/kido/gate/replica"
 	"kido.dev/kido/gate/staffapp"
+	"kido.dev/kido/sync/wire"
 	"kido.dev/kido/ticket/qr"
 )
 
@@ -357,4 +359,55 @@ func FuzzFrame(f *testing.F) {
 			t.Errorf("a frame admitted serial %d", a.Verdict.Serial)
 		}
 	})
+}
+
+// TestEveryReasonInBothLanguages: the page has a line and a next step in
+// English and in Japanese for every reason the gate can give.
+func TestEveryReasonInBothLanguages(t *testing.T) {
+	js, err := os.ReadFile("assets/app.js")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range gate.Reasons {
+		for _, key := range []string{"r_" + string(r) + ":", "n_" + string(r) + ":"} {
+			if n := strings.Count(string(js), " "+key); n != 2 {
+				t.Errorf("%s appears %d times in app.js, want 2 (English and Japanese)", key, n)
+			}
+		}
+	}
+}
+
+// TestCorrectionsOnTheScreen: a replaced ticket's verdict names its
+// replacement; a retired tier's has its own reason; a renamed event and
+// gate show in the state at once.
+func TestCorrectionsOnTheScreen(t *testing.T) {
+	x := newFixture(t, "")
+	vip := x.f.Snapshot.Tiers[gatetest.TierVIP-1]
+	vip.Retired = true
+	old := x.f.Snapshot.Roster[2]
+	old.Revoked, old.ReplacedBy = true, 21
+	ev := x.f.Snapshot.Event
+	ev.Name = "Summer Fes 2027"
+	self := x.f.Snapshot.Gate
+	self.Name, self.Direction = "North exit", kido.DirectionExit
+	ch := &wire.Changes{Cursor: "c1", ServerTime: time.Now().UTC(), Changes: []wire.Change{
+		{Kind: wire.ChangeTier, Tier: &vip}, {Kind: wire.ChangeRoster, Roster: &old}, {Kind: wire.ChangeEvent, Event: &ev},
+	}}
+	if _, err := x.r.ApplyChanges(context.Background(), ch); err != nil {
+		t.Fatal(err)
+	}
+	if v := x.scan(x.f.Ticket(3), false); v.Reason != "replaced" || v.ReplacedBy != 21 {
+		t.Errorf("replaced ticket: %+v", v)
+	}
+	if v := x.scan(x.f.Ticket(10), false); v.Reason != "tier_retired" || v.Decision != "reject" {
+		t.Errorf("retired tier: %+v", v)
+	}
+	ch = &wire.Changes{Cursor: "c2", ServerTime: time.Now().UTC(), Changes: []wire.Change{{Kind: wire.ChangeGate, Gate: &self}}}
+	if _, err := x.r.ApplyChanges(context.Background(), ch); err != nil {
+		t.Fatal(err)
+	}
+	st := decode[staffapp.State](t, x.req("GET", "/api/state", "", nil))
+	if st.Event != ev.Name || st.Gate != self.Name || st.Direction != "exit" {
+		t.Errorf("state after corrections: %+v", st)
+	}
 }

@@ -253,6 +253,10 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("GET /v1/events", s.authed(anyEvent, s.listEvents))
 	mux.Handle("GET /v1/events/{event}", s.authed(pathEvent, s.showEvent))
 	mux.Handle("POST /v1/events/{event}/tiers", s.authed(pathEvent, s.addTier))
+	mux.Handle("PATCH /v1/events/{event}", s.authed(pathEvent, s.editEvent))
+	mux.Handle("PATCH /v1/events/{event}/tiers/{tier}", s.authed(pathEvent, s.editTier))
+	mux.Handle("PATCH /v1/events/{event}/gates/{gate}", s.authed(pathEvent, s.editGate))
+	mux.Handle("GET /v1/events/{event}/history", s.authed(pathEvent, s.history))
 
 	mux.Handle("GET /v1/keys", s.authed(queryEvent, s.listKeys))
 	mux.Handle("POST /v1/events/{event}/keys", s.authed(pathEvent, s.rotateKey))

@@ -222,6 +222,26 @@ type Store interface {
 	// is revoked.
 	VoidGate(ctx context.Context, v kido.Void) (kido.Void, int, error)
 
+	// EditEvent corrects an event in one transaction: edit gets the event
+	// as stored and the span of its counted entries, read when edit calls
+	// for it (a scan of the event's admissions), and gives back the
+	// event corrected (its id kept) or an error, which EditEvent returns
+	// as is, nothing changed. The corrected event is stored, appended to
+	// the change log, and recorded as a wire.Edit made by by at now; an
+	// event given back unchanged is neither logged nor recorded.
+	// ErrNotFound for an unknown event.
+	EditEvent(ctx context.Context, event uint32, edit func(kido.Event, Entries) (kido.Event, error), by string, now time.Time) (kido.Event, error)
+	// EditTier is EditEvent for a tier: edit gets the tier and the
+	// event's other tiers. ErrNotFound unless the event has the tier.
+	EditTier(ctx context.Context, event uint32, tier uint8, edit func(t kido.Tier, others []kido.Tier) (kido.Tier, error), by string, now time.Time) (kido.Tier, error)
+	// EditGate is EditEvent for a gate's settings (name, direction,
+	// tiers): edit gets the gate and the event's tiers. ErrNotFound
+	// unless the event has the gate.
+	EditGate(ctx context.Context, event, gate uint32, edit func(g kido.Gate, tiers []kido.Tier) (kido.Gate, error), by string, now time.Time) (kido.Gate, error)
+	// Edits returns the event's recorded edits, oldest first; ErrNotFound
+	// for an unknown event.
+	Edits(ctx context.Context, event uint32) ([]wire.Edit, error)
+
 	// SaveHeartbeats stores the gates' latest heartbeats in one transaction.
 	SaveHeartbeats(ctx context.Context, hbs []GateHeartbeat) error
 	// GateStatuses returns the event's gates with their stored heartbeat,
@@ -299,4 +319,28 @@ type EventRecords struct {
 	Quarantined int               // records in quarantine
 	Issued      map[uint8]int     // tickets issued by tier, revoked included
 	Holders     map[uint32]string // holder by serial, for admitted serials
+}
+
+// EntrySpan is the first and last trusted time of an event's counted
+// entries and manual admissions (exits are recorded at any time), N of
+// them; zero times when N is 0. A corrected window must still hold them.
+type EntrySpan struct {
+	N           int
+	First, Last time.Time
+}
+
+// Entries reads the span of an event's counted entries, inside the
+// transaction of the edit it is given to.
+type Entries func() (EntrySpan, error)
+
+// With returns the span with one more entry at t.
+func (s EntrySpan) With(t time.Time) EntrySpan {
+	if s.N == 0 || t.Before(s.First) {
+		s.First = t
+	}
+	if s.N == 0 || t.After(s.Last) {
+		s.Last = t
+	}
+	s.N++
+	return s
 }

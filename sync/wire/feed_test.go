@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -54,6 +55,15 @@ func TestFeedVectors(t *testing.T) {
 			}
 			if again, err := wire.MarshalFeed(got); err != nil || !bytes.Equal(again, v.Body) {
 				t.Errorf("written back: %x, %v\nwant %x", again, err, v.Body)
+			}
+			// The same page as JSON (version 1) passes the strict decoder
+			// and reads the same.
+			var v1 wire.Changes
+			if err := wire.Decode(strings.NewReader(v.Page), &v1, 1<<20); err != nil {
+				t.Fatalf("version 1 of the page: %v", err)
+			}
+			if j, _ := json.Marshal(v1); string(j) != v.Page {
+				t.Errorf("version 1 read\n%s\nwant\n%s", j, v.Page)
 			}
 		})
 	}

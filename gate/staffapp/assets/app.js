@@ -28,6 +28,8 @@ const T = {
     u_here: "admitted here {ago} ago", u_there: "first at {gate}, {time} ({ago} ago)", u_manual: " (manually)",
     n_retry: "Just admitted here: the same person may pass, anyone else may not",
     r_revoked: "Ticket cancelled", n_revoked: "Do not admit: send them to the help desk",
+    r_replaced: "Replaced by serial {n}", n_replaced: "This ticket was reissued: ask for the newer ticket (serial {n})",
+    r_tier_retired: "This ticket type was withdrawn", n_tier_retired: "Do not admit: send them to the help desk",
     r_bad_signature: "Forged or damaged ticket", n_bad_signature: "Ask for another copy of the ticket; if it fails again, help desk",
     r_unknown_key: "Signed by a key this gate does not know", n_unknown_key: "This gate last synced {ago}: check the network, then scan again",
     r_key_revoked: "Signing key withdrawn", n_key_revoked: "Do not admit: send them to the help desk",
@@ -71,6 +73,8 @@ const T = {
     u_here: "{ago}前にこのゲートで入場済み", u_there: "{time} に {gate} で入場済み（{ago}前）", u_manual: "（手動）",
     n_retry: "このゲートで入場したばかり：同じ方なら通過可、別の方は入場不可",
     r_revoked: "このチケットは無効化されています", n_revoked: "入場させずに受付へご案内ください",
+    r_replaced: "シリアル {n} に差し替えられたチケットです", n_replaced: "再発行済みです：新しいチケット（シリアル {n}）を見せていただいてください",
+    r_tier_retired: "この券種は取り扱いを終了しました", n_tier_retired: "入場させずに受付へご案内ください",
     r_bad_signature: "偽造または破損したチケットです", n_bad_signature: "別の表示でもう一度。再び失敗したら受付へ",
     r_unknown_key: "このゲートが知らない鍵で署名されています", n_unknown_key: "最終同期は{ago}：ネットワークを確認して再スキャンしてください",
     r_key_revoked: "署名鍵が取り消されています", n_key_revoked: "入場させずに受付へご案内ください",
@@ -207,8 +211,8 @@ function reasonLines(v) {
   if (v.decision === "undo") {
     return [t("r_undone", { holder: v.holder || t("serial", { s: v.serial }), time: hhmm(v.at) }), t("n_undone")];
   }
-  let reason = t("r_" + v.reason);
-  let next = t("n_" + v.reason, { tier: v.tier_name || "" });
+  let reason = t("r_" + v.reason, { n: v.replaced_by || "" });
+  let next = t("n_" + v.reason, { tier: v.tier_name || "", n: v.replaced_by || "" });
   if (v.reason === "already_used" && v.first) {
     const f = v.first;
     reason += ": " + (f.here ? t("u_here", { ago: ago(f.ago_seconds) }) : t("u_there", { gate: f.gate_name, time: hhmm(f.at), ago: ago(f.ago_seconds) }));

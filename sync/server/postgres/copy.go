@@ -25,13 +25,13 @@ type copyTable struct {
 	serial bool     // an identity id column to move past the copied ids
 }
 
-// copyTables follow sync/server/sqlite's schema, version 7, in an order
+// copyTables follow sync/server/sqlite's schema, version 8, in an order
 // that satisfies the foreign keys.
 var copyTables = []copyTable{
 	{name: "identity", cols: []string{"id", "public", "sealed"}, query: "SELECT id, public, sealed FROM identity"},
 	{name: "events", cols: []string{"id", "name", "venue", "start_at", "end_at", "time_zone", "created"},
 		query: "SELECT id, name, venue, start, end, time_zone, created FROM events", serial: true},
-	{name: "tiers", cols: []string{"event", "id", "name", "entries"}, query: "SELECT event, id, name, entries FROM tiers"},
+	{name: "tiers", cols: []string{"event", "id", "name", "entries", "retired"}, query: "SELECT event, id, name, entries, retired FROM tiers", bools: []string{"retired"}},
 	{name: "keys", cols: []string{"event", "id", "public", "sealed", "current", "revoked", "revoked_pos", "created"},
 		query: "SELECT event, id, public, sealed, current, revoked, revoked_pos, created FROM keys", bools: []string{"current", "revoked"}},
 	{name: "tickets", cols: []string{"event", "serial", "tier", "holder", "email", "order_ref", "text", "key", "batch", "item", "revoked", "revoked_pos", "replaces", "replaced_by"},
@@ -53,9 +53,11 @@ var copyTables = []copyTable{
 		query: "SELECT id, event, gate, from_t, reason, by, created FROM voids", serial: true},
 	{name: "deliveries", cols: []string{"event", "serial", "state", "run", "to_addr", "answer", "at", "attempts"},
 		query: "SELECT event, serial, state, run, to_addr, answer, at, attempts FROM deliveries"},
+	{name: "edits", cols: []string{"id", "event", "object", "ref", "by_name", "at", "before", "after"},
+		query: "SELECT id, event, object, ref, by, at, before, after FROM edits", serial: true},
 }
 
-// CopySQLite copies a kido SQLite store (src, schema version 7, which no
+// CopySQLite copies a kido SQLite store (src, schema version 8, which no
 // server may be writing) into this store, which must be new: migrated, no
 // server identity yet. Everything is copied in one transaction, keys
 // still sealed. Change-log rows keep their positions and tags, and every
@@ -67,8 +69,8 @@ func (s *Store) CopySQLite(ctx context.Context, src *sql.DB) (int64, error) {
 	if err := src.QueryRowContext(ctx, "PRAGMA user_version").Scan(&v); err != nil {
 		return 0, fmt.Errorf("postgres: copy: read source: %w", err)
 	}
-	if v != 7 {
-		return 0, fmt.Errorf("postgres: copy: source schema version %d, copy-store reads version 7\nhint: start and stop this release's kido-server on the data directory once, which upgrades it", v)
+	if v != 8 {
+		return 0, fmt.Errorf("postgres: copy: source schema version %d, copy-store reads version 8\nhint: start and stop this release's kido-server on the data directory once, which upgrades it", v)
 	}
 	var n int64
 	err := s.write(ctx, func(tx *wtx) error {

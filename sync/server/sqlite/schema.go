@@ -6,7 +6,7 @@ var schemaVersion = len(migrations)
 
 // migrations[v] upgrades a database of schema version v to v+1; version 0
 // is an empty file.
-var migrations = []string{schema, schemaV2, schemaV3, schemaV4, schemaV5, schemaV6, schemaV7}
+var migrations = []string{schema, schemaV2, schemaV3, schemaV4, schemaV5, schemaV6, schemaV7, schemaV8}
 
 // schema creates the tables. Times are RFC 3339 text (event start and end
 // keep the venue's offset; everything else is UTC).
@@ -233,4 +233,23 @@ ALTER TABLE gates ADD COLUMN pub BLOB;
 ALTER TABLE gates ADD COLUMN mesh TEXT NOT NULL DEFAULT '';
 ALTER TABLE gates ADD COLUMN revoked_at TEXT;
 ALTER TABLE admissions ADD COLUMN sig BLOB;
+`
+
+// schemaV8 adds the corrections of events, tiers and gates (kidoctl event
+// edit, tier edit and retire, gate edit; docs/api.md): a tier's retired
+// flag and the record of every edit, with who made it and the object
+// before and after, as the feed carries it.
+const schemaV8 = `
+ALTER TABLE tiers ADD COLUMN retired INTEGER NOT NULL DEFAULT 0;
+CREATE TABLE edits (
+	id       INTEGER PRIMARY KEY,
+	event    INTEGER NOT NULL,
+	object   TEXT NOT NULL,             -- 'event', 'tier' or 'gate'
+	ref      INTEGER NOT NULL,
+	by       TEXT NOT NULL,
+	at       TEXT NOT NULL,
+	before   TEXT NOT NULL,
+	after    TEXT NOT NULL
+);
+CREATE INDEX edits_event ON edits(event, id);
 `

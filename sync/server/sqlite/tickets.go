@@ -137,7 +137,7 @@ func (t stored) issued() wire.IssuedTicket {
 }
 
 func (t stored) roster() kido.RosterEntry {
-	return kido.RosterEntry{Serial: t.serial, Tier: t.Tier, Holder: t.Holder, OrderRef: t.OrderRef, Revoked: t.revoked}
+	return kido.RosterEntry{Serial: t.serial, Tier: t.Tier, Holder: t.Holder, OrderRef: t.OrderRef, Revoked: t.revoked, ReplacedBy: t.replacedBy}
 }
 
 // Issue implements server.Store.
@@ -302,15 +302,25 @@ func (s *Store) Reissue(ctx context.Context, event uint32, sel wire.Selection, s
 				out = append(out, given)
 				continue
 			}
-			if err := revokeOne(ctx, tx, event, t); err != nil {
-				return err
-			}
+			// The replacement first, so that the revocation's roster change
+			// names it: a gate refuses the old ticket as replaced by serial
+			// N, and never learns of N before N is in its roster.
 			nt, err := is.issue(t.IssueItem, nil, nil, t.serial)
 			if err != nil {
 				return err
 			}
 			if _, err := tx.ExecContext(ctx, "UPDATE tickets SET replaced_by = ? WHERE event = ? AND serial = ?", nt.Serial, event, t.serial); err != nil {
 				return fmt.Errorf("sqlite: reissue: %w", err)
+			}
+			t.replacedBy = nt.Serial
+			if t.revoked {
+				// Revoked before: the gates learn what replaced it.
+				re := t.roster()
+				if err := logChange(ctx, tx, event, wire.Change{Kind: wire.ChangeRoster, Roster: &re}); err != nil {
+					return err
+				}
+			} else if err := revokeOne(ctx, tx, event, t); err != nil {
+				return err
 			}
 			out = append(out, nt)
 		}

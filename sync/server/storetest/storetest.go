@@ -52,6 +52,7 @@ func Run(t *testing.T, open func(t *testing.T) server.Store) {
 		{"feed", feedTests},
 		{"flags", flagTests},
 		{"undo", undoTests},
+		{"edits", editTests},
 	}
 	for _, area := range areas {
 		t.Run(area.name, func(t *testing.T) {

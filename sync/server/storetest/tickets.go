@@ -261,7 +261,10 @@ func testReissue(t *testing.T, f *fixture) {
 		t.Fatalf("Reissue of one serial gave %+v", got)
 	}
 	checkIssued(t, a.ID, a.key, got[0], items[0], 5, 1)
-	checkRoster(t, "changes of Reissue", rosterOf(t, changes), []kido.RosterEntry{entry(tks[0], true), entry(got[0], false)})
+	// The revocation names the replacement, for the gates to say so.
+	replaced := entry(tks[0], true)
+	replaced.ReplacedBy = got[0].Serial
+	checkRoster(t, "changes of Reissue", rosterOf(t, changes), []kido.RosterEntry{replaced, entry(got[0], false)})
 
 	// Again: the replacement given back, marked as issued before, nothing
 	// issued.
@@ -310,10 +313,16 @@ func testReissue(t *testing.T, f *fixture) {
 			t.Errorf("refused Reissue of %s appended %s", c.what, kinds(changes))
 		}
 	}
-	// A revoked ticket can be reissued by serial, signed by the new key.
-	got, err = f.s.Reissue(f.ctx, a.ID, wire.Selection{Serials: []uint32{4}}, signer(k2))
-	ok(t, "Reissue of a revoked ticket", err)
+	// A revoked ticket can be reissued by serial, signed by the new key;
+	// its roster entry comes again, naming the replacement.
+	changes = f.appended(a.ID, func() {
+		got, err = f.s.Reissue(f.ctx, a.ID, wire.Selection{Serials: []uint32{4}}, signer(k2))
+		ok(t, "Reissue of a revoked ticket", err)
+	})
 	checkIssued(t, a.ID, k2, got[0], items[3], 7, 4)
+	replaced = entry(tks[3], true)
+	replaced.ReplacedBy = got[0].Serial
+	checkRoster(t, "changes of Reissue of a revoked ticket", rosterOf(t, changes), []kido.RosterEntry{replaced, entry(got[0], false)})
 	if n, r := f.issued(a.ID); n != 7 || r != 4 {
 		t.Errorf("event A: %d issued, %d revoked; want 7, 4", n, r)
 	}

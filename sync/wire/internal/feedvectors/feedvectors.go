@@ -135,6 +135,12 @@ func Generate() []Vector {
 			tier,
 			admission(7, 43, 123457, kido.KindEntry, t0.Add(time.Second), "0123456790"))},
 		{"undo.txt", "an entry and its undo: kind byte 4, the compact form, then 1 (the seq undone is one back)", undoPage()},
+		{"corrections.txt", "corrections as JSON (docs/sync-protocol.md §4.2): a tier retired, a ticket replaced by serial 124, a gate's direction and an event's window", page("12.00000000000000c0",
+			wire.Change{Kind: wire.ChangeTier, Tier: &kido.Tier{ID: 2, Event: 1, Name: "Early entry", Entries: 1, Retired: true}},
+			wire.Change{Kind: wire.ChangeRoster, Roster: &kido.RosterEntry{Serial: 123, Tier: 1, Holder: "山田 太郎", Revoked: true, ReplacedBy: 124}},
+			wire.Change{Kind: wire.ChangeGate, Gate: &kido.Gate{ID: 7, Event: 1, Name: "North 1 (exit)", Direction: kido.DirectionExit}},
+			wire.Change{Kind: wire.ChangeEvent, Event: &kido.Event{ID: 1, Name: "Summer Fes", Venue: "Makuhari Messe",
+				Start: time.Date(2027, 8, 1, 9, 30, 0, 0, time.FixedZone("", 9*3600)), End: time.Date(2027, 8, 1, 21, 0, 0, 0, time.FixedZone("", 9*3600)), TimeZone: "Asia/Tokyo"}})},
 	}
 	var vs []Vector
 	var base []byte
