@@ -176,7 +176,7 @@ func exportTickets(ctx context.Context, cl *client.Client, id uint32, x exportCt
 	if err != nil {
 		return table{}, err
 	}
-	tab := table{header: []string{"serial", "tier", "tier_name", "holder", "email", "order_ref", "batch", "status", "replaces", "replaced_by",
+	tab := table{header: []string{"serial", "tier", "tier_name", "holder", "reading", "email", "order_ref", "batch", "status", "replaces", "replaced_by",
 		"mail", "mailed_to", "mail_answer", "mailed (" + x.zone + ")"}}
 	opt := func(v uint32) string {
 		if v == 0 {
@@ -189,7 +189,7 @@ func exportTickets(ctx context.Context, cl *client.Client, id uint32, x exportCt
 		if t.Revoked {
 			status = "revoked"
 		}
-		row := []string{num(t.Serial), num(t.Tier), x.tiers[t.Tier], t.Holder, t.Email, t.OrderRef, t.Batch, status, opt(t.Replaces), opt(t.ReplacedBy)}
+		row := []string{num(t.Serial), num(t.Tier), x.tiers[t.Tier], t.Holder, t.Reading, t.Email, t.OrderRef, t.Batch, status, opt(t.Replaces), opt(t.ReplacedBy)}
 		if m := t.Mail; m != nil {
 			m.At = m.At.In(x.loc)
 			row = append(row, m.State, m.To, m.Answer, x.time(m.At))

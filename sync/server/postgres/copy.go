@@ -25,7 +25,7 @@ type copyTable struct {
 	serial bool     // an identity id column to move past the copied ids
 }
 
-// copyTables follow sync/server/sqlite's schema, version 5, in an order
+// copyTables follow sync/server/sqlite's schema, version 6, in an order
 // that satisfies the foreign keys.
 var copyTables = []copyTable{
 	{name: "identity", cols: []string{"id", "public", "sealed"}, query: "SELECT id, public, sealed FROM identity"},
@@ -34,8 +34,8 @@ var copyTables = []copyTable{
 	{name: "tiers", cols: []string{"event", "id", "name", "entries"}, query: "SELECT event, id, name, entries FROM tiers"},
 	{name: "keys", cols: []string{"event", "id", "public", "sealed", "current", "revoked", "revoked_pos", "created"},
 		query: "SELECT event, id, public, sealed, current, revoked, revoked_pos, created FROM keys", bools: []string{"current", "revoked"}},
-	{name: "tickets", cols: []string{"event", "serial", "tier", "holder", "email", "order_ref", "text", "key", "batch", "item", "revoked", "revoked_pos", "replaces", "replaced_by"},
-		query: "SELECT event, serial, tier, holder, email, order_ref, text, key, batch, item, revoked, revoked_pos, replaces, replaced_by FROM tickets", bools: []string{"revoked"}},
+	{name: "tickets", cols: []string{"event", "serial", "tier", "holder", "reading", "email", "order_ref", "text", "key", "batch", "item", "revoked", "revoked_pos", "replaces", "replaced_by"},
+		query: "SELECT event, serial, tier, holder, reading, email, order_ref, text, key, batch, item, revoked, revoked_pos, replaces, replaced_by FROM tickets", bools: []string{"revoked"}},
 	{name: "gates", cols: []string{"id", "event", "name", "tiers", "direction", "revoked", "device", "enrolled", "code_hash", "code_expires", "acked", "audit_acked", "last_contact", "pending", "clock_skew_ms", "version"},
 		query: "SELECT id, event, name, tiers, direction, revoked, device, enrolled, code_hash, code_expires, acked, audit_acked, last_contact, pending, clock_skew_ms, version FROM gates",
 		bools: []string{"revoked"}, lists: []string{"tiers"}, serial: true},
@@ -55,7 +55,7 @@ var copyTables = []copyTable{
 		query: "SELECT event, serial, state, run, to_addr, answer, at, attempts FROM deliveries"},
 }
 
-// CopySQLite copies a kido SQLite store (src, schema version 5, which no
+// CopySQLite copies a kido SQLite store (src, schema version 6, which no
 // server may be writing) into this store, which must be new: migrated, no
 // server identity yet. Everything is copied in one transaction, keys
 // still sealed. Change-log rows keep their positions and tags, and every
@@ -67,8 +67,8 @@ func (s *Store) CopySQLite(ctx context.Context, src *sql.DB) (int64, error) {
 	if err := src.QueryRowContext(ctx, "PRAGMA user_version").Scan(&v); err != nil {
 		return 0, fmt.Errorf("postgres: copy: read source: %w", err)
 	}
-	if v != 5 {
-		return 0, fmt.Errorf("postgres: copy: source schema version %d, copy-store reads version 5\nhint: start and stop this release's kido-server on the data directory once, which upgrades it", v)
+	if v != 6 {
+		return 0, fmt.Errorf("postgres: copy: source schema version %d, copy-store reads version 6\nhint: start and stop this release's kido-server on the data directory once, which upgrades it", v)
 	}
 	var n int64
 	err := s.write(ctx, func(tx *wtx) error {

@@ -205,14 +205,14 @@ func (s *Store) Snapshot(ctx context.Context, gate uint32) (*wire.Snapshot, erro
 }
 
 func roster(ctx context.Context, q querier, event uint32) ([]kido.RosterEntry, error) {
-	rows, err := q.Query(ctx, "SELECT serial, tier, holder, order_ref, revoked FROM tickets WHERE event = $1 ORDER BY serial", event)
+	rows, err := q.Query(ctx, "SELECT serial, tier, holder, reading, order_ref, revoked FROM tickets WHERE event = $1 ORDER BY serial", event)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: roster: %w", err)
 	}
 	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (kido.RosterEntry, error) {
 		var e kido.RosterEntry
 		var tier int16
-		err := r.Scan(&e.Serial, &tier, &e.Holder, &e.OrderRef, &e.Revoked)
+		err := r.Scan(&e.Serial, &tier, &e.Holder, &e.Reading, &e.OrderRef, &e.Revoked)
 		e.Tier = uint8(tier)
 		return e, err
 	})

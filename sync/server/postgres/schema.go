@@ -211,4 +211,9 @@ CREATE TABLE deliveries (
 	FOREIGN KEY (event, serial) REFERENCES tickets (event, serial)
 );
 `,
+	// Version 3: the reading of each ticket's holder (furigana), as
+	// sync/server/sqlite's schema version 6.
+	`
+ALTER TABLE tickets ADD COLUMN reading text NOT NULL DEFAULT '';
+`,
 }

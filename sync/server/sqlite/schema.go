@@ -1,7 +1,7 @@
 package sqlite
 
 // schemaVersion is stored in PRAGMA user_version.
-const schemaVersion = 5
+const schemaVersion = 6
 
 // schema creates the tables. Times are RFC 3339 text (event start and end
 // keep the venue's offset; everything else is UTC).
@@ -210,4 +210,10 @@ CREATE TABLE deliveries (
 	attempts  INTEGER NOT NULL,
 	PRIMARY KEY (event, serial)
 );
+`
+
+// schemaV6 adds the reading of each ticket's holder (furigana; the roster
+// column reading, searched at gates like the name).
+const schemaV6 = `
+ALTER TABLE tickets ADD COLUMN reading TEXT NOT NULL DEFAULT '';
 `

@@ -74,15 +74,17 @@ func (s *Store) migrate() error {
 	case schemaVersion:
 		return nil
 	case 0:
-		steps = []string{schema, schemaV2, schemaV3, schemaV4, schemaV5}
+		steps = []string{schema, schemaV2, schemaV3, schemaV4, schemaV5, schemaV6}
 	case 1:
-		steps = []string{schemaV2, schemaV3, schemaV4, schemaV5}
+		steps = []string{schemaV2, schemaV3, schemaV4, schemaV5, schemaV6}
 	case 2:
-		steps = []string{schemaV3, schemaV4, schemaV5}
+		steps = []string{schemaV3, schemaV4, schemaV5, schemaV6}
 	case 3:
-		steps = []string{schemaV4, schemaV5}
+		steps = []string{schemaV4, schemaV5, schemaV6}
 	case 4:
-		steps = []string{schemaV5}
+		steps = []string{schemaV5, schemaV6}
+	case 5:
+		steps = []string{schemaV6}
 	default:
 		return fmt.Errorf("sqlite: database schema version %d, this kido-server knows %d\nhint: run the kido-server release that made this data directory", v, schemaVersion)
 	}
