@@ -6,27 +6,36 @@ import "database/sql"
 // Version 1 was the schema before sync, version 2 had no clock_scan,
 // version 3 had no name_key and order_key and folded search keys without
 // kana or variant kanji folding, version 4 had no staff reasons and no
-// voids; Open upgrades each.
-const schemaVersion = 5
+// voids, version 5 had no readings and no word index but a search column
+// read whole by substring searches; Open upgrades each.
+const schemaVersion = 6
 
 // rosterColumns is the roster table's body, shared by the schema and the
-// stage table a snapshot is loaded into (see Apply).
+// stage table a snapshot is loaded into (see Apply). The *_key columns are
+// gate.NormalizeSearch folds; doc is the docid of the entry's row in the
+// word index (search.go).
 const rosterColumns = `(
 	serial    INTEGER PRIMARY KEY,
 	tier      INTEGER NOT NULL,
 	holder    TEXT NOT NULL,
 	order_ref TEXT NOT NULL,
 	revoked   INTEGER NOT NULL,
-	search    TEXT NOT NULL,
 	name_key  TEXT NOT NULL DEFAULT '',
-	order_key TEXT NOT NULL DEFAULT ''
+	order_key TEXT NOT NULL DEFAULT ''` + rosterV6 + `
 )`
+
+// rosterV6 are the roster columns version 6 added.
+const rosterV6 = `,
+	reading     TEXT NOT NULL DEFAULT '',
+	reading_key TEXT NOT NULL DEFAULT '',
+	doc         INTEGER NOT NULL DEFAULT 0`
 
 // rosterIndexes indexes a stage table named %[1]s for Find's prefix search.
 // Index names are global and follow a stage table when it is renamed to
 // roster, so each stage's carry its random suffix %[2]s.
 const rosterIndexes = `CREATE INDEX roster_name_%[2]s ON %[1]s (name_key);
-CREATE INDEX roster_order_%[2]s ON %[1]s (order_key);`
+CREATE INDEX roster_order_%[2]s ON %[1]s (order_key);
+CREATE INDEX roster_reading_%[2]s ON %[1]s (reading_key);`
 
 // admissionColumns are the columns of admissions and of
 // conflicting_admissions, which holds the same records: those of version 4
@@ -97,6 +106,8 @@ CREATE TABLE gates (
 CREATE TABLE roster ` + rosterColumns + `;
 CREATE INDEX roster_name ON roster (name_key);
 CREATE INDEX roster_order ON roster (order_key);
+CREATE INDEX roster_reading ON roster (reading_key);
+` + wordsTable("roster_words") + `;
 CREATE TABLE admissions (` + admissionColumns + `
 	PRIMARY KEY (gate, seq)
 ) WITHOUT ROWID;
@@ -117,7 +128,7 @@ CREATE TABLE scans (
 	hash      TEXT
 );
 ` + conflictingTable(admissionColumns) + tablesV5 + `
-INSERT INTO state (id, schema) VALUES (1, 5); -- schemaVersion
+INSERT INTO state (id, schema) VALUES (1, 6); -- schemaVersion
 `
 
 // stateV2 are the sync columns version 2 added to state.
@@ -180,11 +191,19 @@ CREATE INDEX roster_order ON roster (order_key);`,
 	4: `ALTER TABLE admissions ADD COLUMN reason TEXT NOT NULL DEFAULT '';
 ALTER TABLE conflicting_admissions ADD COLUMN reason TEXT NOT NULL DEFAULT '';
 ` + tablesV5,
+	// The word index is filled by indexRoster, after.
+	5: `ALTER TABLE roster DROP COLUMN search;
+ALTER TABLE roster ADD COLUMN reading TEXT NOT NULL DEFAULT '';
+ALTER TABLE roster ADD COLUMN reading_key TEXT NOT NULL DEFAULT '';
+ALTER TABLE roster ADD COLUMN doc INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX roster_reading ON roster (reading_key);
+` + wordsTable("roster_words") + `;`,
 }
 
 // refolds[v] runs after migrations[v], in its transaction, for what SQL
 // cannot do: version 3 to 4 folds every roster entry's keys again with
-// gate.NormalizeSearch.
+// gate.NormalizeSearch; version 5 to 6 fills the word index.
 var refolds = map[int]func(*sql.Tx) error{
 	3: refoldRoster,
+	5: indexRoster,
 }
