@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"kido.dev/kido/cmd/internal/evtime"
 	"kido.dev/kido/cmd/internal/termtable"
 )
 
@@ -89,7 +90,12 @@ func runFind(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	}
 	// The reading column only when the roster has readings to show.
 	readings := slices.ContainsFunc(out, func(m findMatch) bool { return m.Reading != "" })
-	rows := [][]string{{"SERIAL", "TIER", "HOLDER", "ORDER", "STATE"}}
+	ev, err := r.Event(ctx)
+	if err != nil {
+		return err
+	}
+	zone := evtime.Of(ev, time.Local)
+	rows := [][]string{{"SERIAL", "TIER", "HOLDER", "ORDER", zone.Header("STATE")}}
 	if readings {
 		rows[0] = slices.Insert(rows[0], 3, "READING")
 	}
@@ -99,7 +105,7 @@ func runFind(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 		case m.Revoked:
 			state = "REVOKED"
 		case m.Entries > 0:
-			state = fmt.Sprintf("used %d×, last %s", m.Entries, m.Last.Local().Format("15:04:05"))
+			state = fmt.Sprintf("used %d×, last %s", m.Entries, zone.Time(*m.Last))
 			if m.Exits > 0 {
 				state += fmt.Sprintf(", %d exit(s)", m.Exits)
 			}

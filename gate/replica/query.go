@@ -106,6 +106,17 @@ func (r *Replica) Find(ctx context.Context, query string, limit int) ([]Match, e
 	return ms, nil
 }
 
+// Event returns the event the replica holds: what its times are shown in.
+func (r *Replica) Event(ctx context.Context) (kido.Event, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	cfg, err := r.config(ctx, r.conn)
+	if err != nil {
+		return kido.Event{}, r.fault("event", err)
+	}
+	return cfg.Event, nil
+}
+
 // match reads a found ticket's roster entry, tier name and passages.
 func (r *Replica) match(ctx context.Context, serial uint32) (Match, error) {
 	var m Match

@@ -112,6 +112,21 @@ func BuildReport(er *EventRecords, now time.Time) wire.Report {
 	for i := range rep.PerTier {
 		rep.PerTier[i].UniqueHolders = len(tierHolders[rep.PerTier[i].Tier])
 	}
+	passages := map[uint32][]kido.Passage{}
+	tierOf := map[uint32]uint8{}
+	for _, a := range er.Admissions {
+		passages[a.Serial] = append(passages[a.Serial], a.Passage())
+		tierOf[a.Serial] = a.Tier
+	}
+	for serial, ps := range passages {
+		if !kido.Inside(ps) {
+			continue
+		}
+		rep.Inside++
+		if i, ok := tierIdx[tierOf[serial]]; ok {
+			rep.PerTier[i].Inside++
+		}
+	}
 	rep.DoubleEntries = len(DoubleEntries(er))
 	rep.Flagged = make([]wire.Flagged, len(er.Flagged))
 	for i, f := range er.Flagged {

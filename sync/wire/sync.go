@@ -233,6 +233,7 @@ type Report struct {
 	Admitted      int         `json:"admitted"`       // entry and manual admissions
 	UniqueHolders int         `json:"unique_holders"` // tickets admitted at least once
 	Exits         int         `json:"exits"`
+	Inside        int         `json:"inside"`         // tickets inside now (kido.Inside)
 	DoubleEntries int         `json:"double_entries"` // tickets with at least one excess admission
 	Rejected      int         `json:"rejected"`       // audit records
 	Quarantined   int         `json:"quarantined"`
@@ -271,6 +272,7 @@ type TierCount struct {
 	Issued        int    `json:"issued"`
 	Admitted      int    `json:"admitted"`
 	UniqueHolders int    `json:"unique_holders"`
+	Inside        int    `json:"inside"` // tickets of the tier inside now (kido.Inside)
 }
 
 // Conflict is one double entry: a ticket admitted beyond its tier's entry
