@@ -151,8 +151,14 @@ func exportConflicts(ctx context.Context, cl *client.Client, id uint32, x export
 	if err != nil {
 		return table{}, err
 	}
-	tab := table{header: []string{"serial", "tier", "tier_name", "holder", "gate", "gate_name", "seq", "kind", "corrected (" + x.zone + ")", "excess"}}
+	tab := table{header: []string{"serial", "tier", "tier_name", "holder", "gate", "gate_name", "seq", "kind", "corrected (" + x.zone + ")", "excess",
+		"reviewed_by", "reviewed (" + x.zone + ")", "review_note"}}
 	for _, cf := range cs {
+		review := []string{"", "", ""}
+		if rv := cf.Review; rv != nil {
+			rv.At = rv.At.In(x.loc)
+			review = []string{rv.By, x.time(rv.At), rv.Note}
+		}
 		for i := range cf.Admissions {
 			a := &cf.Admissions[i]
 			a.At, a.Corrected = a.At.In(x.loc), a.Corrected.In(x.loc)
@@ -160,8 +166,8 @@ func exportConflicts(ctx context.Context, cl *client.Client, id uint32, x export
 			if a.Excess {
 				excess = "EXCESS"
 			}
-			tab.rows = append(tab.rows, []string{num(cf.Serial), num(cf.Tier), x.tiers[cf.Tier], cf.Holder, num(a.Gate), a.GateName, num(a.Seq), a.Kind,
-				x.time(a.Corrected), excess})
+			tab.rows = append(tab.rows, append([]string{num(cf.Serial), num(cf.Tier), x.tiers[cf.Tier], cf.Holder, num(a.Gate), a.GateName, num(a.Seq), a.Kind,
+				x.time(a.Corrected), excess}, review...))
 		}
 	}
 	if cs == nil {

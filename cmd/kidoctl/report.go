@@ -4,9 +4,11 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"math"
 	"strconv"
 	"strings"
 
+	"kido.dev/kido/cmd/internal/plural"
 	"kido.dev/kido/cmd/internal/termtable"
 	"kido.dev/kido/sync/client"
 	"kido.dev/kido/sync/wire"
@@ -32,6 +34,8 @@ func printReport(w io.Writer, _ uint32, rep wire.Report, ev eventView) error {
 		{"exits", strconv.Itoa(rep.Exits)},
 		{"inside now", strconv.Itoa(rep.Inside)},
 		{"double entries", strconv.Itoa(rep.DoubleEntries)},
+		{"  reviewed", strconv.Itoa(rep.Reviewed)},
+		{"  open", strconv.Itoa(rep.DoubleEntries - rep.Reviewed)},
 		{"rejected scans", strconv.Itoa(rep.Rejected)},
 		{"quarantined", strconv.Itoa(rep.Quarantined)},
 		{"suspect", strconv.Itoa(rep.Suspect)},
@@ -74,16 +78,19 @@ func printReport(w io.Writer, _ uint32, rep wire.Report, ev eventView) error {
 	if len(rep.Voids) > 0 {
 		fmt.Fprintln(w)
 	}
-	if rep.DoubleEntries > 0 {
-		fmt.Fprintf(w, "\n%d double entries: kidoctl conflicts -event %d lists them\n", rep.DoubleEntries, rep.Event)
+	if open := rep.DoubleEntries - rep.Reviewed; open > 0 {
+		fmt.Fprintf(w, "\n%s not reviewed: kidoctl conflicts -event %d lists them, kidoctl conflicts review marks one reviewed\n", plural.Count(open, "double entry", "double entries"), rep.Event)
 	}
 	return nil
 }
 
 func runConflicts(ctx context.Context, e env, args []string) error {
+	if len(args) > 0 && args[0] == "review" {
+		return runReview(ctx, e, args[1:])
+	}
 	fs, c := newFlags(e, "conflicts", "conflicts [-event] ID",
 		"Lists an event's double entries: tickets admitted beyond their tier's entry rule, with every admission of the ticket in corrected-time order (gate, time in the event's zone, kind); "+
-			"the admissions that broke the rule are marked EXCESS. With -json, an array with one object per double entry.",
+			"the admissions that broke the rule are marked EXCESS; a reviewed one shows its review (kidoctl conflicts review -h). With -json, an array with one object per double entry.",
 		"kidoctl conflicts 1 -json")
 	ev := fs.Uint("event", 0, "event `id`")
 	id, help, err := parseEvent(fs, ev, args, true)
@@ -122,6 +129,56 @@ func printConflicts(w io.Writer, id uint32, cs []wire.Conflict, ev eventView) er
 	if err := termtable.Write(w, rows); err != nil {
 		return err
 	}
-	fmt.Fprintf(w, "\n%d double entries\n", len(cs))
+	reviewed := 0
+	for _, cf := range cs {
+		if rv := cf.Review; rv != nil {
+			reviewed++
+			if reviewed == 1 {
+				fmt.Fprintln(w)
+			}
+			fmt.Fprintf(w, "ticket %d reviewed by %s at %s: %s\n", cf.Serial, rv.By, ev.zone.Stamp(rv.At), rv.Note)
+		}
+	}
+	fmt.Fprintf(w, "\n%s: %d reviewed, %d open\n", plural.Count(len(cs), "double entry", "double entries"), reviewed, len(cs)-reviewed)
+	return nil
+}
+
+func runReview(ctx context.Context, e env, args []string) error {
+	fs, c := newFlags(e, "conflicts review", "conflicts review [-event] ID -serial S -note TEXT",
+		"Marks the double entry of ticket S reviewed, with a note saying what was found or done; the server records who (the token's name) and when. "+
+			"A review again replaces the note. kidoctl report counts reviewed and open double entries apart; kidoctl conflicts and kidoctl export -what conflicts show the review.",
+		`kidoctl conflicts review 1 -serial 17 -note "one holder, two gates: the North scan was a test"`)
+	ev := fs.Uint("event", 0, "event `id`")
+	serial := fs.Uint("serial", 0, "the double entry's ticket `serial` (kidoctl conflicts lists them)")
+	note := fs.String("note", "", "what was found or done, at most 500 characters")
+	id, help, err := parseEvent(fs, ev, args, true)
+	if help || err != nil {
+		return err
+	}
+	if *serial == 0 || *serial > math.MaxUint32 {
+		return usagef("-serial: give the ticket serial of the double entry\nhint: kidoctl conflicts -event %d lists them", id)
+	}
+	if strings.TrimSpace(*note) == "" {
+		return usagef("-note: say what was found or done\nhint: kidoctl conflicts review -event %d -serial %d -note \"refunded\"", id, *serial)
+	}
+	cl, err := c.client()
+	if err != nil {
+		return err
+	}
+	cf, err := cl.ReviewConflict(ctx, id, uint32(*serial), *note)
+	if err != nil {
+		return err
+	}
+	if c.json {
+		return printJSON(e.stdout, cf)
+	}
+	if cf.Review == nil {
+		return fmt.Errorf("the server answered without the review\nhint: kidoctl conflicts -event %d shows whether it was recorded", id)
+	}
+	view, err := viewOf(ctx, cl, id)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "double entry of ticket %d reviewed by %s at %s: %s\n", cf.Serial, cf.Review.By, view.zone.Stamp(cf.Review.At), cf.Review.Note)
 	return nil
 }

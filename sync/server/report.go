@@ -43,6 +43,9 @@ func DoubleEntries(er *EventRecords) []wire.Conflict {
 		// A ticket's passages all carry its tier: the rule is the tier's.
 		excess := kido.RuleOf(tiers, as[0].Tier).Excess(ps)
 		c := wire.Conflict{Serial: serial, Tier: as[0].Tier, Holder: er.Holders[serial]}
+		if rv, ok := er.Reviews[serial]; ok {
+			c.Review = &rv
+		}
 		var first time.Time
 		for i, a := range as {
 			if excess[i] && first.IsZero() {
@@ -127,7 +130,13 @@ func BuildReport(er *EventRecords, now time.Time) wire.Report {
 			rep.PerTier[i].Inside++
 		}
 	}
-	rep.DoubleEntries = len(DoubleEntries(er))
+	des := DoubleEntries(er)
+	rep.DoubleEntries = len(des)
+	for _, c := range des {
+		if c.Review != nil {
+			rep.Reviewed++
+		}
+	}
 	rep.Flagged = make([]wire.Flagged, len(er.Flagged))
 	for i, f := range er.Flagged {
 		if j, ok := gateIdx[f.Gate]; ok {

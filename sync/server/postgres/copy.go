@@ -53,6 +53,8 @@ var copyTables = []copyTable{
 		query: "SELECT id, event, gate, from_t, reason, by, created FROM voids", serial: true},
 	{name: "deliveries", cols: []string{"event", "serial", "state", "run", "to_addr", "answer", "at", "attempts"},
 		query: "SELECT event, serial, state, run, to_addr, answer, at, attempts FROM deliveries"},
+	{name: "conflict_reviews", cols: []string{"event", "serial", "note", "by_name", "at"},
+		query: "SELECT event, serial, note, by, at FROM conflict_reviews"},
 }
 
 // CopySQLite copies a kido SQLite store (src, schema version 6, which no

@@ -211,9 +211,18 @@ CREATE TABLE deliveries (
 	FOREIGN KEY (event, serial) REFERENCES tickets (event, serial)
 );
 `,
-	// Version 3: the reading of each ticket's holder (furigana), as
-	// sync/server/sqlite's schema version 6.
+	// Version 3: the reading of each ticket's holder (furigana) and the
+	// reviews of double entries, as sync/server/sqlite's schema version 6.
 	`
 ALTER TABLE tickets ADD COLUMN reading text NOT NULL DEFAULT '';
+CREATE TABLE conflict_reviews (
+	event    bigint NOT NULL,
+	serial   bigint NOT NULL,
+	note     text NOT NULL,
+	by_name  text NOT NULL,             -- the reviewing token's name
+	at       text NOT NULL,
+	PRIMARY KEY (event, serial),
+	FOREIGN KEY (event, serial) REFERENCES tickets (event, serial)
+);
 `,
 }

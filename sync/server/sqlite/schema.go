@@ -213,7 +213,17 @@ CREATE TABLE deliveries (
 `
 
 // schemaV6 adds the reading of each ticket's holder (furigana; the roster
-// column reading, searched at gates like the name).
+// column reading, searched at gates like the name) and the promoters'
+// reviews of double entries (kidoctl conflicts review).
 const schemaV6 = `
 ALTER TABLE tickets ADD COLUMN reading TEXT NOT NULL DEFAULT '';
+CREATE TABLE conflict_reviews (
+	event   INTEGER NOT NULL,
+	serial  INTEGER NOT NULL,
+	note    TEXT NOT NULL,
+	by      TEXT NOT NULL,              -- the reviewing token's name
+	at      TEXT NOT NULL,
+	PRIMARY KEY (event, serial),
+	FOREIGN KEY (event, serial) REFERENCES tickets(event, serial)
+);
 `

@@ -50,6 +50,7 @@ func Run(t *testing.T, open func(t *testing.T) server.Store) {
 		{"upload", uploadTests},
 		{"feed", feedTests},
 		{"flags", flagTests},
+		{"review", reviewTests},
 	}
 	for _, area := range areas {
 		t.Run(area.name, func(t *testing.T) {
