@@ -21,7 +21,7 @@ func TestReportInside(t *testing.T) {
 		Gates: []kido.Gate{{ID: 1, Name: "In"}, {ID: 2, Name: "Out"}},
 		Admissions: []kido.Admission{
 			adm(2, 1, 1, 1, kido.KindExit, 5), adm(1, 1, 1, 1, kido.KindEntry, 0), // VIP 1 left
-			adm(1, 2, 2, 1, kido.KindManual, 1), // VIP 2 admitted by staff
+			adm(1, 2, 2, 1, kido.KindManual, 1),                                                                       // VIP 2 admitted by staff
 			adm(1, 3, 3, 2, kido.KindEntry, 2), adm(2, 2, 3, 2, kido.KindExit, 3), adm(1, 4, 3, 2, kido.KindEntry, 4), // GA 3 came back
 			adm(1, 5, 4, 2, kido.KindEntry, 6), // GA 4
 		},

@@ -293,9 +293,9 @@ type EventRecords struct {
 	Admissions  []kido.Admission
 	Flagged     []wire.Flagged
 	Voids       []kido.Void
-	Rejected    map[uint32]int    // audit records by gate
-	Quarantined int               // records in quarantine
-	Issued      map[uint8]int     // tickets issued by tier, revoked included
-	Holders     map[uint32]string // holder by serial, for admitted serials
+	Rejected    map[uint32]int         // audit records by gate
+	Quarantined int                    // records in quarantine
+	Issued      map[uint8]int          // tickets issued by tier, revoked included
+	Holders     map[uint32]string      // holder by serial, for admitted serials
 	Reviews     map[uint32]wire.Review // reviews of double entries, by serial
 }
