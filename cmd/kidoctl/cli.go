@@ -65,6 +65,7 @@ func commands() []command {
 		{"report", "attendance: admitted, unique holders, per gate and tier, double entries", runReport},
 		{"conflicts", "double entries with both gates and times", runConflicts},
 		{"export", "admissions, double entries or tickets as CSV or JSON for a spreadsheet", runExport},
+		{"find", "an event's tickets by their holder's e-mail address", runFind},
 		{"readiness", "before the doors: is every gate ready? one line per gate and a verdict", runReadiness},
 		{"token", "create, list and revoke API tokens", runToken},
 	}
