@@ -238,6 +238,13 @@ func askEvent[T any](ctx context.Context, e env, fs *flag.FlagSet, c *common, ev
 	if help || err != nil {
 		return err
 	}
+	return askThen(ctx, e, c, id, ask, func(_ *client.Client, v T) error { return human(e.stdout, id, v) })
+}
+
+// askThen asks the server for one event's v and prints it: as JSON with
+// -json, else by then, which may ask the server more with the client.
+func askThen[T any](ctx context.Context, e env, c *common, id uint32,
+	ask func(*client.Client, context.Context, uint32) (T, error), then func(*client.Client, T) error) error {
 	cl, err := c.client()
 	if err != nil {
 		return err
@@ -249,7 +256,7 @@ func askEvent[T any](ctx context.Context, e env, fs *flag.FlagSet, c *common, ev
 	if c.json {
 		return printJSON(e.stdout, v)
 	}
-	return human(e.stdout, id, v)
+	return then(cl, v)
 }
 
 // client returns an API client, insisting on a server URL and a token.

@@ -42,20 +42,11 @@ func (v eventView) tier(id uint8) string {
 // output gets the event's view as well; -json prints what ask returns.
 func askView[T any](ctx context.Context, e env, c *common, id uint32,
 	ask func(*client.Client, context.Context, uint32) (T, error), human func(w io.Writer, id uint32, v T, ev eventView) error) error {
-	cl, err := c.client()
-	if err != nil {
-		return err
-	}
-	v, err := ask(cl, ctx, id)
-	if err != nil {
-		return err
-	}
-	if c.json {
-		return printJSON(e.stdout, v)
-	}
-	ev, err := viewOf(ctx, cl, id)
-	if err != nil {
-		return err
-	}
-	return human(e.stdout, id, v, ev)
+	return askThen(ctx, e, c, id, ask, func(cl *client.Client, v T) error {
+		ev, err := viewOf(ctx, cl, id)
+		if err != nil {
+			return err
+		}
+		return human(e.stdout, id, v, ev)
+	})
 }

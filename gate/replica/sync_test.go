@@ -348,21 +348,29 @@ func TestWipe(t *testing.T) {
 	}
 }
 
-// toV5 turns a replica into what schema version 5 wrote: no readings, no
-// word index, a search column of name, order and serial.
-func toV5(t *testing.T, r *Replica) {
+// rosterIndexNames lists the roster's own indexes whose names are like
+// pattern (each stage's carry a suffix).
+func rosterIndexNames(t *testing.T, r *Replica, pattern string) []string {
 	t.Helper()
-	rows, err := r.conn.QueryContext(ctx, "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'roster' AND name LIKE 'roster_reading%'")
+	rows, err := r.conn.QueryContext(ctx, "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'roster' AND sql IS NOT NULL AND name LIKE ?", pattern)
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer rows.Close()
 	var idx []string
 	for rows.Next() {
 		var n string
 		rows.Scan(&n)
 		idx = append(idx, n)
 	}
-	rows.Close()
+	return idx
+}
+
+// toV5 turns a replica into what schema version 5 wrote: no readings, no
+// word index, a search column of name, order and serial.
+func toV5(t *testing.T, r *Replica) {
+	t.Helper()
+	idx := rosterIndexNames(t, r, "roster_reading%")
 	if len(idx) != 1 {
 		t.Fatalf("roster has reading indexes %v, want one", idx)
 	}
@@ -416,17 +424,7 @@ func TestMigrateV5(t *testing.T) {
 func toV3(t *testing.T, r *Replica) {
 	t.Helper()
 	toV5(t, r)
-	rows, err := r.conn.QueryContext(ctx, "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'roster' AND sql IS NOT NULL")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var idx []string
-	for rows.Next() {
-		var n string
-		rows.Scan(&n)
-		idx = append(idx, n)
-	}
-	rows.Close()
+	idx := rosterIndexNames(t, r, "%")
 	if len(idx) != 2 {
 		t.Fatalf("roster has indexes %v, want the name and order indexes", idx)
 	}
