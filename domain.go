@@ -44,10 +44,13 @@ type Key struct {
 
 // RosterEntry is what a gate knows of an issued ticket: enough to search by
 // name or order when a phone is dead. No e-mail addresses go to gates.
+// Reading is the holder's name as it is pronounced (furigana, for a
+// Japanese name), searched like the name; optional.
 type RosterEntry struct {
 	Serial   uint32 `json:"serial"`
 	Tier     uint8  `json:"tier"`
 	Holder   string `json:"holder,omitempty"`
+	Reading  string `json:"reading,omitempty"`
 	OrderRef string `json:"order_ref,omitempty"`
 	Revoked  bool   `json:"revoked"`
 	// ReplacedBy is the serial of the ticket that replaced this revoked

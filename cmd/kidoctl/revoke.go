@@ -59,6 +59,10 @@ func runRevoke(ctx context.Context, e env, args []string) error {
 	if c.json {
 		return printJSON(e.stdout, res.Tickets)
 	}
+	view, err := viewOf(ctx, cl, event)
+	if err != nil {
+		return err
+	}
 	already := map[uint32]bool{}
 	for _, s := range res.AlreadyRevoked {
 		already[s] = true
@@ -69,7 +73,7 @@ func runRevoke(ctx context.Context, e env, args []string) error {
 		if already[t.Serial] {
 			revoked = "already"
 		}
-		rows = append(rows, []string{strconv.FormatUint(uint64(t.Serial), 10), strconv.Itoa(int(t.Tier)), t.Holder, t.OrderRef, revoked})
+		rows = append(rows, []string{strconv.FormatUint(uint64(t.Serial), 10), view.tier(t.Tier), t.Holder, t.OrderRef, revoked})
 	}
 	if err := termtable.Write(e.stdout, rows); err != nil {
 		return err

@@ -7,29 +7,38 @@ import "database/sql"
 // version 3 had no name_key and order_key and folded search keys without
 // kana or variant kanji folding, version 4 had no staff reasons and no
 // voids, version 5 had no undos, version 6 had no gate keys and record
-// signatures, version 7 had no retired tiers and no replacement serials;
-// Open upgrades each.
-const schemaVersion = 8
+// signatures, version 7 had no retired tiers and no replacement serials,
+// version 8 had no readings and no word index but a search column read
+// whole by substring searches; Open upgrades each.
+const schemaVersion = 9
 
 // rosterColumns is the roster table's body, shared by the schema and the
-// stage table a snapshot is loaded into (see Apply).
+// stage table a snapshot is loaded into (see Apply). The *_key columns are
+// gate.NormalizeSearch folds; doc is the docid of the entry's row in the
+// word index (search.go).
 const rosterColumns = `(
 	serial    INTEGER PRIMARY KEY,
 	tier      INTEGER NOT NULL,
 	holder    TEXT NOT NULL,
 	order_ref TEXT NOT NULL,
 	revoked   INTEGER NOT NULL,
-	search    TEXT NOT NULL,
 	name_key  TEXT NOT NULL DEFAULT '',
 	order_key TEXT NOT NULL DEFAULT '',
-	replaced_by INTEGER NOT NULL DEFAULT 0
+	replaced_by INTEGER NOT NULL DEFAULT 0` + rosterV9 + `
 )`
+
+// rosterV9 are the roster columns version 9 added.
+const rosterV9 = `,
+	reading     TEXT NOT NULL DEFAULT '',
+	reading_key TEXT NOT NULL DEFAULT '',
+	doc         INTEGER NOT NULL DEFAULT 0`
 
 // rosterIndexes indexes a stage table named %[1]s for Find's prefix search.
 // Index names are global and follow a stage table when it is renamed to
 // roster, so each stage's carry its random suffix %[2]s.
 const rosterIndexes = `CREATE INDEX roster_name_%[2]s ON %[1]s (name_key);
-CREATE INDEX roster_order_%[2]s ON %[1]s (order_key);`
+CREATE INDEX roster_order_%[2]s ON %[1]s (order_key);
+CREATE INDEX roster_reading_%[2]s ON %[1]s (reading_key);`
 
 // admissionColumns are the columns of admissions and of
 // conflicting_admissions, which hold the same records: version 6's, where
@@ -113,6 +122,8 @@ CREATE TABLE gates (
 CREATE TABLE roster ` + rosterColumns + `;
 CREATE INDEX roster_name ON roster (name_key);
 CREATE INDEX roster_order ON roster (order_key);
+CREATE INDEX roster_reading ON roster (reading_key);
+` + wordsTable("roster_words") + `;
 CREATE TABLE admissions (` + admissionColumns + admissionsV7 + `
 	PRIMARY KEY (gate, seq)
 ) WITHOUT ROWID;
@@ -134,7 +145,7 @@ CREATE TABLE scans (
 	hash      TEXT
 );
 ` + conflictingTable(admissionColumns) + tablesV5 + `
-INSERT INTO state (id, schema) VALUES (1, 8); -- schemaVersion
+INSERT INTO state (id, schema) VALUES (1, 9); -- schemaVersion
 `
 
 // stateV2 are the sync columns version 2 added to state.
@@ -222,6 +233,13 @@ ALTER TABLE admissions ADD COLUMN sig BLOB CHECK (sig IS NULL OR length(sig) = 6
 	// table is made from rosterColumns).
 	7: `ALTER TABLE tiers ADD COLUMN retired INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE roster ADD COLUMN replaced_by INTEGER NOT NULL DEFAULT 0;`,
+	// The word index is filled by indexRoster, after.
+	8: `ALTER TABLE roster DROP COLUMN search;
+ALTER TABLE roster ADD COLUMN reading TEXT NOT NULL DEFAULT '';
+ALTER TABLE roster ADD COLUMN reading_key TEXT NOT NULL DEFAULT '';
+ALTER TABLE roster ADD COLUMN doc INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX roster_reading ON roster (reading_key);
+` + wordsTable("roster_words") + `;`,
 }
 
 // undoTables upgrades admissions and conflicting_admissions to version 6
@@ -248,7 +266,8 @@ ALTER TABLE ` + table + `_v6 RENAME TO ` + table + `;
 
 // refolds[v] runs after migrations[v], in its transaction, for what SQL
 // cannot do: version 3 to 4 folds every roster entry's keys again with
-// gate.NormalizeSearch.
+// gate.NormalizeSearch; version 8 to 9 fills the word index.
 var refolds = map[int]func(*sql.Tx) error{
 	3: refoldRoster,
+	8: indexRoster,
 }

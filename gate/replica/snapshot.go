@@ -47,7 +47,7 @@ func (r *Replica) Apply(ctx context.Context, snap *wire.Snapshot, serverURL stri
 	}
 	for i := 0; i < len(snap.Roster); i += applyChunk {
 		chunk := snap.Roster[i:min(i+applyChunk, len(snap.Roster))]
-		if err := r.step(ctx, "apply snapshot", func(tx *sql.Tx) error { return insertRoster(ctx, tx, stage, chunk) }); err != nil {
+		if err := r.step(ctx, "apply snapshot", func(tx *sql.Tx) error { return insertRoster(ctx, tx, stage, chunk, true) }); err != nil {
 			return err
 		}
 	}
@@ -77,7 +77,7 @@ func (r *Replica) Apply(ctx context.Context, snap *wire.Snapshot, serverURL stri
 		if err := replaceConfig(ctx, tx, snap); err != nil {
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, "DROP TABLE roster; ALTER TABLE "+stage+" RENAME TO roster"); err != nil {
+		if _, err := tx.ExecContext(ctx, "DROP TABLE roster; ALTER TABLE "+stage+" RENAME TO roster; DROP TABLE roster_words; ALTER TABLE "+wordsOf(stage)+" RENAME TO roster_words; DROP TABLE "+countsOf("roster_words")+"; ALTER TABLE "+countsOf(wordsOf(stage))+" RENAME TO "+countsOf("roster_words")); err != nil {
 			return err
 		}
 		_, err := tx.ExecContext(ctx, `UPDATE state SET generation = generation + 1, gate = ?, server_id = ?, server_fp = ?,
@@ -126,11 +126,11 @@ func (r *Replica) beginStage(ctx context.Context, gateID uint32, server string) 
 			return nil
 		}
 		if old != "" {
-			if _, err := tx.ExecContext(ctx, "DROP TABLE IF EXISTS "+old); err != nil {
+			if _, err := tx.ExecContext(ctx, "DROP TABLE IF EXISTS "+old+"; DROP TABLE IF EXISTS "+wordsOf(old)+"; DROP TABLE IF EXISTS "+countsOf(wordsOf(old))); err != nil {
 				return err
 			}
 		}
-		if _, err := tx.ExecContext(ctx, "CREATE TABLE "+stage+" "+rosterColumns+";\n"+fmt.Sprintf(rosterIndexes, stage, suffix)); err != nil {
+		if _, err := tx.ExecContext(ctx, "CREATE TABLE "+stage+" "+rosterColumns+";\n"+fmt.Sprintf(rosterIndexes, stage, suffix)+"\n"+wordsTable(wordsOf(stage))); err != nil {
 			return err
 		}
 		_, err := tx.ExecContext(ctx, "UPDATE state SET stage = ? WHERE id = 1", stage)
@@ -302,20 +302,30 @@ func upsertGate(ctx context.Context, tx *sql.Tx, g kido.Gate) error {
 }
 
 // insertRoster upserts roster entries into table (the roster or a stage
-// table).
-func insertRoster(ctx context.Context, tx *sql.Tx, table string, rs []kido.RosterEntry) error {
-	ins, err := tx.PrepareContext(ctx, "INSERT OR REPLACE INTO "+table+" (serial, tier, holder, order_ref, revoked, search, name_key, order_key, replaced_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
+// table) and its word index; fresh says table is a stage table being
+// filled, which holds none of them yet.
+func insertRoster(ctx context.Context, tx *sql.Tx, table string, rs []kido.RosterEntry, fresh bool) error {
+	ins, err := tx.PrepareContext(ctx, "INSERT OR REPLACE INTO "+table+" (serial, tier, holder, reading, order_ref, revoked, name_key, reading_key, order_key, doc, replaced_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
 	if err != nil {
 		return err
 	}
 	defer ins.Close()
+	w, err := newWordWriter(ctx, tx, table, fresh)
+	if err != nil {
+		return err
+	}
+	defer w.close()
 	for _, re := range rs {
 		k := keysOf(re)
-		if _, err := ins.ExecContext(ctx, re.Serial, re.Tier, re.Holder, re.OrderRef, re.Revoked, k.search, k.name, k.order, re.ReplacedBy); err != nil {
+		doc, err := w.index(ctx, re.Serial, k)
+		if err != nil {
+			return err
+		}
+		if _, err := ins.ExecContext(ctx, re.Serial, re.Tier, re.Holder, re.Reading, re.OrderRef, re.Revoked, k.name, k.reading, k.order, doc, re.ReplacedBy); err != nil {
 			return err
 		}
 	}
-	return nil
+	return w.flush(ctx)
 }
 
 // refoldRoster computes every roster entry's search keys again, when a
@@ -338,14 +348,14 @@ func refoldRoster(tx *sql.Tx) error {
 	if err := rows.Err(); err != nil {
 		return err
 	}
-	up, err := tx.Prepare("UPDATE roster SET search = ?, name_key = ?, order_key = ? WHERE serial = ?")
+	up, err := tx.Prepare("UPDATE roster SET name_key = ?, order_key = ? WHERE serial = ?")
 	if err != nil {
 		return err
 	}
 	defer up.Close()
 	for _, re := range rs {
 		k := keysOf(re)
-		if _, err := up.Exec(k.search, k.name, k.order, re.Serial); err != nil {
+		if _, err := up.Exec(k.name, k.order, re.Serial); err != nil {
 			return err
 		}
 	}
@@ -489,15 +499,13 @@ func containsGate(gs []kido.Gate, id uint32) bool {
 }
 
 // searchKeys are a roster entry's search columns, each folded by
-// gate.NormalizeSearch: name (the holder) and order, indexed for Find's
-// prefix search, and search, the holder, order reference and serial one per
-// line, for its substring search.
-type searchKeys struct{ name, order, search string }
+// gate.NormalizeSearch: name (the holder), reading and order, indexed for
+// Find's prefix search; name and reading are in the word index too, for
+// its substring search.
+type searchKeys struct{ name, reading, order string }
 
 func keysOf(re kido.RosterEntry) searchKeys {
-	k := searchKeys{name: gate.NormalizeSearch(re.Holder), order: gate.NormalizeSearch(re.OrderRef)}
-	k.search = k.name + "\n" + k.order + "\n" + strconv.FormatUint(uint64(re.Serial), 10)
-	return k
+	return searchKeys{name: gate.NormalizeSearch(re.Holder), reading: gate.NormalizeSearch(re.Reading), order: gate.NormalizeSearch(re.OrderRef)}
 }
 
 func optNanos(t *time.Time) any {

@@ -305,7 +305,7 @@ func (r *Replica) ApplyChanges(ctx context.Context, ch *wire.Changes) (Applied, 
 				err = upsertGate(ctx, tx, *c.Gate)
 			case wire.ChangeRoster:
 				ap.Kinds.Roster++
-				err = insertRoster(ctx, tx, "roster", []kido.RosterEntry{*c.Roster})
+				err = insertRoster(ctx, tx, "roster", []kido.RosterEntry{*c.Roster}, false)
 			case wire.ChangeAdmission:
 				ap.Kinds.Admissions++
 				admissions = append(admissions, *c.Admission)

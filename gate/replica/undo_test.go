@@ -226,9 +226,10 @@ func TestMigrateV5(t *testing.T) {
 }
 
 // toV7 turns r into a replica of schema 7: no retired tiers or
-// replacement serials.
+// replacement serials (and, first, schema 8's: toV8).
 func toV7(t *testing.T, r *Replica) {
 	t.Helper()
+	toV8(t, r)
 	for _, q := range []string{"ALTER TABLE tiers DROP COLUMN retired", "ALTER TABLE roster DROP COLUMN replaced_by", "UPDATE state SET schema = 7"} {
 		if _, err := r.conn.ExecContext(ctx, q); err != nil {
 			t.Fatalf("%s: %v", q, err)

@@ -578,6 +578,7 @@ type Match struct {
 	Serial   uint32     `json:"serial"`
 	TierName string     `json:"tier_name"`
 	Holder   string     `json:"holder"`
+	Reading  string     `json:"reading,omitempty"` // the holder's furigana, when the roster had it
 	OrderRef string     `json:"order_ref"`
 	Revoked  bool       `json:"revoked"`
 	Entries  int        `json:"entries"`
@@ -596,7 +597,7 @@ func (h *Handler) find(w http.ResponseWriter, r *http.Request) {
 	}
 	out := make([]Match, len(ms))
 	for i, m := range ms {
-		out[i] = Match{Serial: m.Serial, TierName: m.TierName, Holder: m.Holder, OrderRef: m.OrderRef, Revoked: m.Revoked, Entries: m.Entries, Exits: m.Exits}
+		out[i] = Match{Serial: m.Serial, TierName: m.TierName, Holder: m.Holder, Reading: m.Reading, OrderRef: m.OrderRef, Revoked: m.Revoked, Entries: m.Entries, Exits: m.Exits}
 		if !m.Last.IsZero() {
 			last := m.Last
 			out[i].Last = &last

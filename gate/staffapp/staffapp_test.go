@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"net/url"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -41,6 +42,7 @@ type fixture struct {
 func newFixture(t testing.TB, pin string) *fixture {
 	t.Helper()
 	x := &fixture{t: t, f: gatetest.New(20, gatetest.GateBoth, time.Now()), now: time.Now()}
+	x.f.Snapshot.Roster[4].Reading = "ヤマモト サブロウ" // serial 5
 	x.path = filepath.Join(t.TempDir(), "replica.db")
 	r, err := replica.Create(x.path, replica.Options{Leeway: kido.DefaultLeeway})
 	if err != nil {
@@ -222,6 +224,11 @@ func TestPINLock(t *testing.T) {
 	ms := decode[[]staffapp.Match](t, x.req("GET", "/api/find?q=3", "", withToken))
 	if len(ms) == 0 || ms[0].Serial != 3 || ms[0].Entries != 1 {
 		t.Errorf("find 3: %+v", ms)
+	}
+	// Inside a reading, which the match carries.
+	ms = decode[[]staffapp.Match](t, x.req("GET", "/api/find?q="+url.QueryEscape("さぶろう"), "", withToken))
+	if len(ms) != 1 || ms[0].Serial != 5 || ms[0].Reading != "ヤマモト サブロウ" {
+		t.Errorf("find さぶろう: %+v", ms)
 	}
 	if w := x.req("POST", "/api/admit", `{"serial":2,"reason":"  "}`, withToken); w.Code != http.StatusBadRequest {
 		t.Errorf("admit without a reason: %d %s", w.Code, w.Body)

@@ -167,8 +167,8 @@ func checkPartitionReport(t *testing.T, srv *server, ev *event, id string, north
 	if len(rep.PerGate) != 2 || rep.PerGate[0] != wantGates[0] || rep.PerGate[1] != wantGates[1] {
 		t.Errorf("report per gate: %+v, want %+v", rep.PerGate, wantGates)
 	}
-	if len(rep.PerTier) != 1 || rep.PerTier[0] != (wire.TierCount{Tier: ev.tier, Name: "GA", Issued: 10, Admitted: 8, UniqueHolders: 7}) {
-		t.Errorf("report per tier: %+v, want GA with 10 issued, 8 admitted, 7 unique", rep.PerTier)
+	if len(rep.PerTier) != 1 || rep.PerTier[0] != (wire.TierCount{Tier: ev.tier, Name: "GA", Issued: 10, Admitted: 8, UniqueHolders: 7, Inside: 7}) {
+		t.Errorf("report per tier: %+v, want GA with 10 issued, 8 admitted, 7 unique, 7 inside (no exit gates)", rep.PerTier)
 	}
 	var statuses []wire.GateStatus
 	srv.ctlJSON(&statuses, "gates", "-event", id)

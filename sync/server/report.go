@@ -44,6 +44,9 @@ func DoubleEntries(er *EventRecords) []wire.Conflict {
 		// A ticket's passages all carry its tier: the rule is the tier's.
 		excess := kido.RuleOf(tiers, as[0].Tier).Excess(ps)
 		c := wire.Conflict{Serial: serial, Tier: as[0].Tier, Holder: er.Holders[serial]}
+		if rv, ok := er.Reviews[serial]; ok {
+			c.Review = &rv
+		}
 		var first time.Time
 		for i, a := range as {
 			if excess[i] && first.IsZero() {
@@ -114,7 +117,28 @@ func BuildReport(er *EventRecords, now time.Time) wire.Report {
 	for i := range rep.PerTier {
 		rep.PerTier[i].UniqueHolders = len(tierHolders[rep.PerTier[i].Tier])
 	}
-	rep.DoubleEntries = len(DoubleEntries(er))
+	passages := map[uint32][]kido.Passage{}
+	tierOf := map[uint32]uint8{}
+	for _, a := range er.Admissions {
+		passages[a.Serial] = append(passages[a.Serial], a.Passage())
+		tierOf[a.Serial] = a.Tier
+	}
+	for serial, ps := range passages {
+		if !kido.Inside(ps) {
+			continue
+		}
+		rep.Inside++
+		if i, ok := tierIdx[tierOf[serial]]; ok {
+			rep.PerTier[i].Inside++
+		}
+	}
+	des := DoubleEntries(er)
+	rep.DoubleEntries = len(des)
+	for _, c := range des {
+		if c.Review != nil {
+			rep.Reviewed++
+		}
+	}
 	rep.Flagged = make([]wire.Flagged, len(er.Flagged))
 	for i, f := range er.Flagged {
 		if j, ok := gateIdx[f.Gate]; ok {

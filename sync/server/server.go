@@ -272,6 +272,7 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("POST /v1/events/{event}/gates/{gate}/void", s.authed(pathEvent, s.voidGate))
 	mux.Handle("GET /v1/events/{event}/report", s.authed(pathEvent, s.report))
 	mux.Handle("GET /v1/events/{event}/conflicts", s.authed(pathEvent, s.conflicts))
+	mux.Handle("POST /v1/events/{event}/conflicts/{serial}/review", s.authed(pathEvent, s.reviewConflict))
 	mux.Handle("GET /v1/events/{event}/admissions", s.authed(pathEvent, s.admissions))
 	mux.Handle("GET /v1/events/{event}/tickets", s.authed(pathEvent, s.tickets))
 	mux.Handle("POST /v1/events/{event}/deliveries", s.authed(pathEvent, s.deliver))

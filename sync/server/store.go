@@ -251,6 +251,11 @@ type Store interface {
 	// EventRecords returns what reports and conflicts are computed from,
 	// read in one transaction.
 	EventRecords(ctx context.Context, event uint32) (*EventRecords, error)
+	// ReviewConflict records rv as the review of the double entry of
+	// ticket serial, replacing an earlier one. ErrNotFound unless the
+	// event has the ticket. Whether it is a double entry is the caller's
+	// to check.
+	ReviewConflict(ctx context.Context, event, serial uint32, rv wire.Review) error
 
 	// Ping checks that the database answers a read.
 	Ping(ctx context.Context) error
@@ -315,10 +320,11 @@ type EventRecords struct {
 	Admissions  []kido.Admission
 	Flagged     []wire.Flagged
 	Voids       []kido.Void
-	Rejected    map[uint32]int    // audit records by gate
-	Quarantined int               // records in quarantine
-	Issued      map[uint8]int     // tickets issued by tier, revoked included
-	Holders     map[uint32]string // holder by serial, for admitted serials
+	Rejected    map[uint32]int         // audit records by gate
+	Quarantined int                    // records in quarantine
+	Issued      map[uint8]int          // tickets issued by tier, revoked included
+	Holders     map[uint32]string      // holder by serial, for admitted serials
+	Reviews     map[uint32]wire.Review // reviews of double entries, by serial
 }
 
 // EntrySpan is the first and last trusted time of an event's counted

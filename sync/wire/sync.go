@@ -267,7 +267,9 @@ type Report struct {
 	Admitted      int         `json:"admitted"`       // entry and manual admissions
 	UniqueHolders int         `json:"unique_holders"` // tickets admitted at least once
 	Exits         int         `json:"exits"`
+	Inside        int         `json:"inside"`         // tickets inside now (kido.Inside)
 	DoubleEntries int         `json:"double_entries"` // tickets with at least one excess admission
+	Reviewed      int         `json:"reviewed"`       // of which reviewed (Conflict.Review); the rest are open
 	Rejected      int         `json:"rejected"`       // audit records
 	Quarantined   int         `json:"quarantined"`
 	Suspect       int         `json:"suspect"` // admissions flagged suspect, counted nowhere else
@@ -317,6 +319,7 @@ type TierCount struct {
 	Issued        int    `json:"issued"`
 	Admitted      int    `json:"admitted"`
 	UniqueHolders int    `json:"unique_holders"`
+	Inside        int    `json:"inside"` // tickets of the tier inside now (kido.Inside)
 }
 
 // Conflict is one double entry: a ticket admitted beyond its tier's entry
@@ -327,7 +330,27 @@ type Conflict struct {
 	Tier       uint8               `json:"tier"`
 	Holder     string              `json:"holder,omitempty"`
 	Admissions []ConflictAdmission `json:"admissions"`
+	Review     *Review             `json:"review,omitempty"` // nil while the double entry is open
 }
+
+// Review marks a double entry reviewed (POST
+// /v1/events/{event}/conflicts/{serial}/review): the promoter's note, the
+// name of the token that wrote it and when. A later review of the same
+// ticket replaces it.
+type Review struct {
+	Note string    `json:"note"`
+	By   string    `json:"by"`
+	At   time.Time `json:"at"`
+}
+
+// ReviewRequest is the body of a review: the note alone; the server
+// records who and when.
+type ReviewRequest struct {
+	Note string `json:"note"`
+}
+
+// MaxReviewNote bounds a review's note, in characters.
+const MaxReviewNote = 500
 
 // ConflictAdmission is an admission as listed in a Conflict.
 type ConflictAdmission struct {

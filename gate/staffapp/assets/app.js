@@ -465,9 +465,14 @@ function openFind() {
   });
 }
 
+// holderOf is the holder's name with its reading, when the roster gave one.
+function holderOf(m) {
+  return m.reading ? `${m.holder} (${m.reading})` : m.holder;
+}
+
 function matchLine(m) {
   let st = m.revoked ? t("revoked") : m.entries > 0 ? t("used", { n: m.entries, t: hhmm(m.last) }) : t("unused");
-  return `${m.holder} · ${m.tier_name} · ${m.order_ref} · ${t("serial", { s: m.serial })} · ${st}`;
+  return `${holderOf(m)} · ${m.tier_name} · ${m.order_ref} · ${t("serial", { s: m.serial })} · ${st}`;
 }
 
 $("findform").addEventListener("submit", (e) => {
@@ -499,7 +504,7 @@ function pick(m) {
   locked(async () => {
     picked = m;
     const hs = await api("/api/history?serial=" + m.serial);
-    $("tholder").textContent = m.holder;
+    $("tholder").textContent = holderOf(m);
     $("tinfo").textContent = `${m.tier_name} · ${m.order_ref} · ${t("serial", { s: m.serial })}`;
     const ol = $("thistory");
     ol.textContent = "";

@@ -25,7 +25,7 @@ type copyTable struct {
 	serial bool     // an identity id column to move past the copied ids
 }
 
-// copyTables follow sync/server/sqlite's schema, version 8, in an order
+// copyTables follow sync/server/sqlite's schema, version 9, in an order
 // that satisfies the foreign keys.
 var copyTables = []copyTable{
 	{name: "identity", cols: []string{"id", "public", "sealed"}, query: "SELECT id, public, sealed FROM identity"},
@@ -34,8 +34,8 @@ var copyTables = []copyTable{
 	{name: "tiers", cols: []string{"event", "id", "name", "entries", "retired"}, query: "SELECT event, id, name, entries, retired FROM tiers", bools: []string{"retired"}},
 	{name: "keys", cols: []string{"event", "id", "public", "sealed", "current", "revoked", "revoked_pos", "created"},
 		query: "SELECT event, id, public, sealed, current, revoked, revoked_pos, created FROM keys", bools: []string{"current", "revoked"}},
-	{name: "tickets", cols: []string{"event", "serial", "tier", "holder", "email", "order_ref", "text", "key", "batch", "item", "revoked", "revoked_pos", "replaces", "replaced_by"},
-		query: "SELECT event, serial, tier, holder, email, order_ref, text, key, batch, item, revoked, revoked_pos, replaces, replaced_by FROM tickets", bools: []string{"revoked"}},
+	{name: "tickets", cols: []string{"event", "serial", "tier", "holder", "reading", "email", "order_ref", "text", "key", "batch", "item", "revoked", "revoked_pos", "replaces", "replaced_by"},
+		query: "SELECT event, serial, tier, holder, reading, email, order_ref, text, key, batch, item, revoked, revoked_pos, replaces, replaced_by FROM tickets", bools: []string{"revoked"}},
 	{name: "gates", cols: []string{"id", "event", "name", "tiers", "direction", "revoked", "device", "enrolled", "code_hash", "code_expires", "acked", "audit_acked", "last_contact", "pending", "clock_skew_ms", "version", "pub", "mesh", "revoked_at"},
 		query: "SELECT id, event, name, tiers, direction, revoked, device, enrolled, code_hash, code_expires, acked, audit_acked, last_contact, pending, clock_skew_ms, version, pub, mesh, revoked_at FROM gates",
 		bools: []string{"revoked"}, lists: []string{"tiers"}, serial: true},
@@ -55,9 +55,11 @@ var copyTables = []copyTable{
 		query: "SELECT event, serial, state, run, to_addr, answer, at, attempts FROM deliveries"},
 	{name: "edits", cols: []string{"id", "event", "object", "ref", "by_name", "at", "before", "after"},
 		query: "SELECT id, event, object, ref, by, at, before, after FROM edits", serial: true},
+	{name: "conflict_reviews", cols: []string{"event", "serial", "note", "by_name", "at"},
+		query: "SELECT event, serial, note, by, at FROM conflict_reviews"},
 }
 
-// CopySQLite copies a kido SQLite store (src, schema version 8, which no
+// CopySQLite copies a kido SQLite store (src, schema version 9, which no
 // server may be writing) into this store, which must be new: migrated, no
 // server identity yet. Everything is copied in one transaction, keys
 // still sealed. Change-log rows keep their positions and tags, and every
@@ -69,8 +71,8 @@ func (s *Store) CopySQLite(ctx context.Context, src *sql.DB) (int64, error) {
 	if err := src.QueryRowContext(ctx, "PRAGMA user_version").Scan(&v); err != nil {
 		return 0, fmt.Errorf("postgres: copy: read source: %w", err)
 	}
-	if v != 8 {
-		return 0, fmt.Errorf("postgres: copy: source schema version %d, copy-store reads version 8\nhint: start and stop this release's kido-server on the data directory once, which upgrades it", v)
+	if v != 9 {
+		return 0, fmt.Errorf("postgres: copy: source schema version %d, copy-store reads version 9\nhint: start and stop this release's kido-server on the data directory once, which upgrades it", v)
 	}
 	var n int64
 	err := s.write(ctx, func(tx *wtx) error {

@@ -237,7 +237,7 @@ func (s *Store) Snapshot(ctx context.Context, gate uint32) (*wire.Snapshot, erro
 }
 
 func roster(ctx context.Context, q querier, event uint32) ([]kido.RosterEntry, error) {
-	rows, err := q.Query(ctx, "SELECT serial, tier, holder, order_ref, revoked, COALESCE(replaced_by, 0) FROM tickets WHERE event = $1 ORDER BY serial", event)
+	rows, err := q.Query(ctx, "SELECT serial, tier, holder, reading, order_ref, revoked, COALESCE(replaced_by, 0) FROM tickets WHERE event = $1 ORDER BY serial", event)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: roster: %w", err)
 	}
@@ -245,7 +245,7 @@ func roster(ctx context.Context, q querier, event uint32) ([]kido.RosterEntry, e
 		var e kido.RosterEntry
 		var tier int16
 		var replacedBy int64
-		err := r.Scan(&e.Serial, &tier, &e.Holder, &e.OrderRef, &e.Revoked, &replacedBy)
+		err := r.Scan(&e.Serial, &tier, &e.Holder, &e.Reading, &e.OrderRef, &e.Revoked, &replacedBy)
 		e.ReplacedBy = uint32(replacedBy)
 		e.Tier = uint8(tier)
 		return e, err

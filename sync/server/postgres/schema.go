@@ -243,4 +243,18 @@ CREATE TABLE edits (
 );
 CREATE INDEX edits_event ON edits (event, id);
 `,
+	// Version 6: the reading of each ticket's holder (furigana) and the
+	// reviews of double entries, as sync/server/sqlite's schema version 9.
+	`
+ALTER TABLE tickets ADD COLUMN reading text NOT NULL DEFAULT '';
+CREATE TABLE conflict_reviews (
+	event    bigint NOT NULL,
+	serial   bigint NOT NULL,
+	note     text NOT NULL,
+	by_name  text NOT NULL,             -- the reviewing token's name
+	at       text NOT NULL,
+	PRIMARY KEY (event, serial),
+	FOREIGN KEY (event, serial) REFERENCES tickets (event, serial)
+);
+`,
 }

@@ -189,7 +189,7 @@ func roster(ctx context.Context, tx *sql.Tx, event uint32) ([]kido.RosterEntry, 
 	if err := tx.QueryRowContext(ctx, "SELECT COUNT(*) FROM tickets WHERE event = ?", event).Scan(&n); err != nil {
 		return nil, fmt.Errorf("sqlite: roster: %w", err)
 	}
-	rows, err := tx.QueryContext(ctx, "SELECT serial, tier, holder, order_ref, revoked, COALESCE(replaced_by, 0) FROM tickets WHERE event = ? ORDER BY serial", event)
+	rows, err := tx.QueryContext(ctx, "SELECT serial, tier, holder, reading, order_ref, revoked, COALESCE(replaced_by, 0) FROM tickets WHERE event = ? ORDER BY serial", event)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: roster: %w", err)
 	}
@@ -197,7 +197,7 @@ func roster(ctx context.Context, tx *sql.Tx, event uint32) ([]kido.RosterEntry, 
 	out := make([]kido.RosterEntry, 0, n)
 	for rows.Next() {
 		var r kido.RosterEntry
-		if err := rows.Scan(&r.Serial, &r.Tier, &r.Holder, &r.OrderRef, &r.Revoked, &r.ReplacedBy); err != nil {
+		if err := rows.Scan(&r.Serial, &r.Tier, &r.Holder, &r.Reading, &r.OrderRef, &r.Revoked, &r.ReplacedBy); err != nil {
 			return nil, fmt.Errorf("sqlite: roster: %w", err)
 		}
 		out = append(out, r)

@@ -6,7 +6,7 @@ var schemaVersion = len(migrations)
 
 // migrations[v] upgrades a database of schema version v to v+1; version 0
 // is an empty file.
-var migrations = []string{schema, schemaV2, schemaV3, schemaV4, schemaV5, schemaV6, schemaV7, schemaV8}
+var migrations = []string{schema, schemaV2, schemaV3, schemaV4, schemaV5, schemaV6, schemaV7, schemaV8, schemaV9}
 
 // schema creates the tables. Times are RFC 3339 text (event start and end
 // keep the venue's offset; everything else is UTC).
@@ -252,4 +252,20 @@ CREATE TABLE edits (
 	after    TEXT NOT NULL
 );
 CREATE INDEX edits_event ON edits(event, id);
+`
+
+// schemaV9 adds the reading of each ticket's holder (furigana; the roster
+// column reading, searched at gates like the name) and the promoters'
+// reviews of double entries (kidoctl conflicts review).
+const schemaV9 = `
+ALTER TABLE tickets ADD COLUMN reading TEXT NOT NULL DEFAULT '';
+CREATE TABLE conflict_reviews (
+	event   INTEGER NOT NULL,
+	serial  INTEGER NOT NULL,
+	note    TEXT NOT NULL,
+	by      TEXT NOT NULL,              -- the reviewing token's name
+	at      TEXT NOT NULL,
+	PRIMARY KEY (event, serial),
+	FOREIGN KEY (event, serial) REFERENCES tickets(event, serial)
+);
 `

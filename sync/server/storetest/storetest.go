@@ -53,6 +53,7 @@ func Run(t *testing.T, open func(t *testing.T) server.Store) {
 		{"flags", flagTests},
 		{"undo", undoTests},
 		{"edits", editTests},
+		{"review", reviewTests},
 	}
 	for _, area := range areas {
 		t.Run(area.name, func(t *testing.T) {
@@ -170,9 +171,21 @@ func (f *fixture) liveEvent(name string) event {
 	return f.event(name, time.Date(2100, 1, 1, 0, 0, 0, 0, jst))
 }
 
-// item returns the i-th ticket to issue in the suite's batches.
+// item returns the i-th ticket to issue in the suite's batches. Odd items
+// have a reading, so that every roster check sees it carried or absent.
 func item(i int) wire.IssueItem {
-	return wire.IssueItem{Tier: 1, Holder: fmt.Sprintf("Holder %d", i), Email: fmt.Sprintf("holder%d@example.jp", i), OrderRef: fmt.Sprintf("O-%d", i)}
+	h := fmt.Sprintf("Holder %d", i)
+	return wire.IssueItem{Tier: 1, Holder: h, Reading: readingOf(h), Email: fmt.Sprintf("holder%d@example.jp", i), OrderRef: fmt.Sprintf("O-%d", i)}
+}
+
+// readingOf is the reading item gives the holder h: a reissue's
+// replacement and every roster entry carry it from the holder they name.
+func readingOf(h string) string {
+	var i int
+	if _, err := fmt.Sscanf(h, "Holder %d", &i); err != nil || i%2 == 0 {
+		return ""
+	}
+	return fmt.Sprintf("ほるだー %d", i)
 }
 
 // issue issues n tickets of tier 1 as items 0..n-1 of batch.

@@ -44,7 +44,7 @@ func rosterOf(t *testing.T, cs []wire.Change) []kido.RosterEntry {
 }
 
 func entry(tk wire.IssuedTicket, revoked bool) kido.RosterEntry {
-	return kido.RosterEntry{Serial: tk.Serial, Tier: tk.Tier, Holder: tk.Holder, OrderRef: tk.OrderRef, Revoked: revoked}
+	return kido.RosterEntry{Serial: tk.Serial, Tier: tk.Tier, Holder: tk.Holder, Reading: readingOf(tk.Holder), OrderRef: tk.OrderRef, Revoked: revoked}
 }
 
 // checkRoster compares roster entries as sets.
@@ -149,6 +149,8 @@ func testIssueAllOrNothing(t *testing.T, f *fixture) {
 	ok(t, "Issue", err)
 	changed := item(1)
 	changed.Holder = "Someone Else"
+	otherReading := item(1)
+	otherReading.Reading = "べつじん"
 	bad := item(3)
 	bad.Tier = 9
 	cases := []struct {
@@ -159,6 +161,7 @@ func testIssueAllOrNothing(t *testing.T, f *fixture) {
 		// A new item first, then one that conflicts: neither is issued.
 		{"an item issued before with other content", wire.IssueRequest{Batch: "b", Offset: 1, Tickets: []wire.IssueItem{changed, item(2)}}, server.ErrConflict},
 		{"an item issued before with other content after a new one", wire.IssueRequest{Batch: "b", Offset: 0, Tickets: []wire.IssueItem{item(0), changed, item(2)}}, server.ErrConflict},
+		{"an item issued before with another reading", wire.IssueRequest{Batch: "b", Offset: 1, Tickets: []wire.IssueItem{otherReading}}, server.ErrConflict},
 		{"an unknown tier", wire.IssueRequest{Batch: "b", Offset: 2, Tickets: []wire.IssueItem{item(2), bad}}, server.ErrInvalid},
 	}
 	for _, c := range cases {
@@ -370,7 +373,7 @@ func testTickets(t *testing.T, f *fixture) {
 	ok(t, "Tickets", err)
 	rec := func(i int, serial uint32) wire.TicketRecord {
 		it := item(i)
-		return wire.TicketRecord{Serial: serial, Tier: it.Tier, Holder: it.Holder, Email: it.Email, OrderRef: it.OrderRef, Batch: "b1"}
+		return wire.TicketRecord{Serial: serial, Tier: it.Tier, Holder: it.Holder, Reading: it.Reading, Email: it.Email, OrderRef: it.OrderRef, Batch: "b1"}
 	}
 	want := []wire.TicketRecord{rec(0, tks[0].Serial), rec(1, tks[1].Serial), rec(2, tks[2].Serial), rec(1, re[0].Serial)}
 	want[1].Revoked, want[1].ReplacedBy = true, re[0].Serial
