@@ -31,10 +31,11 @@ func RuleOf(tiers map[uint8]Tier, id uint8) EntryRule {
 // A Passage is one recorded admission or exit of a ticket, as the entry
 // rule sees it.
 type Passage struct {
-	Gate uint32
-	Seq  uint64
-	Kind string    // KindEntry, KindExit or KindManual
-	At   time.Time // trusted (corrected) time at the recording gate
+	Gate   uint32
+	Seq    uint64
+	Kind   string    // KindEntry, KindExit, KindManual, or KindUndo (which Counted takes out)
+	At     time.Time // trusted (corrected) time at the recording gate
+	Undoes uint64    // KindUndo: the seq of the same gate's passage it annuls
 }
 
 // ComparePassages orders passages canonically: by trusted time, then gate,
@@ -164,6 +165,8 @@ func (g Gate) Records(kind string) bool {
 		return g.Direction == DirectionEntry || g.Direction == DirectionBoth
 	case KindExit:
 		return g.Direction == DirectionExit || g.Direction == DirectionBoth
+	case KindUndo: // it annuls an entry or manual admission of the same gate
+		return g.Direction == DirectionEntry || g.Direction == DirectionBoth
 	}
 	return false
 }
@@ -233,16 +236,37 @@ func (v Void) CoversPassage(p Passage) bool {
 	return p.Gate == v.Gate && !p.At.Before(v.From)
 }
 
-// Counted returns the passages of ps that no void of voids covers, in
-// their order: what the entry rule counts. ps itself is returned when
-// nothing is covered.
+// Counted returns the passages of ps that count: what the entry rule,
+// the gate's counts and the server's report walk. It takes out every undo
+// record (KindUndo) with the passage it annuls (the one of its gate whose
+// seq it names, Undo), and every passage a void of voids covers; the rest
+// keep their order. An undo a void covers annuls nothing: the server
+// holds it as voided, like every record of the gate from the void on. ps
+// itself is returned when nothing is taken out.
 func Counted(ps []Passage, voids []Void) []Passage {
-	if len(voids) == 0 {
+	type key struct {
+		gate uint32
+		seq  uint64
+	}
+	covered := func(p Passage) bool {
+		return slices.ContainsFunc(voids, func(v Void) bool { return v.CoversPassage(p) })
+	}
+	var undone map[key]bool
+	for _, p := range ps {
+		if p.Kind == KindUndo && !covered(p) {
+			if undone == nil {
+				undone = map[key]bool{}
+			}
+			undone[key{p.Gate, p.Undoes}] = true
+		}
+	}
+	if len(voids) == 0 && undone == nil {
 		return ps
 	}
 	var out []Passage
 	for i, p := range ps {
-		if !slices.ContainsFunc(voids, func(v Void) bool { return v.CoversPassage(p) }) {
+		drop := p.Kind == KindUndo || undone[key{p.Gate, p.Seq}] || covered(p)
+		if !drop {
 			if out != nil {
 				out = append(out, p)
 			}

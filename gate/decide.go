@@ -42,16 +42,17 @@ type Input struct {
 
 // A Decision is the verdict on one scan.
 type Decision struct {
-	Admit    bool   // open the gate: an entry, manual admission or exit is to be recorded
-	Reason   Reason //
-	Detail   string // what exactly failed, for the audit log and a curious operator
-	Serial   uint32
-	Tier     uint8
-	TierName string
-	Holder   string
-	OrderRef string
-	Kind     string    // the passage recorded when Admit, attempted otherwise
-	At       time.Time // trusted time of the decision
+	Admit      bool   // open the gate: an entry, manual admission or exit is to be recorded
+	Reason     Reason //
+	Detail     string // what exactly failed, for the audit log and a curious operator
+	Serial     uint32
+	Tier       uint8
+	TierName   string
+	Holder     string
+	OrderRef   string
+	ReplacedBy uint32    // for Replaced: the serial of the ticket that replaced this one
+	Kind       string    // the passage recorded when Admit, attempted otherwise
+	At         time.Time // trusted time of the decision
 
 	// For AlreadyUsed: the passage that makes this one too many (the
 	// earliest entry, or for a retry the one just made here), whether it was
@@ -118,7 +119,18 @@ func Decide(cfg *Config, in Input) (Decision, error) {
 		}
 	}
 	if in.Roster != nil && in.Roster.Revoked {
+		if n := in.Roster.ReplacedBy; n != 0 {
+			d.Reason, d.ReplacedBy, d.Detail = Replaced, n, fmt.Sprintf("serial %d was replaced by serial %d", d.Serial, n)
+			return d, nil
+		}
 		d.Reason, d.Detail = Revoked, fmt.Sprintf("serial %d was revoked", d.Serial)
+		return d, nil
+	}
+	// A retired tier's tickets admit no one (kidoctl tier retire); as
+	// with the window, an exit is still recorded, since holders admitted
+	// before the tier was retired leave like anyone else.
+	if t, ok := cfg.Tiers[d.Tier]; ok && t.Retired && !exit {
+		d.Reason, d.Detail = TierRetired, fmt.Sprintf("tier %s (%d) was retired", d.TierName, d.Tier)
 		return d, nil
 	}
 	if !exit {
@@ -238,8 +250,11 @@ func Ago(d time.Duration) string {
 
 // Message is the one line shown to staff under ADMIT or REJECT.
 func (d Decision) Message() string {
-	if d.Reason == AlreadyUsed {
+	switch d.Reason {
+	case AlreadyUsed:
 		return "already used: " + d.UsedText()
+	case Replaced:
+		return fmt.Sprintf("replaced by serial %d", d.ReplacedBy)
 	}
 	return d.Reason.Text()
 }

@@ -12,6 +12,8 @@ const (
 	ExitRecorded Reason = "exit_recorded" // an exit was recorded
 	AlreadyUsed  Reason = "already_used"  // the tier's entry rule allows no further entry
 	Revoked      Reason = "revoked"       // the ticket itself was revoked
+	Replaced     Reason = "replaced"      // the ticket was revoked and reissued: Decision.ReplacedBy is the new serial
+	TierRetired  Reason = "tier_retired"  // the promoter retired the ticket's tier (kidoctl tier retire)
 	BadSignature Reason = "bad_signature" // the signature does not match the contents
 	UnknownKey   Reason = "unknown_key"   // no trusted key of this event has the ticket's key id
 	KeyRevoked   Reason = "key_revoked"   // the signing key was revoked (compromised)
@@ -24,7 +26,7 @@ const (
 )
 
 // Reasons lists every reason, in the order of docs/replica.md.
-var Reasons = []Reason{OK, ExitRecorded, AlreadyUsed, Revoked, BadSignature, UnknownKey, KeyRevoked,
+var Reasons = []Reason{OK, ExitRecorded, AlreadyUsed, Revoked, Replaced, TierRetired, BadSignature, UnknownKey, KeyRevoked,
 	WrongEvent, WrongTier, NotYetValid, Expired, Malformed, Fault}
 
 // Text returns the reason in words for staff at the gate.
@@ -38,6 +40,10 @@ func (r Reason) Text() string {
 		return "already used"
 	case Revoked:
 		return "ticket revoked"
+	case Replaced:
+		return "replaced by a newer ticket"
+	case TierRetired:
+		return "this ticket type was withdrawn"
 	case BadSignature:
 		return "forged or damaged ticket (bad signature)"
 	case UnknownKey:

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,6 +15,7 @@ import (
 	"syscall"
 	"time"
 
+	"kido.dev/kido/internal/pgcluster"
 	"kido.dev/kido/sync/client"
 	"kido.dev/kido/sync/wire"
 )
@@ -25,7 +27,8 @@ type harness struct {
 	dir, bin string
 	log      io.Writer
 	servers  []*serverProc
-	shared   *serverProc // the server of the issuance and enrolment scenarios
+	shared   *serverProc        // the server of the issuance and enrolment scenarios
+	pg       *pgcluster.Cluster // the PostgreSQL rows' cluster, once started
 }
 
 func (h *harness) logf(format string, args ...any) {
@@ -36,6 +39,11 @@ func (h *harness) close() {
 	for _, s := range h.servers {
 		if err := s.stop(); err != nil {
 			h.logf("stop %s: %v", s.name, err)
+		}
+	}
+	if h.pg != nil {
+		if err := h.pg.Stop(); err != nil {
+			h.logf("stop PostgreSQL: %v", err)
 		}
 	}
 }
@@ -78,9 +86,11 @@ type serverProc struct {
 	exit  chan error
 }
 
-// startServer starts a kido-server with its data in h.dir/name and waits
-// until it listens.
-func (h *harness) startServer(ctx context.Context, name string) (*serverProc, error) {
+// startServer starts a kido-server with its data in h.dir/name, and args
+// added to its command line, and waits until it listens. A server that
+// made no admin token (an instance joining another's database) has none
+// until useToken.
+func (h *harness) startServer(ctx context.Context, name string, args ...string) (*serverProc, error) {
 	data := filepath.Join(h.dir, name)
 	if err := os.MkdirAll(data, 0o700); err != nil {
 		return nil, err
@@ -91,7 +101,7 @@ func (h *harness) startServer(ctx context.Context, name string) (*serverProc, er
 	}
 	addrFile := filepath.Join(data, "addr")
 	// Not CommandContext: the server is stopped by close, with SIGTERM.
-	cmd := exec.Command(filepath.Join(h.bin, "kido-server"), "-data", data, "-listen", "127.0.0.1:0", "-addr-file", addrFile)
+	cmd := exec.Command(filepath.Join(h.bin, "kido-server"), append([]string{"-data", data, "-listen", "127.0.0.1:0", "-addr-file", addrFile}, args...)...)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	if err := cmd.Start(); err != nil {
 		logFile.Close()
@@ -120,16 +130,25 @@ func (h *harness) startServer(ctx context.Context, name string) (*serverProc, er
 			return nil, fmt.Errorf("kido-server did not listen within 30 s (log in %s.log)", data)
 		}
 	}
+	h.logf("%s: kido-server listening at %s (pid %d)", name, s.url, cmd.Process.Pid)
 	tok, err := os.ReadFile(filepath.Join(data, "admin.token"))
+	if errors.Is(err, fs.ErrNotExist) && len(args) > 0 {
+		return s, nil
+	}
 	if err != nil {
 		return nil, fmt.Errorf("admin token: %w", err)
 	}
-	s.token = strings.TrimSpace(string(tok))
-	if s.admin, err = client.New(s.url, s.token, nil); err != nil {
-		return nil, err
+	return s, s.useToken(strings.TrimSpace(string(tok)))
+}
+
+// useToken makes token the server's admin token.
+func (s *serverProc) useToken(token string) error {
+	admin, err := client.New(s.url, token, nil)
+	if err != nil {
+		return err
 	}
-	h.logf("%s: kido-server listening at %s (pid %d)", name, s.url, cmd.Process.Pid)
-	return s, nil
+	s.token, s.admin = token, admin
+	return nil
 }
 
 // sharedServer returns the server that issuance and enrolment share,

@@ -37,13 +37,37 @@ const herdSetupWorkers = 4
 // acknowledged every admission. It then checks on the server that every
 // admission is stored exactly once.
 func runHerd(ctx context.Context, h *harness) ([]row, error) {
-	total := h.herdGates * h.queued
-	name := fmt.Sprintf("herd: %d gates × %s queued admissions reconnecting at once (gate/syncer in one gates process, kido-server process)", h.herdGates, count(h.queued))
 	s, err := h.startServer(ctx, "herd-server")
 	if err != nil {
 		return nil, err
 	}
-	gates, spares, event, err := prepareHerd(ctx, h, s)
+	return herd(ctx, h, herdSetup{
+		prefix:  "herd",
+		where:   "gate/syncer in one gates process, kido-server process",
+		servers: []*serverProc{s},
+		spares:  true,
+	})
+}
+
+// herdSetup is where a herd runs.
+type herdSetup struct {
+	prefix  string        // of the rows' names, and the work files' ("herd", "herd-pg")
+	where   string        // what runs where, for the first row's name
+	servers []*serverProc // gate i syncs with servers[i % len]; the first one enrols them
+	spares  bool          // measure the spare gates' feed catch-up afterwards
+	// The database's processes, when they are apart from the servers:
+	// their CPU time so far.
+	dbCPU func() time.Duration
+}
+
+// herd runs the herd against setup's servers (see runHerd).
+func herd(ctx context.Context, h *harness, setup herdSetup) ([]row, error) {
+	total := h.herdGates * h.queued
+	name := fmt.Sprintf("%s: %d gates × %s queued admissions reconnecting at once (%s)", setup.prefix, h.herdGates, count(h.queued), setup.where)
+	s := setup.servers[0]
+	urlOf := func(i int) string { return setup.servers[i%len(setup.servers)].url }
+	work := filepath.Join(h.dir, setup.prefix)
+	gates, spares, event, err := prepareHerd(ctx, h, s, work, urlOf, setup.spares)
 	for _, g := range gates {
 		if g != nil && g.r != nil {
 			g.r.Close() // the gates process opens them
@@ -58,10 +82,10 @@ func runHerd(ctx context.Context, h *harness) ([]row, error) {
 		return nil, err
 	}
 	spec := herdSpec{URL: s.url}
-	for _, g := range gates {
-		spec.Gates = append(spec.Gates, herdSpecGate{ID: g.id, Replica: g.r.Path(), Credential: g.credential})
+	for i, g := range gates {
+		spec.Gates = append(spec.Gates, herdSpecGate{ID: g.id, Replica: g.r.Path(), Credential: g.credential, URL: urlOf(i)})
 	}
-	specPath := filepath.Join(h.dir, "herd", "spec.json")
+	specPath := filepath.Join(work, "spec.json")
 	b, err := json.Marshal(spec)
 	if err != nil {
 		return nil, err
@@ -70,12 +94,27 @@ func runHerd(ctx context.Context, h *harness) ([]row, error) {
 		return nil, err
 	}
 
-	before, err := serverCounts(ctx, s.url)
+	before, err := allCounts(ctx, setup.servers)
 	if err != nil {
 		return nil, err
 	}
-	cpu0 := s.cpu()
-	gp, err := startGatesProcess(ctx, h, specPath)
+	serversCPU := func() time.Duration {
+		var d time.Duration
+		for _, s := range setup.servers {
+			d += s.cpu()
+		}
+		return d
+	}
+	cpus0 := make([]time.Duration, len(setup.servers))
+	for i, s := range setup.servers {
+		cpus0[i] = s.cpu()
+	}
+	cpu0 := serversCPU()
+	var db0 time.Duration
+	if setup.dbCPU != nil {
+		db0 = setup.dbCPU()
+	}
+	gp, err := startGatesProcess(ctx, h, specPath, setup.prefix+"-gates.log")
 	if err != nil {
 		return nil, err
 	}
@@ -84,27 +123,32 @@ func runHerd(ctx context.Context, h *harness) ([]row, error) {
 		return nil, err
 	}
 	start := time.Now()
-	health := startHealthProbe(ctx, s.url)
+	var probes []func() ([]time.Time, []time.Duration, int)
+	for _, s := range setup.servers {
+		probes = append(probes, startHealthProbe(ctx, s.url))
+	}
 
-	// The uploads have limit from the start to converge, and the feed as
-	// long again from convergence to catch up: its goal is timed from
-	// there, whatever the convergence took.
+	// The uploads have three times limit from the start to converge, so
+	// that on a loaded machine a slow herd is a FAIL row with its figures
+	// rather than an error without them; the feed has limit from
+	// convergence to catch up: its goal is timed from there, whatever the
+	// convergence took.
 	limit := 5 * time.Minute
 	if h.quick {
 		limit = time.Minute
 	}
 	want := h.herdGates * (total - h.queued)
-	conv, convErr := awaitAcked(ctx, h, s.admin, event, gates, start, limit)
+	conv, convErr := awaitAcked(ctx, h, s.admin, event, gates, start, 3*limit)
 	learnedAtConv := gp.learned()
 	// The feed's catch-up is timed from convergence: until every gate
 	// knows 99% of the admissions made elsewhere, and until all of them.
-	convAt, serverAtConv, gatesAtConv := time.Now(), s.cpu(), processCPU(gp.cmd.Process.Pid)
+	convAt, serverAtConv, gatesAtConv := time.Now(), serversCPU(), processCPU(gp.cmd.Process.Pid)
 	perGate := total - h.queued
 	var feedDone, feed99, server99, gates99 time.Duration
-	if convErr == nil {
+	if convErr == nil && setup.spares {
 		for time.Since(convAt) < limit && ctx.Err() == nil {
 			if feed99 == 0 && gp.fewestLearned()*100 >= perGate*99 {
-				feed99, server99, gates99 = time.Since(convAt), s.cpu()-serverAtConv, processCPU(gp.cmd.Process.Pid)-gatesAtConv
+				feed99, server99, gates99 = time.Since(convAt), serversCPU()-serverAtConv, processCPU(gp.cmd.Process.Pid)-gatesAtConv
 			}
 			if gp.learned() >= want {
 				feedDone = time.Since(start)
@@ -115,25 +159,42 @@ func runHerd(ctx context.Context, h *harness) ([]row, error) {
 	}
 	learnedAtEnd, fewestAtEnd := gp.learned(), gp.fewestLearned()
 	// The feed's, since the uploads are over.
-	serverFeed, gatesFeed, feedWall := s.cpu()-serverAtConv, processCPU(gp.cmd.Process.Pid)-gatesAtConv, time.Since(convAt)
-	healthAt, healthLat, healthErrs := health()
+	serverFeed, gatesFeed, feedWall := serversCPU()-serverAtConv, processCPU(gp.cmd.Process.Pid)-gatesAtConv, time.Since(convAt)
+	var healthAt []time.Time
+	var healthLat []time.Duration
+	healthErrs := 0
+	for _, probe := range probes {
+		at, lat, errs := probe()
+		healthAt, healthLat, healthErrs = append(healthAt, at...), append(healthLat, lat...), healthErrs+errs
+	}
 	sum, gatesCPU, err := gp.stop()
 	if err != nil {
 		return nil, err
 	}
-	serverCPU := s.cpu() - cpu0
-	after, err := serverCounts(ctx, s.url)
+	serverCPU := serversCPU() - cpu0
+	cpuText := fmt.Sprintf("server %.0f s", serverCPU.Seconds())
+	if len(setup.servers) > 1 {
+		var each []string
+		for i, s := range setup.servers {
+			each = append(each, fmt.Sprintf("%s %.1f s", s.name, (s.cpu()-cpus0[i]).Seconds()))
+		}
+		cpuText = fmt.Sprintf("servers %.1f s (%s)", serverCPU.Seconds(), strings.Join(each, ", "))
+	}
+	if setup.dbCPU != nil {
+		cpuText += fmt.Sprintf(", PostgreSQL %.1f s", (setup.dbCPU() - db0).Seconds())
+	}
+	after, err := allCounts(ctx, setup.servers)
 	if err != nil {
 		return nil, err
 	}
 	if convErr != nil {
 		return nil, convErr
 	}
-	h.logf("herd: CPU used: server %.1f s, gates process %.1f s", serverCPU.Seconds(), gatesCPU.Seconds())
+	h.logf("%s: CPU used: %s, gates process %.1f s", setup.prefix, cpuText, gatesCPU.Seconds())
 
 	var rows []row
 	rows = append(rows, within(name,
-		fmt.Sprintf("converged in %s: %s admissions stored and acknowledged (CPU: server %.0f s, gates %.0f s)", secs(conv), count(total), serverCPU.Seconds(), gatesCPU.Seconds()),
+		fmt.Sprintf("converged in %s: %s admissions stored and acknowledged (CPU: %s, gates %.0f s)", secs(conv), count(total), cpuText, gatesCPU.Seconds()),
 		// Not scaled with -quick: every gate first waits up to StartDelay (5 s)
 		// whatever the size of the herd.
 		"converged < 60 s", conv.Seconds(), 60, false))
@@ -142,7 +203,7 @@ func runHerd(ctx context.Context, h *harness) ([]row, error) {
 	if err != nil {
 		return rows, err
 	}
-	r := row{scenario: "herd: lost or duplicated admissions (server report and gate acks)", goal: "zero lost, zero duplicated", ratio: float64(stored) / float64(total), mark: markPass,
+	r := row{scenario: setup.prefix + ": lost or duplicated admissions (server report and gate acks)", goal: "zero lost, zero duplicated", ratio: float64(stored) / float64(total), mark: markPass,
 		figure: fmt.Sprintf("%s of %s stored, each once; %d lost, %d duplicated", count(stored), count(total), max(0, total-stored), max(0, stored-total))}
 	if len(problems) > 0 {
 		r.mark = markFail
@@ -150,7 +211,7 @@ func runHerd(ctx context.Context, h *harness) ([]row, error) {
 	}
 	rows = append(rows, r)
 
-	rows = append(rows, info("herd: upload latency, round trip seen by the gates",
+	rows = append(rows, info(setup.prefix+": upload latency, round trip seen by the gates",
 		fmt.Sprintf("all %d answers p50 %s, p99 %s; %d answered 200: p50 %s, p99 %s",
 			sum.Uploads, ms(sum.UploadP50), ms(sum.UploadP99), sum.Accepted, ms(sum.AcceptedP50), ms(sum.AcceptedP99))))
 
@@ -164,7 +225,7 @@ func runHerd(ctx context.Context, h *harness) ([]row, error) {
 	// Every 503 must be a deliberate shed: compare with the shed counters.
 	shed := after["shed upload"] - before["shed upload"] + after["shed long-poll"] - before["shed long-poll"]
 	got503 := after["upload 503"] - before["upload 503"] + after["changes 503"] - before["changes 503"]
-	r = row{scenario: "herd: responses by status (server metrics)", figure: strings.Join(delta(before, after, ""), ", "), goal: "no 5xx but deliberate shedding", ratio: math.NaN(), mark: markPass}
+	r = row{scenario: setup.prefix + ": responses by status (server metrics" + perInstance(setup.servers) + ")", figure: strings.Join(delta(before, after, ""), ", "), goal: "no 5xx but deliberate shedding", ratio: math.NaN(), mark: markPass}
 	if unshed > 0 || got503 > shed {
 		r.mark = markFail
 	}
@@ -186,13 +247,18 @@ func runHerd(ctx context.Context, h *harness) ([]row, error) {
 			later = append(later, healthLat[i])
 		}
 	}
-	hf += fmt.Sprintf("; until convergence p99 %s, after it p99 %s", ms(p(during, 99)), ms(p(later, 99)))
-	hr := within("herd: GET /v1/health during the herd", hf+")", "p99 < 100 ms", h99.Seconds(), 0.1, false)
+	if len(later) > 0 {
+		hf += fmt.Sprintf("; until convergence p99 %s, after it p99 %s", ms(p(during, 99)), ms(p(later, 99)))
+	}
+	hr := within(setup.prefix+": GET /v1/health during the herd"+perInstance(setup.servers), hf+")", "p99 < 100 ms", h99.Seconds(), 0.1, false)
 	if healthErrs > 0 {
 		hr.mark = markFail
 	}
 	rows = append(rows, hr)
 
+	if !setup.spares {
+		return rows, nil
+	}
 	feed := fmt.Sprintf("at convergence gates had learned %.1f%% of the others' admissions; ", 100*float64(learnedAtConv)/float64(want))
 	if feed99 > 0 {
 		feed += fmt.Sprintf("every gate knew 99%% of them %s after convergence (CPU in that time: server %.0f s, gates %.0f s)", secs(feed99), server99.Seconds(), gates99.Seconds())
@@ -236,7 +302,7 @@ type gatesProcess struct {
 	fewest int // and the fewest one gate had learned
 }
 
-func startGatesProcess(ctx context.Context, h *harness, spec string) (*gatesProcess, error) {
+func startGatesProcess(ctx context.Context, h *harness, spec, logName string) (*gatesProcess, error) {
 	cmd := h.command(ctx, "kido-bench", "herd-gates", "-spec", spec)
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
@@ -246,7 +312,7 @@ func startGatesProcess(ctx context.Context, h *harness, spec string) (*gatesProc
 	if err != nil {
 		return nil, err
 	}
-	logFile, err := os.Create(filepath.Join(h.dir, "herd-gates.log"))
+	logFile, err := os.Create(filepath.Join(h.dir, logName))
 	if err != nil {
 		return nil, err
 	}
@@ -381,15 +447,17 @@ type herdGate struct {
 }
 
 // prepareHerd issues the tickets, enrols every gate with its one-time code
-// and builds each gate's replica, then records its share of the tickets
-// as admissions with real scans (replica.Scan, fsync'd), offline.
+// and builds each gate's replica in work, then records its share of the
+// tickets as admissions with real scans (replica.Scan, fsync'd), offline.
+// Gate i will sync with urlOf(i); spare gates are enrolled when spares.
 //
 // Each replica holds the snapshot the server gave, but only the roster
 // entries of the tickets that gate scans: 200 full replicas of a
 // 500,000-ticket event would take an hour to build here, and the sync
 // loops never read the roster.
-func prepareHerd(ctx context.Context, h *harness, s *serverProc) ([]*herdGate, []*spareGate, uint32, error) {
+func prepareHerd(ctx context.Context, h *harness, s *serverProc, work string, urlOf func(int) string, spares bool) ([]*herdGate, []*spareGate, uint32, error) {
 	total := h.herdGates * h.queued
+	prefix := filepath.Base(work)
 	t0 := time.Now()
 	event, tier, err := newEvent(ctx, s.admin, "Herd bench")
 	if err != nil {
@@ -399,7 +467,7 @@ func prepareHerd(ctx context.Context, h *harness, s *serverProc) ([]*herdGate, [
 	if err != nil {
 		return nil, nil, 0, err
 	}
-	h.logf("herd: issued %s tickets in %.1f s", count(total), time.Since(t0).Seconds())
+	h.logf("%s: issued %s tickets in %.1f s", prefix, count(total), time.Since(t0).Seconds())
 	anon, err := client.New(s.url, "", nil)
 	if err != nil {
 		return nil, nil, 0, err
@@ -438,7 +506,7 @@ func prepareHerd(ctx context.Context, h *harness, s *serverProc) ([]*herdGate, [
 	for _, g := range snap.Gates {
 		byID[g.ID] = g
 	}
-	h.logf("herd: %d gates enrolled, snapshot of %s tickets downloaded; building replicas and scanning", len(gates), count(len(snap.Roster)))
+	h.logf("%s: %d gates enrolled, snapshot of %s tickets downloaded; building replicas and scanning", prefix, len(gates), count(len(snap.Roster)))
 	// The spare gates are enrolled after the herd's snapshot and start from
 	// a snapshot of their own, whose cursor is a few changes (their own
 	// enrolments) past the herd's: their pages are other pages than the
@@ -449,7 +517,11 @@ func prepareHerd(ctx context.Context, h *harness, s *serverProc) ([]*herdGate, [
 		credential string
 	}
 	var spareIDs []enrolled
-	for _, enc := range spareEncodings {
+	encodings := spareEncodings
+	if !spares {
+		encodings = nil
+	}
+	for _, enc := range encodings {
 		gc, err := s.admin.AddGate(ctx, event, wire.GateCreate{Name: "Spare " + enc, Direction: kido.DirectionEntry})
 		if err != nil {
 			return nil, nil, 0, err
@@ -460,26 +532,26 @@ func prepareHerd(ctx context.Context, h *harness, s *serverProc) ([]*herdGate, [
 		}
 		spareIDs = append(spareIDs, enrolled{enc, resp.Gate.ID, resp.Credential})
 	}
-	var spares []*spareGate
+	var spareGates []*spareGate
 	for _, e := range spareIDs {
 		sc, err := client.New(s.url, e.credential, nil)
 		if err != nil {
-			return nil, spares, 0, err
+			return nil, spareGates, 0, err
 		}
 		if sc, err = sc.Pinned(client.Pin{Identity: identity, Event: event, Gate: e.id}); err != nil {
-			return nil, spares, 0, err
+			return nil, spareGates, 0, err
 		}
 		own, err := sc.Snapshot(ctx)
 		if err != nil {
-			return nil, spares, 0, err
+			return nil, spareGates, 0, err
 		}
 		own.Roster = nil
 		g, err := newSpareGate(ctx, spareDir(h, e.encoding), own, s.url, e.id, e.credential)
 		if err != nil {
-			return nil, spares, 0, err
+			return nil, spareGates, 0, err
 		}
 		g.encoding = e.encoding
-		spares = append(spares, g)
+		spareGates = append(spareGates, g)
 	}
 	t0 = time.Now()
 	jobs := make(chan int)
@@ -497,7 +569,7 @@ func prepareHerd(ctx context.Context, h *harness, s *serverProc) ([]*herdGate, [
 				for j, t := range mine {
 					own.Roster[j] = bySerial[t.Serial]
 				}
-				r, err := queueAdmissions(ctx, filepath.Join(h.dir, "herd", fmt.Sprint("gate", i+1)), &own, s.url, mine)
+				r, err := queueAdmissions(ctx, filepath.Join(work, fmt.Sprint("gate", i+1)), &own, urlOf(i), mine)
 				gates[i].r = r
 				errs <- err
 			}
@@ -511,13 +583,13 @@ func prepareHerd(ctx context.Context, h *harness, s *serverProc) ([]*herdGate, [
 	close(errs)
 	for err := range errs {
 		if err != nil {
-			return gates, spares, 0, err
+			return gates, spareGates, 0, err
 		}
 	}
 	snap, bySerial = nil, nil
 	debug.FreeOSMemory()
-	h.logf("herd: %s admissions queued at %d gates in %.1f s", count(total), len(gates), time.Since(t0).Seconds())
-	return gates, spares, event, nil
+	h.logf("%s: %s admissions queued at %d gates in %.1f s", prefix, count(total), len(gates), time.Since(t0).Seconds())
+	return gates, spareGates, event, nil
 }
 
 // queueAdmissions builds a gate's replica in dir from snap and scans every

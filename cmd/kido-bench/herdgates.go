@@ -8,16 +8,18 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"time"
 
 	"kido.dev/kido/gate/bench"
+	"kido.dev/kido/gate/gatedir"
 	"kido.dev/kido/gate/replica"
 )
 
 // herdSpec is what the gates process of the herd runs: the gates prepared
-// by the parent, each with its replica directory and credential.
+// by the parent, each with its replica directory, credential and server.
 type herdSpec struct {
-	URL   string         `json:"url"`
+	URL   string         `json:"url"` // every gate's server but for those that name their own
 	Gates []herdSpecGate `json:"gates"`
 }
 
@@ -25,6 +27,7 @@ type herdSpecGate struct {
 	ID         uint32 `json:"id"`
 	Replica    string `json:"replica"`
 	Credential string `json:"credential"`
+	URL        string `json:"url,omitempty"` // the instance this gate syncs with
 }
 
 // herdSummary is what the gates process reports when told to stop.
@@ -77,11 +80,19 @@ func runHerdGates(ctx context.Context, args []string, stdin io.Reader, stdout, s
 		}
 	}()
 	for _, sg := range spec.Gates {
-		r, err := replica.Open(sg.Replica, replica.Options{})
+		key, err := gatedir.OptionalKey(filepath.Dir(sg.Replica))
 		if err != nil {
 			return err
 		}
-		g, err := newSyncGate(spec.URL, sg.Credential, sg.ID, r, rec, nil)
+		r, err := replica.Open(sg.Replica, replica.Options{Key: key})
+		if err != nil {
+			return err
+		}
+		url := spec.URL
+		if sg.URL != "" {
+			url = sg.URL
+		}
+		g, err := newSyncGate(url, sg.Credential, sg.ID, r, rec, nil)
 		if err != nil {
 			r.Close()
 			return err

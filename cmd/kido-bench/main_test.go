@@ -8,6 +8,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"kido.dev/kido/internal/pgcluster"
 )
 
 // TestQuickTable runs the whole harness at -quick size, with the real
@@ -17,6 +19,9 @@ import (
 func TestQuickTable(t *testing.T) {
 	if _, err := findChromium(); err != nil {
 		t.Skip("chromium is not installed, and the staffapp row needs it; .ci/run installs it")
+	}
+	if err := pgcluster.Installed(); err != nil {
+		t.Skipf("the PostgreSQL rows need it; .ci/run installs it: %v", err)
 	}
 	var stdout, stderr bytes.Buffer
 	err := run(context.Background(), []string{"-quick", "-dir", filepath.Join(t.TempDir(), "work")}, nil, &stdout, &stderr)
@@ -28,8 +33,12 @@ func TestQuickTable(t *testing.T) {
 		"scan decision,",
 		"gate RSS with that replica",
 		"cross-gate propagation",
+		"cross-instance propagation on PostgreSQL",
 		"enrolment snapshot of a 20,000-ticket event",
 		"herd:",
+		"herd-pg: 20 gates",
+		"herd-pg: lost or duplicated",
+		"herd-pg: GET /v1/health",
 		"issuance of 2,000 tickets with PNGs (",
 		"issuance of 40 tickets with PNGs and printable PDFs",
 		"QR version of a ticket at ECC M",

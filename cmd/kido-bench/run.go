@@ -29,6 +29,12 @@ their own), are built into the work directory with the go command (run it
 inside the kido module) unless -bin names a directory that holds them.
 Library paths (the scan decision) are measured in this process.
 
+The scenarios propagation-pg and herd-pg run two kido-server instances
+on one database of a throwaway PostgreSQL cluster that kido-bench starts
+and removes itself (durable: fsync on); they need PostgreSQL's server
+programs (Debian's postgresql), and as root the cluster runs as the
+postgres user.
+
 Scenarios (for -only): %s
 
 -quick scales every scenario down to finish in a minute or two; its time
@@ -79,8 +85,10 @@ type scenario struct {
 var scenarios = []scenario{
 	{"scan", runScan},
 	{"propagation", runPropagation},
+	{"propagation-pg", runPropagationPG},
 	{"enrol", runEnrol},
 	{"herd", runHerd},
+	{"herd-pg", runHerdPG},
 	{"issue", runIssue},
 	{"qr", runQR},
 	{"staffapp", runStaffApp},

@@ -141,6 +141,30 @@ func serverCounts(ctx context.Context, url string) (map[string]int, error) {
 	return out, nil
 }
 
+// allCounts is serverCounts summed over servers.
+func allCounts(ctx context.Context, servers []*serverProc) (map[string]int, error) {
+	out := map[string]int{}
+	for _, s := range servers {
+		c, err := serverCounts(ctx, s.url)
+		if err != nil {
+			return nil, err
+		}
+		for k, n := range c {
+			out[k] += n
+		}
+	}
+	return out, nil
+}
+
+// perInstance says, in a row's name, that a figure is over several
+// instances; nothing for one.
+func perInstance(servers []*serverProc) string {
+	if len(servers) < 2 {
+		return ""
+	}
+	return fmt.Sprintf(", all %d instances", len(servers))
+}
+
 // delta returns after−before for every key that moved, as "key: n" in key
 // order.
 func delta(before, after map[string]int, prefix string) []string {

@@ -30,8 +30,14 @@ type liveServer struct {
 
 func startServer(tb testing.TB, n int) *liveServer {
 	tb.Helper()
+	return startServerClock(tb, n, nil)
+}
+
+// startServerClock is startServer with the server's clock read from clock (nil: time.Now).
+func startServerClock(tb testing.TB, n int, clock func() time.Time) *liveServer {
+	tb.Helper()
 	ctx := context.Background()
-	srv := servertest.Start(tb)
+	srv := servertest.StartClock(tb, clock)
 	admin := srv.Admin
 	now := time.Now()
 	ev, err := admin.CreateEvent(ctx, wire.EventCreate{Name: "Summer Fes", Venue: "Makuhari Messe", Start: now.Add(-time.Hour), End: now.Add(6 * time.Hour)})

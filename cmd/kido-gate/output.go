@@ -28,6 +28,7 @@ type result struct {
 	FirstGateName string     `json:"first_gate_name,omitempty"`
 	Here          bool       `json:"here,omitempty"`        // the first admission was at this gate
 	AgoSeconds    *int64     `json:"ago_seconds,omitempty"` // since the first admission
+	ReplacedBy    uint32     `json:"replaced_by,omitempty"` // for reason replaced: the new serial
 	Detail        string     `json:"detail,omitempty"`
 	Error         string     `json:"error,omitempty"` // for reason fault: what is wrong with the replica
 }
@@ -36,6 +37,7 @@ func newResult(d gate.Decision, err error) result {
 	r := result{
 		Decision: "reject", Reason: string(d.Reason), Message: d.Message(), Serial: d.Serial, Tier: d.Tier,
 		TierName: d.TierName, Holder: d.Holder, OrderRef: d.OrderRef, Kind: d.Kind, Seq: d.Seq, At: d.At.UTC(), Detail: d.Detail,
+		ReplacedBy: d.ReplacedBy,
 	}
 	if d.Admit {
 		r.Decision = "admit"

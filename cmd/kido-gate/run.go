@@ -32,6 +32,7 @@ without a network. Commands:
 	run      attended mode in a terminal: ADMIT/REJECT for each line a scanner types
 	find     search the roster by name, order reference or serial
 	admit    admit an attendee by serial, without a scan (recorded as manual)
+	undo     annul this gate's last admission, within 2 minutes (a wrong ticket scanned)
 	sync     one round of sync with the server: upload, then pull changes
 	status   event, counts, sync state, pending uploads, clock state
 	doctor   check files, disk, replica, network, TLS, server, credential, clock
@@ -82,6 +83,7 @@ var commands = []command{
 	{"run", runAttended},
 	{"find", runFind},
 	{"admit", runAdmit},
+	{"undo", runUndo},
 	{"sync", runSync},
 	{"status", runStatus},
 	{"doctor", runDoctor},
@@ -163,12 +165,18 @@ const (
 	credentialFile = gatedir.CredentialFile
 )
 
-// openReplica opens the replica in dir with the leeway given.
+// openReplica opens the replica in dir with the leeway given, and with
+// the gate's key when the directory holds one (a gate enrolled before
+// gate keys has none; docs/mesh.md).
 func openReplica(dir string, leeway time.Duration) (*replica.Replica, error) {
 	if leeway == 0 {
 		leeway = -1 // replica.Options: negative means none
 	}
-	return replica.Open(filepath.Join(dir, replicaFile), replica.Options{Leeway: leeway})
+	key, err := gatedir.OptionalKey(dir)
+	if err != nil {
+		return nil, err
+	}
+	return replica.Open(filepath.Join(dir, replicaFile), replica.Options{Leeway: leeway, Key: key})
 }
 
 // leewayFlag adds -leeway to fs.

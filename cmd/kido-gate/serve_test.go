@@ -13,6 +13,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -507,4 +508,77 @@ func TestServeCamera(t *testing.T) {
 	if v.Decision != "admit" || v.Holder != tk.Holder {
 		t.Errorf("camera scan: %+v", v)
 	}
+}
+
+// TestServeUndo: behind the PIN, staff undo the last admission (a wrong
+// ticket scanned) by keyboard alone: the dialog names the holder and the
+// time left, the verdict says UNDONE, and the same ticket is admitted
+// again; the server stores the undo as sound and counts the admission as
+// undone. Once the gate's trusted time is more than 2 minutes past its
+// last admission (the server's clock, which the gate trusts, runs 3
+// minutes ahead), the page refuses to undo and says why.
+func TestServeUndo(t *testing.T) {
+	var ahead atomic.Int64
+	ls := startServerClock(t, 3, func() time.Time { return time.Now().Add(time.Duration(ahead.Load())) })
+	pin := filepath.Join(t.TempDir(), "pin")
+	if err := os.WriteFile(pin, []byte("246810\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	sv, _ := enrollServe(t, ls, "North 1", "-pin-file", pin)
+	ctx := browser(t, "en-US")
+	do(t, ctx, chromedp.Navigate(sv.url), waitVisible(`#sync[data-state="online"]`))
+	wrong, other := ls.tickets[0], ls.tickets[1]
+	if v := scanKeys(t, ctx, wrong.Text, 1); v.Decision != "admit" {
+		t.Fatalf("scan: %+v", v)
+	}
+	do(t, ctx, chromedp.KeyEvent("\x1b"), chromedp.Click(chromedp.CSS("#undobtn")), waitVisible("#pindlg"),
+		chromedp.SendKeys(chromedp.CSS("#pin"), "246810\r"), waitVisible("#undodlg"))
+	poll(t, ctx, `document.getElementById("undodlg").dataset.available === "true"`)
+	if got := text(t, ctx, "#undolast"); !strings.Contains(got, wrong.Holder) || !strings.Contains(got, "GA") {
+		t.Errorf("undo dialog names %q, want %s of GA", got, wrong.Holder)
+	}
+	if got := text(t, ctx, "#undoleft"); !regexp.MustCompile(`^1[0-2][0-9] s left to undo$`).MatchString(got) {
+		t.Errorf("time left %q", got)
+	}
+	screenshot(t, ctx, "undo")
+	// The confirm button has the focus: Enter undoes, no mouse needed.
+	if f := eval[string](t, ctx, `document.activeElement.id`); f != "undoconfirm" {
+		t.Fatalf("focus on %q, want the undo button", f)
+	}
+	do(t, ctx, chromedp.KeyEvent("\r"))
+	v := readVerdict(t, ctx, 2)
+	if v.Decision != "undo" || v.Word != "UNDONE" || !strings.Contains(v.ReasonText, wrong.Holder) || v.Next != "Their ticket can be scanned again" {
+		t.Errorf("undo verdict: %+v", v)
+	}
+	checkContrast(t, ctx, "#verdict")
+	screenshot(t, ctx, "undone")
+	do(t, ctx, chromedp.KeyEvent("\x1b"))
+	if v := scanKeys(t, ctx, wrong.Text, 3); v.Decision != "admit" {
+		t.Errorf("the undone ticket again: %+v, want admitted", v)
+	}
+	if v := scanKeys(t, ctx, other.Text, 4); v.Decision != "admit" {
+		t.Fatalf("scan: %+v", v)
+	}
+	poll(t, ctx, `state && state.pending === 0`)
+	rep, err := ls.admin.Report(context.Background(), ls.event)
+	if err != nil || rep.Undone != 1 || rep.Suspect != 0 || rep.Admitted != 2 || len(rep.Undos) != 1 || rep.Undos[0].Serial != wrong.Serial {
+		t.Errorf("server report: %+v, %v; want 2 admitted, %d undone, none suspect", rep, err, wrong.Serial)
+	}
+
+	// The server's clock runs 3 minutes ahead; the rejected scan's upload
+	// tells the gate, whose trusted time moves past the window.
+	ahead.Store(int64(3 * time.Minute))
+	if v := scanKeys(t, ctx, other.Text, 5); v.Reason != "already_used" {
+		t.Fatalf("rescan: %+v", v)
+	}
+	poll(t, ctx, `state && state.pending === 0 && Date.parse(state.now) - Date.now() > 150000`)
+	do(t, ctx, chromedp.KeyEvent("\x1b"), chromedp.Click(chromedp.CSS("#undobtn")), waitVisible("#undodlg"))
+	poll(t, ctx, `document.getElementById("undodlg").dataset.available === "false"`)
+	if got := text(t, ctx, "#undoerr"); !strings.HasPrefix(got, "Too late") {
+		t.Errorf("late undo says %q", got)
+	}
+	if !eval[bool](t, ctx, `document.getElementById("undoconfirm").disabled`) {
+		t.Error("the undo button is enabled after the window")
+	}
+	screenshot(t, ctx, "undo-late")
 }

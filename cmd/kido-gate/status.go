@@ -10,6 +10,7 @@ import (
 	_ "time/tzdata" // a gate device may have no zone database, and status shows the venue's time
 
 	"kido.dev/kido"
+	"kido.dev/kido/cmd/internal/evtime"
 	"kido.dev/kido/cmd/internal/plural"
 	"kido.dev/kido/cmd/internal/termtable"
 	"kido.dev/kido/gate"
@@ -161,8 +162,9 @@ func printStatus(w io.Writer, s statusOut, clock kido.Reading) error {
 		{"pending", fmt.Sprintf("%s and %s not yet uploaded", plural.Count(s.Pending, "passage", "passages"), plural.Count(s.PendingAudits, "rejected scan", "rejected scans"))},
 		{"scans", fmt.Sprintf("%d, %d rejected", s.Scans, s.Rejected)},
 	}
+	zone := evtime.Of(kido.Event{TimeZone: s.TimeZone, Start: s.Start}, time.Local)
 	if s.LastSync != nil {
-		rows = append(rows, []string{"last sync", fmt.Sprintf("%s (%s ago)", s.LastSync.Local().Format("2006-01-02 15:04:05"), gate.Ago(clock.Trusted.Sub(*s.LastSync)))})
+		rows = append(rows, []string{"last sync", fmt.Sprintf("%s (%s ago)", zone.Stamp(*s.LastSync), gate.Ago(clock.Trusted.Sub(*s.LastSync)))})
 	} else {
 		rows = append(rows, []string{"last sync", "never"})
 	}
@@ -187,7 +189,7 @@ func printStatus(w io.Writer, s statusOut, clock kido.Reading) error {
 	if clock.DeviceBehind() {
 		state = fmt.Sprintf("DEVICE CLOCK %s BEHIND the server's time; decisions use trusted time — set the device clock", gate.Ago(clock.Behind))
 	}
-	rows = append(rows, []string{"clock", fmt.Sprintf("device %s, trusted %s: %s", clock.Device.Local().Format("2006-01-02 15:04:05"), clock.Trusted.Local().Format("2006-01-02 15:04:05"), state)})
+	rows = append(rows, []string{"clock", fmt.Sprintf("device %s, trusted %s: %s", zone.Stamp(clock.Device), zone.Stamp(clock.Trusted), state)})
 	if s.Integrity != "" {
 		rows = append(rows, []string{"replica", "integrity " + s.Integrity})
 	}
@@ -198,12 +200,8 @@ func printStatus(w io.Writer, s statusOut, clock kido.Reading) error {
 // when the event names one, else the device's. The replica keeps instants,
 // not the offset they were given with, so the zone name is all there is.
 func eventZone(name string, device *time.Location) (loc *time.Location, venue bool) {
-	if name != "" {
-		if loc, err := time.LoadLocation(name); err == nil {
-			return loc, true
-		}
-	}
-	return device, false
+	z := evtime.Of(kido.Event{TimeZone: name}, device)
+	return z.Loc, name != "" && z.Label == name
 }
 
 // eventWindow shows when the event runs, in the venue's time zone when the
@@ -217,13 +215,5 @@ func eventWindow(start, end time.Time, zone string, device *time.Location) strin
 	if venue {
 		label = loc.String() + " time"
 	}
-	return fmt.Sprintf("%s – %s %s (%s)", start.Format(layout), end.Format(layout), label, utcOffset(start))
-}
-
-// utcOffset writes t's offset as UTC, UTC+09:00 or UTC-05:00.
-func utcOffset(t time.Time) string {
-	if _, off := t.Zone(); off == 0 {
-		return "UTC"
-	}
-	return "UTC" + t.Format("-07:00")
+	return fmt.Sprintf("%s – %s %s (%s)", start.Format(layout), end.Format(layout), label, evtime.Offset(start))
 }

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -231,7 +230,7 @@ func syncerAt(dir string, r *replica.Replica, url string, sec client.Security, o
 	return syncer.New(syncer.Config{
 		Replica:  r,
 		Server:   c.WithUnreachableHint("check that kido-server is running and that this device reaches it; if the server moved to a new URL, point the gate at it: kido-gate sync -server URL"),
-		Forget:   func() error { return os.Remove(gatedir.Credential(dir)) },
+		Forget:   func() error { return gatedir.Forget(dir) },
 		OnChange: onChange,
 	}), nil
 }

@@ -16,6 +16,7 @@ import (
 
 	"kido.dev/kido"
 	"kido.dev/kido/gate"
+	"kido.dev/kido/gate/gatedir"
 	"kido.dev/kido/gate/replica"
 	"kido.dev/kido/gate/syncer"
 	"kido.dev/kido/sync/client"
@@ -39,7 +40,11 @@ func enrollGate(t *testing.T, ls *liveServer, serverURL, name string, now func()
 	if out, err := gateCmd(t, "enroll", "-server", serverURL, "-code", ls.gateCode(t, name), "-data", dir); err != nil {
 		t.Fatalf("enroll %s: %v\n%s", name, err, out)
 	}
-	r, err := replica.Open(filepath.Join(dir, replicaFile), replica.Options{Leeway: kido.DefaultLeeway, Now: now})
+	key, err := gatedir.ReadKey(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := replica.Open(filepath.Join(dir, replicaFile), replica.Options{Leeway: kido.DefaultLeeway, Now: now, Key: key})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -60,7 +60,7 @@ func TestDemo(t *testing.T) {
 		{"kido-gate scan -data kido-demo/gate2 -image kido-demo/tickets/e1-00000001.png", 0, `^ADMIT +valid ticket +serial 1 VIP`},
 		{"kido-gate sync -data kido-demo/gate2", 0, `1 stored`},
 		{"kidoctl report -event 1", 0, `(?m)^admitted +2\n(?s:.*)^double entries +1$`},
-		{"kidoctl conflicts -event 1", 0, `(?m)^1 double entries$`},
+		{"kidoctl conflicts -event 1", 0, `(?m)^1 double entry: 0 reviewed, 1 open$`},
 		{"kido-gate scan -data kido-demo/gate1 -image kido-demo/tickets/e1-00000002.png", 0, `^ADMIT .*serial 2`},
 		{"kido-gate sync -data kido-demo/gate1", 0, `1 stored`},
 		{"kido-gate sync -data kido-demo/gate2", 0, `pulled 1 change in 2 answers: 1 admission \(1 new\)`},
@@ -167,10 +167,10 @@ func TestDemo(t *testing.T) {
 func checkGateDir(t *testing.T, dir string) {
 	t.Helper()
 	names := dirNames(t, dir)
-	if want := []string{gatedir.CredentialFile, gatedir.ReplicaFile}; !slices.Equal(names, want) {
+	if want := []string{gatedir.CredentialFile, gatedir.KeyFile, gatedir.ReplicaFile}; !slices.Equal(names, want) {
 		t.Errorf("%s holds %q, want %q", dir, names, want)
 	}
-	for _, p := range []string{gatedir.Credential(dir), gatedir.Replica(dir)} {
+	for _, p := range []string{gatedir.Credential(dir), gatedir.Key(dir), gatedir.Replica(dir)} {
 		if fi, err := os.Stat(p); err != nil || fi.Mode().Perm() != 0o600 {
 			t.Errorf("%s: %v, mode %v; want 0600", p, err, fi.Mode().Perm())
 		}

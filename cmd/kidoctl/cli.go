@@ -52,19 +52,20 @@ type command struct {
 
 func commands() []command {
 	return []command{
-		{"event", "create, list and show events", runEvent},
-		{"tier", "add a ticket tier to an event", runTier},
+		{"event", "create, list, show and correct events; the history of corrections", runEvent},
+		{"tier", "add, correct and retire an event's ticket tiers", runTier},
 		{"issue", "issue tickets with QR images, printable PDFs and a manifest", runIssue},
 		{"render", "write a manifest's images and PDFs again", runRender},
 		{"send", "mail each holder their printable ticket, once", runSend},
 		{"revoke", "revoke tickets by serial or order", runRevoke},
 		{"reissue", "revoke tickets and issue replacements", runReissue},
 		{"keys", "list, rotate and revoke signing keys", runKeys},
-		{"gate", "add, list and revoke gates (enrolment codes)", runGate},
+		{"gate", "add, list, correct and revoke gates (enrolment codes)", runGate},
 		{"gates", "gates' last contact, pending records, clock skew; flags silent gates", runGates},
 		{"report", "attendance: admitted, unique holders, per gate and tier, double entries", runReport},
 		{"conflicts", "double entries with both gates and times", runConflicts},
 		{"export", "admissions, double entries or tickets as CSV or JSON for a spreadsheet", runExport},
+		{"find", "an event's tickets by their holder's e-mail address", runFind},
 		{"readiness", "before the doors: is every gate ready? one line per gate and a verdict", runReadiness},
 		{"token", "create, list and revoke API tokens", runToken},
 	}
@@ -237,6 +238,13 @@ func askEvent[T any](ctx context.Context, e env, fs *flag.FlagSet, c *common, ev
 	if help || err != nil {
 		return err
 	}
+	return askThen(ctx, e, c, id, ask, func(_ *client.Client, v T) error { return human(e.stdout, id, v) })
+}
+
+// askThen asks the server for one event's v and prints it: as JSON with
+// -json, else by then, which may ask the server more with the client.
+func askThen[T any](ctx context.Context, e env, c *common, id uint32,
+	ask func(*client.Client, context.Context, uint32) (T, error), then func(*client.Client, T) error) error {
 	cl, err := c.client()
 	if err != nil {
 		return err
@@ -248,7 +256,7 @@ func askEvent[T any](ctx context.Context, e env, fs *flag.FlagSet, c *common, ev
 	if c.json {
 		return printJSON(e.stdout, v)
 	}
-	return human(e.stdout, id, v)
+	return then(cl, v)
 }
 
 // client returns an API client, insisting on a server URL and a token.

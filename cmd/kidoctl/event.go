@@ -17,9 +17,11 @@ import (
 
 func runEvent(ctx context.Context, e env, args []string) error {
 	return subcommands(ctx, e, "event", "kidoctl event show 1", args, map[string]func(context.Context, env, []string) error{
-		"create": runEventCreate,
-		"list":   runEventList,
-		"show":   runEventShow,
+		"create":  runEventCreate,
+		"edit":    runEventEdit,
+		"history": runEventHistory,
+		"list":    runEventList,
+		"show":    runEventShow,
 	})
 }
 
@@ -125,7 +127,11 @@ func printEvent(w io.Writer, _ uint32, d wire.EventDetail) error {
 	fmt.Fprintf(w, "tickets: %d issued, %d revoked\n\n", d.Issued, d.Revoked)
 	rows := [][]string{{"TIER", "NAME", "ENTRY RULE"}}
 	for _, t := range d.Tiers {
-		rows = append(rows, []string{strconv.Itoa(int(t.ID)), t.Name, entriesText(t.Entries)})
+		rule := entriesText(t.Entries)
+		if t.Retired {
+			rule += " (retired: refused at the gates)"
+		}
+		rows = append(rows, []string{strconv.Itoa(int(t.ID)), t.Name, rule})
 	}
 	if err := termtable.Write(w, rows); err != nil {
 		return err

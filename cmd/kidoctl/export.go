@@ -9,6 +9,7 @@ import (
 	"time"
 	_ "time/tzdata" // times are shown in the event's zone, also on a laptop without a zone database
 
+	"kido.dev/kido"
 	"kido.dev/kido/cmd/internal/ticketpdf"
 	"kido.dev/kido/internal/atomicfile"
 	"kido.dev/kido/internal/privfile"
@@ -133,7 +134,10 @@ func exportAdmissions(ctx context.Context, cl *client.Client, id uint32, x expor
 		a := &as[i]
 		a.At, a.Corrected = a.At.In(x.loc), a.Corrected.In(x.loc)
 		status := a.Status
-		if status == "" {
+		switch {
+		case status == "" && a.Kind == kido.KindUndo:
+			status, a.Why = "undo", fmt.Sprintf("undoes seq %d", a.Undoes) // the record that annuls, counted nowhere
+		case status == "":
 			status = "counted"
 		}
 		tab.rows = append(tab.rows, []string{num(a.Gate), a.GateName, num(a.Seq), num(a.Serial), num(a.Tier), x.tiers[a.Tier], a.Holder, a.Kind,
@@ -151,8 +155,14 @@ func exportConflicts(ctx context.Context, cl *client.Client, id uint32, x export
 	if err != nil {
 		return table{}, err
 	}
-	tab := table{header: []string{"serial", "tier", "tier_name", "holder", "gate", "gate_name", "seq", "kind", "corrected (" + x.zone + ")", "excess"}}
+	tab := table{header: []string{"serial", "tier", "tier_name", "holder", "gate", "gate_name", "seq", "kind", "corrected (" + x.zone + ")", "excess",
+		"reviewed_by", "reviewed (" + x.zone + ")", "review_note"}}
 	for _, cf := range cs {
+		review := []string{"", "", ""}
+		if rv := cf.Review; rv != nil {
+			rv.At = rv.At.In(x.loc)
+			review = []string{rv.By, x.time(rv.At), rv.Note}
+		}
 		for i := range cf.Admissions {
 			a := &cf.Admissions[i]
 			a.At, a.Corrected = a.At.In(x.loc), a.Corrected.In(x.loc)
@@ -160,8 +170,8 @@ func exportConflicts(ctx context.Context, cl *client.Client, id uint32, x export
 			if a.Excess {
 				excess = "EXCESS"
 			}
-			tab.rows = append(tab.rows, []string{num(cf.Serial), num(cf.Tier), x.tiers[cf.Tier], cf.Holder, num(a.Gate), a.GateName, num(a.Seq), a.Kind,
-				x.time(a.Corrected), excess})
+			tab.rows = append(tab.rows, append([]string{num(cf.Serial), num(cf.Tier), x.tiers[cf.Tier], cf.Holder, num(a.Gate), a.GateName, num(a.Seq), a.Kind,
+				x.time(a.Corrected), excess}, review...))
 		}
 	}
 	if cs == nil {
@@ -176,7 +186,7 @@ func exportTickets(ctx context.Context, cl *client.Client, id uint32, x exportCt
 	if err != nil {
 		return table{}, err
 	}
-	tab := table{header: []string{"serial", "tier", "tier_name", "holder", "email", "order_ref", "batch", "status", "replaces", "replaced_by",
+	tab := table{header: []string{"serial", "tier", "tier_name", "holder", "reading", "email", "order_ref", "batch", "status", "replaces", "replaced_by",
 		"mail", "mailed_to", "mail_answer", "mailed (" + x.zone + ")"}}
 	opt := func(v uint32) string {
 		if v == 0 {
@@ -189,7 +199,7 @@ func exportTickets(ctx context.Context, cl *client.Client, id uint32, x exportCt
 		if t.Revoked {
 			status = "revoked"
 		}
-		row := []string{num(t.Serial), num(t.Tier), x.tiers[t.Tier], t.Holder, t.Email, t.OrderRef, t.Batch, status, opt(t.Replaces), opt(t.ReplacedBy)}
+		row := []string{num(t.Serial), num(t.Tier), x.tiers[t.Tier], t.Holder, t.Reading, t.Email, t.OrderRef, t.Batch, status, opt(t.Replaces), opt(t.ReplacedBy)}
 		if m := t.Mail; m != nil {
 			m.At = m.At.In(x.loc)
 			row = append(row, m.State, m.To, m.Answer, x.time(m.At))

@@ -20,6 +20,7 @@ import (
 func runGate(ctx context.Context, e env, args []string) error {
 	return subcommands(ctx, e, "gate", `kidoctl gate add 1 -name "North 1"`, args, map[string]func(context.Context, env, []string) error{
 		"add":    runGateAdd,
+		"edit":   runGateEdit,
 		"list":   runGateList,
 		"revoke": runGateRevoke,
 		"void":   runGateVoid,

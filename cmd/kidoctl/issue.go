@@ -32,8 +32,9 @@ in the event's zone, holder, tier, order, serial and the QR code. The PDFs need 
 Japanese TrueType font: Debian's fonts-ipaexfont, or -font FILE.ttf. -pdf=false
 writes images and manifest only (kidoctl render writes the PDFs later).
 
-The roster is UTF-8 CSV with the header name,email,tier,order_ref; an empty tier
-cell takes -tier. A bad row aborts the whole batch, naming its line, and nothing
+The roster is UTF-8 CSV with the header name,email,tier,order_ref, in any order,
+and optionally reading: the name's furigana, searched at the gates like the name
+(e-mail addresses never go to gates). An empty tier cell takes -tier. A bad row aborts the whole batch, naming its line, and nothing
 is issued. Re-running with the same -batch ID issues no duplicates: tickets
 already issued in that batch are given back and their images written again.`,
 		`kidoctl issue -event 1 -roster fans.csv -out tickets/ -batch presale-1`)

@@ -235,7 +235,8 @@ func cmdSetenvOut(ts *testscript.TestScript, neg bool, args []string) {
 
 // gateupload CODE MANIFEST KIND SERIAL... enrols a gate with CODE and
 // uploads, as that gate, one admission of KIND (entry, exit, manual) of
-// each ticket named by serial in MANIFEST, a minute apart, with heartbeat
+// each ticket named by serial in MANIFEST, a minute apart (KIND undo: an
+// entry of each, then an undo of the last 30 s after it), with heartbeat
 // headers (version "script/1", 2 pending unless $GATE_PENDING says
 // otherwise, the device clock off by $GATE_CLOCK_OFFSET, 5 GiB free unless
 // $GATE_FREE says otherwise, the replica synced 10 s before): what a
@@ -262,6 +263,10 @@ func cmdGateUpload(ts *testscript.TestScript, neg bool, args []string) {
 	// Ticket tiers in the manifest are names; the ticket itself carries the id.
 	at := time.Date(2027, 8, 1, 10, 0, 0, 0, time.UTC)
 	var req wire.UploadRequest
+	kind := args[2]
+	if kind == kido.KindUndo {
+		kind = kido.KindEntry
+	}
 	for i, serial := range args[3:] {
 		row, ok := texts[serial]
 		if !ok {
@@ -269,13 +274,19 @@ func cmdGateUpload(ts *testscript.TestScript, neg bool, args []string) {
 		}
 		tk, err := ticket.Parse(row[1])
 		ts.Check(err)
-		a := kido.Admission{Gate: enr.Gate.ID, Seq: uint64(i + 1), Serial: tk.Serial, Tier: tk.Tier, Kind: args[2],
+		a := kido.Admission{Gate: enr.Gate.ID, Seq: uint64(i + 1), Serial: tk.Serial, Tier: tk.Tier, Kind: kind,
 			At: at.Add(time.Duration(i) * time.Minute), Corrected: at.Add(time.Duration(i) * time.Minute), Text: row[1]}
 		if a.Kind == kido.KindManual {
 			a.Text, a.Reason = "", "phone battery dead"
 		}
 		a.Hash = wire.AdmissionHash(a)
 		req.Admissions = append(req.Admissions, a)
+	}
+	if args[2] == kido.KindUndo {
+		last := req.Admissions[len(req.Admissions)-1]
+		u := kido.Undo(last, last.Seq+1, last.At.Add(30*time.Second), last.Corrected.Add(30*time.Second))
+		u.Hash = wire.AdmissionHash(u)
+		req.Admissions = append(req.Admissions, u)
 	}
 	body, err := json.Marshal(req)
 	ts.Check(err)

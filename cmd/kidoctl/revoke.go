@@ -59,6 +59,10 @@ func runRevoke(ctx context.Context, e env, args []string) error {
 	if c.json {
 		return printJSON(e.stdout, res.Tickets)
 	}
+	view, err := viewOf(ctx, cl, event)
+	if err != nil {
+		return err
+	}
 	already := map[uint32]bool{}
 	for _, s := range res.AlreadyRevoked {
 		already[s] = true
@@ -69,7 +73,7 @@ func runRevoke(ctx context.Context, e env, args []string) error {
 		if already[t.Serial] {
 			revoked = "already"
 		}
-		rows = append(rows, []string{strconv.FormatUint(uint64(t.Serial), 10), strconv.Itoa(int(t.Tier)), t.Holder, t.OrderRef, revoked})
+		rows = append(rows, []string{strconv.FormatUint(uint64(t.Serial), 10), view.tier(t.Tier), t.Holder, t.OrderRef, revoked})
 	}
 	if err := termtable.Write(e.stdout, rows); err != nil {
 		return err
@@ -88,7 +92,8 @@ func runReissue(ctx context.Context, e env, args []string) error {
 		`Revokes tickets and issues replacements for the same holders, writing their images,
 printable PDFs (one per ticket and DIR/reissue.pdf, as kidoctl issue does) and
 DIR/reissue.csv (the manifest columns plus "replaces"). Reissuing a serial that was already
-reissued gives back its replacement, so a retry issues nothing twice.`,
+reissued gives back its replacement, so a retry issues nothing twice. After their next
+sync the gates refuse an old ticket as "replaced by serial N", naming its replacement.`,
 		"kidoctl reissue -event 1 17 -out reissued/")
 	ev := fs.Uint("event", 0, "event `id`")
 	order := fs.String("order", "", "reissue the valid tickets of this order `reference`")

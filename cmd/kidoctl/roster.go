@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -14,8 +15,15 @@ import (
 	"kido.dev/kido/sync/wire"
 )
 
-// rosterColumns is the roster header, in any order.
-var rosterColumns = []string{"name", "email", "tier", "order_ref"}
+// rosterColumns are the roster header's required columns, in any order;
+// optionalColumns may be there too.
+var (
+	rosterColumns   = []string{"name", "email", "tier", "order_ref"}
+	optionalColumns = []string{"reading"}
+)
+
+// headerHint says what a roster's header holds.
+const headerHint = "the first line must be the header name,email,tier,order_ref (and reading, the furigana, if you have it)"
 
 // maxRosterRows bounds a roster: more is surely a mistake.
 const maxRosterRows = 1_000_000
@@ -73,7 +81,7 @@ func (ti *tierIndex) known() string {
 }
 
 // parseRoster reads a UTF-8 CSV roster with the header name,email,tier,
-// order_ref. An empty tier cell takes defTier (when hasDef). Every row is
+// order_ref and optionally reading. An empty tier cell takes defTier (when hasDef). Every row is
 // checked before anything is returned: the first bad one is reported with
 // its line number and no items.
 func parseRoster(r io.Reader, ti *tierIndex, defTier uint8, hasDef bool) ([]wire.IssueItem, error) {
@@ -90,7 +98,7 @@ func parseRoster(r io.Reader, ti *tierIndex, defTier uint8, hasDef bool) ([]wire
 	cr.ReuseRecord = true
 	header, err := cr.Read()
 	if errors.Is(err, io.EOF) {
-		return nil, &rosterError{1, "the roster is empty", "the first line must be the header name,email,tier,order_ref"}
+		return nil, &rosterError{1, "the roster is empty", headerHint}
 	}
 	if err != nil {
 		return nil, csvError(err)
@@ -140,14 +148,14 @@ func csvError(err error) error {
 	if errors.As(err, &pe) {
 		hint := "fields holding commas or quotes go in double quotes, with inner quotes doubled (\"\")"
 		if errors.Is(pe.Err, csv.ErrFieldCount) {
-			hint = "every row needs exactly the four columns name,email,tier,order_ref"
+			hint = "every row needs exactly the header's columns, empty ones included"
 		}
 		return &rosterError{pe.Line, pe.Err.Error(), hint}
 	}
 	return fmt.Errorf("read roster: %w", err)
 }
 
-// rosterHeader maps each required column to its index.
+// rosterHeader maps each column the header has to its index.
 func rosterHeader(h []string) (map[string]int, error) {
 	col := map[string]int{}
 	for i, name := range h {
@@ -155,15 +163,15 @@ func rosterHeader(h []string) (map[string]int, error) {
 		if _, dup := col[name]; dup {
 			return nil, &rosterError{1, fmt.Sprintf("column %q appears twice", name), ""}
 		}
+		if !slices.Contains(rosterColumns, name) && !slices.Contains(optionalColumns, name) {
+			return nil, &rosterError{1, fmt.Sprintf("unknown column %q", name), headerHint}
+		}
 		col[name] = i
 	}
 	for _, want := range rosterColumns {
 		if _, ok := col[want]; !ok {
-			return nil, &rosterError{1, fmt.Sprintf("the header has no column %q", want), "the first line must be the header name,email,tier,order_ref"}
+			return nil, &rosterError{1, fmt.Sprintf("the header has no column %q", want), headerHint}
 		}
-	}
-	if len(col) != len(rosterColumns) {
-		return nil, &rosterError{1, fmt.Sprintf("the header has %d columns, want exactly name,email,tier,order_ref", len(h)), ""}
 	}
 	return col, nil
 }
@@ -189,6 +197,11 @@ func rosterRow(rec []string, col map[string]int, ti *tierIndex, defTier uint8, h
 	}
 	if it.Holder == "" {
 		return it, hinted{"name is missing", "every ticket needs its holder's name (for search at the gate)"}
+	}
+	if c, ok := col["reading"]; ok {
+		if it.Reading, err = rosterText("reading", rec[c], 200); err != nil {
+			return it, err
+		}
 	}
 	if it.Email, err = rosterText("email", rec[col["email"]], 254); err != nil {
 		return it, err

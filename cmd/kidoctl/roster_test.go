@@ -35,7 +35,12 @@ func TestParseRoster(t *testing.T) {
 		{"bom inside", "name,email,tier,order_ref\nA\ufeff,,VIP,\n", nil, "roster line 2: name: character 2 is U+FEFF, a byte order mark"},
 		{"line separator", "name,email,tier,order_ref\nA,,VIP,\nB,,VIP,\nC\u2028D,,VIP,\n", nil, "roster line 4: name: character 2 is U+2028, a line or paragraph separator"},
 		{"email", "name,email,tier,order_ref\nA,nope,VIP,\n", nil, "roster line 2: email \"nope\" has no @"},
-		{"extra column", "name,email,tier,order_ref,x\nA,,VIP,,\n", nil, "roster line 1: the header has 5 columns"},
+		{"unknown column", "name,email,tier,order_ref,x\nA,,VIP,,\n", nil, "roster line 1: unknown column \"x\""},
+		{"reading", "reading,name,email,tier,order_ref\nやまだ たろう,山田 太郎,,VIP,\n,B,,GA,\n", []wire.IssueItem{{Tier: 1, Holder: "山田 太郎", Reading: "やまだ たろう"}, {Tier: 2, Holder: "B"}}, ""},
+		{"reading with a control", "name,reading,email,tier,order_ref\nA,\"や\x07\",,VIP,\n", nil, "roster line 2: reading: character 2 is U+0007, a control character"},
+		{"reading too long", "name,reading,email,tier,order_ref\nA," + strings.Repeat("あ", 201) + ",,VIP,\n", nil, "roster line 2: reading is longer than 200 characters"},
+		{"reading twice", "name,reading,email,tier,order_ref,Reading\n", nil, "roster line 1: column \"reading\" appears twice"},
+		{"a row short of the header", "name,reading,email,tier,order_ref\nA,,,VIP\n", nil, "roster line 2: wrong number of fields"},
 		{"duplicate column", "name,name,tier,order_ref\n", nil, "roster line 1: column \"name\" appears twice"},
 		{"header only", "name,email,tier,order_ref\n", nil, "no rows"},
 		{"empty", "", nil, "the roster is empty"},
@@ -74,6 +79,7 @@ func FuzzParseRoster(f *testing.F) {
 	f.Add([]byte("\ufefftier,name,order_ref,email\r\nga,\"Smith, \"\"Jo\"\"\",,\r\n"))
 	f.Add([]byte("name,email,tier,order_ref\n\"A,,VIP,\n"))
 	f.Add([]byte("name,email,tier,order_ref\nJos\xe9,,VIP,\n"))
+	f.Add([]byte("name,reading,email,tier,order_ref\n山田 太郎,ヤマダ タロウ,,GA,\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		items, err := parseRoster(bytes.NewReader(data), testTiers, 1, true)
 		if err != nil {
@@ -85,12 +91,12 @@ func FuzzParseRoster(f *testing.F) {
 		}
 		var buf bytes.Buffer
 		w := csv.NewWriter(&buf)
-		w.Write(rosterColumns)
+		w.Write(append(rosterColumns, optionalColumns...))
 		for _, it := range items {
-			if it.Holder == "" || !utf8.ValidString(it.Holder+it.Email+it.OrderRef) || (it.Tier != 1 && it.Tier != 2) {
+			if it.Holder == "" || !utf8.ValidString(it.Holder+it.Reading+it.Email+it.OrderRef) || (it.Tier != 1 && it.Tier != 2) {
 				t.Fatalf("accepted bad item %+v", it)
 			}
-			w.Write([]string{it.Holder, it.Email, testTiers.byID[it.Tier], it.OrderRef})
+			w.Write([]string{it.Holder, it.Email, testTiers.byID[it.Tier], it.OrderRef, it.Reading})
 		}
 		w.Flush()
 		again, err := parseRoster(&buf, testTiers, 1, true)

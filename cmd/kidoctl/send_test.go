@@ -275,8 +275,8 @@ func TestSend(t *testing.T) {
 
 	// The export shows each ticket's record, its time in the event's zone.
 	csv := must("export", "1", "-what", "tickets")
-	wantLines(csv, "1,1,GA,山田 太郎,taro@example.jp,ORD-1,b1,valid,,,sent,taro@example.jp,250 2.0.0 OK: queued,",
-		"4,1,GA,Revoked,rev@example.jp,ORD-4,b1,revoked,,,,,,", "mailed (Asia/Tokyo)")
+	wantLines(csv, "1,1,GA,山田 太郎,,taro@example.jp,ORD-1,b1,valid,,,sent,taro@example.jp,250 2.0.0 OK: queued,",
+		"4,1,GA,Revoked,,rev@example.jp,ORD-4,b1,revoked,,,,,,", "mailed (Asia/Tokyo)")
 }
 
 // checkMail reads a received message as a mail reader would: one

@@ -11,7 +11,9 @@ import (
 
 func runTier(ctx context.Context, e env, args []string) error {
 	return subcommands(ctx, e, "tier", "kidoctl tier add 1 -name VIP", args, map[string]func(context.Context, env, []string) error{
-		"add": runTierAdd,
+		"add":    runTierAdd,
+		"edit":   runTierEdit,
+		"retire": runTierRetire,
 	})
 }
 

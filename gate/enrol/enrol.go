@@ -10,6 +10,8 @@ package enrol
 
 import (
 	"context"
+	"crypto/ed25519"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -81,15 +83,24 @@ func Gate(ctx context.Context, cfg Config) (Result, error) {
 	case errors.Is(err, fs.ErrNotExist) && cfg.Code == "":
 		return res, ErrNeedCode
 	case errors.Is(err, fs.ErrNotExist):
+		// The key is stored only once the server recorded it, beside the
+		// credential: a refused enrolment leaves nothing behind.
+		_, key, err := ed25519.GenerateKey(rand.Reader)
+		if err != nil {
+			return res, fmt.Errorf("enrol: gate key: %w", err)
+		}
 		anon, err := client.New(cfg.Server, "", hc)
 		if err != nil {
 			return res, err
 		}
-		if res.Enrolled, err = anon.Enroll(ctx, cfg.Code, cfg.Device); err != nil {
+		if res.Enrolled, err = anon.EnrollKey(ctx, cfg.Code, cfg.Device, key.Public().(ed25519.PublicKey)); err != nil {
 			return res, err
 		}
 		cred = res.Enrolled.Credential
 		e := res.Enrolled
+		if err := gatedir.WriteKey(cfg.Dir, key); err != nil {
+			return res, err
+		}
 		if err := gatedir.WritePin(cfg.Dir, gatedir.Pin{Server: e.Server.ID, Event: e.Gate.Event, Gate: e.Gate.ID}); err != nil {
 			return res, err
 		}

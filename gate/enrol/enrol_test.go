@@ -20,6 +20,7 @@ import (
 
 	"kido.dev/kido"
 	"kido.dev/kido/gate/gatedir"
+	"kido.dev/kido/gate/replica"
 	"kido.dev/kido/sync/client"
 	"kido.dev/kido/sync/server/servertest"
 	"kido.dev/kido/sync/wire"
@@ -90,14 +91,31 @@ func TestGate(t *testing.T) {
 	if !credAtRegistration {
 		t.Error("Registered was called before the credential was stored")
 	}
-	for _, p := range []string{gatedir.Credential(dir), gatedir.Replica(dir)} {
+	for _, p := range []string{gatedir.Credential(dir), gatedir.Replica(dir), gatedir.Key(dir)} {
 		fi, err := os.Stat(p)
 		if err != nil || fi.Mode().Perm() != 0o600 {
 			t.Errorf("%s: %v, mode %v; want 0600", p, err, fi.Mode().Perm())
 		}
 	}
-	if got := files(t, dir); len(got) != 2 {
-		t.Errorf("data directory holds %q; want the credential and the replica only", got)
+	if got := files(t, dir); len(got) != 3 {
+		t.Errorf("data directory holds %q; want the credential, the key and the replica only", got)
+	}
+	// The server recorded the key, and the replica's gate list carries it.
+	key, err := gatedir.ReadKey(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !key.Public().(ed25519.PublicKey).Equal(ed25519.PublicKey(res.Snapshot.Gate.Pub)) {
+		t.Errorf("the snapshot names key %x for the gate, the gate holds %x", res.Snapshot.Gate.Pub, key.Public())
+	}
+	r, err := replica.Open(gatedir.Replica(dir), replica.Options{Key: key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, own, err := r.Own(context.Background())
+	r.Close()
+	if err != nil || id != res.Enrolled.Gate.ID || !own.Equal(key) {
+		t.Errorf("replica's own gate %d, key ok %v, %v", id, own.Equal(key), err)
 	}
 	if cred, _ := gatedir.ReadCredential(dir); cred != res.Enrolled.Credential {
 		t.Errorf("stored credential is not the enrolment's")
@@ -184,8 +202,8 @@ func TestGateResume(t *testing.T) {
 	if !errors.Is(err, ErrDownload) || !errors.Is(err, client.ErrUnavailable) || res.Enrolled == nil {
 		t.Fatalf("download failure: got %v (enrolled %v), want ErrDownload wrapping ErrUnavailable", err, res.Enrolled != nil)
 	}
-	if got := files(t, dir); !slices.Equal(got, []string{gatedir.CredentialFile, gatedir.PinFile}) {
-		t.Fatalf("after a failed download the directory holds %q, want the credential and the pin only", got)
+	if got := files(t, dir); !slices.Equal(got, []string{gatedir.CredentialFile, gatedir.KeyFile, gatedir.PinFile}) {
+		t.Fatalf("after a failed download the directory holds %q, want the credential, the key and the pin only", got)
 	}
 	if _, err := Gate(ctx, Config{Dir: dir, Server: flaky.URL, Code: gateCode(t, s, 1)}); !errors.Is(err, ErrCredentialHeld) {
 		t.Errorf("a code for a directory with a credential: got %v, want ErrCredentialHeld", err)

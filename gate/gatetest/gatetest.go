@@ -8,6 +8,7 @@
 package gatetest
 
 import (
+	"crypto/ed25519"
 	"fmt"
 	"time"
 
@@ -147,4 +148,26 @@ func seededKey(b byte) ticket.PrivateKey {
 		panic(err) // a 32-byte seed cannot fail
 	}
 	return k
+}
+
+// GateKey returns the fabricated Ed25519 key of gate id, from a fixed seed.
+func GateKey(id uint32) ed25519.PrivateKey {
+	seed := make([]byte, ed25519.SeedSize)
+	seed[0], seed[1] = 'g', byte(id)
+	return ed25519.NewKeyFromSeed(seed)
+}
+
+// MeshAddr is the fabricated mesh address of gate id.
+func MeshAddr(id uint32) string { return fmt.Sprintf("127.0.0.1:%d", 17400+id) }
+
+// Keyed gives every gate of the snapshot its key (GateKey) and mesh
+// address (MeshAddr), as a server that recorded them at enrolment and
+// heartbeat sends them; it returns f.
+func (f *Fixture) Keyed() *Fixture {
+	for i := range f.Snapshot.Gates {
+		g := &f.Snapshot.Gates[i]
+		g.Pub, g.Mesh = GateKey(g.ID).Public().(ed25519.PublicKey), MeshAddr(g.ID)
+	}
+	f.Snapshot.Gate.Pub, f.Snapshot.Gate.Mesh = GateKey(f.Snapshot.Gate.ID).Public().(ed25519.PublicKey), MeshAddr(f.Snapshot.Gate.ID)
+	return f
 }

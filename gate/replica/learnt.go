@@ -27,8 +27,8 @@ import (
 // from the blobs the first time a decision needs it and extended as pages
 // come. docs/replica.md ("Learnt admissions") binds this.
 
-// tablesV6 are the tables version 6 added.
-const tablesV6 = `
+// tablesV10 are the tables version 10 added.
+const tablesV10 = `
 CREATE TABLE learnt_pages (
 	id   INTEGER PRIMARY KEY,
 	recs BLOB NOT NULL
@@ -40,6 +40,21 @@ CREATE TABLE learnt_runs (
 	page INTEGER NOT NULL,
 	slot INTEGER NOT NULL,
 	PRIMARY KEY (gate, lo)
+) WITHOUT ROWID;
+CREATE TABLE learnt_signed (
+	gate      INTEGER NOT NULL,
+	seq       INTEGER NOT NULL CHECK (seq >= 1),
+	serial    INTEGER NOT NULL,
+	tier      INTEGER NOT NULL,
+	kind      TEXT NOT NULL CHECK (kind IN ('entry', 'exit', 'manual')),
+	at        INTEGER NOT NULL,
+	corrected INTEGER NOT NULL,
+	text      TEXT NOT NULL,
+	hash      TEXT NOT NULL,
+	reason    TEXT NOT NULL DEFAULT '',
+	undoes    INTEGER NOT NULL DEFAULT 0 CHECK (undoes = 0),
+	sig       BLOB NOT NULL CHECK (length(sig) = 64),
+	PRIMARY KEY (gate, seq)
 ) WITHOUT ROWID;
 `
 
@@ -317,6 +332,32 @@ func learntHeld(ctx context.Context, q querier, gate uint32, seq uint64) (page, 
 	return page, slot + int64(seq-lo), true, nil
 }
 
+// learnSigned takes a peer's signed record a (MeshLearn) whose (gate,
+// seq) learnt may hold. With the same check, learnt's record still counts
+// and a is kept in learnt_signed, only to be relayed: the mesh's vector
+// and MeshSince read it beside the signed records of admissions. With
+// another check, a is kept in conflicting_admissions. held is false when
+// learnt does not hold the key: the caller stores a in admissions.
+func learnSigned(ctx context.Context, tx *sql.Tx, a kido.Admission) (held, conflict bool, err error) {
+	page, slot, ok, err := learntHeld(ctx, tx, a.Gate, a.Seq)
+	if err != nil || !ok {
+		return false, false, err
+	}
+	x, err := learntAt(ctx, tx, page, slot)
+	if err != nil {
+		return false, false, err
+	}
+	if c, err := checkOf(a.Hash); err == nil && c == x.check {
+		_, err := tx.ExecContext(ctx, `INSERT INTO learnt_signed (gate, seq, serial, tier, kind, at, corrected, text, hash, reason, undoes, sig)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (gate, seq) DO NOTHING`,
+			a.Gate, a.Seq, a.Serial, a.Tier, a.Kind, toNanos(a.At), toNanos(a.Corrected), a.Text, a.Hash, a.Reason, a.Undoes, a.Sig)
+		return true, false, err
+	}
+	_, err = tx.ExecContext(ctx, insertConflicting,
+		a.Gate, a.Seq, a.Serial, a.Tier, a.Kind, toNanos(a.At), toNanos(a.Corrected), a.Text, a.Hash, a.Reason, a.Undoes)
+	return true, true, err
+}
+
 // run is a stretch of records of one gate with consecutive seqs.
 type run struct {
 	gate   uint32
@@ -568,19 +609,53 @@ func notLearnt(ctx context.Context, tx *sql.Tx, as []kido.Admission, alt **sql.S
 func keepConflicting(ctx context.Context, tx *sql.Tx, alt **sql.Stmt, a kido.Admission) error {
 	if *alt == nil {
 		var err error
-		if *alt, err = tx.PrepareContext(ctx, `INSERT INTO conflicting_admissions (gate, seq, serial, tier, kind, at, corrected, text, hash, reason)
-			SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10 WHERE NOT EXISTS (SELECT 1 FROM conflicting_admissions
-			WHERE gate = ?1 AND seq = ?2 AND substr(hash, 1, 16) = substr(?9, 1, 16))`); err != nil {
+		if *alt, err = tx.PrepareContext(ctx, insertConflicting); err != nil {
 			return err
 		}
 	}
-	_, err := (*alt).ExecContext(ctx, a.Gate, a.Seq, a.Serial, a.Tier, a.Kind, toNanos(a.At), toNanos(a.Corrected), a.Text, a.Hash, a.Reason)
+	_, err := (*alt).ExecContext(ctx, a.Gate, a.Seq, a.Serial, a.Tier, a.Kind, toNanos(a.At), toNanos(a.Corrected), a.Text, a.Hash, a.Reason, a.Undoes)
 	return err
 }
 
-// passageTally counts, over every passage the replica holds (admissions
-// and learnt records), the passages, the tickets with an entry or manual
-// admission, and those whose latest passage (by trusted time) is one.
+// Undos are never learnt: ApplyChanges puts them in admissions, where
+// notUndone finds them, even from a compact page. The admission an undo
+// annuls may be in either table; a learnt one is taken out of the counts
+// here, in Go, by the rule notUndone says in SQL.
+
+// undoneKeys returns the (gate, seq) of every admission an undo annuls.
+// Undos are few: a read of the partial index admissions_undoes.
+func undoneKeys(ctx context.Context, q querier) (map[[2]uint64]bool, error) {
+	rows, err := q.QueryContext(ctx, "SELECT gate, undoes FROM admissions WHERE kind = 'undo'")
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var undone map[[2]uint64]bool
+	for rows.Next() {
+		var g, seq uint64
+		if err := rows.Scan(&g, &seq); err != nil {
+			return nil, err
+		}
+		if undone == nil {
+			undone = map[[2]uint64]bool{}
+		}
+		undone[[2]uint64{g, seq}] = true
+	}
+	return undone, rows.Err()
+}
+
+// isUndone reports whether an undo annuls the admission (gate, seq).
+func isUndone(ctx context.Context, q querier, gate uint32, seq uint64) (bool, error) {
+	var undone bool
+	err := q.QueryRowContext(ctx, "SELECT EXISTS (SELECT 1 FROM admissions WHERE kind = 'undo' AND gate = ? AND undoes = ?)", gate, seq).Scan(&undone)
+	return undone, err
+}
+
+// passageTally counts, over every record the replica holds (admissions,
+// undos included, and learnt records), the records; and over the passages
+// that count (no undo, none an undo annuls), the tickets with an entry or
+// manual admission and those whose latest passage (by trusted time) is
+// one.
 func passageTally(ctx context.Context, q querier) (passages, admitted, inside int, err error) {
 	type last struct {
 		at      int64
@@ -596,29 +671,40 @@ func passageTally(ctx context.Context, q querier) (passages, admitted, inside in
 		l.ent = l.ent || in
 		per[serial] = l
 	}
-	var learnt int
-	if err := eachLearnt(ctx, q, 0, func(_ int64, _ int, x learntRec) { learnt++; note(x.serial, x.kind, x.corrected) }); err != nil {
+	undone, err := undoneKeys(ctx, q)
+	if err != nil {
 		return 0, 0, 0, err
 	}
+	var learnt int
+	if err := eachLearnt(ctx, q, 0, func(_ int64, _ int, x learntRec) {
+		learnt++
+		if !undone[[2]uint64{uint64(x.gate), x.seq}] {
+			note(x.serial, x.kind, x.corrected)
+		}
+	}); err != nil {
+		return 0, 0, 0, err
+	}
+	if err := q.QueryRowContext(ctx, "SELECT count(*) FROM admissions").Scan(&passages); err != nil {
+		return 0, 0, 0, err
+	}
+	passages += learnt
 	// SQLite takes the bare column kind from the row holding max(corrected)
 	// only when that is the query's one min() or max(): entries are
 	// counted with sum().
-	rows, err := q.QueryContext(ctx, `SELECT serial, kind, max(corrected), sum(kind != 'exit') > 0, count(*) FROM admissions GROUP BY serial`)
+	rows, err := q.QueryContext(ctx, `SELECT serial, kind, max(corrected), sum(kind != 'exit') > 0 FROM admissions a
+		WHERE kind != 'undo' AND `+notUndone+` GROUP BY serial`)
 	if err != nil {
 		return 0, 0, 0, err
 	}
 	defer rows.Close()
-	passages = learnt
 	for rows.Next() {
 		var serial uint32
 		var kind string
 		var at int64
 		var ent bool
-		var n int
-		if err := rows.Scan(&serial, &kind, &at, &ent, &n); err != nil {
+		if err := rows.Scan(&serial, &kind, &at, &ent); err != nil {
 			return 0, 0, 0, err
 		}
-		passages += n
 		note(serial, kind, at)
 		if ent {
 			l := per[serial]

@@ -1,6 +1,7 @@
 package replica
 
 import (
+	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"maps"
@@ -193,19 +194,15 @@ func TestBadCheckRefused(t *testing.T) {
 	}
 }
 
-// TestMigrateV5 opens a replica of schema 5, whose records from compact
+// TestMigrateV9 opens a replica of schema 9, whose records from compact
 // pages are in admissions: it gets learnt, decides with both tables, and
 // puts later ones in learnt.
-func TestMigrateV5(t *testing.T) {
+func TestMigrateV9(t *testing.T) {
 	r, f := newReplica(t, 50, gatetest.GateBoth)
 	a := admission(gatetest.GateEntry, 1, 3, time.Now().Add(-time.Hour))
 	old := a
 	old.Hash = a.Hash[:2*wire.CheckLen]
-	for _, q := range []string{"DROP TABLE learnt_pages", "DROP TABLE learnt_runs", "UPDATE state SET schema = 5"} {
-		if _, err := r.conn.ExecContext(ctx, q); err != nil {
-			t.Fatal(err)
-		}
-	}
+	toV9(t, r)
 	if _, err := r.conn.ExecContext(ctx, "INSERT INTO admissions (gate, seq, serial, tier, kind, at, corrected, text, hash) VALUES (?, 1, 3, ?, 'entry', 0, ?, '', ?)",
 		a.Gate, a.Tier, toNanos(a.Corrected), old.Hash); err != nil {
 		t.Fatal(err)
@@ -381,5 +378,132 @@ func TestTallyLatestPassage(t *testing.T) {
 	st, err := r.Status(ctx)
 	if err != nil || st.Admitted != 4 || st.Passages != 7 {
 		t.Errorf("status admitted %d, passages %d (%v); want 4 and 7", st.Admitted, st.Passages, err)
+	}
+}
+
+// TestLearntUndone: an undo annuls another gate's entry wherever each of
+// the two is kept, learnt (from a compact page) or in admissions (from a
+// JSON page; undos always are): the holder is admitted again here, and
+// Tally, Status and Find no longer count the entry.
+func TestLearntUndone(t *testing.T) {
+	now := time.Now()
+	entry := admission(7, 42, 5, now.Add(-time.Minute))
+	undo := kido.Undo(entry, 43, now, now)
+	undo.Hash = wire.AdmissionHash(undo)
+	page := func(t *testing.T, compacted bool, cursor string, a kido.Admission) *wire.Changes {
+		if compacted {
+			return compact(t, cursor, wire.Change{Kind: wire.ChangeAdmission, Admission: &a})
+		}
+		return changesOf(cursor, wire.Change{Kind: wire.ChangeAdmission, Admission: &a})
+	}
+	for _, c := range []struct {
+		name                  string
+		entryCompact, undoCmp bool
+		learntEntry           int // the entry learnt (1) or in admissions (0)
+	}{
+		{"both compact", true, true, 1},
+		{"entry json, undo compact", false, true, 0},
+		{"entry compact, undo json", true, false, 1},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			r, f := newReplica(t, 50, gatetest.GateBoth)
+			counts := func(when string, admitted, passages int) {
+				t.Helper()
+				if tally, err := r.Tally(ctx); err != nil || tally.Admitted != admitted || tally.Inside != admitted {
+					t.Errorf("%s: tally %+v, %v; want %d admitted and inside", when, tally, err, admitted)
+				}
+				if st, err := r.Status(ctx); err != nil || st.Admitted != admitted || st.Passages != passages {
+					t.Errorf("%s: status admitted %d, passages %d (%v); want %d, %d", when, st.Admitted, st.Passages, err, admitted, passages)
+				}
+				if ms, err := r.Find(ctx, "5", 1); err != nil || len(ms) != 1 || ms[0].Entries != admitted {
+					t.Errorf("%s: find %+v, %v; want %d entries", when, ms, err, admitted)
+				}
+			}
+			if _, err := r.ApplyChanges(ctx, page(t, c.entryCompact, "c1", entry)); err != nil {
+				t.Fatal(err)
+			}
+			counts("before the undo", 1, 1)
+			if _, err := r.ApplyChanges(ctx, page(t, c.undoCmp, "c2", undo)); err != nil {
+				t.Fatal(err)
+			}
+			if n, m := len(learnt(t, r)), count(t, r, "SELECT count(*) FROM admissions"); n != c.learntEntry || m != 2-c.learntEntry {
+				t.Errorf("learnt %d, admissions %d; want %d and %d (the undo in admissions)", n, m, c.learntEntry, 2-c.learntEntry)
+			}
+			counts("after the undo", 0, 2)
+			if d := scan(t, r, f.Ticket(5), false); d.Reason != gate.OK {
+				t.Errorf("after the undo: %s, want admitted", d.Reason)
+			}
+			counts("admitted here", 1, 3)
+		})
+	}
+}
+
+// TestMeshLearnLearnt: a peer's signed copy of a record learnt from a
+// compact page becomes relayable (the vector and MeshSince count it) and
+// counts once; a peer's other record under a learnt key is kept beside
+// it.
+func TestMeshLearnLearnt(t *testing.T) {
+	r, f := newKeyedReplica(t, gatetest.GateBoth)
+	at := time.Now().Add(-time.Minute)
+	signed := []kido.Admission{peerRecord(f, gatetest.GateEntry, 1, 5, at), peerRecord(f, gatetest.GateEntry, 2, 6, at), peerRecord(f, gatetest.GateEntry, 3, 7, at)}
+	var cs []wire.Change
+	for _, a := range signed[:2] {
+		a.Sig = nil
+		cs = append(cs, wire.Change{Kind: wire.ChangeAdmission, Admission: &a})
+	}
+	if _, err := r.ApplyChanges(ctx, compact(t, "c1", cs...)); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(learnt(t, r)); n != 2 {
+		t.Fatalf("learnt %d, want 2", n)
+	}
+	if v, err := r.MeshVector(ctx); err != nil || len(v) != 0 {
+		t.Errorf("vector %v, %v; want none (learnt records carry no signature)", v, err)
+	}
+	if n, refused, err := r.MeshLearn(ctx, gatetest.GateEntry, signed); err != nil || n != 1 || refused != nil {
+		t.Fatalf("MeshLearn = %d, %v, %v; want 1 new (seq 3)", n, refused, err)
+	}
+	want := map[uint32]uint64{gatetest.GateEntry: 3}
+	if v, err := r.MeshVector(ctx); err != nil || fmtVector(v) != fmtVector(want) {
+		t.Errorf("vector %v, %v; want %v", v, err, want)
+	}
+	got, err := r.MeshSince(ctx, gatetest.GateEntry, 0, 10)
+	if err != nil || len(got) != 3 {
+		t.Fatalf("MeshSince = %+v, %v; want seqs 1 to 3", got, err)
+	}
+	pub := gatetest.GateKey(gatetest.GateEntry).Public().(ed25519.PublicKey)
+	for i, a := range got {
+		if err := wire.VerifyAdmission(pub, a); err != nil || a.Seq != uint64(i+1) {
+			t.Errorf("MeshSince gave seq %d (want %d): %v", a.Seq, i+1, err)
+		}
+	}
+	if n, refused, err := r.MeshLearn(ctx, gatetest.GateEntry, signed); err != nil || n != 0 || refused != nil {
+		t.Errorf("MeshLearn again = %d, %v, %v; want nothing new", n, refused, err)
+	}
+	// Each passage counts once.
+	if st, err := r.Status(ctx); err != nil || st.Passages != 3 || st.Admitted != 3 {
+		t.Errorf("status passages %d, admitted %d (%v); want 3 and 3", st.Passages, st.Admitted, err)
+	}
+	if h, err := r.History(ctx, 5); err != nil || len(h) != 1 {
+		t.Errorf("history of 5: %+v, %v; want one passage", h, err)
+	}
+	if ms, err := r.Find(ctx, "6", 1); err != nil || len(ms) != 1 || ms[0].Entries != 1 {
+		t.Errorf("find 6: %+v, %v; want one entry", ms, err)
+	}
+
+	// Another signed record under a learnt key: kept beside it, refused
+	// as such, and both count.
+	other := peerRecord(f, gatetest.GateEntry, 2, 8, at)
+	if n, refused, err := r.MeshLearn(ctx, gatetest.GateEntry, []kido.Admission{other}); err != nil || n != 0 || len(refused) != 1 || !errors.Is(refused[0], ErrRecordKeptBy) {
+		t.Errorf("MeshLearn of another record = %d, %v, %v; want it kept beside", n, refused, err)
+	}
+	if st, err := r.Status(ctx); err != nil || st.Conflicting != 1 {
+		t.Errorf("conflicting %d (%v), want 1", st.Conflicting, err)
+	}
+	if d := scan(t, r, f.Ticket(8), false); d.Reason != gate.AlreadyUsed {
+		t.Errorf("the other record's ticket: %s, want already used", d.Reason)
+	}
+	if v, err := r.MeshVector(ctx); err != nil || fmtVector(v) != fmtVector(map[uint32]uint64{gatetest.GateEntry: 3}) {
+		t.Errorf("vector after the conflict %v, %v; want gate %d at 3", v, err, gatetest.GateEntry)
 	}
 }

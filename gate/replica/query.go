@@ -19,19 +19,23 @@ type Match struct {
 	Last     time.Time // trusted time of the latest passage; zero if none
 }
 
-// Find searches the roster by holder name, order reference or serial. The
-// query and every entry are folded by gate.NormalizeSearch (case, width,
-// kana, variant kanji, spaces and punctuation), and at most limit matches
-// are returned:
+// Find searches the roster by holder name, reading, order reference or
+// serial. The query and every entry are folded by gate.NormalizeSearch
+// (case, width, kana, variant kanji, spaces and punctuation), and at most
+// limit matches are returned, each once, in this order:
 //
-//   - first the ticket whose serial the query is, then entries whose name
-//     begins with the query, in name order, then those whose order
-//     reference does; each through an index that stops at limit, so a few
-//     milliseconds whatever the roster's size (山田 finds 山田 太郎);
-//   - only when there are none, entries that hold the query anywhere in
-//     name or order reference (花子 finds 佐藤 花子), in serial order. That
-//     reads rows until limit are found, every row when few match: about
-//     0.2 to 0.5 s for a million tickets on the reference machine.
+//   - the ticket whose serial the query is;
+//   - entries whose name begins with the query, in name order, then those
+//     whose reading does, then those whose order reference does (山田
+//     finds 山田 太郎, やまだ finds the reading ヤマダ タロウ, ORD-12 finds
+//     ORD-123);
+//   - entries that hold the query anywhere in name or reading (花子 finds
+//     佐藤 花子, たろう finds the reading やまだ たろう), in serial order,
+//     through the word index (search.go).
+//
+// Every step reads an index that stops at limit: milliseconds whatever the
+// roster's size (BenchmarkFind). Order references are found from their
+// beginning only.
 func (r *Replica) Find(ctx context.Context, query string, limit int) ([]Match, error) {
 	q := gate.NormalizeSearch(query)
 	if q == "" || limit < 1 {
@@ -48,7 +52,9 @@ func (r *Replica) Find(ctx context.Context, query string, limit int) ([]Match, e
 		if len(serials) >= limit {
 			return nil
 		}
-		rows, err := r.conn.QueryContext(ctx, query, append(args, limit)...)
+		// Entries found already may come again: asking for as many more
+		// as were found leaves room for them.
+		rows, err := r.conn.QueryContext(ctx, query, append(args, limit+len(serials))...)
 		if err != nil {
 			return err
 		}
@@ -74,13 +80,17 @@ func (r *Replica) Find(ctx context.Context, query string, limit int) ([]Match, e
 		if err := add("SELECT serial FROM roster WHERE name_key >= ? AND name_key < ? ORDER BY name_key, serial LIMIT ?", q, end); err != nil {
 			return err
 		}
+		if err := add("SELECT serial FROM roster WHERE reading_key >= ? AND reading_key < ? ORDER BY reading_key, serial LIMIT ?", q, end); err != nil {
+			return err
+		}
 		if err := add("SELECT serial FROM roster WHERE order_key >= ? AND order_key < ? ORDER BY order_key, serial LIMIT ?", q, end); err != nil {
 			return err
 		}
-		if len(serials) == 0 {
-			return add("SELECT serial FROM roster WHERE instr(search, ?) > 0 ORDER BY serial LIMIT ?", q)
+		expr, ok, err := wordQuery(ctx, r.conn, q)
+		if err != nil || !ok {
+			return err
 		}
-		return nil
+		return add(findInside, expr, q, q)
 	}()
 	if err != nil {
 		return nil, r.fault("find", err)
@@ -96,29 +106,46 @@ func (r *Replica) Find(ctx context.Context, query string, limit int) ([]Match, e
 	return ms, nil
 }
 
+// Event returns the event the replica holds: what its times are shown in.
+func (r *Replica) Event(ctx context.Context) (kido.Event, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	cfg, err := r.config(ctx, r.conn)
+	if err != nil {
+		return kido.Event{}, r.fault("event", err)
+	}
+	return cfg.Event, nil
+}
+
 // match reads a found ticket's roster entry, tier name and passages.
 func (r *Replica) match(ctx context.Context, serial uint32) (Match, error) {
 	var m Match
 	var last int64
 	err := r.conn.QueryRowContext(ctx, `
-		SELECT r.serial, r.tier, r.holder, r.order_ref, r.revoked, COALESCE(t.name, ''),
-			(SELECT count(*) FROM admissions a WHERE a.serial = r.serial AND a.kind != 'exit'),
+		SELECT r.serial, r.tier, r.holder, r.reading, r.order_ref, r.revoked, COALESCE(t.name, ''),
+			(SELECT count(*) FROM admissions a WHERE a.serial = r.serial AND a.kind IN ('entry', 'manual') AND `+notUndone+`),
 			(SELECT count(*) FROM admissions a WHERE a.serial = r.serial AND a.kind = 'exit'),
 			(SELECT COALESCE(max(corrected), 0) FROM admissions a WHERE a.serial = r.serial)
 		FROM roster r LEFT JOIN tiers t ON t.id = r.tier WHERE r.serial = ?`, serial).
-		Scan(&m.Serial, &m.Tier, &m.Holder, &m.OrderRef, &m.Revoked, &m.TierName, &m.Entries, &m.Exits, &last)
+		Scan(&m.Serial, &m.Tier, &m.Holder, &m.Reading, &m.OrderRef, &m.Revoked, &m.TierName, &m.Entries, &m.Exits, &last)
 	if err != nil {
 		return m, err
 	}
 	// learnt has no index by serial in SQL; the replica's index finds them.
 	ps, err := r.learntHistory(ctx, r.conn, serial)
 	for _, p := range ps {
+		last = max(last, toNanos(p.At))
 		if p.Kind == kido.KindExit {
 			m.Exits++
-		} else {
+			continue
+		}
+		var undone bool
+		if undone, err = isUndone(ctx, r.conn, p.Gate, p.Seq); err != nil {
+			break
+		}
+		if !undone {
 			m.Entries++
 		}
-		last = max(last, toNanos(p.At))
 	}
 	m.Last = fromNanos(last)
 	return m, err
@@ -218,7 +245,7 @@ func (r *Replica) OwnAdmissions(ctx context.Context, after uint64, limit int) ([
 	if limit <= 0 {
 		limit = -1
 	}
-	rows, err := r.conn.QueryContext(ctx, `SELECT gate, seq, serial, tier, kind, at, corrected, text, hash, reason FROM admissions
+	rows, err := r.conn.QueryContext(ctx, `SELECT gate, seq, serial, tier, kind, at, corrected, text, hash, reason, undoes FROM admissions
 		WHERE gate = (SELECT gate FROM state WHERE id = 1) AND seq > ? AND `+uploadable+` ORDER BY seq LIMIT ?`, after, limit)
 	if err != nil {
 		return nil, r.fault("read admissions", err)
@@ -228,7 +255,7 @@ func (r *Replica) OwnAdmissions(ctx context.Context, after uint64, limit int) ([
 	for rows.Next() {
 		var a kido.Admission
 		var at, corrected int64
-		if err := rows.Scan(&a.Gate, &a.Seq, &a.Serial, &a.Tier, &a.Kind, &at, &corrected, &a.Text, &a.Hash, &a.Reason); err != nil {
+		if err := rows.Scan(&a.Gate, &a.Seq, &a.Serial, &a.Tier, &a.Kind, &at, &corrected, &a.Text, &a.Hash, &a.Reason, &a.Undoes); err != nil {
 			return nil, r.fault("read admissions", err)
 		}
 		a.At, a.Corrected = fromNanos(at), fromNanos(corrected)

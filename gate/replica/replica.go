@@ -2,6 +2,7 @@ package replica
 
 import (
 	"context"
+	"crypto/ed25519"
 	"database/sql"
 	"errors"
 	"fmt"
@@ -25,6 +26,10 @@ type Options struct {
 	Leeway      time.Duration    // around the event window; 0 means kido.DefaultLeeway, negative means none
 	BusyTimeout time.Duration    // how long to wait for another process's write lock; 0 means 5 s
 	Now         func() time.Time // the device clock; nil means time.Now
+	// Key is the gate's private key (gatedir.ReadKey), which signs every
+	// record it makes once the gate list carries its public key; nil for
+	// a gate enrolled before gate keys (docs/mesh.md).
+	Key ed25519.PrivateKey
 }
 
 // A Replica is an open gate replica. It is safe for concurrent use; calls
@@ -336,13 +341,13 @@ func loadConfig(ctx context.Context, q querier, gateID uint32) (*gate.Config, er
 	}
 	cfg.Event.Start, cfg.Event.End = fromNanos(start), fromNanos(end)
 
-	rows, err := q.QueryContext(ctx, "SELECT id, name, entries FROM tiers")
+	rows, err := q.QueryContext(ctx, "SELECT id, name, entries, retired FROM tiers")
 	if err != nil {
 		return nil, err
 	}
 	for rows.Next() {
 		t := kido.Tier{Event: cfg.Event.ID}
-		if err := rows.Scan(&t.ID, &t.Name, &t.Entries); err != nil {
+		if err := rows.Scan(&t.ID, &t.Name, &t.Entries, &t.Retired); err != nil {
 			rows.Close()
 			return nil, err
 		}
@@ -380,17 +385,20 @@ func loadConfig(ctx context.Context, q querier, gateID uint32) (*gate.Config, er
 		return nil, err
 	}
 
-	rows, err = q.QueryContext(ctx, "SELECT id, name, tiers, direction, revoked FROM gates")
+	rows, err = q.QueryContext(ctx, "SELECT id, name, tiers, direction, revoked, pub, mesh, revoked_at FROM gates")
 	if err != nil {
 		return nil, err
 	}
 	for rows.Next() {
 		var g kido.Gate
-		var tiers string
-		if err := rows.Scan(&g.ID, &g.Name, &tiers, &g.Direction, &g.Revoked); err != nil {
+		var tiers, mesh string
+		var pub []byte
+		var revokedAt sql.NullInt64
+		if err := rows.Scan(&g.ID, &g.Name, &tiers, &g.Direction, &g.Revoked, &pub, &mesh, &revokedAt); err != nil {
 			rows.Close()
 			return nil, err
 		}
+		scanGateIdentity(&g, pub, mesh, revokedAt)
 		g.Event = cfg.Event.ID
 		if g.Tiers, err = parseTiers(tiers); err != nil {
 			rows.Close()

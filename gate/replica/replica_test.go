@@ -119,7 +119,7 @@ func dump(t *testing.T, r *Replica) string {
 	for _, q := range []string{
 		"SELECT * FROM state", "SELECT * FROM event", "SELECT * FROM tiers", "SELECT * FROM keys",
 		"SELECT * FROM gates", "SELECT * FROM roster ORDER BY serial", "SELECT * FROM admissions ORDER BY gate, seq",
-		"SELECT * FROM learnt_pages ORDER BY id", "SELECT * FROM learnt_runs ORDER BY gate, lo", "SELECT * FROM conflicting_admissions ORDER BY gate, seq, hash",
+		"SELECT * FROM learnt_pages ORDER BY id", "SELECT * FROM learnt_runs ORDER BY gate, lo", "SELECT * FROM learnt_signed ORDER BY gate, seq", "SELECT * FROM conflicting_admissions ORDER BY gate, seq, hash",
 		"SELECT * FROM voids ORDER BY gate, from_time, created",
 	} {
 		rows, err := r.conn.QueryContext(ctx, q)

@@ -2,6 +2,7 @@ package replica
 
 import (
 	"context"
+	"crypto/ed25519"
 	"database/sql"
 	"errors"
 	"fmt"
@@ -130,7 +131,11 @@ func (r *Replica) record(ctx context.Context, reading kido.Reading, line gate.Li
 		return d, err
 	}
 	if d.Admit {
-		if d.Seq, err = r.insertOwnAdmission(ctx, tx, cfg.Gate.ID, d, reading.Device, text, in.Reason); err != nil {
+		key, err := r.signer(cfg.Gate)
+		if err != nil {
+			return failed(err)
+		}
+		if d.Seq, err = r.insertOwnAdmission(ctx, tx, cfg.Gate.ID, key, d, reading.Device, text, in.Reason); err != nil {
 			return failed(err)
 		}
 	}
@@ -152,8 +157,8 @@ type execQuerier interface {
 
 func rosterEntry(ctx context.Context, tx execQuerier, serial uint32) (*kido.RosterEntry, error) {
 	re := kido.RosterEntry{Serial: serial}
-	err := tx.QueryRowContext(ctx, "SELECT tier, holder, order_ref, revoked FROM roster WHERE serial = ?", serial).
-		Scan(&re.Tier, &re.Holder, &re.OrderRef, &re.Revoked)
+	err := tx.QueryRowContext(ctx, "SELECT tier, holder, order_ref, revoked, replaced_by FROM roster WHERE serial = ?", serial).
+		Scan(&re.Tier, &re.Holder, &re.OrderRef, &re.Revoked, &re.ReplacedBy)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
 	}
@@ -163,7 +168,8 @@ func rosterEntry(ctx context.Context, tx execQuerier, serial uint32) (*kido.Rost
 	return &re, nil
 }
 
-// history returns every passage of serial the replica holds: its own and
+// history returns every passage of serial the replica holds, undos
+// included (kido.Counted takes them out with what they annul): its own and
 // whole records, other gates' from compact pages (learnt), and the
 // server's version of a (gate, seq) this replica holds with other content,
 // which counts too: both passages happened somewhere. Called with r.mu
@@ -173,8 +179,8 @@ func (r *Replica) history(ctx context.Context, tx querier, serial uint32) ([]kid
 	if err != nil {
 		return nil, err
 	}
-	rows, err := tx.QueryContext(ctx, `SELECT gate, seq, kind, corrected FROM admissions WHERE serial = ?
-		UNION ALL SELECT gate, seq, kind, corrected FROM conflicting_admissions WHERE serial = ?`, serial, serial)
+	rows, err := tx.QueryContext(ctx, `SELECT gate, seq, kind, corrected, undoes FROM admissions WHERE serial = ?
+		UNION ALL SELECT gate, seq, kind, corrected, undoes FROM conflicting_admissions WHERE serial = ?`, serial, serial)
 	if err != nil {
 		return nil, err
 	}
@@ -182,7 +188,7 @@ func (r *Replica) history(ctx context.Context, tx querier, serial uint32) ([]kid
 	for rows.Next() {
 		var p kido.Passage
 		var at int64
-		if err := rows.Scan(&p.Gate, &p.Seq, &p.Kind, &at); err != nil {
+		if err := rows.Scan(&p.Gate, &p.Seq, &p.Kind, &at, &p.Undoes); err != nil {
 			return nil, err
 		}
 		p.At = fromNanos(at)
@@ -195,8 +201,10 @@ func (r *Replica) history(ctx context.Context, tx querier, serial uint32) ([]kid
 // is read and used inside the same write transaction, so it is never used
 // twice whatever the number of scanners; it is the highest so far plus one,
 // or state.seq_floor when that is higher (docs/sync-protocol.md §3.5: the
-// server holds records under lower numbers that this replica lacks).
-func (r *Replica) insertOwnAdmission(ctx context.Context, tx execQuerier, gateID uint32, d gate.Decision, device time.Time, text, reason string) (uint64, error) {
+// server holds records under lower numbers that this replica lacks). With
+// key, the record is signed (wire.SignAdmission) in the same transaction:
+// no record of a keyed gate exists unsigned.
+func (r *Replica) insertOwnAdmission(ctx context.Context, tx execQuerier, gateID uint32, key ed25519.PrivateKey, d gate.Decision, device time.Time, text, reason string) (uint64, error) {
 	var next uint64
 	if err := tx.QueryRowContext(ctx, "SELECT max(COALESCE((SELECT MAX(seq) FROM admissions WHERE gate = ?), 0) + 1, seq_floor) FROM state WHERE id = 1", gateID).Scan(&next); err != nil {
 		return 0, err
@@ -204,8 +212,12 @@ func (r *Replica) insertOwnAdmission(ctx context.Context, tx execQuerier, gateID
 	a := kido.Admission{Gate: gateID, Seq: next, Serial: d.Serial, Tier: d.Tier, Kind: d.Kind,
 		At: device.UTC(), Corrected: d.At.UTC(), Text: text, Reason: reason}
 	a.Hash = wire.AdmissionHash(a)
-	_, err := tx.ExecContext(ctx, "INSERT INTO admissions (gate, seq, serial, tier, kind, at, corrected, text, hash, reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-		a.Gate, a.Seq, a.Serial, a.Tier, a.Kind, toNanos(a.At), toNanos(a.Corrected), a.Text, a.Hash, a.Reason)
+	var sig any
+	if key != nil {
+		sig = wire.SignAdmission(key, a).Sig
+	}
+	_, err := tx.ExecContext(ctx, "INSERT INTO admissions (gate, seq, serial, tier, kind, at, corrected, text, hash, reason, sig) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+		a.Gate, a.Seq, a.Serial, a.Tier, a.Kind, toNanos(a.At), toNanos(a.Corrected), a.Text, a.Hash, a.Reason, sig)
 	return a.Seq, err
 }
 

@@ -47,7 +47,7 @@ func (r *Replica) Apply(ctx context.Context, snap *wire.Snapshot, serverURL stri
 	}
 	for i := 0; i < len(snap.Roster); i += applyChunk {
 		chunk := snap.Roster[i:min(i+applyChunk, len(snap.Roster))]
-		if err := r.step(ctx, "apply snapshot", func(tx *sql.Tx) error { return insertRoster(ctx, tx, stage, chunk) }); err != nil {
+		if err := r.step(ctx, "apply snapshot", func(tx *sql.Tx) error { return insertRoster(ctx, tx, stage, chunk, true) }); err != nil {
 			return err
 		}
 	}
@@ -77,7 +77,7 @@ func (r *Replica) Apply(ctx context.Context, snap *wire.Snapshot, serverURL stri
 		if err := replaceConfig(ctx, tx, snap); err != nil {
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, "DROP TABLE roster; ALTER TABLE "+stage+" RENAME TO roster"); err != nil {
+		if _, err := tx.ExecContext(ctx, "DROP TABLE roster; ALTER TABLE "+stage+" RENAME TO roster; DROP TABLE roster_words; ALTER TABLE "+wordsOf(stage)+" RENAME TO roster_words; DROP TABLE "+countsOf("roster_words")+"; ALTER TABLE "+countsOf(wordsOf(stage))+" RENAME TO "+countsOf("roster_words")); err != nil {
 			return err
 		}
 		_, err := tx.ExecContext(ctx, `UPDATE state SET generation = generation + 1, gate = ?, server_id = ?, server_fp = ?,
@@ -126,11 +126,11 @@ func (r *Replica) beginStage(ctx context.Context, gateID uint32, server string) 
 			return nil
 		}
 		if old != "" {
-			if _, err := tx.ExecContext(ctx, "DROP TABLE IF EXISTS "+old); err != nil {
+			if _, err := tx.ExecContext(ctx, "DROP TABLE IF EXISTS "+old+"; DROP TABLE IF EXISTS "+wordsOf(old)+"; DROP TABLE IF EXISTS "+countsOf(wordsOf(old))); err != nil {
 				return err
 			}
 		}
-		if _, err := tx.ExecContext(ctx, "CREATE TABLE "+stage+" "+rosterColumns+";\n"+fmt.Sprintf(rosterIndexes, stage, suffix)); err != nil {
+		if _, err := tx.ExecContext(ctx, "CREATE TABLE "+stage+" "+rosterColumns+";\n"+fmt.Sprintf(rosterIndexes, stage, suffix)+"\n"+wordsTable(wordsOf(stage))); err != nil {
 			return err
 		}
 		_, err := tx.ExecContext(ctx, "UPDATE state SET stage = ? WHERE id = 1", stage)
@@ -183,6 +183,11 @@ func checkSnapshot(s *wire.Snapshot) error {
 			return bad("key %s: %v", k.ID, err)
 		}
 	}
+	for _, g := range append(s.Gates, s.Gate) {
+		if err := checkGateIdentity(g); err != nil {
+			return bad("%v", err)
+		}
+	}
 	for _, t := range s.Tiers {
 		if t.Entries < 0 {
 			return bad("tier %d has %d entries", t.ID, t.Entries)
@@ -205,8 +210,8 @@ func checkSnapshot(s *wire.Snapshot) error {
 		if err := a.CheckTimes(); err != nil {
 			return bad("admission (gate %d, seq %d): %v", a.Gate, a.Seq, err)
 		}
-		if a.Seq == 0 || (a.Kind != kido.KindEntry && a.Kind != kido.KindExit && a.Kind != kido.KindManual) {
-			return bad("admission (gate %d, seq %d) of kind %q", a.Gate, a.Seq, a.Kind)
+		if err := checkAdmission(a); err != nil {
+			return bad("%v", err)
 		}
 	}
 	return nil
@@ -273,7 +278,7 @@ func upsertEvent(ctx context.Context, tx *sql.Tx, e kido.Event) error {
 }
 
 func upsertTier(ctx context.Context, tx *sql.Tx, t kido.Tier) error {
-	_, err := tx.ExecContext(ctx, "INSERT OR REPLACE INTO tiers (id, name, entries) VALUES (?, ?, ?)", t.ID, t.Name, t.Entries)
+	_, err := tx.ExecContext(ctx, "INSERT OR REPLACE INTO tiers (id, name, entries, retired) VALUES (?, ?, ?, ?)", t.ID, t.Name, t.Entries, t.Retired)
 	return err
 }
 
@@ -284,26 +289,43 @@ func upsertKey(ctx context.Context, tx *sql.Tx, k kido.Key) error {
 }
 
 func upsertGate(ctx context.Context, tx *sql.Tx, g kido.Gate) error {
-	_, err := tx.ExecContext(ctx, "INSERT OR REPLACE INTO gates (id, name, tiers, direction, revoked) VALUES (?, ?, ?, ?, ?)",
-		g.ID, g.Name, formatTiers(g.Tiers), g.Direction, g.Revoked)
+	if err := checkGateIdentity(g); err != nil {
+		return err
+	}
+	var pub any
+	if len(g.Pub) > 0 {
+		pub = []byte(g.Pub)
+	}
+	_, err := tx.ExecContext(ctx, "INSERT OR REPLACE INTO gates (id, name, tiers, direction, revoked, pub, mesh, revoked_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+		g.ID, g.Name, formatTiers(g.Tiers), g.Direction, g.Revoked, pub, g.Mesh, optNanos(g.RevokedAt))
 	return err
 }
 
 // insertRoster upserts roster entries into table (the roster or a stage
-// table).
-func insertRoster(ctx context.Context, tx *sql.Tx, table string, rs []kido.RosterEntry) error {
-	ins, err := tx.PrepareContext(ctx, "INSERT OR REPLACE INTO "+table+" (serial, tier, holder, order_ref, revoked, search, name_key, order_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
+// table) and its word index; fresh says table is a stage table being
+// filled, which holds none of them yet.
+func insertRoster(ctx context.Context, tx *sql.Tx, table string, rs []kido.RosterEntry, fresh bool) error {
+	ins, err := tx.PrepareContext(ctx, "INSERT OR REPLACE INTO "+table+" (serial, tier, holder, reading, order_ref, revoked, name_key, reading_key, order_key, doc, replaced_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
 	if err != nil {
 		return err
 	}
 	defer ins.Close()
+	w, err := newWordWriter(ctx, tx, table, fresh)
+	if err != nil {
+		return err
+	}
+	defer w.close()
 	for _, re := range rs {
 		k := keysOf(re)
-		if _, err := ins.ExecContext(ctx, re.Serial, re.Tier, re.Holder, re.OrderRef, re.Revoked, k.search, k.name, k.order); err != nil {
+		doc, err := w.index(ctx, re.Serial, k)
+		if err != nil {
+			return err
+		}
+		if _, err := ins.ExecContext(ctx, re.Serial, re.Tier, re.Holder, re.Reading, re.OrderRef, re.Revoked, k.name, k.reading, k.order, doc, re.ReplacedBy); err != nil {
 			return err
 		}
 	}
-	return nil
+	return w.flush(ctx)
 }
 
 // refoldRoster computes every roster entry's search keys again, when a
@@ -326,14 +348,14 @@ func refoldRoster(tx *sql.Tx) error {
 	if err := rows.Err(); err != nil {
 		return err
 	}
-	up, err := tx.Prepare("UPDATE roster SET search = ?, name_key = ?, order_key = ? WHERE serial = ?")
+	up, err := tx.Prepare("UPDATE roster SET name_key = ?, order_key = ? WHERE serial = ?")
 	if err != nil {
 		return err
 	}
 	defer up.Close()
 	for _, re := range rs {
 		k := keysOf(re)
-		if _, err := up.Exec(k.search, k.name, k.order, re.Serial); err != nil {
+		if _, err := up.Exec(k.name, k.order, re.Serial); err != nil {
 			return err
 		}
 	}
@@ -389,13 +411,13 @@ func mergeAdmissions(ctx context.Context, tx *sql.Tx, as []kido.Admission) (Merg
 	// mergeChunk at a time, one statement each (a statement per admission
 	// cost most of a catching-up gate's CPU in database/sql and cgo); only
 	// a chunk in which some key was held already is looked at row by row.
-	args := make([]any, 0, 10*mergeChunk)
+	args := make([]any, 0, 11*mergeChunk)
 	for len(as) > 0 {
 		chunk := as[:min(mergeChunk, len(as))]
 		as = as[len(chunk):]
 		args = args[:0]
 		for _, a := range chunk {
-			args = append(args, a.Gate, a.Seq, a.Serial, a.Tier, a.Kind, toNanos(a.At), toNanos(a.Corrected), a.Text, a.Hash, a.Reason)
+			args = append(args, a.Gate, a.Seq, a.Serial, a.Tier, a.Kind, toNanos(a.At), toNanos(a.Corrected), a.Text, a.Hash, a.Reason, a.Undoes)
 		}
 		var res sql.Result
 		if len(chunk) == mergeChunk {
@@ -447,20 +469,27 @@ func mergeAdmissions(ctx context.Context, tx *sql.Tx, as []kido.Admission) (Merg
 	return m, nil
 }
 
+// insertConflicting keeps a record beside the one held under its (gate,
+// seq), unless it is held there already (by its check: a compact page's
+// first 16 hex digits of the hash).
+const insertConflicting = `INSERT INTO conflicting_admissions (gate, seq, serial, tier, kind, at, corrected, text, hash, reason, undoes)
+	SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11 WHERE NOT EXISTS (SELECT 1 FROM conflicting_admissions
+	WHERE gate = ?1 AND seq = ?2 AND substr(hash, 1, 16) = substr(?9, 1, 16))`
+
 // mergeChunk is how many admissions one statement of mergeAdmissions
-// inserts: 1,000 parameters, far below SQLite's limit.
+// inserts: 1,100 parameters, far below SQLite's limit.
 const mergeChunk = 100
 
 // insertAdmissions returns the statement that inserts n admissions, each
 // unless its key is held.
 func insertAdmissions(n int) string {
 	var b strings.Builder
-	b.WriteString("INSERT INTO admissions (gate, seq, serial, tier, kind, at, corrected, text, hash, reason) VALUES ")
+	b.WriteString("INSERT INTO admissions (gate, seq, serial, tier, kind, at, corrected, text, hash, reason, undoes) VALUES ")
 	for i := range n {
 		if i > 0 {
 			b.WriteByte(',')
 		}
-		b.WriteString("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+		b.WriteString("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
 	}
 	b.WriteString(" ON CONFLICT (gate, seq) DO NOTHING")
 	return b.String()
@@ -476,15 +505,13 @@ func containsGate(gs []kido.Gate, id uint32) bool {
 }
 
 // searchKeys are a roster entry's search columns, each folded by
-// gate.NormalizeSearch: name (the holder) and order, indexed for Find's
-// prefix search, and search, the holder, order reference and serial one per
-// line, for its substring search.
-type searchKeys struct{ name, order, search string }
+// gate.NormalizeSearch: name (the holder), reading and order, indexed for
+// Find's prefix search; name and reading are in the word index too, for
+// its substring search.
+type searchKeys struct{ name, reading, order string }
 
 func keysOf(re kido.RosterEntry) searchKeys {
-	k := searchKeys{name: gate.NormalizeSearch(re.Holder), order: gate.NormalizeSearch(re.OrderRef)}
-	k.search = k.name + "\n" + k.order + "\n" + strconv.FormatUint(uint64(re.Serial), 10)
-	return k
+	return searchKeys{name: gate.NormalizeSearch(re.Holder), reading: gate.NormalizeSearch(re.Reading), order: gate.NormalizeSearch(re.OrderRef)}
 }
 
 func optNanos(t *time.Time) any {

@@ -93,8 +93,8 @@ func (r *Replica) Glance(ctx context.Context, period time.Duration) (Glance, err
 // A Tally counts the whole replica.
 type Tally struct {
 	Tickets  int // roster entries
-	Admitted int // distinct tickets with an entry or manual admission, at any gate
-	Inside   int // tickets whose latest passage, at any gate, is an entry or manual admission
+	Admitted int // distinct tickets with an entry or manual admission not undone, at any gate
+	Inside   int // tickets whose latest passage not undone, at any gate, is an entry or manual admission
 }
 
 // Tally counts tickets, admitted and inside. It reads on a read-only

@@ -78,7 +78,7 @@ func (r *Replica) NextUpload(ctx context.Context, max int) (*wire.UploadRequest,
 	if err := r.conn.QueryRowContext(ctx, "SELECT gate, acked_seq, audit_acked FROM state WHERE id = 1").Scan(&gateID, &acked, &auditAcked); err != nil {
 		return nil, r.fault("read uploads", err)
 	}
-	rows, err := r.conn.QueryContext(ctx, `SELECT seq, serial, tier, kind, at, corrected, text, hash, reason FROM admissions
+	rows, err := r.conn.QueryContext(ctx, `SELECT seq, serial, tier, kind, at, corrected, text, hash, reason, undoes, sig FROM admissions
 		WHERE gate = ? AND seq > ? AND `+uploadable+` ORDER BY seq LIMIT ?`, gateID, acked, max)
 	if err != nil {
 		return nil, r.fault("read uploads", err)
@@ -86,7 +86,7 @@ func (r *Replica) NextUpload(ctx context.Context, max int) (*wire.UploadRequest,
 	for rows.Next() {
 		a := kido.Admission{Gate: gateID}
 		var at, corrected int64
-		if err := rows.Scan(&a.Seq, &a.Serial, &a.Tier, &a.Kind, &at, &corrected, &a.Text, &a.Hash, &a.Reason); err != nil {
+		if err := rows.Scan(&a.Seq, &a.Serial, &a.Tier, &a.Kind, &at, &corrected, &a.Text, &a.Hash, &a.Reason, &a.Undoes, &a.Sig); err != nil {
 			rows.Close()
 			return nil, r.fault("read uploads", err)
 		}
@@ -290,8 +290,9 @@ func (r *Replica) ApplyChanges(ctx context.Context, ch *wire.Changes) (Applied, 
 		// writes the admission tables, so the order does not change what
 		// is stored.
 		// Other gates' admissions from a compact page go to learnt
-		// (learnt.go); whole records, and own ones (a restored replica
-		// learning back what it lost), to admissions.
+		// (learnt.go); whole records, own ones (a restored replica
+		// learning back what it lost) and undos, rare, whose annulment
+		// SQL reads (notUndone), to admissions.
 		var admissions []kido.Admission
 		checked := make([]kido.Admission, 0, len(ch.Changes))
 		for i, c := range ch.Changes {
@@ -314,10 +315,10 @@ func (r *Replica) ApplyChanges(ctx context.Context, ch *wire.Changes) (Applied, 
 				err = upsertGate(ctx, tx, *c.Gate)
 			case wire.ChangeRoster:
 				ap.Kinds.Roster++
-				err = insertRoster(ctx, tx, "roster", []kido.RosterEntry{*c.Roster})
+				err = insertRoster(ctx, tx, "roster", []kido.RosterEntry{*c.Roster}, false)
 			case wire.ChangeAdmission:
 				ap.Kinds.Admissions++
-				if a := *c.Admission; wire.IsCheckOnly(a) && a.Gate != own {
+				if a := *c.Admission; wire.IsCheckOnly(a) && a.Gate != own && a.Kind != kido.KindUndo {
 					checked = append(checked, a)
 				} else {
 					admissions = append(admissions, a)
@@ -397,8 +398,8 @@ func checkChange(c wire.Change) error {
 	case c.Kind == wire.ChangeRoster && c.Roster != nil:
 	case c.Kind == wire.ChangeAdmission && c.Admission != nil:
 		a := *c.Admission
-		if a.Seq == 0 || a.Seq > wire.MaxSeq || (a.Kind != kido.KindEntry && a.Kind != kido.KindExit && a.Kind != kido.KindManual) {
-			return fmt.Errorf("admission (gate %d, seq %d) of kind %q", a.Gate, a.Seq, a.Kind)
+		if err := checkAdmission(a); err != nil {
+			return err
 		}
 		// An admission from a compact page carries a check, not its text:
 		// the page's signature vouches for it (docs/sync-protocol.md §4.5).

@@ -2,6 +2,7 @@ package replica
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -347,27 +348,101 @@ func TestWipe(t *testing.T) {
 	}
 }
 
-// toV3 turns a replica into what schema version 3 wrote: no name and order
-// keys, search keys folded without kana, variant or punctuation folding,
-// no staff reasons and no voids.
-func toV3(t *testing.T, r *Replica) {
+// rosterIndexNames lists the roster's own indexes whose names are like
+// pattern (each stage's carry a suffix).
+func rosterIndexNames(t *testing.T, r *Replica, pattern string) []string {
 	t.Helper()
-	rows, err := r.conn.QueryContext(ctx, "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'roster' AND sql IS NOT NULL")
+	rows, err := r.conn.QueryContext(ctx, "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'roster' AND sql IS NOT NULL AND name LIKE ?", pattern)
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer rows.Close()
 	var idx []string
 	for rows.Next() {
 		var n string
 		rows.Scan(&n)
 		idx = append(idx, n)
 	}
-	rows.Close()
+	return idx
+}
+
+// toV9 turns a replica into what schema version 9 wrote: no learnt
+// tables.
+func toV9(t *testing.T, r *Replica) {
+	t.Helper()
+	for _, q := range []string{"DROP TABLE learnt_pages", "DROP TABLE learnt_runs", "DROP TABLE learnt_signed", "UPDATE state SET schema = 9"} {
+		if _, err := r.conn.ExecContext(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+}
+
+// toV8 turns a replica into what schema version 8 wrote: no readings, no
+// word index, a search column of name, order and serial (and, first,
+// schema 9's: toV9).
+func toV8(t *testing.T, r *Replica) {
+	t.Helper()
+	toV9(t, r)
+	idx := rosterIndexNames(t, r, "roster_reading%")
+	if len(idx) != 1 {
+		t.Fatalf("roster has reading indexes %v, want one", idx)
+	}
+	for _, q := range []string{"DROP TABLE roster_words", "DROP TABLE roster_words_count", "DROP INDEX " + idx[0],
+		"ALTER TABLE roster DROP COLUMN reading", "ALTER TABLE roster DROP COLUMN reading_key", "ALTER TABLE roster DROP COLUMN doc",
+		"ALTER TABLE roster ADD COLUMN search TEXT NOT NULL DEFAULT ''",
+		"UPDATE roster SET search = name_key || char(10) || order_key || char(10) || serial", "UPDATE state SET schema = 8"} {
+		if _, err := r.conn.ExecContext(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+}
+
+// TestMigrateV8: a replica of schema 8 is upgraded with a word index of
+// every name, so a name is found from its middle, and takes readings from
+// the feed.
+func TestMigrateV8(t *testing.T) {
+	r, _ := newReplica(t, 60, gatetest.GateBoth)
+	path := r.Path()
+	toV8(t, r)
+	r.Close()
+	r, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	ms, err := r.Find(ctx, "じろう 13", 10)
+	if err != nil || len(ms) != 1 || ms[0].Serial != 13 {
+		t.Fatalf("Find inside a name after upgrade: %+v, %v; want serial 13", ms, err)
+	}
+	// A reading comes, then another replaces it: the entry is found by the
+	// reading it has, once, and no longer by the one it had.
+	re := kido.RosterEntry{Serial: 13, Tier: gatetest.TierOf(13), Holder: ms[0].Holder, Reading: "ヤマモト サブロウ", OrderRef: ms[0].OrderRef}
+	for i, reading := range []string{"ヤマモト サブロウ", "ヤマシタ サブロウ"} {
+		re.Reading = reading
+		if _, err := r.ApplyChanges(ctx, changesOf(fmt.Sprintf("c%d", i), wire.Change{Kind: wire.ChangeRoster, Roster: &re})); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if ms, err := r.Find(ctx, "したさぶ", 10); err != nil || len(ms) != 1 || ms[0].Serial != 13 || ms[0].Reading != re.Reading {
+		t.Errorf("Find by the new reading: %+v, %v; want serial 13 with its reading", ms, err)
+	}
+	if ms, err := r.Find(ctx, "もとさぶ", 10); err != nil || len(ms) != 0 {
+		t.Errorf("Find by the replaced reading: %+v, %v; want none", ms, err)
+	}
+}
+
+// toV3 turns a replica into what schema version 3 wrote: no name and order
+// keys, search keys folded without kana, variant or punctuation folding,
+// no staff reasons and no voids.
+func toV3(t *testing.T, r *Replica) {
+	t.Helper()
+	toV5(t, r)
+	idx := rosterIndexNames(t, r, "%")
 	if len(idx) != 2 {
 		t.Fatalf("roster has indexes %v, want the name and order indexes", idx)
 	}
-	// Version 6's learnt and version 5's staff reasons and voids go first.
-	qs := []string{"DROP TABLE learnt_pages", "DROP TABLE learnt_runs", "DROP TABLE voids", "ALTER TABLE admissions DROP COLUMN reason", "ALTER TABLE conflicting_admissions DROP COLUMN reason",
+	// Version 5's staff reasons and voids go first.
+	qs := []string{"DROP TABLE voids", "ALTER TABLE admissions DROP COLUMN reason", "ALTER TABLE conflicting_admissions DROP COLUMN reason",
 		"UPDATE roster SET search = holder || char(10) || lower(order_ref) || char(10) || serial"}
 	for _, n := range idx {
 		qs = append(qs, "DROP INDEX "+n)

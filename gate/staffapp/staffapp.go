@@ -38,6 +38,8 @@ type Replica interface {
 	Tally(ctx context.Context) (replica.Tally, error)
 	Find(ctx context.Context, query string, limit int) ([]replica.Match, error)
 	History(ctx context.Context, serial uint32) ([]replica.Pass, error)
+	LastOwn(ctx context.Context) (replica.Last, error)
+	Undo(ctx context.Context) (replica.Last, kido.Admission, error)
 }
 
 var _ Replica = (*replica.Replica)(nil)
@@ -66,7 +68,8 @@ type Config struct {
 	// Hosts are the Host header values the API accepts: the addresses the
 	// page is opened at (see AllowedHosts).
 	Hosts []string
-	// PIN locks find, manual admission and history; "" leaves them open.
+	// PIN locks find, manual admission, history and undo; "" leaves them
+	// open.
 	PIN string
 	// Now is the device clock for unlock expiry and PIN back-off; nil is
 	// time.Now.
@@ -161,6 +164,8 @@ func New(cfg Config) *Handler {
 	h.mux.HandleFunc("GET /api/find", h.locked(h.find))
 	h.mux.HandleFunc("GET /api/history", h.locked(h.history))
 	h.mux.HandleFunc("POST /api/admit", h.locked(h.admit))
+	h.mux.HandleFunc("GET /api/undo", h.locked(h.lastOwn))
+	h.mux.HandleFunc("POST /api/undo", h.locked(h.undo))
 	return h
 }
 
@@ -346,7 +351,7 @@ func (h *Handler) takeTally(ctx context.Context) (replica.Tally, error) {
 // Verdict is a decision as the page shows it.
 type Verdict struct {
 	ID       uint64    `json:"id"`       // counts verdicts since the gate started
-	Decision string    `json:"decision"` // admit or reject
+	Decision string    `json:"decision"` // admit, reject, or undo (a staff undo: the admission named was annulled)
 	Kind     string    `json:"kind,omitempty"`
 	Reason   string    `json:"reason"` // a gate.Reason
 	Serial   uint32    `json:"serial,omitempty"`
@@ -354,6 +359,8 @@ type Verdict struct {
 	Holder   string    `json:"holder,omitempty"`
 	OrderRef string    `json:"order_ref,omitempty"`
 	At       time.Time `json:"at"`
+	// For replaced: the serial of the ticket that replaced this one.
+	ReplacedBy uint32 `json:"replaced_by,omitempty"`
 	// For already_used: the passage that makes this one too many.
 	First *First `json:"first,omitempty"`
 	// For fault: what is wrong, in English (the replica's words).
@@ -376,7 +383,7 @@ func (h *Handler) verdict(d gate.Decision, err error) Verdict {
 	h.recorded = h.recorded || (d.Admit && err == nil)
 	h.mu.Unlock()
 	v := Verdict{ID: id, Decision: "reject", Kind: d.Kind, Reason: string(d.Reason), Serial: d.Serial,
-		TierName: d.TierName, Holder: d.Holder, OrderRef: d.OrderRef, At: d.At}
+		TierName: d.TierName, Holder: d.Holder, OrderRef: d.OrderRef, At: d.At, ReplacedBy: d.ReplacedBy}
 	if d.Admit {
 		v.Decision = "admit"
 	}
@@ -571,6 +578,7 @@ type Match struct {
 	Serial   uint32     `json:"serial"`
 	TierName string     `json:"tier_name"`
 	Holder   string     `json:"holder"`
+	Reading  string     `json:"reading,omitempty"` // the holder's furigana, when the roster had it
 	OrderRef string     `json:"order_ref"`
 	Revoked  bool       `json:"revoked"`
 	Entries  int        `json:"entries"`
@@ -589,7 +597,7 @@ func (h *Handler) find(w http.ResponseWriter, r *http.Request) {
 	}
 	out := make([]Match, len(ms))
 	for i, m := range ms {
-		out[i] = Match{Serial: m.Serial, TierName: m.TierName, Holder: m.Holder, OrderRef: m.OrderRef, Revoked: m.Revoked, Entries: m.Entries, Exits: m.Exits}
+		out[i] = Match{Serial: m.Serial, TierName: m.TierName, Holder: m.Holder, Reading: m.Reading, OrderRef: m.OrderRef, Revoked: m.Revoked, Entries: m.Entries, Exits: m.Exits}
 		if !m.Last.IsZero() {
 			last := m.Last
 			out[i].Last = &last
@@ -602,8 +610,9 @@ func (h *Handler) find(w http.ResponseWriter, r *http.Request) {
 type Pass struct {
 	GateName string    `json:"gate_name"`
 	Here     bool      `json:"here"`
-	Kind     string    `json:"kind"` // entry, exit or manual
+	Kind     string    `json:"kind"` // entry, exit, manual or undo
 	At       time.Time `json:"at"`
+	Undone   bool      `json:"undone,omitempty"` // annulled by an undo (listed too), counted nowhere
 }
 
 func (h *Handler) history(w http.ResponseWriter, r *http.Request) {
@@ -617,13 +626,26 @@ func (h *Handler) history(w http.ResponseWriter, r *http.Request) {
 		apiError(w, http.StatusServiceUnavailable, "%v", err)
 		return
 	}
+	all := make([]kido.Passage, len(ps))
+	for i, p := range ps {
+		all[i] = p.Passage
+	}
+	type key struct {
+		gate uint32
+		seq  uint64
+	}
+	counted := map[key]bool{}
+	for _, p := range kido.Counted(all, nil) {
+		counted[key{p.Gate, p.Seq}] = true
+	}
 	out := make([]Pass, len(ps))
 	for i, p := range ps {
 		name := p.GateName
 		if name == "" {
 			name = fmt.Sprintf("gate %d", p.Gate)
 		}
-		out[i] = Pass{GateName: name, Here: p.Here, Kind: p.Kind, At: p.At}
+		out[i] = Pass{GateName: name, Here: p.Here, Kind: p.Kind, At: p.At,
+			Undone: p.Kind != kido.KindUndo && !counted[key{p.Gate, p.Seq}]}
 	}
 	writeJSON(w, http.StatusOK, out)
 }

@@ -8,6 +8,8 @@ import (
 	"image/png"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -19,6 +21,7 @@ import (
 	"kido.dev/kido/gate/gatetest"
 	"kido.dev/kido/gate/replica"
 	"kido.dev/kido/gate/staffapp"
+	"kido.dev/kido/sync/wire"
 	"kido.dev/kido/ticket/qr"
 )
 
@@ -39,6 +42,7 @@ type fixture struct {
 func newFixture(t testing.TB, pin string) *fixture {
 	t.Helper()
 	x := &fixture{t: t, f: gatetest.New(20, gatetest.GateBoth, time.Now()), now: time.Now()}
+	x.f.Snapshot.Roster[4].Reading = "ヤマモト サブロウ" // serial 5
 	x.path = filepath.Join(t.TempDir(), "replica.db")
 	r, err := replica.Create(x.path, replica.Options{Leeway: kido.DefaultLeeway})
 	if err != nil {
@@ -221,6 +225,11 @@ func TestPINLock(t *testing.T) {
 	if len(ms) == 0 || ms[0].Serial != 3 || ms[0].Entries != 1 {
 		t.Errorf("find 3: %+v", ms)
 	}
+	// Inside a reading, which the match carries.
+	ms = decode[[]staffapp.Match](t, x.req("GET", "/api/find?q="+url.QueryEscape("さぶろう"), "", withToken))
+	if len(ms) != 1 || ms[0].Serial != 5 || ms[0].Reading != "ヤマモト サブロウ" {
+		t.Errorf("find さぶろう: %+v", ms)
+	}
 	if w := x.req("POST", "/api/admit", `{"serial":2,"reason":"  "}`, withToken); w.Code != http.StatusBadRequest {
 		t.Errorf("admit without a reason: %d %s", w.Code, w.Body)
 	}
@@ -357,4 +366,55 @@ func FuzzFrame(f *testing.F) {
 			t.Errorf("a frame admitted serial %d", a.Verdict.Serial)
 		}
 	})
+}
+
+// TestEveryReasonInBothLanguages: the page has a line and a next step in
+// English and in Japanese for every reason the gate can give.
+func TestEveryReasonInBothLanguages(t *testing.T) {
+	js, err := os.ReadFile("assets/app.js")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range gate.Reasons {
+		for _, key := range []string{"r_" + string(r) + ":", "n_" + string(r) + ":"} {
+			if n := strings.Count(string(js), " "+key); n != 2 {
+				t.Errorf("%s appears %d times in app.js, want 2 (English and Japanese)", key, n)
+			}
+		}
+	}
+}
+
+// TestCorrectionsOnTheScreen: a replaced ticket's verdict names its
+// replacement; a retired tier's has its own reason; a renamed event and
+// gate show in the state at once.
+func TestCorrectionsOnTheScreen(t *testing.T) {
+	x := newFixture(t, "")
+	vip := x.f.Snapshot.Tiers[gatetest.TierVIP-1]
+	vip.Retired = true
+	old := x.f.Snapshot.Roster[2]
+	old.Revoked, old.ReplacedBy = true, 21
+	ev := x.f.Snapshot.Event
+	ev.Name = "Summer Fes 2027"
+	self := x.f.Snapshot.Gate
+	self.Name, self.Direction = "North exit", kido.DirectionExit
+	ch := &wire.Changes{Cursor: "c1", ServerTime: time.Now().UTC(), Changes: []wire.Change{
+		{Kind: wire.ChangeTier, Tier: &vip}, {Kind: wire.ChangeRoster, Roster: &old}, {Kind: wire.ChangeEvent, Event: &ev},
+	}}
+	if _, err := x.r.ApplyChanges(context.Background(), ch); err != nil {
+		t.Fatal(err)
+	}
+	if v := x.scan(x.f.Ticket(3), false); v.Reason != "replaced" || v.ReplacedBy != 21 {
+		t.Errorf("replaced ticket: %+v", v)
+	}
+	if v := x.scan(x.f.Ticket(10), false); v.Reason != "tier_retired" || v.Decision != "reject" {
+		t.Errorf("retired tier: %+v", v)
+	}
+	ch = &wire.Changes{Cursor: "c2", ServerTime: time.Now().UTC(), Changes: []wire.Change{{Kind: wire.ChangeGate, Gate: &self}}}
+	if _, err := x.r.ApplyChanges(context.Background(), ch); err != nil {
+		t.Fatal(err)
+	}
+	st := decode[staffapp.State](t, x.req("GET", "/api/state", "", nil))
+	if st.Event != ev.Name || st.Gate != self.Name || st.Direction != "exit" {
+		t.Errorf("state after corrections: %+v", st)
+	}
 }

@@ -145,6 +145,13 @@ func (c *Client) Conflicts(ctx context.Context, event uint32) ([]wire.Conflict, 
 	return out, c.Do(ctx, http.MethodGet, eventPath(event, "/conflicts"), nil, nil, &out)
 }
 
+// ReviewConflict marks the double entry of ticket serial reviewed with
+// note, and returns it with its review.
+func (c *Client) ReviewConflict(ctx context.Context, event, serial uint32, note string) (wire.Conflict, error) {
+	var out wire.Conflict
+	return out, c.Do(ctx, http.MethodPost, eventPath(event, "/conflicts/"+strconv.FormatUint(uint64(serial), 10)+"/review"), nil, wire.ReviewRequest{Note: note}, &out)
+}
+
 // Admissions returns an event's stored admissions, counted and flagged.
 func (c *Client) Admissions(ctx context.Context, event uint32) ([]wire.AdmissionRecord, error) {
 	var out []wire.AdmissionRecord

@@ -3,6 +3,7 @@ package client
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
@@ -26,6 +27,14 @@ import (
 // gate id and credential. A server that fails either check is refused with
 // ErrForbidden, whatever it answered.
 func (c *Client) Enroll(ctx context.Context, code, device string) (*wire.EnrollResponse, error) {
+	return c.EnrollKey(ctx, code, device, nil)
+}
+
+// EnrollKey is Enroll that also registers the gate's Ed25519 public key
+// pub, which the server records and every replica of the event learns
+// (docs/mesh.md): the key the gate's records are signed with. The answer
+// must name that key for the gate.
+func (c *Client) EnrollKey(ctx context.Context, code, device string, pub ed25519.PublicKey) (*wire.EnrollResponse, error) {
 	ec, err := wire.ParseEnrollCode(code)
 	if err != nil {
 		return nil, &Error{Message: fmt.Sprintf("client: %v", err), Hint: "type the 24 digits exactly as kidoctl gate add printed them", verdict: ErrBadRequest}
@@ -36,7 +45,7 @@ func (c *Client) Enroll(ctx context.Context, code, device string) (*wire.EnrollR
 	}
 	nonce := hex.EncodeToString(nb)
 	var resp wire.EnrollResponse
-	if err := c.Do(ctx, http.MethodPost, "/v1/enroll", nil, wire.EnrollRequest{Code: ec.String(), Device: device, Nonce: nonce}, &resp); err != nil {
+	if err := c.Do(ctx, http.MethodPost, "/v1/enroll", nil, wire.EnrollRequest{Code: ec.String(), Device: device, Nonce: nonce, Pub: pub}, &resp); err != nil {
 		return nil, err
 	}
 	id, err := ticket.ParsePublicKey(resp.Server.ID)
@@ -48,6 +57,9 @@ func (c *Client) Enroll(ctx context.Context, code, device string) (*wire.EnrollR
 	}
 	if resp.Credential == "" || resp.Gate.ID == 0 {
 		return nil, &Error{Message: "client: enrolment answer without a gate or credential", Hint: "kido-gate and kido-server may be different versions", verdict: ErrServer}
+	}
+	if !bytes.Equal(resp.Gate.Pub, pub) {
+		return nil, &Error{Message: "client: the server did not record the gate's key", Hint: "upgrade kido-server to a release with gate keys (docs/mesh.md)", verdict: ErrServer}
 	}
 	return &resp, nil
 }

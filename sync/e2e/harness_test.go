@@ -606,7 +606,7 @@ func (e *event) checkExact(t *testing.T, gates []*gateDir, shares [][]uint32) {
 			t.Errorf("report for gate %s: %+v, want %+v", g.name, got, want)
 		}
 	}
-	if len(rep.PerTier) != 1 || rep.PerTier[0] != (wire.TierCount{Tier: e.tier, Name: "GA", Issued: len(e.tickets), Admitted: total, UniqueHolders: total}) {
+	if len(rep.PerTier) != 1 || rep.PerTier[0] != (wire.TierCount{Tier: e.tier, Name: "GA", Issued: len(e.tickets), Admitted: total, UniqueHolders: total, Inside: total}) {
 		t.Errorf("report per tier: %+v, want one tier GA with %d issued, %d admitted", rep.PerTier, len(e.tickets), total)
 	}
 

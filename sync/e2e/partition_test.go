@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"kido.dev/kido"
+	"kido.dev/kido/internal/pgtest"
 	"kido.dev/kido/sync/faultproxy"
 	"kido.dev/kido/sync/wire"
 )
@@ -20,21 +21,47 @@ import (
 func TestPartitionDoubleEntry(t *testing.T) {
 	t.Parallel()
 	srv := startServer(t)
-	ev := newEvent(t, srv, 10)
-	proxy, err := faultproxy.New(srv.addr)
-	if err != nil {
-		t.Fatal(err)
+	partitionDoubleEntry(t, [2]*server{srv, srv})
+}
+
+// TestPartitionTwoInstances is TestPartitionDoubleEntry with two
+// kido-server instances on one PostgreSQL database: North syncs through
+// instance A, South through instance B, each cut off by its own
+// partition. Each learns the other's admissions through its own
+// instance's feed; the double entry is reported alike by both instances.
+func TestPartitionTwoInstances(t *testing.T) {
+	t.Parallel()
+	url := pgtest.DB(t)
+	a, b := startInstances(t, url)
+	partitionDoubleEntry(t, [2]*server{a, b})
+}
+
+// twice is the serial both gates admit during the partition.
+const twice = 10
+
+// partitionDoubleEntry runs the partition scenario with North syncing
+// through servers[0] and South through servers[1].
+func partitionDoubleEntry(t *testing.T, servers [2]*server) {
+	ev := newEvent(t, servers[0], 10)
+	var proxies [2]*faultproxy.Proxy
+	for i, srv := range servers {
+		proxy, err := faultproxy.New(srv.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { proxy.Close() })
+		proxies[i] = proxy
 	}
-	t.Cleanup(func() { proxy.Close() })
-	north := ev.enroll(t, "North", proxy.URL())
-	south := ev.enroll(t, "South", proxy.URL())
+	north := ev.enroll(t, "North", proxies[0].URL())
+	south := ev.enroll(t, "South", proxies[1].URL())
 	gates := []*gateDir{north, south}
 
-	proxy.Set(faultproxy.Partition)
+	for _, p := range proxies {
+		p.Set(faultproxy.Partition)
+	}
 	runs := []*proc{north.startRun(t), south.startRun(t)}
 	waitStatus(t, gates, "both gates offline", func(st gateStatus) bool { return st.SyncState == "offline" })
 
-	const twice = 10
 	serials := [][]uint32{{1, 2, 3, twice}, {4, 5, 6, twice}}
 	for i, g := range gates {
 		for _, s := range serials[i] {
@@ -47,7 +74,9 @@ func TestPartitionDoubleEntry(t *testing.T) {
 		waitStatus(t, gates[i:i+1], g.name+" admitted 4", func(st gateStatus) bool { return st.Here == 4 })
 	}
 
-	proxy.Set(faultproxy.Pass)
+	for _, p := range proxies {
+		p.Set(faultproxy.Pass)
+	}
 	took := waitConverged(t, gates, 8, 90*time.Second)
 	t.Logf("converged %v after healing", took.Round(time.Millisecond))
 	for i, g := range gates {
@@ -88,6 +117,23 @@ func TestPartitionDoubleEntry(t *testing.T) {
 	}
 
 	id := strconv.FormatUint(uint64(ev.id), 10)
+	for _, srv := range servers {
+		checkPartitionReport(t, srv, ev, id, north, south, first, second)
+	}
+
+	// South, asked again, refuses the ticket and names North's admission.
+	res, err := ev.scanAll(south, []uint32{twice})
+	if len(res) != 1 || res[0].Decision != "reject" || res[0].Reason != "already_used" || res[0].FirstGate != north.id ||
+		res[0].FirstGateName != "North" || res[0].FirstAt.UnixNano() != first.Corrected {
+		t.Errorf("rescan at South: %+v (%v); want already_used naming North at %d", res, err, first.Corrected)
+	}
+}
+
+// checkPartitionReport checks what srv reports after the partition: one
+// double entry of the twice-admitted ticket, North's record first and
+// South's the excess one, and every count exact.
+func checkPartitionReport(t *testing.T, srv *server, ev *event, id string, north, south *gateDir, first, second record) {
+	t.Helper()
 	var conflicts []wire.Conflict
 	srv.ctlJSON(&conflicts, "conflicts", "-event", id)
 	if len(conflicts) != 1 {
@@ -121,8 +167,8 @@ func TestPartitionDoubleEntry(t *testing.T) {
 	if len(rep.PerGate) != 2 || rep.PerGate[0] != wantGates[0] || rep.PerGate[1] != wantGates[1] {
 		t.Errorf("report per gate: %+v, want %+v", rep.PerGate, wantGates)
 	}
-	if len(rep.PerTier) != 1 || rep.PerTier[0] != (wire.TierCount{Tier: ev.tier, Name: "GA", Issued: 10, Admitted: 8, UniqueHolders: 7}) {
-		t.Errorf("report per tier: %+v, want GA with 10 issued, 8 admitted, 7 unique", rep.PerTier)
+	if len(rep.PerTier) != 1 || rep.PerTier[0] != (wire.TierCount{Tier: ev.tier, Name: "GA", Issued: 10, Admitted: 8, UniqueHolders: 7, Inside: 7}) {
+		t.Errorf("report per tier: %+v, want GA with 10 issued, 8 admitted, 7 unique, 7 inside (no exit gates)", rep.PerTier)
 	}
 	var statuses []wire.GateStatus
 	srv.ctlJSON(&statuses, "gates", "-event", id)
@@ -130,13 +176,6 @@ func TestPartitionDoubleEntry(t *testing.T) {
 		if s.Acked != 4 || s.Quarantined != 0 || s.Refused != 0 {
 			t.Errorf("server's state of gate %s: acked %d, quarantined %d, refused %d; want 4, 0, 0", s.Name, s.Acked, s.Quarantined, s.Refused)
 		}
-	}
-
-	// South, asked again, refuses the ticket and names North's admission.
-	res, err := ev.scanAll(south, []uint32{twice})
-	if len(res) != 1 || res[0].Decision != "reject" || res[0].Reason != "already_used" || res[0].FirstGate != north.id ||
-		res[0].FirstGateName != "North" || res[0].FirstAt.UnixNano() != first.Corrected {
-		t.Errorf("rescan at South: %+v (%v); want already_used naming North at %d", res, err, first.Corrected)
 	}
 }
 

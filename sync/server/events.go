@@ -80,23 +80,40 @@ func (s *Server) addTier(r *http.Request, _ wire.Token) (int, any, error) {
 	if err := readJSON(r, maxBody, &in); err != nil {
 		return 0, nil, err
 	}
-	name, err := cleanText("tier name", in.Name, 50, true)
+	name, err := checkTierName(in.Name)
 	if err != nil {
 		return 0, nil, err
 	}
-	if _, err := strconv.Atoi(name); err == nil {
-		return 0, nil, Errorf(ErrInvalid, "name tiers with words (VIP, GA); kidoctl takes a number as a tier id", "tier name %q is a number", name)
-	}
 	entries := kido.EntriesSingle
 	if in.Entries != nil {
-		entries = kido.EntryRule(*in.Entries)
-	}
-	if entries < 0 || entries > maxEntries {
-		return 0, nil, Errorf(ErrInvalid, "0 means unlimited with re-entry after an exit", "entries %d is not between 0 and %d", entries, maxEntries)
+		if entries, err = checkEntries(*in.Entries); err != nil {
+			return 0, nil, err
+		}
 	}
 	t, err := s.store.AddTier(r.Context(), ev, name, entries)
 	if err == nil {
 		s.changed(ev)
 	}
 	return http.StatusCreated, t, err
+}
+
+// checkTierName cleans a tier's name, which must not read as a number:
+// kidoctl takes a number as a tier id.
+func checkTierName(name string) (string, error) {
+	name, err := cleanText("tier name", name, 50, true)
+	if err != nil {
+		return "", err
+	}
+	if _, err := strconv.Atoi(name); err == nil {
+		return "", Errorf(ErrInvalid, "name tiers with words (VIP, GA); kidoctl takes a number as a tier id", "tier name %q is a number", name)
+	}
+	return name, nil
+}
+
+// checkEntries checks a tier's entry rule.
+func checkEntries(n int) (kido.EntryRule, error) {
+	if n < 0 || n > maxEntries {
+		return 0, Errorf(ErrInvalid, "0 means unlimited with re-entry after an exit", "entries %d is not between 0 and %d", n, maxEntries)
+	}
+	return kido.EntryRule(n), nil
 }

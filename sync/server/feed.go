@@ -272,7 +272,7 @@ func compactPage(p FeedPage, now time.Time) ([]byte, error) {
 		}
 		if lean.Kind == wire.ChangeAdmission && lean.Admission != nil {
 			a := lean.Admission
-			admissions[i] = kido.Admission{Gate: a.Gate, Seq: a.Seq, Serial: a.Serial, Tier: a.Tier, Kind: a.Kind, Corrected: a.Corrected, Hash: a.Hash}
+			admissions[i] = kido.Admission{Gate: a.Gate, Seq: a.Seq, Serial: a.Serial, Tier: a.Tier, Kind: a.Kind, Corrected: a.Corrected, Hash: a.Hash, Undoes: a.Undoes}
 			ch.Changes[i] = wire.Change{Kind: wire.ChangeAdmission, Admission: &admissions[i]}
 			continue
 		}
@@ -296,6 +296,7 @@ type leanAdmission struct {
 	Kind      string    `json:"kind"`
 	Corrected time.Time `json:"corrected"`
 	Hash      string    `json:"hash"`
+	Undoes    uint64    `json:"undoes"`
 }
 
 // PruneChanges deletes change-log rows older than the retention window

@@ -48,6 +48,16 @@ func (s *Server) addGate(r *http.Request, _ wire.Token) (int, any, error) {
 
 // checkGate validates a GateCreate and resolves its tier names to ids.
 func (s *Server) checkGate(r *http.Request, ev uint32, in wire.GateCreate) (kido.Gate, error) {
+	tiers, err := s.store.Tiers(r.Context(), ev)
+	if err != nil {
+		return kido.Gate{}, err
+	}
+	return resolveGate(ev, in, tiers)
+}
+
+// resolveGate validates a gate's settings and resolves its tier names (or
+// ids) to ids among the event's tiers: for a new gate and a corrected one.
+func resolveGate(ev uint32, in wire.GateCreate, tiers []kido.Tier) (kido.Gate, error) {
 	g := kido.Gate{Event: ev, Direction: in.Direction}
 	var err error
 	if g.Name, err = cleanText("gate name", in.Name, 100, true); err != nil {
@@ -59,10 +69,6 @@ func (s *Server) checkGate(r *http.Request, ev uint32, in wire.GateCreate) (kido
 	case kido.DirectionEntry, kido.DirectionExit, kido.DirectionBoth:
 	default:
 		return g, Errorf(ErrInvalid, "use entry, exit or both", "unknown direction %q", in.Direction)
-	}
-	tiers, err := s.store.Tiers(r.Context(), ev)
-	if err != nil {
-		return g, err
 	}
 	for _, name := range in.Tiers {
 		i := slices.IndexFunc(tiers, func(t kido.Tier) bool {
@@ -106,11 +112,11 @@ func (s *Server) listGates(r *http.Request, _ wire.Token) (int, any, error) {
 // gate_revoked and it wipes its replica (docs/sync-protocol.md §8).
 func (s *Server) revokeGate(r *http.Request, _ wire.Token) (int, any, error) {
 	ev, _ := parseEvent(r.PathValue("event"))
-	id, err := strconv.ParseUint(r.PathValue("gate"), 10, 32)
-	if err != nil || id == 0 {
-		return 0, nil, Errorf(ErrInvalid, fmt.Sprintf("gate ids are the numbers kidoctl gates -event %d shows", ev), "bad gate id %q", r.PathValue("gate"))
+	id, err := pathGate(r, ev)
+	if err != nil {
+		return 0, nil, err
 	}
-	g, err := s.store.RevokeGate(r.Context(), ev, uint32(id), s.now())
+	g, err := s.store.RevokeGate(r.Context(), ev, id, s.now())
 	if err != nil {
 		return 0, nil, err
 	}
@@ -124,9 +130,9 @@ func (s *Server) revokeGate(r *http.Request, _ wire.Token) (int, any, error) {
 // the feed so the gates stop counting them.
 func (s *Server) voidGate(r *http.Request, tok wire.Token) (int, any, error) {
 	ev, _ := parseEvent(r.PathValue("event"))
-	id, err := strconv.ParseUint(r.PathValue("gate"), 10, 32)
-	if err != nil || id == 0 {
-		return 0, nil, Errorf(ErrInvalid, fmt.Sprintf("gate ids are the numbers kidoctl gates -event %d shows", ev), "bad gate id %q", r.PathValue("gate"))
+	id, err := pathGate(r, ev)
+	if err != nil {
+		return 0, nil, err
 	}
 	var in wire.VoidRequest
 	if err := readJSON(r, maxBody, &in); err != nil {
@@ -144,7 +150,7 @@ func (s *Server) voidGate(r *http.Request, tok wire.Token) (int, any, error) {
 	if err := wire.CheckReason(in.Reason); err != nil {
 		return 0, nil, Errorf(ErrInvalid, fmt.Sprintf("one line of at most %d bytes", kido.MaxReason), "void %v", err)
 	}
-	v := kido.Void{Event: ev, Gate: uint32(id), From: in.From.UTC(), Reason: in.Reason, By: tok.Name, Created: s.now().UTC()}
+	v := kido.Void{Event: ev, Gate: id, From: in.From.UTC(), Reason: in.Reason, By: tok.Name, Created: s.now().UTC()}
 	v, n, err := s.store.VoidGate(r.Context(), v)
 	if err != nil {
 		return 0, nil, err
@@ -206,6 +212,9 @@ func (s *Server) tryEnroll(r *http.Request) (kido.Gate, string, *wire.EnrollResp
 	if n := len(in.Nonce); n < 16 || n > 128 {
 		return kido.Gate{}, id, nil, Errorf(ErrInvalid, "send 16 to 128 random characters", "nonce of %d characters", n)
 	}
+	if n := len(in.Pub); n != 0 && n != ed25519.PublicKeySize {
+		return kido.Gate{}, id, nil, Errorf(ErrInvalid, "send the gate's Ed25519 public key, 32 bytes", "gate key of %d bytes", n)
+	}
 	device, err := cleanText("device", in.Device, 100, false)
 	if err != nil {
 		return kido.Gate{}, id, nil, err
@@ -215,7 +224,7 @@ func (s *Server) tryEnroll(r *http.Request) (kido.Gate, string, *wire.EnrollResp
 		return kido.Gate{}, id, nil, err
 	}
 	cred := NewToken{Token: wire.Token{Name: "gate device " + device, Scope: wire.ScopeGate}, Hash: HashToken(secret)}
-	g, err := s.store.Enroll(r.Context(), HashToken(code.Secret), device, cred, s.now())
+	g, err := s.store.Enroll(r.Context(), HashToken(code.Secret), device, in.Pub, cred, s.now())
 	if errors.Is(err, ErrNotFound) {
 		// The store says why (used by which gate, when, expired): the log
 		// keeps it, the caller may be guessing and learns nothing.
@@ -289,4 +298,13 @@ func (s *Server) snapshot(w http.ResponseWriter, r *http.Request, tok wire.Token
 		s.log.Warn("snapshot not sent whole", "gate", tok.Gate, "err", err)
 	}
 	return nil
+}
+
+// pathGate reads the gate id of a request's path.
+func pathGate(r *http.Request, ev uint32) (uint32, error) {
+	id, err := strconv.ParseUint(r.PathValue("gate"), 10, 32)
+	if err != nil || id == 0 {
+		return 0, Errorf(ErrInvalid, fmt.Sprintf("gate ids are the numbers kidoctl gates -event %d shows", ev), "bad gate id %q", r.PathValue("gate"))
+	}
+	return uint32(id), nil
 }

@@ -148,6 +148,9 @@ func (s *Server) heartbeat(r *http.Request, tok wire.Token) error {
 	if hb.Pending >= 0 {
 		s.pendingSince.note(tok.Gate, hb.Pending, now)
 	}
+	if hb.Mesh != "" {
+		return s.noteMesh(r.Context(), tok, hb.Mesh)
+	}
 	return nil
 }
 

@@ -11,7 +11,8 @@ import (
 )
 
 // DoubleEntries returns the double entries among an event's admissions
-// (docs/sync-protocol.md §5.1): for each ticket, its admissions ordered by
+// (docs/sync-protocol.md §5.1): for each ticket, its admissions that count
+// (undone ones and undos left out, kido.Counted) ordered by
 // corrected time, gate and seq, walked with its tier's entry rule; a ticket
 // with at least one excess admission is a Conflict listing all of them.
 // The result is ordered by the corrected time of the first excess
@@ -26,7 +27,7 @@ func DoubleEntries(er *EventRecords) []wire.Conflict {
 		names[g.ID] = g.Name
 	}
 	bySerial := map[uint32][]kido.Admission{}
-	for _, a := range er.Admissions {
+	for _, a := range splitUndone(er.Admissions).counted {
 		bySerial[a.Serial] = append(bySerial[a.Serial], a)
 	}
 	type found struct {
@@ -43,6 +44,9 @@ func DoubleEntries(er *EventRecords) []wire.Conflict {
 		// A ticket's passages all carry its tier: the rule is the tier's.
 		excess := kido.RuleOf(tiers, as[0].Tier).Excess(ps)
 		c := wire.Conflict{Serial: serial, Tier: as[0].Tier, Holder: er.Holders[serial]}
+		if rv, ok := er.Reviews[serial]; ok {
+			c.Review = &rv
+		}
 		var first time.Time
 		for i, a := range as {
 			if excess[i] && first.IsZero() {
@@ -65,8 +69,8 @@ func DoubleEntries(er *EventRecords) []wire.Conflict {
 }
 
 // BuildReport sums up an event's admissions (docs/sync-protocol.md §5.3).
-// Flagged admissions (suspect, refused, voided) are listed apart and
-// counted nowhere else.
+// Flagged admissions (suspect, refused, voided) and undone ones are listed
+// apart and counted nowhere else; undo records are counted nowhere.
 func BuildReport(er *EventRecords, now time.Time) wire.Report {
 	rep := wire.Report{Event: er.Event.ID, Quarantined: er.Quarantined, ServerTime: now.UTC(),
 		PerGate: []wire.GateCount{}, PerTier: []wire.TierCount{}}
@@ -83,7 +87,8 @@ func BuildReport(er *EventRecords, now time.Time) wire.Report {
 	}
 	holders := map[uint32]bool{}
 	tierHolders := map[uint8]map[uint32]bool{}
-	for _, a := range er.Admissions {
+	split := splitUndone(er.Admissions)
+	for _, a := range split.counted {
 		gc := &wire.GateCount{} // a gate unknown to the event counts nowhere
 		if i, ok := gateIdx[a.Gate]; ok {
 			gc = &rep.PerGate[i]
@@ -112,7 +117,28 @@ func BuildReport(er *EventRecords, now time.Time) wire.Report {
 	for i := range rep.PerTier {
 		rep.PerTier[i].UniqueHolders = len(tierHolders[rep.PerTier[i].Tier])
 	}
-	rep.DoubleEntries = len(DoubleEntries(er))
+	passages := map[uint32][]kido.Passage{}
+	tierOf := map[uint32]uint8{}
+	for _, a := range er.Admissions {
+		passages[a.Serial] = append(passages[a.Serial], a.Passage())
+		tierOf[a.Serial] = a.Tier
+	}
+	for serial, ps := range passages {
+		if !kido.Inside(ps) {
+			continue
+		}
+		rep.Inside++
+		if i, ok := tierIdx[tierOf[serial]]; ok {
+			rep.PerTier[i].Inside++
+		}
+	}
+	des := DoubleEntries(er)
+	rep.DoubleEntries = len(des)
+	for _, c := range des {
+		if c.Review != nil {
+			rep.Reviewed++
+		}
+	}
 	rep.Flagged = make([]wire.Flagged, len(er.Flagged))
 	for i, f := range er.Flagged {
 		if j, ok := gateIdx[f.Gate]; ok {
@@ -128,6 +154,12 @@ func BuildReport(er *EventRecords, now time.Time) wire.Report {
 			rep.Voided++
 		}
 	}
+	names := make(map[uint32]string, len(er.Gates))
+	for _, g := range er.Gates {
+		names[g.ID] = g.Name
+	}
+	rep.Undos = undoneOf(split.undone, names, er.Holders)
+	rep.Undone = len(rep.Undos)
 	rep.Voids = er.Voids
 	if rep.Voids == nil {
 		rep.Voids = []kido.Void{}
@@ -158,16 +190,25 @@ func (s *Server) conflicts(r *http.Request, _ wire.Token) (int, any, error) {
 }
 
 // Admissions lists an event's stored admissions for export: the counted
-// ones, then the flagged ones, each in (gate, seq) order, with gate name
+// ones with the undo records and the undone ones (status undone, with the
+// undo), then the flagged ones, each in (gate, seq) order, with gate name
 // and holder. Quarantined records are not admissions and are left out.
 func Admissions(er *EventRecords) []wire.AdmissionRecord {
 	names := map[uint32]string{}
 	for _, g := range er.Gates {
 		names[g.ID] = g.Name
 	}
+	why := map[[2]uint64]string{}
+	for _, p := range splitUndone(er.Admissions).undone {
+		why[[2]uint64{uint64(p.admission.Gate), p.admission.Seq}] = undoneWhy(p)
+	}
 	out := make([]wire.AdmissionRecord, 0, len(er.Admissions)+len(er.Flagged))
 	for _, a := range er.Admissions {
-		out = append(out, wire.AdmissionRecord{Admission: a, GateName: names[a.Gate], Holder: er.Holders[a.Serial]})
+		r := wire.AdmissionRecord{Admission: a, GateName: names[a.Gate], Holder: er.Holders[a.Serial]}
+		if w, ok := why[[2]uint64{uint64(a.Gate), a.Seq}]; ok {
+			r.Status, r.Why = wire.StatusUndone, w
+		}
+		out = append(out, r)
 	}
 	slices.SortFunc(out, func(a, b wire.AdmissionRecord) int {
 		return cmp.Or(cmp.Compare(a.Gate, b.Gate), cmp.Compare(a.Seq, b.Seq))

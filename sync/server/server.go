@@ -73,6 +73,8 @@ type Server struct {
 	pages     *pageCache
 	marks     *marks
 	hbs       heartbeats
+	meshAddrs meshAddrs // each gate's mesh address as last stored
+	gateKeys  gateKeys  // the gates' public keys, for upload signature checks
 	uploads   *budget
 	uploading inflight // gates with an upload in progress
 	polling   inflight // gates with a long-poll in progress
@@ -251,6 +253,10 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("GET /v1/events", s.authed(anyEvent, s.listEvents))
 	mux.Handle("GET /v1/events/{event}", s.authed(pathEvent, s.showEvent))
 	mux.Handle("POST /v1/events/{event}/tiers", s.authed(pathEvent, s.addTier))
+	mux.Handle("PATCH /v1/events/{event}", s.authed(pathEvent, s.editEvent))
+	mux.Handle("PATCH /v1/events/{event}/tiers/{tier}", s.authed(pathEvent, s.editTier))
+	mux.Handle("PATCH /v1/events/{event}/gates/{gate}", s.authed(pathEvent, s.editGate))
+	mux.Handle("GET /v1/events/{event}/history", s.authed(pathEvent, s.history))
 
 	mux.Handle("GET /v1/keys", s.authed(queryEvent, s.listKeys))
 	mux.Handle("POST /v1/events/{event}/keys", s.authed(pathEvent, s.rotateKey))
@@ -266,6 +272,7 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("POST /v1/events/{event}/gates/{gate}/void", s.authed(pathEvent, s.voidGate))
 	mux.Handle("GET /v1/events/{event}/report", s.authed(pathEvent, s.report))
 	mux.Handle("GET /v1/events/{event}/conflicts", s.authed(pathEvent, s.conflicts))
+	mux.Handle("POST /v1/events/{event}/conflicts/{serial}/review", s.authed(pathEvent, s.reviewConflict))
 	mux.Handle("GET /v1/events/{event}/admissions", s.authed(pathEvent, s.admissions))
 	mux.Handle("GET /v1/events/{event}/tickets", s.authed(pathEvent, s.tickets))
 	mux.Handle("POST /v1/events/{event}/deliveries", s.authed(pathEvent, s.deliver))

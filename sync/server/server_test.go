@@ -413,9 +413,9 @@ type countingStore struct {
 	enrolls atomic.Int64
 }
 
-func (c *countingStore) Enroll(ctx context.Context, code server.TokenHash, device string, cred server.NewToken, now time.Time) (kido.Gate, error) {
+func (c *countingStore) Enroll(ctx context.Context, code server.TokenHash, device string, pub []byte, cred server.NewToken, now time.Time) (kido.Gate, error) {
 	c.enrolls.Add(1)
-	return c.Store.Enroll(ctx, code, device, cred, now)
+	return c.Store.Enroll(ctx, code, device, pub, cred, now)
 }
 
 // TestEnrollConcurrentGuessesKeepTheBudget sends 200 wrong guesses at

@@ -153,10 +153,16 @@ type Store interface {
 	AddGate(ctx context.Context, g kido.Gate, code GateCode) (kido.Gate, error)
 	Gates(ctx context.Context, event uint32) ([]kido.Gate, error)
 	// Enroll uses up an unexpired code and stores the gate's credential
-	// (Token.Gate and Token.Events are filled in from the code's gate). An
-	// unknown, used or expired code, or one of a revoked gate, is
-	// ErrNotFound.
-	Enroll(ctx context.Context, code TokenHash, device string, cred NewToken, now time.Time) (kido.Gate, error)
+	// (Token.Gate and Token.Events are filled in from the code's gate) and
+	// its public key pub (empty: a gate without one, from before gate
+	// keys), appending a gate change when there is a key. An unknown, used
+	// or expired code, or one of a revoked gate, is ErrNotFound.
+	Enroll(ctx context.Context, code TokenHash, device string, pub []byte, cred NewToken, now time.Time) (kido.Gate, error)
+	// SetGateMesh stores the mesh address a gate's heartbeat reported and
+	// appends a gate change, unless the gate holds that address already or
+	// is revoked; it reports whether it changed anything. ErrNotFound
+	// unless the event has the gate.
+	SetGateMesh(ctx context.Context, event, gate uint32, addr string) (bool, error)
 
 	// Snapshot returns the state a gate needs, read in one transaction,
 	// with Cursor set to the change-log position it reflects: counted
@@ -167,7 +173,7 @@ type Store interface {
 	// RevokedToken returns a revoked token by hash, or ErrNotFound; it lets
 	// a revoked gate be told so (401 gate_revoked) rather than "unknown".
 	RevokedToken(ctx context.Context, h TokenHash) (wire.Token, error)
-	// RevokeGate marks a gate revoked, revokes its credentials (keeping
+	// RevokeGate marks a gate revoked at now (kido.Gate.RevokedAt), revokes its credentials (keeping
 	// their hashes), voids its unused code and appends a gate change, in
 	// one transaction; ErrNotFound unless the event has the gate. Revoking
 	// a revoked gate changes nothing.
@@ -184,7 +190,8 @@ type Store interface {
 	// against, with its stored admissions of seq from..to (none when from
 	// > to); ErrNotFound unless the event has the gate.
 	UploadState(ctx context.Context, event, gate uint32, from, to uint64) (*UploadState, error)
-	// Upload stores a checked and verified batch of one gate of event in
+	// Upload stores a checked and verified batch of one gate of event, with
+	// each admission's signature (never appended to the change log), in
 	// one write transaction, per docs/sync-protocol.md §3.4: new records
 	// inserted (admissions also appended to the change log), same key and
 	// hash counted as duplicates, same key with another hash quarantined;
@@ -215,6 +222,26 @@ type Store interface {
 	// is revoked.
 	VoidGate(ctx context.Context, v kido.Void) (kido.Void, int, error)
 
+	// EditEvent corrects an event in one transaction: edit gets the event
+	// as stored and the span of its counted entries, read when edit calls
+	// for it (a scan of the event's admissions), and gives back the
+	// event corrected (its id kept) or an error, which EditEvent returns
+	// as is, nothing changed. The corrected event is stored, appended to
+	// the change log, and recorded as a wire.Edit made by by at now; an
+	// event given back unchanged is neither logged nor recorded.
+	// ErrNotFound for an unknown event.
+	EditEvent(ctx context.Context, event uint32, edit func(kido.Event, Entries) (kido.Event, error), by string, now time.Time) (kido.Event, error)
+	// EditTier is EditEvent for a tier: edit gets the tier and the
+	// event's other tiers. ErrNotFound unless the event has the tier.
+	EditTier(ctx context.Context, event uint32, tier uint8, edit func(t kido.Tier, others []kido.Tier) (kido.Tier, error), by string, now time.Time) (kido.Tier, error)
+	// EditGate is EditEvent for a gate's settings (name, direction,
+	// tiers): edit gets the gate and the event's tiers. ErrNotFound
+	// unless the event has the gate.
+	EditGate(ctx context.Context, event, gate uint32, edit func(g kido.Gate, tiers []kido.Tier) (kido.Gate, error), by string, now time.Time) (kido.Gate, error)
+	// Edits returns the event's recorded edits, oldest first; ErrNotFound
+	// for an unknown event.
+	Edits(ctx context.Context, event uint32) ([]wire.Edit, error)
+
 	// SaveHeartbeats stores the gates' latest heartbeats in one transaction.
 	SaveHeartbeats(ctx context.Context, hbs []GateHeartbeat) error
 	// GateStatuses returns the event's gates with their stored heartbeat,
@@ -224,6 +251,11 @@ type Store interface {
 	// EventRecords returns what reports and conflicts are computed from,
 	// read in one transaction.
 	EventRecords(ctx context.Context, event uint32) (*EventRecords, error)
+	// ReviewConflict records rv as the review of the double entry of
+	// ticket serial, replacing an earlier one. ErrNotFound unless the
+	// event has the ticket. Whether it is a double entry is the caller's
+	// to check.
+	ReviewConflict(ctx context.Context, event, serial uint32, rv wire.Review) error
 
 	// Ping checks that the database answers a read.
 	Ping(ctx context.Context) error
@@ -288,8 +320,33 @@ type EventRecords struct {
 	Admissions  []kido.Admission
 	Flagged     []wire.Flagged
 	Voids       []kido.Void
-	Rejected    map[uint32]int    // audit records by gate
-	Quarantined int               // records in quarantine
-	Issued      map[uint8]int     // tickets issued by tier, revoked included
-	Holders     map[uint32]string // holder by serial, for admitted serials
+	Rejected    map[uint32]int         // audit records by gate
+	Quarantined int                    // records in quarantine
+	Issued      map[uint8]int          // tickets issued by tier, revoked included
+	Holders     map[uint32]string      // holder by serial, for admitted serials
+	Reviews     map[uint32]wire.Review // reviews of double entries, by serial
+}
+
+// EntrySpan is the first and last trusted time of an event's counted
+// entries and manual admissions (exits are recorded at any time), N of
+// them; zero times when N is 0. A corrected window must still hold them.
+type EntrySpan struct {
+	N           int
+	First, Last time.Time
+}
+
+// Entries reads the span of an event's counted entries, inside the
+// transaction of the edit it is given to.
+type Entries func() (EntrySpan, error)
+
+// With returns the span with one more entry at t.
+func (s EntrySpan) With(t time.Time) EntrySpan {
+	if s.N == 0 || t.Before(s.First) {
+		s.First = t
+	}
+	if s.N == 0 || t.After(s.Last) {
+		s.Last = t
+	}
+	s.N++
+	return s
 }

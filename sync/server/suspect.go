@@ -116,10 +116,16 @@ func (sp *suspicion) suspect(a kido.Admission, t Issued) string {
 		return fmt.Sprintf("tier %d is not taken at gate %q (tiers %v)", a.Tier, g.Name, []uint8(g.Tiers))
 	case !g.Records(a.Kind):
 		return fmt.Sprintf("gate %q records %s passages, not %s", g.Name, g.Direction, a.Kind)
+	case a.Kind == kido.KindUndo:
+		// Its admission was checked against the window; an undo is
+		// checked against its admission.
+		return sp.undoFault(a)
 	case a.Kind != kido.KindExit && ev.Window(a.Corrected, kido.DefaultLeeway) != 0:
 		return fmt.Sprintf("%s at %s, outside the event window", a.Kind, a.Corrected.UTC().Format(time.RFC3339))
 	case !sp.st.Enrolled.IsZero() && a.Corrected.Before(sp.st.Enrolled.Add(-enrolSlack)):
 		return fmt.Sprintf("recorded at %s, before the gate enrolled at %s", a.Corrected.UTC().Format(time.RFC3339), sp.st.Enrolled.UTC().Format(time.RFC3339))
+	case g.RevokedAt != nil && !a.Corrected.Before(*g.RevokedAt):
+		return fmt.Sprintf("recorded at %s, at or after gate %d was revoked at %s", a.Corrected.UTC().Format(time.RFC3339Nano), g.ID, g.RevokedAt.UTC().Format(time.RFC3339Nano))
 	case a.Kind == kido.KindManual && a.Text != "":
 		return "a manual admission carries ticket text"
 	case a.Kind == kido.KindManual && !kido.HasReason(a.Reason):

@@ -3,6 +3,7 @@ package server_test
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -32,6 +33,7 @@ type gateDev struct {
 	seq   uint64
 	// client is the gate's sync client, pinned to the server's identity
 	client *client.Client
+	key    ed25519.PrivateKey // nil: enrolled without a key
 }
 
 func (f *fixture) gate(t testing.TB, ev uint32, name string) *gateDev {

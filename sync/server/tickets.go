@@ -81,6 +81,9 @@ func checkIssue(in *wire.IssueRequest) error {
 		if it.Holder, err = cleanText(fmt.Sprintf("holder of item %d", n), it.Holder, 200, false); err != nil {
 			return err
 		}
+		if it.Reading, err = cleanText(fmt.Sprintf("reading of item %d", n), it.Reading, 200, false); err != nil {
+			return err
+		}
 		if it.Email, err = cleanText(fmt.Sprintf("email of item %d", n), it.Email, 254, false); err != nil {
 			return err
 		}

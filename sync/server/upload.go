@@ -87,12 +87,21 @@ func (s *Server) doUpload(r *http.Request, tok wire.Token, body []byte) (int, *w
 		}
 	}
 	ev := tok.Events[0]
+	if err := s.checkSigs(r.Context(), ev, tok, &req); err != nil {
+		return 0, nil, err
+	}
 	flags, err := s.checkAdmissions(r, ev, tok.Gate, req.Admissions)
 	if err != nil {
 		return 0, nil, err
 	}
+	relayed := req.Relayed
+	req.Relayed = nil
 	resp, err := s.store.Upload(r.Context(), ev, tok.Gate, &req, flags, s.now())
 	if err != nil {
+		return 0, nil, err
+	}
+	var relayStored bool
+	if resp.Relayed, relayStored, err = s.storeRelayed(r, ev, tok.Gate, relayed); err != nil {
 		return 0, nil, err
 	}
 	s.marks.stored(tok.Gate, resp.Highest)
@@ -102,7 +111,7 @@ func (s *Server) doUpload(r *http.Request, tok wire.Token, body []byte) (int, *w
 		s.metrics.flagged(f.Status)
 		s.log.Warn("upload: admission stored as "+f.Status, "event", ev, "gate", tok.Gate, "seq", f.Seq, "why", f.Reason)
 	}
-	if resp.Stored > 0 {
+	if resp.Stored > 0 || relayStored {
 		s.changed(ev)
 	}
 	resp.ServerTime = s.now().UTC()
@@ -162,8 +171,9 @@ func (s *Server) checkAdmissions(r *http.Request, ev, gate uint32, batch []kido.
 		switch {
 		case !ok:
 			msgs[i] = fmt.Sprintf("serial %d was never issued for event %d", a.Serial, ev)
-		case a.Kind == kido.KindManual || (t.Text != "" && a.Text == t.Text):
-			if a.Kind != kido.KindManual {
+		case a.Kind == kido.KindManual || a.Kind == kido.KindUndo || (t.Text != "" && a.Text == t.Text):
+			// A manual admission and an undo carry no ticket to verify.
+			if a.Kind != kido.KindManual && a.Kind != kido.KindUndo {
 				byText++
 			}
 			if t.Tier != a.Tier {

@@ -20,9 +20,16 @@ import (
 // "kido admission v2\x00" with the reason as one more field after text:
 // records without one keep the hash they always had, and the two forms
 // never hash the same bytes.
+//
+// An undo (kind undo, docs/sync-protocol.md §3.7) is hashed under "kido
+// admission v3\x00" with the seq it undoes as one more field after the
+// (empty) text; an undo carries no reason.
 func AdmissionHash(a kido.Admission) string {
 	domain := "kido admission v1\x00"
-	if a.Reason != "" {
+	switch {
+	case a.Undoes != 0:
+		domain = "kido admission v3\x00"
+	case a.Reason != "":
 		domain = "kido admission v2\x00"
 	}
 	h := newFieldHash(domain, len(a.Text)+len(a.Reason))
@@ -34,7 +41,10 @@ func AdmissionHash(a kido.Admission) string {
 	h.time(a.At)
 	h.time(a.Corrected)
 	h.str(a.Text)
-	if a.Reason != "" {
+	switch {
+	case a.Undoes != 0:
+		h.num(a.Undoes)
+	case a.Reason != "":
 		h.str(a.Reason)
 	}
 	return h.sum()

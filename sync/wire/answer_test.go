@@ -121,6 +121,8 @@ func TestSignatureDomainsDistinct(t *testing.T) {
 		"gate revoked":       wire.GateRevokedDomain,
 		"server fingerprint": "kido server fingerprint v1\x00",
 		"admission hash":     "kido admission v1\x00",
+		"admission hash v2":  "kido admission v2\x00",
+		"admission sig":      wire.AdmissionSigDomain,
 		"audit hash":         "kido audit v1\x00",
 	}
 	for a, da := range domains {

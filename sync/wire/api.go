@@ -89,6 +89,7 @@ type TokenCreated struct {
 type IssueItem struct {
 	Tier     uint8  `json:"tier"`
 	Holder   string `json:"holder,omitempty"`
+	Reading  string `json:"reading,omitempty"` // furigana of the holder's name; gates search it
 	Email    string `json:"email,omitempty"`
 	OrderRef string `json:"order_ref,omitempty"`
 }
@@ -151,6 +152,7 @@ type TicketRecord struct {
 	Serial     uint32 `json:"serial"`
 	Tier       uint8  `json:"tier"`
 	Holder     string `json:"holder,omitempty"`
+	Reading    string `json:"reading,omitempty"`
 	Email      string `json:"email,omitempty"`
 	OrderRef   string `json:"order_ref,omitempty"`
 	Batch      string `json:"batch,omitempty"` // empty for a reissue's replacement
@@ -221,7 +223,7 @@ type AdmissionRecord struct {
 	kido.Admission
 	GateName string `json:"gate_name"`
 	Holder   string `json:"holder,omitempty"`
-	Status   string `json:"status,omitempty"` // empty: counted; else StatusSuspect, StatusRefused or StatusVoided
+	Status   string `json:"status,omitempty"` // empty: counted (an undo record: the record itself); else StatusSuspect, StatusRefused, StatusVoided or StatusUndone
 	Why      string `json:"why,omitempty"`
 }
 

@@ -36,6 +36,7 @@ const (
 	feedEntry  = 1 // an admission of kind entry, in the compact form
 	feedExit   = 2 // … exit
 	feedManual = 3 // … manual
+	feedUndo   = 4 // … undo: the compact form, then the seq it undoes as a uvarint back from its own seq
 )
 
 // maxFeedChanges bounds the changes a page may declare, so that a decoder
@@ -72,8 +73,9 @@ func SameRecord(h1, h2 string) bool {
 // MarshalFeed writes ch in the version 2 encoding: the magic line, the
 // cursor, the flags, the server time, the number of changes, then each
 // change; admissions in the compact form (gate, seq, serial and corrected
-// time as deltas from the admission before, tier, kind, check), every
-// other change as its JSON. Admissions must carry at least 16 hex digits
+// time as deltas from the admission before, tier, kind, check; an undo
+// then the distance back to the seq it undoes), every other change as its
+// JSON. Admissions must carry at least 16 hex digits
 // of hash; the rest of an admission (text, device time, reason) is left
 // out.
 func MarshalFeed(ch *Changes) ([]byte, error) {
@@ -118,6 +120,8 @@ func MarshalFeed(ch *Changes) ([]byte, error) {
 			tag = feedExit
 		case kido.KindManual:
 			tag = feedManual
+		case kido.KindUndo:
+			tag = feedUndo
 		default:
 			return nil, fmt.Errorf("wire: change %d: admission kind %q", i, a.Kind)
 		}
@@ -131,6 +135,9 @@ func MarshalFeed(ch *Changes) ([]byte, error) {
 		if a.Seq == 0 || a.Seq > MaxSeq {
 			return nil, fmt.Errorf("wire: change %d: seq %d", i, a.Seq)
 		}
+		if err := a.CheckUndoes(); err != nil {
+			return nil, fmt.Errorf("wire: change %d: %w", i, err)
+		}
 		if !a.Corrected.After(time.Unix(0, 0)) || !a.Corrected.Before(time.Unix(0, math.MaxInt64)) {
 			return nil, fmt.Errorf("wire: change %d: corrected time %v out of range", i, a.Corrected)
 		}
@@ -141,6 +148,9 @@ func MarshalFeed(ch *Changes) ([]byte, error) {
 		b = append(b, a.Tier)
 		b = binary.AppendVarint(b, a.Corrected.UnixNano()-nanos(prev))
 		b = append(b, check[:]...)
+		if tag == feedUndo {
+			b = binary.AppendUvarint(b, a.Seq-a.Undoes)
+		}
 		prev = *a
 	}
 	return b, nil
@@ -228,19 +238,29 @@ func UnmarshalFeed(b []byte) (*Changes, error) {
 				return nil, d.fail("change %d: JSON not in canonical form", i)
 			}
 			ch.Changes = append(ch.Changes, c)
-		case feedEntry, feedExit, feedManual:
-			a := kido.Admission{Kind: [...]string{feedEntry: kido.KindEntry, feedExit: kido.KindExit, feedManual: kido.KindManual}[tag]}
+		case feedEntry, feedExit, feedManual, feedUndo:
+			a := kido.Admission{Kind: [...]string{feedEntry: kido.KindEntry, feedExit: kido.KindExit, feedManual: kido.KindManual, feedUndo: kido.KindUndo}[tag]}
 			gate := int64(prev.Gate) + d.varint("gate")
 			seq := int64(prev.Seq) + d.varint("seq")
 			serial := int64(prev.Serial) + d.varint("serial")
 			a.Tier = d.byte("tier")
 			dt := d.varint("corrected")
 			check := d.bytes(CheckLen, "check")
+			var back uint64
+			if tag == feedUndo {
+				back = d.uvarint("undoes")
+			}
 			if d.err != nil {
 				break
 			}
 			if gate < 0 || gate > math.MaxUint32 || seq < 1 || seq > MaxSeq || serial < 0 || serial > math.MaxUint32 {
 				return nil, d.fail("change %d: gate %d, seq %d, serial %d out of range", i, gate, seq, serial)
+			}
+			if tag == feedUndo {
+				if back < 1 || back >= uint64(seq) {
+					return nil, d.fail("change %d: undo %d names %d seqs back", i, seq, back)
+				}
+				a.Undoes = uint64(seq) - back
 			}
 			at := nanos(prev)
 			if (dt > 0 && at > math.MaxInt64-dt) || (dt < 0 && at < math.MinInt64-dt) || at+dt <= 0 {

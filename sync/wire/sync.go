@@ -2,6 +2,7 @@ package wire
 
 import (
 	"bytes"
+	"crypto/ed25519"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -36,6 +37,7 @@ const (
 	CodeBadCursor   = "bad_cursor"   // 400: cursor or wait that is not well-formed
 	CodeBadHeader   = "bad_header"   // 400: a heartbeat header that is present but malformed
 	CodeWrongGate   = "wrong_gate"   // 403: a record names another gate
+	CodeBadSig      = "bad_sig"      // 400: a record's signature is missing or not its gate's (docs/mesh.md)
 	CodeSeqConflict = "seq_conflict" // 409: same (gate, seq), different content
 	CodeGateRevoked = "gate_revoked" // 401: the gate was revoked; wipe the replica
 	CodeBusy        = "busy"         // 429/503: shed; retry after Retry-After
@@ -68,6 +70,22 @@ type AuditRecord struct {
 type UploadRequest struct {
 	Admissions []kido.Admission `json:"admissions"`
 	Audits     []AuditRecord    `json:"audits"`
+	// Relayed holds other gates' signed records that this gate learnt from
+	// its peers, in strictly ascending (gate, seq) order (docs/mesh.md,
+	// "Relay"); omitted when empty, so an upload without relays is the
+	// bytes an older server reads.
+	Relayed []kido.Admission `json:"relayed,omitempty"`
+}
+
+// RelayAck is the server's state of one origin gate whose records an
+// upload relayed: what Acked and Highest are for the uploader's own.
+type RelayAck struct {
+	Gate        uint32   `json:"gate"`
+	Acked       uint64   `json:"acked"`
+	Highest     uint64   `json:"highest"`
+	Stored      int      `json:"stored"`
+	Duplicates  int      `json:"duplicates"`
+	Quarantined []uint64 `json:"quarantined,omitempty"` // seqs kept beside a record of other content
 }
 
 // RecordRef names one uploaded record.
@@ -85,6 +103,7 @@ const (
 	StatusSuspect = "suspect" // a correct gate could not have recorded it
 	StatusRefused = "refused" // its ticket fails verification
 	StatusVoided  = "voided"  // covered by an operator's void (kido.Void)
+	StatusUndone  = "undone"  // annulled by its gate's undo (kido.KindUndo); in exports, not in uploads' flags
 )
 
 // Flag names an uploaded admission stored as suspect or refused, and why.
@@ -106,6 +125,7 @@ type UploadResponse struct {
 	Duplicates   int         `json:"duplicates"`    // records already stored with the same content
 	Quarantined  []RecordRef `json:"quarantined,omitempty"`
 	Flagged      []Flag      `json:"flagged,omitempty"` // admissions this request stored as suspect or refused
+	Relayed      []RelayAck  `json:"relayed,omitempty"` // one per origin gate of the request's Relayed, in gate order
 	ServerTime   time.Time   `json:"server_time"`
 	Error        string      `json:"error,omitempty"`
 	Code         string      `json:"code,omitempty"`
@@ -119,6 +139,7 @@ const (
 	HeaderGateTime    = "Kido-Gate-Time"    // device clock when sent, RFC 3339
 	HeaderGateFree    = "Kido-Gate-Free"    // bytes free in the gate's data directory, decimal
 	HeaderGateSynced  = "Kido-Gate-Synced"  // when the replica last took the server's changes, RFC 3339
+	HeaderGateMesh    = "Kido-Gate-Mesh"    // host:port where the gate listens for peers (CheckMeshAddr)
 )
 
 // Heartbeat is what a gate reports about itself on each contact. A zero
@@ -129,6 +150,7 @@ type Heartbeat struct {
 	Time    time.Time
 	Free    int64     // -1 when absent
 	Synced  time.Time // the replica's last sync by the device clock
+	Mesh    string    // the gate's mesh address; empty when absent
 }
 
 // SetHeaders writes hb into h. Absent fields (empty Version, negative
@@ -148,6 +170,9 @@ func (hb Heartbeat) SetHeaders(h http.Header) {
 	}
 	if !hb.Synced.IsZero() {
 		h.Set(HeaderGateSynced, hb.Synced.UTC().Format(time.RFC3339Nano))
+	}
+	if hb.Mesh != "" {
+		h.Set(HeaderGateMesh, hb.Mesh)
 	}
 }
 
@@ -193,6 +218,15 @@ func ParseHeartbeat(h http.Header) (Heartbeat, error) {
 		}
 		*f.to = t
 	}
+	if vs := h.Values(HeaderGateMesh); len(vs) > 0 {
+		if len(vs) > 1 {
+			return Heartbeat{}, fmt.Errorf("%w: %s given twice", ErrBadHeartbeat, HeaderGateMesh)
+		}
+		if err := CheckMeshAddr(vs[0]); err != nil {
+			return Heartbeat{}, fmt.Errorf("%w: %s: %v", ErrBadHeartbeat, HeaderGateMesh, err)
+		}
+		hb.Mesh = vs[0]
+	}
 	return hb, nil
 }
 
@@ -233,13 +267,17 @@ type Report struct {
 	Admitted      int         `json:"admitted"`       // entry and manual admissions
 	UniqueHolders int         `json:"unique_holders"` // tickets admitted at least once
 	Exits         int         `json:"exits"`
+	Inside        int         `json:"inside"`         // tickets inside now (kido.Inside)
 	DoubleEntries int         `json:"double_entries"` // tickets with at least one excess admission
+	Reviewed      int         `json:"reviewed"`       // of which reviewed (Conflict.Review); the rest are open
 	Rejected      int         `json:"rejected"`       // audit records
 	Quarantined   int         `json:"quarantined"`
 	Suspect       int         `json:"suspect"` // admissions flagged suspect, counted nowhere else
 	Refused       int         `json:"refused"` // admissions whose ticket failed verification
 	Voided        int         `json:"voided"`  // admissions voided by an operator
+	Undone        int         `json:"undone"`  // admissions annulled by their gate's undo, counted nowhere else
 	Flagged       []Flagged   `json:"flagged"` // every suspect, refused and voided admission
+	Undos         []Undone    `json:"undos"`   // every undone admission, with its undo
 	Voids         []kido.Void `json:"voids"`
 	PerGate       []GateCount `json:"per_gate"`
 	PerTier       []TierCount `json:"per_tier"`
@@ -252,6 +290,16 @@ type Flagged struct {
 	GateName string `json:"gate_name"`
 	Status   string `json:"status"` // StatusSuspect, StatusRefused or StatusVoided
 	Why      string `json:"why"`
+}
+
+// Undone is an admission annulled by its gate's undo (kido.KindUndo):
+// the admission, and the undo's seq and trusted time.
+type Undone struct {
+	kido.Admission
+	GateName string    `json:"gate_name"`
+	Holder   string    `json:"holder,omitempty"`
+	UndoSeq  uint64    `json:"undo_seq"`
+	UndoneAt time.Time `json:"undone_at"`
 }
 
 // GateCount is one gate's line of a Report.
@@ -271,6 +319,7 @@ type TierCount struct {
 	Issued        int    `json:"issued"`
 	Admitted      int    `json:"admitted"`
 	UniqueHolders int    `json:"unique_holders"`
+	Inside        int    `json:"inside"` // tickets of the tier inside now (kido.Inside)
 }
 
 // Conflict is one double entry: a ticket admitted beyond its tier's entry
@@ -281,7 +330,27 @@ type Conflict struct {
 	Tier       uint8               `json:"tier"`
 	Holder     string              `json:"holder,omitempty"`
 	Admissions []ConflictAdmission `json:"admissions"`
+	Review     *Review             `json:"review,omitempty"` // nil while the double entry is open
 }
+
+// Review marks a double entry reviewed (POST
+// /v1/events/{event}/conflicts/{serial}/review): the promoter's note, the
+// name of the token that wrote it and when. A later review of the same
+// ticket replaces it.
+type Review struct {
+	Note string    `json:"note"`
+	By   string    `json:"by"`
+	At   time.Time `json:"at"`
+}
+
+// ReviewRequest is the body of a review: the note alone; the server
+// records who and when.
+type ReviewRequest struct {
+	Note string `json:"note"`
+}
+
+// MaxReviewNote bounds a review's note, in characters.
+const MaxReviewNote = 500
 
 // ConflictAdmission is an admission as listed in a Conflict.
 type ConflictAdmission struct {
@@ -347,7 +416,7 @@ func badUpload(code, format string, args ...any) error {
 // length and hashes. It does not check the gate id against the credential
 // or verify tickets. The error is an *UploadError.
 func (r *UploadRequest) Check() error {
-	if n := len(r.Admissions) + len(r.Audits); n > MaxBatch {
+	if n := len(r.Admissions) + len(r.Audits) + len(r.Relayed); n > MaxBatch {
 		return badUpload(CodeBadBatch, "%d records in one upload, at most %d", n, MaxBatch)
 	}
 	var last uint64
@@ -356,20 +425,28 @@ func (r *UploadRequest) Check() error {
 			return err
 		}
 		last = a.Seq
-		if err := checkCommon(RecordAdmission, a.Seq, a.Kind, a.At, a.Corrected); err != nil {
+		if err := checkAdmission(a, i); err != nil {
 			return err
 		}
-		if a.Kind != kido.KindManual && a.Text == "" {
-			return badUpload(CodeBadRecord, "admission %d: a %s admission needs the ticket text", a.Seq, a.Kind)
+	}
+	var lastGate uint32
+	last = 0
+	for i, a := range r.Relayed {
+		if a.Gate < lastGate || a.Gate == 0 {
+			return badUpload(CodeBadBatch, "relayed admission of gate %d after gate %d: relayed records must be in ascending (gate, seq) order", a.Gate, lastGate)
 		}
-		if err := CheckReason(a.Reason); err != nil {
-			return badUpload(CodeBadRecord, "admission %d: %v", a.Seq, err)
+		if a.Gate > lastGate {
+			lastGate, last = a.Gate, 0
 		}
-		if a.Reason != "" && a.Kind != kido.KindManual {
-			return badUpload(CodeBadRecord, "admission %d: only a manual admission carries a reason", a.Seq)
+		if err := checkSeq(RecordAdmission, a.Seq, last); err != nil {
+			return err
 		}
-		if h := AdmissionHash(a); a.Hash != h {
-			return badUpload(CodeBadHash, "admission %d (index %d): hash %q is not the record's hash", a.Seq, i, a.Hash)
+		last = a.Seq
+		if err := checkAdmission(a, i); err != nil {
+			return err
+		}
+		if len(a.Sig) == 0 {
+			return badUpload(CodeBadSig, "relayed admission %d of gate %d carries no signature", a.Seq, a.Gate)
 		}
 	}
 	last = 0
@@ -390,6 +467,36 @@ func (r *UploadRequest) Check() error {
 		if h := AuditHash(r); r.Hash != h {
 			return badUpload(CodeBadHash, "audit %d (index %d): hash %q is not the record's hash", r.Seq, i, r.Hash)
 		}
+	}
+	return nil
+}
+
+// checkAdmission applies the rules of Check to admission a, at index i of
+// its list.
+func checkAdmission(a kido.Admission, i int) error {
+	if err := checkCommon(RecordAdmission, a.Seq, a.Kind, a.At, a.Corrected); err != nil {
+		return err
+	}
+	if a.Kind != kido.KindManual && a.Kind != kido.KindUndo && a.Text == "" {
+		return badUpload(CodeBadRecord, "admission %d: a %s admission needs the ticket text", a.Seq, a.Kind)
+	}
+	if err := a.CheckUndoes(); err != nil {
+		return badUpload(CodeBadRecord, "admission %d: %v", a.Seq, err)
+	}
+	if a.Kind == kido.KindUndo && a.Text != "" {
+		return badUpload(CodeBadRecord, "admission %d: an undo carries no ticket text", a.Seq)
+	}
+	if err := CheckReason(a.Reason); err != nil {
+		return badUpload(CodeBadRecord, "admission %d: %v", a.Seq, err)
+	}
+	if a.Reason != "" && a.Kind != kido.KindManual {
+		return badUpload(CodeBadRecord, "admission %d: only a manual admission carries a reason", a.Seq)
+	}
+	if h := AdmissionHash(a); a.Hash != h {
+		return badUpload(CodeBadHash, "admission %d (index %d): hash %q is not the record's hash", a.Seq, i, a.Hash)
+	}
+	if n := len(a.Sig); n != 0 && n != ed25519.SignatureSize {
+		return badUpload(CodeBadSig, "admission %d of gate %d: signature of %d bytes", a.Seq, a.Gate, n)
 	}
 	return nil
 }
@@ -421,8 +528,9 @@ func checkSeq(record string, seq, last uint64) error {
 }
 
 func checkCommon(record string, seq uint64, kind string, at, corrected time.Time) error {
-	switch kind {
-	case kido.KindEntry, kido.KindExit, kido.KindManual:
+	switch {
+	case kind == kido.KindEntry, kind == kido.KindExit, kind == kido.KindManual:
+	case kind == kido.KindUndo && record == RecordAdmission: // a rejected scan is never an undo
 	default:
 		return badUpload(CodeBadRecord, "%s %d: unknown kind %q", record, seq, kind)
 	}

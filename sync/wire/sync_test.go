@@ -102,6 +102,7 @@ func TestHashCoversEveryField(t *testing.T) {
 		"at":        func(a *kido.Admission) { a.At = a.At.Add(time.Nanosecond) },
 		"corrected": func(a *kido.Admission) { a.Corrected = a.Corrected.Add(time.Nanosecond) },
 		"text":      func(a *kido.Admission) { a.Text += "0" },
+		"undoes":    func(a *kido.Admission) { a.Kind, a.Undoes = kido.KindUndo, 1 },
 	}
 	for name, edit := range edits {
 		a := base
@@ -168,6 +169,15 @@ func TestAuditText(t *testing.T) {
 	}
 }
 
+// undo makes the admission of seq in r an undo of seq undoes.
+func undo(r *UploadRequest, seq, undoes uint64) {
+	for i := range r.Admissions {
+		if a := &r.Admissions[i]; a.Seq == seq {
+			a.Kind, a.Text, a.Undoes = kido.KindUndo, "", undoes
+		}
+	}
+}
+
 func TestUploadCheck(t *testing.T) {
 	ok := func() UploadRequest {
 		return UploadRequest{
@@ -212,6 +222,13 @@ func TestUploadCheck(t *testing.T) {
 		}, CodeBadRecord},
 		{"audit in 2200", func(r *UploadRequest) { r.Audits[0].At = time.Date(2200, 1, 1, 0, 0, 0, 0, time.UTC); rehash(r) }, CodeBadRecord},
 		{"entry without text", func(r *UploadRequest) { r.Admissions[0].Text = ""; rehash(r) }, CodeBadRecord},
+		{"undo", func(r *UploadRequest) { undo(r, 2, 1); rehash(r) }, ""},
+		{"undo of a later seq", func(r *UploadRequest) { undo(r, 1, 2); rehash(r) }, CodeBadRecord},
+		{"undo of nothing", func(r *UploadRequest) { undo(r, 2, 0); rehash(r) }, CodeBadRecord},
+		{"undo with text", func(r *UploadRequest) { undo(r, 2, 1); r.Admissions[1].Text = "1"; rehash(r) }, CodeBadRecord},
+		{"undo with a reason", func(r *UploadRequest) { undo(r, 2, 1); r.Admissions[1].Reason = "oops"; rehash(r) }, CodeBadRecord},
+		{"entry naming a seq", func(r *UploadRequest) { r.Admissions[1].Undoes = 1; rehash(r) }, CodeBadRecord},
+		{"audit of kind undo", func(r *UploadRequest) { r.Audits[0].Kind = kido.KindUndo; rehash(r) }, CodeBadRecord},
 		{"audit reason empty", func(r *UploadRequest) { r.Audits[0].Reason = ""; rehash(r) }, CodeBadRecord},
 		{"audit reason newline", func(r *UploadRequest) { r.Audits[0].Reason = "a\nb"; rehash(r) }, CodeBadRecord},
 		{"audit text too long", func(r *UploadRequest) { r.Audits[0].Text = strings.Repeat("1", MaxAuditText+1); rehash(r) }, CodeBadRecord},
@@ -387,11 +404,11 @@ func TestHeartbeatHeaders(t *testing.T) {
 // FuzzParseHeartbeat: never panics, and what it accepts it writes back to
 // headers that parse to the same heartbeat.
 func FuzzParseHeartbeat(f *testing.F) {
-	f.Add("0.1.0", "0", "2027-08-01T01:02:03Z", "5368709120", "2027-08-01T01:01:58.2Z")
-	f.Add("", "-5", "garbage", "1 GiB", "never")
-	f.Fuzz(func(t *testing.T, version, pending, at, free, synced string) {
+	f.Add("0.1.0", "0", "2027-08-01T01:02:03Z", "5368709120", "2027-08-01T01:01:58.2Z", "192.168.1.20:7421")
+	f.Add("", "-5", "garbage", "1 GiB", "never", "http://[::1]:80/")
+	f.Fuzz(func(t *testing.T, version, pending, at, free, synced, mesh string) {
 		h := http.Header{}
-		for k, v := range map[string]string{HeaderGateVersion: version, HeaderGatePending: pending, HeaderGateTime: at, HeaderGateFree: free, HeaderGateSynced: synced} {
+		for k, v := range map[string]string{HeaderGateVersion: version, HeaderGatePending: pending, HeaderGateTime: at, HeaderGateFree: free, HeaderGateSynced: synced, HeaderGateMesh: mesh} {
 			if v != "" {
 				h[k] = []string{v}
 			}
@@ -409,7 +426,7 @@ func FuzzParseHeartbeat(f *testing.F) {
 		if err != nil {
 			t.Fatalf("written heartbeat does not parse: %v", err)
 		}
-		if back.Version != hb.Version || back.Pending != hb.Pending || !back.Time.Equal(hb.Time) || back.Free != hb.Free || !back.Synced.Equal(hb.Synced) {
+		if back.Version != hb.Version || back.Pending != hb.Pending || !back.Time.Equal(hb.Time) || back.Free != hb.Free || !back.Synced.Equal(hb.Synced) || back.Mesh != hb.Mesh {
 			t.Fatalf("round trip %+v -> %+v", hb, back)
 		}
 	})

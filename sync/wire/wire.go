@@ -77,6 +77,11 @@ type EnrollRequest struct {
 	Code   string `json:"code"`
 	Device string `json:"device,omitempty"` // free text: host name, model
 	Nonce  string `json:"nonce"`            // random, echoed inside the signed response
+	// Pub is the gate's Ed25519 public key (32 bytes, base64 in JSON),
+	// made for this enrolment; every record the gate makes is signed with
+	// its private key (docs/mesh.md). Empty from a gate older than gate
+	// keys.
+	Pub []byte `json:"pub,omitempty"`
 }
 
 // EnrollResponse carries the gate's credential. Signature is the server

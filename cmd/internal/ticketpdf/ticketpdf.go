@@ -23,6 +23,7 @@ import (
 	"github.com/go-pdf/fpdf"
 
 	"kido.dev/kido"
+	"kido.dev/kido/cmd/internal/evtime"
 	"kido.dev/kido/ticket/qr"
 )
 
@@ -269,16 +270,13 @@ func printable(s string) string {
 	}, s)
 }
 
-// Zone is where an event's times are shown, on tickets and in exports: its
-// time zone when it names one this machine knows, else the fixed offset its
-// start carries. The label names it: the zone's name, or "UTC+09:00".
+// Zone is where an event's times are shown, on tickets and in exports
+// (evtime.Of): its time zone when it names one this machine knows, else
+// the fixed offset its start carries. The label names it: the zone's name,
+// or "UTC+09:00".
 func Zone(e kido.Event) (loc *time.Location, label string) {
-	if e.TimeZone != "" {
-		if l, err := time.LoadLocation(e.TimeZone); err == nil {
-			return l, e.TimeZone
-		}
-	}
-	return e.Start.Location(), "UTC" + e.Start.Format("-07:00")
+	z := evtime.Of(e, e.Start.Location())
+	return z.Loc, z.Label
 }
 
 // When is the event's date and time as printed: in the event's time zone

@@ -1,5 +1,5 @@
 // The kido staff app: keyboard-wedge and camera scanning, the verdict, the
-// gate's state, find and manual admission. Every string is in both
+// gate's state, find and manual admission, undo of the last admission. Every string is in both
 // languages below; the API is specified in docs/staff-app.md.
 "use strict";
 
@@ -28,6 +28,8 @@ const T = {
     u_here: "admitted here {ago} ago", u_there: "first at {gate}, {time} ({ago} ago)", u_manual: " (manually)",
     n_retry: "Just admitted here: the same person may pass, anyone else may not",
     r_revoked: "Ticket cancelled", n_revoked: "Do not admit: send them to the help desk",
+    r_replaced: "Replaced by serial {n}", n_replaced: "This ticket was reissued: ask for the newer ticket (serial {n})",
+    r_tier_retired: "This ticket type was withdrawn", n_tier_retired: "Do not admit: send them to the help desk",
     r_bad_signature: "Forged or damaged ticket", n_bad_signature: "Ask for another copy of the ticket; if it fails again, help desk",
     r_unknown_key: "Signed by a key this gate does not know", n_unknown_key: "This gate last synced {ago}: check the network, then scan again",
     r_key_revoked: "Signing key withdrawn", n_key_revoked: "Do not admit: send them to the help desk",
@@ -38,6 +40,14 @@ const T = {
     r_malformed: "Not a kido ticket", n_malformed: "Scan the ticket's QR code, not another code",
     r_fault: "Gate fault: cannot decide", n_fault: "Do not admit; call the operator",
     agoS: "{n} s", agoM: "{n} min", agoH: "{h} h {m} min", agoNever: "never",
+    undo: "Undo last admission", undoTitle: "Undo the last admission at this gate",
+    undoLast: "{holder} · {tier} · admitted {time}", undoLeft: "{n} s left to undo", undoConfirm: "Undo this admission",
+    undo_nothing: "Nothing to undo: no one was admitted at this gate yet",
+    undo_exit: "The last passage here is an exit: only an admission can be undone",
+    undo_twice: "The last admission here is already undone",
+    undo_late: "Too late: an admission can be undone for 2 minutes only. Ask the operator to correct it",
+    wordUndo: "UNDONE", r_undone: "Admission annulled: {holder}, {time}", n_undone: "Their ticket can be scanned again",
+    kUndo: "undo", undoneMark: "(undone)",
   },
   ja: {
     title: "kido ゲート", ready: "チケットをスキャンしてください", entry: "入場", exit: "退場",
@@ -63,6 +73,8 @@ const T = {
     u_here: "{ago}前にこのゲートで入場済み", u_there: "{time} に {gate} で入場済み（{ago}前）", u_manual: "（手動）",
     n_retry: "このゲートで入場したばかり：同じ方なら通過可、別の方は入場不可",
     r_revoked: "このチケットは無効化されています", n_revoked: "入場させずに受付へご案内ください",
+    r_replaced: "シリアル {n} に差し替えられたチケットです", n_replaced: "再発行済みです：新しいチケット（シリアル {n}）を見せていただいてください",
+    r_tier_retired: "この券種は取り扱いを終了しました", n_tier_retired: "入場させずに受付へご案内ください",
     r_bad_signature: "偽造または破損したチケットです", n_bad_signature: "別の表示でもう一度。再び失敗したら受付へ",
     r_unknown_key: "このゲートが知らない鍵で署名されています", n_unknown_key: "最終同期は{ago}：ネットワークを確認して再スキャンしてください",
     r_key_revoked: "署名鍵が取り消されています", n_key_revoked: "入場させずに受付へご案内ください",
@@ -73,11 +85,19 @@ const T = {
     r_malformed: "kido のチケットではありません", n_malformed: "チケットのQRコードをスキャンしてください",
     r_fault: "ゲート障害：判定できません", n_fault: "入場させずに運営に連絡してください",
     agoS: "{n}秒", agoM: "{n}分", agoH: "{h}時間{m}分", agoNever: "未同期",
+    undo: "直前の入場を取り消す", undoTitle: "このゲートの直前の入場を取り消す",
+    undoLast: "{holder} · {tier} · {time} 入場", undoLeft: "取り消しできるのはあと {n} 秒", undoConfirm: "この入場を取り消す",
+    undo_nothing: "取り消す入場がありません：このゲートではまだ誰も入場していません",
+    undo_exit: "直前の通過は退場です：取り消せるのは入場だけです",
+    undo_twice: "直前の入場はすでに取り消されています",
+    undo_late: "時間切れ：入場の取り消しは2分以内のみです。運営に訂正を依頼してください",
+    wordUndo: "取り消し済み", r_undone: "入場を取り消しました：{holder}、{time}", n_undone: "このチケットは再度スキャンできます",
+    kUndo: "取り消し", undoneMark: "（取り消し済み）",
   },
 };
 
 const $ = (id) => document.getElementById(id);
-const clearAfter = { admit: 3000, exit: 3000, reject: 6000 };
+const clearAfter = { admit: 3000, exit: 3000, reject: 6000, undo: 4000 };
 let lang = localStorage.getItem("kido-lang") || ((navigator.language || "en").toLowerCase().startsWith("ja") ? "ja" : "en");
 let state = null;       // the last GET /api/state
 let exitMode = false;   // at a gate whose direction is both
@@ -119,6 +139,7 @@ async function api(path, body, type) {
   if (!r.ok) {
     const e = new Error(j.error || r.statusText);
     e.status = r.status;
+    e.why = j.why;
     throw e;
   }
   return j;
@@ -171,6 +192,7 @@ function renderState() {
   $("mode").textContent = t(exitMode ? "modeExit" : "modeEntry");
   $("mode").dataset.mode = exitMode ? "exit" : "entry";
   $("lockbtn").hidden = !token;
+  $("undobtn").hidden = s.direction === "exit"; // an exit gate admits no one to undo
 }
 
 async function poll() {
@@ -186,8 +208,11 @@ async function poll() {
 // ---- verdict
 
 function reasonLines(v) {
-  let reason = t("r_" + v.reason);
-  let next = t("n_" + v.reason, { tier: v.tier_name || "" });
+  if (v.decision === "undo") {
+    return [t("r_undone", { holder: v.holder || t("serial", { s: v.serial }), time: hhmm(v.at) }), t("n_undone")];
+  }
+  let reason = t("r_" + v.reason, { n: v.replaced_by || "" });
+  let next = t("n_" + v.reason, { tier: v.tier_name || "", n: v.replaced_by || "" });
   if (v.reason === "already_used" && v.first) {
     const f = v.first;
     reason += ": " + (f.here ? t("u_here", { ago: ago(f.ago_seconds) }) : t("u_there", { gate: f.gate_name, time: hhmm(f.at), ago: ago(f.ago_seconds) }));
@@ -202,15 +227,22 @@ function reasonLines(v) {
   return [reason, next];
 }
 
+// verdictKind is how a verdict looks and sounds: admit, exit, reject, or
+// undo (staff annulled an admission).
+function verdictKind(v) {
+  if (v.decision === "undo") return "undo";
+  return v.decision === "admit" ? (v.kind === "exit" ? "exit" : "admit") : "reject";
+}
+
 function renderVerdict(v) {
-  const kind = v.decision === "admit" ? (v.kind === "exit" ? "exit" : "admit") : "reject";
+  const kind = verdictKind(v);
   const el = $("verdict");
   el.className = kind;
   el.dataset.id = v.id;
   el.dataset.decision = v.decision;
   el.dataset.reason = v.reason;
-  $("vicon").textContent = { admit: "✓", exit: "↩", reject: "✕" }[kind];
-  $("vword").textContent = t({ admit: "wordAdmit", exit: "wordExit", reject: "wordReject" }[kind]);
+  $("vicon").textContent = { admit: "✓", exit: "↩", reject: "✕", undo: "↶" }[kind];
+  $("vword").textContent = t({ admit: "wordAdmit", exit: "wordExit", reject: "wordReject", undo: "wordUndo" }[kind]);
   const [reason, next] = reasonLines(v);
   $("vreason").textContent = reason;
   $("vnext").textContent = next;
@@ -223,7 +255,7 @@ function renderVerdict(v) {
 function show(v, started) {
   shown = v;
   renderVerdict(v);
-  const kind = v.decision === "admit" ? (v.kind === "exit" ? "exit" : "admit") : "reject";
+  const kind = verdictKind(v);
   sound(kind);
   if (navigator.vibrate) navigator.vibrate(kind === "reject" ? [300, 100, 300] : [80]);
   clearTimeout(clearTimer);
@@ -260,7 +292,7 @@ function startAudio() {
 function sound(kind) {
   try {
     startAudio();
-    const tones = { admit: [[1320, 0, .15]], exit: [[880, 0, .12], [660, .16, .12]],
+    const tones = { admit: [[1320, 0, .15]], exit: [[880, 0, .12], [660, .16, .12]], undo: [[660, 0, .12], [990, .16, .12]],
       reject: [[200, 0, .22], [200, .3, .22], [200, .6, .22]] }[kind];
     for (const [f, at, len] of tones) {
       const o = audio.createOscillator(), g = audio.createGain();
@@ -415,7 +447,7 @@ async function locked(fn) {
       token = "";
       if (await askPIN()) return fn();
     }
-    $("finderr").textContent = e.message;
+    $($("undodlg").open ? "undoerr" : "finderr").textContent = e.message;
   }
 }
 
@@ -433,9 +465,14 @@ function openFind() {
   });
 }
 
+// holderOf is the holder's name with its reading, when the roster gave one.
+function holderOf(m) {
+  return m.reading ? `${m.holder} (${m.reading})` : m.holder;
+}
+
 function matchLine(m) {
   let st = m.revoked ? t("revoked") : m.entries > 0 ? t("used", { n: m.entries, t: hhmm(m.last) }) : t("unused");
-  return `${m.holder} · ${m.tier_name} · ${m.order_ref} · ${t("serial", { s: m.serial })} · ${st}`;
+  return `${holderOf(m)} · ${m.tier_name} · ${m.order_ref} · ${t("serial", { s: m.serial })} · ${st}`;
 }
 
 $("findform").addEventListener("submit", (e) => {
@@ -467,7 +504,7 @@ function pick(m) {
   locked(async () => {
     picked = m;
     const hs = await api("/api/history?serial=" + m.serial);
-    $("tholder").textContent = m.holder;
+    $("tholder").textContent = holderOf(m);
     $("tinfo").textContent = `${m.tier_name} · ${m.order_ref} · ${t("serial", { s: m.serial })}`;
     const ol = $("thistory");
     ol.textContent = "";
@@ -478,8 +515,8 @@ function pick(m) {
     }
     for (const h of hs) {
       const li = document.createElement("li");
-      const kind = { entry: "kEntry", exit: "kExit", manual: "kManual" }[h.kind] || "kEntry";
-      li.textContent = `${hhmm(h.at)} · ${h.gate_name}${h.here ? " " + t("here") : ""} · ${t(kind)}`;
+      const kind = { entry: "kEntry", exit: "kExit", manual: "kManual", undo: "kUndo" }[h.kind] || "kEntry";
+      li.textContent = `${hhmm(h.at)} · ${h.gate_name}${h.here ? " " + t("here") : ""} · ${t(kind)}${h.undone ? " " + t("undoneMark") : ""}`;
       ol.append(li);
     }
     $("reason").value = "";
@@ -503,10 +540,60 @@ $("admitform").addEventListener("submit", (e) => {
   });
 });
 
+// ---- undo of this gate's last admission (docs/staff-app.md)
+
+let undoInfo = null;    // the last GET /api/undo
+let undoUntil = 0;      // performance.now() when the time to undo runs out
+let undoTimer = 0;
+
+function renderUndo() {
+  const u = undoInfo;
+  if (!u) return;
+  $("undolast").textContent = u.kind
+    ? t("undoLast", { holder: u.holder || t("serial", { s: u.serial }), tier: u.tier_name || "", time: hhmm(u.at) })
+    : "";
+  const left = Math.max(0, Math.ceil((undoUntil - performance.now()) / 1000));
+  const ok = u.available && left > 0;
+  $("undoleft").textContent = ok ? t("undoLeft", { n: left }) : "";
+  $("undoerr").textContent = ok ? "" : t("undo_" + (u.available ? "late" : u.why));
+  $("undoconfirm").disabled = !ok;
+  $("undodlg").dataset.available = String(ok);
+}
+
+function openUndo() {
+  locked(async () => {
+    undoInfo = await api("/api/undo");
+    undoUntil = performance.now() + undoInfo.seconds_left * 1000;
+    renderUndo();
+    clearInterval(undoTimer);
+    undoTimer = setInterval(renderUndo, 1000);
+    const d = $("undodlg");
+    d.showModal();
+    (undoInfo.available ? $("undoconfirm") : d.querySelector(".close")).focus();
+  });
+}
+
+$("undoconfirm").onclick = () => {
+  locked(async () => {
+    try {
+      const v = await api("/api/undo", {});
+      $("undodlg").close();
+      show(v);
+    } catch (e) {
+      if (e.status !== 409) throw e;
+      undoInfo = { ...undoInfo, available: false, why: e.why };
+      renderUndo();
+    }
+  });
+};
+
 // ---- wiring
 
 $("finddlg").querySelector(".close").onclick = () => $("finddlg").close();
 $("finddlg").addEventListener("close", focusHome);
+$("undodlg").querySelector(".close").onclick = () => $("undodlg").close();
+$("undodlg").addEventListener("close", () => { clearInterval(undoTimer); focusHome(); });
+$("undobtn").onclick = openUndo;
 $("findbtn").onclick = openFind;
 $("camera").onclick = toggleCamera;
 $("lang").onclick = () => { lang = lang === "ja" ? "en" : "ja"; localStorage.setItem("kido-lang", lang); applyLang(); focusHome(); };

@@ -25,24 +25,24 @@ type copyTable struct {
 	serial bool     // an identity id column to move past the copied ids
 }
 
-// copyTables follow sync/server/sqlite's schema, version 5, in an order
+// copyTables follow sync/server/sqlite's schema, version 9, in an order
 // that satisfies the foreign keys.
 var copyTables = []copyTable{
 	{name: "identity", cols: []string{"id", "public", "sealed"}, query: "SELECT id, public, sealed FROM identity"},
 	{name: "events", cols: []string{"id", "name", "venue", "start_at", "end_at", "time_zone", "created"},
 		query: "SELECT id, name, venue, start, end, time_zone, created FROM events", serial: true},
-	{name: "tiers", cols: []string{"event", "id", "name", "entries"}, query: "SELECT event, id, name, entries FROM tiers"},
+	{name: "tiers", cols: []string{"event", "id", "name", "entries", "retired"}, query: "SELECT event, id, name, entries, retired FROM tiers", bools: []string{"retired"}},
 	{name: "keys", cols: []string{"event", "id", "public", "sealed", "current", "revoked", "revoked_pos", "created"},
 		query: "SELECT event, id, public, sealed, current, revoked, revoked_pos, created FROM keys", bools: []string{"current", "revoked"}},
-	{name: "tickets", cols: []string{"event", "serial", "tier", "holder", "email", "order_ref", "text", "key", "batch", "item", "revoked", "revoked_pos", "replaces", "replaced_by"},
-		query: "SELECT event, serial, tier, holder, email, order_ref, text, key, batch, item, revoked, revoked_pos, replaces, replaced_by FROM tickets", bools: []string{"revoked"}},
-	{name: "gates", cols: []string{"id", "event", "name", "tiers", "direction", "revoked", "device", "enrolled", "code_hash", "code_expires", "acked", "audit_acked", "last_contact", "pending", "clock_skew_ms", "version"},
-		query: "SELECT id, event, name, tiers, direction, revoked, device, enrolled, code_hash, code_expires, acked, audit_acked, last_contact, pending, clock_skew_ms, version FROM gates",
+	{name: "tickets", cols: []string{"event", "serial", "tier", "holder", "reading", "email", "order_ref", "text", "key", "batch", "item", "revoked", "revoked_pos", "replaces", "replaced_by"},
+		query: "SELECT event, serial, tier, holder, reading, email, order_ref, text, key, batch, item, revoked, revoked_pos, replaces, replaced_by FROM tickets", bools: []string{"revoked"}},
+	{name: "gates", cols: []string{"id", "event", "name", "tiers", "direction", "revoked", "device", "enrolled", "code_hash", "code_expires", "acked", "audit_acked", "last_contact", "pending", "clock_skew_ms", "version", "pub", "mesh", "revoked_at"},
+		query: "SELECT id, event, name, tiers, direction, revoked, device, enrolled, code_hash, code_expires, acked, audit_acked, last_contact, pending, clock_skew_ms, version, pub, mesh, revoked_at FROM gates",
 		bools: []string{"revoked"}, lists: []string{"tiers"}, serial: true},
 	{name: "tokens", cols: []string{"id", "name", "scope", "events", "gate", "hash", "created", "revoked"},
 		query: "SELECT id, name, scope, events, gate, hash, created, revoked FROM tokens", lists: []string{"events"}, serial: true},
-	{name: "admissions", cols: []string{"event", "gate", "seq", "serial", "tier", "kind", "at", "corrected", "text", "reason", "hash", "status", "why"},
-		query: "SELECT event, gate, seq, serial, tier, kind, at, corrected, text, reason, hash, status, why FROM admissions"},
+	{name: "admissions", cols: []string{"event", "gate", "seq", "serial", "tier", "kind", "at", "corrected", "text", "reason", "hash", "status", "why", "undoes", "sig"},
+		query: "SELECT event, gate, seq, serial, tier, kind, at, corrected, text, reason, hash, status, why, undoes, sig FROM admissions"},
 	{name: "audits", cols: []string{"event", "gate", "seq", "kind", "reason", "serial", "at", "corrected", "text", "hash"},
 		query: "SELECT event, gate, seq, kind, reason, serial, at, corrected, text, hash FROM audits"},
 	{name: "quarantine", cols: []string{"event", "gate", "record", "seq", "hash", "payload", "received"},
@@ -53,9 +53,13 @@ var copyTables = []copyTable{
 		query: "SELECT id, event, gate, from_t, reason, by, created FROM voids", serial: true},
 	{name: "deliveries", cols: []string{"event", "serial", "state", "run", "to_addr", "answer", "at", "attempts"},
 		query: "SELECT event, serial, state, run, to_addr, answer, at, attempts FROM deliveries"},
+	{name: "edits", cols: []string{"id", "event", "object", "ref", "by_name", "at", "before", "after"},
+		query: "SELECT id, event, object, ref, by, at, before, after FROM edits", serial: true},
+	{name: "conflict_reviews", cols: []string{"event", "serial", "note", "by_name", "at"},
+		query: "SELECT event, serial, note, by, at FROM conflict_reviews"},
 }
 
-// CopySQLite copies a kido SQLite store (src, schema version 5, which no
+// CopySQLite copies a kido SQLite store (src, schema version 9, which no
 // server may be writing) into this store, which must be new: migrated, no
 // server identity yet. Everything is copied in one transaction, keys
 // still sealed. Change-log rows keep their positions and tags, and every
@@ -67,8 +71,8 @@ func (s *Store) CopySQLite(ctx context.Context, src *sql.DB) (int64, error) {
 	if err := src.QueryRowContext(ctx, "PRAGMA user_version").Scan(&v); err != nil {
 		return 0, fmt.Errorf("postgres: copy: read source: %w", err)
 	}
-	if v != 5 {
-		return 0, fmt.Errorf("postgres: copy: source schema version %d, copy-store reads version 5\nhint: start and stop this release's kido-server on the data directory once, which upgrades it", v)
+	if v != 9 {
+		return 0, fmt.Errorf("postgres: copy: source schema version %d, copy-store reads version 9\nhint: start and stop this release's kido-server on the data directory once, which upgrades it", v)
 	}
 	var n int64
 	err := s.write(ctx, func(tx *wtx) error {

@@ -195,7 +195,7 @@ func (s *Store) Tiers(ctx context.Context, event uint32) ([]kido.Tier, error) {
 
 // tiers returns the event's tiers in id order.
 func tiers(ctx context.Context, q querier, event uint32) ([]kido.Tier, error) {
-	rows, err := q.Query(ctx, "SELECT id, name, entries FROM tiers WHERE event = $1 ORDER BY id", event)
+	rows, err := q.Query(ctx, "SELECT id, name, entries, retired FROM tiers WHERE event = $1 ORDER BY id", event)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: tiers: %w", err)
 	}
@@ -205,7 +205,7 @@ func tiers(ctx context.Context, q querier, event uint32) ([]kido.Tier, error) {
 		t := kido.Tier{Event: event}
 		var id int16
 		var entries int
-		if err := rows.Scan(&id, &t.Name, &entries); err != nil {
+		if err := rows.Scan(&id, &t.Name, &entries, &t.Retired); err != nil {
 			return nil, fmt.Errorf("postgres: tiers: %w", err)
 		}
 		t.ID, t.Entries = uint8(id), kido.EntryRule(entries)

@@ -14,17 +14,39 @@ import (
 	"kido.dev/kido/sync/wire"
 )
 
-const gateCols = "id, event, name, tiers, direction, revoked"
+const gateCols = "id, event, name, tiers, direction, revoked, revoked_at, pub, mesh"
 
 func scanGate(row pgx.Row, more ...any) (kido.Gate, error) {
 	var g kido.Gate
 	var ts []int64
 	var dir string
-	if err := row.Scan(append([]any{&g.ID, &g.Event, &g.Name, &ts, &dir, &g.Revoked}, more...)...); err != nil {
+	var revokedAt *string
+	if err := row.Scan(append([]any{&g.ID, &g.Event, &g.Name, &ts, &dir, &g.Revoked, &revokedAt, &g.Pub, &g.Mesh}, more...)...); err != nil {
 		return g, err
+	}
+	if revokedAt != nil {
+		t, err := parseTime(*revokedAt)
+		if err != nil {
+			return g, err
+		}
+		g.RevokedAt = &t
 	}
 	g.Tiers, g.Direction = ids[uint8](ts), kido.Direction(dir)
 	return g, nil
+}
+
+// setRevoked marks g revoked at now in its row and in g, keeping an
+// earlier revocation time.
+func setRevoked(ctx context.Context, tx *wtx, g *kido.Gate, now time.Time) error {
+	if _, err := tx.Exec(ctx, "UPDATE gates SET revoked = true, revoked_at = COALESCE(revoked_at, $1), code_hash = NULL WHERE id = $2", fmtTime(now), g.ID); err != nil {
+		return err
+	}
+	g.Revoked = true
+	if g.RevokedAt == nil {
+		at := now.UTC()
+		g.RevokedAt = &at
+	}
+	return nil
 }
 
 // lockGate reads gate id with its row locked until commit.
@@ -89,7 +111,7 @@ func (s *Store) Gates(ctx context.Context, event uint32) ([]kido.Gate, error) {
 
 // Enroll implements server.Store. The gate's row lock makes a code used
 // by two instances at once enrol one device.
-func (s *Store) Enroll(ctx context.Context, code server.TokenHash, device string, cred server.NewToken, now time.Time) (kido.Gate, error) {
+func (s *Store) Enroll(ctx context.Context, code server.TokenHash, device string, pub []byte, cred server.NewToken, now time.Time) (kido.Gate, error) {
 	var g kido.Gate
 	err := s.write(ctx, func(tx *wtx) error {
 		var enrolled *string
@@ -114,8 +136,19 @@ func (s *Store) Enroll(ctx context.Context, code server.TokenHash, device string
 		case now.After(exp):
 			return server.Errorf(server.ErrNotFound, "make a new one with kidoctl gate add", "enrolment code expired at %s", exp.Format(time.RFC3339))
 		}
-		if _, err := tx.Exec(ctx, "UPDATE gates SET enrolled = $1, device = $2 WHERE id = $3", fmtTime(now), device, g.ID); err != nil {
+		var key []byte
+		if len(pub) > 0 {
+			key = pub
+		}
+		if _, err := tx.Exec(ctx, "UPDATE gates SET enrolled = $1, device = $2, pub = $3 WHERE id = $4", fmtTime(now), device, key, g.ID); err != nil {
 			return fmt.Errorf("postgres: enroll: %w", err)
+		}
+		if key != nil {
+			// Every replica learns the key its records are checked with.
+			g.Pub = key
+			if err := tx.logChange(g.Event, wire.Change{Kind: wire.ChangeGate, Gate: &g}); err != nil {
+				return err
+			}
 		}
 		cred.Gate = g.ID
 		cred.Events = []uint32{g.Event}
@@ -148,10 +181,9 @@ func (s *Store) RevokeGate(ctx context.Context, event, gate uint32, now time.Tim
 			return nil
 		}
 		// An unused enrolment code must not bring the gate back either.
-		if _, err := tx.Exec(ctx, "UPDATE gates SET revoked = true, code_hash = NULL WHERE id = $1", gate); err != nil {
+		if err := setRevoked(ctx, tx, &g, now); err != nil {
 			return fmt.Errorf("postgres: revoke gate: %w", err)
 		}
-		g.Revoked = true
 		return tx.logChange(event, wire.Change{Kind: wire.ChangeGate, Gate: &g})
 	})
 	return g, err
@@ -205,14 +237,16 @@ func (s *Store) Snapshot(ctx context.Context, gate uint32) (*wire.Snapshot, erro
 }
 
 func roster(ctx context.Context, q querier, event uint32) ([]kido.RosterEntry, error) {
-	rows, err := q.Query(ctx, "SELECT serial, tier, holder, order_ref, revoked FROM tickets WHERE event = $1 ORDER BY serial", event)
+	rows, err := q.Query(ctx, "SELECT serial, tier, holder, reading, order_ref, revoked, COALESCE(replaced_by, 0) FROM tickets WHERE event = $1 ORDER BY serial", event)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: roster: %w", err)
 	}
 	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (kido.RosterEntry, error) {
 		var e kido.RosterEntry
 		var tier int16
-		err := r.Scan(&e.Serial, &tier, &e.Holder, &e.OrderRef, &e.Revoked)
+		var replacedBy int64
+		err := r.Scan(&e.Serial, &tier, &e.Holder, &e.Reading, &e.OrderRef, &e.Revoked, &replacedBy)
+		e.ReplacedBy = uint32(replacedBy)
 		e.Tier = uint8(tier)
 		return e, err
 	})
@@ -223,7 +257,7 @@ func roster(ctx context.Context, q querier, event uint32) ([]kido.RosterEntry, e
 }
 
 // admissionCols are the columns scanAdmission reads.
-const admissionCols = "gate, seq, serial, tier, kind, at, corrected, text, reason, hash"
+const admissionCols = "gate, seq, serial, tier, kind, at, corrected, text, reason, hash, undoes"
 
 // admissions returns the event's counted admissions (status ”), in
 // (gate, seq) order.
@@ -250,14 +284,38 @@ func scanAdmission(row pgx.Row, more ...any) (kido.Admission, error) {
 	var a kido.Admission
 	var tier int16
 	var at, corrected string
-	if err := row.Scan(append([]any{&a.Gate, &a.Seq, &a.Serial, &tier, &a.Kind, &at, &corrected, &a.Text, &a.Reason, &a.Hash}, more...)...); err != nil {
+	var undoes int64
+	if err := row.Scan(append([]any{&a.Gate, &a.Seq, &a.Serial, &tier, &a.Kind, &at, &corrected, &a.Text, &a.Reason, &a.Hash, &undoes}, more...)...); err != nil {
 		return a, err
 	}
-	a.Tier = uint8(tier)
+	a.Tier, a.Undoes = uint8(tier), uint64(undoes)
 	var err error
 	if a.At, err = parseTime(at); err != nil {
 		return a, err
 	}
 	a.Corrected, err = parseTime(corrected)
 	return a, err
+}
+
+// SetGateMesh implements server.Store.
+func (s *Store) SetGateMesh(ctx context.Context, event, gate uint32, addr string) (bool, error) {
+	changed := false
+	err := s.write(ctx, func(tx *wtx) error {
+		g, err := scanGate(tx.QueryRow(ctx, "SELECT "+gateCols+" FROM gates WHERE id = $1 AND event = $2 FOR UPDATE", gate, event))
+		if errors.Is(err, pgx.ErrNoRows) {
+			return server.Errorf(server.ErrNotFound, "", "event %d has no gate %d", event, gate)
+		}
+		if err != nil {
+			return fmt.Errorf("postgres: set gate mesh: %w", err)
+		}
+		if g.Mesh == addr || g.Revoked {
+			return nil
+		}
+		if _, err := tx.Exec(ctx, "UPDATE gates SET mesh = $1 WHERE id = $2", addr, gate); err != nil {
+			return fmt.Errorf("postgres: set gate mesh: %w", err)
+		}
+		g.Mesh, changed = addr, true
+		return tx.logChange(event, wire.Change{Kind: wire.ChangeGate, Gate: &g})
+	})
+	return changed, err
 }

@@ -99,6 +99,9 @@ func (s *Store) EventRecords(ctx context.Context, event uint32) (*server.EventRe
 		if er.Flagged, er.Voids, err = flagged(ctx, tx, event); err != nil {
 			return err
 		}
+		if er.Reviews, err = reviews(ctx, tx, event); err != nil {
+			return err
+		}
 		counts := []struct {
 			q   string
 			add func(k int64, n int)

@@ -78,8 +78,8 @@ func (is *issuer) issue(it wire.IssueItem, batch, item any, replaces uint32) (wi
 	if replaces != 0 {
 		rep = int64(replaces)
 	}
-	is.rows = append(is.rows, []any{int64(is.event), int64(serial), int16(it.Tier), it.Holder, it.Email, it.OrderRef, text, is.sg.Key, batch, item, rep})
-	re := kido.RosterEntry{Serial: serial, Tier: it.Tier, Holder: it.Holder, OrderRef: it.OrderRef}
+	is.rows = append(is.rows, []any{int64(is.event), int64(serial), int16(it.Tier), it.Holder, it.Reading, it.Email, it.OrderRef, text, is.sg.Key, batch, item, rep})
+	re := kido.RosterEntry{Serial: serial, Tier: it.Tier, Holder: it.Holder, Reading: it.Reading, OrderRef: it.OrderRef}
 	if err := is.tx.logChange(is.event, wire.Change{Kind: wire.ChangeRoster, Roster: &re}); err != nil {
 		return wire.IssuedTicket{}, err
 	}
@@ -91,7 +91,7 @@ func (is *issuer) flush(ctx context.Context) error {
 	if len(is.rows) == 0 {
 		return nil
 	}
-	cols := []string{"event", "serial", "tier", "holder", "email", "order_ref", "text", "key", "batch", "item", "replaces"}
+	cols := []string{"event", "serial", "tier", "holder", "reading", "email", "order_ref", "text", "key", "batch", "item", "replaces"}
 	if _, err := is.tx.CopyFrom(ctx, pgx.Identifier{"tickets"}, cols, pgx.CopyFromRows(is.rows)); err != nil {
 		return fmt.Errorf("postgres: issue: %w", err)
 	}
@@ -109,12 +109,12 @@ type stored struct {
 	item       int // number in its batch; -1 for a reissue
 }
 
-const ticketCols = "serial, tier, holder, email, order_ref, text, revoked, COALESCE(replaces, 0), COALESCE(replaced_by, 0), COALESCE(item, -1)"
+const ticketCols = "serial, tier, holder, reading, email, order_ref, text, revoked, COALESCE(replaces, 0), COALESCE(replaced_by, 0), COALESCE(item, -1)"
 
 func scanTicket(row pgx.Row) (stored, error) {
 	var t stored
 	var tier int16
-	err := row.Scan(&t.serial, &tier, &t.Holder, &t.Email, &t.OrderRef, &t.text, &t.revoked, &t.replaces, &t.replacedBy, &t.item)
+	err := row.Scan(&t.serial, &tier, &t.Holder, &t.Reading, &t.Email, &t.OrderRef, &t.text, &t.revoked, &t.replaces, &t.replacedBy, &t.item)
 	t.Tier = uint8(tier)
 	return t, err
 }
@@ -136,7 +136,7 @@ func (t stored) issued() wire.IssuedTicket {
 }
 
 func (t stored) roster() kido.RosterEntry {
-	return kido.RosterEntry{Serial: t.serial, Tier: t.Tier, Holder: t.Holder, OrderRef: t.OrderRef, Revoked: t.revoked}
+	return kido.RosterEntry{Serial: t.serial, Tier: t.Tier, Holder: t.Holder, Reading: t.Reading, OrderRef: t.OrderRef, Revoked: t.revoked, ReplacedBy: t.replacedBy}
 }
 
 // Issue implements server.Store. The event's row lock makes two
@@ -303,15 +303,25 @@ func (s *Store) Reissue(ctx context.Context, event uint32, sel wire.Selection, s
 				out = append(out, given)
 				continue
 			}
-			if err := revokeOne(ctx, tx, event, t); err != nil {
-				return err
-			}
+			// The replacement first, so that the revocation's roster change
+			// names it: a gate refuses the old ticket as replaced by serial
+			// N, and never learns of N before N is in its roster.
 			nt, err := is.issue(t.IssueItem, nil, nil, t.serial)
 			if err != nil {
 				return err
 			}
 			if _, err := tx.Exec(ctx, "UPDATE tickets SET replaced_by = $1 WHERE event = $2 AND serial = $3", nt.Serial, event, t.serial); err != nil {
 				return fmt.Errorf("postgres: reissue: %w", err)
+			}
+			t.replacedBy = nt.Serial
+			if t.revoked {
+				// Revoked before: the gates learn what replaced it.
+				re := t.roster()
+				if err := tx.logChange(event, wire.Change{Kind: wire.ChangeRoster, Roster: &re}); err != nil {
+					return err
+				}
+			} else if err := revokeOne(ctx, tx, event, t); err != nil {
+				return err
 			}
 			out = append(out, nt)
 		}
@@ -327,7 +337,7 @@ func (s *Store) Tickets(ctx context.Context, event uint32, orderRef string) ([]w
 		if _, err := getEvent(ctx, tx, event, false); err != nil {
 			return err
 		}
-		rows, err := tx.Query(ctx, `SELECT t.serial, t.tier, t.holder, t.email, t.order_ref, COALESCE(t.batch, ''), t.revoked,
+		rows, err := tx.Query(ctx, `SELECT t.serial, t.tier, t.holder, t.reading, t.email, t.order_ref, COALESCE(t.batch, ''), t.revoked,
 			COALESCE(t.replaces, 0), COALESCE(t.replaced_by, 0), `+mailCols+`
 			FROM tickets t LEFT JOIN deliveries d ON d.event = t.event AND d.serial = t.serial
 			WHERE t.event = $1 AND ($2 = '' OR t.order_ref = $2) ORDER BY t.serial`, event, orderRef)
@@ -338,7 +348,7 @@ func (s *Store) Tickets(ctx context.Context, event uint32, orderRef string) ([]w
 		var tier int16
 		var t wire.TicketRecord
 		var m mailRow
-		_, err = pgx.ForEachRow(rows, append([]any{&serial, &tier, &t.Holder, &t.Email, &t.OrderRef, &t.Batch, &t.Revoked, &replaces, &replacedBy}, m.dest()...), func() error {
+		_, err = pgx.ForEachRow(rows, append([]any{&serial, &tier, &t.Holder, &t.Reading, &t.Email, &t.OrderRef, &t.Batch, &t.Revoked, &replaces, &replacedBy}, m.dest()...), func() error {
 			t.Serial, t.Tier, t.Replaces, t.ReplacedBy = uint32(serial), uint8(tier), uint32(replaces), uint32(replacedBy)
 			var err error
 			if t.Mail, err = m.mail(); err != nil {

@@ -151,10 +151,9 @@ func (s *Store) RevokeToken(ctx context.Context, id uint32, now time.Time) (wire
 		}
 		if t.Gate != 0 && !g.Revoked {
 			// A gate whose credential is revoked no longer syncs: tell the others.
-			if _, err := tx.Exec(ctx, "UPDATE gates SET revoked = true WHERE id = $1", t.Gate); err != nil {
+			if err := setRevoked(ctx, tx, &g, now); err != nil {
 				return fmt.Errorf("postgres: revoke token: %w", err)
 			}
-			g.Revoked = true
 			return tx.logChange(g.Event, wire.Change{Kind: wire.ChangeGate, Gate: &g})
 		}
 		return nil

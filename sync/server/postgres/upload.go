@@ -164,7 +164,7 @@ func (u *uploader) acked(ctx context.Context, table string, from uint64) (acked,
 }
 
 var (
-	admissionCopyCols = []string{"event", "gate", "seq", "serial", "tier", "kind", "at", "corrected", "text", "reason", "hash", "status", "why"}
+	admissionCopyCols = []string{"event", "gate", "seq", "serial", "tier", "kind", "at", "corrected", "text", "reason", "hash", "status", "why", "undoes", "sig"}
 	auditCols         = []string{"event", "gate", "seq", "kind", "reason", "serial", "at", "corrected", "text", "hash"}
 )
 
@@ -187,7 +187,7 @@ func (s *Store) Upload(ctx context.Context, event, gate uint32, req *wire.Upload
 			a := &req.Admissions[i]
 			f := flags[a.Seq]
 			adms[i] = record{seq: a.Seq, hash: a.Hash, value: a, row: []any{ev, gt, int64(a.Seq), int64(a.Serial), int16(a.Tier), a.Kind,
-				a.At.Format(time.RFC3339Nano), fmtTime(a.Corrected), a.Text, a.Reason, a.Hash, f.Status, f.Reason}}
+				a.At.Format(time.RFC3339Nano), fmtTime(a.Corrected), a.Text, a.Reason, a.Hash, f.Status, f.Reason, int64(a.Undoes), sigOrNil(a.Sig)}}
 		}
 		fresh, err := u.store(ctx, "admissions", wire.RecordAdmission, admissionCopyCols, adms)
 		if err != nil {
@@ -201,7 +201,11 @@ func (s *Store) Upload(ctx context.Context, event, gate uint32, req *wire.Upload
 				u.resp.Flagged = append(u.resp.Flagged, f)
 				continue
 			}
-			if err := tx.logChange(event, wire.Change{Kind: wire.ChangeAdmission, Admission: a}); err != nil {
+			// The feed carries no signatures (docs/mesh.md): its admissions
+			// stay the bytes every gate, of any version, reads.
+			unsigned := *a
+			unsigned.Sig = nil
+			if err := tx.logChange(event, wire.Change{Kind: wire.ChangeAdmission, Admission: &unsigned}); err != nil {
 				return err
 			}
 		}
@@ -260,4 +264,12 @@ func (s *Store) UploadState(ctx context.Context, event, gate uint32, from, to ui
 		return nil, err
 	}
 	return st, nil
+}
+
+// sigOrNil stores a missing signature as NULL.
+func sigOrNil(sig []byte) []byte {
+	if len(sig) == 0 {
+		return nil
+	}
+	return sig
 }

@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"kido.dev/kido/sync/client"
 	"kido.dev/kido/sync/server"
@@ -30,6 +31,14 @@ type Server struct {
 // Start starts a server with a new identity and an empty store.
 func Start(tb testing.TB) *Server {
 	tb.Helper()
+	return StartClock(tb, nil)
+}
+
+// StartClock is Start with the server's clock read from now (nil:
+// time.Now), for tests of what gates do with the times a server vouches
+// for.
+func StartClock(tb testing.TB, now func() time.Time) *Server {
+	tb.Helper()
 	ctx := context.Background()
 	store, err := sqlite.Open(filepath.Join(tb.TempDir(), "kido.db"))
 	if err != nil {
@@ -38,7 +47,7 @@ func Start(tb testing.TB) *Server {
 	tb.Cleanup(func() { store.Close() })
 	master := make([]byte, server.MasterKeySize)
 	rand.Read(master)
-	core, err := server.New(ctx, server.Config{Store: store, MasterKey: master, Version: "test"})
+	core, err := server.New(ctx, server.Config{Store: store, MasterKey: master, Version: "test", Now: now})
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -178,7 +178,7 @@ func (s *Store) Tiers(ctx context.Context, event uint32) ([]kido.Tier, error) {
 }
 
 func tiers(ctx context.Context, q queryer, event uint32) ([]kido.Tier, error) {
-	rows, err := q.QueryContext(ctx, "SELECT id, name, entries FROM tiers WHERE event = ? ORDER BY id", event)
+	rows, err := q.QueryContext(ctx, "SELECT id, name, entries, retired FROM tiers WHERE event = ? ORDER BY id", event)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: tiers: %w", err)
 	}
@@ -186,7 +186,7 @@ func tiers(ctx context.Context, q queryer, event uint32) ([]kido.Tier, error) {
 	out := []kido.Tier{}
 	for rows.Next() {
 		t := kido.Tier{Event: event}
-		if err := rows.Scan(&t.ID, &t.Name, &t.Entries); err != nil {
+		if err := rows.Scan(&t.ID, &t.Name, &t.Entries, &t.Retired); err != nil {
 			return nil, fmt.Errorf("sqlite: tiers: %w", err)
 		}
 		out = append(out, t)

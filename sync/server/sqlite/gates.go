@@ -13,13 +13,22 @@ import (
 	"kido.dev/kido/sync/wire"
 )
 
-const gateCols = "id, event, name, tiers, direction, revoked"
+const gateCols = "id, event, name, tiers, direction, revoked, revoked_at, pub, mesh"
 
-func scanGate(row interface{ Scan(...any) error }) (kido.Gate, error) {
+// scanGate reads a row of gateCols followed by more.
+func scanGate(row interface{ Scan(...any) error }, more ...any) (kido.Gate, error) {
 	var g kido.Gate
 	var ts string
-	if err := row.Scan(&g.ID, &g.Event, &g.Name, &ts, &g.Direction, &g.Revoked); err != nil {
+	var revokedAt sql.NullString
+	if err := row.Scan(append([]any{&g.ID, &g.Event, &g.Name, &ts, &g.Direction, &g.Revoked, &revokedAt, &g.Pub, &g.Mesh}, more...)...); err != nil {
 		return g, err
+	}
+	if revokedAt.Valid {
+		t, err := parseTime(revokedAt.String)
+		if err != nil {
+			return g, err
+		}
+		g.RevokedAt = &t
 	}
 	var err error
 	g.Tiers, err = splitIDs[uint8](ts, 8)
@@ -85,21 +94,18 @@ func (s *Store) Gates(ctx context.Context, event uint32) ([]kido.Gate, error) {
 }
 
 // Enroll implements server.Store.
-func (s *Store) Enroll(ctx context.Context, code server.TokenHash, device string, cred server.NewToken, now time.Time) (kido.Gate, error) {
+func (s *Store) Enroll(ctx context.Context, code server.TokenHash, device string, pub []byte, cred server.NewToken, now time.Time) (kido.Gate, error) {
 	var g kido.Gate
 	err := s.write(ctx, func(tx *sql.Tx) error {
 		var enrolled sql.NullString
-		var ts, expires string
-		err := tx.QueryRowContext(ctx, "SELECT "+gateCols+", enrolled, code_expires FROM gates WHERE code_hash = ?", code[:]).
-			Scan(&g.ID, &g.Event, &g.Name, &ts, &g.Direction, &g.Revoked, &enrolled, &expires)
+		var expires string
+		var err error
+		g, err = scanGate(tx.QueryRowContext(ctx, "SELECT "+gateCols+", enrolled, code_expires FROM gates WHERE code_hash = ?", code[:]), &enrolled, &expires)
 		if errors.Is(err, sql.ErrNoRows) {
 			return server.Errorf(server.ErrNotFound, "check the code, or make a new one with kidoctl gate add", "unknown enrolment code")
 		}
 		if err != nil {
 			return fmt.Errorf("sqlite: enroll: %w", err)
-		}
-		if g.Tiers, err = splitIDs[uint8](ts, 8); err != nil {
-			return err
 		}
 		exp, err := parseTime(expires)
 		if err != nil {
@@ -113,8 +119,15 @@ func (s *Store) Enroll(ctx context.Context, code server.TokenHash, device string
 		case now.After(exp):
 			return server.Errorf(server.ErrNotFound, "make a new one with kidoctl gate add", "enrolment code expired at %s", exp.Format(time.RFC3339))
 		}
-		if _, err := tx.ExecContext(ctx, "UPDATE gates SET enrolled = ?, device = ? WHERE id = ?", fmtTime(now), device, g.ID); err != nil {
+		if _, err := tx.ExecContext(ctx, "UPDATE gates SET enrolled = ?, device = ?, pub = ? WHERE id = ?", fmtTime(now), device, nilIfEmpty(pub), g.ID); err != nil {
 			return fmt.Errorf("sqlite: enroll: %w", err)
+		}
+		if len(pub) > 0 {
+			// Every replica learns the key its records are checked with.
+			g.Pub = pub
+			if err := logChange(ctx, tx, g.Event, wire.Change{Kind: wire.ChangeGate, Gate: &g}); err != nil {
+				return err
+			}
 		}
 		cred.Gate = g.ID
 		cred.Events = []uint32{g.Event}
@@ -176,7 +189,7 @@ func roster(ctx context.Context, tx *sql.Tx, event uint32) ([]kido.RosterEntry, 
 	if err := tx.QueryRowContext(ctx, "SELECT COUNT(*) FROM tickets WHERE event = ?", event).Scan(&n); err != nil {
 		return nil, fmt.Errorf("sqlite: roster: %w", err)
 	}
-	rows, err := tx.QueryContext(ctx, "SELECT serial, tier, holder, order_ref, revoked FROM tickets WHERE event = ? ORDER BY serial", event)
+	rows, err := tx.QueryContext(ctx, "SELECT serial, tier, holder, reading, order_ref, revoked, COALESCE(replaced_by, 0) FROM tickets WHERE event = ? ORDER BY serial", event)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: roster: %w", err)
 	}
@@ -184,7 +197,7 @@ func roster(ctx context.Context, tx *sql.Tx, event uint32) ([]kido.RosterEntry, 
 	out := make([]kido.RosterEntry, 0, n)
 	for rows.Next() {
 		var r kido.RosterEntry
-		if err := rows.Scan(&r.Serial, &r.Tier, &r.Holder, &r.OrderRef, &r.Revoked); err != nil {
+		if err := rows.Scan(&r.Serial, &r.Tier, &r.Holder, &r.Reading, &r.OrderRef, &r.Revoked, &r.ReplacedBy); err != nil {
 			return nil, fmt.Errorf("sqlite: roster: %w", err)
 		}
 		out = append(out, r)
@@ -193,7 +206,7 @@ func roster(ctx context.Context, tx *sql.Tx, event uint32) ([]kido.RosterEntry, 
 }
 
 // admissionCols are the columns scanAdmissions reads.
-const admissionCols = "gate, seq, serial, tier, kind, at, corrected, text, reason, hash"
+const admissionCols = "gate, seq, serial, tier, kind, at, corrected, text, reason, hash, undoes"
 
 // admissions returns the event's counted admissions (status ”), in (gate,
 // seq) order.
@@ -211,7 +224,7 @@ func scanAdmissions(rows *sql.Rows, err error) ([]kido.Admission, error) {
 	for rows.Next() {
 		var a kido.Admission
 		var at, corrected string
-		if err := rows.Scan(&a.Gate, &a.Seq, &a.Serial, &a.Tier, &a.Kind, &at, &corrected, &a.Text, &a.Reason, &a.Hash); err != nil {
+		if err := rows.Scan(&a.Gate, &a.Seq, &a.Serial, &a.Tier, &a.Kind, &at, &corrected, &a.Text, &a.Reason, &a.Hash, &a.Undoes); err != nil {
 			return nil, fmt.Errorf("sqlite: admissions: %w", err)
 		}
 		if a.At, err = parseTime(at); err != nil {
@@ -223,4 +236,35 @@ func scanAdmissions(rows *sql.Rows, err error) ([]kido.Admission, error) {
 		out = append(out, a)
 	}
 	return out, rows.Err()
+}
+
+// nilIfEmpty stores an empty key as NULL: a gate without one.
+func nilIfEmpty(b []byte) any {
+	if len(b) == 0 {
+		return nil
+	}
+	return b
+}
+
+// SetGateMesh implements server.Store.
+func (s *Store) SetGateMesh(ctx context.Context, event, gate uint32, addr string) (bool, error) {
+	changed := false
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		g, err := scanGate(tx.QueryRowContext(ctx, "SELECT "+gateCols+" FROM gates WHERE id = ? AND event = ?", gate, event))
+		if errors.Is(err, sql.ErrNoRows) {
+			return server.Errorf(server.ErrNotFound, "", "event %d has no gate %d", event, gate)
+		}
+		if err != nil {
+			return fmt.Errorf("sqlite: set gate mesh: %w", err)
+		}
+		if g.Mesh == addr || g.Revoked {
+			return nil
+		}
+		if _, err := tx.ExecContext(ctx, "UPDATE gates SET mesh = ? WHERE id = ?", addr, gate); err != nil {
+			return fmt.Errorf("sqlite: set gate mesh: %w", err)
+		}
+		g.Mesh, changed = addr, true
+		return logChange(ctx, tx, event, wire.Change{Kind: wire.ChangeGate, Gate: &g})
+	})
+	return changed, err
 }

@@ -34,10 +34,12 @@ func (s *Store) RevokeGate(ctx context.Context, event, gate uint32, now time.Tim
 			return nil
 		}
 		// An unused enrolment code must not bring the gate back either.
-		if _, err := tx.ExecContext(ctx, "UPDATE gates SET revoked = 1, code_hash = NULL WHERE id = ?", gate); err != nil {
+		if _, err := tx.ExecContext(ctx, "UPDATE gates SET revoked = 1, revoked_at = ?, code_hash = NULL WHERE id = ?", fmtTime(now), gate); err != nil {
 			return fmt.Errorf("sqlite: revoke gate: %w", err)
 		}
 		g.Revoked = true
+		at := now.UTC()
+		g.RevokedAt = &at
 		return logChange(ctx, tx, event, wire.Change{Kind: wire.ChangeGate, Gate: &g})
 	})
 	return g, err
@@ -83,14 +85,10 @@ func (s *Store) GateStatuses(ctx context.Context, event uint32) ([]wire.GateStat
 		out = []wire.GateStatus{}
 		for rows.Next() {
 			var st wire.GateStatus
-			var ts string
 			var last sql.NullString
-			if err := rows.Scan(&st.ID, &st.Event, &st.Name, &ts, &st.Direction, &st.Revoked,
-				&last, &st.Pending, &st.ClockSkewMS, &st.Version, &st.Acked, &st.AuditAcked, &st.Quarantined, &st.Refused, &st.Suspect, &st.Voided); err != nil {
+			st.Gate, err = scanGate(rows, &last, &st.Pending, &st.ClockSkewMS, &st.Version, &st.Acked, &st.AuditAcked, &st.Quarantined, &st.Refused, &st.Suspect, &st.Voided)
+			if err != nil {
 				return fmt.Errorf("sqlite: gate statuses: %w", err)
-			}
-			if st.Tiers, err = splitIDs[uint8](ts, 8); err != nil {
-				return err
 			}
 			if last.Valid {
 				t, err := parseTime(last.String)
@@ -127,6 +125,9 @@ func (s *Store) EventRecords(ctx context.Context, event uint32) (*server.EventRe
 			return err
 		}
 		if er.Flagged, er.Voids, err = flagged(ctx, tx, event); err != nil {
+			return err
+		}
+		if er.Reviews, err = reviews(ctx, tx, event); err != nil {
 			return err
 		}
 		counts := []struct {

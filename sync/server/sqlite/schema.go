@@ -1,7 +1,12 @@
 package sqlite
 
-// schemaVersion is stored in PRAGMA user_version.
-const schemaVersion = 5
+// schemaVersion is stored in PRAGMA user_version: the number of
+// migrations applied.
+var schemaVersion = len(migrations)
+
+// migrations[v] upgrades a database of schema version v to v+1; version 0
+// is an empty file.
+var migrations = []string{schema, schemaV2, schemaV3, schemaV4, schemaV5, schemaV6, schemaV7, schemaV8, schemaV9}
 
 // schema creates the tables. Times are RFC 3339 text (event start and end
 // keep the venue's offset; everything else is UTC).
@@ -209,5 +214,58 @@ CREATE TABLE deliveries (
 	at        TEXT NOT NULL,
 	attempts  INTEGER NOT NULL,
 	PRIMARY KEY (event, serial)
+);
+`
+
+// schemaV6 adds the seq an undo annuls (kido.KindUndo; docs/sync-protocol.md
+// §3.7): 0 for every other admission.
+const schemaV6 = `
+ALTER TABLE admissions ADD COLUMN undoes INTEGER NOT NULL DEFAULT 0;
+`
+
+// schemaV7 adds gate identity (docs/mesh.md): each gate's Ed25519 public
+// key from its enrolment (NULL for a gate enrolled before), its mesh
+// address from its heartbeat, the server time of its revocation (NULL for
+// one revoked before version 7: its records are refused from no time on),
+// and the signature each admission was uploaded with.
+const schemaV7 = `
+ALTER TABLE gates ADD COLUMN pub BLOB;
+ALTER TABLE gates ADD COLUMN mesh TEXT NOT NULL DEFAULT '';
+ALTER TABLE gates ADD COLUMN revoked_at TEXT;
+ALTER TABLE admissions ADD COLUMN sig BLOB;
+`
+
+// schemaV8 adds the corrections of events, tiers and gates (kidoctl event
+// edit, tier edit and retire, gate edit; docs/api.md): a tier's retired
+// flag and the record of every edit, with who made it and the object
+// before and after, as the feed carries it.
+const schemaV8 = `
+ALTER TABLE tiers ADD COLUMN retired INTEGER NOT NULL DEFAULT 0;
+CREATE TABLE edits (
+	id       INTEGER PRIMARY KEY,
+	event    INTEGER NOT NULL,
+	object   TEXT NOT NULL,             -- 'event', 'tier' or 'gate'
+	ref      INTEGER NOT NULL,
+	by       TEXT NOT NULL,
+	at       TEXT NOT NULL,
+	before   TEXT NOT NULL,
+	after    TEXT NOT NULL
+);
+CREATE INDEX edits_event ON edits(event, id);
+`
+
+// schemaV9 adds the reading of each ticket's holder (furigana; the roster
+// column reading, searched at gates like the name) and the promoters'
+// reviews of double entries (kidoctl conflicts review).
+const schemaV9 = `
+ALTER TABLE tickets ADD COLUMN reading TEXT NOT NULL DEFAULT '';
+CREATE TABLE conflict_reviews (
+	event   INTEGER NOT NULL,
+	serial  INTEGER NOT NULL,
+	note    TEXT NOT NULL,
+	by      TEXT NOT NULL,              -- the reviewing token's name
+	at      TEXT NOT NULL,
+	PRIMARY KEY (event, serial),
+	FOREIGN KEY (event, serial) REFERENCES tickets(event, serial)
 );
 `

@@ -69,23 +69,13 @@ func (s *Store) migrate() error {
 	if err := s.w.QueryRow("PRAGMA user_version").Scan(&v); err != nil {
 		return fmt.Errorf("sqlite: open database: %w\nhint: is the data directory writable and the file a kido database?", err)
 	}
-	var steps []string
-	switch v {
-	case schemaVersion:
+	if v == schemaVersion {
 		return nil
-	case 0:
-		steps = []string{schema, schemaV2, schemaV3, schemaV4, schemaV5}
-	case 1:
-		steps = []string{schemaV2, schemaV3, schemaV4, schemaV5}
-	case 2:
-		steps = []string{schemaV3, schemaV4, schemaV5}
-	case 3:
-		steps = []string{schemaV4, schemaV5}
-	case 4:
-		steps = []string{schemaV5}
-	default:
+	}
+	if v < 0 || v > schemaVersion {
 		return fmt.Errorf("sqlite: database schema version %d, this kido-server knows %d\nhint: run the kido-server release that made this data directory", v, schemaVersion)
 	}
+	steps := migrations[v:]
 	tx, err := s.w.Begin()
 	if err != nil {
 		return fmt.Errorf("sqlite: create schema: %w", err)

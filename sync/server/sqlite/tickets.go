@@ -61,8 +61,8 @@ func newIssuer(ctx context.Context, tx *sql.Tx, event uint32, sg server.Signer) 
 		return nil, fmt.Errorf("sqlite: issue: %w", err)
 	}
 	var err error
-	is.insert, err = tx.PrepareContext(ctx, `INSERT INTO tickets (event, serial, tier, holder, email, order_ref, text, key, batch, item, replaces)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+	is.insert, err = tx.PrepareContext(ctx, `INSERT INTO tickets (event, serial, tier, holder, reading, email, order_ref, text, key, batch, item, replaces)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: issue: %w", err)
 	}
@@ -84,10 +84,10 @@ func (is *issuer) issue(it wire.IssueItem, batch, item any, replaces uint32) (wi
 	if replaces != 0 {
 		rep = replaces
 	}
-	if _, err := is.insert.ExecContext(is.ctx, is.event, serial, it.Tier, it.Holder, it.Email, it.OrderRef, text, is.sg.Key, batch, item, rep); err != nil {
+	if _, err := is.insert.ExecContext(is.ctx, is.event, serial, it.Tier, it.Holder, it.Reading, it.Email, it.OrderRef, text, is.sg.Key, batch, item, rep); err != nil {
 		return wire.IssuedTicket{}, fmt.Errorf("sqlite: issue: %w", err)
 	}
-	re := kido.RosterEntry{Serial: serial, Tier: it.Tier, Holder: it.Holder, OrderRef: it.OrderRef}
+	re := kido.RosterEntry{Serial: serial, Tier: it.Tier, Holder: it.Holder, Reading: it.Reading, OrderRef: it.OrderRef}
 	if err := logChange(is.ctx, is.tx, is.event, wire.Change{Kind: wire.ChangeRoster, Roster: &re}); err != nil {
 		return wire.IssuedTicket{}, err
 	}
@@ -104,11 +104,11 @@ type stored struct {
 	item       int // number in its batch; -1 for a reissue
 }
 
-const ticketCols = "serial, tier, holder, email, order_ref, text, revoked, COALESCE(replaces, 0), COALESCE(replaced_by, 0), COALESCE(item, -1)"
+const ticketCols = "serial, tier, holder, reading, email, order_ref, text, revoked, COALESCE(replaces, 0), COALESCE(replaced_by, 0), COALESCE(item, -1)"
 
 func scanTicket(row interface{ Scan(...any) error }) (stored, error) {
 	var t stored
-	err := row.Scan(&t.serial, &t.Tier, &t.Holder, &t.Email, &t.OrderRef, &t.text, &t.revoked, &t.replaces, &t.replacedBy, &t.item)
+	err := row.Scan(&t.serial, &t.Tier, &t.Holder, &t.Reading, &t.Email, &t.OrderRef, &t.text, &t.revoked, &t.replaces, &t.replacedBy, &t.item)
 	return t, err
 }
 
@@ -137,7 +137,7 @@ func (t stored) issued() wire.IssuedTicket {
 }
 
 func (t stored) roster() kido.RosterEntry {
-	return kido.RosterEntry{Serial: t.serial, Tier: t.Tier, Holder: t.Holder, OrderRef: t.OrderRef, Revoked: t.revoked}
+	return kido.RosterEntry{Serial: t.serial, Tier: t.Tier, Holder: t.Holder, Reading: t.Reading, OrderRef: t.OrderRef, Revoked: t.revoked, ReplacedBy: t.replacedBy}
 }
 
 // Issue implements server.Store.
@@ -302,15 +302,25 @@ func (s *Store) Reissue(ctx context.Context, event uint32, sel wire.Selection, s
 				out = append(out, given)
 				continue
 			}
-			if err := revokeOne(ctx, tx, event, t); err != nil {
-				return err
-			}
+			// The replacement first, so that the revocation's roster change
+			// names it: a gate refuses the old ticket as replaced by serial
+			// N, and never learns of N before N is in its roster.
 			nt, err := is.issue(t.IssueItem, nil, nil, t.serial)
 			if err != nil {
 				return err
 			}
 			if _, err := tx.ExecContext(ctx, "UPDATE tickets SET replaced_by = ? WHERE event = ? AND serial = ?", nt.Serial, event, t.serial); err != nil {
 				return fmt.Errorf("sqlite: reissue: %w", err)
+			}
+			t.replacedBy = nt.Serial
+			if t.revoked {
+				// Revoked before: the gates learn what replaced it.
+				re := t.roster()
+				if err := logChange(ctx, tx, event, wire.Change{Kind: wire.ChangeRoster, Roster: &re}); err != nil {
+					return err
+				}
+			} else if err := revokeOne(ctx, tx, event, t); err != nil {
+				return err
 			}
 			out = append(out, nt)
 		}
@@ -326,7 +336,7 @@ func (s *Store) Tickets(ctx context.Context, event uint32, orderRef string) ([]w
 		if _, err := getEvent(ctx, tx, event); err != nil {
 			return err
 		}
-		rows, err := tx.QueryContext(ctx, `SELECT t.serial, t.tier, t.holder, t.email, t.order_ref, COALESCE(t.batch, ''), t.revoked,
+		rows, err := tx.QueryContext(ctx, `SELECT t.serial, t.tier, t.holder, t.reading, t.email, t.order_ref, COALESCE(t.batch, ''), t.revoked,
 			COALESCE(t.replaces, 0), COALESCE(t.replaced_by, 0), `+mailCols+`
 			FROM tickets t LEFT JOIN deliveries d ON d.event = t.event AND d.serial = t.serial
 			WHERE t.event = ? AND (? = '' OR t.order_ref = ?) ORDER BY t.serial`, event, orderRef, orderRef)
@@ -337,7 +347,7 @@ func (s *Store) Tickets(ctx context.Context, event uint32, orderRef string) ([]w
 		for rows.Next() {
 			var t wire.TicketRecord
 			var m mailRow
-			if err := rows.Scan(append([]any{&t.Serial, &t.Tier, &t.Holder, &t.Email, &t.OrderRef, &t.Batch, &t.Revoked, &t.Replaces, &t.ReplacedBy}, m.dest()...)...); err != nil {
+			if err := rows.Scan(append([]any{&t.Serial, &t.Tier, &t.Holder, &t.Reading, &t.Email, &t.OrderRef, &t.Batch, &t.Revoked, &t.Replaces, &t.ReplacedBy}, m.dest()...)...); err != nil {
 				return fmt.Errorf("sqlite: tickets: %w", err)
 			}
 			if t.Mail, err = m.mail(); err != nil {

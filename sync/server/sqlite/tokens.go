@@ -140,7 +140,7 @@ func (s *Store) RevokeToken(ctx context.Context, id uint32, now time.Time) (wire
 		}
 		if t.Gate != 0 {
 			// A gate whose credential is revoked no longer syncs: tell the others.
-			if _, err := tx.ExecContext(ctx, "UPDATE gates SET revoked = 1 WHERE id = ?", t.Gate); err != nil {
+			if _, err := tx.ExecContext(ctx, "UPDATE gates SET revoked = 1, revoked_at = COALESCE(revoked_at, ?) WHERE id = ?", fmtTime(now), t.Gate); err != nil {
 				return fmt.Errorf("sqlite: revoke token: %w", err)
 			}
 			g, err := scanGate(tx.QueryRowContext(ctx, "SELECT "+gateCols+" FROM gates WHERE id = ?", t.Gate))

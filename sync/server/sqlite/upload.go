@@ -169,7 +169,7 @@ func (u *uploader) admissions(as []kido.Admission) error {
 	if err != nil {
 		return err
 	}
-	ins, err := u.prepare("INSERT INTO admissions (event, gate, seq, serial, tier, kind, at, corrected, text, reason, hash, status, why) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+	ins, err := u.prepare("INSERT INTO admissions (event, gate, seq, serial, tier, kind, at, corrected, text, reason, hash, status, why, undoes, sig) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
 	if err != nil {
 		return err
 	}
@@ -181,7 +181,7 @@ func (u *uploader) admissions(as []kido.Admission) error {
 		a := &as[i]
 		f, flagged := u.flags[a.Seq]
 		inserted, err := u.store(get, wire.RecordAdmission, a.Seq, a.Hash, a, func() error {
-			_, err := ins.ExecContext(u.ctx, u.event, u.gate, int64(a.Seq), a.Serial, a.Tier, a.Kind, a.At.Format(time.RFC3339Nano), fmtTime(a.Corrected), a.Text, a.Reason, a.Hash, f.Status, f.Reason)
+			_, err := ins.ExecContext(u.ctx, u.event, u.gate, int64(a.Seq), a.Serial, a.Tier, a.Kind, a.At.Format(time.RFC3339Nano), fmtTime(a.Corrected), a.Text, a.Reason, a.Hash, f.Status, f.Reason, int64(a.Undoes), nilIfEmpty(a.Sig))
 			return err
 		})
 		if err != nil {
@@ -196,7 +196,11 @@ func (u *uploader) admissions(as []kido.Admission) error {
 			u.resp.Flagged = append(u.resp.Flagged, f)
 			continue
 		}
-		b, err := json.Marshal(wire.Change{Kind: wire.ChangeAdmission, Admission: a})
+		// The feed carries no signatures (docs/mesh.md): its admissions
+		// stay the bytes every gate, of any version, reads.
+		unsigned := *a
+		unsigned.Sig = nil
+		b, err := json.Marshal(wire.Change{Kind: wire.ChangeAdmission, Admission: &unsigned})
 		if err != nil {
 			return fmt.Errorf("sqlite: change: %w", err)
 		}
@@ -285,18 +289,13 @@ func (s *Store) UploadState(ctx context.Context, event, gate uint32, from, to ui
 		if st.Event, err = getEvent(ctx, tx, event); err != nil {
 			return err
 		}
-		var ts string
 		var enrolled sql.NullString
-		err = tx.QueryRowContext(ctx, "SELECT "+gateCols+", enrolled FROM gates WHERE id = ? AND event = ?", gate, event).
-			Scan(&st.Gate.ID, &st.Gate.Event, &st.Gate.Name, &ts, &st.Gate.Direction, &st.Gate.Revoked, &enrolled)
+		st.Gate, err = scanGate(tx.QueryRowContext(ctx, "SELECT "+gateCols+", enrolled FROM gates WHERE id = ? AND event = ?", gate, event), &enrolled)
 		if errors.Is(err, sql.ErrNoRows) {
 			return server.Errorf(server.ErrNotFound, "", "gate %d of event %d not found", gate, event)
 		}
 		if err != nil {
 			return fmt.Errorf("sqlite: upload state: %w", err)
-		}
-		if st.Gate.Tiers, err = splitIDs[uint8](ts, 8); err != nil {
-			return err
 		}
 		if enrolled.Valid {
 			if st.Enrolled, err = parseTime(enrolled.String); err != nil {

@@ -214,7 +214,7 @@ func testEnroll(t *testing.T, f *fixture) {
 		{"the code of a revoked gate", gateCode("Revoked").Hash, t0},
 	}
 	for _, c := range cases {
-		_, err := f.s.Enroll(f.ctx, c.code, "tablet", cred, c.now)
+		_, err := f.s.Enroll(f.ctx, c.code, "tablet", nil, cred, c.now)
 		wantErr(t, "Enroll with "+c.what, err, server.ErrNotFound)
 	}
 	if n := f.countTokens(); n != 0 {
@@ -223,7 +223,7 @@ func testEnroll(t *testing.T, f *fixture) {
 
 	// The code refused once expired was not used up by the refusal.
 	t1 := t0.Add(time.Hour)
-	got, err := f.s.Enroll(f.ctx, gateCode("North").Hash, "tablet", cred, t1)
+	got, err := f.s.Enroll(f.ctx, gateCode("North").Hash, "tablet", nil, cred, t1)
 	ok(t, "Enroll", err)
 	if !sameGate(got, g) {
 		t.Errorf("Enroll = %+v, want %+v", got, g)
@@ -237,7 +237,7 @@ func testEnroll(t *testing.T, f *fixture) {
 
 	// A code works once.
 	other := server.NewToken{Token: wire.Token{Scope: wire.ScopeGate}, Hash: server.HashToken("credential 2")}
-	_, err = f.s.Enroll(f.ctx, gateCode("North").Hash, "tablet 2", other, t1)
+	_, err = f.s.Enroll(f.ctx, gateCode("North").Hash, "tablet 2", nil, other, t1)
 	wantErr(t, "Enroll with a used code", err, server.ErrNotFound)
 	if n := f.countTokens(); n != 1 {
 		t.Errorf("%d tokens after one enrolment", n)

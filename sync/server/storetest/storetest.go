@@ -47,9 +47,13 @@ func Run(t *testing.T, open func(t *testing.T) server.Store) {
 		{"events", eventTests},
 		{"tickets", ticketTests},
 		{"gates", gateTests},
+		{"identity", identityTests},
 		{"upload", uploadTests},
 		{"feed", feedTests},
 		{"flags", flagTests},
+		{"undo", undoTests},
+		{"edits", editTests},
+		{"review", reviewTests},
 	}
 	for _, area := range areas {
 		t.Run(area.name, func(t *testing.T) {
@@ -167,9 +171,21 @@ func (f *fixture) liveEvent(name string) event {
 	return f.event(name, time.Date(2100, 1, 1, 0, 0, 0, 0, jst))
 }
 
-// item returns the i-th ticket to issue in the suite's batches.
+// item returns the i-th ticket to issue in the suite's batches. Odd items
+// have a reading, so that every roster check sees it carried or absent.
 func item(i int) wire.IssueItem {
-	return wire.IssueItem{Tier: 1, Holder: fmt.Sprintf("Holder %d", i), Email: fmt.Sprintf("holder%d@example.jp", i), OrderRef: fmt.Sprintf("O-%d", i)}
+	h := fmt.Sprintf("Holder %d", i)
+	return wire.IssueItem{Tier: 1, Holder: h, Reading: readingOf(h), Email: fmt.Sprintf("holder%d@example.jp", i), OrderRef: fmt.Sprintf("O-%d", i)}
+}
+
+// readingOf is the reading item gives the holder h: a reissue's
+// replacement and every roster entry carry it from the holder they name.
+func readingOf(h string) string {
+	var i int
+	if _, err := fmt.Sscanf(h, "Holder %d", &i); err != nil || i%2 == 0 {
+		return ""
+	}
+	return fmt.Sprintf("ほるだー %d", i)
 }
 
 // issue issues n tickets of tier 1 as items 0..n-1 of batch.
@@ -206,7 +222,7 @@ func (f *fixture) enroll(name string) server.TokenHash {
 	f.t.Helper()
 	h := server.HashToken("credential " + name)
 	cred := server.NewToken{Token: wire.Token{Scope: wire.ScopeGate}, Hash: h}
-	if _, err := f.s.Enroll(f.ctx, gateCode(name).Hash, "tablet", cred, t0.Add(time.Hour)); err != nil {
+	if _, err := f.s.Enroll(f.ctx, gateCode(name).Hash, "tablet", nil, cred, t0.Add(time.Hour)); err != nil {
 		f.t.Fatalf("Enroll: %v", err)
 	}
 	return h

@@ -44,7 +44,7 @@ func rosterOf(t *testing.T, cs []wire.Change) []kido.RosterEntry {
 }
 
 func entry(tk wire.IssuedTicket, revoked bool) kido.RosterEntry {
-	return kido.RosterEntry{Serial: tk.Serial, Tier: tk.Tier, Holder: tk.Holder, OrderRef: tk.OrderRef, Revoked: revoked}
+	return kido.RosterEntry{Serial: tk.Serial, Tier: tk.Tier, Holder: tk.Holder, Reading: readingOf(tk.Holder), OrderRef: tk.OrderRef, Revoked: revoked}
 }
 
 // checkRoster compares roster entries as sets.
@@ -149,6 +149,8 @@ func testIssueAllOrNothing(t *testing.T, f *fixture) {
 	ok(t, "Issue", err)
 	changed := item(1)
 	changed.Holder = "Someone Else"
+	otherReading := item(1)
+	otherReading.Reading = "べつじん"
 	bad := item(3)
 	bad.Tier = 9
 	cases := []struct {
@@ -159,6 +161,7 @@ func testIssueAllOrNothing(t *testing.T, f *fixture) {
 		// A new item first, then one that conflicts: neither is issued.
 		{"an item issued before with other content", wire.IssueRequest{Batch: "b", Offset: 1, Tickets: []wire.IssueItem{changed, item(2)}}, server.ErrConflict},
 		{"an item issued before with other content after a new one", wire.IssueRequest{Batch: "b", Offset: 0, Tickets: []wire.IssueItem{item(0), changed, item(2)}}, server.ErrConflict},
+		{"an item issued before with another reading", wire.IssueRequest{Batch: "b", Offset: 1, Tickets: []wire.IssueItem{otherReading}}, server.ErrConflict},
 		{"an unknown tier", wire.IssueRequest{Batch: "b", Offset: 2, Tickets: []wire.IssueItem{item(2), bad}}, server.ErrInvalid},
 	}
 	for _, c := range cases {
@@ -261,7 +264,10 @@ func testReissue(t *testing.T, f *fixture) {
 		t.Fatalf("Reissue of one serial gave %+v", got)
 	}
 	checkIssued(t, a.ID, a.key, got[0], items[0], 5, 1)
-	checkRoster(t, "changes of Reissue", rosterOf(t, changes), []kido.RosterEntry{entry(tks[0], true), entry(got[0], false)})
+	// The revocation names the replacement, for the gates to say so.
+	replaced := entry(tks[0], true)
+	replaced.ReplacedBy = got[0].Serial
+	checkRoster(t, "changes of Reissue", rosterOf(t, changes), []kido.RosterEntry{replaced, entry(got[0], false)})
 
 	// Again: the replacement given back, marked as issued before, nothing
 	// issued.
@@ -310,10 +316,16 @@ func testReissue(t *testing.T, f *fixture) {
 			t.Errorf("refused Reissue of %s appended %s", c.what, kinds(changes))
 		}
 	}
-	// A revoked ticket can be reissued by serial, signed by the new key.
-	got, err = f.s.Reissue(f.ctx, a.ID, wire.Selection{Serials: []uint32{4}}, signer(k2))
-	ok(t, "Reissue of a revoked ticket", err)
+	// A revoked ticket can be reissued by serial, signed by the new key;
+	// its roster entry comes again, naming the replacement.
+	changes = f.appended(a.ID, func() {
+		got, err = f.s.Reissue(f.ctx, a.ID, wire.Selection{Serials: []uint32{4}}, signer(k2))
+		ok(t, "Reissue of a revoked ticket", err)
+	})
 	checkIssued(t, a.ID, k2, got[0], items[3], 7, 4)
+	replaced = entry(tks[3], true)
+	replaced.ReplacedBy = got[0].Serial
+	checkRoster(t, "changes of Reissue of a revoked ticket", rosterOf(t, changes), []kido.RosterEntry{replaced, entry(got[0], false)})
 	if n, r := f.issued(a.ID); n != 7 || r != 4 {
 		t.Errorf("event A: %d issued, %d revoked; want 7, 4", n, r)
 	}
@@ -361,7 +373,7 @@ func testTickets(t *testing.T, f *fixture) {
 	ok(t, "Tickets", err)
 	rec := func(i int, serial uint32) wire.TicketRecord {
 		it := item(i)
-		return wire.TicketRecord{Serial: serial, Tier: it.Tier, Holder: it.Holder, Email: it.Email, OrderRef: it.OrderRef, Batch: "b1"}
+		return wire.TicketRecord{Serial: serial, Tier: it.Tier, Holder: it.Holder, Reading: it.Reading, Email: it.Email, OrderRef: it.OrderRef, Batch: "b1"}
 	}
 	want := []wire.TicketRecord{rec(0, tks[0].Serial), rec(1, tks[1].Serial), rec(2, tks[2].Serial), rec(1, re[0].Serial)}
 	want[1].Revoked, want[1].ReplacedBy = true, re[0].Serial

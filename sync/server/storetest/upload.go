@@ -42,7 +42,7 @@ func checkAdmissions(t *testing.T, what string, got, want []kido.Admission) {
 	for _, w := range want {
 		g, found := byKey[key(w)]
 		same := g.Gate == w.Gate && g.Seq == w.Seq && g.Serial == w.Serial && g.Tier == w.Tier && g.Kind == w.Kind &&
-			g.At.Equal(w.At) && g.Corrected.Equal(w.Corrected) && g.Text == w.Text && g.Hash == w.Hash
+			g.At.Equal(w.At) && g.Corrected.Equal(w.Corrected) && g.Text == w.Text && g.Hash == w.Hash && g.Undoes == w.Undoes
 		if !found || !same || wire.AdmissionHash(g) != g.Hash {
 			t.Errorf("%s: admission %s = %+v, %v; want %+v", what, key(w), g, found, w)
 		}

@@ -81,6 +81,30 @@ func Parse(name string, data []byte) (Vector, error) {
 
 var t0 = time.Date(2027, 8, 1, 1, 2, 3, 123456789, time.UTC)
 
+// undo is the change of an undo of seq undoes at gate.
+func undo(gate uint32, seq, undoes uint64, serial uint32, corrected time.Time) wire.Change {
+	a := kido.Admission{Gate: gate, Seq: seq, Serial: serial, Tier: 2, Kind: kido.KindUndo, At: corrected.Add(-time.Second), Corrected: corrected, Undoes: undoes}
+	a.Hash = wire.AdmissionHash(a)
+	return wire.Change{Kind: wire.ChangeAdmission, Admission: &a}
+}
+
+// undoBack is the undo page with its last byte, the distance back to the
+// seq undone, set to back.
+func undoBack(back byte) []byte {
+	b, err := wire.MarshalFeed(undoPage())
+	if err != nil {
+		panic(err)
+	}
+	b[len(b)-1] = back
+	return b
+}
+
+func undoPage() *wire.Changes {
+	return page("7.00000000000000aa",
+		admission(7, 42, 123456, kido.KindEntry, t0, "0123456789"),
+		undo(7, 43, 42, 123456, t0.Add(30*time.Second)))
+}
+
 func admission(gate uint32, seq uint64, serial uint32, kind string, corrected time.Time, text string) wire.Change {
 	a := kido.Admission{Gate: gate, Seq: seq, Serial: serial, Tier: 2, Kind: kind, At: corrected.Add(-time.Second), Corrected: corrected, Text: text}
 	a.Hash = wire.AdmissionHash(a)
@@ -110,6 +134,13 @@ func Generate() []Vector {
 			admission(7, 42, 123456, kido.KindEntry, t0, "0123456789"),
 			tier,
 			admission(7, 43, 123457, kido.KindEntry, t0.Add(time.Second), "0123456790"))},
+		{"undo.txt", "an entry and its undo: kind byte 4, the compact form, then 1 (the seq undone is one back)", undoPage()},
+		{"corrections.txt", "corrections as JSON (docs/sync-protocol.md §4.2): a tier retired, a ticket replaced by serial 124, a gate's direction and an event's window", page("12.00000000000000c0",
+			wire.Change{Kind: wire.ChangeTier, Tier: &kido.Tier{ID: 2, Event: 1, Name: "Early entry", Entries: 1, Retired: true}},
+			wire.Change{Kind: wire.ChangeRoster, Roster: &kido.RosterEntry{Serial: 123, Tier: 1, Holder: "山田 太郎", Revoked: true, ReplacedBy: 124}},
+			wire.Change{Kind: wire.ChangeGate, Gate: &kido.Gate{ID: 7, Event: 1, Name: "North 1 (exit)", Direction: kido.DirectionExit}},
+			wire.Change{Kind: wire.ChangeEvent, Event: &kido.Event{ID: 1, Name: "Summer Fes", Venue: "Makuhari Messe",
+				Start: time.Date(2027, 8, 1, 9, 30, 0, 0, time.FixedZone("", 9*3600)), End: time.Date(2027, 8, 1, 21, 0, 0, 0, time.FixedZone("", 9*3600)), TimeZone: "Asia/Tokyo"}})},
 	}
 	var vs []Vector
 	var base []byte
@@ -151,7 +182,9 @@ func Generate() []Vector {
 		{"bad-trailing.txt", "one byte after the last change", append(append([]byte{}, base...), 0)},
 		{"bad-cut.txt", "the last check cut short", base[:len(base)-1]},
 		{"bad-long-varint.txt", "the count as a two-byte varint (0x84 0x00) instead of one", at(set(base, first-1, 0x84), first, 0x00)},
-		{"bad-kind.txt", "change kind byte 4", set(base, first, 4)},
+		{"bad-kind.txt", "change kind byte 5", set(base, first, 5)},
+		{"bad-undo-zero.txt", "an undo naming its own seq (0 back)", undoBack(0)},
+		{"bad-undo-before-one.txt", "an undo of seq 43 naming 43 back: seq 0", undoBack(43)},
 		{"bad-flags.txt", "flags 2", set(base, cursorEnd, 2)},
 		{"bad-cursor.txt", "a cursor with an upper-case hex digit", set(base, cursorEnd-1, 'F')},
 		{"bad-seq-zero.txt", "the first admission's seq delta 0: seq 0", set(base, first+2, 0)},
