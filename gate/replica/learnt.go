@@ -27,7 +27,11 @@ import (
 // from the blobs the first time a decision needs it and extended as pages
 // come. docs/replica.md ("Learnt admissions") binds this.
 
-// tablesV10 are the tables version 10 added.
+// tablesV10 are the tables version 10 added. learnt_signed has the
+// columns of admissions (MeshSince reads both alike), written out rather
+// than admissionColumns, so that this migration stays what it is when a
+// later version changes admissions; it holds no undo (undos are never
+// learnt) and always a signature.
 const tablesV10 = `
 CREATE TABLE learnt_pages (
 	id   INTEGER PRIMARY KEY,

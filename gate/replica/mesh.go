@@ -240,9 +240,9 @@ func checkPeerRecord(gates map[uint32]kido.Gate, a kido.Admission) error {
 }
 
 // learnRecord stores verified record a: inserted when its (gate, seq) is
-// new; its signature added when held unsigned with the same content (in
-// learnt, beside it: learnSigned); kept in conflicting_admissions when
-// held with other content.
+// new; its signature added when held unsigned with the same content, or,
+// held in learnt, a kept beside it to be relayed (learnSigned); kept in
+// conflicting_admissions when held with other content.
 func learnRecord(ctx context.Context, tx *sql.Tx, a kido.Admission) (isNew, conflict bool, err error) {
 	if held, conflict, err := learnSigned(ctx, tx, a); err != nil || held {
 		return false, conflict, err
