@@ -125,6 +125,9 @@ func (n *Node) session(ctx context.Context, p *peer, push bool) error {
 			if send, _, err = n.lacking(ctx, theirs, mine, n.cfg.Gate); err != nil {
 				return err
 			}
+			if len(send) == 0 {
+				return nil // a poke after a rejected scan: nothing new to push
+			}
 		}
 	}
 	var before map[uint32]uint64
