@@ -94,6 +94,7 @@ type Node struct {
 	cert tls.Certificate
 	srv  *http.Server
 	logs limiter
+	kick chan struct{} // Poke's signal to Run
 
 	mu    sync.Mutex
 	peers map[string]*peer             // by address
@@ -142,6 +143,7 @@ func Listen(cfg Config) (*Node, error) {
 		peers: map[string]*peer{},
 		known: map[uint32]map[uint32]uint64{},
 		logs:  limiter{per: time.Minute, max: 20},
+		kick:  make(chan struct{}, 1),
 	}
 	n.srv = &http.Server{
 		Handler:           http.HandlerFunc(n.serveExchange),
@@ -188,14 +190,26 @@ func (n *Node) Run(ctx context.Context) error {
 			n.srv.Close()
 		}
 	}()
+	t := time.NewTimer(n.cfg.PullEvery)
+	defer t.Stop()
+	poked := false
 	for {
 		n.refresh(ctx, &wg)
+		if poked {
+			// After reading the peer list again: a gate whose address
+			// came with the feed since the last read gets this push too.
+			n.pokePeers()
+			poked = false
+		}
 		select {
 		case <-ctx.Done():
 			return nil
 		case err := <-served:
 			return fmt.Errorf("mesh: serve: %w", err)
-		case <-time.After(n.cfg.PullEvery):
+		case <-n.kick:
+			poked = true
+		case <-t.C:
+			t.Reset(n.cfg.PullEvery)
 		}
 	}
 }
@@ -204,6 +218,13 @@ func (n *Node) Run(ctx context.Context) error {
 // sent the gate's records it lacks at once. It never blocks; pokes that
 // arrive while a push is under way are served by one more push.
 func (n *Node) Poke() {
+	select {
+	case n.kick <- struct{}{}:
+	default:
+	}
+}
+
+func (n *Node) pokePeers() {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	for _, p := range n.peers {

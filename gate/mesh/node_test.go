@@ -103,6 +103,23 @@ func TestPushWithoutPull(t *testing.T) {
 	sameRecords(t, []kido.Admission{rec}, a, b, c)
 }
 
+// A peer whose address the gate list gained after the node started gets
+// the next push at once, without waiting for the peer list's periodic
+// read.
+func TestPushToPeerListedLate(t *testing.T) {
+	nodes, changed := world(t, 2, noPull)
+	a, b := nodes[0], nodes[1]
+	a.store.know(b.key, "")
+	a.run(t)
+	b.run(t)
+	until(t, changed, "b's first session with a", func() bool { return b.sessionsWith(a.key.id) > 0 })
+	a.store.know(b.key, b.addr())
+	rec := a.store.admit(42)
+	a.node.Poke()
+	until(t, changed, "b learns the pushed admission", func() bool { return b.store.count() == 1 })
+	sameRecords(t, []kido.Admission{rec}, a, b)
+}
+
 // A gate that was down catches up when it returns, from its own first
 // session, and what it recorded while cut off reaches the others.
 func TestDownNodeCatchesUp(t *testing.T) {
