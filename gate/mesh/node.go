@@ -59,9 +59,8 @@ const (
 
 // Bounds of the network (docs/mesh.md, "Timing").
 const (
-	maxBackoff    = 30 * time.Second // longest wait before trying a failing peer again
-	maxRounds     = 64               // rounds in one session with a peer
-	maxConns      = 64               // connections a node serves at once
+	maxRounds     = 64 // rounds in one session with a peer
+	maxConns      = 64 // connections a node serves at once
 	dialTimeout   = 3 * time.Second
 	roundTimeout  = 15 * time.Second // one exchange, from dial to the last byte of the answer
 	serverTimeout = 15 * time.Second // reading a request, writing an answer

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strings"
 	"time"
 
 	"kido.dev/kido"
@@ -41,8 +42,8 @@ func (n *Node) client(addr string, want uint32) *http.Client {
 }
 
 // runPeer keeps one peer converged until ctx ends: a session at once, on
-// every poke, and every PullEvery (give or take half of it), or after a
-// backoff doubling up to maxBackoff while the peer fails.
+// every poke, and every PullEvery (give or take half of it), whether the
+// last one failed or not.
 func (n *Node) runPeer(ctx context.Context, p *peer) {
 	push, fails := false, 0
 	wait := time.Duration(0)
@@ -69,11 +70,9 @@ func (n *Node) runPeer(ctx context.Context, p *peer) {
 		} else {
 			fails = 0
 		}
-		d := n.cfg.PullEvery
-		for i := 1; i < fails && d < maxBackoff; i++ {
-			d *= 2
-		}
-		wait = min(d, maxBackoff)/2 + n.cfg.Jitter(min(d, maxBackoff))
+		// A failing peer is tried again at the same pace: on a LAN a dial
+		// costs next to nothing, and a backoff would delay healing.
+		wait = n.cfg.PullEvery/2 + n.cfg.Jitter(n.cfg.PullEvery)
 		push = false
 	}
 }
@@ -92,7 +91,7 @@ func (n *Node) noteSession(p *peer, push bool, err error, fails int) {
 	n.mu.Unlock()
 	switch {
 	case err != nil && (fails == 0 || prev.Err != err.Error()):
-		n.log("mesh: %s: %v", peerName(p.addr, gate), err)
+		n.log("mesh: %s: %s", peerName(p.addr, gate), strings.TrimPrefix(err.Error(), "mesh: "))
 	case err == nil && fails > 0:
 		n.log("mesh: %s answers again", peerName(p.addr, gate))
 	}
