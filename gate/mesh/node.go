@@ -13,6 +13,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"kido.dev/kido"
@@ -95,6 +96,8 @@ type Node struct {
 	logs limiter
 	kick chan struct{} // Poke's signal to Run
 
+	sent, received atomic.Int64 // bytes on the wire, TLS included, both roles
+
 	mu    sync.Mutex
 	peers map[string]*peer             // by address
 	known map[uint32]map[uint32]uint64 // the vector each peer gate last sent
@@ -137,13 +140,13 @@ func Listen(cfg Config) (*Node, error) {
 	}
 	n := &Node{
 		cfg:   cfg,
-		ln:    &limitListener{Listener: ln, sem: make(chan struct{}, maxConns)},
 		cert:  cert,
 		peers: map[string]*peer{},
 		known: map[uint32]map[uint32]uint64{},
 		logs:  limiter{per: time.Minute, max: 20},
 		kick:  make(chan struct{}, 1),
 	}
+	n.ln = &limitListener{Listener: ln, sem: make(chan struct{}, maxConns), n: n}
 	n.srv = &http.Server{
 		Handler:           http.HandlerFunc(n.serveExchange),
 		TLSConfig:         n.serverTLS(),
@@ -435,11 +438,36 @@ func (l *limiter) allow(now time.Time) (dropped string, ok bool) {
 	return dropped, true
 }
 
+// Traffic returns the bytes the node has sent and received, TLS included,
+// as server and as client: the cost of the mesh on the LAN.
+func (n *Node) Traffic() (sent, received int64) {
+	return n.sent.Load(), n.received.Load()
+}
+
+// countConn counts a connection's bytes into its node's Traffic.
+type countConn struct {
+	net.Conn
+	n *Node
+}
+
+func (c countConn) Read(b []byte) (int, error) {
+	k, err := c.Conn.Read(b)
+	c.n.received.Add(int64(k))
+	return k, err
+}
+
+func (c countConn) Write(b []byte) (int, error) {
+	k, err := c.Conn.Write(b)
+	c.n.sent.Add(int64(k))
+	return k, err
+}
+
 // limitListener serves at most cap(sem) connections at once; Accept waits
 // for one to close.
 type limitListener struct {
 	net.Listener
 	sem chan struct{}
+	n   *Node
 }
 
 func (l *limitListener) Accept() (net.Conn, error) {
@@ -449,7 +477,7 @@ func (l *limitListener) Accept() (net.Conn, error) {
 		<-l.sem
 		return nil, err
 	}
-	return &limitConn{Conn: c, release: sync.OnceFunc(func() { <-l.sem })}, nil
+	return &limitConn{Conn: countConn{Conn: c, n: l.n}, release: sync.OnceFunc(func() { <-l.sem })}, nil
 }
 
 type limitConn struct {

@@ -95,12 +95,18 @@ func TestPushWithoutPull(t *testing.T) {
 		return a.sessionsWith(b.key.id) > 0 && a.sessionsWith(c.key.id) > 0 &&
 			b.sessionsWith(a.key.id) > 0 && c.sessionsWith(a.key.id) > 0
 	})
+	sent0, _ := a.node.Traffic()
 	rec := a.store.admit(42)
 	a.node.Poke()
 	until(t, changed, "b and c learn the pushed admission", func() bool {
 		return b.store.count() == 1 && c.store.count() == 1
 	})
 	sameRecords(t, []kido.Admission{rec}, a, b, c)
+	// One record to two peers over connections kept open: a few KiB at
+	// most, whatever the exact framing.
+	if sent, _ := a.node.Traffic(); sent-sent0 <= 0 || sent-sent0 > 16<<10 {
+		t.Errorf("a sent %d bytes for one push to two peers", sent-sent0)
+	}
 }
 
 // A peer whose address the gate list gained after the node started gets

@@ -30,7 +30,13 @@ type peer struct {
 // from the environment, every phase bounded.
 func (n *Node) client(addr string, want uint32) *http.Client {
 	return &http.Client{Transport: &http.Transport{
-		DialContext:            (&net.Dialer{Timeout: dialTimeout}).DialContext,
+		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			c, err := (&net.Dialer{Timeout: dialTimeout}).DialContext(ctx, network, addr)
+			if err != nil {
+				return nil, err
+			}
+			return countConn{Conn: c, n: n}, nil
+		},
 		TLSClientConfig:        n.clientTLS(addr, want),
 		TLSHandshakeTimeout:    5 * time.Second,
 		ResponseHeaderTimeout:  serverTimeout,
