@@ -375,6 +375,9 @@ func (n *Node) serverTLS() *tls.Config {
 		Certificates: []tls.Certificate{n.cert},
 		ClientAuth:   tls.RequireAnyClientCert,
 		NextProtos:   []string{"http/1.1"},
+		// A resumed session skips VerifyPeerCertificate; every
+		// connection is verified afresh instead.
+		SessionTicketsDisabled: true,
 	}
 	cfg := base.Clone()
 	cfg.GetConfigForClient = func(hello *tls.ClientHelloInfo) (*tls.Config, error) {

@@ -1,6 +1,7 @@
 package mesh
 
 import (
+	"crypto/tls"
 	"errors"
 	"slices"
 	"strings"
@@ -298,5 +299,34 @@ func TestTamperedRecordsRefused(t *testing.T) {
 	})
 	if got := sb.all(); len(got) != 1 || got[0].Hash != good.Hash {
 		t.Errorf("b holds %v, want only the good record", got)
+	}
+}
+
+// A node never resumes a TLS session: a resumed session would skip the
+// check of the peer's key against the gate list.
+func TestNoSessionResumption(t *testing.T) {
+	nodes, _ := world(t, 2, noPull)
+	a, b := nodes[0], nodes[1]
+	a.run(t)
+	cert, err := certificate(b.key.event, b.key.id, b.key.priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := &tls.Config{InsecureSkipVerify: true, Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS13,
+		ClientSessionCache: tls.NewLRUClientSessionCache(4), NextProtos: []string{"http/1.1"}}
+	for i := range 2 {
+		c, err := tls.Dial("tcp", a.addr(), cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// In TLS 1.3 a ticket arrives after the handshake: read until the
+		// server has had its say (it closes an idle connection only later,
+		// so a short deadline ends the read).
+		c.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
+		c.Read(make([]byte, 1))
+		if c.ConnectionState().DidResume {
+			t.Errorf("connection %d resumed a session", i+1)
+		}
+		c.Close()
 	}
 }

@@ -52,20 +52,18 @@ func (n *Node) client(addr string, want uint32) *http.Client {
 // last one failed or not.
 func (n *Node) runPeer(ctx context.Context, p *peer) {
 	push, fails := false, 0
-	wait := time.Duration(0)
+	wait := time.Duration(0) // the first session at once
 	for {
-		if wait >= 0 {
-			t := time.NewTimer(wait)
-			select {
-			case <-ctx.Done():
-				t.Stop()
-				return
-			case <-p.poke:
-				push = true
-			case <-t.C:
-			}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
 			t.Stop()
+			return
+		case <-p.poke:
+			push = true
+		case <-t.C:
 		}
+		t.Stop()
 		err := n.session(ctx, p, push)
 		if ctx.Err() != nil {
 			return
