@@ -224,13 +224,13 @@ func (s *memStore) MeshPeer(ctx context.Context, g uint32) (ed25519.PublicKey, s
 	return k, s.addrs[g], k != nil && !s.revoked[g], nil
 }
 
-func (s *memStore) MeshPeers(ctx context.Context) ([]Peer, error) {
+func (s *memStore) MeshPeers(ctx context.Context) ([]kido.Gate, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	var out []Peer
+	var out []kido.Gate
 	for g, k := range s.keys {
 		if g != s.self && k != nil && s.addrs[g] != "" && !s.revoked[g] {
-			out = append(out, Peer{Gate: g, Addr: s.addrs[g]})
+			out = append(out, kido.Gate{ID: g, Pub: k, Mesh: s.addrs[g]})
 		}
 	}
 	return out, nil

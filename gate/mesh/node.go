@@ -36,14 +36,8 @@ type Store interface {
 	// if g is unknown, has no key or is revoked.
 	MeshPeer(ctx context.Context, g uint32) (pub ed25519.PublicKey, addr string, ok bool, err error)
 	// MeshPeers lists every other gate of the event that has a key and a
-	// mesh address and is not revoked.
-	MeshPeers(ctx context.Context) ([]Peer, error)
-}
-
-// Peer is another gate a node can dial.
-type Peer struct {
-	Gate uint32
-	Addr string // host:port
+	// mesh address and is not revoked; the node reads ID and Mesh.
+	MeshPeers(ctx context.Context) ([]kido.Gate, error)
 }
 
 // Defaults of Config (docs/mesh.md, "Timing").
@@ -282,10 +276,10 @@ func (n *Node) refresh(ctx context.Context, wg *sync.WaitGroup) {
 		}
 	}
 	for _, l := range listed {
-		if _, dup := want[l.Addr]; dup || byHand[l.Gate] || l.Gate == n.cfg.Gate || l.Addr == "" {
+		if _, dup := want[l.Mesh]; dup || byHand[l.ID] || l.ID == n.cfg.Gate || l.Mesh == "" {
 			continue
 		}
-		want[l.Addr] = l.Gate
+		want[l.Mesh] = l.ID
 	}
 	for addr, p := range n.peers {
 		if g, ok := want[addr]; !ok || g != p.want {
