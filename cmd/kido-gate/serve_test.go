@@ -56,7 +56,7 @@ func serve(t *testing.T, dir string, args ...string) *serving {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(bin, append([]string{"serve", "-data", dir, "-listen", "127.0.0.1:0"}, args...)...)
+	cmd := exec.Command(bin, append([]string{"serve", "-data", dir, "-listen", "127.0.0.1:0", "-mesh", "off"}, args...)...)
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
