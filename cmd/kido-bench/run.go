@@ -86,6 +86,7 @@ var scenarios = []scenario{
 	{"scan", runScan},
 	{"propagation", runPropagation},
 	{"propagation-pg", runPropagationPG},
+	{"mesh", runMesh},
 	{"enrol", runEnrol},
 	{"herd", runHerd},
 	{"herd-pg", runHerdPG},

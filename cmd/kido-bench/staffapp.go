@@ -207,7 +207,7 @@ var servingAt = regexp.MustCompile(`staff app at (http://\S+)`)
 // startServe starts kido-gate serve -offline on dir at a free loopback
 // port; it ends with ctx.
 func startServe(ctx context.Context, h *harness, dir string) (string, error) {
-	cmd := h.command(ctx, "kido-gate", "serve", "-offline", "-data", dir, "-listen", "127.0.0.1:0")
+	cmd := h.command(ctx, "kido-gate", "serve", "-offline", "-mesh", "off", "-data", dir, "-listen", "127.0.0.1:0")
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		return "", err

@@ -14,7 +14,7 @@ import (
 	"kido.dev/kido/gate/syncer"
 )
 
-const runUsage = `usage: kido-gate run [-data DIR] [-exit] [-plain] [-offline] [-ca FILE] [-insecure-http]
+const runUsage = `usage: kido-gate run [-data DIR] [-exit] [-plain] [-offline] [-mesh ADDR|off] [-peer ADDR]... [-ca FILE] [-insecure-http]
 
 The terminal mode. For venue staff, kido-gate serve is the gate app: a
 full-screen page in a kiosk browser with camera, search, manual admission
@@ -31,6 +31,12 @@ first request), online or OFFLINE, how many records wait for upload, and
 the last sync. Records scanned by other kido-gate processes on this data
 directory are uploaded at once too. Scanning never waits for the network.
 
+It also joins the venue mesh (docs/mesh.md): it listens for the event's
+other gates at -mesh (default :8711, every interface), learns their
+addresses from the server and from -peer, and exchanges admissions with
+them directly, server or not, so a ticket admitted here is rejected at
+the next gate. -mesh off leaves the mesh.
+
 One run at a time per data directory: a second one refuses to start.
 kido-gate scan, admit and status work beside it.
 
@@ -46,6 +52,7 @@ func runAttended(ctx context.Context, args []string, stdin io.Reader, stdout, st
 	exit := fs.Bool("exit", false, "record exits (at a gate whose direction is both)")
 	plain := fs.Bool("plain", false, "no colours (for terminals without ANSI support)")
 	offline := fs.Bool("offline", false, "do not sync; scan with the replica as it is")
+	mf := addMeshFlags(fs)
 	sec := securityFlags(fs)
 	leeway := leewayFlag(fs)
 	if err := parseFlags(fs, args); err != nil {
@@ -53,6 +60,9 @@ func runAttended(ctx context.Context, args []string, stdin io.Reader, stdout, st
 	}
 	if fs.NArg() > 0 {
 		return usageErrorf("unexpected argument %q", fs.Arg(0))
+	}
+	if err := mf.check(); err != nil {
+		return err
 	}
 	r, err := openReplica(*data, *leeway)
 	if err != nil {
@@ -88,11 +98,16 @@ func runAttended(ctx context.Context, args []string, stdin io.Reader, stdout, st
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	m, err := startMesh(ctx, r, mf, out)
+	if err != nil {
+		return err
+	}
+	defer func() { cancel(); m.wait() }()
 	var (
 		shownMu sync.Mutex // both sync loops call back, each from its own goroutine
 		shown   string
 	)
-	bs, off, err := startSync(ctx, cancel, *data, r, *sec, *offline, func(st syncer.Status) {
+	bs, off, err := startSync(ctx, cancel, *data, r, *sec, *offline, m, func(st syncer.Status) {
 		shownMu.Lock()
 		defer shownMu.Unlock()
 		if line := syncLine(st); line != shown {
@@ -118,6 +133,7 @@ func runAttended(ctx context.Context, args []string, stdin io.Reader, stdout, st
 			return err
 		}
 		bs.nudge()
+		m.poke()
 		banner(out, newResult(d, err), !*plain)
 		return nil
 	})

@@ -40,7 +40,7 @@ func startServerClock(tb testing.TB, n int, clock func() time.Time) *liveServer 
 	srv := servertest.StartClock(tb, clock)
 	admin := srv.Admin
 	now := time.Now()
-	ev, err := admin.CreateEvent(ctx, wire.EventCreate{Name: "Summer Fes", Venue: "Makuhari Messe", Start: now.Add(-time.Hour), End: now.Add(6 * time.Hour)})
+	ev, err := admin.CreateEvent(ctx, wire.EventCreate{Name: "Summer Fes", Venue: "Makuhari Messe", Start: now.Add(-time.Hour), End: now.Add(6 * time.Hour), TimeZone: "Asia/Tokyo"})
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -36,7 +36,7 @@ func TestRunExclusive(t *testing.T) {
 	}
 
 	first, stdin := startRun(t, bin, dir)
-	out, err := gateCmd("run", "-plain")
+	out, err := gateCmd("run", "-plain", "-mesh", "off")
 	pid := strconv.Itoa(first.Process.Pid)
 	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != exitReject || !strings.Contains(out, "pid "+pid) || !strings.Contains(out, "hint: ") {
 		t.Errorf("second run while the first (pid %s) runs: %v\n%s\nwant exit status 1 and a message naming pid %s, with a hint", pid, err, out, pid)
@@ -60,7 +60,7 @@ func TestRunExclusive(t *testing.T) {
 	if err := first.Wait(); err != nil {
 		t.Errorf("first run: %v", err)
 	}
-	if out, err := gateCmd("run", "-plain"); err != nil {
+	if out, err := gateCmd("run", "-plain", "-mesh", "off"); err != nil {
 		t.Errorf("run after the first ended: %v\n%s", err, out)
 	}
 
@@ -68,7 +68,7 @@ func TestRunExclusive(t *testing.T) {
 	killed, _ := startRun(t, bin, dir)
 	killed.Process.Kill()
 	killed.Wait()
-	if out, err := gateCmd("run", "-plain"); err != nil {
+	if out, err := gateCmd("run", "-plain", "-mesh", "off"); err != nil {
 		t.Errorf("run after the first was killed: %v\n%s", err, out)
 	}
 }
@@ -78,7 +78,7 @@ func TestRunExclusive(t *testing.T) {
 // stdin ends it.
 func startRun(t *testing.T, bin, dir string) (*exec.Cmd, io.WriteCloser) {
 	t.Helper()
-	cmd := exec.Command(bin, "run", "-data", dir, "-plain")
+	cmd := exec.Command(bin, "run", "-data", dir, "-plain", "-mesh", "off")
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		t.Fatal(err)

@@ -17,7 +17,7 @@ import (
 	"kido.dev/kido/gate/syncer"
 )
 
-const serveUsage = `usage: kido-gate serve [-data DIR] [-listen ADDR] [-pin-file FILE] [-offline] [-insecure-http] [-ca FILE]
+const serveUsage = `usage: kido-gate serve [-data DIR] [-listen ADDR] [-pin-file FILE] [-offline] [-mesh ADDR|off] [-peer ADDR]... [-insecure-http] [-ca FILE]
 
 The staff app: serves a page for a kiosk browser at http://ADDR (default
 127.0.0.1:8710) and syncs with the server in the background, as run does.
@@ -31,6 +31,11 @@ The page listens on loopback only unless -listen says otherwise, and a
 non-loopback address needs a PIN: anyone who reaches the page can scan
 and, without a PIN, search the roster.
 
+It joins the venue mesh as run does (docs/mesh.md): it listens for the
+event's other gates at -mesh (default :8711, every interface) and
+exchanges admissions with them directly, server or not; -mesh off leaves
+the mesh.
+
 One run or serve at a time per data directory.
 
 Example:
@@ -42,10 +47,12 @@ Flags:
 `
 
 func runServe(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	stdout = &lockedWriter{w: stdout} // the mesh logs from its goroutines
 	fs, data := newFlags("serve", serveUsage, stderr)
 	listen := fs.String("listen", "127.0.0.1:8710", "serve the staff app at this `address`")
 	pinFile := fs.String("pin-file", "", "read the staff PIN from this `file`")
 	offline := fs.Bool("offline", false, "do not sync; scan with the replica as it is")
+	mf := addMeshFlags(fs)
 	sec := securityFlags(fs)
 	leeway := leewayFlag(fs)
 	if err := parseFlags(fs, args); err != nil {
@@ -53,6 +60,9 @@ func runServe(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	}
 	if fs.NArg() > 0 {
 		return usageErrorf("unexpected argument %q", fs.Arg(0))
+	}
+	if err := mf.check(); err != nil {
+		return err
 	}
 	pin, err := readPIN(*pinFile)
 	if err != nil {
@@ -90,11 +100,16 @@ func runServe(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 		Admit: r.Admit,
 		PIN:   pin,
 	}
+	m, err := startMesh(ctx, r, mf, stdout)
+	if err != nil {
+		return err
+	}
+	defer func() { cancel(); m.wait() }()
 	var (
 		mu   sync.Mutex // both sync loops call back, each from its own goroutine
 		last = staffapp.SyncState{Connecting: true}
 	)
-	bs, off, err := startSync(ctx, cancel, *data, r, *sec, *offline, func(st syncer.Status) {
+	bs, off, err := startSync(ctx, cancel, *data, r, *sec, *offline, m, func(st syncer.Status) {
 		mu.Lock()
 		defer mu.Unlock()
 		last = staffapp.SyncState{Connecting: st.Connecting(), Online: st.Online, Error: st.Error,
@@ -108,7 +123,7 @@ func runServe(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	} else {
 		cfg.Sync = func() staffapp.SyncState { mu.Lock(); defer mu.Unlock(); return last }
 	}
-	cfg.Scanned = bs.nudge
+	cfg.Scanned = func() { bs.nudge(); m.poke() }
 
 	ln, err := net.Listen("tcp", *listen)
 	if err != nil {

@@ -56,7 +56,7 @@ func serve(t *testing.T, dir string, args ...string) *serving {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(bin, append([]string{"serve", "-data", dir, "-listen", "127.0.0.1:0"}, args...)...)
+	cmd := exec.Command(bin, append([]string{"serve", "-data", dir, "-listen", "127.0.0.1:0", "-mesh", "off"}, args...)...)
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -240,7 +240,9 @@ func enrollServeDir(t *testing.T, ls *liveServer, name string, dir kido.Directio
 func TestServeWedgeScan(t *testing.T) {
 	ls := startServer(t, 3)
 	sv, _ := enrollServe(t, ls, "North 1")
-	ctx := browser(t, "en-US")
+	// A kiosk whose device zone is UTC still shows the venue's wall clock
+	// (the event is in Asia/Tokyo).
+	ctx := browser(t, "en-US", chromedp.Env("TZ=UTC"))
 	tk := ls.tickets[0]
 	do(t, ctx, chromedp.Navigate(sv.url), waitVisible(`#sync[data-state="online"]`))
 	screenshot(t, ctx, "ready")
@@ -288,6 +290,15 @@ func TestServeWedgeScan(t *testing.T) {
 	if v.Reason != "already_used" || !regexp.MustCompile(`^Already used: first at South 2, \d\d:\d\d \(\d+ s ago\)$`).MatchString(v.ReasonText) ||
 		v.Next != "Do not admit: send them to the help desk" {
 		t.Errorf("used at another gate: %+v", v)
+	}
+	tokyo, err := time.LoadLocation("Asia/Tokyo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The passage was a moment ago: its minute, or the one before.
+	now := time.Now().In(tokyo)
+	if !strings.Contains(v.ReasonText, now.Format("15:04")) && !strings.Contains(v.ReasonText, now.Add(-time.Minute).Format("15:04")) {
+		t.Errorf("used at another gate: %q does not give the time at the venue (%s, Asia/Tokyo)", v.ReasonText, now.Format("15:04"))
 	}
 	screenshot(t, ctx, "already-used-elsewhere")
 }
@@ -355,7 +366,9 @@ func TestServeOffline(t *testing.T) {
 func TestServeExit(t *testing.T) {
 	ls := startServer(t, 3)
 	sv, _ := enrollServe(t, ls, "North 1")
-	ctx := browser(t, "en-US")
+	// A kiosk whose device zone is UTC still shows the venue's wall clock
+	// (the event is in Asia/Tokyo).
+	ctx := browser(t, "en-US", chromedp.Env("TZ=UTC"))
 	tk := ls.tickets[0]
 	do(t, ctx, chromedp.Navigate(sv.url), waitVisible(`#sync[data-state="online"]`), waitVisible(`#direction`))
 	if v := scanKeys(t, ctx, tk.Text, 1); v.Decision != "admit" {

@@ -17,6 +17,7 @@ import (
 	"kido.dev/kido/gate/replica"
 	"kido.dev/kido/gate/syncer"
 	"kido.dev/kido/sync/client"
+	"kido.dev/kido/sync/wire"
 )
 
 const syncUsage = `usage: kido-gate sync [-data DIR] [-json] [-server URL] [-ca FILE] [-insecure-http]
@@ -82,7 +83,7 @@ func runSync(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 			return err
 		}
 	}
-	s, err := syncerAt(*data, r, url, *sec, nil)
+	s, err := syncerAt(*data, r, url, *sec, nil, nil)
 	if err != nil {
 		return err
 	}
@@ -201,19 +202,20 @@ func pulledParts(r syncer.Report) []string {
 
 // newSyncer sets up the sync of the gate in dir with the server URL its
 // replica remembers.
-func newSyncer(ctx context.Context, dir string, r *replica.Replica, sec client.Security, onChange func(syncer.Status)) (*syncer.Syncer, error) {
+func newSyncer(ctx context.Context, dir string, r *replica.Replica, sec client.Security, m *meshRun, onChange func(syncer.Status)) (*syncer.Syncer, error) {
 	st, err := r.Status(ctx)
 	if err != nil {
 		return nil, err
 	}
-	return syncerAt(dir, r, st.ServerURL, sec, onChange)
+	return syncerAt(dir, r, st.ServerURL, sec, m, onChange)
 }
 
 // syncerAt sets up the sync of the gate in dir with the server at url: its
 // credential, the identity, event and gate its answers must be signed for
 // (as the replica holds them since enrolment), and a wipe of the
-// credential when the server says the gate was revoked.
-func syncerAt(dir string, r *replica.Replica, url string, sec client.Security, onChange func(syncer.Status)) (*syncer.Syncer, error) {
+// credential when the server says the gate was revoked. With a mesh node
+// m, each heartbeat reports the address its peers can reach it at.
+func syncerAt(dir string, r *replica.Replica, url string, sec client.Security, m *meshRun, onChange func(syncer.Status)) (*syncer.Syncer, error) {
 	cred, err := gatedir.ReadCredential(dir)
 	if err != nil {
 		return nil, fmt.Errorf("%w\nhint: this gate has no credential; enrol it: kido-gate enroll -server URL -code CODE", err)
@@ -223,7 +225,16 @@ func syncerAt(dir string, r *replica.Replica, url string, sec client.Security, o
 		return nil, err
 	}
 	pin := client.Pin{Identity: st.Server.ID, Event: st.Event.ID, Gate: st.Gate.ID}
-	c, err := client.NewGate(url, cred, pin, sec, syncer.Heartbeat(r, version, time.Now, func() (int64, error) { return doctor.FreeSpace(dir) }))
+	hb := syncer.Heartbeat(r, version, time.Now, func() (int64, error) { return doctor.FreeSpace(dir) })
+	if m != nil {
+		base := hb
+		hb = func() wire.Heartbeat {
+			h := base()
+			h.Mesh = m.advertised(url)
+			return h
+		}
+	}
+	c, err := client.NewGate(url, cred, pin, sec, hb)
 	if err != nil {
 		return nil, err
 	}
@@ -246,7 +257,7 @@ type backgroundSync struct {
 // unless offline or the gate has no credential; off then says why, in
 // words for the operator. A revoked gate cannot scan: the loop then calls
 // stop.
-func startSync(ctx context.Context, stop context.CancelFunc, dir string, r *replica.Replica, sec client.Security, offline bool, onChange func(syncer.Status)) (bs *backgroundSync, off string, err error) {
+func startSync(ctx context.Context, stop context.CancelFunc, dir string, r *replica.Replica, sec client.Security, offline bool, m *meshRun, onChange func(syncer.Status)) (bs *backgroundSync, off string, err error) {
 	bs = &backgroundSync{done: make(chan error, 1)}
 	switch {
 	case offline:
@@ -256,7 +267,7 @@ func startSync(ctx context.Context, stop context.CancelFunc, dir string, r *repl
 		bs.done <- nil
 		return bs, "sync: off, this gate has no credential (enrol it to sync)", nil
 	}
-	if bs.s, err = newSyncer(ctx, dir, r, sec, onChange); err != nil {
+	if bs.s, err = newSyncer(ctx, dir, r, sec, m, onChange); err != nil {
 		return nil, "", err
 	}
 	go func() {

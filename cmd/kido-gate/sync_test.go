@@ -48,7 +48,7 @@ func enrollGate(t *testing.T, ls *liveServer, serverURL, name string, now func()
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := newSyncer(context.Background(), dir, r, client.Security{}, func(syncer.Status) { ls.changed.Ring() })
+	s, err := newSyncer(context.Background(), dir, r, client.Security{}, nil, func(syncer.Status) { ls.changed.Ring() })
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"kido.dev/kido"
+	"kido.dev/kido/cmd/internal/evtime"
 )
 
 const undoUsage = `usage: kido-gate undo [-data DIR] [-json]
@@ -75,8 +76,12 @@ func runUndo(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 			return err
 		}
 	} else if err == nil {
+		ev, err := r.Event(ctx)
+		if err != nil {
+			return err
+		}
 		fmt.Fprintf(stdout, "undone: %s of serial %d (%s, %s) at %s, seq %d; the undo is seq %d and uploads with the next sync\n",
-			a.Kind, a.Serial, last.Holder, last.TierName, a.Corrected.Local().Format("15:04:05"), a.Seq, undo.Seq)
+			a.Kind, a.Serial, last.Holder, last.TierName, evtime.Of(ev, time.Local).Stamp(a.Corrected), a.Seq, undo.Seq)
 	}
 	if err != nil {
 		fmt.Fprintln(stderr, "kido-gate:", err)

@@ -247,6 +247,7 @@ func readJSON(w http.ResponseWriter, r *http.Request, v any) bool {
 // State is GET /api/state.
 type State struct {
 	Event       string     `json:"event"`
+	TimeZone    string     `json:"time_zone,omitempty"` // the event's IANA zone, when this machine knows it: the page shows times in it
 	Gate        string     `json:"gate"`
 	Direction   string     `json:"direction"` // entry, exit or both
 	Sync        string     `json:"sync"`      // off, connecting, online, offline, refused, conflict, revoked
@@ -280,6 +281,11 @@ func (h *Handler) state(w http.ResponseWriter, r *http.Request) {
 		Event: g.Event.Name, Gate: g.Gate.Name, Direction: string(g.Gate.Direction),
 		Pending: g.Pending, Tickets: t.Tickets, Admitted: t.Admitted, Inside: t.Inside, PerMinute: g.Recent,
 		PIN: h.cfg.PIN != "", Unlocked: h.unlocked(r), Manual: h.cfg.Admit != nil, Now: g.Clock.Trusted,
+	}
+	// Times on the page are the venue's wall clock, also on a kiosk whose
+	// device zone is UTC (as kidoctl and kido-gate show them: evtime).
+	if _, err := time.LoadLocation(g.Event.TimeZone); err == nil && g.Event.TimeZone != "" {
+		s.TimeZone = g.Event.TimeZone
 	}
 	if g.Clock.DeviceBehind() {
 		s.ClockBehind = g.Clock.Behind.Seconds()

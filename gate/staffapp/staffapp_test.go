@@ -184,7 +184,7 @@ func TestScanVerdicts(t *testing.T) {
 		t.Errorf("long line: %+v", v)
 	}
 	st := decode[staffapp.State](t, x.req("GET", "/api/state", "", nil))
-	if st.Direction != "both" || st.Gate != "North 1" || st.Admitted != 1 || st.Inside != 0 || st.PerMinute != 4 || st.Sync != "off" || st.Pending != 4 {
+	if st.Direction != "both" || st.Gate != "North 1" || st.Admitted != 1 || st.Inside != 0 || st.PerMinute != 4 || st.Sync != "off" || st.Pending != 4 || st.TimeZone != "Asia/Tokyo" {
 		t.Errorf("state: %+v", st)
 	}
 }

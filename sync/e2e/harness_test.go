@@ -470,11 +470,12 @@ func (g *gateDir) status() (gateStatus, error) {
 	return st, nil
 }
 
-// startRun starts kido-gate run on the gate (background sync on); its
+// startRun starts kido-gate run on the gate (background sync on, the venue
+// mesh off: these gates learn of each other only through the server); its
 // stdin is the scanner.
 func (g *gateDir) startRun(t *testing.T) *proc {
 	t.Helper()
-	p, err := startProc(t, g.log, true, gateBin, "run", "-data", g.dir, "-plain")
+	p, err := startProc(t, g.log, true, gateBin, "run", "-data", g.dir, "-plain", "-mesh", "off")
 	if err != nil {
 		t.Fatal(err)
 	}

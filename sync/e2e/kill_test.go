@@ -79,7 +79,7 @@ func TestGateKilledMidUpload(t *testing.T) {
 			for n := 0; ; n++ {
 				args := []string{"sync", "-data", g.dir, "-json"}
 				if n%2 == 1 {
-					args = []string{"run", "-data", g.dir, "-plain"}
+					args = []string{"run", "-data", g.dir, "-plain", "-mesh", "off"}
 				}
 				mu.Lock()
 				if stopped {

@@ -125,7 +125,18 @@ function ago(seconds) {
   return t("agoH", { h: Math.floor(n / 3600), m: Math.floor((n % 3600) / 60) });
 }
 
-const hhmm = (iso) => new Date(iso).toLocaleTimeString(lang === "ja" ? "ja-JP" : "en-GB", { hour: "2-digit", minute: "2-digit" });
+// Times are the venue's wall clock: in the event's zone when the gate
+// knows it (state.time_zone), else the device's.
+const hhmm = (iso) => {
+  const opts = { hour: "2-digit", minute: "2-digit" };
+  if (state && state.time_zone) opts.timeZone = state.time_zone;
+  try {
+    return new Date(iso).toLocaleTimeString(lang === "ja" ? "ja-JP" : "en-GB", opts);
+  } catch (e) {
+    delete opts.timeZone; // a zone this browser does not know
+    return new Date(iso).toLocaleTimeString(lang === "ja" ? "ja-JP" : "en-GB", opts);
+  }
+};
 
 async function api(path, body, type) {
   const opt = { method: body === undefined ? "GET" : "POST", headers: { "X-Kido-Staff": "1" } };
