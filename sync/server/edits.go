@@ -148,13 +148,9 @@ func (s *Server) editTier(r *http.Request, tok wire.Token) (int, any, error) {
 }
 
 func (s *Server) editGate(r *http.Request, tok wire.Token) (int, any, error) {
-	ev, _ := parseEvent(r.PathValue("event"))
-	id, err := pathGate(r, ev)
-	if err != nil {
-		return 0, nil, err
-	}
 	var in wire.GateEdit
-	if err := readJSON(r, maxBody, &in); err != nil {
+	ev, id, err := gateRequest(r, &in)
+	if err != nil {
 		return 0, nil, err
 	}
 	if in.Name == nil && in.Direction == nil && in.Tiers == nil {
