@@ -13,7 +13,6 @@ import (
 	"kido.dev/kido"
 	"kido.dev/kido/gate"
 	"kido.dev/kido/gate/bench"
-	"kido.dev/kido/gate/gatedir"
 	"kido.dev/kido/gate/mesh"
 	"kido.dev/kido/gate/replica"
 	"kido.dev/kido/sync/wire"
@@ -86,11 +85,7 @@ func runMesh(ctx context.Context, h *harness) ([]row, error) {
 	defer wg.Wait()
 	defer cancel()
 	for i, dir := range dirs {
-		key, err := gatedir.ReadKey(dir)
-		if err != nil {
-			return nil, err
-		}
-		r, err := replica.Open(gatedir.Replica(dir), replica.Options{Key: key})
+		r, key, err := openKeyedReplica(dir)
 		if err != nil {
 			return nil, err
 		}

@@ -59,11 +59,7 @@ func propagate(ctx context.Context, h *harness, servers [2]*serverProc, event ui
 		if err != nil {
 			return nil, err
 		}
-		key, err := gatedir.ReadKey(dir)
-		if err != nil {
-			return nil, err
-		}
-		r, err := replica.Open(gatedir.Replica(dir), replica.Options{Key: key})
+		r, _, err := openKeyedReplica(dir)
 		if err != nil {
 			return nil, err
 		}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"slices"
@@ -10,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"kido.dev/kido/gate/gatedir"
 	"kido.dev/kido/gate/replica"
 	"kido.dev/kido/gate/syncer"
 	"kido.dev/kido/internal/promtext"
@@ -176,4 +178,16 @@ func delta(before, after map[string]int, prefix string) []string {
 	}
 	slices.Sort(out)
 	return out
+}
+
+// openKeyedReplica opens the replica of the enrolled gate directory dir
+// with the gate's key, so that its passages are signed as a real gate's
+// are; the key is returned too, for a mesh node's handshake.
+func openKeyedReplica(dir string) (*replica.Replica, ed25519.PrivateKey, error) {
+	key, err := gatedir.ReadKey(dir)
+	if err != nil {
+		return nil, nil, err
+	}
+	r, err := replica.Open(gatedir.Replica(dir), replica.Options{Key: key})
+	return r, key, err
 }

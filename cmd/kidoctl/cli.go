@@ -19,6 +19,7 @@ import (
 
 	"kido.dev/kido"
 	"kido.dev/kido/sync/client"
+	"kido.dev/kido/sync/wire"
 )
 
 // env is what a command may use of the outside world.
@@ -312,4 +313,15 @@ func entriesText(n kido.EntryRule) string {
 	default:
 		return fmt.Sprintf("%d entries", n)
 	}
+}
+
+// eventDetail connects to the server and reads event id with its tiers
+// and gates, for a command that names them or shows them by name.
+func eventDetail(ctx context.Context, c *common, id uint32) (*client.Client, wire.EventDetail, error) {
+	cl, err := c.client()
+	if err != nil {
+		return nil, wire.EventDetail{}, err
+	}
+	d, err := cl.Event(ctx, id)
+	return cl, d, err
 }

@@ -137,11 +137,7 @@ func editTier(ctx context.Context, e env, c *common, id uint32, tier string, in 
 	if strings.TrimSpace(tier) == "" {
 		return usagef("-tier is required\nhint: kidoctl event show %d lists the tiers", id)
 	}
-	cl, err := c.client()
-	if err != nil {
-		return err
-	}
-	d, err := cl.Event(ctx, id)
+	cl, d, err := eventDetail(ctx, c, id)
 	if err != nil {
 		return err
 	}
@@ -260,11 +256,7 @@ func runGateEdit(ctx context.Context, e env, args []string) error {
 	if strings.TrimSpace(*gateName) == "" {
 		return usagef("-gate is required\nhint: kidoctl gate list %d lists the gates", id)
 	}
-	cl, err := c.client()
-	if err != nil {
-		return err
-	}
-	d, err := cl.Event(ctx, id)
+	cl, d, err := eventDetail(ctx, c, id)
 	if err != nil {
 		return err
 	}

@@ -59,11 +59,7 @@ personal data: -o writes it with mode 0600, whole or not at all.`,
 	if !ok {
 		return usagef("-what %q: give admissions, conflicts or tickets", *what)
 	}
-	cl, err := c.client()
-	if err != nil {
-		return err
-	}
-	detail, err := cl.Event(ctx, id)
+	cl, detail, err := eventDetail(ctx, c, id)
 	if err != nil {
 		return err
 	}

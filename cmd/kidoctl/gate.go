@@ -132,11 +132,7 @@ func runGateList(ctx context.Context, e env, args []string) error {
 	if help || err != nil {
 		return err
 	}
-	cl, err := c.client()
-	if err != nil {
-		return err
-	}
-	d, err := cl.Event(ctx, id)
+	_, d, err := eventDetail(ctx, c, id)
 	if err != nil {
 		return err
 	}

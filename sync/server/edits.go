@@ -148,13 +148,9 @@ func (s *Server) editTier(r *http.Request, tok wire.Token) (int, any, error) {
 }
 
 func (s *Server) editGate(r *http.Request, tok wire.Token) (int, any, error) {
-	ev, _ := parseEvent(r.PathValue("event"))
-	id, err := pathGate(r, ev)
-	if err != nil {
-		return 0, nil, err
-	}
 	var in wire.GateEdit
-	if err := readJSON(r, maxBody, &in); err != nil {
+	ev, id, err := gateRequest(r, &in)
+	if err != nil {
 		return 0, nil, err
 	}
 	if in.Name == nil && in.Direction == nil && in.Tiers == nil {
@@ -203,9 +199,9 @@ func (s *Server) history(r *http.Request, _ wire.Token) (int, any, error) {
 
 // The parts of a correction every Store does alike.
 
-// TierAndOthers returns the event's tier id among its tiers, and the
+// tierAndOthers returns the event's tier id among its tiers, and the
 // others; ErrNotFound when it has none.
-func TierAndOthers(event uint32, tiers []kido.Tier, id uint8) (kido.Tier, []kido.Tier, error) {
+func tierAndOthers(event uint32, tiers []kido.Tier, id uint8) (kido.Tier, []kido.Tier, error) {
 	var others []kido.Tier
 	var t kido.Tier
 	found := false
@@ -222,10 +218,10 @@ func TierAndOthers(event uint32, tiers []kido.Tier, id uint8) (kido.Tier, []kido
 	return t, others, nil
 }
 
-// CorrectedGate is the gate a store keeps after a correction: the settings
+// correctedGate is the gate a store keeps after a correction: the settings
 // a correction may change (name, direction, tiers) from edited, the rest
 // (id, event, revoked) from old; ErrInvalid for a tier the event lacks.
-func CorrectedGate(old, edited kido.Gate, tiers []kido.Tier) (kido.Gate, error) {
+func correctedGate(old, edited kido.Gate, tiers []kido.Tier) (kido.Gate, error) {
 	for _, id := range edited.Tiers {
 		if !slices.ContainsFunc(tiers, func(t kido.Tier) bool { return t.ID == id }) {
 			return old, Errorf(ErrInvalid, "", "event %d has no tier %d", old.Event, id)
@@ -236,15 +232,56 @@ func CorrectedGate(old, edited kido.Gate, tiers []kido.Tier) (kido.Gate, error) 
 	return g, nil
 }
 
-// EditJSON is an edited object before and after, in JSON as a wire.Edit
-// records it; same reports that the edit changed nothing, so that a store
-// stores, logs and records nothing.
-func EditJSON(before, after any) (b, a []byte, same bool, err error) {
-	if b, err = json.Marshal(before); err == nil {
-		a, err = json.Marshal(after)
-	}
+// EditedEvent is what edit makes of old, its id kept.
+func EditedEvent(old kido.Event, entries Entries, edit func(kido.Event, Entries) (kido.Event, error)) (kido.Event, error) {
+	e, err := edit(old, entries)
+	e.ID = old.ID
+	return e, err
+}
+
+// EditedTier finds tier id among all, the event's tiers, and returns it
+// and what edit makes of it (given the others), its identity kept.
+func EditedTier(event uint32, all []kido.Tier, id uint8, edit func(kido.Tier, []kido.Tier) (kido.Tier, error)) (old, t kido.Tier, err error) {
+	old, others, err := tierAndOthers(event, all, id)
 	if err != nil {
-		return nil, nil, false, fmt.Errorf("server: edit: %w", err)
+		return old, old, err
 	}
-	return b, a, bytes.Equal(a, b), nil
+	if t, err = edit(old, others); err != nil {
+		return old, t, err
+	}
+	t.ID, t.Event = old.ID, old.Event
+	return old, t, nil
+}
+
+// EditedGate is what edit makes of old (given the event's tiers), as
+// correctedGate keeps it.
+func EditedGate(old kido.Gate, tiers []kido.Tier, edit func(kido.Gate, []kido.Tier) (kido.Gate, error)) (kido.Gate, error) {
+	g, err := edit(old, tiers)
+	if err != nil {
+		return g, err
+	}
+	return correctedGate(old, g, tiers)
+}
+
+// Correct stores a correction from old to edited in a store's
+// transaction, unless it changes nothing: then old is returned and
+// nothing is stored, logged or recorded. Otherwise record gets both in
+// JSON, as a wire.Edit records them, and write stores edited, logs the
+// change and returns the object as stored.
+func Correct[T any](old, edited T, record func(before, after []byte) error, write func(T) (T, error)) (T, error) {
+	b, err := json.Marshal(old)
+	if err != nil {
+		return old, fmt.Errorf("server: edit: %w", err)
+	}
+	a, err := json.Marshal(edited)
+	if err != nil {
+		return old, fmt.Errorf("server: edit: %w", err)
+	}
+	if bytes.Equal(a, b) {
+		return old, nil
+	}
+	if err := record(b, a); err != nil {
+		return old, err
+	}
+	return write(edited)
 }

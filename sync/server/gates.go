@@ -111,8 +111,7 @@ func (s *Server) listGates(r *http.Request, _ wire.Token) (int, any, error) {
 // revokeGate revokes a gate and its credential; its next contact is 401
 // gate_revoked and it wipes its replica (docs/sync-protocol.md §8).
 func (s *Server) revokeGate(r *http.Request, _ wire.Token) (int, any, error) {
-	ev, _ := parseEvent(r.PathValue("event"))
-	id, err := pathGate(r, ev)
+	ev, id, err := gateRequest(r, nil)
 	if err != nil {
 		return 0, nil, err
 	}
@@ -129,13 +128,9 @@ func (s *Server) revokeGate(r *http.Request, _ wire.Token) (int, any, error) {
 // who, when and why (docs/sync-protocol.md §3.6); the void travels through
 // the feed so the gates stop counting them.
 func (s *Server) voidGate(r *http.Request, tok wire.Token) (int, any, error) {
-	ev, _ := parseEvent(r.PathValue("event"))
-	id, err := pathGate(r, ev)
-	if err != nil {
-		return 0, nil, err
-	}
 	var in wire.VoidRequest
-	if err := readJSON(r, maxBody, &in); err != nil {
+	ev, id, err := gateRequest(r, &in)
+	if err != nil {
 		return 0, nil, err
 	}
 	if in.From.IsZero() {
@@ -300,11 +295,19 @@ func (s *Server) snapshot(w http.ResponseWriter, r *http.Request, tok wire.Token
 	return nil
 }
 
-// pathGate reads the gate id of a request's path.
-func pathGate(r *http.Request, ev uint32) (uint32, error) {
-	id, err := strconv.ParseUint(r.PathValue("gate"), 10, 32)
-	if err != nil || id == 0 {
-		return 0, Errorf(ErrInvalid, fmt.Sprintf("gate ids are the numbers kidoctl gates -event %d shows", ev), "bad gate id %q", r.PathValue("gate"))
+// gateRequest reads the event and gate ids of a request to
+// /v1/events/{event}/gates/{gate}/..., and its JSON body into in unless
+// in is nil. The event id was checked by the route's access check.
+func gateRequest(r *http.Request, in any) (ev, id uint32, err error) {
+	ev, _ = parseEvent(r.PathValue("event"))
+	n, err := strconv.ParseUint(r.PathValue("gate"), 10, 32)
+	if err != nil || n == 0 {
+		return 0, 0, Errorf(ErrInvalid, fmt.Sprintf("gate ids are the numbers kidoctl gates -event %d shows", ev), "bad gate id %q", r.PathValue("gate"))
 	}
-	return uint32(id), nil
+	if in != nil {
+		if err := readJSON(r, maxBody, in); err != nil {
+			return 0, 0, err
+		}
+	}
+	return ev, uint32(n), nil
 }

@@ -24,23 +24,21 @@ func (s *Store) EditEvent(ctx context.Context, event uint32, edit func(kido.Even
 			return err
 		}
 		entries := func() (server.EntrySpan, error) { return entrySpan(ctx, tx, event) }
-		if e, err = edit(old, entries); err != nil {
+		if e, err = server.EditedEvent(old, entries, edit); err != nil {
 			return err
 		}
-		e.ID = old.ID
-		same, err := recordEdit(ctx, tx, event, wire.EditEvent, event, by, now, old, e)
-		if same || err != nil {
-			e = old
-			return err
-		}
-		if _, err := tx.Exec(ctx, "UPDATE events SET name = $1, venue = $2, start_at = $3, end_at = $4, time_zone = $5 WHERE id = $6",
-			e.Name, e.Venue, e.Start.Format(time.RFC3339Nano), e.End.Format(time.RFC3339Nano), e.TimeZone, event); err != nil {
-			return fmt.Errorf("postgres: edit event: %w", err)
-		}
-		if e, err = getEvent(ctx, tx, event, false); err != nil {
-			return err
-		}
-		return tx.logChange(event, wire.Change{Kind: wire.ChangeEvent, Event: &e})
+		e, err = server.Correct(old, e, recordEdit(ctx, tx, event, wire.EditEvent, event, by, now), func(e kido.Event) (kido.Event, error) {
+			if _, err := tx.Exec(ctx, "UPDATE events SET name = $1, venue = $2, start_at = $3, end_at = $4, time_zone = $5 WHERE id = $6",
+				e.Name, e.Venue, e.Start.Format(time.RFC3339Nano), e.End.Format(time.RFC3339Nano), e.TimeZone, event); err != nil {
+				return e, fmt.Errorf("postgres: edit event: %w", err)
+			}
+			e, err := getEvent(ctx, tx, event, false)
+			if err != nil {
+				return e, err
+			}
+			return e, tx.logChange(event, wire.Change{Kind: wire.ChangeEvent, Event: &e})
+		})
+		return err
 	})
 	return e, err
 }
@@ -80,24 +78,18 @@ func (s *Store) EditTier(ctx context.Context, event uint32, tier uint8, edit fun
 		if err != nil {
 			return err
 		}
-		old, others, err := server.TierAndOthers(event, all, tier)
-		if err != nil {
+		var old kido.Tier
+		if old, t, err = server.EditedTier(event, all, tier, edit); err != nil {
 			return err
 		}
-		if t, err = edit(old, others); err != nil {
-			return err
-		}
-		t.ID, t.Event = old.ID, old.Event
-		same, err := recordEdit(ctx, tx, event, wire.EditTier, uint32(tier), by, now, old, t)
-		if same || err != nil {
-			t = old
-			return err
-		}
-		if _, err := tx.Exec(ctx, "UPDATE tiers SET name = $1, entries = $2, retired = $3 WHERE event = $4 AND id = $5",
-			t.Name, int(t.Entries), t.Retired, event, int16(tier)); err != nil {
-			return fmt.Errorf("postgres: edit tier: %w", err)
-		}
-		return tx.logChange(event, wire.Change{Kind: wire.ChangeTier, Tier: &t})
+		t, err = server.Correct(old, t, recordEdit(ctx, tx, event, wire.EditTier, uint32(tier), by, now), func(t kido.Tier) (kido.Tier, error) {
+			if _, err := tx.Exec(ctx, "UPDATE tiers SET name = $1, entries = $2, retired = $3 WHERE event = $4 AND id = $5",
+				t.Name, int(t.Entries), t.Retired, event, int16(tier)); err != nil {
+				return t, fmt.Errorf("postgres: edit tier: %w", err)
+			}
+			return t, tx.logChange(event, wire.Change{Kind: wire.ChangeTier, Tier: &t})
+		})
+		return err
 	})
 	return t, err
 }
@@ -120,38 +112,31 @@ func (s *Store) EditGate(ctx context.Context, event, gate uint32, edit func(kido
 		if err != nil {
 			return err
 		}
-		if g, err = edit(old, ts); err != nil {
+		if g, err = server.EditedGate(old, ts, edit); err != nil {
 			return err
 		}
-		if g, err = server.CorrectedGate(old, g, ts); err != nil {
-			return err
-		}
-		same, err := recordEdit(ctx, tx, event, wire.EditGate, gate, by, now, old, g)
-		if same || err != nil {
-			g = old
-			return err
-		}
-		if _, err := tx.Exec(ctx, "UPDATE gates SET name = $1, tiers = $2, direction = $3 WHERE id = $4",
-			g.Name, int64s(g.Tiers), string(g.Direction), gate); err != nil {
-			return fmt.Errorf("postgres: edit gate: %w", err)
-		}
-		return tx.logChange(event, wire.Change{Kind: wire.ChangeGate, Gate: &g})
+		g, err = server.Correct(old, g, recordEdit(ctx, tx, event, wire.EditGate, gate, by, now), func(g kido.Gate) (kido.Gate, error) {
+			if _, err := tx.Exec(ctx, "UPDATE gates SET name = $1, tiers = $2, direction = $3 WHERE id = $4",
+				g.Name, int64s(g.Tiers), string(g.Direction), gate); err != nil {
+				return g, fmt.Errorf("postgres: edit gate: %w", err)
+			}
+			return g, tx.logChange(event, wire.Change{Kind: wire.ChangeGate, Gate: &g})
+		})
+		return err
 	})
 	return g, err
 }
 
-// recordEdit records an edit of an object from before to after, unless
-// the two are the same (same reports so, and nothing is recorded).
-func recordEdit(ctx context.Context, tx *wtx, event uint32, object string, ref uint32, by string, now time.Time, before, after any) (same bool, err error) {
-	b, a, same, err := server.EditJSON(before, after)
-	if same || err != nil {
-		return same, err
+// recordEdit is server.Correct's record for an edit of an object by by
+// at now: it stores the object before and after in JSON.
+func recordEdit(ctx context.Context, tx *wtx, event uint32, object string, ref uint32, by string, now time.Time) func(before, after []byte) error {
+	return func(b, a []byte) error {
+		if _, err := tx.Exec(ctx, "INSERT INTO edits (event, object, ref, by_name, at, before, after) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+			event, object, ref, by, fmtTime(now), string(b), string(a)); err != nil {
+			return fmt.Errorf("postgres: record edit: %w", err)
+		}
+		return nil
 	}
-	if _, err := tx.Exec(ctx, "INSERT INTO edits (event, object, ref, by_name, at, before, after) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-		event, object, ref, by, fmtTime(now), string(b), string(a)); err != nil {
-		return false, fmt.Errorf("postgres: record edit: %w", err)
-	}
-	return false, nil
 }
 
 // Edits implements server.Store.
