@@ -23,7 +23,7 @@ func noEnv(string) string { return "" }
 // TestMigrateCommand migrates a new database, then finds nothing to do.
 func TestMigrateCommand(t *testing.T) {
 	url := pgtest.DB(t)
-	for _, want := range []string{"schema migrated from version 0 to 3\n", "schema at version 3, nothing to do\n"} {
+	for _, want := range []string{"schema migrated from version 0 to 6\n", "schema at version 6, nothing to do\n"} {
 		var stdout, stderr bytes.Buffer
 		if err := run(t.Context(), []string{"migrate", "-db", url}, noEnv, &stdout, &stderr); err != nil {
 			t.Fatalf("migrate: %v\n%s", err, stderr.String())
