@@ -236,6 +236,23 @@ func (v Void) CoversPassage(p Passage) bool {
 	return p.Gate == v.Gate && !p.At.Before(v.From)
 }
 
+// RecordKey is a record's (gate, seq): its idempotency key, and what an
+// undo names (with Undoes for Seq).
+type RecordKey struct {
+	Gate uint32
+	Seq  uint64
+}
+
+// CountedKeys is the set of the keys of Counted(ps, voids): for a caller
+// that shows every passage and marks which count.
+func CountedKeys(ps []Passage, voids []Void) map[RecordKey]bool {
+	keys := map[RecordKey]bool{}
+	for _, p := range Counted(ps, voids) {
+		keys[RecordKey{p.Gate, p.Seq}] = true
+	}
+	return keys
+}
+
 // Counted returns the passages of ps that count: what the entry rule,
 // the gate's counts and the server's report walk. It takes out every undo
 // record (KindUndo) with the passage it annuls (the one of its gate whose
@@ -244,20 +261,16 @@ func (v Void) CoversPassage(p Passage) bool {
 // holds it as voided, like every record of the gate from the void on. ps
 // itself is returned when nothing is taken out.
 func Counted(ps []Passage, voids []Void) []Passage {
-	type key struct {
-		gate uint32
-		seq  uint64
-	}
 	covered := func(p Passage) bool {
 		return slices.ContainsFunc(voids, func(v Void) bool { return v.CoversPassage(p) })
 	}
-	var undone map[key]bool
+	var undone map[RecordKey]bool
 	for _, p := range ps {
 		if p.Kind == KindUndo && !covered(p) {
 			if undone == nil {
-				undone = map[key]bool{}
+				undone = map[RecordKey]bool{}
 			}
-			undone[key{p.Gate, p.Undoes}] = true
+			undone[RecordKey{p.Gate, p.Undoes}] = true
 		}
 	}
 	if len(voids) == 0 && undone == nil {
@@ -265,7 +278,7 @@ func Counted(ps []Passage, voids []Void) []Passage {
 	}
 	var out []Passage
 	for i, p := range ps {
-		drop := p.Kind == KindUndo || undone[key{p.Gate, p.Seq}] || covered(p)
+		drop := p.Kind == KindUndo || undone[RecordKey{p.Gate, p.Seq}] || covered(p)
 		if !drop {
 			if out != nil {
 				out = append(out, p)

@@ -636,14 +636,7 @@ func (h *Handler) history(w http.ResponseWriter, r *http.Request) {
 	for i, p := range ps {
 		all[i] = p.Passage
 	}
-	type key struct {
-		gate uint32
-		seq  uint64
-	}
-	counted := map[key]bool{}
-	for _, p := range kido.Counted(all, nil) {
-		counted[key{p.Gate, p.Seq}] = true
-	}
+	counted := kido.CountedKeys(all, nil)
 	out := make([]Pass, len(ps))
 	for i, p := range ps {
 		name := p.GateName
@@ -651,7 +644,7 @@ func (h *Handler) history(w http.ResponseWriter, r *http.Request) {
 			name = fmt.Sprintf("gate %d", p.Gate)
 		}
 		out[i] = Pass{GateName: name, Here: p.Here, Kind: p.Kind, At: p.At,
-			Undone: p.Kind != kido.KindUndo && !counted[key{p.Gate, p.Seq}]}
+			Undone: p.Kind != kido.KindUndo && !counted[kido.RecordKey{Gate: p.Gate, Seq: p.Seq}]}
 	}
 	writeJSON(w, http.StatusOK, out)
 }

@@ -42,23 +42,16 @@ func splitUndone(as []kido.Admission) undoSplit {
 	for i, a := range as {
 		ps[i] = a.Passage()
 	}
-	type key struct {
-		gate uint32
-		seq  uint64
-	}
-	kept := map[key]bool{}
-	for _, p := range kido.Counted(ps, nil) {
-		kept[key{p.Gate, p.Seq}] = true
-	}
-	undos := map[key]kido.Admission{}
+	kept := kido.CountedKeys(ps, nil)
+	undos := map[kido.RecordKey]kido.Admission{}
 	for _, a := range as {
 		if a.Kind == kido.KindUndo {
-			undos[key{a.Gate, a.Undoes}] = a
+			undos[kido.RecordKey{Gate: a.Gate, Seq: a.Undoes}] = a
 		}
 	}
 	var sp undoSplit
 	for _, a := range as {
-		switch k := (key{a.Gate, a.Seq}); {
+		switch k := (kido.RecordKey{Gate: a.Gate, Seq: a.Seq}); {
 		case kept[k]:
 			sp.counted = append(sp.counted, a)
 		case a.Kind != kido.KindUndo:
