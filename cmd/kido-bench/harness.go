@@ -29,6 +29,9 @@ type harness struct {
 	servers  []*serverProc
 	shared   *serverProc        // the server of the issuance and enrolment scenarios
 	pg       *pgcluster.Cluster // the PostgreSQL rows' cluster, once started
+	// cpuProfile, when set, is where kido-bench writes its CPU profile;
+	// a herd's gates process writes its own beside it.
+	cpuProfile string
 }
 
 func (h *harness) logf(format string, args ...any) {

@@ -303,7 +303,11 @@ type gatesProcess struct {
 }
 
 func startGatesProcess(ctx context.Context, h *harness, spec, logName string) (*gatesProcess, error) {
-	cmd := h.command(ctx, "kido-bench", "herd-gates", "-spec", spec)
+	args := []string{"herd-gates", "-spec", spec}
+	if h.cpuProfile != "" {
+		args = append(args, "-cpuprofile", h.cpuProfile+"."+strings.TrimSuffix(logName, ".log"))
+	}
+	cmd := h.command(ctx, "kido-bench", args...)
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		return nil, err

@@ -61,6 +61,7 @@ func runHerdGates(ctx context.Context, args []string, stdin io.Reader, stdout, s
 	fs.SetOutput(stderr)
 	fs.Usage = func() { fmt.Fprint(stderr, herdGatesUsage); fs.PrintDefaults() }
 	specFile := fs.String("spec", "", "gates to run, as JSON `file`")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of this process to `file`")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -98,6 +99,13 @@ func runHerdGates(ctx context.Context, args []string, stdin io.Reader, stdout, s
 			return err
 		}
 		gates = append(gates, g)
+	}
+	if *cpuProfile != "" {
+		stop, err := startCPUProfile(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer stop()
 	}
 	out := bufio.NewWriter(stdout)
 	say := func(format string, args ...any) {

@@ -115,7 +115,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	dir := fs.String("dir", "", "work `directory`, new or empty, kept afterwards (default: a temporary one, removed)")
 	bin := fs.String("bin", "", "`directory` with prebuilt kido-server, kido-gate and kidoctl (default: build them)")
 	showVersion := fs.Bool("version", false, "print what this binary was built from and exit")
-	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of this process (the in-process scans and gate sync loops) to `file`")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of this process (the in-process scans and gate sync loops) to `file`, and of each herd's gates process to file.herd-gates and file.herd-pg-gates")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil
@@ -149,15 +149,12 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	}
 
 	if *cpuProfile != "" {
-		f, err := os.Create(*cpuProfile)
+		stop, err := startCPUProfile(*cpuProfile)
 		if err != nil {
-			return fmt.Errorf("cpu profile: %w", err)
+			return err
 		}
-		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return fmt.Errorf("cpu profile: %w", err)
-		}
-		defer pprof.StopCPUProfile()
+		defer stop()
+		h.cpuProfile = *cpuProfile
 	}
 	start := time.Now()
 	var rows []row
@@ -244,4 +241,18 @@ func workDir(dir string) (string, func(), error) {
 func firstLine(s string) string {
 	line, _, _ := strings.Cut(s, "\n")
 	return line
+}
+
+// startCPUProfile profiles this process into the file named, until the
+// function it returns is called.
+func startCPUProfile(name string) (stop func(), err error) {
+	f, err := os.Create(name)
+	if err != nil {
+		return nil, fmt.Errorf("cpu profile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("cpu profile: %w", err)
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }, nil
 }
