@@ -31,12 +31,29 @@ type hub struct {
 	mu    sync.Mutex
 	chans map[uint32]chan struct{}
 	gen   uint64
-	stop  chan struct{} // closed at shutdown: every waiter answers
-	once  sync.Once
+	// The commits notified of each event, and of all events at once
+	// (notifyAll): what the periodic check compares to skip recounting
+	// an event whose log has not moved.
+	commits map[uint32]uint64
+	all     uint64
+	stop    chan struct{} // closed at shutdown: every waiter answers
+	once    sync.Once
 }
 
 func newHub() *hub {
-	return &hub{chans: map[uint32]chan struct{}{}, stop: make(chan struct{})}
+	return &hub{chans: map[uint32]chan struct{}{}, commits: map[uint32]uint64{}, stop: make(chan struct{})}
+}
+
+// logVersion names how far event's log has moved as far as this instance
+// was told: equal versions, read before two reads of the store, mean no
+// change of event was committed between them.
+type logVersion struct{ event, all uint64 }
+
+// version returns event's logVersion now.
+func (h *hub) version(event uint32) logVersion {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return logVersion{h.commits[event], h.all}
 }
 
 // channel returns the channel the next commit for event will close, and
@@ -57,6 +74,7 @@ func (h *hub) notify(event uint32) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.gen++
+	h.commits[event]++
 	if c, ok := h.chans[event]; ok {
 		close(c)
 		delete(h.chans, event)
@@ -68,6 +86,7 @@ func (h *hub) notifyAll() {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.gen++
+	h.all++
 	for ev, c := range h.chans {
 		close(c)
 		delete(h.chans, ev)

@@ -144,3 +144,71 @@ func promtoolCheck(t *testing.T, scrape []byte) {
 		t.Errorf("promtool check metrics: %v\n%s", err, out)
 	}
 }
+
+// readCountingStore counts the reads of every admission of an event.
+type readCountingStore struct {
+	server.Store
+	reads atomic.Int32
+}
+
+func (c *readCountingStore) EventRecords(ctx context.Context, event uint32) (*server.EventRecords, error) {
+	c.reads.Add(1)
+	return c.Store.EventRecords(ctx, event)
+}
+
+// TestDoubleEntriesCountedWhenMoved: the periodic check reads every
+// admission of an event to count its double entries only when a change of
+// the event was committed since its last count, and the gauge follows
+// each new double entry.
+func TestDoubleEntriesCountedWhenMoved(t *testing.T) {
+	t0 := start.Add(time.Hour)
+	var cs *readCountingStore
+	f := newFixtureWith(t, func(c *server.Config) {
+		cs = &readCountingStore{Store: c.Store}
+		c.Store = cs
+		c.Now = func() time.Time { return t0 }
+	})
+	ctx := context.Background()
+	ev := f.event(t)
+	tks := f.issue(t, ev, "b1", 2)
+	north, south := f.gate(t, ev, "North"), f.gate(t, ev, "South")
+	gauge := func() float64 {
+		t.Helper()
+		resp, err := f.srv.Client().Get(f.srv.URL + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		sc, err := promtext.Parse(resp.Body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return sc.Map()[`kido_double_entries{event="1"}`]
+	}
+	check := func(wantReads int32, wantGauge float64) {
+		t.Helper()
+		f.server.CheckNow(ctx)
+		if got := cs.reads.Load(); got != wantReads {
+			t.Errorf("event read whole %d times, want %d", got, wantReads)
+		}
+		if got := gauge(); got != wantGauge {
+			t.Errorf("kido_double_entries = %v, want %v", got, wantGauge)
+		}
+	}
+	at := t0.Add(time.Minute)
+	double := func(tk wire.IssuedTicket, at time.Time) {
+		t.Helper()
+		for _, g := range []*gateDev{north, south} {
+			if a := g.upload(t, wire.UploadRequest{Admissions: []kido.Admission{g.admission(tk, kido.KindEntry, at)}}); a.status != http.StatusOK {
+				t.Fatalf("upload: %d %s", a.status, a.body)
+			}
+		}
+	}
+	check(1, 0)
+	check(1, 0) // nothing moved: not read again
+	double(tks[0], at)
+	check(2, 1)
+	check(2, 1)
+	double(tks[1], at.Add(time.Minute))
+	check(3, 2)
+}

@@ -95,6 +95,15 @@ type Server struct {
 	dataDir        string
 	minFree        int64
 	wasSilent      map[uint32]bool // gates silent at the last check (Run only)
+	// doubles is each event's double-entry count at the last check and
+	// the version of its log read before it was counted (Run only).
+	doubles map[uint32]counted
+}
+
+// counted is a figure counted from an event's log at a logVersion.
+type counted struct {
+	at logVersion
+	n  int
 }
 
 // New opens the server's identity (making one on first start) and returns
