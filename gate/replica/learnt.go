@@ -1,6 +1,7 @@
 package replica
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"encoding/binary"
@@ -91,7 +92,7 @@ type learntRec struct {
 
 // recOf returns a's record; a carries a check (wire.IsCheckOnly) that
 // checkChange has found to be 16 lowercase hex digits.
-func recOf(a kido.Admission) (learntRec, error) {
+func recOf(a *kido.Admission) (learntRec, error) {
 	c, err := checkOf(a.Hash)
 	if err != nil {
 		return learntRec{}, err
@@ -150,20 +151,32 @@ func checkOf(hash string) (uint64, error) {
 	if len(hash) < 2*wire.CheckLen {
 		return 0, fmt.Errorf("hash %q is shorter than a check", hash)
 	}
-	// By hand: strconv and fmt took most of a page's checks.
+	// By a table: strconv and fmt took most of a page's checks, and a
+	// branch per digit a herd gate's fifth of a second per thousand.
 	var c uint64
+	var bad byte
 	for i := range 2 * wire.CheckLen {
-		switch d := hash[i]; {
-		case '0' <= d && d <= '9':
-			c = c<<4 | uint64(d-'0')
-		case 'a' <= d && d <= 'f':
-			c = c<<4 | uint64(d-'a'+10)
-		default:
-			return 0, fmt.Errorf("check %q is not lowercase hex", hash[:2*wire.CheckLen])
-		}
+		v := hexValue[hash[i]]
+		bad |= v
+		c = c<<4 | uint64(v&0xf)
+	}
+	if bad&0x10 != 0 {
+		return 0, fmt.Errorf("check %q is not lowercase hex", hash[:2*wire.CheckLen])
 	}
 	return c, nil
 }
+
+// hexValue is each byte's value as a lowercase hex digit, or 0x10 for a
+// byte that is none.
+var hexValue = func() (t [256]byte) {
+	for i := range t {
+		t[i] = 0x10
+	}
+	for d := byte(0); d < 16; d++ {
+		t["0123456789abcdef"[d]] = d
+	}
+	return t
+}()
 
 // checkHex is the check as the hex digits a compact page carries.
 func checkHex(c uint64) string { return fmt.Sprintf("%016x", c) }
@@ -234,6 +247,89 @@ type learntPage struct {
 	recs []learntRec
 }
 
+// learntRuns holds learnt_runs in memory: which (gate, seq) learnt holds
+// and where. Merging a page asks it for every run of the page, and
+// SQLite took 20 to 90 µs a query, most of a herd gate's merge. Like
+// learntIndex it follows the table by page id (runs are written with
+// their page and never change).
+type learntRuns struct {
+	upTo   int64                  // highest learnt_pages.id whose runs are held
+	byGate map[uint32][]learntRun // each gate's runs by lo; runs never overlap
+}
+
+// learntRun is a row of learnt_runs: seqs lo to hi of a gate, at slots
+// slot, slot+1, … of page.
+type learntRun struct {
+	lo, hi     uint64
+	page, slot int64
+}
+
+func (x *learntRuns) add(gate uint32, rn learntRun) {
+	rs := x.byGate[gate]
+	i, _ := slices.BinarySearchFunc(rs, rn.lo, func(r learntRun, lo uint64) int { return cmp.Compare(r.lo, lo) })
+	x.byGate[gate] = slices.Insert(rs, i, rn)
+}
+
+// meeting calls fn with each run of gate holding a seq from lo to hi.
+func (x *learntRuns) meeting(gate uint32, lo, hi uint64, fn func(learntRun)) {
+	rs := x.byGate[gate]
+	// The last run starting at or before lo, then those starting up to hi.
+	i, found := slices.BinarySearchFunc(rs, lo, func(r learntRun, lo uint64) int { return cmp.Compare(r.lo, lo) })
+	if !found && i > 0 {
+		i--
+	}
+	for ; i < len(rs) && rs[i].lo <= hi; i++ {
+		if rs[i].hi >= lo {
+			fn(rs[i])
+		}
+	}
+}
+
+// held returns where learnt holds (gate, seq), if it does.
+func (x *learntRuns) held(gate uint32, seq uint64) (page, slot int64, ok bool) {
+	x.meeting(gate, seq, seq, func(rn learntRun) {
+		page, slot, ok = rn.page, rn.slot+int64(seq-rn.lo), true
+	})
+	return page, slot, ok
+}
+
+// learntRunsIn returns the runs of every page committed, or written in q's
+// transaction, by this or any other process; call it before the
+// transaction writes pages of its own. Called with r.mu held.
+func (r *Replica) learntRunsIn(ctx context.Context, q querier) (*learntRuns, error) {
+	var top int64
+	if err := q.QueryRowContext(ctx, "SELECT COALESCE(max(id), 0) FROM learnt_pages").Scan(&top); err != nil {
+		return nil, err
+	}
+	if r.runs == nil || r.runs.upTo > top {
+		r.runs = &learntRuns{byGate: map[uint32][]learntRun{}}
+	}
+	x := r.runs
+	if x.upTo == top {
+		return x, nil
+	}
+	rows, err := q.QueryContext(ctx, "SELECT gate, lo, hi, page, slot FROM learnt_runs WHERE page > ?", x.upTo)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var gate uint32
+		var rn learntRun
+		if err := rows.Scan(&gate, &rn.lo, &rn.hi, &rn.page, &rn.slot); err != nil {
+			r.runs = nil
+			return nil, err
+		}
+		x.add(gate, rn)
+	}
+	if err := rows.Err(); err != nil {
+		r.runs = nil
+		return nil, err
+	}
+	x.upTo = top
+	return x, nil
+}
+
 // refreshLearnt brings the index up to the pages committed (or written in
 // q's transaction) by this or any other process, building it the first
 // time. Called with r.mu held.
@@ -249,10 +345,18 @@ func (r *Replica) refreshLearnt(ctx context.Context, q querier) error {
 }
 
 // noteLearnt adds the pages a committed transaction wrote, after the
-// highest page id before was before, to an index built already. When the
-// index is behind before (another process wrote pages in between), it is
+// highest page id before was before, to the index and runs held in memory
+// already. When either is behind before (another process wrote pages in between), it is
 // left as it is: the next refresh reads them all in order.
 func (r *Replica) noteLearnt(before int64, pages []learntPage) {
+	if r.runs != nil && r.runs.upTo == before {
+		for _, p := range pages {
+			for _, rn := range runsOf(p.recs) {
+				r.runs.add(rn.gate, learntRun{lo: rn.lo, hi: rn.hi, page: p.id, slot: int64(rn.first)})
+			}
+			r.runs.upTo = p.id
+		}
+	}
 	if r.learnt == nil || r.learnt.upTo != before {
 		return
 	}
@@ -321,31 +425,16 @@ func (r *Replica) Learnt(ctx context.Context) ([]kido.Admission, error) {
 	return as, nil
 }
 
-// learntHeld returns where learnt holds (gate, seq), if it does. Runs
-// never overlap, so the one that could hold it is the last starting at or
-// before seq.
-func learntHeld(ctx context.Context, q querier, gate uint32, seq uint64) (page, slot int64, ok bool, err error) {
-	var lo, hi uint64
-	err = q.QueryRowContext(ctx, "SELECT lo, hi, page, slot FROM learnt_runs WHERE gate = ? AND lo <= ? ORDER BY lo DESC LIMIT 1", gate, seq).Scan(&lo, &hi, &page, &slot)
-	if errors.Is(err, sql.ErrNoRows) || err == nil && hi < seq {
-		return 0, 0, false, nil
-	}
-	if err != nil {
-		return 0, 0, false, err
-	}
-	return page, slot + int64(seq-lo), true, nil
-}
-
 // learnSigned takes a peer's signed record a (MeshLearn) whose (gate,
 // seq) learnt may hold. With the same check, learnt's record still counts
 // and a is kept in learnt_signed, only to be relayed: the mesh's vector
 // and MeshSince read it beside the signed records of admissions. With
 // another check, a is kept in conflicting_admissions. held is false when
 // learnt does not hold the key: the caller stores a in admissions.
-func learnSigned(ctx context.Context, tx *sql.Tx, a kido.Admission) (held, conflict bool, err error) {
-	page, slot, ok, err := learntHeld(ctx, tx, a.Gate, a.Seq)
-	if err != nil || !ok {
-		return false, false, err
+func learnSigned(ctx context.Context, tx *sql.Tx, runs *learntRuns, a kido.Admission) (held, conflict bool, err error) {
+	page, slot, ok := runs.held(a.Gate, a.Seq)
+	if !ok {
+		return false, false, nil
 	}
 	x, err := learntAt(ctx, tx, page, slot)
 	if err != nil {
@@ -405,7 +494,7 @@ func overlapping(rs []run) bool {
 // check is left alone; one held with another check is kept beside it in
 // conflicting_admissions. It returns the highest learnt page id before and
 // the pages it wrote, for noteLearnt once the transaction is committed.
-func mergeLearnt(ctx context.Context, tx *sql.Tx, as []kido.Admission) (Merge, int64, []learntPage, error) {
+func mergeLearnt(ctx context.Context, tx *sql.Tx, runs *learntRuns, as []*kido.Admission) (Merge, int64, []learntPage, error) {
 	var m Merge
 	if len(as) == 0 {
 		return m, 0, nil, nil
@@ -414,15 +503,19 @@ func mergeLearnt(ctx context.Context, tx *sql.Tx, as []kido.Admission) (Merge, i
 	// A key held in admissions (a snapshot's or a JSON page's record) is
 	// merged there, by mergeAdmissions's rules; a page holds few gates,
 	// each a run of seqs, so one range read per gate finds them.
-	held, err := heldInAdmissions(ctx, tx, as)
+	keys := make([]kido.RecordKey, len(as))
+	for i, a := range as {
+		keys[i] = kido.RecordKey{Gate: a.Gate, Seq: a.Seq}
+	}
+	held, err := heldHashes(ctx, tx, keys)
 	if err != nil {
 		return m, 0, nil, err
 	}
 	recs := make([]learntRec, 0, len(as))
 	var there []kido.Admission
-	for _, a := range as {
-		if held[[2]uint64{uint64(a.Gate), a.Seq}] {
-			there = append(there, a)
+	for i, a := range as {
+		if _, ok := held[keys[i]]; ok {
+			there = append(there, *a)
 			continue
 		}
 		x, err := recOf(a)
@@ -431,39 +524,24 @@ func mergeLearnt(ctx context.Context, tx *sql.Tx, as []kido.Admission) (Merge, i
 		}
 		recs = append(recs, x)
 	}
-	if m, err = mergeAdmissions(ctx, tx, there); err != nil {
+	if m, err = mergeAdmissions(ctx, tx, runs, there); err != nil {
 		return m, 0, nil, err
 	}
 
 	// Which records learnt holds already: runs overlapping a held run,
-	// found by two reads of learnt_runs per run of the page, and keys the
-	// page repeats (looked at one by one only when its runs overlap).
+	// from the runs in memory, and keys the page repeats (looked at one by
+	// one only when its runs overlap).
 	type at struct{ page, slot int64 }
 	var heldAt map[int]at // index in recs → where learnt holds its key
 	for _, rn := range runsOf(recs) {
-		rows, err := tx.QueryContext(ctx, `SELECT lo, hi, page, slot FROM (SELECT * FROM learnt_runs WHERE gate = ?1 AND lo <= ?2 ORDER BY lo DESC LIMIT 1)
-			UNION ALL SELECT lo, hi, page, slot FROM learnt_runs WHERE gate = ?1 AND lo > ?2 AND lo <= ?3`, rn.gate, rn.lo, rn.hi)
-		if err != nil {
-			return m, 0, nil, err
-		}
-		for rows.Next() {
-			var lo, hi uint64
-			var page, slot int64
-			if err := rows.Scan(&lo, &hi, &page, &slot); err != nil {
-				rows.Close()
-				return m, 0, nil, err
-			}
-			for seq := max(lo, rn.lo); seq <= min(hi, rn.hi); seq++ {
+		runs.meeting(rn.gate, rn.lo, rn.hi, func(h learntRun) {
+			for seq := max(h.lo, rn.lo); seq <= min(h.hi, rn.hi); seq++ {
 				if heldAt == nil {
 					heldAt = map[int]at{}
 				}
-				heldAt[rn.first+int(seq-rn.lo)] = at{page, slot + int64(seq-lo)}
+				heldAt[rn.first+int(seq-rn.lo)] = at{h.page, h.slot + int64(seq-h.lo)}
 			}
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return m, 0, nil, err
-		}
+		})
 	}
 	var firstOf map[[2]uint64]int // the page's repeated keys: index of the first
 	if overlapping(runsOf(recs)) {
@@ -504,10 +582,7 @@ func mergeLearnt(ctx context.Context, tx *sql.Tx, as []kido.Admission) (Merge, i
 	}
 	m.Added += len(fresh)
 
-	var before int64
-	if err := tx.QueryRowContext(ctx, "SELECT COALESCE(max(id), 0) FROM learnt_pages").Scan(&before); err != nil {
-		return m, 0, nil, err
-	}
+	before := runs.upTo
 	var pages []learntPage
 	for len(fresh) > 0 {
 		part := fresh[:min(learntSlots, len(fresh))]
@@ -535,34 +610,37 @@ func mergeLearnt(ctx context.Context, tx *sql.Tx, as []kido.Admission) (Merge, i
 	return m, before, pages, nil
 }
 
-// heldInAdmissions returns which keys of as the admissions table holds.
-func heldInAdmissions(ctx context.Context, tx *sql.Tx, as []kido.Admission) (map[[2]uint64]bool, error) {
+// heldHashes returns the hash of each of keys the admissions table holds,
+// and of the keys between them: a page holds few gates, each a run of
+// seqs, so it reads one range of seqs per gate.
+func heldHashes(ctx context.Context, tx *sql.Tx, keys []kido.RecordKey) (map[kido.RecordKey]string, error) {
 	type span struct{ lo, hi uint64 }
 	spans := map[uint32]span{}
-	for _, a := range as {
-		s, ok := spans[a.Gate]
+	for _, k := range keys {
+		s, ok := spans[k.Gate]
 		if !ok {
-			s = span{a.Seq, a.Seq}
+			s = span{k.Seq, k.Seq}
 		}
-		s.lo, s.hi = min(s.lo, a.Seq), max(s.hi, a.Seq)
-		spans[a.Gate] = s
+		s.lo, s.hi = min(s.lo, k.Seq), max(s.hi, k.Seq)
+		spans[k.Gate] = s
 	}
-	var held map[[2]uint64]bool
+	var held map[kido.RecordKey]string
 	for g, s := range spans {
-		rows, err := tx.QueryContext(ctx, "SELECT seq FROM admissions WHERE gate = ? AND seq BETWEEN ? AND ?", g, s.lo, s.hi)
+		rows, err := tx.QueryContext(ctx, "SELECT seq, hash FROM admissions WHERE gate = ? AND seq BETWEEN ? AND ?", g, s.lo, s.hi)
 		if err != nil {
 			return nil, err
 		}
 		for rows.Next() {
 			var seq uint64
-			if err := rows.Scan(&seq); err != nil {
+			var hash string
+			if err := rows.Scan(&seq, &hash); err != nil {
 				rows.Close()
 				return nil, err
 			}
 			if held == nil {
-				held = map[[2]uint64]bool{}
+				held = map[kido.RecordKey]string{}
 			}
-			held[[2]uint64{uint64(g), seq}] = true
+			held[kido.RecordKey{Gate: g, Seq: seq}] = hash
 		}
 		rows.Close()
 		if err := rows.Err(); err != nil {
@@ -575,18 +653,14 @@ func heldInAdmissions(ctx context.Context, tx *sql.Tx, as []kido.Admission) (map
 // notLearnt takes out of as the admissions whose key learnt holds, for
 // mergeAdmissions: the same check is a record known already, another is
 // kept beside it in conflicting_admissions.
-func notLearnt(ctx context.Context, tx *sql.Tx, as []kido.Admission, alt **sql.Stmt) ([]kido.Admission, Merge, error) {
+func notLearnt(ctx context.Context, tx *sql.Tx, runs *learntRuns, as []kido.Admission, alt **sql.Stmt) ([]kido.Admission, Merge, error) {
 	var m Merge
-	var any bool
-	if err := tx.QueryRowContext(ctx, "SELECT EXISTS (SELECT 1 FROM learnt_runs)").Scan(&any); err != nil || !any {
-		return as, m, err
+	if len(runs.byGate) == 0 {
+		return as, m, nil
 	}
 	rest := as[:0:0]
 	for _, a := range as {
-		page, slot, ok, err := learntHeld(ctx, tx, a.Gate, a.Seq)
-		if err != nil {
-			return nil, m, err
-		}
+		page, slot, ok := runs.held(a.Gate, a.Seq)
 		if !ok {
 			rest = append(rest, a)
 			continue

@@ -158,6 +158,57 @@ func TestLearntSeenByOtherProcess(t *testing.T) {
 	}
 }
 
+// TestLearntRunsOtherProcess: the runs each process holds in memory follow
+// the pages another process commits, so a record that process learned is
+// known here, not learned twice, and another record under its key is
+// kept as a conflict.
+func TestLearntRunsOtherProcess(t *testing.T) {
+	r, _ := newReplica(t, 50, gatetest.GateBoth)
+	other, err := Open(r.Path(), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	at := time.Now().Add(-time.Minute)
+	page := func(cursor string, seqs ...uint64) *wire.Changes {
+		var cs []wire.Change
+		for _, seq := range seqs {
+			a := admission(gatetest.GateEntry, seq, uint32(10+seq), at)
+			cs = append(cs, wire.Change{Kind: wire.ChangeAdmission, Admission: &a})
+		}
+		return compact(t, cursor, cs...)
+	}
+	apply := func(rep *Replica, ch *wire.Changes) Merge {
+		t.Helper()
+		ap, err := rep.ApplyChanges(ctx, ch)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ap.Admissions
+	}
+	// Each process holds runs: r's first page, then other's.
+	if m := apply(r, page("c1", 1, 2, 3)); m.Added != 3 {
+		t.Fatalf("first page: %+v", m)
+	}
+	if m := apply(other, page("c2", 4, 5, 6)); m.Added != 3 {
+		t.Fatalf("page at the other process: %+v", m)
+	}
+	// r has not seen other's page: its runs must catch up before merging.
+	if m := apply(r, page("c3", 5, 6, 7)); m.Added != 1 || m.Known != 2 || m.Conflicting != 0 {
+		t.Errorf("page over the other process's: %+v, want 1 added, 2 known", m)
+	}
+	changed := admission(gatetest.GateEntry, 4, 99, at)
+	if m := apply(other, compact(t, "c4", wire.Change{Kind: wire.ChangeAdmission, Admission: &changed})); m.Conflicting != 1 || m.Added != 0 {
+		t.Errorf("another record under a key r learned: %+v, want 1 conflicting", m)
+	}
+	if m := apply(other, page("c5", 7)); m.Known != 1 || m.Added != 0 {
+		t.Errorf("seq 7, learned by r: %+v, want known", m)
+	}
+	if n := len(learnt(t, r)); n != 7 {
+		t.Errorf("%d learnt records, want 7 (seqs 1 to 7 once each)", n)
+	}
+}
+
 // TestLearntIndex: positions by serial, latest first, for serials held in
 // the slice and in the map.
 func TestLearntIndex(t *testing.T) {

@@ -185,6 +185,10 @@ func (r *Replica) MeshLearn(ctx context.Context, from uint32, recs []kido.Admiss
 		if err != nil {
 			return err
 		}
+		runs, err := r.learntRunsIn(ctx, tx)
+		if err != nil {
+			return err
+		}
 		byID := make(map[uint32]kido.Gate, len(gs))
 		for _, g := range gs {
 			byID[g.ID] = g
@@ -198,7 +202,7 @@ func (r *Replica) MeshLearn(ctx context.Context, from uint32, recs []kido.Admiss
 				fault(why)
 				continue
 			}
-			isNew, conflict, err := learnRecord(ctx, tx, a)
+			isNew, conflict, err := learnRecord(ctx, tx, runs, a)
 			if err != nil {
 				return err
 			}
@@ -243,8 +247,8 @@ func checkPeerRecord(gates map[uint32]kido.Gate, a kido.Admission) error {
 // new; its signature added when held unsigned with the same content, or,
 // held in learnt, a kept beside it to be relayed (learnSigned); kept in
 // conflicting_admissions when held with other content.
-func learnRecord(ctx context.Context, tx *sql.Tx, a kido.Admission) (isNew, conflict bool, err error) {
-	if held, conflict, err := learnSigned(ctx, tx, a); err != nil || held {
+func learnRecord(ctx context.Context, tx *sql.Tx, runs *learntRuns, a kido.Admission) (isNew, conflict bool, err error) {
+	if held, conflict, err := learnSigned(ctx, tx, runs, a); err != nil || held {
 		return false, conflict, err
 	}
 	res, err := tx.ExecContext(ctx, `INSERT INTO admissions (gate, seq, serial, tier, kind, at, corrected, text, hash, reason, undoes, sig)

@@ -47,6 +47,7 @@ type Replica struct {
 	cfg    *gate.Config // nil until loaded
 	gateID uint32
 	learnt *learntIndex // nil until a decision or query needs it
+	runs   *learntRuns  // nil until a merge needs it
 	wiped  bool         // Wipe deleted the files; every call fails with gate.ErrRevoked
 }
 

@@ -54,7 +54,11 @@ func (r *Replica) Apply(ctx context.Context, snap *wire.Snapshot, serverURL stri
 	for i := 0; i < len(snap.Admissions); i += applyChunk {
 		chunk := snap.Admissions[i:min(i+applyChunk, len(snap.Admissions))]
 		if err := r.step(ctx, "apply snapshot", func(tx *sql.Tx) error {
-			_, err := mergeAdmissions(ctx, tx, chunk)
+			runs, err := r.learntRunsIn(ctx, tx)
+			if err != nil {
+				return err
+			}
+			_, err = mergeAdmissions(ctx, tx, runs, chunk)
 			return err
 		}); err != nil {
 			return err
@@ -389,7 +393,7 @@ func (m *Merge) Add(o Merge) {
 // same hash is left alone; one it holds with another hash is kept beside
 // it in conflicting_admissions, so that decisions see both and neither is
 // overwritten.
-func mergeAdmissions(ctx context.Context, tx *sql.Tx, as []kido.Admission) (Merge, error) {
+func mergeAdmissions(ctx context.Context, tx *sql.Tx, runs *learntRuns, as []kido.Admission) (Merge, error) {
 	var m Merge
 	if len(as) == 0 {
 		return m, nil
@@ -399,9 +403,9 @@ func mergeAdmissions(ctx context.Context, tx *sql.Tx, as []kido.Admission) (Merg
 	// times per feed page. The transaction ignores cancellation anyway
 	// (Replica.begin).
 	ctx = context.WithoutCancel(ctx)
-	var ins, get, alt *sql.Stmt
+	var ins, alt *sql.Stmt
 	defer func() {
-		for _, s := range []*sql.Stmt{ins, get, alt} {
+		for _, s := range []*sql.Stmt{ins, alt} {
 			if s != nil {
 				s.Close()
 			}
@@ -409,7 +413,7 @@ func mergeAdmissions(ctx context.Context, tx *sql.Tx, as []kido.Admission) (Merg
 	}()
 	// A key may be held in learnt, other gates' records from compact
 	// pages, rather than here.
-	as, m, err := notLearnt(ctx, tx, as, &alt)
+	as, m, err := notLearnt(ctx, tx, runs, as, &alt)
 	if err != nil {
 		return m, err
 	}
@@ -448,16 +452,21 @@ func mergeAdmissions(ctx context.Context, tx *sql.Tx, as []kido.Admission) (Merg
 			continue
 		}
 		// Some keys were held: every key of the chunk is held now, and
-		// those held with another record are kept beside it.
-		if get == nil {
-			if get, err = tx.PrepareContext(ctx, "SELECT hash FROM admissions WHERE gate = ? AND seq = ?"); err != nil {
-				return m, err
-			}
+		// those held with another record are kept beside it. (A gate's own
+		// records come back in every shared feed page: a range read per
+		// gate, not a query per record.)
+		keys := make([]kido.RecordKey, len(chunk))
+		for i, a := range chunk {
+			keys[i] = kido.RecordKey{Gate: a.Gate, Seq: a.Seq}
+		}
+		hashes, err := heldHashes(ctx, tx, keys)
+		if err != nil {
+			return m, err
 		}
 		for _, a := range chunk {
-			var held string
-			if err := get.QueryRowContext(ctx, a.Gate, a.Seq).Scan(&held); err != nil {
-				return m, err
+			held, ok := hashes[kido.RecordKey{Gate: a.Gate, Seq: a.Seq}]
+			if !ok {
+				return m, fmt.Errorf("admission (gate %d, seq %d) neither inserted nor held", a.Gate, a.Seq)
 			}
 			// A compact feed page carries a check, the first 16 hex digits
 			// of the hash: a record is the same when those agree.

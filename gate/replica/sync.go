@@ -267,8 +267,8 @@ func (r *Replica) ApplyChanges(ctx context.Context, ch *wire.Changes) (Applied, 
 	if err := kido.CheckTime("server_time", ch.ServerTime); err != nil {
 		return ap, fmt.Errorf("%w: %v\nhint: kido-gate and kido-server may be different versions", ErrBadChange, err)
 	}
-	for i, c := range ch.Changes {
-		if err := checkChange(c); err != nil {
+	for i := range ch.Changes {
+		if err := checkChange(&ch.Changes[i]); err != nil {
 			return ap, fmt.Errorf("%w: change %d: %v\nhint: kido-gate and kido-server may be different versions", ErrBadChange, i, err)
 		}
 	}
@@ -294,7 +294,7 @@ func (r *Replica) ApplyChanges(ctx context.Context, ch *wire.Changes) (Applied, 
 		// learning back what it lost) and undos, rare, whose annulment
 		// SQL reads (notUndone), to admissions.
 		var admissions []kido.Admission
-		checked := make([]kido.Admission, 0, len(ch.Changes))
+		checked := make([]*kido.Admission, 0, len(ch.Changes))
 		for i, c := range ch.Changes {
 			if ev := changeEvent(c); ev != 0 && ev != event {
 				return fmt.Errorf("%w: change %d is for event %d, this gate is for event %d", ErrBadChange, i, ev, event)
@@ -318,10 +318,10 @@ func (r *Replica) ApplyChanges(ctx context.Context, ch *wire.Changes) (Applied, 
 				err = insertRoster(ctx, tx, "roster", []kido.RosterEntry{*c.Roster}, false)
 			case wire.ChangeAdmission:
 				ap.Kinds.Admissions++
-				if a := *c.Admission; wire.IsCheckOnly(a) && a.Gate != own && a.Kind != kido.KindUndo {
+				if a := c.Admission; wire.IsCheckOnly(*a) && a.Gate != own && a.Kind != kido.KindUndo {
 					checked = append(checked, a)
 				} else {
-					admissions = append(admissions, a)
+					admissions = append(admissions, *a)
 				}
 			case wire.ChangeVoid:
 				ap.Kinds.Voids++
@@ -331,12 +331,15 @@ func (r *Replica) ApplyChanges(ctx context.Context, ch *wire.Changes) (Applied, 
 				return err
 			}
 		}
-		var err error
-		if ap.Admissions, err = mergeAdmissions(ctx, tx, admissions); err != nil {
+		runs, err := r.learntRunsIn(ctx, tx)
+		if err != nil {
+			return err
+		}
+		if ap.Admissions, err = mergeAdmissions(ctx, tx, runs, admissions); err != nil {
 			return err
 		}
 		var m Merge
-		if m, learntBefore, learnt, err = mergeLearnt(ctx, tx, checked); err != nil {
+		if m, learntBefore, learnt, err = mergeLearnt(ctx, tx, runs, checked); err != nil {
 			return err
 		}
 		ap.Admissions.Add(m)
@@ -364,9 +367,9 @@ func (r *Replica) ApplyChanges(ctx context.Context, ch *wire.Changes) (Applied, 
 }
 
 // checkChange refuses a change the replica could not decide with.
-func checkChange(c wire.Change) error {
+func checkChange(c *wire.Change) error {
 	set := 0
-	for _, p := range []bool{c.Event != nil, c.Tier != nil, c.Key != nil, c.Roster != nil, c.Admission != nil, c.Gate != nil, c.Void != nil} {
+	for _, p := range [...]bool{c.Event != nil, c.Tier != nil, c.Key != nil, c.Roster != nil, c.Admission != nil, c.Gate != nil, c.Void != nil} {
 		if p {
 			set++
 		}
@@ -397,18 +400,20 @@ func checkChange(c wire.Change) error {
 		}
 	case c.Kind == wire.ChangeRoster && c.Roster != nil:
 	case c.Kind == wire.ChangeAdmission && c.Admission != nil:
-		a := *c.Admission
-		if err := checkAdmission(a); err != nil {
+		a := c.Admission
+		if err := checkAdmission(*a); err != nil {
 			return err
 		}
-		// An admission from a compact page carries a check, not its text:
-		// the page's signature vouches for it (docs/sync-protocol.md §4.5).
-		if !wire.IsCheckOnly(a) && wire.AdmissionHash(a) != a.Hash {
+		if wire.IsCheckOnly(*a) {
+			// An admission from a compact page carries a check, not its
+			// text: the page's signature vouches for it
+			// (docs/sync-protocol.md §4.5). It is stored as the 8 bytes it
+			// writes (learnt.go).
+			if _, err := checkOf(a.Hash); err != nil {
+				return fmt.Errorf("admission (gate %d, seq %d): %v", a.Gate, a.Seq, err)
+			}
+		} else if wire.AdmissionHash(*a) != a.Hash {
 			return fmt.Errorf("admission (gate %d, seq %d): hash is not the record's hash", a.Gate, a.Seq)
-		}
-		// A check is stored as the 8 bytes it writes (learnt.go).
-		if _, err := checkOf(a.Hash); wire.IsCheckOnly(a) && err != nil {
-			return fmt.Errorf("admission (gate %d, seq %d): %v", a.Gate, a.Seq, err)
 		}
 		return a.CheckTimes()
 	case c.Kind == wire.ChangeVoid && c.Void != nil:

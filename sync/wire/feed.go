@@ -212,6 +212,9 @@ func UnmarshalFeed(b []byte) (*Changes, error) {
 	}
 	ch.Changes = make([]Change, 0, count)
 	admissions := make([]kido.Admission, 0, count)
+	// The checks' hex digits, one string for the page that each Hash is a
+	// piece of: a string per admission was most of a gate's allocations.
+	checks := make([]byte, 0, 2*CheckLen*count)
 	var prev kido.Admission
 	for i := uint64(0); i < count && d.err == nil; i++ {
 		switch tag := d.byte("change kind"); tag {
@@ -268,7 +271,7 @@ func UnmarshalFeed(b []byte) (*Changes, error) {
 			}
 			a.Gate, a.Seq, a.Serial = uint32(gate), uint64(seq), uint32(serial)
 			a.Corrected = time.Unix(0, at+dt).UTC()
-			a.Hash = hex.EncodeToString(check)
+			checks = hex.AppendEncode(checks, check)
 			admissions = append(admissions, a)
 			ch.Changes = append(ch.Changes, Change{Kind: ChangeAdmission, Admission: &admissions[len(admissions)-1]})
 			prev = a
@@ -281,6 +284,10 @@ func UnmarshalFeed(b []byte) (*Changes, error) {
 	}
 	if d.i != len(b) {
 		return nil, d.fail("%d bytes after the last change", len(b)-d.i)
+	}
+	all := string(checks)
+	for i := range admissions {
+		admissions[i].Hash = all[2*CheckLen*i : 2*CheckLen*(i+1)]
 	}
 	return ch, nil
 }
