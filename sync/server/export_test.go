@@ -62,3 +62,9 @@ func (s *Server) PagesBuilt(event uint32, cursor string, compact bool) int {
 // ForgetPages empties the feed page cache, so that the next pages are
 // built again.
 func (s *Server) ForgetPages() { s.pages.clear() }
+
+// The most changes of a feed page in JSON and in the compact encoding.
+const (
+	MaxChanges        = maxChanges
+	MaxCompactChanges = maxCompactChanges
+)

@@ -14,8 +14,24 @@ import (
 	"kido.dev/kido/sync/wire"
 )
 
-// maxChanges is the most changes one feed answer carries.
-const maxChanges = 1000
+// maxChanges is the most changes one feed answer carries in JSON
+// (version 1), and maxCompactChanges in the compact encoding (version 2):
+// a gate pays per answer for a request, a signature check and a
+// transaction, so a gate catching up after an outage learns five times as
+// much per answer (about 65 KB of gzip), which every gate of version 2
+// decodes (wire.UnmarshalFeed takes up to 100,000).
+const (
+	maxChanges        = 1000
+	maxCompactChanges = 5000
+)
+
+// pageLimit is the most changes a page of enc carries.
+func pageLimit(enc feedEncoding) int {
+	if enc == feedCompact {
+		return maxCompactChanges
+	}
+	return maxChanges
+}
 
 // hub wakes the long-polls of an event when changes for it commit
 // (docs/sync-protocol.md §4.3): each event has a channel that is closed
@@ -205,14 +221,14 @@ func (s *Server) changes(w http.ResponseWriter, r *http.Request, tok wire.Token)
 // pages read at once: a feed catching up pages through the log as fast as
 // gates ask, and with a read per waiting gate at once it would take every
 // core from uploads and health; one less than the cores leaves them one.
-func (s *Server) readFeed(ctx context.Context, ev uint32, cur Cursor) (FeedPage, error) {
+func (s *Server) readFeed(ctx context.Context, ev uint32, cur Cursor, limit int) (FeedPage, error) {
 	select {
 	case s.feedReads <- struct{}{}:
 		defer func() { <-s.feedReads }()
 	case <-ctx.Done():
 		return FeedPage{}, ctx.Err()
 	}
-	return s.store.Changes(ctx, ev, cur, maxChanges)
+	return s.store.Changes(ctx, ev, cur, limit)
 }
 
 // yieldCheck is how often a long-poll held back by uploads looks again.

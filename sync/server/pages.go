@@ -57,7 +57,7 @@ type page struct {
 	changes    int
 	resnapshot bool
 	next       Cursor
-	// final pages hold maxChanges changes: what follows the cursor asked
+	// final pages hold pageLimit changes: what follows the cursor asked
 	// up to their last change never changes (the log is append-only), so
 	// they stay valid as long as the log holds their rows. Other pages
 	// end at the log head of their read and are valid only until the
@@ -109,12 +109,13 @@ func (s *Server) prefetch(key pageKey, next Cursor, gen uint64) {
 
 // buildPage reads a page of the log and encodes, compresses and signs it.
 func (s *Server) buildPage(ctx context.Context, key pageKey, cur Cursor, gen uint64) (*page, error) {
-	fp, err := s.readFeed(ctx, key.event, cur)
+	limit := pageLimit(key.enc)
+	fp, err := s.readFeed(ctx, key.event, cur, limit)
 	if err != nil {
 		return nil, err
 	}
 	now := s.now().UTC()
-	p := &page{changes: len(fp.Changes), resnapshot: fp.Resnapshot, next: fp.Next, final: len(fp.Changes) == maxChanges, gen: gen, built: time.Now()}
+	p := &page{changes: len(fp.Changes), resnapshot: fp.Resnapshot, next: fp.Next, final: len(fp.Changes) == limit, gen: gen, built: time.Now()}
 	var msg []byte
 	if key.enc == feedCompact {
 		if p.body, err = compactPage(fp, now); err != nil {

@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"bytes"
+	"encoding/json"
 	"net/http"
 	"net/url"
 	"sync"
@@ -9,6 +10,7 @@ import (
 	"time"
 
 	"kido.dev/kido"
+	"kido.dev/kido/sync/server"
 	"kido.dev/kido/sync/wire"
 	"kido.dev/kido/ticket"
 )
@@ -50,7 +52,7 @@ func TestFeedPageBuiltOnce(t *testing.T) {
 		gs = append(gs, f.gate(t, ev, "Herd"))
 	}
 	up := f.gate(t, ev, "Uploader")
-	tks := f.issue(t, ev, "b1", 1200)
+	tks := f.issue(t, ev, "b1", server.MaxCompactChanges+200)
 	cur := gs[0].snapshotCursor(t)
 	up.uploadEntries(t, tks)
 
@@ -73,8 +75,8 @@ func TestFeedPageBuiltOnce(t *testing.T) {
 		}
 	}
 	full, err := wire.UnmarshalFeed(pages[0].body)
-	if err != nil || len(full.Changes) != 1000 || pages[0].header.Get("Content-Type") != wire.FeedV2Type {
-		t.Fatalf("page: %v, %v", full, err)
+	if err != nil || len(full.Changes) != server.MaxCompactChanges || pages[0].header.Get("Content-Type") != wire.FeedV2Type {
+		t.Fatalf("page: %v, type %q; want %d changes", err, pages[0].header.Get("Content-Type"), server.MaxCompactChanges)
 	}
 
 	// The next page is being built already.
@@ -91,11 +93,15 @@ func TestFeedPageBuiltOnce(t *testing.T) {
 	if n := f.server.PagesBuilt(ev, cur, false); n != 1 || !bytes.Equal(j1.body, j2.body) || j1.header.Get("Content-Type") != "application/json" {
 		t.Errorf("JSON pages: %d built, same bytes %v, type %q", n, bytes.Equal(j1.body, j2.body), j1.header.Get("Content-Type"))
 	}
+	var jp wire.Changes
+	if err := json.Unmarshal(j1.body, &jp); err != nil || len(jp.Changes) != server.MaxChanges {
+		t.Errorf("JSON page: %d changes, %v; want %d", len(jp.Changes), err, server.MaxChanges)
+	}
 
 	// The rest ends at the log head: after a commit it is read again.
 	tail := gs[0].getPage(t, full.Cursor, wire.FeedV2Type, wire.ChangesV2SignedMessage)
-	if p, err := wire.UnmarshalFeed(tail.body); err != nil || len(p.Changes) != len(tks)-1000 {
-		t.Fatalf("tail: %+v, %v", p, err)
+	if p, err := wire.UnmarshalFeed(tail.body); err != nil || len(p.Changes) != len(tks)-server.MaxCompactChanges {
+		t.Fatalf("tail: %v; want %d changes", err, len(tks)-server.MaxCompactChanges)
 	}
 	more := f.issue(t, ev, "b2", 1)
 	if a := up.upload(t, wire.UploadRequest{Admissions: []kido.Admission{up.admission(more[0], kido.KindEntry, admitTime)}}); a.status != 200 {
@@ -103,7 +109,7 @@ func TestFeedPageBuiltOnce(t *testing.T) {
 	}
 	again := gs[1].getPage(t, full.Cursor, wire.FeedV2Type, wire.ChangesV2SignedMessage)
 	p, err := wire.UnmarshalFeed(again.body)
-	if err != nil || len(p.Changes) < len(tks)-1000+1 {
+	if err != nil || len(p.Changes) < len(tks)-server.MaxCompactChanges+1 {
 		t.Fatalf("tail after a commit: %d changes, %v; want the new admission too", len(p.Changes), err)
 	}
 }
