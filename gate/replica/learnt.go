@@ -346,8 +346,8 @@ func (r *Replica) refreshLearnt(ctx context.Context, q querier) error {
 
 // noteLearnt adds the pages a committed transaction wrote, after the
 // highest page id before was before, to the index and runs held in memory
-// already. When either is behind before (another process wrote pages in between), it is
-// left as it is: the next refresh reads them all in order.
+// already. When either is behind before (another process wrote pages in
+// between), it is left as it is: the next refresh reads them all in order.
 func (r *Replica) noteLearnt(before int64, pages []learntPage) {
 	if r.runs != nil && r.runs.upTo == before {
 		for _, p := range pages {
