@@ -17,6 +17,17 @@ type Event struct {
 	TimeZone string    `json:"time_zone,omitempty"` // IANA name when known
 }
 
+// Location is the event's time zone when it names one this machine knows,
+// else fallback: where its times are shown to people.
+func (e Event) Location(fallback *time.Location) *time.Location {
+	if e.TimeZone != "" {
+		if l, err := time.LoadLocation(e.TimeZone); err == nil {
+			return l
+		}
+	}
+	return fallback
+}
+
 // Tier is a ticket category of an event with its entry rule.
 type Tier struct {
 	ID      uint8     `json:"id"`

@@ -24,6 +24,10 @@ type Config struct {
 	Keyring   *ticket.Keyring
 	Leeway    time.Duration // around the event window; see kido.DefaultLeeway
 	Voids     []kido.Void   // operators' voids of revoked gates: the passages they cover do not count
+	// Zone is where times are shown to staff: the event's time zone
+	// (kido.Event.Location), the device's when the event names none; nil
+	// is the device's.
+	Zone *time.Location
 }
 
 // Input is one scan, or one manual admission, with what the replica knows
@@ -63,6 +67,8 @@ type Decision struct {
 	Ago           time.Duration
 
 	Seq uint64 // per-gate sequence number of the recorded passage; set by the replica
+
+	zone *time.Location // Config.Zone, for UsedText
 }
 
 // Decide applies the checks of the package doc in order and returns the
@@ -154,7 +160,7 @@ func Decide(cfg *Config, in Input) (Decision, error) {
 	// A passage an operator voided (a stolen gate's) never counts against
 	// the holder (kido.Counted).
 	if prior := refusing(rule, kido.Counted(in.History, cfg.Voids), cfg.Gate.ID, in.Now); prior != nil {
-		d.Reason, d.Prior = AlreadyUsed, prior
+		d.Reason, d.Prior, d.zone = AlreadyUsed, prior, cfg.Zone
 		d.PriorGateName = cfg.GateNames[prior.Gate]
 		d.Here = prior.Gate == cfg.Gate.ID
 		d.Ago = in.Now.Sub(prior.At)
@@ -213,7 +219,8 @@ func errText(err error) string {
 }
 
 // UsedText says when and where the ticket was used: "admitted here 4 s ago"
-// for a repeat at this gate, otherwise the gate and the time.
+// for a repeat at this gate, otherwise the gate and the time, at the
+// venue's (Config.Zone).
 func (d Decision) UsedText() string {
 	if d.Prior == nil {
 		return ""
@@ -229,7 +236,11 @@ func (d Decision) UsedText() string {
 	if name == "" {
 		name = fmt.Sprintf("gate %d", d.Prior.Gate)
 	}
-	return fmt.Sprintf("%s at %s, %s (%s ago)", verb, name, d.Prior.At.Local().Format("15:04:05"), Ago(d.Ago))
+	loc := d.zone
+	if loc == nil {
+		loc = time.Local
+	}
+	return fmt.Sprintf("%s at %s, %s (%s ago)", verb, name, d.Prior.At.In(loc).Format("15:04:05"), Ago(d.Ago))
 }
 
 // Ago writes a duration the way staff say it: "4 s", "3 min", "2 h 5 min".

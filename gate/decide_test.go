@@ -61,6 +61,7 @@ func TestDecide(t *testing.T) {
 		return kido.Passage{Gate: g, Seq: seq, Kind: kido.KindExit, At: now.Add(-ago)}
 	}
 	ev := f.Snapshot.Event
+	venue := time.FixedZone("venue", 9*3600+30*60) // no device runs its tests at UTC+09:30
 	tests := []struct {
 		name     string
 		gate     uint32
@@ -103,6 +104,10 @@ func TestDecide(t *testing.T) {
 			want: gate.AlreadyUsed, wantText: "admitted here 1 h 0 min ago"},
 		{name: "unlimited: first", in: gate.Input{Ticket: parse(t, f.Ticket(staff))}, want: gate.OK, wantKind: kido.KindEntry},
 		{name: "unlimited: inside", in: gate.Input{Ticket: parse(t, f.Ticket(staff)), History: []kido.Passage{entry(2, 1, time.Hour)}}, want: gate.AlreadyUsed, wantText: "admitted at South"},
+		// The time of the first entry is the venue's, whatever the device's zone.
+		{name: "used: time in the event's zone", in: gate.Input{Ticket: parse(t, f.Ticket(ga)), History: []kido.Passage{entry(2, 1, time.Hour)}},
+			tweak: func(c *gate.Config) { c.Zone = venue }, want: gate.AlreadyUsed,
+			wantText: "admitted at South, " + now.Add(-time.Hour).In(venue).Format("15:04:05") + " (1 h 0 min ago)"},
 		{name: "unlimited: re-entry after exit", in: gate.Input{Ticket: parse(t, f.Ticket(staff)), History: []kido.Passage{entry(2, 1, time.Hour), exit(3, 1, 30*time.Minute)}}, want: gate.OK, wantKind: kido.KindEntry},
 		{name: "unlimited: back inside", in: gate.Input{Ticket: parse(t, f.Ticket(staff)), History: []kido.Passage{exit(3, 2, 20*time.Minute), entry(2, 1, time.Hour), exit(3, 1, 30*time.Minute), entry(1, 5, 10*time.Minute)}},
 			want: gate.AlreadyUsed, wantText: "admitted here 10 min ago"},

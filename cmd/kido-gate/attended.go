@@ -8,8 +8,10 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"time"
 
 	"kido.dev/kido/cmd/internal/dirlock"
+	"kido.dev/kido/cmd/internal/evtime"
 	"kido.dev/kido/gate"
 	"kido.dev/kido/gate/syncer"
 )
@@ -89,6 +91,7 @@ func runAttended(ctx context.Context, args []string, stdin io.Reader, stdout, st
 		return err
 	}
 	out := &lockedWriter{w: stdout}
+	zone := evtime.Of(st.Event, time.Local)
 	mode := kind
 	fmt.Fprintf(out, "kido-gate %s: %s, gate %s (%s); %d tickets, %d pending upload. Scan a ticket.\n",
 		version, st.Event.Name, st.Gate.Name, mode, st.Roster, st.Pending)
@@ -114,7 +117,7 @@ func runAttended(ctx context.Context, args []string, stdin io.Reader, stdout, st
 			shown = line
 			last := "never"
 			if !st.LastSync.IsZero() {
-				last = st.LastSync.Local().Format("15:04:05")
+				last = zone.Clock(st.LastSync)
 			}
 			fmt.Fprintf(out, "%s (last sync %s)\n", line, last)
 		}

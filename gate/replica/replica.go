@@ -341,6 +341,7 @@ func loadConfig(ctx context.Context, q querier, gateID uint32) (*gate.Config, er
 		return nil, fmt.Errorf("event: %w", err)
 	}
 	cfg.Event.Start, cfg.Event.End = fromNanos(start), fromNanos(end)
+	cfg.Zone = cfg.Event.Location(time.Local)
 
 	rows, err := q.QueryContext(ctx, "SELECT id, name, entries, retired FROM tiers")
 	if err != nil {

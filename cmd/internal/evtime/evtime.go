@@ -24,10 +24,8 @@ type Zone struct {
 // (the venue's offset); kido-gate, whose replica keeps instants only, the
 // device's zone.
 func Of(e kido.Event, fallback *time.Location) Zone {
-	if e.TimeZone != "" {
-		if l, err := time.LoadLocation(e.TimeZone); err == nil {
-			return Zone{l, e.TimeZone}
-		}
+	if l := e.Location(nil); l != nil {
+		return Zone{l, e.TimeZone}
 	}
 	return Zone{fallback, Offset(e.Start.In(fallback))}
 }
