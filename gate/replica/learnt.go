@@ -152,7 +152,7 @@ func checkOf(hash string) (uint64, error) {
 		return 0, fmt.Errorf("hash %q is shorter than a check", hash)
 	}
 	// By a table: strconv and fmt took most of a page's checks, and a
-	// branch per digit a herd gate's fifth of a second per thousand.
+	// branch per digit about 0.2 of a herd gate's 3.1 µs per admission.
 	var c uint64
 	var bad byte
 	for i := range 2 * wire.CheckLen {

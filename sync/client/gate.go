@@ -260,7 +260,7 @@ func (c *Client) Snapshot(ctx context.Context) (*wire.Snapshot, error) {
 // Bounds of a signed answer's body: a gate holds the whole body before it
 // checks the signature, and none bigger than this.
 const (
-	MaxChangesAnswer  = 64 << 20 // 1,000 changes of at most a few KiB each
+	MaxChangesAnswer  = 64 << 20 // 1,000 changes of at most a few KiB each (JSON), or 5,000 compact
 	MaxSnapshotAnswer = 1 << 30  // a roster of millions of tickets
 	MaxUploadAnswer   = 64 << 10 // acknowledgements and at most 500 quarantined records
 )

@@ -3,6 +3,7 @@ package server_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"io"
 	"net/http"
 	"os"
@@ -145,10 +146,12 @@ func promtoolCheck(t *testing.T, scrape []byte) {
 	}
 }
 
-// readCountingStore counts the reads of every admission of an event.
+// readCountingStore counts the reads of every admission of an event, and
+// fails the uploads of gate failFor.
 type readCountingStore struct {
 	server.Store
-	reads atomic.Int32
+	reads   atomic.Int32
+	failFor atomic.Uint32
 }
 
 func (c *readCountingStore) EventRecords(ctx context.Context, event uint32) (*server.EventRecords, error) {
@@ -156,22 +159,30 @@ func (c *readCountingStore) EventRecords(ctx context.Context, event uint32) (*se
 	return c.Store.EventRecords(ctx, event)
 }
 
+func (c *readCountingStore) Upload(ctx context.Context, event, gate uint32, req *wire.UploadRequest, flags map[uint64]wire.Flag, now time.Time) (wire.UploadResponse, error) {
+	if gate == c.failFor.Load() {
+		return wire.UploadResponse{}, errors.New("disk full")
+	}
+	return c.Store.Upload(ctx, event, gate, req, flags, now)
+}
+
 // TestDoubleEntriesCountedWhenMoved: the periodic check reads every
 // admission of an event to count its double entries only when a change of
-// the event was committed since its last count, and the gauge follows
-// each new double entry.
+// the event was committed since its last count, or 5 minutes later; the
+// gauge follows each new double entry, also one whose upload failed after
+// the gate's own records were stored (its relayed ones did not).
 func TestDoubleEntriesCountedWhenMoved(t *testing.T) {
-	t0 := start.Add(time.Hour)
+	clock := &settable{t: start.Add(time.Hour)}
 	var cs *readCountingStore
 	f := newFixtureWith(t, func(c *server.Config) {
 		cs = &readCountingStore{Store: c.Store}
 		c.Store = cs
-		c.Now = func() time.Time { return t0 }
+		c.Now = clock.now
 	})
 	ctx := context.Background()
 	ev := f.event(t)
-	tks := f.issue(t, ev, "b1", 2)
-	north, south := f.gate(t, ev, "North"), f.gate(t, ev, "South")
+	tks := f.issue(t, ev, "b1", 3)
+	north, south, west := f.keyedGate(t, ev, "North"), f.keyedGate(t, ev, "South"), f.keyedGate(t, ev, "West")
 	gauge := func() float64 {
 		t.Helper()
 		resp, err := f.srv.Client().Get(f.srv.URL + "/metrics")
@@ -195,13 +206,17 @@ func TestDoubleEntriesCountedWhenMoved(t *testing.T) {
 			t.Errorf("kido_double_entries = %v, want %v", got, wantGauge)
 		}
 	}
-	at := t0.Add(time.Minute)
+	at := clock.now().Add(time.Minute)
+	upload := func(g *gateDev, req wire.UploadRequest, want int) {
+		t.Helper()
+		if a := g.upload(t, req); a.status != want {
+			t.Fatalf("upload at gate %d: %d %s, want %d", g.id, a.status, a.body, want)
+		}
+	}
 	double := func(tk wire.IssuedTicket, at time.Time) {
 		t.Helper()
 		for _, g := range []*gateDev{north, south} {
-			if a := g.upload(t, wire.UploadRequest{Admissions: []kido.Admission{g.admission(tk, kido.KindEntry, at)}}); a.status != http.StatusOK {
-				t.Fatalf("upload: %d %s", a.status, a.body)
-			}
+			upload(g, wire.UploadRequest{Admissions: []kido.Admission{g.signed(tk, at)}}, http.StatusOK)
 		}
 	}
 	check(1, 0)
@@ -211,4 +226,19 @@ func TestDoubleEntriesCountedWhenMoved(t *testing.T) {
 	check(2, 1)
 	double(tks[1], at.Add(time.Minute))
 	check(3, 2)
+
+	// North's second entry of ticket 3 is stored; West's record it relays
+	// fails: the upload answers 500, and North's retry stores nothing new.
+	upload(south, wire.UploadRequest{Admissions: []kido.Admission{south.signed(tks[2], at)}}, http.StatusOK)
+	check(4, 2)
+	cs.failFor.Store(west.id)
+	req := wire.UploadRequest{Admissions: []kido.Admission{north.signed(tks[2], at.Add(time.Minute))}, Relayed: []kido.Admission{west.signed(tks[0], at)}}
+	upload(north, req, http.StatusInternalServerError)
+	check(5, 3)
+
+	// Nothing moves for 5 minutes: counted again all the same.
+	clock.set(clock.now().Add(4 * time.Minute))
+	check(5, 3)
+	clock.set(clock.now().Add(time.Minute))
+	check(6, 3)
 }

@@ -91,9 +91,8 @@ func verifyRecord(pub ed25519.PublicKey, a kido.Admission) error {
 // origin, is stored once and one with another hash is quarantined. Each
 // origin is its own transaction: what one stored stays if a later one
 // fails, and a retry finds it a duplicate.
-func (s *Server) storeRelayed(r *http.Request, ev, uploader uint32, relayed []kido.Admission) ([]wire.RelayAck, bool, error) {
+func (s *Server) storeRelayed(r *http.Request, ev, uploader uint32, relayed []kido.Admission) ([]wire.RelayAck, error) {
 	var acks []wire.RelayAck
-	stored := false
 	for len(relayed) > 0 {
 		n := 1
 		for n < len(relayed) && relayed[n].Gate == relayed[0].Gate {
@@ -103,12 +102,15 @@ func (s *Server) storeRelayed(r *http.Request, ev, uploader uint32, relayed []ki
 		relayed = relayed[n:]
 		flags, err := s.checkAdmissions(r, ev, origin, recs)
 		if err != nil {
-			return nil, false, err
+			return nil, err
 		}
 		req := &wire.UploadRequest{Admissions: recs}
 		resp, err := s.store.Upload(r.Context(), ev, origin, req, flags, s.now())
 		if err != nil {
-			return nil, false, err
+			return nil, err
+		}
+		if resp.Stored > 0 {
+			s.changed(ev)
 		}
 		s.marks.stored(origin, resp.Highest)
 		s.metrics.uploaded(req, &resp)
@@ -123,10 +125,9 @@ func (s *Server) storeRelayed(r *http.Request, ev, uploader uint32, relayed []ki
 		if len(ack.Quarantined) > 0 {
 			s.log.Warn("upload quarantined: same (gate, seq), other content", "event", ev, "gate", origin, "relayed_by", uploader, "seqs", ack.Quarantined)
 		}
-		stored = stored || resp.Stored > 0
 		acks = append(acks, ack)
 	}
-	return acks, stored, nil
+	return acks, nil
 }
 
 // gateKeys caches the gates' public keys, so that an upload's signature

@@ -100,10 +100,12 @@ type Server struct {
 	doubles map[uint32]counted
 }
 
-// counted is a figure counted from an event's log at a logVersion.
+// counted is a figure counted from an event's log at a logVersion, at
+// server time when.
 type counted struct {
-	at logVersion
-	n  int
+	at   logVersion
+	when time.Time
+	n    int
 }
 
 // New opens the server's identity (making one on first start) and returns

@@ -100,8 +100,12 @@ func (s *Server) doUpload(r *http.Request, tok wire.Token, body []byte) (int, *w
 	if err != nil {
 		return 0, nil, err
 	}
-	var relayStored bool
-	if resp.Relayed, relayStored, err = s.storeRelayed(r, ev, tok.Gate, relayed); err != nil {
+	// Committed: waiting long-polls wake, and the periodic check counts
+	// the event again, even if the relayed records fail below.
+	if resp.Stored > 0 {
+		s.changed(ev)
+	}
+	if resp.Relayed, err = s.storeRelayed(r, ev, tok.Gate, relayed); err != nil {
 		return 0, nil, err
 	}
 	s.marks.stored(tok.Gate, resp.Highest)
@@ -110,9 +114,6 @@ func (s *Server) doUpload(r *http.Request, tok wire.Token, body []byte) (int, *w
 	for _, f := range resp.Flagged {
 		s.metrics.flagged(f.Status)
 		s.log.Warn("upload: admission stored as "+f.Status, "event", ev, "gate", tok.Gate, "seq", f.Seq, "why", f.Reason)
-	}
-	if resp.Stored > 0 || relayStored {
-		s.changed(ev)
 	}
 	resp.ServerTime = s.now().UTC()
 	if len(resp.Quarantined) == 0 {
