@@ -38,3 +38,29 @@ func TestCheckTime(t *testing.T) {
 		}
 	}
 }
+
+// TestEventLocation: an event's zone when this machine knows it, else the
+// fallback given, nil included.
+func TestEventLocation(t *testing.T) {
+	utc9 := time.FixedZone("venue", 9*3600)
+	for _, c := range []struct {
+		zone     string
+		fallback *time.Location
+		want     string // the location's name; "" for nil
+	}{
+		{"Asia/Tokyo", utc9, "Asia/Tokyo"},
+		{"Asia/Tokyo", nil, "Asia/Tokyo"},
+		{"", utc9, utc9.String()},
+		{"", nil, ""},
+		{"Mars/Olympus_Mons", utc9, utc9.String()},
+		{"Mars/Olympus_Mons", nil, ""},
+	} {
+		got, name := kido.Event{TimeZone: c.zone}.Location(c.fallback), ""
+		if got != nil {
+			name = got.String()
+		}
+		if name != c.want {
+			t.Errorf("zone %q, fallback %v: %q, want %q", c.zone, c.fallback, name, c.want)
+		}
+	}
+}

@@ -307,10 +307,7 @@ func printHistory(w io.Writer, id uint32, h historyOf) error {
 		fmt.Fprintf(w, "event %d has not been corrected\n", id)
 		return nil
 	}
-	loc := h.Event.Start.Location()
-	if l, err := time.LoadLocation(h.Event.TimeZone); err == nil && h.Event.TimeZone != "" {
-		loc = l
-	}
+	loc := h.Event.Location(h.Event.Start.Location())
 	rows := [][]string{{"WHEN", "BY", "WHAT", "CHANGES"}}
 	for _, ed := range h.Edits {
 		what := ed.Object

@@ -284,7 +284,7 @@ func (h *Handler) state(w http.ResponseWriter, r *http.Request) {
 	}
 	// Times on the page are the venue's wall clock, also on a kiosk whose
 	// device zone is UTC (as kidoctl and kido-gate show them: evtime).
-	if _, err := time.LoadLocation(g.Event.TimeZone); err == nil && g.Event.TimeZone != "" {
+	if g.Event.Location(nil) != nil {
 		s.TimeZone = g.Event.TimeZone
 	}
 	if g.Clock.DeviceBehind() {

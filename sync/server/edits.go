@@ -91,10 +91,7 @@ func correctEvent(old kido.Event, in wire.EventEdit, entries Entries) (kido.Even
 
 // zone is the event's time zone, or its start's offset when it names none.
 func zone(e kido.Event) *time.Location {
-	if loc, err := time.LoadLocation(e.TimeZone); err == nil && e.TimeZone != "" {
-		return loc
-	}
-	return e.Start.Location()
+	return e.Location(e.Start.Location())
 }
 
 func (s *Server) editTier(r *http.Request, tok wire.Token) (int, any, error) {

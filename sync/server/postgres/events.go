@@ -34,10 +34,8 @@ func scanEvent(row pgx.Row) (kido.Event, error) {
 	if e.End, err = time.Parse(time.RFC3339Nano, end); err != nil {
 		return e, fmt.Errorf("postgres: bad event end %q: %w", end, err)
 	}
-	if e.TimeZone != "" {
-		if loc, err := time.LoadLocation(e.TimeZone); err == nil {
-			e.Start, e.End = e.Start.In(loc), e.End.In(loc)
-		}
+	if loc := e.Location(nil); loc != nil {
+		e.Start, e.End = e.Start.In(loc), e.End.In(loc)
 	}
 	return e, nil
 }
