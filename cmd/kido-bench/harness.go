@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -26,6 +27,7 @@ type harness struct {
 	sizes
 	dir, bin string
 	log      io.Writer
+	logMu    sync.Mutex // one line at a time to log
 	servers  []*serverProc
 	shared   *serverProc        // the server of the issuance and enrolment scenarios
 	pg       *pgcluster.Cluster // the PostgreSQL rows' cluster, once started
@@ -34,8 +36,13 @@ type harness struct {
 	cpuProfile string
 }
 
+// logf writes a line to the log; the scenarios' goroutines (the mesh
+// nodes' loggers, among others) call it at once.
 func (h *harness) logf(format string, args ...any) {
-	fmt.Fprintf(h.log, "%s %s\n", time.Now().Format("15:04:05"), fmt.Sprintf(format, args...))
+	line := fmt.Sprintf("%s %s\n", time.Now().Format("15:04:05"), fmt.Sprintf(format, args...))
+	h.logMu.Lock()
+	defer h.logMu.Unlock()
+	io.WriteString(h.log, line)
 }
 
 func (h *harness) close() {
